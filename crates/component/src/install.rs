@@ -1,0 +1,139 @@
+//! Installing a workspace: PKCE, the authorization URL, the callback, the code
+//! exchange, the GraphQL identity query, and the first stored token.
+
+use linear_oauth_core::{
+    code_exchange_form, normalize_scopes, parse_callback as core_parse_callback, parse_identity,
+    parse_token_response, secret_name, AuthCode, AuthorizeRequest, CallbackError, ClientSecret,
+    InstallRecord, PkcePair, PkceVerifier, State, StoredToken, IDENTITY_QUERY,
+};
+
+use crate::exports::linear::oauth::install::{InstallParams, Installed, Pending};
+use crate::linear::oauth::log::Level;
+use crate::linear::oauth::registry::{self, Row};
+use crate::linear::oauth::secret_store;
+use crate::linear::oauth::types::{EndpointError, Error};
+use crate::resolver::{endpoint, invalidate, settings};
+use crate::{endpoint_error, http, log_event, now_ms, random_32};
+
+fn scopes(p: &InstallParams) -> Result<Vec<String>, Error> {
+    let scopes = normalize_scopes(&p.scopes);
+    if scopes.is_empty() {
+        return Err(Error::InvalidInput("at least one scope is required".into()));
+    }
+    if p.actor_app && scopes.iter().any(|s| s == "admin") {
+        return Err(Error::InvalidInput(
+            "the admin scope cannot be combined with actor=app; drop admin or use --no-actor-app".into(),
+        ));
+    }
+    Ok(scopes)
+}
+
+fn check_params(p: &InstallParams) -> Result<(), Error> {
+    if p.client_id.trim().is_empty() {
+        return Err(Error::InvalidInput("client id is empty".into()));
+    }
+    if p.client_secret.trim().is_empty() {
+        return Err(Error::InvalidInput("client secret is empty".into()));
+    }
+    url::Url::parse(&p.redirect_uri)
+        .map_err(|e| Error::InvalidInput(format!("redirect URI is not a URL: {e}")))?;
+    Ok(())
+}
+
+pub fn begin(p: &InstallParams) -> Result<Pending, Error> {
+    check_params(p)?;
+    let scopes = scopes(p)?;
+    let s = settings();
+    let pkce = PkcePair::from_random(random_32());
+    let state = State::from_random(random_32());
+    let authorize_url = AuthorizeRequest {
+        authorize_url: &s.authorize_url,
+        client_id: &p.client_id,
+        redirect_uri: &p.redirect_uri,
+        scopes: &scopes,
+        state: &state.0,
+        code_challenge: &pkce.challenge,
+        actor_app: p.actor_app,
+    }
+    .url()
+    .map_err(Error::InvalidInput)?;
+    Ok(Pending { authorize_url, state: state.0, code_verifier: pkce.verifier.into_secret() })
+}
+
+pub fn parse_callback(query: &str, expected_state: &str) -> Result<String, Error> {
+    core_parse_callback(query, expected_state).map(AuthCode::into_secret).map_err(|e| match e {
+        CallbackError::StateMismatch => Error::Authorization(EndpointError {
+            status: 400,
+            code: Some("state_mismatch".into()),
+            description: Some("the callback's state is not the one this install sent; the code was not used".into()),
+        }),
+        CallbackError::Denied { error, description } => {
+            Error::Authorization(EndpointError { status: 400, code: Some(error), description })
+        }
+        CallbackError::MissingCode => Error::InvalidInput("the callback has neither a code nor an error".into()),
+    })
+}
+
+pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by: &str) -> Result<Installed, Error> {
+    check_params(p)?;
+    let scopes = scopes(p)?.join(" ");
+    let s = settings();
+    let client_secret = ClientSecret::new(p.client_secret.clone());
+    let secrets = [p.client_secret.as_str(), code.as_str(), verifier.as_str()];
+    let form = code_exchange_form(&AuthCode::new(code.clone()), &PkceVerifier::new(verifier.clone()), &p.redirect_uri, &p.client_id, &client_secret);
+    let resp = http::post(&endpoint(&s, "oauth/token"), "application/x-www-form-urlencoded", form.as_bytes(), None, s.http_timeout_ms)
+        .map_err(Error::Transport)?;
+    let token = parse_token_response(resp.status, &resp.body).map_err(|f| endpoint_error(f, &secrets))?;
+
+    let gql = http::post(&endpoint(&s, "graphql"), "application/json", IDENTITY_QUERY.as_bytes(), Some(token.access_token.secret()), s.http_timeout_ms)
+        .map_err(Error::Transport)?;
+    if !(200..300).contains(&gql.status) {
+        return Err(Error::TokenEndpoint(EndpointError {
+            status: gql.status,
+            code: None,
+            description: Some("GraphQL identity query failed".into()),
+        }));
+    }
+    let id = parse_identity(&gql.body).map_err(Error::Transport)?;
+    let secret_id = secret_name(&s.secret_prefix, &id.workspace_slug).map_err(Error::InvalidInput)?;
+
+    let previous = secret_store::get(&secret_id).map_err(|e| Error::Store(format!("secret read failed: {e}")))?;
+    let previous_token = previous.as_ref().and_then(|v| StoredToken::parse(&v.value).ok());
+    let rec = InstallRecord {
+        client_id: &p.client_id,
+        client_secret: &client_secret,
+        workspace_id: &id.workspace_id,
+        workspace_slug: &id.workspace_slug,
+        installed_by,
+        requested_scope: &scopes,
+    };
+    let stored = StoredToken::installed(&token, &rec, previous_token.as_ref(), now_ms())
+        .map_err(|e| Error::InvalidStoredToken(e.fields()))?;
+    secret_store::put(&secret_id, &stored.to_json(), None).map_err(|e| Error::Store(format!("secret write failed: {e}")))?;
+    registry::put(&Row {
+        workspace_id: id.workspace_id.clone(),
+        workspace_slug: id.workspace_slug.clone(),
+        secret_id: secret_id.clone(),
+        status: "active".into(),
+    })
+    .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
+    invalidate(&id.workspace_id);
+    log_event(Level::Info, "installed Linear workspace", &[
+        ("workspace_id", &id.workspace_id),
+        ("workspace_slug", &id.workspace_slug),
+        ("secret_id", &secret_id),
+    ]);
+    Ok(Installed {
+        workspace_id: id.workspace_id,
+        workspace_name: id.workspace_name,
+        workspace_slug: id.workspace_slug,
+        viewer_id: id.viewer_id,
+        viewer_name: id.viewer_name,
+        viewer_email: id.viewer_email,
+        secret_id,
+        scope: stored.scope.clone(),
+        expires_at: stored.expires_at.clone(),
+        installed_at: stored.installed_at.clone(),
+        replaced: previous.is_some(),
+    })
+}

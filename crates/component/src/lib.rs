@@ -1,0 +1,98 @@
+//! The linear-oauth WASI component: drives `linear-oauth-core` and does every
+//! bit of I/O through the world's imports, so the host decides what it may reach.
+
+// wit-bindgen's generated glue is `unsafe`; this crate writes none by hand.
+#![allow(unsafe_code)]
+
+mod admin;
+mod http;
+mod install;
+mod resolver;
+
+wit_bindgen::generate!({
+    world: "linear-oauth",
+    path: "../../wit",
+    generate_all,
+});
+
+use exports::linear::oauth::{admin as admin_api, install as install_api, resolver as resolver_api};
+use linear::oauth::log::{log, Level};
+use linear::oauth::types::{EndpointError, Error};
+
+struct Component;
+
+export!(Component);
+
+impl resolver_api::Guest for Component {
+    fn init(s: resolver_api::Settings) -> Result<(), Error> {
+        resolver::init(s)
+    }
+    fn resolve(workspace_id: String) -> Result<resolver_api::ResolvedToken, Error> {
+        resolver::resolve(&workspace_id)
+    }
+    fn resolve_secret(secret_id: String) -> Result<resolver_api::ResolvedToken, Error> {
+        resolver::resolve_secret(&secret_id, false)
+    }
+    fn force_refresh(secret_id: String) -> Result<resolver_api::ResolvedToken, Error> {
+        resolver::resolve_secret(&secret_id, true)
+    }
+    fn invalidate(workspace_id: String) {
+        resolver::invalidate(&workspace_id);
+    }
+}
+
+impl install_api::Guest for Component {
+    fn begin(p: install_api::InstallParams) -> Result<install_api::Pending, Error> {
+        install::begin(&p)
+    }
+    fn parse_callback(query: String, expected_state: String) -> Result<String, Error> {
+        install::parse_callback(&query, &expected_state)
+    }
+    fn complete(
+        p: install_api::InstallParams,
+        code: String,
+        code_verifier: String,
+        installed_by: String,
+    ) -> Result<install_api::Installed, Error> {
+        install::complete(&p, code, code_verifier, &installed_by)
+    }
+}
+
+impl admin_api::Guest for Component {
+    fn inspect(secret_id: String) -> Result<admin_api::Inspection, Error> {
+        admin::inspect(&secret_id)
+    }
+    fn revoke(workspace_id: String, purge: bool) -> Result<admin_api::Revocation, Error> {
+        admin::revoke(&workspace_id, purge)
+    }
+}
+
+/// One structured log line; callers pass only non-secret fields.
+fn log_event(level: Level, message: &str, fields: &[(&str, &str)]) {
+    let fields: Vec<(String, String)> =
+        fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    log(level, message, &fields);
+}
+
+fn now_ms() -> i64 {
+    let t = wasi::clocks::wall_clock::now();
+    i64::try_from(t.seconds).unwrap_or(i64::MAX / 1000) * 1000 + i64::from(t.nanoseconds / 1_000_000)
+}
+
+fn random_32() -> [u8; 32] {
+    let bytes = wasi::random::random::get_random_bytes(32);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&bytes[..32]);
+    out
+}
+
+/// Turns a token-endpoint failure into the error hosts see, scrubbing any of
+/// the request's `secrets` that the server echoed back.
+fn endpoint_error(f: linear_oauth_core::EndpointFailure, secrets: &[&str]) -> Error {
+    match f.redacted(secrets) {
+        linear_oauth_core::EndpointFailure::Error { status, code, description } => {
+            Error::TokenEndpoint(EndpointError { status, code, description })
+        }
+        linear_oauth_core::EndpointFailure::Malformed(m) => Error::Transport(m),
+    }
+}

@@ -1,0 +1,400 @@
+//! The resolver: registry -> status -> stored token -> refresh when expiring,
+//! with caches, in-process single-flight, a cross-process lease and
+//! invalid_grant recovery. Every decision lives here; hosts only store things.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use linear_oauth_core::{
+    after_invalid_grant, freshness, parse_token_response, refresh_form, Freshness, Recovery,
+    RegistryStatus, StoredToken,
+};
+
+use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
+use crate::linear::oauth::coordination as coord;
+use crate::linear::oauth::log::Level;
+use crate::linear::oauth::registry::{self, Row};
+use crate::linear::oauth::secret_store::{self, PutOutcome};
+use crate::linear::oauth::types::Error;
+use crate::{endpoint_error, http, log_event, now_ms};
+
+thread_local! {
+    static SETTINGS: RefCell<Option<Settings>> = const { RefCell::new(None) };
+}
+
+pub fn init(s: Settings) -> Result<(), Error> {
+    let base = url::Url::parse(&s.api_base)
+        .map_err(|e| Error::InvalidInput(format!("api base URL: {e}")))?;
+    if base.cannot_be_a_base() {
+        return Err(Error::InvalidInput("api base URL cannot be a base".into()));
+    }
+    url::Url::parse(&s.authorize_url)
+        .map_err(|e| Error::InvalidInput(format!("authorize URL: {e}")))?;
+    SETTINGS.with(|c| *c.borrow_mut() = Some(s));
+    Ok(())
+}
+
+pub(crate) fn settings() -> Settings {
+    SETTINGS.with(|c| c.borrow().clone()).expect("host calls init before anything else")
+}
+
+/// `<api-base>/<path>` without doubling slashes.
+pub(crate) fn endpoint(s: &Settings, path: &str) -> String {
+    format!("{}/{}", s.api_base.trim_end_matches('/'), path)
+}
+
+fn row_key(workspace_id: &str) -> String {
+    format!("row:{workspace_id}")
+}
+fn token_key(secret_id: &str) -> String {
+    format!("tok:{secret_id}")
+}
+/// A refreshed token the store would not take: served from memory and
+/// written again on later calls, so a rotated refresh token is never lost.
+fn unsaved_key(secret_id: &str) -> String {
+    format!("unsaved:{secret_id}")
+}
+
+fn check_id(what: &str, id: &str) -> Result<(), Error> {
+    if id.trim().is_empty() || id.len() > 2048 || id.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!("{what} must be a non-empty printable string")));
+    }
+    Ok(())
+}
+
+pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
+    check_id("workspace id", workspace_id)?;
+    let s = settings();
+    let row = match coord::cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v)) {
+        Some(row) => row,
+        None => {
+            let row = registry::get(workspace_id)
+                .map_err(|e| Error::Store(format!("registry read failed: {e}")))?
+                .ok_or_else(|| Error::NotRegistered(format!("workspace {workspace_id} is not registered")))?;
+            coord::cache_set(&row_key(workspace_id), &row_to_json(&row), s.cache_ttl_ms);
+            row
+        }
+    };
+    match RegistryStatus::parse(&row.status) {
+        RegistryStatus::Active => {}
+        RegistryStatus::Revoked => {
+            return Err(Error::Revoked(format!("workspace {workspace_id} is not active (status {:?})", row.status)));
+        }
+        RegistryStatus::Unknown(status) => {
+            log_event(Level::Warn, "unknown registry status; treating the workspace as revoked", &[
+                ("workspace_id", workspace_id),
+                ("status", &status),
+            ]);
+            return Err(Error::Revoked(format!("workspace {workspace_id} has unknown status {status:?}")));
+        }
+    }
+    resolve_secret(&row.secret_id, false)
+}
+
+pub fn resolve_secret(secret_id: &str, force: bool) -> Result<ResolvedToken, Error> {
+    check_id("secret id", secret_id)?;
+    let s = settings();
+    retry_unsaved(secret_id);
+    if !force {
+        for key in [unsaved_key(secret_id), token_key(secret_id)] {
+            if let Some(tok) = coord::cache_get(&key).and_then(|v| StoredToken::parse(&v).ok()) {
+                if let Freshness::Fresh { refresh_due_ms } = freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms) {
+                    return Ok(resolved(&s, secret_id, &tok, refresh_due_ms));
+                }
+            }
+        }
+    }
+    let (tok, _) = read_secret(secret_id)?;
+    coord::cache_set(&token_key(secret_id), &tok.to_json(), s.cache_ttl_ms);
+    match freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms) {
+        Freshness::Fresh { refresh_due_ms } if !force => Ok(resolved(&s, secret_id, &tok, refresh_due_ms)),
+        f => {
+            if f == Freshness::Malformed {
+                log_event(Level::Warn, "stored expires_at is malformed; refreshing", &[
+                    ("workspace_id", &tok.workspace_id),
+                    ("secret_id", secret_id),
+                ]);
+            }
+            refresh_single_flight(&s, secret_id, &tok, force)
+        }
+    }
+}
+
+pub fn invalidate(workspace_id: &str) {
+    if let Some(row) = coord::cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v)) {
+        coord::cache_remove(&token_key(&row.secret_id));
+    }
+    coord::cache_remove(&row_key(workspace_id));
+}
+
+fn invalidate_secret(secret_id: &str, workspace_id: &str) {
+    coord::cache_remove(&token_key(secret_id));
+    coord::cache_remove(&row_key(workspace_id));
+}
+
+/// Reads the stored token, bypassing every cache.
+fn read_secret(secret_id: &str) -> Result<(StoredToken, String), Error> {
+    let v = secret_store::get(secret_id)
+        .map_err(|e| Error::Store(format!("secret read failed: {e}")))?
+        .ok_or_else(|| Error::SecretMissing(format!("secret {secret_id} does not exist")))?;
+    let tok = StoredToken::parse(&v.value).map_err(|e| {
+        log_event(Level::Error, "stored token is invalid", &[
+            ("secret_id", secret_id),
+            ("fields", &e.fields().join(",")),
+        ]);
+        Error::InvalidStoredToken(e.fields())
+    })?;
+    Ok((tok, v.version))
+}
+
+fn resolved(s: &Settings, secret_id: &str, tok: &StoredToken, refresh_due_ms: i64) -> ResolvedToken {
+    let ttl_end = now_ms().saturating_add(i64::try_from(s.cache_ttl_ms).unwrap_or(i64::MAX));
+    ResolvedToken {
+        access_token: tok.access_token.secret().to_owned(),
+        scope: tok.scope.clone(),
+        workspace_slug: tok.workspace_slug.clone(),
+        workspace_id: tok.workspace_id.clone(),
+        secret_id: secret_id.to_owned(),
+        expires_at: tok.expires_at.clone(),
+        serve_until_ms: u64::try_from(ttl_end.min(refresh_due_ms)).unwrap_or(0),
+    }
+}
+
+/// A usable result for `tok`, if it is fresh now.
+fn if_fresh(s: &Settings, secret_id: &str, tok: &StoredToken) -> Option<ResolvedToken> {
+    match freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms) {
+        Freshness::Fresh { refresh_due_ms } => Some(resolved(s, secret_id, tok, refresh_due_ms)),
+        _ => None,
+    }
+}
+
+/// Releases the in-process lock even on an early return.
+struct LockGuard(String);
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        coord::unlock(&self.0);
+    }
+}
+
+/// At most one refresh per secret per process; then at most one per store.
+fn refresh_single_flight(s: &Settings, secret_id: &str, seen: &StoredToken, force: bool) -> Result<ResolvedToken, Error> {
+    let key = format!("refresh:{secret_id}");
+    if !coord::lock(&key, s.lease_wait_ms) {
+        return Err(Error::Transport(format!("timed out waiting for this process's refresh of {secret_id}")));
+    }
+    let _guard = LockGuard(key.clone());
+    // Whoever held the lock before us may have refreshed already.
+    let (current, _) = read_secret(secret_id)?;
+    let rotated = current.refresh_token != seen.refresh_token;
+    if rotated || !force {
+        if let Some(r) = if_fresh(s, secret_id, &current) {
+            coord::cache_set(&token_key(secret_id), &current.to_json(), s.cache_ttl_ms);
+            return Ok(r);
+        }
+    }
+    let lease = Lease::acquire(s, &key, secret_id, &current, force)?;
+    let result = match lease {
+        Acquired::ByOther(r) => return Ok(r),
+        Acquired::Ours(current, version) => refresh_now(s, secret_id, current, version),
+    };
+    if let Err(e) = registry::release_lease(&key, &s.holder_id) {
+        log_event(Level::Warn, "releasing the refresh lease failed; it will expire", &[
+            ("secret_id", secret_id),
+            ("error", &e),
+        ]);
+    }
+    result
+}
+
+enum Acquired {
+    /// We hold the lease; the token and version to refresh from.
+    Ours(StoredToken, String),
+    /// Another process refreshed while we waited.
+    ByOther(ResolvedToken),
+}
+
+struct Lease;
+
+impl Lease {
+    /// Takes the cross-process lease, or waits (with backoff) for its holder's
+    /// refresh to land in the store.
+    fn acquire(s: &Settings, key: &str, secret_id: &str, seen: &StoredToken, force: bool) -> Result<Acquired, Error> {
+        let started = now_ms();
+        let mut backoff = 20u64;
+        loop {
+            let grant = registry::try_lease(key, &s.holder_id, s.lease_ttl_ms, "")
+                .map_err(|e| Error::Store(format!("refresh lease failed: {e}")))?;
+            let (current, version) = read_secret(secret_id)?;
+            let rotated = current.refresh_token != seen.refresh_token;
+            if rotated || !force {
+                if let Some(r) = if_fresh(s, secret_id, &current) {
+                    if grant.acquired {
+                        let _ = registry::release_lease(key, &s.holder_id);
+                    }
+                    coord::cache_set(&token_key(secret_id), &current.to_json(), s.cache_ttl_ms);
+                    return Ok(Acquired::ByOther(r));
+                }
+            }
+            if grant.acquired {
+                return Ok(Acquired::Ours(current, version));
+            }
+            let waited = u64::try_from(now_ms() - started).unwrap_or(0);
+            if waited >= s.lease_wait_ms {
+                return Err(Error::Transport(format!(
+                    "another process has been refreshing {secret_id} for {waited} ms; try again"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(backoff.min(s.lease_wait_ms - waited)));
+            backoff = (backoff * 2).min(250);
+        }
+    }
+}
+
+enum RefreshFailure {
+    InvalidGrant,
+    Other(Error),
+}
+
+fn post_refresh(s: &Settings, tok: &StoredToken) -> Result<linear_oauth_core::TokenResponse, RefreshFailure> {
+    let body = refresh_form(&tok.refresh_token, &tok.client_id, &tok.client_secret);
+    let resp = http::post(&endpoint(s, "oauth/token"), "application/x-www-form-urlencoded", body.as_bytes(), None, s.http_timeout_ms)
+        .map_err(|e| RefreshFailure::Other(Error::Transport(e)))?;
+    parse_token_response(resp.status, &resp.body).map_err(|f| {
+        if f.is_invalid_grant() {
+            RefreshFailure::InvalidGrant
+        } else {
+            let secrets = [tok.refresh_token.secret(), tok.client_secret.secret(), tok.access_token.secret()];
+            RefreshFailure::Other(endpoint_error(f, &secrets))
+        }
+    })
+}
+
+/// Refresh with the lease held, recovering once from invalid_grant.
+fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String) -> Result<ResolvedToken, Error> {
+    let fields = [("workspace_id", tok.workspace_id.as_str()), ("secret_id", secret_id)];
+    match post_refresh(s, &tok) {
+        Ok(resp) => Ok(write_back(s, secret_id, &tok, &tok.refreshed(&resp, now_ms()), &version)),
+        Err(RefreshFailure::Other(e)) => {
+            invalidate_secret(secret_id, &tok.workspace_id);
+            log_event(Level::Error, "token refresh failed", &fields);
+            Err(e)
+        }
+        Err(RefreshFailure::InvalidGrant) => {
+            let (reread, version2) = read_secret(secret_id)?;
+            match after_invalid_grant(tok.refresh_token.secret(), &reread, now_ms(), s.refresh_threshold_ms) {
+                Recovery::UseStored => {
+                    log_event(Level::Info, "refresh token was rotated by another refresher; using the stored token", &fields);
+                    coord::cache_set(&token_key(secret_id), &reread.to_json(), s.cache_ttl_ms);
+                    if_fresh(s, secret_id, &reread).ok_or_else(|| Error::Transport("stored token expired meanwhile".into()))
+                }
+                Recovery::RefreshAgain => match post_refresh(s, &reread) {
+                    Ok(resp) => Ok(write_back(s, secret_id, &reread, &reread.refreshed(&resp, now_ms()), &version2)),
+                    Err(RefreshFailure::InvalidGrant) => Err(reauthorize(secret_id, &reread.workspace_id)),
+                    Err(RefreshFailure::Other(e)) => {
+                        invalidate_secret(secret_id, &reread.workspace_id);
+                        Err(e)
+                    }
+                },
+                Recovery::Reauthorize => Err(reauthorize(secret_id, &tok.workspace_id)),
+            }
+        }
+    }
+}
+
+fn reauthorize(secret_id: &str, workspace_id: &str) -> Error {
+    invalidate_secret(secret_id, workspace_id);
+    log_event(Level::Error, "refresh token is spent or revoked; the workspace must be installed again", &[
+        ("workspace_id", workspace_id),
+        ("secret_id", secret_id),
+    ]);
+    Error::ReauthorizationRequired(format!(
+        "the refresh token for workspace {workspace_id} is expired or revoked; run the install again"
+    ))
+}
+
+/// Persists a refreshed token; never loses it. Returns the token to serve.
+fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken, version: &str) -> ResolvedToken {
+    let result = match put_with_retry(secret_id, new, Some(version)) {
+        Ok(PutOutcome::Written(_)) => Ok(()),
+        Ok(PutOutcome::Conflict) => merge_after_conflict(secret_id, old, new),
+        Err(e) => Err(e),
+    };
+    let refresh_due = match freshness(&new.expires_at, now_ms(), s.refresh_threshold_ms) {
+        Freshness::Fresh { refresh_due_ms } => refresh_due_ms,
+        _ => now_ms(),
+    };
+    match result {
+        Ok(()) => {
+            coord::cache_set(&token_key(secret_id), &new.to_json(), s.cache_ttl_ms);
+            log_event(Level::Info, "refreshed Linear access token", &[
+                ("workspace_id", &new.workspace_id),
+                ("workspace_slug", &new.workspace_slug),
+                ("expires_at", &new.expires_at),
+            ]);
+        }
+        Err(e) => {
+            coord::cache_set(&unsaved_key(secret_id), &new.to_json(), u64::MAX);
+            log_event(Level::Error, "refreshed token could not be written back; keeping it in memory and retrying on later calls", &[
+                ("workspace_id", &new.workspace_id),
+                ("secret_id", secret_id),
+                ("error", &e),
+            ]);
+        }
+    }
+    resolved(s, secret_id, new, refresh_due)
+}
+
+/// Somebody wrote the secret while we refreshed. If they did not rotate the
+/// refresh token, apply our refresh on top of their write; if they did, theirs
+/// is the newer install or refresh and stays.
+fn merge_after_conflict(secret_id: &str, old: &StoredToken, new: &StoredToken) -> Result<(), String> {
+    let (current, version) = read_secret(secret_id).map_err(|e| format!("{e:?}"))?;
+    if current.refresh_token != old.refresh_token {
+        return Ok(());
+    }
+    let mut merged = new.clone();
+    merged.clone_extra_from(&current);
+    match put_with_retry(secret_id, &merged, Some(&version))? {
+        PutOutcome::Written(_) => Ok(()),
+        PutOutcome::Conflict => Err("the secret kept changing during write-back".into()),
+    }
+}
+
+fn put_with_retry(secret_id: &str, tok: &StoredToken, version: Option<&str>) -> Result<PutOutcome, String> {
+    let json = tok.to_json();
+    let mut last = String::new();
+    for delay in [0u64, 50, 200, 500] {
+        std::thread::sleep(Duration::from_millis(delay));
+        match secret_store::put(secret_id, &json, version) {
+            Ok(o) => return Ok(o),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!("secret write failed: {last}"))
+}
+
+/// Writes a token that an earlier call could not persist, unless the store
+/// has meanwhile received a newer write of its own.
+fn retry_unsaved(secret_id: &str) {
+    let Some(unsaved) = coord::cache_get(&unsaved_key(secret_id)).and_then(|v| StoredToken::parse(&v).ok()) else {
+        return;
+    };
+    let Ok((current, version)) = read_secret(secret_id) else { return };
+    let newer = linear_oauth_core::parse_instant(&current.updated_at) > linear_oauth_core::parse_instant(&unsaved.updated_at);
+    if newer || matches!(secret_store::put(secret_id, &unsaved.to_json(), Some(&version)), Ok(PutOutcome::Written(_))) {
+        coord::cache_remove(&unsaved_key(secret_id));
+        if !newer {
+            log_event(Level::Info, "wrote back a refreshed token kept in memory", &[("secret_id", secret_id)]);
+        }
+    }
+}
+
+fn row_to_json(r: &Row) -> String {
+    serde_json::json!([r.workspace_id, r.workspace_slug, r.secret_id, r.status]).to_string()
+}
+
+fn row_from_json(s: &str) -> Option<Row> {
+    let v: Vec<String> = serde_json::from_str(s).ok()?;
+    let [workspace_id, workspace_slug, secret_id, status]: [String; 4] = v.try_into().ok()?;
+    Some(Row { workspace_id, workspace_slug, secret_id, status })
+}

@@ -1,0 +1,32 @@
+//! Linear's OAuth protocol and the stored-token schema, as pure functions.
+//!
+//! No I/O and no clock or randomness of its own: callers pass `now` (Unix
+//! milliseconds) and random bytes in, so everything here is tested natively and
+//! behaves the same inside the WASI component.
+
+mod authorize;
+mod callback;
+mod expiry;
+mod naming;
+mod pkce;
+mod recovery;
+mod registry;
+mod secret;
+mod stored;
+mod timefmt;
+mod token;
+
+pub use authorize::{normalize_scopes, AuthorizeRequest, DEFAULT_SCOPES};
+pub use callback::{parse_callback, CallbackError};
+pub use expiry::{freshness, Freshness};
+pub use naming::{secret_name, validate_slug, DEFAULT_SECRET_PREFIX};
+pub use pkce::{pkce_challenge, PkcePair, State};
+pub use recovery::{after_invalid_grant, Recovery};
+pub use registry::RegistryStatus;
+pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken};
+pub use stored::{InstallRecord, SchemaError, StoredToken, FIELDS};
+pub use timefmt::{format_instant, parse_instant};
+pub use token::{
+    code_exchange_form, parse_identity, parse_token_response, refresh_form, revoke_form,
+    EndpointFailure, Identity, TokenResponse, IDENTITY_QUERY,
+};

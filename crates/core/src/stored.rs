@@ -1,0 +1,277 @@
+//! The one stored-token schema: eleven required, non-empty string fields.
+
+use serde_json::{Map, Value};
+
+use crate::{format_instant, AccessToken, ClientSecret, RefreshToken, TokenResponse};
+
+/// The eleven fields, in the order they are written.
+pub const FIELDS: [&str; 11] = [
+    "access_token",
+    "refresh_token",
+    "expires_at",
+    "scope",
+    "client_id",
+    "client_secret",
+    "workspace_id",
+    "workspace_slug",
+    "installed_at",
+    "updated_at",
+    "installed_by_platform_user_id",
+];
+
+/// Why a stored value is not a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    #[error("stored token is not a JSON object")]
+    NotAnObject,
+    /// Every missing, empty or non-string field, by name, in schema order.
+    #[error("stored token has missing, empty or non-string fields: {}", .0.join(", "))]
+    Fields(Vec<String>),
+}
+
+impl SchemaError {
+    /// The field list a host reports; all eleven when the value is not an object.
+    pub fn fields(&self) -> Vec<String> {
+        match self {
+            Self::NotAnObject => FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+            Self::Fields(f) => f.clone(),
+        }
+    }
+}
+
+/// A validated stored token. Fields it does not know are kept in `extra` and
+/// written back unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredToken {
+    pub access_token: AccessToken,
+    pub refresh_token: RefreshToken,
+    pub expires_at: String,
+    pub scope: String,
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+    pub workspace_id: String,
+    pub workspace_slug: String,
+    pub installed_at: String,
+    pub updated_at: String,
+    pub installed_by_platform_user_id: String,
+    extra: Map<String, Value>,
+}
+
+/// What an install knows when it writes a token for the first time.
+#[derive(Debug)]
+pub struct InstallRecord<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a ClientSecret,
+    pub workspace_id: &'a str,
+    pub workspace_slug: &'a str,
+    pub installed_by: &'a str,
+    pub requested_scope: &'a str,
+}
+
+impl StoredToken {
+    /// Validates the whole set at once so one read reports every problem.
+    pub fn parse(json: &str) -> Result<Self, SchemaError> {
+        let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(json) else {
+            return Err(SchemaError::NotAnObject);
+        };
+        let bad: Vec<String> = FIELDS
+            .iter()
+            .filter(|f| !matches!(map.get(**f), Some(Value::String(s)) if !s.trim().is_empty()))
+            .map(|f| (*f).to_owned())
+            .collect();
+        if !bad.is_empty() {
+            return Err(SchemaError::Fields(bad));
+        }
+        let mut take = |f: &str| match map.remove(f) {
+            Some(Value::String(s)) => s,
+            _ => unreachable!("validated above"),
+        };
+        Ok(Self {
+            access_token: AccessToken::new(take("access_token")),
+            refresh_token: RefreshToken::new(take("refresh_token")),
+            expires_at: take("expires_at"),
+            scope: take("scope"),
+            client_id: take("client_id"),
+            client_secret: ClientSecret::new(take("client_secret")),
+            workspace_id: take("workspace_id"),
+            workspace_slug: take("workspace_slug"),
+            installed_at: take("installed_at"),
+            updated_at: take("updated_at"),
+            installed_by_platform_user_id: take("installed_by_platform_user_id"),
+            extra: map,
+        })
+    }
+
+    /// The JSON to store: the eleven fields in schema order, then unknown ones.
+    pub fn to_json(&self) -> String {
+        let mut map = Map::new();
+        let fields = [
+            self.access_token.secret(),
+            self.refresh_token.secret(),
+            &self.expires_at,
+            &self.scope,
+            &self.client_id,
+            self.client_secret.secret(),
+            &self.workspace_id,
+            &self.workspace_slug,
+            &self.installed_at,
+            &self.updated_at,
+            &self.installed_by_platform_user_id,
+        ];
+        for (name, value) in FIELDS.iter().zip(fields) {
+            map.insert((*name).to_owned(), Value::String(value.to_owned()));
+        }
+        for (k, v) in &self.extra {
+            map.insert(k.clone(), v.clone());
+        }
+        Value::Object(map).to_string()
+    }
+
+    /// Takes `other`'s unknown fields (a concurrent writer may have added some).
+    pub fn clone_extra_from(&mut self, other: &StoredToken) {
+        self.extra = other.extra.clone();
+    }
+
+    /// Unknown fields, kept for forward compatibility.
+    pub fn extra(&self) -> &Map<String, Value> {
+        &self.extra
+    }
+
+    /// The token after a successful refresh: rotated refresh token (the old one
+    /// when Linear sent none), new expiry, scope from the response or the old
+    /// one, `updated_at = now`; `installed_at` and unknown fields preserved.
+    pub fn refreshed(&self, resp: &TokenResponse, now_ms: i64) -> Self {
+        Self {
+            access_token: resp.access_token.clone(),
+            refresh_token: resp.refresh_token.clone().unwrap_or_else(|| self.refresh_token.clone()),
+            expires_at: resp.expires_at(now_ms),
+            scope: resp.scope.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| self.scope.clone()),
+            updated_at: format_instant(now_ms),
+            ..self.clone()
+        }
+    }
+
+    /// A freshly installed token. `previous` (the secret being replaced, if it
+    /// parsed) donates its unknown fields.
+    pub fn installed(
+        resp: &TokenResponse,
+        rec: &InstallRecord<'_>,
+        previous: Option<&StoredToken>,
+        now_ms: i64,
+    ) -> Result<Self, SchemaError> {
+        let Some(refresh) = resp.refresh_token.clone() else {
+            return Err(SchemaError::Fields(vec!["refresh_token".into()]));
+        };
+        let now = format_instant(now_ms);
+        let scope = resp.scope.clone().filter(|s| !s.trim().is_empty());
+        let token = Self {
+            access_token: resp.access_token.clone(),
+            refresh_token: refresh,
+            expires_at: resp.expires_at(now_ms),
+            scope: scope.unwrap_or_else(|| rec.requested_scope.to_owned()),
+            client_id: rec.client_id.to_owned(),
+            client_secret: rec.client_secret.clone(),
+            workspace_id: rec.workspace_id.to_owned(),
+            workspace_slug: rec.workspace_slug.to_owned(),
+            installed_at: now.clone(),
+            updated_at: now,
+            installed_by_platform_user_id: rec.installed_by.to_owned(),
+            extra: previous.map(|p| p.extra.clone()).unwrap_or_default(),
+        };
+        // Round-trip through the validator so an install can never write a
+        // token that a resolver would later reject.
+        Self::parse(&token.to_json())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::parse_instant;
+
+    pub(crate) fn sample() -> String {
+        serde_json::json!({
+            "access_token": "lin_oauth_A",
+            "refresh_token": "lin_refresh_R",
+            "expires_at": "2026-01-01T00:00:00.000Z",
+            "scope": "read write",
+            "client_id": "cid",
+            "client_secret": "csecret",
+            "workspace_id": "org-1",
+            "workspace_slug": "acme",
+            "installed_at": "2025-01-01T00:00:00.000Z",
+            "updated_at": "2025-06-01T00:00:00.000Z",
+            "installed_by_platform_user_id": "user-1",
+            "future_field": {"nested": [1, 2]}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn parses_and_round_trips_unknown_fields() {
+        let t = StoredToken::parse(&sample()).unwrap();
+        assert_eq!(t.workspace_slug, "acme");
+        let again: Value = serde_json::from_str(&t.to_json()).unwrap();
+        assert_eq!(again["future_field"]["nested"][1], 2);
+        assert_eq!(StoredToken::parse(&t.to_json()).unwrap(), t);
+    }
+
+    #[test]
+    fn reports_every_bad_field() {
+        let mut v: Value = serde_json::from_str(&sample()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("refresh_token");
+        o.insert("scope".into(), "".into());
+        o.insert("workspace_id".into(), 42.into());
+        o.insert("updated_at".into(), Value::Null);
+        let err = StoredToken::parse(&v.to_string()).unwrap_err();
+        assert_eq!(err.fields(), vec!["refresh_token", "scope", "workspace_id", "updated_at"]);
+        assert!(!err.to_string().contains("lin_oauth_A"));
+    }
+
+    #[test]
+    fn not_an_object() {
+        assert_eq!(StoredToken::parse("[]"), Err(SchemaError::NotAnObject));
+        assert_eq!(StoredToken::parse("nope"), Err(SchemaError::NotAnObject));
+        assert_eq!(SchemaError::NotAnObject.fields().len(), 11);
+    }
+
+    #[test]
+    fn refresh_merge_rules() {
+        let t = StoredToken::parse(&sample()).unwrap();
+        let now = 1_800_000_000_000;
+        let rotated = TokenResponse::for_tests("lin_oauth_B", Some("lin_refresh_S"), 3600, None);
+        let r = t.refreshed(&rotated, now);
+        assert_eq!(r.access_token.secret(), "lin_oauth_B");
+        assert_eq!(r.refresh_token.secret(), "lin_refresh_S");
+        assert_eq!(parse_instant(&r.expires_at), Some(now + 3_600_000));
+        assert_eq!(r.scope, "read write", "scope kept when the response has none");
+        assert_eq!(r.installed_at, t.installed_at);
+        assert_eq!(r.updated_at, format_instant(now));
+        assert_eq!(r.extra(), t.extra());
+
+        let no_rotation = TokenResponse::for_tests("lin_oauth_C", None, 60, Some("read"));
+        let r2 = t.refreshed(&no_rotation, now);
+        assert_eq!(r2.refresh_token.secret(), "lin_refresh_R", "old refresh token kept");
+        assert_eq!(r2.scope, "read");
+    }
+
+    #[test]
+    fn install_builds_a_valid_token() {
+        let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read write"));
+        let secret = ClientSecret::new("cs");
+        let rec = InstallRecord {
+            client_id: "cid",
+            client_secret: &secret,
+            workspace_id: "org",
+            workspace_slug: "acme",
+            installed_by: "u1",
+            requested_scope: "read",
+        };
+        let t = StoredToken::installed(&resp, &rec, None, 0).unwrap();
+        assert_eq!(t.installed_at, "1970-01-01T00:00:00.000Z");
+        assert_eq!(t.scope, "read write");
+        let no_refresh = TokenResponse::for_tests("a", None, 1, None);
+        assert!(StoredToken::installed(&no_refresh, &rec, None, 0).is_err());
+    }
+}

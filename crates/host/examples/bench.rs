@@ -1,0 +1,93 @@
+//! Prints the host's numbers: component size, cold load, cached resolve
+//! latency, refresh-path latency against the local test server.
+//!
+//! cargo run --release -p linear-oauth-host --example bench
+
+use std::time::{Duration, Instant};
+
+use linear_oauth_host::store::MemoryBackend;
+use linear_oauth_host::{Backends, Options, RegistryRow, Resolver};
+use linear_oauth_testserver::{ServerConfig, TestServer};
+
+fn main() {
+    let server = TestServer::start(ServerConfig::default()).unwrap();
+    let backends = Backends::from_backend(MemoryBackend::default());
+    let issued = server.issue_tokens("test-client-id", "read write", 86_399);
+    let token = serde_json::json!({
+        "access_token": issued.access_token, "refresh_token": issued.refresh_token,
+        "expires_at": "2099-01-01T00:00:00.000Z", "scope": "read write",
+        "client_id": "test-client-id", "client_secret": "test-client-secret",
+        "workspace_id": "org-bench", "workspace_slug": "bench",
+        "installed_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z",
+        "installed_by_platform_user_id": "bench",
+    });
+    backends.secrets.put("bgagent-linear-oauth-bench", &token.to_string(), None).unwrap();
+    backends.registry.put(&RegistryRow {
+        workspace_id: "org-bench".into(), workspace_slug: "bench".into(),
+        secret_id: "bgagent-linear-oauth-bench".into(), status: "active".into(),
+    }).unwrap();
+    let options = Options {
+        store: "memory:".into(),
+        api_base: server.base_url(),
+        authorize_url: server.authorize_url(),
+        log_sink: Some(std::sync::Arc::new(Quiet)),
+        ..Options::default()
+    };
+
+    println!("component wasm size        {:>10} bytes", linear_oauth_host::COMPONENT_WASM.len());
+    let t = Instant::now();
+    let r = Resolver::with_backends(options.clone(), backends.clone()).unwrap();
+    let cold = t.elapsed();
+    let info = Resolver::load_info().unwrap();
+    println!("cold load (engine+deserialize+link) {:>8.2} ms{}", info.load_time.as_secs_f64() * 1e3, if info.compiled_fallback { " (FALLBACK: compiled)" } else { "" });
+    println!("first Resolver (load+instantiate+init) {:>5.2} ms", cold.as_secs_f64() * 1e3);
+    let t = Instant::now();
+    let n = 200;
+    for _ in 0..n {
+        Resolver::with_backends(options.clone(), backends.clone()).unwrap();
+    }
+    println!("warm Resolver::new (instantiate+init) {:>6.1} us", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+
+    let t = Instant::now();
+    r.resolve("org-bench").unwrap();
+    println!("first resolve (component+store)  {:>8.1} us", t.elapsed().as_secs_f64() * 1e6);
+    let n = 2_000_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(r.resolve("org-bench").unwrap());
+    }
+    println!("cached resolve (host fast path)  {:>8.0} ns/call", t.elapsed().as_nanos() as f64 / n as f64);
+    let n = 20_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        r.invalidate("org-bench");
+    }
+    let inv = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..n {
+        r.invalidate("org-bench");
+        std::hint::black_box(r.resolve("org-bench").unwrap());
+    }
+    println!("resolve through component (cache miss, store read) {:>6.1} us/call", (t.elapsed() - inv).as_secs_f64() * 1e6 / n as f64);
+
+    let n = 200;
+    let mut samples: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            r.force_refresh("bgagent-linear-oauth-bench").unwrap();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    println!(
+        "refresh path vs local server   p50 {:>6.0} us  p99 {:>6.0} us",
+        samples[n / 2].as_secs_f64() * 1e6,
+        samples[n * 99 / 100].as_secs_f64() * 1e6
+    );
+}
+
+#[derive(Debug)]
+struct Quiet;
+impl linear_oauth_host::LogSink for Quiet {
+    fn log(&self, _: linear_oauth_host::LogLevel, _: &str, _: &[(String, String)]) {}
+}

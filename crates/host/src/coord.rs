@@ -1,0 +1,94 @@
+//! Per-process state shared by every component instance: the cache the
+//! component fills and the per-key locks that make a refresh single-flight.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Default)]
+pub(crate) struct Coordination {
+    cache: Mutex<HashMap<String, (String, Option<Instant>)>>,
+    locks: Mutex<HashMap<String, Arc<KeyLock>>>,
+}
+
+#[derive(Debug, Default)]
+struct KeyLock {
+    held: Mutex<bool>,
+    freed: Condvar,
+}
+
+impl Coordination {
+    pub fn cache_get(&self, key: &str) -> Option<String> {
+        let mut cache = self.cache.lock().unwrap();
+        match cache.get(key) {
+            Some((_, Some(deadline))) if *deadline <= Instant::now() => {
+                cache.remove(key);
+                None
+            }
+            Some((v, _)) => Some(v.clone()),
+            None => None,
+        }
+    }
+
+    pub fn cache_set(&self, key: String, value: String, ttl: Duration) {
+        let deadline = Instant::now().checked_add(ttl);
+        self.cache.lock().unwrap().insert(key, (value, deadline));
+    }
+
+    pub fn cache_remove(&self, key: &str) {
+        self.cache.lock().unwrap().remove(key);
+    }
+
+    /// Blocks until `key` is ours or `timeout` passes. Other keys never wait.
+    pub fn lock(&self, key: &str, timeout: Duration) -> bool {
+        let entry = self.locks.lock().unwrap().entry(key.to_owned()).or_default().clone();
+        let deadline = Instant::now() + timeout;
+        let mut held = entry.held.lock().unwrap();
+        while *held {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            held = entry.freed.wait_timeout(held, deadline - now).unwrap().0;
+        }
+        *held = true;
+        true
+    }
+
+    pub fn unlock(&self, key: &str) {
+        let entry = self.locks.lock().unwrap().get(key).cloned();
+        if let Some(entry) = entry {
+            *entry.held.lock().unwrap() = false;
+            entry.freed.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_expires() {
+        let c = Coordination::default();
+        c.cache_set("a".into(), "1".into(), Duration::from_millis(30));
+        c.cache_set("b".into(), "2".into(), Duration::MAX);
+        assert_eq!(c.cache_get("a").as_deref(), Some("1"));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(c.cache_get("a"), None);
+        assert_eq!(c.cache_get("b").as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn locks_are_per_key_and_time_out() {
+        let c = Arc::new(Coordination::default());
+        assert!(c.lock("x", Duration::ZERO));
+        assert!(c.lock("y", Duration::ZERO), "another key is not blocked");
+        assert!(!c.lock("x", Duration::from_millis(20)));
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.lock("x", Duration::from_secs(5)));
+        std::thread::sleep(Duration::from_millis(20));
+        c.unlock("x");
+        assert!(t.join().unwrap());
+    }
+}

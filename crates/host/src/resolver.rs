@@ -1,0 +1,613 @@
+//! `Resolver`: the typed Rust API over a small pool of component instances.
+//!
+//! The hot path never enters wasm: each resolved token comes back with the
+//! instant until which it may be served again, and a cached, fresh token is a
+//! map lookup and a clock comparison. Everything else is one call into an
+//! instance taken from the pool, so a slow refresh of one workspace holds one
+//! instance and never blocks resolves of others.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::{self, admin as wit_admin, install as wit_install, resolver as wit_resolver, LinearOauth};
+use crate::coord::Coordination;
+use crate::engine::{runtime, EPOCH_TICK};
+use crate::http::{EgressPolicy, Origin};
+use crate::store::{now_ms, Backends, PutOutcome};
+use crate::{Error, LogLevel, LogSink, Options, Result, TracingSink};
+
+/// A token the caller may use now.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResolvedToken {
+    pub access_token: String,
+    pub scope: String,
+    pub workspace_slug: String,
+    pub workspace_id: String,
+    pub secret_id: String,
+    /// ISO-8601 UTC.
+    pub expires_at: String,
+    /// Unix ms until which this token is served without asking the component.
+    pub serve_until_ms: u64,
+}
+
+impl fmt::Debug for ResolvedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedToken")
+            .field("access_token", &"[redacted]")
+            .field("scope", &self.scope)
+            .field("workspace_slug", &self.workspace_slug)
+            .field("workspace_id", &self.workspace_id)
+            .field("secret_id", &self.secret_id)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl From<wit_resolver::ResolvedToken> for ResolvedToken {
+    fn from(t: wit_resolver::ResolvedToken) -> Self {
+        Self {
+            access_token: t.access_token,
+            scope: t.scope,
+            workspace_slug: t.workspace_slug,
+            workspace_id: t.workspace_id,
+            secret_id: t.secret_id,
+            expires_at: t.expires_at,
+            serve_until_ms: t.serve_until_ms,
+        }
+    }
+}
+
+/// What an install needs from the operator.
+#[derive(Clone)]
+pub struct InstallParams {
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uri: String,
+    /// Sent space-separated; commas in user input are split too.
+    pub scopes: Vec<String>,
+    /// `actor=app` (default on).
+    pub actor_app: bool,
+}
+
+impl fmt::Debug for InstallParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallParams")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scopes", &self.scopes)
+            .field("actor_app", &self.actor_app)
+            .finish()
+    }
+}
+
+impl From<&InstallParams> for wit_install::InstallParams {
+    fn from(p: &InstallParams) -> Self {
+        Self {
+            client_id: p.client_id.clone(),
+            client_secret: p.client_secret.clone(),
+            redirect_uri: p.redirect_uri.clone(),
+            scopes: p.scopes.clone(),
+            actor_app: p.actor_app,
+        }
+    }
+}
+
+/// An install between `begin_install` and `complete_install`. Not `Clone`:
+/// its verifier is used once.
+pub struct PendingInstall {
+    pub authorize_url: String,
+    state: String,
+    code_verifier: String,
+}
+
+impl fmt::Debug for PendingInstall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingInstall").field("authorize_url", &self.authorize_url).finish_non_exhaustive()
+    }
+}
+
+impl PendingInstall {
+    /// The `state` sent to Linear (not secret once in the URL, but never logged).
+    pub fn state(&self) -> &str {
+        &self.state
+    }
+}
+
+/// An authorization code from the callback. Redacted in `Debug`.
+pub struct AuthCode(String);
+
+impl fmt::Debug for AuthCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthCode([redacted])")
+    }
+}
+
+/// The result of a finished install (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub workspace_slug: String,
+    pub viewer_id: String,
+    pub viewer_name: String,
+    pub viewer_email: String,
+    pub secret_id: String,
+    pub scope: String,
+    pub expires_at: String,
+    pub installed_at: String,
+    pub replaced: bool,
+}
+
+impl From<wit_install::Installed> for Installed {
+    fn from(i: wit_install::Installed) -> Self {
+        Self {
+            workspace_id: i.workspace_id,
+            workspace_name: i.workspace_name,
+            workspace_slug: i.workspace_slug,
+            viewer_id: i.viewer_id,
+            viewer_name: i.viewer_name,
+            viewer_email: i.viewer_email,
+            secret_id: i.secret_id,
+            scope: i.scope,
+            expires_at: i.expires_at,
+            installed_at: i.installed_at,
+            replaced: i.replaced,
+        }
+    }
+}
+
+/// A stored credential as an operator may see it: secrets only as fingerprints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    pub secret_id: String,
+    pub fields: Vec<(String, String)>,
+    /// Empty when the stored token is valid.
+    pub invalid_fields: Vec<String>,
+    /// Negative when already expired; `None` when unreadable.
+    pub expires_in_ms: Option<i64>,
+    pub needs_refresh: bool,
+}
+
+/// What `revoke` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub workspace_id: String,
+    pub secret_id: String,
+    /// Linear's revoke status (200 revoked, 400 already revoked); `None` when
+    /// no readable token was stored.
+    pub linear_status: Option<u16>,
+    pub purged: bool,
+}
+
+/// Everything instances of one resolver share.
+struct Shared {
+    backends: Backends,
+    coord: Coordination,
+    sink: Arc<dyn LogSink>,
+    origin: Origin,
+    options: Options,
+    settings: wit_resolver::Settings,
+}
+
+/// The `T` of each instance's `Store`.
+pub(crate) struct Ctx {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    egress: EgressPolicy,
+    limits: StoreLimits,
+    shared: Arc<Shared>,
+    /// Locks this instance holds; released if it traps mid-call.
+    held: Vec<String>,
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        for key in self.held.drain(..) {
+            self.shared.coord.unlock(&key);
+        }
+    }
+}
+
+impl WasiView for Ctx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for Ctx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+    }
+}
+
+fn store_err(e: Error) -> String {
+    match e {
+        Error::Store(m) => m,
+        other => other.to_string(),
+    }
+}
+
+impl bindings::types::Host for Ctx {}
+
+impl bindings::secret_store::Host for Ctx {
+    fn get(&mut self, id: String) -> std::result::Result<Option<bindings::secret_store::Versioned>, String> {
+        let v = self.shared.backends.secrets.get(&id).map_err(store_err)?;
+        Ok(v.map(|v| bindings::secret_store::Versioned { value: v.value, version: v.version }))
+    }
+
+    fn put(
+        &mut self,
+        id: String,
+        value: String,
+        expected_version: Option<String>,
+    ) -> std::result::Result<bindings::secret_store::PutOutcome, String> {
+        Ok(match self.shared.backends.secrets.put(&id, &value, expected_version.as_deref()).map_err(store_err)? {
+            PutOutcome::Written(v) => bindings::secret_store::PutOutcome::Written(v),
+            PutOutcome::Conflict => bindings::secret_store::PutOutcome::Conflict,
+        })
+    }
+
+    fn delete(&mut self, id: String) -> std::result::Result<bool, String> {
+        self.shared.backends.secrets.delete(&id).map_err(store_err)
+    }
+}
+
+fn row_to_wit(r: crate::RegistryRow) -> bindings::registry::Row {
+    bindings::registry::Row {
+        workspace_id: r.workspace_id,
+        workspace_slug: r.workspace_slug,
+        secret_id: r.secret_id,
+        status: r.status,
+    }
+}
+
+impl bindings::registry::Host for Ctx {
+    fn get(&mut self, workspace_id: String) -> std::result::Result<Option<bindings::registry::Row>, String> {
+        Ok(self.shared.backends.registry.get(&workspace_id).map_err(store_err)?.map(row_to_wit))
+    }
+
+    fn put(&mut self, r: bindings::registry::Row) -> std::result::Result<(), String> {
+        let row = crate::RegistryRow {
+            workspace_id: r.workspace_id,
+            workspace_slug: r.workspace_slug,
+            secret_id: r.secret_id,
+            status: r.status,
+        };
+        self.shared.backends.registry.put(&row).map_err(store_err)
+    }
+
+    fn list(&mut self) -> std::result::Result<Vec<bindings::registry::Row>, String> {
+        Ok(self.shared.backends.registry.list().map_err(store_err)?.into_iter().map(row_to_wit).collect())
+    }
+
+    fn try_lease(
+        &mut self,
+        key: String,
+        holder: String,
+        ttl_ms: u64,
+        note: String,
+    ) -> std::result::Result<bindings::registry::LeaseGrant, String> {
+        let g = self.shared.backends.registry.try_lease(&key, &holder, Duration::from_millis(ttl_ms), &note).map_err(store_err)?;
+        Ok(bindings::registry::LeaseGrant { acquired: g.acquired, previous_note: g.previous_note })
+    }
+
+    fn release_lease(&mut self, key: String, holder: String) -> std::result::Result<(), String> {
+        self.shared.backends.registry.release_lease(&key, &holder).map_err(store_err)
+    }
+}
+
+impl bindings::coordination::Host for Ctx {
+    fn cache_get(&mut self, key: String) -> Option<String> {
+        self.shared.coord.cache_get(&key)
+    }
+    fn cache_set(&mut self, key: String, value: String, ttl_ms: u64) {
+        self.shared.coord.cache_set(key, value, Duration::from_millis(ttl_ms));
+    }
+    fn cache_remove(&mut self, key: String) {
+        self.shared.coord.cache_remove(&key);
+    }
+    fn lock(&mut self, key: String, timeout_ms: u64) -> bool {
+        let ok = self.shared.coord.lock(&key, Duration::from_millis(timeout_ms));
+        if ok {
+            self.held.push(key);
+        }
+        ok
+    }
+    fn unlock(&mut self, key: String) {
+        if let Some(i) = self.held.iter().position(|k| *k == key) {
+            self.held.swap_remove(i);
+            self.shared.coord.unlock(&key);
+        }
+    }
+}
+
+impl bindings::log::Host for Ctx {
+    fn log(&mut self, level: bindings::log::Level, message: String, fields: Vec<(String, String)>) {
+        use bindings::log::Level as L;
+        let level = match level {
+            L::Trace => LogLevel::Trace,
+            L::Debug => LogLevel::Debug,
+            L::Info => LogLevel::Info,
+            L::Warn => LogLevel::Warn,
+            L::Error => LogLevel::Error,
+        };
+        self.shared.sink.log(level, &message, &fields);
+    }
+}
+
+struct Instance {
+    store: Store<Ctx>,
+    api: LinearOauth,
+}
+
+/// How many idle instances a resolver keeps; more are made on demand.
+const MAX_IDLE: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Workspace(String),
+    Secret(String),
+}
+
+/// Resolves Linear access tokens; cheap to share across threads.
+#[derive(Clone)]
+pub struct Resolver {
+    shared: Arc<Shared>,
+    pool: Arc<Mutex<Vec<Instance>>>,
+    fast: Arc<RwLock<HashMap<Key, Arc<ResolvedToken>>>>,
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver")
+            .field("store", &self.shared.options.store)
+            .field("api_base", &self.shared.options.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn holder_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("pid{}-{:08x}-{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// wasi-http's sync bindings block on a Tokio runtime of their own, which
+/// panics on a thread that is already inside one; such callers get a plain
+/// thread for the call.
+fn off_tokio<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    } else {
+        f()
+    }
+}
+
+impl Resolver {
+    /// Opens the store named in `options.store`.
+    pub fn new(options: Options) -> Result<Self> {
+        let backends = Backends::open(&options.store)?;
+        Self::with_backends(options, backends)
+    }
+
+    /// Uses the given backends (`options.store` is then only a label).
+    pub fn with_backends(options: Options, backends: Backends) -> Result<Self> {
+        let origin = Origin::from_api_base(&options.api_base)?;
+        let settings = wit_resolver::Settings {
+            api_base: options.api_base.clone(),
+            authorize_url: options.authorize_url.clone(),
+            refresh_threshold_ms: ms(options.refresh_threshold),
+            cache_ttl_ms: ms(options.cache_ttl),
+            secret_prefix: options.secret_prefix.clone(),
+            http_timeout_ms: ms(options.http_timeout),
+            lease_ttl_ms: ms(options.lease_ttl),
+            lease_wait_ms: ms(options.lease_wait),
+            holder_id: holder_id(),
+        };
+        let shared = Arc::new(Shared {
+            backends,
+            coord: Coordination::default(),
+            sink: options.log_sink.clone().unwrap_or_else(|| Arc::new(TracingSink)),
+            origin,
+            options,
+            settings,
+        });
+        let r = Self { shared, pool: Arc::default(), fast: Arc::default() };
+        // Load and validate now so configuration errors surface at construction.
+        let inst = r.instantiate()?;
+        r.pool.lock().unwrap().push(inst);
+        Ok(r)
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.shared.options
+    }
+
+    pub fn backends(&self) -> &Backends {
+        &self.shared.backends
+    }
+
+    /// Whether the embedded precompiled component was usable, and load time.
+    pub fn load_info() -> Result<crate::engine::LoadInfo> {
+        Ok(runtime()?.info)
+    }
+
+    fn instantiate(&self) -> Result<Instance> {
+        let rt = runtime()?;
+        let ctx = Ctx {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            egress: EgressPolicy { origin: self.shared.origin.clone(), timeout: self.shared.options.http_timeout },
+            limits: StoreLimitsBuilder::new().memory_size(self.shared.options.max_memory_bytes).instances(4).build(),
+            shared: self.shared.clone(),
+            held: Vec::new(),
+        };
+        let mut store = Store::new(&rt.engine, ctx);
+        store.limiter(|c| &mut c.limits);
+        self.arm_deadline(&mut store);
+        let api = rt.pre.instantiate(&mut store).map_err(Error::internal)?;
+        api.linear_oauth_resolver().call_init(&mut store, &self.shared.settings).map_err(Error::internal)??;
+        Ok(Instance { store, api })
+    }
+
+    fn arm_deadline(&self, store: &mut Store<Ctx>) {
+        let ticks = ms(self.shared.options.call_deadline) / ms(EPOCH_TICK).max(1) + 1;
+        store.set_epoch_deadline(ticks);
+    }
+
+    /// One call into an instance from the pool. A trap (deadline, memory cap,
+    /// bug) discards the instance and its locks; errors the component returns
+    /// keep it.
+    fn call<R: Send>(
+        &self,
+        f: impl FnOnce(&mut Instance) -> wasmtime::Result<std::result::Result<R, bindings::types::Error>> + Send,
+    ) -> Result<R> {
+        off_tokio(|| {
+            let popped = self.pool.lock().unwrap().pop();
+            let mut inst = match popped {
+                Some(i) => i,
+                None => self.instantiate()?,
+            };
+            self.arm_deadline(&mut inst.store);
+            match f(&mut inst) {
+                Ok(result) => {
+                    let mut pool = self.pool.lock().unwrap();
+                    if pool.len() < MAX_IDLE {
+                        pool.push(inst);
+                    }
+                    result.map_err(Error::from)
+                }
+                Err(trap) => {
+                    self.shared.sink.log(LogLevel::Error, "component call failed; instance discarded", &[(
+                        "error".into(),
+                        format!("{trap:#}"),
+                    )]);
+                    Err(Error::Internal(format!("component call failed: {trap}")))
+                }
+            }
+        })
+    }
+
+    fn fast_get(&self, key: &Key) -> Option<Arc<ResolvedToken>> {
+        let t = self.fast.read().unwrap().get(key).cloned()?;
+        (now_ms() < t.serve_until_ms).then_some(t)
+    }
+
+    fn fast_put(&self, key: Key, t: ResolvedToken) -> Arc<ResolvedToken> {
+        let t = Arc::new(t);
+        self.fast.write().unwrap().insert(key, t.clone());
+        t
+    }
+
+    /// The cached token for a workspace if it may be served without any I/O.
+    pub fn cached(&self, workspace_id: &str) -> Option<Arc<ResolvedToken>> {
+        self.fast_get(&Key::Workspace(workspace_id.to_owned()))
+    }
+
+    /// The cached token for a secret id if it may be served without any I/O.
+    pub fn cached_secret(&self, secret_id: &str) -> Option<Arc<ResolvedToken>> {
+        self.fast_get(&Key::Secret(secret_id.to_owned()))
+    }
+
+    /// Registry row -> status -> stored token -> refresh if expiring.
+    pub fn resolve(&self, workspace_id: &str) -> Result<Arc<ResolvedToken>> {
+        let key = Key::Workspace(workspace_id.to_owned());
+        if let Some(t) = self.fast_get(&key) {
+            return Ok(t);
+        }
+        let t = self.call(|i| i.api.linear_oauth_resolver().call_resolve(&mut i.store, workspace_id))?;
+        Ok(self.fast_put(key, t.into()))
+    }
+
+    /// The same from a secret id, without the registry.
+    pub fn resolve_secret(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
+        let key = Key::Secret(secret_id.to_owned());
+        if let Some(t) = self.fast_get(&key) {
+            return Ok(t);
+        }
+        let t = self.call(|i| i.api.linear_oauth_resolver().call_resolve_secret(&mut i.store, secret_id))?;
+        Ok(self.fast_put(key, t.into()))
+    }
+
+    /// Refreshes now even if the token is fresh (same coordination rules).
+    pub fn force_refresh(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
+        let t: ResolvedToken = self.call(|i| i.api.linear_oauth_resolver().call_force_refresh(&mut i.store, secret_id))?.into();
+        self.forget(|k, v| matches!(k, Key::Secret(s) if s == secret_id) || v.secret_id == secret_id);
+        Ok(self.fast_put(Key::Secret(secret_id.to_owned()), t))
+    }
+
+    /// Forgets everything cached about this workspace.
+    pub fn invalidate(&self, workspace_id: &str) {
+        self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id);
+        if let Err(e) = self.call(|i| i.api.linear_oauth_resolver().call_invalidate(&mut i.store, workspace_id).map(Ok)) {
+            self.shared.sink.log(LogLevel::Warn, "invalidate failed", &[("error".into(), e.to_string())]);
+        }
+    }
+
+    fn forget(&self, pred: impl Fn(&Key, &ResolvedToken) -> bool) {
+        self.fast.write().unwrap().retain(|k, v| !pred(k, v));
+    }
+
+    /// The stored credential with secrets redacted, and whether it is valid.
+    pub fn inspect(&self, secret_id: &str) -> Result<Inspection> {
+        let i = self.call(|i| i.api.linear_oauth_admin().call_inspect(&mut i.store, secret_id))?;
+        Ok(Inspection {
+            secret_id: i.secret_id,
+            fields: i.fields,
+            invalid_fields: i.invalid_fields,
+            expires_in_ms: i.expires_in_ms,
+            needs_refresh: i.needs_refresh,
+        })
+    }
+
+    /// Revokes at Linear, marks the registry row revoked, optionally deletes the secret.
+    pub fn revoke(&self, workspace_id: &str, purge: bool) -> Result<Revocation> {
+        let r: wit_admin::Revocation = self.call(|i| i.api.linear_oauth_admin().call_revoke(&mut i.store, workspace_id, purge))?;
+        self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id || v.secret_id == r.secret_id);
+        Ok(Revocation { workspace_id: r.workspace_id, secret_id: r.secret_id, linear_status: r.linear_status, purged: r.purged })
+    }
+
+    /// Fresh PKCE pair and state, and the URL to open in a browser.
+    pub fn begin_install(&self, params: &InstallParams) -> Result<PendingInstall> {
+        let wit = wit_install::InstallParams::from(params);
+        let p = self.call(|i| i.api.linear_oauth_install().call_begin(&mut i.store, &wit))?;
+        Ok(PendingInstall { authorize_url: p.authorize_url, state: p.state, code_verifier: p.code_verifier })
+    }
+
+    /// The code from the callback's query string, if its `state` is ours.
+    pub fn parse_callback(&self, pending: &PendingInstall, query: &str) -> Result<AuthCode> {
+        let code = self.call(|i| i.api.linear_oauth_install().call_parse_callback(&mut i.store, query, &pending.state))?;
+        Ok(AuthCode(code))
+    }
+
+    /// Exchanges the code, identifies the workspace, writes secret and registry row.
+    pub fn complete_install(
+        &self,
+        params: &InstallParams,
+        pending: PendingInstall,
+        code: AuthCode,
+        installed_by: &str,
+    ) -> Result<Installed> {
+        let wit = wit_install::InstallParams::from(params);
+        let installed = self.call(|i| {
+            i.api.linear_oauth_install().call_complete(&mut i.store, &wit, &code.0, &pending.code_verifier, installed_by)
+        })?;
+        self.forget(|k, v| matches!(k, Key::Workspace(w) if *w == installed.workspace_id) || v.workspace_id == installed.workspace_id);
+        Ok(installed.into())
+    }
+}

@@ -1,0 +1,120 @@
+//! Storage capabilities: where stored tokens and the workspace registry live.
+//!
+//! Values are opaque strings here; only the component knows their schema.
+
+mod file;
+mod memory;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use file::FileBackend;
+pub use memory::MemoryBackend;
+
+use crate::Error;
+
+/// A stored value and the version it was read at.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub value: String,
+    pub version: String,
+}
+
+impl fmt::Debug for Versioned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Versioned").field("value", &"[redacted]").field("version", &self.version).finish()
+    }
+}
+
+/// What a conditional write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    Written(String),
+    Conflict,
+}
+
+/// One workspace in the registry (the DynamoDB item layout of the old tooling).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRow {
+    pub workspace_id: String,
+    pub workspace_slug: String,
+    pub secret_id: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseGrant {
+    pub acquired: bool,
+    pub previous_note: Option<String>,
+}
+
+/// Secret storage with versions for optimistic concurrency.
+pub trait SecretStore: Send + Sync + fmt::Debug {
+    fn get(&self, id: &str) -> Result<Option<Versioned>, Error>;
+    /// With `expected_version`, writes only if the stored version is that one.
+    fn put(&self, id: &str, value: &str, expected_version: Option<&str>) -> Result<PutOutcome, Error>;
+    fn delete(&self, id: &str) -> Result<bool, Error>;
+}
+
+/// The workspace registry and the refresh leases that coordinate processes.
+pub trait Registry: Send + Sync + fmt::Debug {
+    fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error>;
+    fn put(&self, row: &RegistryRow) -> Result<(), Error>;
+    fn list(&self) -> Result<Vec<RegistryRow>, Error>;
+    /// Takes `key` if it is free, expired, or already held by `holder`.
+    fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error>;
+    fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error>;
+}
+
+/// A secret store and a registry, usually one backend serving both.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    pub secrets: Arc<dyn SecretStore>,
+    pub registry: Arc<dyn Registry>,
+}
+
+impl Backends {
+    pub fn from_backend<B: SecretStore + Registry + 'static>(b: B) -> Self {
+        let b = Arc::new(b);
+        Self { secrets: b.clone(), registry: b }
+    }
+
+    /// `file:DIR` or `memory:`.
+    pub fn open(uri: &str) -> Result<Self, Error> {
+        if let Some(dir) = uri.strip_prefix("file:") {
+            if dir.is_empty() {
+                return Err(Error::InvalidInput("file: store needs a directory, as in file:/var/lib/linear-oauth".into()));
+            }
+            Ok(Self::from_backend(FileBackend::open(dir)?))
+        } else if uri == "memory:" {
+            Ok(Self::from_backend(MemoryBackend::default()))
+        } else {
+            Err(Error::InvalidInput(format!("unknown store {uri:?}; use file:DIR or memory:")))
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The lease decision both backends share.
+pub(crate) fn lease_decision(
+    current: Option<(&str, u64, &str)>,
+    holder: &str,
+    now: u64,
+) -> Option<LeaseGrant> {
+    match current {
+        None => Some(LeaseGrant { acquired: true, previous_note: None }),
+        Some((h, _, _)) if h == holder => Some(LeaseGrant { acquired: true, previous_note: None }),
+        Some((_, expires, note)) if expires <= now => Some(LeaseGrant {
+            acquired: true,
+            previous_note: Some(note.to_owned()).filter(|n| !n.is_empty()),
+        }),
+        Some(_) => None,
+    }
+}

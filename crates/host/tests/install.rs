@@ -1,0 +1,105 @@
+//! Installing a workspace through the host API, the test playing the browser.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::*;
+use linear_oauth_host::{Error, InstallParams};
+
+/// GETs `url` without following redirects; returns (status, Location).
+fn browser_get(url: &str) -> (u16, Option<String>) {
+    let u = url::Url::parse(url).unwrap();
+    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+    let path = &url[url.find(u.path()).unwrap()..];
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let location = out.lines().find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: "))).map(str::to_owned);
+    (status, location)
+}
+
+fn params() -> InstallParams {
+    InstallParams {
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        redirect_uri: "http://localhost:8080/oauth/callback".into(),
+        scopes: vec!["read,write".into(), "app:assignable app:mentionable".into()],
+        actor_app: true,
+    }
+}
+
+#[test]
+fn full_install_then_resolve() {
+    let server = server();
+    let b = memory();
+    let r = resolver_with(&server, &b, None);
+    let p = params();
+    let pending = r.begin_install(&p).unwrap();
+    assert!(pending.authorize_url.contains("scope=read+write+app%3Aassignable+app%3Amentionable"), "{}", pending.authorize_url);
+    assert!(!format!("{pending:?}").contains("verifier"), "the PKCE verifier stays out of Debug");
+    let (status, location) = browser_get(&pending.authorize_url);
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert_eq!(server.counters().last_actor.as_deref(), Some("app"));
+    let query = &location[location.find('?').unwrap()..];
+    let code = r.parse_callback(&pending, query).unwrap();
+    assert!(!format!("{code:?}").contains(&query[6..12]));
+    let installed = r.complete_install(&p, pending, code, "platform-user-9").unwrap();
+    assert_eq!(installed.workspace_slug, "testws");
+    assert_eq!(installed.secret_id, "bgagent-linear-oauth-testws");
+    assert!(!installed.replaced);
+    assert_eq!(installed.scope, "read write app:assignable app:mentionable");
+    let stored = stored(&b, &installed.secret_id);
+    assert_eq!(stored["installed_by_platform_user_id"], "platform-user-9");
+    assert_eq!(stored["client_secret"], CLIENT_SECRET);
+    let t = r.resolve(&installed.workspace_id).unwrap();
+    assert_eq!(t.access_token, stored["access_token"].as_str().unwrap());
+
+    // Installing again updates the same secret and row.
+    let pending = r.begin_install(&p).unwrap();
+    let (_, location) = browser_get(&pending.authorize_url);
+    let location = location.unwrap();
+    let code = r.parse_callback(&pending, &location[location.find('?').unwrap()..]).unwrap();
+    let again = r.complete_install(&p, pending, code, "platform-user-9").unwrap();
+    assert!(again.replaced);
+    assert_ne!(r.resolve(&installed.workspace_id).unwrap().access_token, t.access_token, "cache dropped on reinstall");
+    assert_eq!(b.registry.list().unwrap().len(), 1);
+}
+
+#[test]
+fn callback_failures() {
+    let server = server();
+    let b = memory();
+    let r = resolver_with(&server, &b, None);
+    let pending = r.begin_install(&params()).unwrap();
+    let err = r.parse_callback(&pending, "code=abc&state=forged").unwrap_err();
+    assert!(matches!(&err, Error::Authorization { code: Some(c), .. } if c == "state_mismatch"), "{err:?}");
+    let q = format!("error=access_denied&error_description=nope&state={}", pending.state());
+    let err = r.parse_callback(&pending, &q).unwrap_err();
+    assert!(matches!(&err, Error::Authorization { code: Some(c), .. } if c == "access_denied"), "{err:?}");
+}
+
+#[test]
+fn bad_code_or_client_is_a_typed_error_and_writes_nothing() {
+    let server = server();
+    let b = memory();
+    let r = resolver_with(&server, &b, None);
+    let p = params();
+    let pending = r.begin_install(&p).unwrap();
+    let code = r.parse_callback(&pending, &format!("code=made-up&state={}", pending.state())).unwrap();
+    let err = r.complete_install(&p, pending, code, "u").unwrap_err();
+    assert!(matches!(&err, Error::TokenEndpoint { status: 400, code: Some(c), .. } if c == "invalid_grant"), "{err:?}");
+    assert!(b.registry.list().unwrap().is_empty());
+
+    let mut bad = params();
+    bad.scopes = vec!["admin".into()];
+    assert!(matches!(r.begin_install(&bad), Err(Error::InvalidInput(_))));
+    bad.scopes = vec![];
+    assert!(matches!(r.begin_install(&bad), Err(Error::InvalidInput(_))));
+    let mut no_actor = params();
+    no_actor.actor_app = false;
+    let pending = r.begin_install(&no_actor).unwrap();
+    assert!(!pending.authorize_url.contains("actor="));
+}

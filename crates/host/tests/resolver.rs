@@ -1,0 +1,466 @@
+//! The host API against the Linear-compatible test server.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use common::*;
+use linear_oauth_host::store::{Registry, SecretStore};
+use linear_oauth_host::{Error, LeaseGrant, PutOutcome, RegistryRow, Versioned};
+use linear_oauth_testserver::{FailNext, FaultsPatch};
+
+#[test]
+fn happy_path_and_cache() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    let t = r.resolve(&s.workspace_id).unwrap();
+    assert_eq!(t.access_token, s.access);
+    assert_eq!(t.workspace_slug, "acme");
+    assert_eq!(t.secret_id, s.secret_id);
+    assert_eq!(t.scope, "read write");
+    // Served from memory: a changed store is not read again within the TTL.
+    b.secrets.put(&s.secret_id, &token_json("other", "r", &in_secs(3600), &s.workspace_id, "acme"), None).unwrap();
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, s.access, "secret path shares the component cache");
+    r.invalidate(&s.workspace_id);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, "other");
+    assert_eq!(server.counters().token_requests, 0);
+}
+
+#[test]
+fn not_registered_revoked_and_unknown_status() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    assert!(matches!(r.resolve("org-nope"), Err(Error::NotRegistered(_))));
+    for status in ["revoked", "", "paused"] {
+        b.registry
+            .put(&RegistryRow { workspace_id: s.workspace_id.clone(), workspace_slug: "acme".into(), secret_id: s.secret_id.clone(), status: status.into() })
+            .unwrap();
+        r.invalidate(&s.workspace_id);
+        assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Revoked(_))), "status {status:?}");
+    }
+    b.registry
+        .put(&RegistryRow { workspace_id: "org-gone".into(), workspace_slug: "gone".into(), secret_id: "no-such-secret".into(), status: "active".into() })
+        .unwrap();
+    assert!(matches!(r.resolve("org-gone"), Err(Error::SecretMissing(_))));
+    assert!(matches!(r.resolve(""), Err(Error::InvalidInput(_))));
+}
+
+#[test]
+fn invalid_stored_tokens_list_their_fields() {
+    let server = server();
+    let b = memory();
+    let r = resolver_with(&server, &b, None);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/stored_tokens.json");
+    let vectors: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (i, case) in vectors["vectors"].as_array().unwrap().iter().enumerate() {
+        let id = format!("vector-{i}");
+        b.secrets.put(&id, case["value"].as_str().unwrap(), None).unwrap();
+        let result = r.resolve_secret(&id);
+        if case["valid"].as_bool().unwrap() {
+            assert_eq!(result.unwrap().access_token, "lin_oauth_vector_access", "{}", case["name"]);
+        } else {
+            let want: Vec<String> = serde_json::from_value(case["bad_fields"].clone()).unwrap();
+            assert_eq!(result.unwrap_err(), Error::InvalidStoredToken(want), "{}", case["name"]);
+        }
+    }
+    assert_eq!(server.counters().token_requests, 0, "a bad secret fails at read time");
+}
+
+#[test]
+fn expiring_token_is_refreshed_and_written_back() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 30); // inside the 60 s threshold
+    let r = resolver_with(&server, &b, None);
+    let t = r.resolve(&s.workspace_id).unwrap();
+    assert_ne!(t.access_token, s.access);
+    let stored = stored(&b, &s.secret_id);
+    assert_eq!(stored["access_token"], t.access_token.as_str());
+    let new_refresh = stored["refresh_token"].as_str().unwrap();
+    assert_ne!(new_refresh, s.refresh, "rotated refresh token stored");
+    assert!(server.refresh_token_live(new_refresh));
+    assert!(!server.refresh_token_live(&s.refresh));
+    assert_eq!(stored["installed_at"], "2026-01-01T00:00:00.000Z");
+    assert_ne!(stored["updated_at"], "2026-01-01T00:00:00.000Z");
+    assert_eq!(stored["team_hint"]["kept"], true, "unknown fields kept");
+    assert_eq!(stored["expires_at"], t.expires_at.as_str());
+    // The new token is fresh: no second refresh.
+    r.invalidate(&s.workspace_id);
+    r.resolve(&s.workspace_id).unwrap();
+    assert_eq!(server.counters().token_refresh, 1);
+}
+
+#[test]
+fn malformed_expiry_counts_as_expiring() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    b.secrets.put(&s.secret_id, &token_json(&s.access, &s.refresh, "next tuesday", &s.workspace_id, "acme"), None).unwrap();
+    let sink = Arc::new(Captured::default());
+    let r = resolver_with(&server, &b, Some(sink.clone()));
+    assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert!(sink.text().contains("malformed"), "{}", sink.text());
+}
+
+#[test]
+fn refresh_failure_is_typed_and_the_next_call_rereads() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 10);
+    let r = resolver_with(&server, &b, None);
+    server.set_faults(FaultsPatch { fail_next: Some(FailNext { count: 1, status: 503, body: None }), ..Default::default() });
+    match r.resolve(&s.workspace_id) {
+        Err(Error::TokenEndpoint { status: 503, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "store untouched");
+    // An operator fixes the secret; the next call must see it, not a cached stale token.
+    b.secrets.put(&s.secret_id, &token_json("fixed", &s.refresh, &in_secs(3600), &s.workspace_id, "acme"), None).unwrap();
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, "fixed");
+
+    for fault in [
+        FaultsPatch { malformed_next: Some(1), ..Default::default() },
+        FaultsPatch { oversize_next: Some(1), ..Default::default() },
+        FaultsPatch { drop_next: Some(1), ..Default::default() },
+    ] {
+        let s = seed(&server, &b, "beta", 10);
+        r.invalidate(&s.workspace_id);
+        server.set_faults(fault.clone());
+        let err = r.resolve(&s.workspace_id).unwrap_err();
+        assert!(matches!(err, Error::Transport(_)), "{fault:?}: {err:?}");
+        // The knob is spent; the token was never rotated, so a retry works.
+        assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    }
+}
+
+/// Shows the resolver a stale copy until the token endpoint has been hit, as
+/// when another process rotated the token right after we read it.
+#[derive(Debug)]
+struct StaleUntilRefresh {
+    inner: linear_oauth_host::Backends,
+    stale: String,
+    server: Arc<linear_oauth_testserver::TestServer>,
+}
+
+impl SecretStore for StaleUntilRefresh {
+    fn get(&self, id: &str) -> Result<Option<Versioned>, Error> {
+        if self.server.counters().token_refresh == 0 {
+            return Ok(Some(Versioned { value: self.stale.clone(), version: "stale".into() }));
+        }
+        self.inner.secrets.get(id)
+    }
+    fn put(&self, id: &str, value: &str, expected: Option<&str>) -> Result<PutOutcome, Error> {
+        self.inner.secrets.put(id, value, expected)
+    }
+    fn delete(&self, id: &str) -> Result<bool, Error> {
+        self.inner.secrets.delete(id)
+    }
+}
+
+fn rotated_elsewhere(expires_in_s: i64) -> (Arc<linear_oauth_testserver::TestServer>, linear_oauth_host::Backends, Seeded, String) {
+    let server = Arc::new(server());
+    let b = memory();
+    let s = seed(&server, &b, "acme", 10);
+    let stale = stored(&b, &s.secret_id).to_string();
+    // "Another process" spends the refresh token and stores the new pair.
+    let other = server.issue_tokens(CLIENT_ID, "read write", 86_399);
+    let _ = linear_oauth_testserver_refresh(&server, &s.refresh);
+    b.secrets
+        .put(&s.secret_id, &token_json(&other.access_token, &other.refresh_token, &in_secs(expires_in_s), &s.workspace_id, "acme"), None)
+        .unwrap();
+    let wrapped = linear_oauth_host::Backends {
+        secrets: Arc::new(StaleUntilRefresh { inner: b.clone(), stale, server: server.clone() }),
+        registry: b.registry.clone(),
+    };
+    (server, wrapped, s, other.access_token)
+}
+
+/// Spends a refresh token directly at the server (what a competing refresher does).
+fn linear_oauth_testserver_refresh(server: &linear_oauth_testserver::TestServer, refresh: &str) -> u16 {
+    use std::io::{Read, Write};
+    let body = format!("grant_type=refresh_token&refresh_token={refresh}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}");
+    let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
+    write!(s, "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out[9..12].parse().unwrap()
+}
+
+#[test]
+fn invalid_grant_after_concurrent_rotation_uses_the_rotated_token() {
+    let (server, b, s, other_access) = rotated_elsewhere(3600);
+    server.reset();
+    let r = resolver_with(&server, &b, None);
+    let t = r.resolve_secret(&s.secret_id).unwrap();
+    assert_eq!(t.access_token, other_access);
+    let c = server.counters();
+    assert_eq!((c.token_refresh, c.invalid_grant), (1, 1));
+}
+
+#[test]
+fn invalid_grant_then_rotated_but_expiring_refreshes_once_more() {
+    let (server, b, s, other_access) = rotated_elsewhere(5);
+    server.reset();
+    let r = resolver_with(&server, &b, None);
+    let t = r.resolve_secret(&s.secret_id).unwrap();
+    assert_ne!(t.access_token, other_access);
+    assert_eq!(server.counters().token_refresh_ok, 1);
+    assert_eq!(server.counters().token_refresh, 2);
+}
+
+#[test]
+fn invalid_grant_with_unchanged_token_requires_reauthorization_and_keeps_the_secret() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 10);
+    linear_oauth_testserver_refresh(&server, &s.refresh); // spent, nobody stored the result
+    let before = b.secrets.get(&s.secret_id).unwrap().unwrap();
+    let r = resolver_with(&server, &b, None);
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
+    assert_eq!(b.secrets.get(&s.secret_id).unwrap().unwrap(), before, "store untouched");
+    // And it stays an error (no cached bogus state).
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
+}
+
+#[test]
+fn thirty_two_threads_one_refresh() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 10);
+    server.set_faults(FaultsPatch { latency_ms: Some(100), ..Default::default() });
+    let r = resolver_with(&server, &b, None);
+    let barrier = Arc::new(Barrier::new(32));
+    let tokens: Vec<String> = (0..32)
+        .map(|_| {
+            let (r, barrier, id) = (r.clone(), barrier.clone(), s.workspace_id.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                r.resolve(&id).unwrap().access_token.clone()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(server.counters().token_requests, 1);
+    assert!(tokens.iter().all(|t| *t == tokens[0] && *t != s.access));
+}
+
+#[test]
+fn two_resolvers_sharing_a_store_refresh_once() {
+    // Two resolvers = two processes' worth of state; the lease coordinates them.
+    let server = server();
+    let dir = std::env::temp_dir().join(format!("lo-share-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let b = linear_oauth_host::Backends::open(&format!("file:{}", dir.display())).unwrap();
+    let s = seed(&server, &b, "acme", 10);
+    server.set_faults(FaultsPatch { latency_ms: Some(200), ..Default::default() });
+    let resolvers: Vec<_> = (0..4).map(|_| resolver_with(&server, &linear_oauth_host::Backends::open(&format!("file:{}", dir.display())).unwrap(), None)).collect();
+    let barrier = Arc::new(Barrier::new(16));
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let (r, barrier, id) = (resolvers[i % 4].clone(), barrier.clone(), s.workspace_id.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                r.resolve(&id).map(|t| t.access_token.clone())
+            })
+        })
+        .collect();
+    let tokens: Vec<_> = handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+    assert_eq!(server.counters().token_requests, 1);
+    assert!(tokens.iter().all(|t| *t == tokens[0]));
+    let live = stored(&b, &s.secret_id)["refresh_token"].as_str().unwrap().to_owned();
+    assert!(server.refresh_token_live(&live));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_slow_refresh_does_not_block_other_workspaces() {
+    let server = server();
+    let b = memory();
+    let slow = seed(&server, &b, "slow", 10);
+    let fast = seed(&server, &b, "fast", 3600);
+    let r = resolver_with(&server, &b, None);
+    r.resolve(&fast.workspace_id).unwrap();
+    server.set_faults(FaultsPatch { latency_ms: Some(1500), ..Default::default() });
+    let r2 = r.clone();
+    let id = slow.workspace_id.clone();
+    let refresher = std::thread::spawn(move || r2.resolve(&id).unwrap());
+    std::thread::sleep(Duration::from_millis(200)); // the refresh is in flight
+    let started = Instant::now();
+    r.resolve(&fast.workspace_id).unwrap(); // host cache
+    r.invalidate(&fast.workspace_id);
+    r.resolve(&fast.workspace_id).unwrap(); // through the component and the store
+    let took = started.elapsed();
+    assert!(!refresher.is_finished(), "the slow refresh should still be running");
+    assert!(took < Duration::from_millis(1000), "other workspace waited {took:?}");
+    refresher.join().unwrap();
+}
+
+#[derive(Debug)]
+struct FailingWrites {
+    inner: linear_oauth_host::Backends,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl SecretStore for FailingWrites {
+    fn get(&self, id: &str) -> Result<Option<Versioned>, Error> {
+        self.inner.secrets.get(id)
+    }
+    fn put(&self, id: &str, value: &str, expected: Option<&str>) -> Result<PutOutcome, Error> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Store("injected write failure".into()));
+        }
+        self.inner.secrets.put(id, value, expected)
+    }
+    fn delete(&self, id: &str) -> Result<bool, Error> {
+        self.inner.secrets.delete(id)
+    }
+}
+
+#[test]
+fn write_back_failure_keeps_the_rotated_token() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 10);
+    let failing = Arc::new(FailingWrites { inner: b.clone(), fail: true.into() });
+    let wrapped = linear_oauth_host::Backends { secrets: failing.clone(), registry: b.registry.clone() };
+    let sink = Arc::new(Captured::default());
+    let r = resolver_with(&server, &wrapped, Some(sink.clone()));
+    let t = r.resolve(&s.workspace_id).unwrap();
+    assert_ne!(t.access_token, s.access, "the caller still gets the new token");
+    assert!(sink.text().contains("could not be written back"), "{}", sink.text());
+    assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "store unchanged, not blanked");
+    // Later calls are served from memory, without refreshing again.
+    r.invalidate(&s.workspace_id);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token);
+    assert_eq!(server.counters().token_refresh, 1);
+    // Once the store works again, the kept token is written.
+    failing.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    r.invalidate(&s.workspace_id);
+    r.resolve(&s.workspace_id).unwrap();
+    let now_stored = stored(&b, &s.secret_id);
+    assert_eq!(now_stored["access_token"], t.access_token.as_str());
+    assert!(server.refresh_token_live(now_stored["refresh_token"].as_str().unwrap()));
+}
+
+#[test]
+fn egress_is_https_only_except_loopback() {
+    let server = server();
+    let mut o = options(&server);
+    o.api_base = "http://api.linear.app".into();
+    assert!(matches!(linear_oauth_host::Resolver::with_backends(o.clone(), memory()), Err(Error::InvalidInput(_))));
+    o.api_base = "file:///etc/passwd".into();
+    assert!(linear_oauth_host::Resolver::with_backends(o, memory()).is_err());
+}
+
+#[test]
+fn no_secret_in_logs_errors_or_debug() {
+    let server = server();
+    let b = memory();
+    let sink = Arc::new(Captured::default());
+    let r = resolver_with(&server, &b, Some(sink.clone()));
+    let mut seen = String::new();
+    let mut secrets = vec![CLIENT_SECRET.to_owned()];
+    // Success with refresh, then every failure path.
+    let s = seed(&server, &b, "acme", 10);
+    secrets.extend([s.access.clone(), s.refresh.clone()]);
+    let t = r.resolve(&s.workspace_id).unwrap();
+    seen += &format!("{t:?} {r:?}");
+    let st = stored(&b, &s.secret_id);
+    secrets.extend([t.access_token.clone(), st["refresh_token"].as_str().unwrap().to_owned()]);
+    let echo = format!("{{\"error\":\"x\",\"error_description\":\"{}\"}}", CLIENT_SECRET);
+    let faults = [
+        FaultsPatch { fail_next: Some(FailNext { count: 1, status: 500, body: Some(echo) }), ..Default::default() },
+        FaultsPatch { malformed_next: Some(1), ..Default::default() },
+        FaultsPatch { oversize_next: Some(1), ..Default::default() },
+    ];
+    for (i, fault) in faults.into_iter().enumerate() {
+        let s2 = seed(&server, &b, &format!("beta{i}"), 10);
+        secrets.extend([s2.access.clone(), s2.refresh.clone()]);
+        server.set_faults(fault);
+        let e = r.resolve(&s2.workspace_id).unwrap_err();
+        seen += &format!("{e:?} {e}");
+    }
+    let s3 = seed(&server, &b, "gamma", 10);
+    linear_oauth_testserver_refresh(&server, &s3.refresh);
+    let e = r.resolve(&s3.workspace_id).unwrap_err();
+    seen += &format!("{e:?} {e}");
+    b.secrets.put("broken", &format!("{{\"access_token\":\"{}\"}}", s3.access), None).unwrap();
+    let e = r.resolve_secret("broken").unwrap_err();
+    seen += &format!("{e:?} {e}");
+    seen += &sink.text();
+    assert!(sink.text().contains("refreshed Linear access token"), "logs were captured: {}", sink.text());
+    for secret in &secrets {
+        assert!(!seen.contains(secret.as_str()), "secret leaked into: {seen}");
+    }
+}
+
+#[test]
+fn resolver_works_inside_a_tokio_runtime() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 10);
+    let r = resolver_with(&server, &b, None);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let t = rt.block_on(async { r.resolve(&s.workspace_id).unwrap() });
+    assert_ne!(t.access_token, s.access);
+}
+
+#[test]
+fn leases_in_memory_backend() {
+    let b = linear_oauth_host::store::MemoryBackend::default();
+    assert!(b.try_lease("k", "a", Duration::from_secs(5), "n").unwrap().acquired);
+    assert_eq!(b.try_lease("k", "b", Duration::from_secs(5), "").unwrap(), LeaseGrant { acquired: false, previous_note: None });
+}
+
+#[test]
+fn inspect_redacts_and_validates() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 30);
+    let r = resolver_with(&server, &b, None);
+    let i = r.inspect(&s.secret_id).unwrap();
+    assert!(i.invalid_fields.is_empty());
+    assert!(i.needs_refresh);
+    assert!(i.expires_in_ms.unwrap() <= 30_000 && i.expires_in_ms.unwrap() > 0);
+    let shown = format!("{i:?}");
+    assert!(!shown.contains(&s.access) && !shown.contains(&s.refresh) && !shown.contains(CLIENT_SECRET), "{shown}");
+    let field = |n: &str| i.fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
+    assert!(field("access_token").starts_with("[redacted sha256:"));
+    assert_eq!(field("workspace_slug"), "acme");
+    assert_eq!(field("team_hint"), r#"{"kept":true}"#);
+
+    b.secrets.put("half", r#"{"access_token":"x","scope":""}"#, None).unwrap();
+    let i = r.inspect("half").unwrap();
+    assert_eq!(i.invalid_fields.len(), 10);
+    assert_eq!(i.expires_in_ms, None);
+    assert!(matches!(r.inspect("absent"), Err(Error::SecretMissing(_))));
+}
+
+#[test]
+fn revoke_marks_the_row_and_optionally_purges() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    r.resolve(&s.workspace_id).unwrap();
+    let rev = r.revoke(&s.workspace_id, false).unwrap();
+    assert_eq!(rev.linear_status, Some(200));
+    assert!(!rev.purged);
+    assert!(!server.refresh_token_live(&s.refresh));
+    assert_eq!(b.registry.get(&s.workspace_id).unwrap().unwrap().status, "revoked");
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Revoked(_))), "cached token not served after revoke");
+    assert!(b.secrets.get(&s.secret_id).unwrap().is_some());
+    let again = r.revoke(&s.workspace_id, true).unwrap();
+    assert_eq!(again.linear_status, Some(400), "already revoked at Linear");
+    assert!(again.purged);
+    assert!(b.secrets.get(&s.secret_id).unwrap().is_none());
+    assert!(matches!(r.revoke("org-none", false), Err(Error::NotRegistered(_))));
+}

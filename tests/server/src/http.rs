@@ -1,0 +1,560 @@
+//! The HTTP side: accept loop, routing and handlers.
+//!
+//! This is plain hyper rather than a router framework because the
+//! `drop_next` fault needs a service that can fail a request, which makes
+//! hyper close the connection without writing any response.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::config::{ClientConfig, FaultsPatch, Organization, Viewer};
+use crate::state::{normalize_scope, GrantError, State, TokenFault, TokenState};
+
+type Resp = Response<Full<Bytes>>;
+
+/// Request bodies are small forms and JSON; anything bigger is a client bug.
+const MAX_BODY: usize = 1 << 20;
+/// Size of the `oversize_next` body.
+const OVERSIZE_BYTES: usize = 2 << 20;
+
+/// State shared between the accept loop and the owning [`crate::TestServer`].
+#[derive(Clone)]
+pub(crate) struct Shared(Arc<Mutex<State>>);
+
+impl Shared {
+    pub fn new(state: State) -> Self {
+        Shared(Arc::new(Mutex::new(state)))
+    }
+
+    /// A handler that panicked mid-update cannot leave the maps unsound,
+    /// only odd, so a poisoned lock is still usable for a test server.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The error a service returns to make hyper drop the connection unanswered.
+#[derive(Debug)]
+pub(crate) struct DroppedConnection;
+
+impl fmt::Display for DroppedConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection dropped by drop_next fault")
+    }
+}
+
+impl std::error::Error for DroppedConnection {}
+
+/// Serves connections until `shutdown` fires (or its sender is dropped).
+pub(crate) async fn serve(listener: TcpListener, shared: Shared, mut shutdown: oneshot::Receiver<()>) {
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        // Typically EMFILE; back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| route(shared.clone(), req));
+                    // Errors are expected here: drop faults and clients that
+                    // hang up; there is nobody to report them to.
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+async fn route(shared: Shared, req: Request<Incoming>) -> Result<Resp, DroppedConnection> {
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().unwrap_or("");
+    let (get, post) = (parts.method == Method::GET, parts.method == Method::POST);
+    let resp = match parts.uri.path() {
+        "/oauth/authorize" if get => either(authorize(&shared, query)),
+        "/oauth/token" if post => return token(&shared, &parts.headers, body).await,
+        "/oauth/revoke" if post => either(revoke(&shared, &parts.headers, body).await),
+        "/graphql" if post => either(graphql(&shared, &parts.headers, body).await),
+        "/_admin/counters" if get => json_response(StatusCode::OK, &shared.lock().counters),
+        "/_admin/faults" if get => json_response(StatusCode::OK, &shared.lock().faults),
+        "/_admin/faults" if post => either(admin_faults(&shared, body).await),
+        "/_admin/reset" if post => {
+            shared.lock().reset();
+            json_response(StatusCode::OK, &json!({"ok": true}))
+        }
+        "/_admin/clients" if post => either(admin_clients(&shared, body).await),
+        "/_admin/issue" if post => either(admin_issue(&shared, body).await),
+        "/_admin/org" if get => org_response(&shared),
+        "/_admin/org" if post => either(admin_org(&shared, body).await),
+        "/_admin/refresh-token-status" if get => either(token_status(&shared, query, true)),
+        "/_admin/access-token-status" if get => either(token_status(&shared, query, false)),
+        "/oauth/authorize" | "/oauth/token" | "/oauth/revoke" | "/graphql" | "/_admin/counters"
+        | "/_admin/faults" | "/_admin/reset" | "/_admin/clients" | "/_admin/issue" | "/_admin/org"
+        | "/_admin/refresh-token-status" | "/_admin/access-token-status" => {
+            oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
+        }
+        _ => oauth_error(StatusCode::NOT_FOUND, "not_found", "No such endpoint"),
+    };
+    Ok(resp)
+}
+
+// ---------------------------------------------------------------- authorize
+
+fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
+    let mut st = shared.lock();
+    st.counters.authorize += 1;
+    let params = parse_params(query.as_bytes())?;
+    st.counters.last_actor = params.get("actor").cloned();
+    let param = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
+
+    let client_id = param("client_id");
+    let Some(client) = st.client(client_id) else {
+        st.counters.invalid_client += 1;
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Invalid client_id"));
+    };
+    let redirect_uri = param("redirect_uri");
+    let invalid_redirect =
+        || oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid redirect_uri");
+    if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
+        return Err(invalid_redirect());
+    }
+    // Real Linear answers a comma-separated scope with this misleading error.
+    let scope = param("scope");
+    if scope.contains(',') {
+        return Err(invalid_redirect());
+    }
+    let scope = normalize_scope(scope);
+    if scope.is_empty() {
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "Missing scope"));
+    }
+    if param("response_type") != "code" {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
+    }
+    let challenge = param("code_challenge");
+    if challenge.is_empty() {
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing code_challenge"));
+    }
+    if param("code_challenge_method") != "S256" {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ));
+    }
+    let mut location = url::Url::parse(redirect_uri).map_err(|_| invalid_redirect())?;
+    {
+        let mut q = location.query_pairs_mut();
+        if st.faults.deny_next_authorize > 0 {
+            st.faults.deny_next_authorize -= 1;
+            st.counters.faults_injected += 1;
+            q.append_pair("error", "access_denied");
+            q.append_pair("error_description", "The user denied the authorization request");
+        } else {
+            let code = st.create_code(client_id, redirect_uri, &scope, challenge);
+            q.append_pair("code", &code);
+        }
+        if let Some(state) = params.get("state") {
+            q.append_pair("state", state);
+        }
+    }
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::FOUND;
+    let location = HeaderValue::from_str(location.as_str()).map_err(|_| invalid_redirect())?;
+    resp.headers_mut().insert(header::LOCATION, location);
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+// -------------------------------------------------------------------- token
+
+async fn token(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Resp, DroppedConnection> {
+    let (fault, latency) = {
+        let mut st = shared.lock();
+        st.counters.token_requests += 1;
+        (st.take_token_fault(), st.faults.latency_ms)
+    };
+    // Read the body even for faults so the client has finished sending when
+    // the fault strikes.
+    let body = read_body(body).await;
+    sleep_ms(latency).await;
+    match fault {
+        None => Ok(either(token_grant(shared, headers, body))),
+        Some(TokenFault::Drop) => Err(DroppedConnection),
+        Some(TokenFault::Fail { status, body }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = body.unwrap_or_else(|| r#"{"error":"server_error"}"#.to_string());
+            let content_type = if serde_json::from_str::<serde_json::Value>(&body).is_ok() {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            Ok(raw_response(status, content_type, body))
+        }
+        Some(TokenFault::Malformed) => {
+            Ok(raw_response(StatusCode::OK, "application/json", r#"{"access_token": "x"#.to_string()))
+        }
+        Some(TokenFault::Oversize) => {
+            let mut body = String::with_capacity(OVERSIZE_BYTES + 256);
+            body.push_str(
+                r#"{"access_token":"lin_oauth_oversize","token_type":"Bearer","expires_in":86399,"scope":"read","refresh_token":"lin_refresh_oversize","padding":""#,
+            );
+            body.extend(std::iter::repeat_n('A', OVERSIZE_BYTES));
+            body.push_str("\"}");
+            Ok(raw_response(StatusCode::OK, "application/json", body))
+        }
+    }
+}
+
+fn token_grant(shared: &Shared, headers: &HeaderMap, body: Result<Bytes, Resp>) -> Result<Resp, Resp> {
+    let body = body?;
+    require_form(headers)?;
+    let params = parse_params(&body)?;
+    let grant_type = required(&params, "grant_type")?;
+    if grant_type != "authorization_code" && grant_type != "refresh_token" {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ));
+    }
+    if grant_type == "refresh_token" {
+        shared.lock().counters.token_refresh += 1;
+    }
+    let credentials = client_credentials(shared, headers, &params)?;
+    let result = if grant_type == "authorization_code" {
+        let code = required(&params, "code")?;
+        let redirect_uri = required(&params, "redirect_uri")?;
+        let verifier = required(&params, "code_verifier")?;
+        let mut st = shared.lock();
+        st.authenticate(&credentials.0, &credentials.1)
+            .and_then(|()| st.exchange_code(&credentials.0, code, redirect_uri, verifier))
+    } else {
+        let refresh_token = required(&params, "refresh_token")?;
+        let mut st = shared.lock();
+        st.authenticate(&credentials.0, &credentials.1)
+            .and_then(|()| st.refresh(&credentials.0, refresh_token))
+    };
+    match result {
+        Ok(tokens) => Ok(json_response(StatusCode::OK, &tokens)),
+        Err(e) => Err(grant_error(e)),
+    }
+}
+
+fn grant_error(e: GrantError) -> Resp {
+    match e {
+        GrantError::InvalidClient => invalid_client(),
+        GrantError::InvalidGrant(desc) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", desc),
+    }
+}
+
+fn invalid_client() -> Resp {
+    oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed")
+}
+
+/// HTTP Basic wins over form fields when both are present.
+fn client_credentials(
+    shared: &Shared,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<(String, String), Resp> {
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let bad = || {
+            shared.lock().counters.invalid_client += 1;
+            invalid_client()
+        };
+        let value = auth.to_str().map_err(|_| bad())?;
+        let (scheme, encoded) = value.split_once(' ').ok_or_else(bad)?;
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+            let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+            return Ok((id.to_string(), secret.to_string()));
+        }
+    }
+    let id = required(params, "client_id")?;
+    let secret = required(params, "client_secret")?;
+    Ok((id.to_string(), secret.to_string()))
+}
+
+// ------------------------------------------------------------------- revoke
+
+async fn revoke(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Resp, Resp> {
+    shared.lock().counters.revoke += 1;
+    let body = read_body(body).await?;
+    require_form(headers)?;
+    let params = parse_params(&body)?;
+    let token = required(&params, "token")?;
+    let hint = params.get("token_type_hint").map(String::as_str);
+    let (client_id, secret) = client_credentials(shared, headers, &params)?;
+    let mut st = shared.lock();
+    st.authenticate(&client_id, &secret).map_err(grant_error)?;
+    if st.revoke(&client_id, token, hint) {
+        Ok(raw_response(StatusCode::OK, "application/json", "{}".to_string()))
+    } else {
+        Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Token is unknown or already revoked",
+        ))
+    }
+}
+
+// ------------------------------------------------------------------ graphql
+
+async fn graphql(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Resp, Resp> {
+    let latency = {
+        let mut st = shared.lock();
+        st.counters.graphql += 1;
+        st.faults.graphql_latency_ms
+    };
+    let body = read_body(body).await;
+    sleep_ms(latency).await;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let authenticated = token.is_some_and(|t| shared.lock().access_state(t) == TokenState::Live);
+    if !authenticated {
+        return Err(json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"errors": [{
+                "message": "Authentication required, not authenticated",
+                "extensions": {"code": "AUTHENTICATION_ERROR"},
+            }]}),
+        ));
+    }
+    let body = body?;
+    let has_query = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .is_some_and(|v| v.get("query").is_some_and(serde_json::Value::is_string));
+    if !has_query {
+        return Err(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"errors": [{
+                "message": "Body must be JSON with a query string",
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }]}),
+        ));
+    }
+    // Every query gets the same answer: enough for "who am I" checks.
+    let st = shared.lock();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"data": {
+            "viewer": {"id": st.viewer.id, "name": st.viewer.name, "email": st.viewer.email},
+            "organization": {
+                "id": st.organization.id,
+                "name": st.organization.name,
+                "urlKey": st.organization.url_key,
+            },
+        }}),
+    ))
+}
+
+// -------------------------------------------------------------------- admin
+
+async fn admin_faults(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
+    let patch: FaultsPatch = read_json(body).await?;
+    let mut st = shared.lock();
+    st.faults
+        .apply(patch)
+        .map_err(|e| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e))?;
+    Ok(json_response(StatusCode::OK, &st.faults))
+}
+
+async fn admin_clients(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
+    let client: ClientConfig = read_json(body).await?;
+    if client.client_id.is_empty() {
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "client_id is empty"));
+    }
+    shared.lock().upsert_client(client);
+    Ok(json_response(StatusCode::OK, &json!({"ok": true})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct IssueRequest {
+    client_id: Option<String>,
+    scope: Option<String>,
+    expires_in: Option<u64>,
+}
+
+async fn admin_issue(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
+    let body = read_body(body).await?;
+    let req: IssueRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        IssueRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    let mut st = shared.lock();
+    let client_id = match req.client_id {
+        Some(id) => id,
+        None => st.first_client_id().ok_or_else(|| {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "No client is registered")
+        })?,
+    };
+    if st.client(&client_id).is_none() {
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id"));
+    }
+    let expires_in = req.expires_in.unwrap_or(st.faults.expires_in);
+    let tokens = st.issue(&client_id, req.scope.as_deref().unwrap_or("read"), expires_in);
+    Ok(json_response(StatusCode::OK, &tokens))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgPatch {
+    organization: Option<Organization>,
+    viewer: Option<Viewer>,
+}
+
+async fn admin_org(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
+    let patch: OrgPatch = read_json(body).await?;
+    {
+        let mut st = shared.lock();
+        if let Some(org) = patch.organization {
+            st.organization = org;
+        }
+        if let Some(viewer) = patch.viewer {
+            st.viewer = viewer;
+        }
+    }
+    Ok(org_response(shared))
+}
+
+fn org_response(shared: &Shared) -> Resp {
+    let st = shared.lock();
+    json_response(StatusCode::OK, &json!({"organization": st.organization, "viewer": st.viewer}))
+}
+
+fn token_status(shared: &Shared, query: &str, refresh: bool) -> Result<Resp, Resp> {
+    let params = parse_params(query.as_bytes())?;
+    let token = required(&params, "token")?;
+    let st = shared.lock();
+    let state = if refresh { st.refresh_state(token) } else { st.access_state(token) };
+    Ok(json_response(StatusCode::OK, &json!({"live": state == TokenState::Live, "state": state})))
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn either(r: Result<Resp, Resp>) -> Resp {
+    r.unwrap_or_else(|e| e)
+}
+
+async fn sleep_ms(ms: u64) {
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, Resp> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Request body unreadable or larger than 1 MiB",
+        )),
+    }
+}
+
+async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Resp> {
+    parse_json(&read_body(body).await?)
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Resp> {
+    serde_json::from_slice(body)
+        .map_err(|e| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("Bad JSON: {e}")))
+}
+
+fn require_form(headers: &HeaderMap) -> Result<(), Resp> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if is_form {
+        Ok(())
+    } else {
+        Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded",
+        ))
+    }
+}
+
+/// Form or query parameters. RFC 6749 forbids repeating a parameter, and a
+/// repeat is more likely a client bug than intent, so it is rejected.
+fn parse_params(input: &[u8]) -> Result<HashMap<String, String>, Resp> {
+    let mut out = HashMap::new();
+    for (k, v) in form_urlencoded::parse(input) {
+        if out.insert(k.to_string(), v.into_owned()).is_some() {
+            return Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("Parameter {k} given more than once"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Resp> {
+    match params.get(name).map(String::as_str) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("Missing {name}"))),
+    }
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Resp {
+    json_response(status, &json!({"error": error, "error_description": description}))
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Resp {
+    // Serializing our own plain structs cannot fail.
+    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_string());
+    raw_response(status, "application/json", body)
+}
+
+fn raw_response(status: StatusCode, content_type: &'static str, body: String) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Token responses must not be cached (RFC 6749 5.1); harmless elsewhere.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
