@@ -168,6 +168,19 @@ fn if_fresh(s: &Settings, secret_id: &str, tok: &StoredToken) -> Option<Resolved
     }
 }
 
+/// What to serve when another refresher rotated the token while we waited:
+/// theirs, while it is still valid at all. Refreshing again just because it
+/// sits inside the threshold (Linear issued a short-lived token) would turn one
+/// refresh into one per waiter.
+fn if_rotated_usable(s: &Settings, secret_id: &str, tok: &StoredToken) -> Option<ResolvedToken> {
+    if let Some(r) = if_fresh(s, secret_id, tok) {
+        return Some(r);
+    }
+    let expires = linear_oauth_core::parse_instant(&tok.expires_at)?;
+    // Due now: the host serves it to this caller only, never from its fast path.
+    (expires > now_ms() + 1000).then(|| resolved(s, secret_id, tok, now_ms()))
+}
+
 /// Releases the in-process lock even on an early return.
 struct LockGuard(String);
 impl Drop for LockGuard {
@@ -186,11 +199,10 @@ fn refresh_single_flight(s: &Settings, secret_id: &str, seen: &StoredToken, forc
     // Whoever held the lock before us may have refreshed already.
     let (current, _) = read_secret(secret_id)?;
     let rotated = current.refresh_token != seen.refresh_token;
-    if rotated || !force {
-        if let Some(r) = if_fresh(s, secret_id, &current) {
-            coord::cache_set(&token_key(secret_id), &current.to_json(), s.cache_ttl_ms);
-            return Ok(r);
-        }
+    let usable = if rotated { if_rotated_usable(s, secret_id, &current) } else if force { None } else { if_fresh(s, secret_id, &current) };
+    if let Some(r) = usable {
+        coord::cache_set(&token_key(secret_id), &current.to_json(), s.cache_ttl_ms);
+        return Ok(r);
     }
     let lease = Lease::acquire(s, &key, secret_id, &current, force)?;
     let result = match lease {
@@ -226,14 +238,13 @@ impl Lease {
                 .map_err(|e| Error::Store(format!("refresh lease failed: {e}")))?;
             let (current, version) = read_secret(secret_id)?;
             let rotated = current.refresh_token != seen.refresh_token;
-            if rotated || !force {
-                if let Some(r) = if_fresh(s, secret_id, &current) {
-                    if grant.acquired {
-                        let _ = registry::release_lease(key, &s.holder_id);
-                    }
-                    coord::cache_set(&token_key(secret_id), &current.to_json(), s.cache_ttl_ms);
-                    return Ok(Acquired::ByOther(r));
+            let usable = if rotated { if_rotated_usable(s, secret_id, &current) } else if force { None } else { if_fresh(s, secret_id, &current) };
+            if let Some(r) = usable {
+                if grant.acquired {
+                    let _ = registry::release_lease(key, &s.holder_id);
                 }
+                coord::cache_set(&token_key(secret_id), &current.to_json(), s.cache_ttl_ms);
+                return Ok(Acquired::ByOther(r));
             }
             if grant.acquired {
                 return Ok(Acquired::Ours(current, version));

@@ -42,7 +42,11 @@ impl ClientConfig {
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, [DEFAULT_REDIRECT_URI])
+        ClientConfig::new(
+            DEFAULT_CLIENT_ID,
+            DEFAULT_CLIENT_SECRET,
+            [DEFAULT_REDIRECT_URI],
+        )
     }
 }
 
@@ -212,7 +216,10 @@ impl Faults {
     pub(crate) fn apply(&mut self, patch: FaultsPatch) -> Result<(), String> {
         if let Some(fail) = &patch.fail_next {
             if !(100..=999).contains(&fail.status) {
-                return Err(format!("fail_next.status {} is not an HTTP status", fail.status));
+                return Err(format!(
+                    "fail_next.status {} is not an HTTP status",
+                    fail.status
+                ));
             }
         }
         let FaultsPatch {

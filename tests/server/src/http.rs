@@ -3,6 +3,10 @@
 //! This is plain hyper rather than a router framework because the
 //! `drop_next` fault needs a service that can fail a request, which makes
 //! hyper close the connection without writing any response.
+//!
+//! Handlers return `Result<Resp, Resp>` so `?` can bail out with an error
+//! response; the size of that `Err` is irrelevant at test-server request rates.
+#![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::fmt;
@@ -64,7 +68,11 @@ impl fmt::Display for DroppedConnection {
 impl std::error::Error for DroppedConnection {}
 
 /// Serves connections until `shutdown` fires (or its sender is dropped).
-pub(crate) async fn serve(listener: TcpListener, shared: Shared, mut shutdown: oneshot::Receiver<()>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Shared,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -113,11 +121,22 @@ async fn route(shared: Shared, req: Request<Incoming>) -> Result<Resp, DroppedCo
         "/_admin/org" if post => either(admin_org(&shared, body).await),
         "/_admin/refresh-token-status" if get => either(token_status(&shared, query, true)),
         "/_admin/access-token-status" if get => either(token_status(&shared, query, false)),
-        "/oauth/authorize" | "/oauth/token" | "/oauth/revoke" | "/graphql" | "/_admin/counters"
-        | "/_admin/faults" | "/_admin/reset" | "/_admin/clients" | "/_admin/issue" | "/_admin/org"
-        | "/_admin/refresh-token-status" | "/_admin/access-token-status" => {
-            oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
-        }
+        "/oauth/authorize"
+        | "/oauth/token"
+        | "/oauth/revoke"
+        | "/graphql"
+        | "/_admin/counters"
+        | "/_admin/faults"
+        | "/_admin/reset"
+        | "/_admin/clients"
+        | "/_admin/issue"
+        | "/_admin/org"
+        | "/_admin/refresh-token-status"
+        | "/_admin/access-token-status" => oauth_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "Method not allowed",
+        ),
         _ => oauth_error(StatusCode::NOT_FOUND, "not_found", "No such endpoint"),
     };
     Ok(resp)
@@ -135,11 +154,20 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
     let client_id = param("client_id");
     let Some(client) = st.client(client_id) else {
         st.counters.invalid_client += 1;
-        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Invalid client_id"));
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Invalid client_id",
+        ));
     };
     let redirect_uri = param("redirect_uri");
-    let invalid_redirect =
-        || oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid redirect_uri");
+    let invalid_redirect = || {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Invalid redirect_uri",
+        )
+    };
     if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
         return Err(invalid_redirect());
     }
@@ -150,7 +178,11 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
     }
     let scope = normalize_scope(scope);
     if scope.is_empty() {
-        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "Missing scope"));
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "Missing scope",
+        ));
     }
     if param("response_type") != "code" {
         return Err(oauth_error(
@@ -161,7 +193,11 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
     }
     let challenge = param("code_challenge");
     if challenge.is_empty() {
-        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing code_challenge"));
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing code_challenge",
+        ));
     }
     if param("code_challenge_method") != "S256" {
         return Err(oauth_error(
@@ -177,7 +213,10 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
             st.faults.deny_next_authorize -= 1;
             st.counters.faults_injected += 1;
             q.append_pair("error", "access_denied");
-            q.append_pair("error_description", "The user denied the authorization request");
+            q.append_pair(
+                "error_description",
+                "The user denied the authorization request",
+            );
         } else {
             let code = st.create_code(client_id, redirect_uri, &scope, challenge);
             q.append_pair("code", &code);
@@ -190,13 +229,18 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
     *resp.status_mut() = StatusCode::FOUND;
     let location = HeaderValue::from_str(location.as_str()).map_err(|_| invalid_redirect())?;
     resp.headers_mut().insert(header::LOCATION, location);
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
 
 // -------------------------------------------------------------------- token
 
-async fn token(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Resp, DroppedConnection> {
+async fn token(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Resp, DroppedConnection> {
     let (fault, latency) = {
         let mut st = shared.lock();
         st.counters.token_requests += 1;
@@ -219,9 +263,11 @@ async fn token(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<R
             };
             Ok(raw_response(status, content_type, body))
         }
-        Some(TokenFault::Malformed) => {
-            Ok(raw_response(StatusCode::OK, "application/json", r#"{"access_token": "x"#.to_string()))
-        }
+        Some(TokenFault::Malformed) => Ok(raw_response(
+            StatusCode::OK,
+            "application/json",
+            r#"{"access_token": "x"#.to_string(),
+        )),
         Some(TokenFault::Oversize) => {
             let mut body = String::with_capacity(OVERSIZE_BYTES + 256);
             body.push_str(
@@ -234,7 +280,11 @@ async fn token(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<R
     }
 }
 
-fn token_grant(shared: &Shared, headers: &HeaderMap, body: Result<Bytes, Resp>) -> Result<Resp, Resp> {
+fn token_grant(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Result<Bytes, Resp>,
+) -> Result<Resp, Resp> {
     let body = body?;
     require_form(headers)?;
     let params = parse_params(&body)?;
@@ -272,12 +322,18 @@ fn token_grant(shared: &Shared, headers: &HeaderMap, body: Result<Bytes, Resp>) 
 fn grant_error(e: GrantError) -> Resp {
     match e {
         GrantError::InvalidClient => invalid_client(),
-        GrantError::InvalidGrant(desc) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", desc),
+        GrantError::InvalidGrant(desc) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", desc)
+        }
     }
 }
 
 fn invalid_client() -> Resp {
-    oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed")
+    oauth_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "Client authentication failed",
+    )
 }
 
 /// HTTP Basic wins over form fields when both are present.
@@ -318,7 +374,11 @@ async fn revoke(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<
     let mut st = shared.lock();
     st.authenticate(&client_id, &secret).map_err(grant_error)?;
     if st.revoke(&client_id, token, hint) {
-        Ok(raw_response(StatusCode::OK, "application/json", "{}".to_string()))
+        Ok(raw_response(
+            StatusCode::OK,
+            "application/json",
+            "{}".to_string(),
+        ))
     } else {
         Err(oauth_error(
             StatusCode::BAD_REQUEST,
@@ -396,7 +456,11 @@ async fn admin_faults(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
 async fn admin_clients(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
     let client: ClientConfig = read_json(body).await?;
     if client.client_id.is_empty() {
-        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "client_id is empty"));
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "client_id is empty",
+        ));
     }
     shared.lock().upsert_client(client);
     Ok(json_response(StatusCode::OK, &json!({"ok": true})))
@@ -421,14 +485,26 @@ async fn admin_issue(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
     let client_id = match req.client_id {
         Some(id) => id,
         None => st.first_client_id().ok_or_else(|| {
-            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "No client is registered")
+            oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "No client is registered",
+            )
         })?,
     };
     if st.client(&client_id).is_none() {
-        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id"));
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Unknown client_id",
+        ));
     }
     let expires_in = req.expires_in.unwrap_or(st.faults.expires_in);
-    let tokens = st.issue(&client_id, req.scope.as_deref().unwrap_or("read"), expires_in);
+    let tokens = st.issue(
+        &client_id,
+        req.scope.as_deref().unwrap_or("read"),
+        expires_in,
+    );
     Ok(json_response(StatusCode::OK, &tokens))
 }
 
@@ -455,15 +531,25 @@ async fn admin_org(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
 
 fn org_response(shared: &Shared) -> Resp {
     let st = shared.lock();
-    json_response(StatusCode::OK, &json!({"organization": st.organization, "viewer": st.viewer}))
+    json_response(
+        StatusCode::OK,
+        &json!({"organization": st.organization, "viewer": st.viewer}),
+    )
 }
 
 fn token_status(shared: &Shared, query: &str, refresh: bool) -> Result<Resp, Resp> {
     let params = parse_params(query.as_bytes())?;
     let token = required(&params, "token")?;
     let st = shared.lock();
-    let state = if refresh { st.refresh_state(token) } else { st.access_state(token) };
-    Ok(json_response(StatusCode::OK, &json!({"live": state == TokenState::Live, "state": state})))
+    let state = if refresh {
+        st.refresh_state(token)
+    } else {
+        st.access_state(token)
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"live": state == TokenState::Live, "state": state}),
+    ))
 }
 
 // ------------------------------------------------------------------ helpers
@@ -494,8 +580,13 @@ async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Resp> {
 }
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Resp> {
-    serde_json::from_slice(body)
-        .map_err(|e| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("Bad JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("Bad JSON: {e}"),
+        )
+    })
 }
 
 fn require_form(headers: &HeaderMap) -> Result<(), Resp> {
@@ -503,7 +594,10 @@ fn require_form(headers: &HeaderMap) -> Result<(), Resp> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if is_form {
         Ok(())
     } else {
@@ -534,12 +628,19 @@ fn parse_params(input: &[u8]) -> Result<HashMap<String, String>, Resp> {
 fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Resp> {
     match params.get(name).map(String::as_str) {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("Missing {name}"))),
+        _ => Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("Missing {name}"),
+        )),
     }
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Resp {
-    json_response(status, &json!({"error": error, "error_description": description}))
+    json_response(
+        status,
+        &json!({"error": error, "error_description": description}),
+    )
 }
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Resp {

@@ -7,6 +7,19 @@
 //!
 //! The server runs on its own thread with its own tokio runtime, so it works
 //! the same from synchronous tests and from inside another runtime.
+//!
+//! HTTP surface:
+//! - `GET /oauth/authorize`: auto-approves with a 302 to `redirect_uri?code=..&state=..`.
+//! - `POST /oauth/token`: `authorization_code` (PKCE S256 required) and
+//!   `refresh_token` (rotating, one-shot refresh tokens; see [`GraceMode`]).
+//!   Client auth by form fields or HTTP Basic. All fault knobs act here.
+//! - `POST /oauth/revoke`: RFC 7009; either token of a pair revokes both.
+//! - `POST /graphql`: answers any query with `viewer` and `organization`.
+//!   Access tokens stay valid until they expire or are revoked; refreshing
+//!   does not revoke the previous access token.
+//! - `/_admin/`: `GET counters`, `GET|POST faults`, `POST reset`,
+//!   `POST clients`, `POST issue`, `GET|POST org`,
+//!   `GET refresh-token-status?token=`, `GET access-token-status?token=`.
 
 mod config;
 mod http;
@@ -77,14 +90,21 @@ impl TestServer {
                 }
             })?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(TestServer { addr, shared, shutdown: Some(shutdown_tx), thread: Some(thread) }),
+            Ok(Ok(())) => Ok(TestServer {
+                addr,
+                shared,
+                shutdown: Some(shutdown_tx),
+                thread: Some(thread),
+            }),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
             }
             Err(_) => {
                 let _ = thread.join();
-                Err(std::io::Error::other("test server thread exited during startup"))
+                Err(std::io::Error::other(
+                    "test server thread exited during startup",
+                ))
             }
         }
     }
@@ -146,7 +166,10 @@ impl TestServer {
     /// be refreshed).
     pub fn issue_tokens(&self, client_id: &str, scope: &str, expires_in: u64) -> IssuedTokens {
         let mut st = self.shared.lock();
-        assert!(st.client(client_id).is_some(), "TestServer::issue_tokens: unknown client_id {client_id:?}");
+        assert!(
+            st.client(client_id).is_some(),
+            "TestServer::issue_tokens: unknown client_id {client_id:?}"
+        );
         st.issue(client_id, scope, expires_in)
     }
 
@@ -177,7 +200,9 @@ impl TestServer {
 
 impl fmt::Debug for TestServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestServer").field("base_url", &self.base_url()).finish_non_exhaustive()
+        f.debug_struct("TestServer")
+            .field("base_url", &self.base_url())
+            .finish_non_exhaustive()
     }
 }
 

@@ -80,7 +80,10 @@ enum RefreshStatus {
     Live,
     /// Rotated away; `produced` is what the rotation (or the latest grace
     /// replay) returned, kept so `same_pair` can return it again.
-    Spent { at: Instant, produced: TokenResponse },
+    Spent {
+        at: Instant,
+        produced: TokenResponse,
+    },
     Revoked,
 }
 
@@ -130,7 +133,11 @@ impl State {
         State {
             faults: Faults::baseline(&config),
             counters: Counters::default(),
-            clients: config.clients.iter().map(|c| (c.client_id.clone(), c.clone())).collect(),
+            clients: config
+                .clients
+                .iter()
+                .map(|c| (c.client_id.clone(), c.clone()))
+                .collect(),
             organization: config.organization.clone(),
             viewer: config.viewer.clone(),
             codes: HashMap::new(),
@@ -182,7 +189,10 @@ impl State {
             TokenFault::Drop
         } else if let Some(fail) = f.fail_next.as_mut() {
             fail.count = fail.count.saturating_sub(1);
-            let fault = TokenFault::Fail { status: fail.status, body: fail.body.clone() };
+            let fault = TokenFault::Fail {
+                status: fail.status,
+                body: fail.body.clone(),
+            };
             if fail.count == 0 {
                 f.fail_next = None;
             }
@@ -254,18 +264,27 @@ impl State {
         redirect_uri: &str,
         verifier: &str,
     ) -> Result<String, GrantError> {
-        let rec = self.codes.get(code).ok_or(GrantError::InvalidGrant("Invalid authorization code"))?;
+        let rec = self
+            .codes
+            .get(code)
+            .ok_or(GrantError::InvalidGrant("Invalid authorization code"))?;
         if rec.used {
-            return Err(GrantError::InvalidGrant("Authorization code has already been used"));
+            return Err(GrantError::InvalidGrant(
+                "Authorization code has already been used",
+            ));
         }
         if rec.created.elapsed() >= CODE_TTL {
             return Err(GrantError::InvalidGrant("Authorization code has expired"));
         }
         if rec.client_id != client_id {
-            return Err(GrantError::InvalidGrant("Authorization code was issued to another client"));
+            return Err(GrantError::InvalidGrant(
+                "Authorization code was issued to another client",
+            ));
         }
         if rec.redirect_uri != redirect_uri {
-            return Err(GrantError::InvalidGrant("redirect_uri does not match the authorization request"));
+            return Err(GrantError::InvalidGrant(
+                "redirect_uri does not match the authorization request",
+            ));
         }
         if pkce_s256(verifier) != rec.challenge {
             return Err(GrantError::InvalidGrant("PKCE verification failed"));
@@ -274,7 +293,11 @@ impl State {
     }
 
     /// The refresh_token grant, client already authenticated.
-    pub fn refresh(&mut self, client_id: &str, presented: &str) -> Result<TokenResponse, GrantError> {
+    pub fn refresh(
+        &mut self,
+        client_id: &str,
+        presented: &str,
+    ) -> Result<TokenResponse, GrantError> {
         let result = self.refresh_inner(client_id, presented);
         match &result {
             Ok(_) => self.counters.token_refresh_ok += 1,
@@ -283,7 +306,11 @@ impl State {
         result
     }
 
-    fn refresh_inner(&mut self, client_id: &str, presented: &str) -> Result<TokenResponse, GrantError> {
+    fn refresh_inner(
+        &mut self,
+        client_id: &str,
+        presented: &str,
+    ) -> Result<TokenResponse, GrantError> {
         let denied = GrantError::InvalidGrant(EXPIRED_OR_REVOKED);
         // Snapshot the record so the arms below may mutate the store.
         let (scope, status) = match self.refresh.get(presented) {
@@ -291,9 +318,10 @@ impl State {
                 let status = match &rec.status {
                     RefreshStatus::Live => RefreshStatus::Live,
                     RefreshStatus::Revoked => RefreshStatus::Revoked,
-                    RefreshStatus::Spent { at, produced } => {
-                        RefreshStatus::Spent { at: *at, produced: produced.clone() }
-                    }
+                    RefreshStatus::Spent { at, produced } => RefreshStatus::Spent {
+                        at: *at,
+                        produced: produced.clone(),
+                    },
                 };
                 (rec.scope.clone(), status)
             }
@@ -316,7 +344,13 @@ impl State {
             }
             RefreshStatus::Live => {
                 let pair = self.mint_pair(client_id, &scope, expires_in);
-                self.set_status(presented, RefreshStatus::Spent { at: Instant::now(), produced: pair.clone() });
+                self.set_status(
+                    presented,
+                    RefreshStatus::Spent {
+                        at: Instant::now(),
+                        produced: pair.clone(),
+                    },
+                );
                 Ok(pair)
             }
             RefreshStatus::Spent { at, produced } => {
@@ -334,7 +368,13 @@ impl State {
                         }
                         self.revoke_access_only(&produced.access_token);
                         let pair = self.mint_pair(client_id, &scope, expires_in);
-                        self.set_status(presented, RefreshStatus::Spent { at, produced: pair.clone() });
+                        self.set_status(
+                            presented,
+                            RefreshStatus::Spent {
+                                at,
+                                produced: pair.clone(),
+                            },
+                        );
                         Ok(pair)
                     }
                 }
@@ -352,7 +392,9 @@ impl State {
         let token = random_token(ACCESS_PREFIX);
         let now = Instant::now();
         // Saturate rather than overflow on absurd expires_in values.
-        let expires_at = now.checked_add(Duration::from_secs(expires_in)).unwrap_or(now + Duration::from_secs(u32::MAX.into()));
+        let expires_at = now
+            .checked_add(Duration::from_secs(expires_in))
+            .unwrap_or(now + Duration::from_secs(u32::MAX.into()));
         self.access.insert(
             token.clone(),
             AccessRecord {
@@ -422,17 +464,25 @@ impl State {
     /// authorization with it. `false` means unknown, foreign or already revoked.
     pub fn revoke(&mut self, client_id: &str, token: &str, hint: Option<&str>) -> bool {
         let as_access = |s: &Self| {
-            s.access.get(token).is_some_and(|a| a.client_id == client_id && !a.revoked)
+            s.access
+                .get(token)
+                .is_some_and(|a| a.client_id == client_id && !a.revoked)
         };
         let as_refresh = |s: &Self| {
-            s.refresh
-                .get(token)
-                .is_some_and(|r| r.client_id == client_id && !matches!(r.status, RefreshStatus::Revoked))
+            s.refresh.get(token).is_some_and(|r| {
+                r.client_id == client_id && !matches!(r.status, RefreshStatus::Revoked)
+            })
         };
         // The hint only orders the lookups, as RFC 7009 allows.
         let access_first = hint != Some("refresh_token");
         let kind = if access_first {
-            if as_access(self) { Some(true) } else if as_refresh(self) { Some(false) } else { None }
+            if as_access(self) {
+                Some(true)
+            } else if as_refresh(self) {
+                Some(false)
+            } else {
+                None
+            }
         } else if as_refresh(self) {
             Some(false)
         } else if as_access(self) {
@@ -464,7 +514,9 @@ impl State {
     }
 
     fn revoke_refresh(&mut self, token: &str) {
-        let Some(rec) = self.refresh.get_mut(token) else { return };
+        let Some(rec) = self.refresh.get_mut(token) else {
+            return;
+        };
         rec.status = RefreshStatus::Revoked;
         let access = rec.access_tokens.clone();
         for a in access {
@@ -482,8 +534,8 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b_vector() {
         assert_eq!(
-            pkce_s256("dBjftJeZ4CVP-mJ92IQDuKZoR2mS6U1bSbs3nSE0YdA"),
-            "E9Melhoa2OwvFrEMTJguCQAoeX8qlx4eZUEEZ9bI2J-o"
+            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 

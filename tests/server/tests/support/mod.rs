@@ -12,8 +12,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-pub const VERIFIER: &str = "dBjftJeZ4CVP-mJ92IQDuKZoR2mS6U1bSbs3nSE0YdA";
-pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCQAoeX8qlx4eZUEEZ9bI2J-o";
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 #[derive(Debug)]
 pub struct HttpResponse {
@@ -35,16 +35,29 @@ impl HttpResponse {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("status {} body is not JSON ({e}): {}", self.status, self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {} body is not JSON ({e}): {}",
+                self.status,
+                self.text()
+            )
+        })
     }
 
     /// Asserts an OAuth error response and returns its description.
     pub fn oauth_error(&self, status: u16, error: &str) -> String {
-        assert_eq!(self.status, status, "unexpected status, body: {}", self.text());
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status, body: {}",
+            self.text()
+        );
         let v = self.json();
         assert_eq!(v["error"], error, "body: {v}");
-        v["error_description"].as_str().unwrap_or_default().to_string()
+        v["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -63,12 +76,7 @@ fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-pub fn raw_request(
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Vec<u8> {
+pub fn raw_request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -107,12 +115,19 @@ pub fn parse_response(raw: &[u8]) -> HttpResponse {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let resp = HttpResponse { status, headers, body: Vec::new() };
+    let resp = HttpResponse {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     assert!(
         resp.header("transfer-encoding").is_none(),
         "chunked responses are not supported by this client"
     );
-    if let Some(len) = resp.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+    if let Some(len) = resp
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
         assert!(body.len() >= len, "short body: {} < {len}", body.len());
         body.truncate(len);
     }
@@ -165,7 +180,13 @@ pub fn post_form_with(
 }
 
 pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> HttpResponse {
-    request(addr, "POST", path, &[("Content-Type", "application/json")], body.to_string().as_bytes())
+    request(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
 }
 
 pub fn graphql(addr: SocketAddr, access_token: Option<&str>) -> HttpResponse {
@@ -175,5 +196,11 @@ pub fn graphql(addr: SocketAddr, access_token: Option<&str>) -> HttpResponse {
         headers.push(("Authorization", a));
     }
     let body = serde_json::json!({"query": "{ viewer { id name email } organization { id name urlKey } }"});
-    request(addr, "POST", "/graphql", &headers, body.to_string().as_bytes())
+    request(
+        addr,
+        "POST",
+        "/graphql",
+        &headers,
+        body.to_string().as_bytes(),
+    )
 }

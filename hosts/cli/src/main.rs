@@ -1,0 +1,368 @@
+//! `linear-oauth`: install a Linear workspace, hand out tokens, inspect,
+//! refresh, revoke, and smoke-test — a thin command-line host over
+//! `linear-oauth-host`. No protocol logic lives here.
+
+mod callback;
+mod error;
+mod smoke;
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use linear_oauth_host::{InstallParams, Options, Resolver};
+use serde_json::json;
+
+use crate::error::CliError;
+
+/// Linear OAuth credentials for services: install, resolve, inspect, refresh, revoke.
+#[derive(Debug, Parser)]
+#[command(name = "linear-oauth", version, after_help = error::EXIT_CODES_HELP)]
+struct Cli {
+    /// Where tokens and the registry live: file:DIR or memory: [default: file:$XDG_DATA_HOME/linear-oauth]
+    #[arg(long, env = "LINEAR_OAUTH_STORE", global = true)]
+    store: Option<String>,
+    /// Linear API base (token, revoke and GraphQL endpoints) [default: https://api.linear.app]
+    #[arg(long, env = "LINEAR_OAUTH_API_BASE", global = true)]
+    api_base: Option<String>,
+    /// Linear authorization page [default: https://linear.app/oauth/authorize]
+    #[arg(long, env = "LINEAR_OAUTH_AUTHORIZE_URL", global = true)]
+    authorize_url: Option<String>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log what happens (never secrets) on stderr.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which stored credential: by Linear organization id or by secret id.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct Target {
+    /// Linear organization id (as webhooks carry it).
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Secret id (name or ARN) of the stored token.
+    #[arg(long)]
+    secret: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install a Linear workspace: browser authorization with PKCE, then store the token.
+    Setup(SetupArgs),
+    /// Print a valid access token (refreshing if needed) and nothing else.
+    Token(#[command(flatten)] Target),
+    /// Validate a stored token and show it with secrets redacted.
+    Inspect(#[command(flatten)] Target),
+    /// Refresh now, even if the token is fresh.
+    Refresh(#[command(flatten)] Target),
+    /// Revoke at Linear and mark the workspace revoked.
+    Revoke {
+        #[arg(long)]
+        workspace: String,
+        /// Also delete the stored secret.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Registered workspaces and their status.
+    List,
+    /// Run the whole story against a local Linear-compatible server.
+    Smoke {
+        /// Concurrent resolvers in the burst step.
+        #[arg(long, default_value_t = 32)]
+        burst: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SetupArgs {
+    /// OAuth client id of the Linear app.
+    #[arg(long, env = "LINEAR_OAUTH_CLIENT_ID")]
+    client_id: String,
+    /// Read the client secret from stdin (else LINEAR_OAUTH_CLIENT_SECRET, else a hidden prompt).
+    #[arg(long)]
+    client_secret_stdin: bool,
+    /// Must byte-match the redirect URI configured in the Linear app.
+    #[arg(long, default_value = callback::DEFAULT_REDIRECT_URI)]
+    redirect_uri: String,
+    /// Space- or comma-separated; sent space-separated.
+    #[arg(long, default_value = "read write app:assignable app:mentionable")]
+    scopes: String,
+    /// Leave out actor=app (for diagnosing app settings).
+    #[arg(long)]
+    no_actor_app: bool,
+    /// Print the authorization URL on stderr instead of opening a browser.
+    #[arg(long)]
+    no_browser: bool,
+    /// Seconds to wait for the browser.
+    #[arg(long, default_value_t = 700)]
+    timeout: u64,
+    /// Recorded as installed_by_platform_user_id [default: $USER].
+    #[arg(long, env = "LINEAR_OAUTH_INSTALLED_BY")]
+    installed_by: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.verbose { "linear_oauth=debug" } else { "linear_oauth=warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            e.report(cli.json);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn options(cli: &Cli) -> Result<Options, CliError> {
+    let mut o = Options::from_env()?;
+    if let Some(s) = &cli.store {
+        o.store = s.clone();
+    }
+    if let Some(s) = &cli.api_base {
+        o.api_base = s.clone();
+    }
+    if let Some(s) = &cli.authorize_url {
+        o.authorize_url = s.clone();
+    }
+    Ok(o)
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
+}
+
+fn run(cli: &Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Smoke { burst } => return smoke::run(*burst, cli.json),
+        Command::Setup(args) => return setup(cli, args),
+        _ => {}
+    }
+    let r = Resolver::new(options(cli)?)?;
+    match &cli.command {
+        Command::Token(t) => {
+            let tok = match (&t.workspace, &t.secret) {
+                (Some(w), _) => r.resolve(w)?,
+                (_, Some(s)) => r.resolve_secret(s)?,
+                _ => unreachable!("clap requires one"),
+            };
+            if cli.json {
+                print_json(&json!({
+                    "access_token": tok.access_token, "scope": tok.scope, "workspace_slug": tok.workspace_slug,
+                    "secret_id": tok.secret_id, "expires_at": tok.expires_at,
+                }));
+            } else {
+                println!("{}", tok.access_token);
+            }
+        }
+        Command::Inspect(t) => inspect(cli, &r, t)?,
+        Command::Refresh(t) => {
+            let secret = secret_for(&r, t)?;
+            let tok = r.force_refresh(&secret)?;
+            if cli.json {
+                print_json(&json!({ "secret_id": tok.secret_id, "workspace_slug": tok.workspace_slug, "expires_at": tok.expires_at }));
+            } else {
+                println!("refreshed {} ({}); new token expires at {}", tok.workspace_slug, tok.secret_id, tok.expires_at);
+            }
+        }
+        Command::Revoke { workspace, purge } => {
+            let rev = r.revoke(workspace, *purge)?;
+            let at_linear = match rev.linear_status {
+                Some(200) => "revoked at Linear",
+                Some(400) => "Linear reports it already revoked",
+                Some(_) => "Linear answered unexpectedly",
+                None => "no readable token to revoke at Linear",
+            };
+            if cli.json {
+                print_json(&json!({ "workspace_id": rev.workspace_id, "secret_id": rev.secret_id, "linear_status": rev.linear_status, "purged": rev.purged }));
+            } else {
+                println!(
+                    "workspace {} marked revoked; {at_linear}; secret {} {}",
+                    rev.workspace_id,
+                    rev.secret_id,
+                    if rev.purged { "deleted" } else { "kept" }
+                );
+            }
+        }
+        Command::List => {
+            let rows = r.backends().registry.list()?;
+            if cli.json {
+                let rows: Vec<_> = rows
+                    .iter()
+                    .map(|r| json!({ "workspace_id": r.workspace_id, "workspace_slug": r.workspace_slug, "secret_id": r.secret_id, "status": r.status }))
+                    .collect();
+                print_json(&json!(rows));
+            } else if rows.is_empty() {
+                println!("no workspaces registered in {}", r.options().store);
+            } else {
+                println!("{:<20} {:<38} {:<10} SECRET", "SLUG", "WORKSPACE ID", "STATUS");
+                for row in rows {
+                    println!("{:<20} {:<38} {:<10} {}", row.workspace_slug, row.workspace_id, row.status, row.secret_id);
+                }
+            }
+        }
+        Command::Setup(_) | Command::Smoke { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+/// The secret id for a target; a workspace must be registered and active.
+fn secret_for(r: &Resolver, t: &Target) -> Result<String, CliError> {
+    match (&t.workspace, &t.secret) {
+        (_, Some(s)) => Ok(s.clone()),
+        (Some(w), _) => {
+            let row = r.backends().registry.get(w)?.ok_or_else(|| {
+                linear_oauth_host::Error::NotRegistered(format!("workspace {w} is not registered"))
+            })?;
+            if row.status != "active" {
+                return Err(linear_oauth_host::Error::Revoked(format!("workspace {w} has status {:?}", row.status)).into());
+            }
+            Ok(row.secret_id)
+        }
+        _ => unreachable!("clap requires one"),
+    }
+}
+
+fn human_duration(ms: i64) -> String {
+    let (sign, ms) = if ms < 0 { ("-", -ms) } else { ("", ms) };
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{sign}{s}s"),
+        60..=3599 => format!("{sign}{}m {}s", s / 60, s % 60),
+        _ => format!("{sign}{}h {}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+fn inspect(cli: &Cli, r: &Resolver, t: &Target) -> Result<(), CliError> {
+    let rows = r.backends().registry.list()?;
+    let row = match (&t.workspace, &t.secret) {
+        (Some(w), _) => Some(rows.iter().find(|row| row.workspace_id == *w).cloned().ok_or_else(|| {
+            linear_oauth_host::Error::NotRegistered(format!("workspace {w} is not registered"))
+        })?),
+        (_, Some(s)) => rows.iter().find(|row| row.secret_id == *s).cloned(),
+        _ => unreachable!("clap requires one"),
+    };
+    let secret = t.secret.clone().or_else(|| row.as_ref().map(|r| r.secret_id.clone())).expect("one is set");
+    let i = r.inspect(&secret)?;
+    let field = |n: &str| i.fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    if cli.json {
+        print_json(&json!({
+            "secret_id": i.secret_id,
+            "registry": row.as_ref().map(|r| json!({ "workspace_id": r.workspace_id, "workspace_slug": r.workspace_slug, "status": r.status })),
+            "valid": i.invalid_fields.is_empty(),
+            "invalid_fields": i.invalid_fields,
+            "expires_at": field("expires_at"),
+            "expires_in_s": i.expires_in_ms.map(|ms| ms / 1000),
+            "needs_refresh": i.needs_refresh,
+            "fields": i.fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        }));
+    } else {
+        println!("secret        {}", i.secret_id);
+        match &row {
+            Some(r) => println!("registry      {} ({}) status {}", r.workspace_id, r.workspace_slug, r.status),
+            None => println!("registry      no row points at this secret"),
+        }
+        if i.invalid_fields.is_empty() {
+            println!("valid         yes");
+        } else {
+            println!("valid         NO: missing, empty or non-string: {}", i.invalid_fields.join(", "));
+        }
+        match i.expires_in_ms {
+            Some(ms) => println!(
+                "expires       {} ({}{})",
+                field("expires_at").unwrap_or_default(),
+                if ms < 0 { "expired " } else { "in " },
+                human_duration(ms.abs()) + if i.needs_refresh { "; next resolve refreshes" } else { "" }
+            ),
+            None => println!("expires       unreadable; next resolve refreshes"),
+        }
+        println!("fields");
+        for (k, v) in &i.fields {
+            println!("  {k:<32} {v}");
+        }
+    }
+    if i.invalid_fields.is_empty() {
+        Ok(())
+    } else {
+        Err(linear_oauth_host::Error::InvalidStoredToken(i.invalid_fields).into())
+    }
+}
+
+fn client_secret(from_stdin: bool) -> Result<String, CliError> {
+    let secret = if let Some(s) = std::env::var("LINEAR_OAUTH_CLIENT_SECRET").ok().filter(|s| !s.is_empty()) {
+        s
+    } else if from_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::Io(format!("reading the client secret from stdin: {e}")))?;
+        s
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Linear client secret (not echoed): ")
+            .map_err(|e| CliError::Io(format!("reading the client secret: {e}")))?
+    } else {
+        return Err(linear_oauth_host::Error::InvalidInput(
+            "no client secret: set LINEAR_OAUTH_CLIENT_SECRET, pass --client-secret-stdin, or run in a terminal".into(),
+        )
+        .into());
+    };
+    let secret = secret.trim().to_owned();
+    if secret.is_empty() {
+        return Err(linear_oauth_host::Error::InvalidInput("the client secret is empty".into()).into());
+    }
+    Ok(secret)
+}
+
+fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
+    let r = Resolver::new(options(cli)?)?;
+    let params = InstallParams {
+        client_id: args.client_id.clone(),
+        client_secret: client_secret(args.client_secret_stdin)?,
+        redirect_uri: args.redirect_uri.clone(),
+        scopes: vec![args.scopes.clone()],
+        actor_app: !args.no_actor_app,
+    };
+    let installed_by = args
+        .installed_by
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "linear-oauth-cli".into());
+    let flow = callback::Flow {
+        timeout: Duration::from_secs(args.timeout),
+        open_browser: !args.no_browser,
+        spinner: std::io::stderr().is_terminal() && !cli.json,
+        installed_by,
+    };
+    let installed = flow.run(&r, &params, |url| eprintln!("Open this URL to authorize the install:\n{url}"))?;
+    if cli.json {
+        print_json(&json!({
+            "workspace_id": installed.workspace_id, "workspace_name": installed.workspace_name,
+            "workspace_slug": installed.workspace_slug, "viewer": { "id": installed.viewer_id, "name": installed.viewer_name, "email": installed.viewer_email },
+            "secret_id": installed.secret_id, "scope": installed.scope, "expires_at": installed.expires_at,
+            "installed_at": installed.installed_at, "replaced": installed.replaced, "store": r.options().store,
+        }));
+    } else {
+        println!(
+            "{} Linear workspace {:?} ({}, id {})",
+            if installed.replaced { "Updated" } else { "Installed" },
+            installed.workspace_name,
+            installed.workspace_slug,
+            installed.workspace_id
+        );
+        println!("  authorized by  {} <{}>", installed.viewer_name, installed.viewer_email);
+        println!("  scopes         {}", installed.scope);
+        println!("  secret         {} in {}", installed.secret_id, r.options().store);
+        println!("  token expires  {}", installed.expires_at);
+        println!("Get a token with: linear-oauth token --workspace {}", installed.workspace_id);
+    }
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! The `linear-oauth` binary against the Linear-compatible test server.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use linear_oauth_testserver::{ClientConfig, FaultsPatch, ServerConfig, TestServer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_linear-oauth");
+const CLIENT_ID: &str = "cli-client";
+const CLIENT_SECRET: &str = "cli-client-secret-canary";
+
+struct Env {
+    server: TestServer,
+    dir: PathBuf,
+    redirect: String,
+}
+
+impl Env {
+    fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let server = TestServer::start(ServerConfig::default()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let redirect = format!("http://127.0.0.1:{port}/oauth/callback");
+        server.add_client(ClientConfig::new(CLIENT_ID, CLIENT_SECRET, [redirect.clone()]));
+        let dir = std::env::temp_dir().join(format!("lo-cli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self { server, dir, redirect }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("LINEAR_OAUTH_STORE", format!("file:{}", self.dir.display()))
+            .env("LINEAR_OAUTH_API_BASE", self.server.base_url())
+            .env("LINEAR_OAUTH_AUTHORIZE_URL", self.server.authorize_url())
+            .env_remove("LINEAR_OAUTH_CLIENT_SECRET")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Starts `setup --no-browser` and returns it with the authorization URL it printed.
+    fn start_setup(&self, extra: &[&str]) -> (Child, String, BufReader<std::process::ChildStderr>) {
+        let mut args = vec!["setup", "--no-browser", "--client-id", CLIENT_ID, "--redirect-uri", &self.redirect, "--installed-by", "tester"];
+        args.extend_from_slice(extra);
+        let mut child = self
+            .cmd(&args)
+            .env("LINEAR_OAUTH_CLIENT_SECRET", CLIENT_SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "setup exited before printing a URL");
+            if line.starts_with("http://") {
+                break line.trim().to_owned();
+            }
+        };
+        (child, url, stderr)
+    }
+
+    /// A full install, the test playing the browser. Returns the workspace id.
+    fn install(&self) -> String {
+        let (child, url, stderr) = self.start_setup(&["--json"]);
+        let (status, location) = get(&url);
+        assert_eq!(status, 302);
+        assert_eq!(get(&location.unwrap()).0, 200);
+        let out = finish(child, stderr);
+        assert!(out.0.success(), "setup failed: {}", out.2);
+        let v: serde_json::Value = serde_json::from_str(&out.1).unwrap();
+        v["workspace_id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn finish(mut child: Child, mut stderr: BufReader<std::process::ChildStderr>) -> (std::process::ExitStatus, String, String) {
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    (child.wait().unwrap(), out, err)
+}
+
+/// A browser GET that does not follow redirects: (status, Location).
+fn get(url: &str) -> (u16, Option<String>) {
+    let u = url::Url::parse(url).unwrap();
+    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+    let target = &url[url.find(u.path()).unwrap()..];
+    write!(s, "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let location = out.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_owned()));
+    (status, location)
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn stored_secret_values(env: &Env) -> Vec<String> {
+    let mut out = vec![CLIENT_SECRET.to_owned()];
+    for entry in std::fs::read_dir(env.dir.join("secrets")).unwrap() {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
+        for k in ["access_token", "refresh_token", "client_secret"] {
+            out.push(v[k].as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn setup_waits_past_other_paths_then_installs() {
+    let env = Env::new();
+    let (child, url, stderr) = env.start_setup(&[]);
+    assert!(url.contains("scope=read+write+app%3Aassignable+app%3Amentionable") && url.contains("actor=app"), "{url}");
+    let (_, location) = get(&url);
+    let location = location.unwrap();
+    let origin = &location[..location.find("/oauth/callback").unwrap()];
+    assert_eq!(get(&format!("{origin}/favicon.ico")).0, 404);
+    assert_eq!(get(&format!("{origin}/elsewhere?code=x&state=y")).0, 404);
+    assert_eq!(get(&location).0, 200);
+    let (status, out, err) = finish(child, stderr);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("Installed Linear workspace \"Test Workspace\" (testws"), "{out}");
+    for s in stored_secret_values(&env) {
+        assert!(!out.contains(&s) && !err.contains(&s), "secret in setup output");
+    }
+    // Again: updates the same workspace.
+    let id = env.install();
+    let list = env.run(&["list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["workspace_id"], id.as_str());
+    assert_eq!(rows[0]["status"], "active");
+}
+
+#[test]
+fn setup_refuses_a_state_mismatch_and_never_exchanges_the_code() {
+    let env = Env::new();
+    let (child, url, stderr) = env.start_setup(&[]);
+    let (_, location) = get(&url);
+    let location = location.unwrap();
+    let forged = format!("{}state=forged", &location[..location.find("state=").unwrap()]);
+    assert_eq!(get(&forged).0, 400);
+    let (status, _, err) = finish(child, stderr);
+    assert_eq!(status.code(), Some(12), "{err}");
+    assert!(err.contains("state"), "{err}");
+    assert_eq!(env.server.counters().token_code_ok, 0);
+    assert_eq!(env.server.counters().token_requests, 0);
+}
+
+#[test]
+fn setup_reports_access_denied() {
+    let env = Env::new();
+    env.server.set_faults(FaultsPatch { deny_next_authorize: Some(1), ..Default::default() });
+    let (child, url, stderr) = env.start_setup(&[]);
+    let (_, location) = get(&url);
+    assert_eq!(get(&location.unwrap()).0, 400);
+    let (status, _, err) = finish(child, stderr);
+    assert_eq!(status.code(), Some(12));
+    assert!(err.contains("access_denied") && err.contains("declined"), "{err}");
+}
+
+#[test]
+fn setup_times_out() {
+    let env = Env::new();
+    let (child, _url, stderr) = env.start_setup(&["--timeout", "1"]);
+    let (status, _, err) = finish(child, stderr);
+    assert_eq!(status.code(), Some(13));
+    assert!(err.contains("Invalid redirect_uri"), "hint mentions the redirect URI: {err}");
+}
+
+#[test]
+fn setup_needs_a_client_secret() {
+    let env = Env::new();
+    let o = env.run(&["setup", "--client-id", CLIENT_ID, "--redirect-uri", &env.redirect]);
+    assert_eq!(o.status.code(), Some(11), "{:?}", text(&o));
+    let mut child = env
+        .cmd(&["setup", "--client-id", CLIENT_ID, "--client-secret-stdin", "--redirect-uri", &env.redirect, "--no-browser", "--timeout", "1"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{CLIENT_SECRET}\n").as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(13), "secret read from stdin, then waited: {:?}", text(&o));
+}
+
+#[test]
+fn token_by_workspace_and_secret() {
+    let env = Env::new();
+    let id = env.install();
+    let o = env.run(&["token", "--workspace", &id]);
+    assert!(o.status.success());
+    let (out, err) = text(&o);
+    let token = out.strip_suffix('\n').unwrap();
+    assert!(!token.contains('\n') && env.server.access_token_live(token), "stdout is exactly the token");
+    assert!(err.is_empty(), "{err}");
+    let o = env.run(&["token", "--secret", "bgagent-linear-oauth-testws", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["access_token"], token);
+    assert_eq!(v["workspace_slug"], "testws");
+    assert_eq!(v["secret_id"], "bgagent-linear-oauth-testws");
+    assert!(v["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(v.as_object().unwrap().len(), 5);
+}
+
+#[test]
+fn unknown_workspace_is_a_clear_error() {
+    let env = Env::new();
+    let o = env.run(&["token", "--workspace", "org-missing"]);
+    assert_eq!(o.status.code(), Some(3));
+    let (out, err) = text(&o);
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("org-missing") && err.contains("linear-oauth setup"), "{err}");
+    let o = env.run(&["token", "--workspace", "org-missing", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stderr).unwrap();
+    assert_eq!(v["error"]["kind"], "NOT_REGISTERED");
+    assert_eq!(env.run(&["token"]).status.code(), Some(2), "usage error");
+}
+
+#[test]
+fn concurrent_token_processes_refresh_once() {
+    let env = Env::new();
+    env.server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
+    let id = env.install();
+    env.server.set_faults(FaultsPatch { expires_in: Some(86_399), latency_ms: Some(50), ..Default::default() });
+    let before = env.server.counters().token_requests;
+    let children: Vec<Child> = (0..32)
+        .map(|_| env.cmd(&["token", "--workspace", &id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for o in &outs {
+        assert!(o.status.success(), "{:?}", text(o));
+    }
+    assert_eq!(env.server.counters().token_requests - before, 1, "exactly one refresh POST");
+    let first = &outs[0].stdout;
+    assert!(outs.iter().all(|o| o.stdout == *first));
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.dir.join("secrets/bgagent-linear-oauth-testws.json")).unwrap()).unwrap();
+    assert!(env.server.refresh_token_live(stored["refresh_token"].as_str().unwrap()), "the stored refresh token is the live one");
+}
+
+#[test]
+fn inspect_refresh_revoke_purge_and_list() {
+    let env = Env::new();
+    let id = env.install();
+    let o = env.run(&["inspect", "--workspace", &id]);
+    assert!(o.status.success());
+    let (out, _) = text(&o);
+    assert!(out.contains("valid         yes") && out.contains("status active") && out.contains("[redacted sha256:"), "{out}");
+    let before = env.server.counters().token_refresh_ok;
+    let o = env.run(&["refresh", "--workspace", &id]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.starts_with("refreshed testws"));
+    assert_eq!(env.server.counters().token_refresh_ok, before + 1);
+    let o = env.run(&["refresh", "--secret", "bgagent-linear-oauth-testws", "--json"]);
+    assert!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["expires_at"].is_string());
+
+    let mut all_output = String::new();
+    for args in [vec!["inspect", "--secret", "bgagent-linear-oauth-testws", "--json"], vec!["list"], vec!["inspect", "--workspace", &id]] {
+        let (out, err) = text(&env.run(&args));
+        all_output += &(out + &err);
+    }
+    let secrets = stored_secret_values(&env);
+    let o = env.run(&["revoke", "--workspace", &id]);
+    assert!(o.status.success());
+    all_output += &text(&o).0;
+    assert!(text(&o).0.contains("revoked at Linear"), "{:?}", text(&o));
+    assert_eq!(env.run(&["token", "--workspace", &id]).status.code(), Some(4));
+    assert!(text(&env.run(&["list"])).0.contains("revoked"));
+    let o = env.run(&["revoke", "--workspace", &id, "--purge", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["purged"].as_bool(), v["linear_status"].as_u64()), (Some(true), Some(400)));
+    assert!(!env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists());
+    assert_eq!(env.run(&["token", "--secret", "bgagent-linear-oauth-testws"]).status.code(), Some(5));
+    for s in secrets {
+        assert!(!all_output.contains(&s), "secret leaked: {all_output}");
+    }
+}
+
+#[test]
+fn inspect_flags_an_invalid_secret() {
+    let env = Env::new();
+    env.install();
+    std::fs::write(env.dir.join("secrets/bgagent-linear-oauth-testws.json"), r#"{"access_token":"lin_oauth_canary","scope":""}"#).unwrap();
+    let o = env.run(&["inspect", "--secret", "bgagent-linear-oauth-testws"]);
+    assert_eq!(o.status.code(), Some(6));
+    let (out, err) = text(&o);
+    assert!(out.contains("NO: missing, empty or non-string: refresh_token, expires_at, scope"), "{out}");
+    assert!(!out.contains("lin_oauth_canary") && !err.contains("lin_oauth_canary"));
+}
+
+#[test]
+fn smoke_passes() {
+    let o = Command::new(BIN).args(["smoke", "--burst", "8"]).output().unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(out.lines().filter(|l| l.contains(" ok ")).count(), 6, "{out}");
+}
