@@ -14,6 +14,9 @@ build: setup
 test: setup
 	$(CARGO) test
 
+smoke: setup
+	$(CARGO) run -p linear-oauth-cli -- smoke
+
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 

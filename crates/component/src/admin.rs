@@ -1,8 +1,7 @@
 //! Operator actions: inspect and revoke.
 
-use linear_oauth_core::{freshness, revoke_form, Freshness, StoredToken, FIELDS};
+use linear_oauth_core::{fingerprint, freshness, revoke_form, Freshness, StoredToken, FIELDS};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::exports::linear::oauth::admin::{Inspection, Revocation};
 use crate::linear::oauth::log::Level;
@@ -14,9 +13,8 @@ use crate::{http, log_event, now_ms};
 
 const SECRET_FIELDS: [&str; 3] = ["access_token", "refresh_token", "client_secret"];
 
-fn fingerprint(s: &str) -> String {
-    let h = Sha256::digest(s.as_bytes());
-    format!("[redacted sha256:{:02x}{:02x}{:02x}{:02x}]", h[0], h[1], h[2], h[3])
+fn redacted(s: &str) -> String {
+    format!("[redacted sha256:{}]", fingerprint(s))
 }
 
 pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
@@ -32,7 +30,7 @@ pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
         let unknown = map.iter().filter(|(k, _)| !FIELDS.contains(&k.as_str())).map(|(k, v)| (k.as_str(), v));
         for (name, value) in known.chain(unknown) {
             let shown = match (SECRET_FIELDS.contains(&name), value) {
-                (true, Value::String(s)) => fingerprint(s),
+                (true, Value::String(s)) => redacted(s),
                 (true, _) => "[redacted]".to_owned(),
                 (false, Value::String(s)) => s.clone(),
                 (false, other) => other.to_string(),

@@ -233,9 +233,25 @@ impl Lease {
     fn acquire(s: &Settings, key: &str, secret_id: &str, seen: &StoredToken, force: bool) -> Result<Acquired, Error> {
         let started = now_ms();
         let mut backoff = 20u64;
+        // What we are about to do, for whoever finds this lease expired.
+        let note = serde_json::json!({
+            "refresh_token_sha256": linear_oauth_core::fingerprint(seen.refresh_token.secret()),
+            "started_ms": started,
+        })
+        .to_string();
         loop {
-            let grant = registry::try_lease(key, &s.holder_id, s.lease_ttl_ms, "")
+            let grant = registry::try_lease(key, &s.holder_id, s.lease_ttl_ms, &note)
                 .map_err(|e| Error::Store(format!("refresh lease failed: {e}")))?;
+            if let Some(previous) = &grant.previous_note {
+                // Its holder died mid-refresh. If Linear had already rotated,
+                // refreshing with the stored token replays the original request:
+                // inside Linear's grace window that recovers the pair, outside
+                // it ends in reauthorization-required; the secret stays intact.
+                log_event(Level::Warn, "taking over a refresh lease whose holder died mid-refresh", &[
+                    ("secret_id", secret_id),
+                    ("interrupted", previous),
+                ]);
+            }
             let (current, version) = read_secret(secret_id)?;
             let rotated = current.refresh_token != seen.refresh_token;
             let usable = if rotated { if_rotated_usable(s, secret_id, &current) } else if force { None } else { if_fresh(s, secret_id, &current) };

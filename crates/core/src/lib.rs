@@ -20,7 +20,7 @@ pub use authorize::{normalize_scopes, AuthorizeRequest, DEFAULT_SCOPES};
 pub use callback::{parse_callback, CallbackError};
 pub use expiry::{freshness, Freshness};
 pub use naming::{secret_name, validate_slug, DEFAULT_SECRET_PREFIX};
-pub use pkce::{pkce_challenge, PkcePair, State};
+pub use pkce::{fingerprint, pkce_challenge, PkcePair, State};
 pub use recovery::{after_invalid_grant, Recovery};
 pub use registry::RegistryStatus;
 pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken};

@@ -11,6 +11,12 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// A short, non-reversible tag for a secret (first 4 bytes of SHA-256, hex),
+/// so two copies can be compared in logs and `inspect` without showing either.
+pub fn fingerprint(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A verifier and its S256 challenge.
 #[derive(Debug)]
 pub struct PkcePair {
@@ -55,6 +61,12 @@ mod tests {
         let pair = PkcePair::from_random(octets);
         assert_eq!(pair.verifier.secret(), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
         assert_eq!(pair.challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[test]
+    fn fingerprints_are_short_and_stable() {
+        assert_eq!(fingerprint("abc"), "ba7816bf");
+        assert_ne!(fingerprint("abd"), fingerprint("abc"));
     }
 
     #[test]

@@ -8,8 +8,10 @@ use crate::{Error, LogSink};
 /// Resolver options; `Default` is production Linear with the file store.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// `file:DIR` or `memory:`.
+    /// `file:DIR`, `memory:` or `aws`.
     pub store: String,
+    /// DynamoDB registry table of the `aws` store.
+    pub registry_table: Option<String>,
     /// Token, revoke and GraphQL endpoints hang off this (https, or http on loopback).
     pub api_base: String,
     pub authorize_url: String,
@@ -40,14 +42,18 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             store: default_store(),
+            registry_table: None,
             api_base: DEFAULT_API_BASE.into(),
             authorize_url: DEFAULT_AUTHORIZE_URL.into(),
             refresh_threshold: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(60),
             secret_prefix: "bgagent-linear-oauth-".into(),
-            http_timeout: Duration::from_secs(10),
-            lease_ttl: Duration::from_secs(30),
-            lease_wait: Duration::from_secs(25),
+            // Per phase (connect, first byte, between bytes): at most ~15 s a request.
+            http_timeout: Duration::from_secs(5),
+            // Outlives one refresh plus write-back, so it only expires when its holder died...
+            lease_ttl: Duration::from_secs(25),
+            // ...and waiters outlast it, so they can take over from a dead holder.
+            lease_wait: Duration::from_secs(30),
             call_deadline: Duration::from_secs(60),
             max_memory_bytes: 64 << 20,
             log_sink: None,
@@ -66,13 +72,16 @@ pub fn default_store() -> String {
 }
 
 impl Options {
-    /// Reads `LINEAR_OAUTH_STORE`, `LINEAR_OAUTH_API_BASE`, `LINEAR_OAUTH_AUTHORIZE_URL`,
+    /// Reads `LINEAR_OAUTH_STORE`, `LINEAR_OAUTH_REGISTRY_TABLE`, `LINEAR_OAUTH_API_BASE`, `LINEAR_OAUTH_AUTHORIZE_URL`,
     /// `LINEAR_OAUTH_REFRESH_THRESHOLD_S`, `LINEAR_OAUTH_CACHE_TTL_S` over the defaults.
     pub fn from_env() -> Result<Self, Error> {
         let mut o = Self::default();
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         if let Some(v) = var("LINEAR_OAUTH_STORE") {
             o.store = v;
+        }
+        if let Some(v) = var("LINEAR_OAUTH_REGISTRY_TABLE") {
+            o.registry_table = Some(v);
         }
         if let Some(v) = var("LINEAR_OAUTH_API_BASE") {
             o.api_base = v;

@@ -400,7 +400,7 @@ fn off_tokio<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 impl Resolver {
     /// Opens the store named in `options.store`.
     pub fn new(options: Options) -> Result<Self> {
-        let backends = Backends::open(&options.store)?;
+        let backends = Backends::open_with(&options.store, options.registry_table.as_deref())?;
         Self::with_backends(options, backends)
     }
 

@@ -464,3 +464,38 @@ fn revoke_marks_the_row_and_optionally_purges() {
     assert!(b.secrets.get(&s.secret_id).unwrap().is_none());
     assert!(matches!(r.revoke("org-none", false), Err(Error::NotRegistered(_))));
 }
+
+/// A refresher that died after Linear rotated the token but before writing it
+/// back: it left a lease and a spent refresh token in the store.
+fn died_mid_refresh(grace: linear_oauth_testserver::GraceMode) -> (linear_oauth_testserver::TestServer, linear_oauth_host::Backends, Seeded) {
+    let server = server();
+    server.set_faults(FaultsPatch { grace: Some(grace), ..Default::default() });
+    let b = memory();
+    let s = seed(&server, &b, "acme", 10);
+    assert_eq!(linear_oauth_testserver_refresh(&server, &s.refresh), 200, "Linear rotated");
+    let lease = b.registry.try_lease(&format!("refresh:{}", s.secret_id), "dead-holder", Duration::from_millis(300), "{\"refresh_token_sha256\":\"x\"}").unwrap();
+    assert!(lease.acquired);
+    (server, b, s)
+}
+
+#[test]
+fn crash_mid_refresh_recovers_within_linears_grace() {
+    let (server, b, s) = died_mid_refresh(linear_oauth_testserver::GraceMode::SamePair);
+    let sink = Arc::new(Captured::default());
+    let r = resolver_with(&server, &b, Some(sink.clone()));
+    let t = r.resolve(&s.workspace_id).unwrap();
+    assert!(server.access_token_live(&t.access_token));
+    let stored_refresh = stored(&b, &s.secret_id)["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(stored_refresh, s.refresh);
+    assert!(server.refresh_token_live(&stored_refresh), "the recovered pair is stored");
+    assert!(sink.text().contains("holder died mid-refresh"), "{}", sink.text());
+}
+
+#[test]
+fn crash_mid_refresh_without_grace_is_reauthorization_and_keeps_the_secret() {
+    let (server, b, s) = died_mid_refresh(linear_oauth_testserver::GraceMode::None);
+    let before = b.secrets.get(&s.secret_id).unwrap().unwrap();
+    let r = resolver_with(&server, &b, None);
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
+    assert_eq!(b.secrets.get(&s.secret_id).unwrap().unwrap(), before, "never deleted or blanked");
+}

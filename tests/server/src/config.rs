@@ -183,6 +183,9 @@ fn default_fail_status() -> u16 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Faults {
     pub latency_ms: u64,
+    /// Delay AFTER a token grant was processed (tokens already rotated),
+    /// before the answer: a client that dies meanwhile lost the new pair.
+    pub post_grant_delay_ms: u64,
     pub graphql_latency_ms: u64,
     pub fail_next: Option<FailNext>,
     pub malformed_next: u32,
@@ -199,6 +202,7 @@ impl Faults {
     pub(crate) fn baseline(config: &ServerConfig) -> Self {
         Faults {
             latency_ms: 0,
+            post_grant_delay_ms: 0,
             graphql_latency_ms: 0,
             fail_next: None,
             malformed_next: 0,
@@ -224,6 +228,7 @@ impl Faults {
         }
         let FaultsPatch {
             latency_ms,
+            post_grant_delay_ms,
             graphql_latency_ms,
             fail_next,
             malformed_next,
@@ -240,6 +245,7 @@ impl Faults {
         }
         merge!(
             latency_ms,
+            post_grant_delay_ms,
             graphql_latency_ms,
             malformed_next,
             oversize_next,
@@ -264,6 +270,8 @@ impl Faults {
 pub struct FaultsPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_grant_delay_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graphql_latency_ms: Option<u64>,
     /// A `count` of 0 clears a pending `fail_next`.

@@ -241,17 +241,22 @@ async fn token(
     headers: &HeaderMap,
     body: Incoming,
 ) -> Result<Resp, DroppedConnection> {
-    let (fault, latency) = {
+    let (fault, latency, post_grant_delay) = {
         let mut st = shared.lock();
         st.counters.token_requests += 1;
-        (st.take_token_fault(), st.faults.latency_ms)
+        (st.take_token_fault(), st.faults.latency_ms, st.faults.post_grant_delay_ms)
     };
     // Read the body even for faults so the client has finished sending when
     // the fault strikes.
     let body = read_body(body).await;
     sleep_ms(latency).await;
     match fault {
-        None => Ok(either(token_grant(shared, headers, body))),
+        None => {
+            // The grant (and any rotation) happens now, whatever becomes of the answer.
+            let resp = either(token_grant(shared, headers, body));
+            sleep_ms(post_grant_delay).await;
+            Ok(resp)
+        }
         Some(TokenFault::Drop) => Err(DroppedConnection),
         Some(TokenFault::Fail { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -2,6 +2,8 @@
 //!
 //! Values are opaque strings here; only the component knows their schema.
 
+#[cfg(feature = "aws")]
+mod aws;
 mod file;
 mod memory;
 
@@ -9,6 +11,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "aws")]
+pub use aws::AwsBackend;
 pub use file::FileBackend;
 pub use memory::MemoryBackend;
 
@@ -82,6 +86,15 @@ impl Backends {
 
     /// `file:DIR` or `memory:`.
     pub fn open(uri: &str) -> Result<Self, Error> {
+        Self::open_with(uri, None)
+    }
+
+    /// `file:DIR`, `memory:`, or `aws` (Secrets Manager + the DynamoDB
+    /// `registry_table`).
+    pub fn open_with(uri: &str, registry_table: Option<&str>) -> Result<Self, Error> {
+        if uri == "aws" {
+            return Self::open_aws(registry_table.unwrap_or_default());
+        }
         if let Some(dir) = uri.strip_prefix("file:") {
             if dir.is_empty() {
                 return Err(Error::InvalidInput("file: store needs a directory, as in file:/var/lib/linear-oauth".into()));
@@ -90,8 +103,18 @@ impl Backends {
         } else if uri == "memory:" {
             Ok(Self::from_backend(MemoryBackend::default()))
         } else {
-            Err(Error::InvalidInput(format!("unknown store {uri:?}; use file:DIR or memory:")))
+            Err(Error::InvalidInput(format!("unknown store {uri:?}; use file:DIR, memory: or aws")))
         }
+    }
+
+    #[cfg(feature = "aws")]
+    fn open_aws(registry_table: &str) -> Result<Self, Error> {
+        Ok(Self::from_backend(AwsBackend::open(registry_table)?))
+    }
+
+    #[cfg(not(feature = "aws"))]
+    fn open_aws(_: &str) -> Result<Self, Error> {
+        Err(Error::InvalidInput("this build has no aws store (cargo feature `aws` of linear-oauth-host)".into()))
     }
 }
 

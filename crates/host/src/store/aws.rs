@@ -1,0 +1,353 @@
+//! The `aws` store: stored tokens in Secrets Manager, the workspace registry
+//! and refresh leases in DynamoDB — the existing deployment's layout, read and
+//! written unchanged.
+//!
+//! - Secret `bgagent-linear-oauth-<slug>` holds the token JSON; its version is
+//!   the Secrets Manager `VersionId` labelled `AWSCURRENT`.
+//! - Registry items are keyed by `linear_workspace_id` (S) with
+//!   `workspace_slug`, `oauth_secret_arn`, `status`; other attributes survive.
+//! - A refresh lease is an item keyed `lease#<key>` in the same table, taken
+//!   with a conditional write (free, expired, or ours) so every process using
+//!   the table agrees on one refresher.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
+};
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
+
+use super::{now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
+use crate::Error;
+
+const KEY: &str = "linear_workspace_id";
+const LEASE_PREFIX: &str = "lease#";
+/// The staging label a new version carries until it is made current.
+const PENDING_STAGE: &str = "LINEAR_OAUTH_PENDING";
+
+pub struct AwsBackend {
+    rt: tokio::runtime::Runtime,
+    secrets: aws_sdk_secretsmanager::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl std::fmt::Debug for AwsBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsBackend").field("table", &self.table).finish_non_exhaustive()
+    }
+}
+
+fn store_err(op: &str, e: impl std::error::Error) -> Error {
+    Error::Store(format!("{op}: {}", DisplayErrorContext(e)))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn attr(item: &HashMap<String, AttributeValue>, k: &str) -> String {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+}
+
+impl AwsBackend {
+    /// Default credential chain and region; `AWS_ENDPOINT_URL` is honoured.
+    pub fn open(registry_table: &str) -> Result<Self, Error> {
+        if registry_table.trim().is_empty() {
+            return Err(Error::InvalidInput(
+                "the aws store needs a registry table (--registry-table or LINEAR_OAUTH_REGISTRY_TABLE)".into(),
+            ));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("linear-oauth-aws")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Store(format!("starting the AWS runtime: {e}")))?;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .build();
+        let conf = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).timeout_config(timeouts).load(),
+        );
+        Ok(Self {
+            secrets: aws_sdk_secretsmanager::Client::new(&conf),
+            ddb: aws_sdk_dynamodb::Client::new(&conf),
+            rt,
+            table: registry_table.to_owned(),
+        })
+    }
+
+    /// Runs an SDK future to completion from synchronous code (never from a
+    /// Tokio worker: the host hops off those before calling a store).
+    fn block<F: Future + Send>(&self, f: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|scope| scope.spawn(|| self.rt.block_on(f)).join().expect("AWS call panicked"))
+        } else {
+            self.rt.block_on(f)
+        }
+    }
+
+    /// Creates the registry table (on-demand billing) and waits until it is active.
+    pub fn bootstrap(&self) -> Result<bool, Error> {
+        self.block(async {
+            let key = AttributeDefinition::builder()
+                .attribute_name(KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| store_err("create-table", e))?;
+            let schema = KeySchemaElement::builder()
+                .attribute_name(KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| store_err("create-table", e))?;
+            let created = match self
+                .ddb
+                .create_table()
+                .table_name(&self.table)
+                .attribute_definitions(key)
+                .key_schema(schema)
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await
+            {
+                Ok(_) => true,
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => false,
+                Err(e) => return Err(store_err("create-table", e)),
+            };
+            for _ in 0..120 {
+                let d = self.ddb.describe_table().table_name(&self.table).send().await.map_err(|e| store_err("describe-table", e))?;
+                if d.table().and_then(|t| t.table_status()).map(|s| s.as_str() == "ACTIVE").unwrap_or(false) {
+                    return Ok(created);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(Error::Store(format!("table {} did not become active", self.table)))
+        })
+    }
+}
+
+impl AwsBackend {
+    /// The `AWSCURRENT` version and its value; `None` when there is no secret.
+    async fn current(&self, id: &str) -> Result<Option<Versioned>, Error> {
+        match self.secrets.get_secret_value().secret_id(id).version_stage("AWSCURRENT").send().await {
+            Ok(out) => {
+                let value = out.secret_string().ok_or_else(|| Error::Store(format!("secret {id} has no string value")))?;
+                Ok(Some(Versioned { value: value.to_owned(), version: out.version_id().unwrap_or_default().to_owned() }))
+            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+            Err(e) => Err(store_err("get-secret-value", e)),
+        }
+    }
+
+    /// Compare-and-swap: store the value as a new version labelled aside,
+    /// then move `AWSCURRENT` to it only from `expected` (Secrets Manager
+    /// refuses the move when `AWSCURRENT` sits on another version).
+    async fn swap(&self, id: &str, value: &str, expected: &str) -> Result<PutOutcome, Error> {
+        let staged = self
+            .secrets
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value)
+            .version_stages(PENDING_STAGE)
+            .send()
+            .await
+            .map_err(|e| store_err("put-secret-value", e))?;
+        let new_version = staged.version_id().unwrap_or_default().to_owned();
+        match self
+            .secrets
+            .update_secret_version_stage()
+            .secret_id(id)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(&new_version)
+            .remove_from_version_id(expected)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(PutOutcome::Written(new_version)),
+            Err(e) if matches!(e.code(), Some("InvalidParameterException" | "InvalidRequestException")) => Ok(PutOutcome::Conflict),
+            Err(e) => Err(store_err("update-secret-version-stage", e)),
+        }
+    }
+}
+
+impl SecretStore for AwsBackend {
+    fn get(&self, id: &str) -> Result<Option<Versioned>, Error> {
+        self.block(self.current(id))
+    }
+
+    fn put(&self, id: &str, value: &str, expected: Option<&str>) -> Result<PutOutcome, Error> {
+        self.block(async {
+            if let Some(expected) = expected {
+                return self.swap(id, value, expected).await;
+            }
+            // Unconditional (an install): create, or swap over whatever is current.
+            for _ in 0..5 {
+                match self.current(id).await? {
+                    None => match self.secrets.create_secret().name(id).secret_string(value).send().await {
+                        Ok(out) => return Ok(PutOutcome::Written(out.version_id().unwrap_or_default().to_owned())),
+                        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => continue,
+                        Err(e) => return Err(store_err("create-secret", e)),
+                    },
+                    Some(current) => {
+                        if let PutOutcome::Written(v) = self.swap(id, value, &current.version).await? {
+                            return Ok(PutOutcome::Written(v));
+                        }
+                    }
+                }
+            }
+            Err(Error::Store(format!("secret {id} kept changing while being written")))
+        })
+    }
+
+    fn delete(&self, id: &str) -> Result<bool, Error> {
+        self.block(async {
+            match self.secrets.delete_secret().secret_id(id).force_delete_without_recovery(true).send().await {
+                Ok(_) => Ok(true),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
+                Err(e) => Err(store_err("delete-secret", e)),
+            }
+        })
+    }
+}
+
+impl Registry for AwsBackend {
+    fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error> {
+        if workspace_id.starts_with(LEASE_PREFIX) {
+            return Ok(None);
+        }
+        self.block(async {
+            let out = self
+                .ddb
+                .get_item()
+                .table_name(&self.table)
+                .key(KEY, s(workspace_id))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| store_err("get-item", e))?;
+            Ok(out.item().map(|item| RegistryRow {
+                workspace_id: workspace_id.to_owned(),
+                workspace_slug: attr(item, "workspace_slug"),
+                secret_id: attr(item, "oauth_secret_arn"),
+                status: attr(item, "status"),
+            }))
+        })
+    }
+
+    fn put(&self, row: &RegistryRow) -> Result<(), Error> {
+        self.block(async {
+            self.ddb
+                .update_item()
+                .table_name(&self.table)
+                .key(KEY, s(&row.workspace_id))
+                .update_expression("SET workspace_slug = :slug, oauth_secret_arn = :arn, #status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":slug", s(&row.workspace_slug))
+                .expression_attribute_values(":arn", s(&row.secret_id))
+                .expression_attribute_values(":status", s(&row.status))
+                .send()
+                .await
+                .map_err(|e| store_err("update-item", e))?;
+            Ok(())
+        })
+    }
+
+    fn list(&self) -> Result<Vec<RegistryRow>, Error> {
+        self.block(async {
+            let mut rows = Vec::new();
+            let mut start = None;
+            loop {
+                let out = self
+                    .ddb
+                    .scan()
+                    .table_name(&self.table)
+                    .filter_expression("NOT begins_with(linear_workspace_id, :lease)")
+                    .expression_attribute_values(":lease", s(LEASE_PREFIX))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| store_err("scan", e))?;
+                for item in out.items() {
+                    rows.push(RegistryRow {
+                        workspace_id: attr(item, KEY),
+                        workspace_slug: attr(item, "workspace_slug"),
+                        secret_id: attr(item, "oauth_secret_arn"),
+                        status: attr(item, "status"),
+                    });
+                }
+                start = out.last_evaluated_key().cloned();
+                if start.is_none() {
+                    break;
+                }
+            }
+            rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
+            Ok(rows)
+        })
+    }
+
+    fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
+        let now = now_ms();
+        let expires = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        self.block(async {
+            let result = self
+                .ddb
+                .update_item()
+                .table_name(&self.table)
+                .key(KEY, s(format!("{LEASE_PREFIX}{key}")))
+                .update_expression("SET lease_holder = :holder, lease_expires_ms = :expires, lease_note = :note")
+                .condition_expression("attribute_not_exists(lease_holder) OR lease_expires_ms <= :now OR lease_holder = :holder")
+                .expression_attribute_values(":holder", s(holder))
+                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .expression_attribute_values(":note", s(note))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let old = out.attributes();
+                    let previous_note = old
+                        .filter(|o| attr(o, "lease_holder") != holder)
+                        .map(|o| attr(o, "lease_note"))
+                        .filter(|n| !n.is_empty());
+                    Ok(LeaseGrant { acquired: true, previous_note })
+                }
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    Ok(LeaseGrant { acquired: false, previous_note: None })
+                }
+                Err(e) => Err(store_err("update-item (lease)", e)),
+            }
+        })
+    }
+
+    fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
+        self.block(async {
+            match self
+                .ddb
+                .delete_item()
+                .table_name(&self.table)
+                .key(KEY, s(format!("{LEASE_PREFIX}{key}")))
+                .condition_expression("lease_holder = :holder")
+                .expression_attribute_values(":holder", s(holder))
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+                Err(e) => Err(store_err("delete-item (lease)", e)),
+            }
+        })
+    }
+}
