@@ -11,8 +11,9 @@ setup:
 build: setup
 	$(CARGO) build
 
+# Every Rust test; the aws store's tests run against moto on 127.0.0.1.
 test: setup
-	$(CARGO) test
+	tests/with-moto.sh $(CARGO) test
 
 smoke: setup
 	$(CARGO) run -p linear-oauth-cli -- smoke

@@ -72,8 +72,10 @@ pub fn default_store() -> String {
 }
 
 impl Options {
-    /// Reads `LINEAR_OAUTH_STORE`, `LINEAR_OAUTH_REGISTRY_TABLE`, `LINEAR_OAUTH_API_BASE`, `LINEAR_OAUTH_AUTHORIZE_URL`,
-    /// `LINEAR_OAUTH_REFRESH_THRESHOLD_S`, `LINEAR_OAUTH_CACHE_TTL_S` over the defaults.
+    /// Reads `LINEAR_OAUTH_STORE`, `LINEAR_OAUTH_REGISTRY_TABLE`, `LINEAR_OAUTH_API_BASE`,
+    /// `LINEAR_OAUTH_AUTHORIZE_URL`, and the seconds-valued `LINEAR_OAUTH_REFRESH_THRESHOLD_S`,
+    /// `LINEAR_OAUTH_CACHE_TTL_S`, `LINEAR_OAUTH_HTTP_TIMEOUT_S`, `LINEAR_OAUTH_LEASE_TTL_S`,
+    /// `LINEAR_OAUTH_LEASE_WAIT_S` over the defaults.
     pub fn from_env() -> Result<Self, Error> {
         let mut o = Self::default();
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -100,6 +102,15 @@ impl Options {
         }
         if let Some(d) = secs("LINEAR_OAUTH_CACHE_TTL_S")? {
             o.cache_ttl = d;
+        }
+        if let Some(d) = secs("LINEAR_OAUTH_HTTP_TIMEOUT_S")? {
+            o.http_timeout = d;
+        }
+        if let Some(d) = secs("LINEAR_OAUTH_LEASE_TTL_S")? {
+            o.lease_ttl = d;
+        }
+        if let Some(d) = secs("LINEAR_OAUTH_LEASE_WAIT_S")? {
+            o.lease_wait = d;
         }
         Ok(o)
     }

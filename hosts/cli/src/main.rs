@@ -20,9 +20,12 @@ use crate::error::CliError;
 #[derive(Debug, Parser)]
 #[command(name = "linear-oauth", version, after_help = error::EXIT_CODES_HELP)]
 struct Cli {
-    /// Where tokens and the registry live: file:DIR or memory: [default: file:$XDG_DATA_HOME/linear-oauth]
+    /// Where tokens and the registry live: file:DIR, memory: or aws [default: file:$XDG_DATA_HOME/linear-oauth]
     #[arg(long, env = "LINEAR_OAUTH_STORE", global = true)]
     store: Option<String>,
+    /// DynamoDB registry table of the aws store.
+    #[arg(long, env = "LINEAR_OAUTH_REGISTRY_TABLE", global = true)]
+    registry_table: Option<String>,
     /// Linear API base (token, revoke and GraphQL endpoints) [default: https://api.linear.app]
     #[arg(long, env = "LINEAR_OAUTH_API_BASE", global = true)]
     api_base: Option<String>,
@@ -71,12 +74,21 @@ enum Command {
     },
     /// Registered workspaces and their status.
     List,
+    /// AWS backend administration.
+    #[command(subcommand)]
+    Aws(AwsCommand),
     /// Run the whole story against a local Linear-compatible server.
     Smoke {
         /// Concurrent resolvers in the burst step.
         #[arg(long, default_value_t = 32)]
         burst: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AwsCommand {
+    /// Create the DynamoDB registry table (on-demand billing) if it does not exist.
+    Bootstrap,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +141,9 @@ fn options(cli: &Cli) -> Result<Options, CliError> {
     if let Some(s) = &cli.store {
         o.store = s.clone();
     }
+    if let Some(s) = &cli.registry_table {
+        o.registry_table = Some(s.clone());
+    }
     if let Some(s) = &cli.api_base {
         o.api_base = s.clone();
     }
@@ -146,6 +161,18 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Smoke { burst } => return smoke::run(*burst, cli.json),
         Command::Setup(args) => return setup(cli, args),
+        Command::Aws(AwsCommand::Bootstrap) => {
+            let table = cli.registry_table.clone().unwrap_or_default();
+            let created = linear_oauth_host::store::AwsBackend::open(&table)?.bootstrap()?;
+            if cli.json {
+                print_json(&json!({ "table": table, "created": created }));
+            } else if created {
+                println!("created DynamoDB table {table} (on-demand billing, key linear_workspace_id)");
+            } else {
+                println!("DynamoDB table {table} already exists");
+            }
+            return Ok(());
+        }
         _ => {}
     }
     let r = Resolver::new(options(cli)?)?;
@@ -211,7 +238,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 }
             }
         }
-        Command::Setup(_) | Command::Smoke { .. } => unreachable!("handled above"),
+        Command::Setup(_) | Command::Smoke { .. } | Command::Aws(_) => unreachable!("handled above"),
     }
     Ok(())
 }

@@ -1,0 +1,184 @@
+//! The `aws` store against moto (AWS_ENDPOINT_URL). These tests fail, never
+//! skip, without one: `make test` starts moto on 127.0.0.1.
+#![cfg(feature = "aws")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use linear_oauth_host::store::{AwsBackend, Registry, SecretStore};
+use linear_oauth_host::{Backends, Error, Options, PutOutcome, Resolver};
+use linear_oauth_testserver::FaultsPatch;
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS tests need a moto server: set AWS_ENDPOINT_URL (make test starts one)")
+}
+
+fn table() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!("lo-test-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+}
+
+fn backend(table: &str) -> AwsBackend {
+    endpoint();
+    let b = AwsBackend::open(table).unwrap();
+    b.bootstrap().unwrap();
+    b
+}
+
+/// Raw SDK clients, to write and read data the way the old tooling did.
+fn raw() -> (tokio::runtime::Runtime, aws_sdk_secretsmanager::Client, aws_sdk_dynamodb::Client) {
+    endpoint();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
+        .build_https();
+    let conf = rt.block_on(aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load());
+    (rt, aws_sdk_secretsmanager::Client::new(&conf), aws_sdk_dynamodb::Client::new(&conf))
+}
+
+fn aws_options(server: &linear_oauth_testserver::TestServer, table: &str) -> Options {
+    Options { store: "aws".into(), registry_table: Some(table.into()), ..options(server) }
+}
+
+#[test]
+fn bootstrap_is_idempotent_and_store_uri_opens() {
+    let t = table();
+    let b = AwsBackend::open(&t).unwrap();
+    assert!(b.bootstrap().unwrap(), "created");
+    assert!(!b.bootstrap().unwrap(), "already there");
+    assert!(Backends::open_with("aws", Some(&t)).is_ok());
+    assert!(matches!(Backends::open_with("aws", None), Err(Error::InvalidInput(_))));
+}
+
+#[test]
+fn old_layout_data_resolves_and_survives_a_refresh() {
+    let server = server();
+    let t = table();
+    let _b = backend(&t);
+    let (rt, sm, ddb) = raw();
+    let issued = server.issue_tokens(CLIENT_ID, "read write", 86_399);
+    let slug = format!("old{}", std::process::id());
+    let secret_name = format!("bgagent-linear-oauth-{slug}");
+    let value = token_json(&issued.access_token, &issued.refresh_token, &in_secs(20), "org-old", &slug);
+    let arn = rt.block_on(sm.create_secret().name(&secret_name).secret_string(&value).send()).unwrap().arn().unwrap().to_owned();
+    let item: HashMap<String, AttributeValue> = [
+        ("linear_workspace_id", "org-old"),
+        ("workspace_slug", slug.as_str()),
+        ("oauth_secret_arn", arn.as_str()),
+        ("status", "active"),
+        ("installed_via", "old-cli"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
+    .collect();
+    rt.block_on(ddb.put_item().table_name(&t).set_item(Some(item)).send()).unwrap();
+
+    let r = Resolver::new(aws_options(&server, &t)).unwrap();
+    let tok = r.resolve("org-old").unwrap();
+    assert_ne!(tok.access_token, issued.access_token, "expiring: refreshed");
+    assert_eq!(tok.secret_id, arn, "the registry's ARN is the secret id");
+    // By stage: moto (unlike Secrets Manager) keeps answering an unstaged read
+    // with the first version after AWSCURRENT moved.
+    let current = rt.block_on(sm.get_secret_value().secret_id(&secret_name).version_stage("AWSCURRENT").send()).unwrap();
+    let stored: serde_json::Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
+    assert_eq!(stored["access_token"], tok.access_token.as_str());
+    assert_eq!(stored["team_hint"]["kept"], true, "unknown secret fields kept");
+    assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
+    let row = rt.block_on(ddb.get_item().table_name(&t).key("linear_workspace_id", AttributeValue::S("org-old".into())).send()).unwrap();
+    let row = row.item().unwrap();
+    assert_eq!(row["installed_via"].as_s().unwrap(), "old-cli");
+    assert!(!row.contains_key("lease_holder"), "lease items are separate");
+    let listed = r.backends().registry.list().unwrap();
+    assert_eq!(listed.len(), 1, "lease items are not workspaces: {listed:?}");
+}
+
+#[test]
+fn conditional_writes_and_leases() {
+    let b = backend(&table());
+    let id = format!("cas-{}", std::process::id());
+    let PutOutcome::Written(v1) = SecretStore::put(&b, &id, "one", None).unwrap() else { panic!() };
+    assert_eq!(SecretStore::get(&b, &id).unwrap().unwrap().version, v1);
+    let PutOutcome::Written(v2) = SecretStore::put(&b, &id, "two", Some(&v1)).unwrap() else { panic!() };
+    assert_eq!(SecretStore::put(&b, &id, "stale", Some(&v1)).unwrap(), PutOutcome::Conflict);
+    let cur = SecretStore::get(&b, &id).unwrap().unwrap();
+    assert_eq!((cur.value.as_str(), cur.version.as_str()), ("two", v2.as_str()));
+    let PutOutcome::Written(_) = SecretStore::put(&b, &id, "three", None).unwrap() else { panic!() };
+    assert_eq!(SecretStore::get(&b, &id).unwrap().unwrap().value, "three");
+    assert!(b.delete(&id).unwrap());
+    assert_eq!(SecretStore::get(&b, &id).unwrap(), None);
+
+    assert!(b.try_lease("k", "a", Duration::from_millis(300), "note-a").unwrap().acquired);
+    assert!(!b.try_lease("k", "b", Duration::from_secs(5), "").unwrap().acquired);
+    assert!(b.try_lease("k", "a", Duration::from_secs(5), "note-a").unwrap().acquired, "re-entrant");
+    b.release_lease("k", "b").unwrap();
+    assert!(!b.try_lease("k", "b", Duration::from_secs(5), "").unwrap().acquired, "only the holder releases");
+    b.release_lease("k", "a").unwrap();
+    assert!(b.try_lease("k", "b", Duration::from_millis(200), "note-b").unwrap().acquired);
+    std::thread::sleep(Duration::from_millis(300));
+    let g = b.try_lease("k", "c", Duration::from_secs(5), "").unwrap();
+    assert!(g.acquired);
+    assert_eq!(g.previous_note.as_deref(), Some("note-b"), "an expired holder's note is handed over");
+}
+
+#[test]
+fn setup_writes_the_old_layout_and_resolvers_share_one_refresh() {
+    let server = server();
+    let t = table();
+    let _b = backend(&t);
+    let r = Resolver::new(aws_options(&server, &t)).unwrap();
+    // Install through the host API (the install test plays the browser).
+    server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
+    let params = linear_oauth_host::InstallParams {
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        redirect_uri: "http://localhost:8080/oauth/callback".into(),
+        scopes: vec!["read write".into()],
+        actor_app: true,
+    };
+    let pending = r.begin_install(&params).unwrap();
+    let location = http_location(&pending.authorize_url);
+    let code = r.parse_callback(&pending, &location[location.find('?').unwrap()..]).unwrap();
+    let installed = r.complete_install(&params, pending, code, "tester").unwrap();
+    let (rt, sm, ddb) = raw();
+    let row = rt.block_on(ddb.get_item().table_name(&t).key("linear_workspace_id", AttributeValue::S(installed.workspace_id.clone())).send()).unwrap();
+    let row = row.item().unwrap().clone();
+    assert_eq!(row["oauth_secret_arn"].as_s().unwrap(), "bgagent-linear-oauth-testws");
+    assert_eq!(row["workspace_slug"].as_s().unwrap(), "testws");
+    assert_eq!(row["status"].as_s().unwrap(), "active");
+    let secret = rt.block_on(sm.get_secret_value().secret_id("bgagent-linear-oauth-testws").send()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 11);
+
+    // Eight "processes" (separate resolvers) on the expiring token: one refresh.
+    server.set_faults(FaultsPatch { expires_in: Some(86_399), latency_ms: Some(100), ..Default::default() });
+    let before = server.counters().token_requests;
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (o, b, w) = (aws_options(&server, &t), barrier.clone(), installed.workspace_id.clone());
+            std::thread::spawn(move || {
+                let r = Resolver::new(o).unwrap();
+                b.wait();
+                r.resolve(&w).unwrap().access_token.clone()
+            })
+        })
+        .collect();
+    let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(server.counters().token_requests - before, 1);
+    assert!(tokens.iter().all(|t| *t == tokens[0]));
+}
+
+fn http_location(url: &str) -> String {
+    use std::io::{Read, Write};
+    let u = url::Url::parse(url).unwrap();
+    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+    write!(s, "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &url[url.find(u.path()).unwrap()..]).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.lines().find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: "))).unwrap().to_owned()
+}
