@@ -13,14 +13,13 @@ fn main() {
     let server = TestServer::start(ServerConfig::default()).unwrap();
     let backends = Backends::from_backend(MemoryBackend::default());
     let issued = server.issue_tokens("test-client-id", "read write", 86_399);
-    let token = serde_json::json!({
-        "access_token": issued.access_token, "refresh_token": issued.refresh_token,
-        "expires_at": "2099-01-01T00:00:00.000Z", "scope": "read write",
-        "client_id": "test-client-id", "client_secret": "test-client-secret",
-        "workspace_id": "org-bench", "workspace_slug": "bench",
-        "installed_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z",
-        "installed_by_platform_user_id": "bench",
-    });
+    let token = linear_oauth_testserver::fixtures::stored_token(
+        &issued.access_token,
+        &issued.refresh_token,
+        "2099-01-01T00:00:00.000Z",
+        "org-bench",
+        "bench",
+    );
     backends.secrets.put("bgagent-linear-oauth-bench", &token.to_string(), None).unwrap();
     backends.registry.put(&RegistryRow {
         workspace_id: "org-bench".into(), workspace_slug: "bench".into(),

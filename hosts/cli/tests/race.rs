@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use linear_oauth_host::{Backends, RegistryRow};
+use linear_oauth_testserver::fixtures::{iso8601_in, stored_token};
 use linear_oauth_testserver::{FaultsPatch, GraceMode, ServerConfig, TestServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_linear-oauth");
@@ -75,16 +76,7 @@ impl Fixture {
         let issued = self.server.issue_tokens("test-client-id", "read write", 86_399);
         let workspace_id = format!("org-{slug}");
         let secret_id = format!("bgagent-linear-oauth-{slug}");
-        let expires = std::time::SystemTime::now() + Duration::from_secs(20);
-        let expires_ms = expires.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-        let value = serde_json::json!({
-            "access_token": issued.access_token, "refresh_token": issued.refresh_token,
-            "expires_at": iso(expires_ms), "scope": "read write",
-            "client_id": "test-client-id", "client_secret": "test-client-secret",
-            "workspace_id": workspace_id, "workspace_slug": slug,
-            "installed_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z",
-            "installed_by_platform_user_id": "race",
-        });
+        let value = stored_token(&issued.access_token, &issued.refresh_token, &iso8601_in(20), &workspace_id, slug);
         let b = self.backends();
         b.secrets.put(&secret_id, &value.to_string(), None).unwrap();
         b.registry
@@ -105,22 +97,6 @@ impl Drop for Fixture {
             let _ = std::fs::remove_dir_all(d);
         }
     }
-}
-
-/// `2026-01-01T00:00:00.000Z` from Unix ms (civil-from-days).
-fn iso(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
 }
 
 struct Cell {

@@ -22,6 +22,7 @@
 //!   `GET refresh-token-status?token=`, `GET access-token-status?token=`.
 
 mod config;
+pub mod fixtures;
 mod http;
 mod state;
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 use linear_oauth_host::store::MemoryBackend;
 use linear_oauth_host::{Backends, LogLevel, LogSink, Options, RegistryRow, Resolver};
 use linear_oauth_testserver::{ServerConfig, TestServer};
-use serde_json::json;
 
 pub const CLIENT_ID: &str = "test-client-id";
 pub const CLIENT_SECRET: &str = "test-client-secret";
@@ -27,46 +26,11 @@ pub fn options(server: &TestServer) -> Options {
     }
 }
 
-/// An ISO instant `secs` from now (negative = past).
-pub fn in_secs(secs: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let t = time_fmt(now + secs * 1000);
-    t
-}
-
-fn time_fmt(ms: i64) -> String {
-    // Days-from-civil inverse (Howard Hinnant's algorithm), good for any date we use.
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
-}
+pub use linear_oauth_testserver::fixtures::iso8601_in as in_secs;
 
 /// A stored-token JSON value (test data, as the old tooling wrote it).
 pub fn token_json(access: &str, refresh: &str, expires_at: &str, workspace_id: &str, slug: &str) -> String {
-    json!({
-        "access_token": access,
-        "refresh_token": refresh,
-        "expires_at": expires_at,
-        "scope": "read write",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "workspace_id": workspace_id,
-        "workspace_slug": slug,
-        "installed_at": "2026-01-01T00:00:00.000Z",
-        "updated_at": "2026-01-01T00:00:00.000Z",
-        "installed_by_platform_user_id": "platform-user-1",
-        "team_hint": {"kept": true}
-    })
-    .to_string()
+    linear_oauth_testserver::fixtures::stored_token(access, refresh, expires_at, workspace_id, slug).to_string()
 }
 
 /// A workspace whose live server-side tokens are stored, expiring in `expires_in_s`.
