@@ -49,6 +49,9 @@ fn row_key(workspace_id: &str) -> String {
 fn token_key(secret_id: &str) -> String {
     format!("tok:{secret_id}")
 }
+fn workspace_secret_key(workspace_id: &str) -> String {
+    format!("ws:{workspace_id}")
+}
 /// A refreshed token the store would not take: served from memory and
 /// written again on later calls, so a rotated refresh token is never lost.
 fn unsaved_key(secret_id: &str) -> String {
@@ -105,7 +108,7 @@ pub fn resolve_secret(secret_id: &str, force: bool) -> Result<ResolvedToken, Err
         }
     }
     let (tok, _) = read_secret(secret_id)?;
-    coord::cache_set(&token_key(secret_id), &tok.to_json(), s.cache_ttl_ms);
+    cache_token(&s, secret_id, &tok);
     match freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms) {
         Freshness::Fresh { refresh_due_ms } if !force => Ok(resolved(&s, secret_id, &tok, refresh_due_ms)),
         f => {
@@ -124,7 +127,17 @@ pub fn invalidate(workspace_id: &str) {
     if let Some(row) = coord::cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v)) {
         coord::cache_remove(&token_key(&row.secret_id));
     }
+    // Tokens resolved by secret id alone are found through the stored token's workspace.
+    if let Some(secret_id) = coord::cache_get(&workspace_secret_key(workspace_id)) {
+        coord::cache_remove(&token_key(&secret_id));
+    }
     coord::cache_remove(&row_key(workspace_id));
+}
+
+/// Caches a token, and which secret holds the workspace's token.
+fn cache_token(s: &Settings, secret_id: &str, tok: &StoredToken) {
+    coord::cache_set(&token_key(secret_id), &tok.to_json(), s.cache_ttl_ms);
+    coord::cache_set(&workspace_secret_key(&tok.workspace_id), secret_id, s.cache_ttl_ms);
 }
 
 fn invalidate_secret(secret_id: &str, workspace_id: &str) {
@@ -201,7 +214,7 @@ fn refresh_single_flight(s: &Settings, secret_id: &str, seen: &StoredToken, forc
     let rotated = current.refresh_token != seen.refresh_token;
     let usable = if rotated { if_rotated_usable(s, secret_id, &current) } else if force { None } else { if_fresh(s, secret_id, &current) };
     if let Some(r) = usable {
-        coord::cache_set(&token_key(secret_id), &current.to_json(), s.cache_ttl_ms);
+        cache_token(s, secret_id, &current);
         return Ok(r);
     }
     let lease = Lease::acquire(s, &key, secret_id, &current, force)?;
@@ -259,7 +272,7 @@ impl Lease {
                 if grant.acquired {
                     let _ = registry::release_lease(key, &s.holder_id);
                 }
-                coord::cache_set(&token_key(secret_id), &current.to_json(), s.cache_ttl_ms);
+                cache_token(s, secret_id, &current);
                 return Ok(Acquired::ByOther(r));
             }
             if grant.acquired {
@@ -311,7 +324,7 @@ fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String)
             match after_invalid_grant(tok.refresh_token.secret(), &reread, now_ms(), s.refresh_threshold_ms) {
                 Recovery::UseStored => {
                     log_event(Level::Info, "refresh token was rotated by another refresher; using the stored token", &fields);
-                    coord::cache_set(&token_key(secret_id), &reread.to_json(), s.cache_ttl_ms);
+                    cache_token(s, secret_id, &reread);
                     if_fresh(s, secret_id, &reread).ok_or_else(|| Error::Transport("stored token expired meanwhile".into()))
                 }
                 Recovery::RefreshAgain => match post_refresh(s, &reread) {
@@ -352,7 +365,7 @@ fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToke
     };
     match result {
         Ok(()) => {
-            coord::cache_set(&token_key(secret_id), &new.to_json(), s.cache_ttl_ms);
+            cache_token(s, secret_id, new);
             log_event(Level::Info, "refreshed Linear access token", &[
                 ("workspace_id", &new.workspace_id),
                 ("workspace_slug", &new.workspace_slug),

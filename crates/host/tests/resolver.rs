@@ -499,3 +499,15 @@ fn crash_mid_refresh_without_grace_is_reauthorization_and_keeps_the_secret() {
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
     assert_eq!(b.secrets.get(&s.secret_id).unwrap().unwrap(), before, "never deleted or blanked");
 }
+
+#[test]
+fn invalidate_reaches_tokens_resolved_by_secret() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, s.access);
+    b.secrets.put(&s.secret_id, &token_json("rotated-elsewhere", "r", &in_secs(3600), &s.workspace_id, "acme"), None).unwrap();
+    r.invalidate(&s.workspace_id);
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, "rotated-elsewhere");
+}

@@ -1,0 +1,397 @@
+'use strict';
+// linear-oauth for Node.js.
+//
+// A thin wrapper over the native addon (src/lib.rs), which is itself a thin
+// layer over linear-oauth-host: no protocol logic and no stored-token schema
+// live here. This file adds what is idiomatic only in JavaScript: the error
+// and token classes, logger plumbing, argument checks, the cached fast path
+// (an already-resolved Promise, no thread hop) and the compatibility helpers
+// of the old TypeScript module.
+
+const { inspect } = require('node:util');
+const path = require('node:path');
+
+const binding = require(path.join(__dirname, 'linear-oauth.node'));
+
+const ERROR_CODES = Object.freeze([
+  'NOT_REGISTERED',
+  'REVOKED',
+  'SECRET_MISSING',
+  'INVALID_STORED_TOKEN',
+  'REAUTHORIZATION_REQUIRED',
+  'TOKEN_ENDPOINT',
+  'TRANSPORT',
+  'STORE',
+  'INVALID_INPUT',
+  'AUTHORIZATION',
+  'INTERNAL',
+]);
+
+/** Every failure this module reports; `code` is stable, `message` never holds a secret. */
+class LinearOAuthError extends Error {
+  constructor(code, message, details) {
+    super(message);
+    this.name = 'LinearOAuthError';
+    this.code = code;
+    const d = details || {};
+    if (code === 'INVALID_STORED_TOKEN') {
+      this.missingFields = Array.isArray(d.missingFields) ? d.missingFields : [];
+    } else if (code === 'TOKEN_ENDPOINT' || code === 'AUTHORIZATION') {
+      this.status = d.status == null ? null : d.status;
+      this.error = d.error == null ? null : d.error;
+      this.description = d.description == null ? null : d.description;
+    }
+  }
+}
+
+// The native side builds errors through this (the one host-error mapping is in Rust).
+function makeError(code, message, missingFields, status, error, description) {
+  return new LinearOAuthError(code, message, { missingFields, status, error, description });
+}
+
+function invalidInput(message) {
+  return new LinearOAuthError('INVALID_INPUT', message);
+}
+
+const REDACTED = '[redacted]';
+
+/**
+ * A token the caller may use now. `accessToken` is a getter over a private
+ * field: it is not an own property, so `util.inspect`, `console.log`,
+ * `JSON.stringify`, spreading and `Object.keys` never reveal it.
+ */
+let serveUntil; // (token) => Unix ms until which the host serves it without asking; set below
+
+class LinearOAuthToken {
+  #accessToken;
+  #serveUntil;
+
+  constructor(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs) {
+    this.#accessToken = accessToken;
+    this.#serveUntil = typeof serveUntilMs === 'number' ? serveUntilMs : 0;
+    this.scope = scope;
+    this.workspaceSlug = workspaceSlug;
+    this.secretId = secretId;
+    this.expiresAt = expiresAt;
+    this.workspaceId = workspaceId;
+    Object.freeze(this);
+  }
+
+  get accessToken() {
+    return this.#accessToken;
+  }
+
+  toJSON() {
+    return {
+      scope: this.scope,
+      workspaceSlug: this.workspaceSlug,
+      secretId: this.secretId,
+      expiresAt: this.expiresAt,
+      workspaceId: this.workspaceId,
+    };
+  }
+
+  [inspect.custom](depth, options, inspectFn) {
+    const shown = { accessToken: REDACTED, ...this.toJSON() };
+    return `LinearOAuthToken ${(inspectFn || inspect)(shown, options)}`;
+  }
+
+  static {
+    serveUntil = (token) => token.#serveUntil;
+  }
+}
+
+function makeToken(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs) {
+  return new LinearOAuthToken(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs);
+}
+
+// ---------------------------------------------------------------- logging
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
+
+function reportLoggerFailure(e) {
+  const message = e && typeof e.message === 'string' ? e.message : String(e);
+  process.stderr.write(
+    JSON.stringify({
+      level: 'error',
+      message: 'linear-oauth: the logger threw; event dropped',
+      error: message,
+      time: new Date().toISOString(),
+    }) + '\n',
+  );
+}
+
+// The native sink hands over one JSON record per event (already filtered by
+// logLevel); this turns it into a call on the user's logger.
+function logBridge(logger) {
+  if (logger === undefined || logger === null) return undefined;
+  if (typeof logger === 'function') {
+    return (line) => {
+      try {
+        logger(JSON.parse(line));
+      } catch (e) {
+        reportLoggerFailure(e);
+      }
+    };
+  }
+  if (typeof logger === 'object' && ['info', 'warn', 'error', 'debug'].some((m) => typeof logger[m] === 'function')) {
+    return (line) => {
+      try {
+        const { level, message, time: _time, ...fields } = JSON.parse(line);
+        let method = logger[level];
+        if (typeof method !== 'function' && level === 'trace') method = logger.debug;
+        if (typeof method !== 'function') method = logger.log || logger.info;
+        if (typeof method === 'function') method.call(logger, message, fields);
+      } catch (e) {
+        reportLoggerFailure(e);
+      }
+    };
+  }
+  throw invalidInput('logger must be a function or an object with info/warn/error/debug methods');
+}
+
+// ---------------------------------------------------------------- options
+
+const STRING_OPTIONS = ['store', 'apiBase', 'authorizeUrl', 'secretPrefix'];
+const SECONDS_OPTIONS = [
+  'refreshThresholdSeconds',
+  'cacheTtlSeconds',
+  'httpTimeoutSeconds',
+  'leaseTtlSeconds',
+  'leaseWaitSeconds',
+  'callDeadlineSeconds',
+];
+const KNOWN_OPTIONS = new Set([...STRING_OPTIONS, ...SECONDS_OPTIONS, 'logLevel', 'logger']);
+
+function nativeOptions(options) {
+  if (options === undefined || options === null) return [{}, undefined];
+  if (typeof options !== 'object' || Array.isArray(options)) throw invalidInput('options must be an object');
+  const out = {};
+  for (const key of Object.keys(options)) {
+    const value = options[key];
+    if (!KNOWN_OPTIONS.has(key)) throw invalidInput(`unknown option ${JSON.stringify(key)}`);
+    if (value === undefined || key === 'logger') continue;
+    if (STRING_OPTIONS.includes(key)) {
+      if (typeof value !== 'string') throw invalidInput(`${key} must be a string`);
+    } else if (SECONDS_OPTIONS.includes(key)) {
+      if (typeof value !== 'number') throw invalidInput(`${key} must be a number of seconds`);
+    } else if (key === 'logLevel' && !LEVELS.includes(value)) {
+      throw invalidInput(`logLevel must be one of ${LEVELS.join(', ')}`);
+    }
+    out[key] = value;
+  }
+  return [out, logBridge(options.logger)];
+}
+
+// ---------------------------------------------------------------- resolver
+
+const FROM_ENV = Symbol('fromEnv');
+let logThrough; // (resolver, level, message, fields) => void, set in Resolver's static block
+
+function checkId(name, value) {
+  if (typeof value !== 'string') throw invalidInput(`${name} must be a string, got ${value === null ? 'null' : typeof value}`);
+}
+
+/**
+ * Resolves Linear access tokens; one per process is usual (it caches).
+ *
+ * Three tiers, the first two on the calling thread:
+ * 1. `#hot*`: tokens the host served from its fast path, kept until the
+ *    host's own `serve_until` instant. The host only ever drops such an entry
+ *    early through `invalidate` or `forceRefresh` (both go through here and
+ *    clear these maps) and only replaces one after it has expired, so this is
+ *    the host's fast path with the napi call taken out, not a second policy.
+ * 2. `native.cached()`: asks the host (no I/O).
+ * 3. `native.resolve()`: the component, store and network on a libuv thread.
+ */
+class Resolver {
+  #native;
+  #hotWorkspaces = new Map();
+  #hotSecrets = new Map();
+  // In-flight slow-path calls by id: concurrent callers share one worker task
+  // instead of each occupying a libuv thread. (The host single-flights
+  // refreshes on its own; this only saves threads.)
+  #workspaces = new Map();
+  #secrets = new Map();
+
+  constructor(options, kind) {
+    const [opts, log] = nativeOptions(options);
+    this.#native =
+      kind === FROM_ENV
+        ? binding.Resolver.fromEnv(opts, makeToken, makeError, log)
+        : new binding.Resolver(opts, makeToken, makeError, log);
+  }
+
+  /** Options from the same environment variables as the CLI; `options` override them. */
+  static fromEnv(options) {
+    return new Resolver(options, FROM_ENV);
+  }
+
+  resolve(workspaceId) {
+    const t = this.#hotWorkspaces.get(workspaceId);
+    if (t !== undefined && Date.now() < serveUntil(t)) return Promise.resolve(t);
+    if (typeof workspaceId === 'string') {
+      const c = this.#native.cached(workspaceId);
+      if (c !== null) {
+        this.#hotWorkspaces.set(workspaceId, c);
+        return Promise.resolve(c);
+      }
+    }
+    return this.#slow(this.#workspaces, 'workspaceId', workspaceId, false);
+  }
+
+  resolveSecret(secretId) {
+    const t = this.#hotSecrets.get(secretId);
+    if (t !== undefined && Date.now() < serveUntil(t)) return Promise.resolve(t);
+    if (typeof secretId === 'string') {
+      const c = this.#native.cachedSecret(secretId);
+      if (c !== null) {
+        this.#hotSecrets.set(secretId, c);
+        return Promise.resolve(c);
+      }
+    }
+    return this.#slow(this.#secrets, 'secretId', secretId, true);
+  }
+
+  #forgetHot() {
+    this.#hotWorkspaces.clear();
+    this.#hotSecrets.clear();
+  }
+
+  #slow(inflight, name, id, secret) {
+    try {
+      checkId(name, id);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    let p = inflight.get(id);
+    if (p === undefined) {
+      p = secret ? this.#native.resolveSecret(id) : this.#native.resolve(id);
+      inflight.set(id, p);
+      const done = () => {
+        if (inflight.get(id) === p) inflight.delete(id);
+      };
+      p.then(done, done);
+    }
+    return p;
+  }
+
+  /** Refreshes now even if the stored token is fresh. */
+  forceRefresh(secretId) {
+    try {
+      checkId('secretId', secretId);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#secrets.delete(secretId);
+    const p = this.#native.forceRefresh(secretId);
+    // The host forgets the old token's entries when the refresh lands.
+    const forget = () => this.#forgetHot();
+    p.then(forget, forget);
+    return p;
+  }
+
+  /** Forgets everything cached about this workspace. */
+  invalidate(workspaceId) {
+    checkId('workspaceId', workspaceId);
+    this.#workspaces.delete(workspaceId);
+    this.#forgetHot();
+    this.#native.invalidate(workspaceId);
+  }
+
+  static {
+    logThrough = (resolver, level, message, fields) => {
+      const flat = [];
+      for (const [k, v] of Object.entries(fields)) flat.push(k, String(v));
+      resolver.#native.log(level, message, flat);
+    };
+  }
+}
+
+/** Whether the embedded precompiled component was used (no JIT at load), and the load time. */
+function loadInfo() {
+  try {
+    return binding.loadInfo();
+  } catch (e) {
+    throw new LinearOAuthError('INTERNAL', e.message);
+  }
+}
+
+// ------------------------------------------------- compatibility helpers
+
+/** The old module's result shape; `accessToken` is hidden the same way. */
+class LinearOauthTokenResult {
+  #accessToken;
+
+  constructor(token) {
+    this.#accessToken = token.accessToken;
+    this.scope = token.scope;
+    this.workspaceSlug = token.workspaceSlug;
+    this.oauthSecretArn = token.secretId;
+    Object.freeze(this);
+  }
+
+  get accessToken() {
+    return this.#accessToken;
+  }
+
+  toJSON() {
+    return { scope: this.scope, workspaceSlug: this.workspaceSlug, oauthSecretArn: this.oauthSecretArn };
+  }
+
+  [inspect.custom](depth, options, inspectFn) {
+    return `LinearOauthTokenResult ${(inspectFn || inspect)({ accessToken: REDACTED, ...this.toJSON() }, options)}`;
+  }
+}
+
+let moduleResolver;
+
+function compatResolver(options) {
+  if (options && options.resolver !== undefined) {
+    if (!(options.resolver instanceof Resolver)) throw invalidInput('options.resolver must be a Resolver');
+    return options.resolver;
+  }
+  if (moduleResolver === undefined) moduleResolver = Resolver.fromEnv();
+  return moduleResolver;
+}
+
+/**
+ * The old module's contract: a token for a Linear organization id, or null
+ * after logging why not. `registryTableName` names the DynamoDB registry; it
+ * is accepted for compatibility and takes effect once the AWS store exists.
+ * Until then the registry is the one in `LINEAR_OAUTH_STORE`.
+ */
+async function resolveLinearOauthToken(linearWorkspaceId, registryTableName, options) {
+  let resolver;
+  try {
+    resolver = compatResolver(options);
+    return new LinearOauthTokenResult(await resolver.resolve(linearWorkspaceId));
+  } catch (e) {
+    const code = e instanceof LinearOAuthError ? e.code : 'INTERNAL';
+    const fields = { workspace_id: String(linearWorkspaceId), code, error: e && e.message ? e.message : String(e) };
+    const level = code === 'NOT_REGISTERED' || code === 'REVOKED' ? 'warn' : 'error';
+    const message = 'resolveLinearOauthToken: no token';
+    if (resolver !== undefined) {
+      logThrough(resolver, level, message, fields);
+    } else {
+      process.stderr.write(JSON.stringify({ level, message, ...fields, time: new Date().toISOString() }) + '\n');
+    }
+    return null;
+  }
+}
+
+/** The old module's cache reset, on the module-level resolver. */
+function invalidateLinearOauthCache(workspaceId) {
+  if (moduleResolver !== undefined) moduleResolver.invalidate(workspaceId);
+}
+
+module.exports = {
+  Resolver,
+  LinearOAuthError,
+  LinearOAuthToken,
+  LinearOauthTokenResult,
+  ERROR_CODES,
+  loadInfo,
+  resolveLinearOauthToken,
+  invalidateLinearOauthCache,
+};

@@ -1,0 +1,565 @@
+//! The `linear-oauth` Node addon: `linear_oauth_host` in napi terms, nothing more.
+//!
+//! Protocol, schema, caching and refresh decisions all live in the host and its
+//! component. This crate only translates: options in, token objects and typed
+//! errors out, log events to stderr or a JS logger, and blocking calls onto the
+//! libuv pool so the event loop never waits for I/O.
+//!
+//! `index.js` wraps the class exported here (as `Resolver`) and passes in the
+//! two JS factories it needs: one builds `LinearOAuthToken` objects, one builds
+//! `LinearOAuthError`s. The TypeScript signatures below describe that public
+//! wrapper; parameters and methods only the wrapper uses are hidden from the
+//! generated `index.d.ts`.
+//!
+//! The hot path: `cached()` asks the host for a token that may be served
+//! without I/O and hands back the very JS object made for that token the first
+//! time (kept by reference, keyed by the host's `Arc`), so a cached resolve
+//! creates no strings and crosses napi once. Each token object also carries the
+//! host's `serve_until_ms`, which lets `index.js` answer repeated calls from a
+//! JS map until that instant (see the note on `Resolver` there).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write as _;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use linear_oauth_host::{Error as HostError, LogLevel, LogSink, Options, ResolvedToken, Resolver as HostResolver};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::ScopedTask;
+use napi_derive::napi;
+
+/// `(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs) => LinearOAuthToken`
+type TokenArgs = FnArgs<(String, String, String, String, String, String, f64)>;
+/// `(code, message, missingFields, status, error, description) => LinearOAuthError`
+type ErrorArgs = FnArgs<(String, String, Option<Vec<String>>, Option<u32>, Option<String>, Option<String>)>;
+type HostResult<T> = std::result::Result<T, HostError>;
+/// A JSON log record (one line, no newline) for the JS logger.
+type LogTsfn = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
+
+// ------------------------------------------------------------------ options
+
+/// What `index.js` passes after checking types (`ResolverOptions` without the
+/// logger); every field is optional and falls back to the host's default (or,
+/// for `fromEnv`, the environment).
+#[derive(Debug, Default)]
+struct NativeOptions {
+    store: Option<String>,
+    api_base: Option<String>,
+    authorize_url: Option<String>,
+    refresh_threshold_seconds: Option<f64>,
+    cache_ttl_seconds: Option<f64>,
+    secret_prefix: Option<String>,
+    http_timeout_seconds: Option<f64>,
+    lease_ttl_seconds: Option<f64>,
+    lease_wait_seconds: Option<f64>,
+    call_deadline_seconds: Option<f64>,
+    log_level: Option<String>,
+}
+
+impl NativeOptions {
+    fn read(o: Option<Object<'_>>) -> Result<Self> {
+        let Some(o) = o else { return Ok(Self::default()) };
+        Ok(Self {
+            store: o.get("store")?,
+            api_base: o.get("apiBase")?,
+            authorize_url: o.get("authorizeUrl")?,
+            refresh_threshold_seconds: o.get("refreshThresholdSeconds")?,
+            cache_ttl_seconds: o.get("cacheTtlSeconds")?,
+            secret_prefix: o.get("secretPrefix")?,
+            http_timeout_seconds: o.get("httpTimeoutSeconds")?,
+            lease_ttl_seconds: o.get("leaseTtlSeconds")?,
+            lease_wait_seconds: o.get("leaseWaitSeconds")?,
+            call_deadline_seconds: o.get("callDeadlineSeconds")?,
+            log_level: o.get("logLevel")?,
+        })
+    }
+}
+
+fn seconds(name: &str, value: Option<f64>, allow_zero: bool) -> HostResult<Option<Duration>> {
+    let Some(v) = value else { return Ok(None) };
+    if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) || v > 1e9 {
+        let want = if allow_zero { "a number of seconds >= 0" } else { "a number of seconds > 0" };
+        return Err(HostError::InvalidInput(format!("{name} must be {want}, got {v}")));
+    }
+    Ok(Some(Duration::from_secs_f64(v)))
+}
+
+/// Lays the given options over `base`; returns the minimum log level too.
+fn apply(mut base: Options, o: NativeOptions) -> HostResult<(Options, LogLevel)> {
+    if let Some(v) = o.store {
+        base.store = v;
+    }
+    if let Some(v) = o.api_base {
+        base.api_base = v;
+    }
+    if let Some(v) = o.authorize_url {
+        base.authorize_url = v;
+    }
+    if let Some(v) = o.secret_prefix {
+        base.secret_prefix = v;
+    }
+    if let Some(d) = seconds("refreshThresholdSeconds", o.refresh_threshold_seconds, true)? {
+        base.refresh_threshold = d;
+    }
+    if let Some(d) = seconds("cacheTtlSeconds", o.cache_ttl_seconds, true)? {
+        base.cache_ttl = d;
+    }
+    if let Some(d) = seconds("httpTimeoutSeconds", o.http_timeout_seconds, false)? {
+        base.http_timeout = d;
+    }
+    if let Some(d) = seconds("leaseTtlSeconds", o.lease_ttl_seconds, false)? {
+        base.lease_ttl = d;
+    }
+    if let Some(d) = seconds("leaseWaitSeconds", o.lease_wait_seconds, true)? {
+        base.lease_wait = d;
+    }
+    if let Some(d) = seconds("callDeadlineSeconds", o.call_deadline_seconds, false)? {
+        base.call_deadline = d;
+    }
+    let level = match o.log_level.as_deref() {
+        None => LogLevel::Info,
+        Some(s) => parse_level(s)
+            .ok_or_else(|| HostError::InvalidInput(format!("logLevel must be trace, debug, info, warn or error, got {s:?}")))?,
+    };
+    Ok((base, level))
+}
+
+fn parse_level(s: &str) -> Option<LogLevel> {
+    Some(match s {
+        "trace" => LogLevel::Trace,
+        "debug" => LogLevel::Debug,
+        "info" => LogLevel::Info,
+        "warn" => LogLevel::Warn,
+        "error" => LogLevel::Error,
+        _ => return None,
+    })
+}
+
+// --------------------------------------------------------------------- logs
+
+const TIME_FORMAT: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// `{"level", "message", ...fields, "time"}`: one CloudWatch-friendly JSON
+/// object. A field that would shadow one of the three is prefixed `field_`.
+fn record(level: LogLevel, message: &str, fields: &[(String, String)]) -> String {
+    let mut m = serde_json::Map::with_capacity(fields.len() + 3);
+    m.insert("level".into(), level.as_str().into());
+    m.insert("message".into(), message.into());
+    for (k, v) in fields {
+        let key = if matches!(k.as_str(), "level" | "message" | "time") { format!("field_{k}") } else { k.clone() };
+        m.insert(key, v.as_str().into());
+    }
+    let now = time::OffsetDateTime::now_utc().format(TIME_FORMAT).unwrap_or_default();
+    m.insert("time".into(), now.into());
+    serde_json::Value::Object(m).to_string()
+}
+
+/// The default sink: one JSON line per event on stderr, written whole.
+#[derive(Debug)]
+struct StderrSink {
+    min: LogLevel,
+}
+
+impl LogSink for StderrSink {
+    fn log(&self, level: LogLevel, message: &str, fields: &[(String, String)]) {
+        if level < self.min {
+            return;
+        }
+        let mut line = record(level, message, fields);
+        line.push('\n');
+        // Nothing sensible to do if stderr is gone.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+/// Hands each event to the JS logger on the JS thread without waiting for it
+/// (events come from libuv worker threads). Weak: never keeps the process alive.
+struct JsSink {
+    min: LogLevel,
+    tsfn: LogTsfn,
+}
+
+impl fmt::Debug for JsSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsSink").field("min", &self.min).finish_non_exhaustive()
+    }
+}
+
+impl LogSink for JsSink {
+    fn log(&self, level: LogLevel, message: &str, fields: &[(String, String)]) {
+        if level < self.min {
+            return;
+        }
+        // NonBlocking on an unbounded queue; fails only while the env shuts down.
+        let _ = self.tsfn.call(record(level, message, fields), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+// ------------------------------------------------------------ JS factories
+
+/// The wrapper's factories, kept by reference for the resolver's lifetime.
+struct Hooks {
+    make_token: FunctionRef<TokenArgs, ObjectRef<false>>,
+    make_error: FunctionRef<ErrorArgs, Unknown<'static>>,
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hooks")
+    }
+}
+
+/// The one mapping of host errors to JS: a `LinearOAuthError` with the host's
+/// stable `code`, its message, and the variant's fields.
+fn js_error(env: &Env, hooks: &Hooks, e: &HostError) -> Error {
+    let (missing, status, error, description) = match e {
+        HostError::InvalidStoredToken(fields) => (Some(fields.clone()), None, None, None),
+        HostError::TokenEndpoint { status, code, description } | HostError::Authorization { status, code, description } => {
+            (None, Some(u32::from(*status)), code.clone(), description.clone())
+        }
+        _ => (None, None, None, None),
+    };
+    let args = FnArgs::from((e.code().to_owned(), e.to_string(), missing, status, error, description));
+    match hooks.make_error.borrow_back(env).and_then(|f| f.call(args)) {
+        Ok(value) => Error::from(value),
+        Err(failed) => failed,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Workspace,
+    Secret,
+}
+
+/// A JS token object and the host token it was made from.
+struct JsToken {
+    token: Arc<ResolvedToken>,
+    object: ObjectRef<false>,
+}
+
+/// The JS objects handed out so far, so a cached resolve returns the same
+/// object instead of building a new one. Touched only on the JS thread; the
+/// mutex is there because async tasks carry it across threads.
+#[derive(Default)]
+struct JsTokens {
+    workspaces: HashMap<String, JsToken>,
+    secrets: HashMap<String, JsToken>,
+    /// Set when the resolver is finalized: later results are not kept.
+    closed: bool,
+}
+
+impl fmt::Debug for JsTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsTokens")
+            .field("workspaces", &self.workspaces.len())
+            .field("secrets", &self.secrets.len())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl JsTokens {
+    fn map(&mut self, kind: Kind) -> &mut HashMap<String, JsToken> {
+        match kind {
+            Kind::Workspace => &mut self.workspaces,
+            Kind::Secret => &mut self.secrets,
+        }
+    }
+
+    /// Drops (and unrefs) every entry `pred` selects.
+    fn forget(&mut self, env: &Env, pred: impl Fn(Kind, &str, &ResolvedToken) -> bool) -> Result<()> {
+        for kind in [Kind::Workspace, Kind::Secret] {
+            let map = self.map(kind);
+            let gone: Vec<String> = map.iter().filter(|(k, v)| pred(kind, k, &v.token)).map(|(k, _)| k.clone()).collect();
+            for k in gone {
+                if let Some(e) = map.remove(&k) {
+                    e.object.unref(env)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn lock(tokens: &Mutex<JsTokens>) -> MutexGuard<'_, JsTokens> {
+    tokens.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The JS object for `token`: the one made before if it is for this very
+/// host token, else a new one from the wrapper's factory.
+fn token_object<'e>(
+    env: &'e Env,
+    hooks: &Hooks,
+    tokens: &Mutex<JsTokens>,
+    kind: Kind,
+    id: &str,
+    token: Arc<ResolvedToken>,
+) -> Result<Object<'e>> {
+    if let Some(e) = lock(tokens).map(kind).get(id) {
+        if Arc::ptr_eq(&e.token, &token) {
+            return e.object.get_value(env);
+        }
+    }
+    // No lock held while JS runs.
+    let t = &*token;
+    let args = FnArgs::from((
+        t.access_token.clone(),
+        t.scope.clone(),
+        t.workspace_slug.clone(),
+        t.secret_id.clone(),
+        t.expires_at.clone(),
+        t.workspace_id.clone(),
+        // Unix ms: exact in an f64 for the next 285,000 years.
+        t.serve_until_ms as f64,
+    ));
+    let object = hooks.make_token.borrow_back(env)?.call(args)?;
+    let value = object.get_value(env)?;
+    let mut guard = lock(tokens);
+    if guard.closed {
+        object.unref(env)?;
+    } else if let Some(old) = guard.map(kind).insert(id.to_owned(), JsToken { token, object }) {
+        old.object.unref(env)?;
+    }
+    Ok(value)
+}
+
+// ------------------------------------------------------------- async calls
+
+#[derive(Debug)]
+enum Op {
+    Resolve(String),
+    ResolveSecret(String),
+    ForceRefresh(String),
+}
+
+/// One blocking host call on the libuv pool; settles on the JS thread.
+#[derive(Debug)]
+pub struct Call {
+    op: Op,
+    resolver: HostResolver,
+    hooks: Arc<Hooks>,
+    tokens: Arc<Mutex<JsTokens>>,
+}
+
+impl<'t> ScopedTask<'t> for Call {
+    type Output = HostResult<Arc<ResolvedToken>>;
+    type JsValue = Object<'t>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let r = &self.resolver;
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| match &self.op {
+            Op::Resolve(id) => r.resolve(id),
+            Op::ResolveSecret(id) => r.resolve_secret(id),
+            Op::ForceRefresh(id) => r.force_refresh(id),
+        }));
+        Ok(result.unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into()))))
+    }
+
+    fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Object<'t>> {
+        let (kind, id) = match &self.op {
+            Op::Resolve(id) => (Kind::Workspace, id),
+            Op::ResolveSecret(id) | Op::ForceRefresh(id) => (Kind::Secret, id),
+        };
+        match output {
+            Ok(token) => token_object(env, &self.hooks, &self.tokens, kind, id, token),
+            Err(e) => Err(js_error(env, &self.hooks, &e)),
+        }
+    }
+}
+
+// ----------------------------------------------------------------- the class
+
+#[napi(custom_finalize)]
+pub struct Resolver {
+    inner: HostResolver,
+    sink: Arc<dyn LogSink>,
+    hooks: Arc<Hooks>,
+    tokens: Arc<Mutex<JsTokens>>,
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl Resolver {
+    fn build(
+        env: &Env,
+        from_env: bool,
+        options: Option<Object<'_>>,
+        make_token: Function<'_, TokenArgs, ObjectRef<false>>,
+        make_error: Function<'_, ErrorArgs, Unknown<'static>>,
+        log: Option<Function<'_, String, Unknown<'static>>>,
+    ) -> Result<Self> {
+        let hooks = Arc::new(Hooks { make_token: make_token.create_ref()?, make_error: make_error.create_ref()? });
+        let given = NativeOptions::read(options)?;
+        let built = (|| {
+            let base = if from_env { Options::from_env()? } else { Options::default() };
+            apply(base, given)
+        })();
+        let (mut opts, min) = built.map_err(|e| js_error(env, &hooks, &e))?;
+        let sink: Arc<dyn LogSink> = match log {
+            None => Arc::new(StderrSink { min }),
+            Some(f) => {
+                let tsfn = f.build_threadsafe_function::<String>().weak::<true>().callee_handled::<false>().build()?;
+                Arc::new(JsSink { min, tsfn })
+            }
+        };
+        opts.log_sink = Some(sink.clone());
+        let inner = HostResolver::new(opts).map_err(|e| js_error(env, &hooks, &e))?;
+        Ok(Self { inner, sink, hooks, tokens: Arc::default() })
+    }
+
+    fn call(&self, op: Op) -> AsyncTask<Call> {
+        AsyncTask::new(Call { op, resolver: self.inner.clone(), hooks: self.hooks.clone(), tokens: self.tokens.clone() })
+    }
+
+    fn cached_object<'e>(&self, env: &'e Env, kind: Kind, id: &str) -> Result<Option<Object<'e>>> {
+        let hit = match kind {
+            Kind::Workspace => self.inner.cached(id),
+            Kind::Secret => self.inner.cached_secret(id),
+        };
+        hit.map(|t| token_object(env, &self.hooks, &self.tokens, kind, id, t)).transpose()
+    }
+}
+
+#[napi]
+impl Resolver {
+    /// Opens the store and loads the component (precompiled: no JIT).
+    #[napi(constructor, ts_args_type = "options?: ResolverOptions")]
+    pub fn new(
+        env: &Env,
+        options: Option<Object<'_>>,
+        make_token: Function<'_, TokenArgs, ObjectRef<false>>,
+        make_error: Function<'_, ErrorArgs, Unknown<'static>>,
+        log: Option<Function<'_, String, Unknown<'static>>>,
+    ) -> Result<Self> {
+        Self::build(env, false, options, make_token, make_error, log)
+    }
+
+    /// The environment variables the CLI reads (`LINEAR_OAUTH_STORE`,
+    /// `LINEAR_OAUTH_API_BASE`, `LINEAR_OAUTH_AUTHORIZE_URL`,
+    /// `LINEAR_OAUTH_REFRESH_THRESHOLD_S`, `LINEAR_OAUTH_CACHE_TTL_S`), with
+    /// any given options on top.
+    #[napi(factory, ts_args_type = "options?: ResolverOptions")]
+    pub fn from_env(
+        env: &Env,
+        options: Option<Object<'_>>,
+        make_token: Function<'_, TokenArgs, ObjectRef<false>>,
+        make_error: Function<'_, ErrorArgs, Unknown<'static>>,
+        log: Option<Function<'_, String, Unknown<'static>>>,
+    ) -> Result<Self> {
+        Self::build(env, true, options, make_token, make_error, log)
+    }
+
+    /// A valid token for a Linear organization id: registry row, status,
+    /// stored token, refresh if expiring.
+    #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
+    pub fn resolve(&self, workspace_id: String) -> AsyncTask<Call> {
+        self.call(Op::Resolve(workspace_id))
+    }
+
+    /// The same from a secret id, without the registry.
+    #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
+    pub fn resolve_secret(&self, secret_id: String) -> AsyncTask<Call> {
+        self.call(Op::ResolveSecret(secret_id))
+    }
+
+    /// Refreshes now even if the token is fresh (same coordination rules).
+    #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
+    pub fn force_refresh(&self, secret_id: String) -> AsyncTask<Call> {
+        self.call(Op::ForceRefresh(secret_id))
+    }
+
+    /// Forgets everything cached about this workspace.
+    #[napi]
+    pub fn invalidate(&self, env: &Env, workspace_id: String) -> Result<()> {
+        self.inner.invalidate(&workspace_id);
+        lock(&self.tokens).forget(env, |kind, key, t| {
+            (kind == Kind::Workspace && key == workspace_id) || t.workspace_id == workspace_id
+        })
+    }
+
+    /// The token if it may be served without I/O (the wrapper's fast path).
+    #[napi(skip_typescript)]
+    pub fn cached<'e>(&self, env: &'e Env, workspace_id: String) -> Result<Option<Object<'e>>> {
+        self.cached_object(env, Kind::Workspace, &workspace_id)
+    }
+
+    #[napi(skip_typescript)]
+    pub fn cached_secret<'e>(&self, env: &'e Env, secret_id: String) -> Result<Option<Object<'e>>> {
+        self.cached_object(env, Kind::Secret, &secret_id)
+    }
+
+    /// One event through this resolver's sink; `fields` is `[k1, v1, k2, v2, ...]`.
+    #[napi(skip_typescript)]
+    pub fn log(&self, level: String, message: String, fields: Vec<String>) -> Result<()> {
+        let level = parse_level(&level).ok_or_else(|| Error::new(Status::InvalidArg, format!("unknown log level {level:?}")))?;
+        let pairs: Vec<(String, String)> =
+            fields.chunks(2).map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default())).collect();
+        self.sink.log(level, &message, &pairs);
+        Ok(())
+    }
+}
+
+impl ObjectFinalize for Resolver {
+    fn finalize(self, env: Env) -> Result<()> {
+        let mut tokens = lock(&self.tokens);
+        tokens.closed = true;
+        tokens.forget(&env, |_, _, _| true)
+    }
+}
+
+// ---------------------------------------------------------------- load info
+
+/// How the embedded component was loaded.
+#[napi(object)]
+#[derive(Debug)]
+pub struct LoadInfo {
+    /// True when the precompiled component was rejected and wasm was compiled
+    /// at load time instead (should never happen for a build of this package).
+    pub compiled_fallback: bool,
+    pub load_time_ms: f64,
+}
+
+/// Loads the component if no resolver has yet, and reports how.
+#[napi]
+pub fn load_info() -> Result<LoadInfo> {
+    let info = HostResolver::load_info().map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
+    Ok(LoadInfo { compiled_fallback: info.compiled_fallback, load_time_ms: info.load_time.as_secs_f64() * 1000.0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_one_json_object_with_level_message_fields_time() {
+        let line = record(LogLevel::Warn, "hello", &[("workspace_id".into(), "org-1".into()), ("time".into(), "x".into())]);
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["level", "message", "workspace_id", "field_time", "time"]);
+        assert_eq!(v["level"], "warn");
+        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn options_are_validated() {
+        let bad = NativeOptions { cache_ttl_seconds: Some(-1.0), ..Default::default() };
+        assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
+        let bad = NativeOptions { http_timeout_seconds: Some(0.0), ..Default::default() };
+        assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
+        let bad = NativeOptions { log_level: Some("loud".into()), ..Default::default() };
+        assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
+        let ok = NativeOptions { refresh_threshold_seconds: Some(0.5), store: Some("memory:".into()), ..Default::default() };
+        let (o, level) = apply(Options::default(), ok).unwrap();
+        assert_eq!((o.refresh_threshold, o.store.as_str(), level), (Duration::from_millis(500), "memory:", LogLevel::Info));
+    }
+}

@@ -1,0 +1,131 @@
+// Single flight, isolation between workspaces, cross-process coordination,
+// and an event loop that never waits for I/O.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+
+import lo from '../index.js';
+import { startServer, tmpStore, cleanupStores, seed, options, readSecret, runNode, sha, sleep } from './helpers.mjs';
+
+let server;
+
+before(async () => {
+  server = await startServer();
+});
+beforeEach(async () => {
+  await server.reset();
+});
+after(async () => {
+  await server.stop();
+  cleanupStores();
+});
+
+test('32 concurrent resolves of one expiring token cause exactly one refresh POST', async () => {
+  const dir = tmpStore();
+  const s = await seed(server, dir, 'acme', 10);
+  await server.faults({ latency_ms: 100 });
+  const r = new lo.Resolver(options(server, dir));
+  const tokens = await Promise.all(Array.from({ length: 32 }, () => r.resolve(s.workspaceId)));
+  const c = await server.counters();
+  assert.equal(c.token_requests, 1);
+  assert.equal(c.token_refresh_ok, 1);
+  assert.ok(tokens.every((t) => t.accessToken === tokens[0].accessToken && t.accessToken !== s.access));
+  assert.equal(readSecret(dir, s.secretId).access_token, tokens[0].accessToken);
+});
+
+test('resolvers sharing a store (as separate processes would) refresh once', async () => {
+  // Each resolver has its own cache and in-flight table, so only the host's
+  // coordination through the store keeps this to one refresh.
+  const dir = tmpStore();
+  const s = await seed(server, dir, 'acme', 10);
+  await server.faults({ latency_ms: 200 });
+  const resolvers = Array.from({ length: 4 }, () => new lo.Resolver(options(server, dir)));
+  const tokens = await Promise.all(Array.from({ length: 32 }, (_, i) => resolvers[i % 4].resolve(s.workspaceId)));
+  assert.equal((await server.counters()).token_requests, 1);
+  assert.ok(tokens.every((t) => t.accessToken === tokens[0].accessToken));
+  assert.equal(await server.refreshLive(readSecret(dir, s.secretId).refresh_token), true);
+});
+
+test('separate Node processes on one file store refresh once', async () => {
+  const dir = tmpStore();
+  const s = await seed(server, dir, 'acme', 10);
+  await server.faults({ latency_ms: 300 });
+  const script = `
+    import lo from './index.js';
+    import { createHash } from 'node:crypto';
+    const r = new lo.Resolver(${JSON.stringify(options(server, dir))});
+    const t = await r.resolve(${JSON.stringify(s.workspaceId)});
+    process.stdout.write(createHash('sha256').update(t.accessToken).digest('hex').slice(0, 16));
+  `;
+  const runs = await Promise.all(Array.from({ length: 4 }, () => runNode(script)));
+  for (const run of runs) assert.equal(run.code, 0, run.stderr);
+  const hashes = new Set(runs.map((run) => run.stdout));
+  assert.equal(hashes.size, 1, [...hashes].join(' '));
+  assert.equal([...hashes][0], sha(readSecret(dir, s.secretId).access_token));
+  const c = await server.counters();
+  assert.equal(c.token_requests, 1);
+  assert.equal(c.invalid_grant, 0);
+});
+
+test('a slow refresh of one workspace does not delay another', async () => {
+  const dir = tmpStore();
+  const slow = await seed(server, dir, 'slow', 10);
+  const fast = await seed(server, dir, 'fast', 3600);
+  const r = new lo.Resolver(options(server, dir));
+  await r.resolve(fast.workspaceId);
+  await server.faults({ latency_ms: 1500 });
+  let slowDone = false;
+  const refreshing = r.resolve(slow.workspaceId).then((t) => {
+    slowDone = true;
+    return t;
+  });
+  await sleep(200); // the refresh is in flight
+  const started = performance.now();
+  await r.resolve(fast.workspaceId); // memory
+  r.invalidate(fast.workspaceId);
+  const t = await r.resolve(fast.workspaceId); // through the component and the store
+  const took = performance.now() - started;
+  assert.equal(t.accessToken, fast.access);
+  assert.equal(slowDone, false, 'the slow refresh should still be running');
+  assert.ok(took < 1000, `the other workspace waited ${took} ms`);
+  assert.notEqual((await refreshing).accessToken, slow.access);
+});
+
+test('the event loop keeps running during a slow refresh', async () => {
+  const dir = tmpStore();
+  const s = await seed(server, dir, 'acme', 10);
+  await server.faults({ latency_ms: 1000 });
+  const r = new lo.Resolver(options(server, dir));
+  let last = performance.now();
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 5);
+  try {
+    const started = performance.now();
+    const p = r.resolve(s.workspaceId);
+    const returnedAfter = performance.now() - started;
+    await p;
+    assert.ok(performance.now() - started >= 900, 'the refresh really was slow');
+    assert.ok(returnedAfter < 50, `resolve() itself took ${returnedAfter} ms`);
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(worst < 200, `the event loop stalled for ${worst} ms`);
+});
+
+test('invalidate during an in-flight resolve starts a new one for later callers', async () => {
+  const dir = tmpStore();
+  const s = await seed(server, dir, 'acme', 10);
+  await server.faults({ latency_ms: 300 }); // keeps the first call (a refresh) in flight
+  const r = new lo.Resolver(options(server, dir));
+  const a = r.resolve(s.workspaceId);
+  const b = r.resolve(s.workspaceId);
+  assert.equal(a, b, 'concurrent callers share one in-flight call');
+  r.invalidate(s.workspaceId);
+  const c = r.resolve(s.workspaceId);
+  assert.notEqual(a, c);
+  assert.equal((await a).accessToken, (await c).accessToken);
+  assert.equal((await server.counters()).token_requests, 1, 'the second call waited for the first refresh');
+});

@@ -1,0 +1,63 @@
+// Type-checked (never run) by tests/types.test.mjs: the public API as a
+// TypeScript caller sees it through index.d.ts.
+import {
+  Resolver,
+  LinearOAuthError,
+  LinearOAuthToken,
+  LinearOauthTokenResult,
+  ERROR_CODES,
+  loadInfo,
+  resolveLinearOauthToken,
+  invalidateLinearOauthCache,
+  type ErrorCode,
+  type Logger,
+  type LogRecord,
+  type ResolverOptions,
+} from '../../index.js';
+
+const records: LogRecord[] = [];
+const fnLogger: Logger = (r) => records.push(r);
+const objLogger: Logger = { info: (m, f) => console.log(m, f), warn: () => {}, error: () => {}, debug: () => {} };
+const opts: ResolverOptions = {
+  store: 'file:/tmp/x',
+  apiBase: 'https://api.linear.app',
+  authorizeUrl: 'https://linear.app/oauth/authorize',
+  refreshThresholdSeconds: 60,
+  cacheTtlSeconds: 60,
+  logLevel: 'warn',
+  logger: fnLogger,
+};
+
+async function use(): Promise<string> {
+  const r = new Resolver(opts);
+  const r2: Resolver = Resolver.fromEnv({ logger: objLogger });
+  const t: LinearOAuthToken = await r.resolve('org-1');
+  const s: LinearOAuthToken = await r2.resolveSecret('secret');
+  const f: LinearOAuthToken = await r.forceRefresh(s.secretId);
+  r.invalidate(t.workspaceId);
+  const when: string = f.expiresAt;
+  const info: { compiledFallback: boolean; loadTimeMs: number } = loadInfo();
+  try {
+    await r.resolve('org-2');
+  } catch (e) {
+    if (e instanceof LinearOAuthError) {
+      const code: ErrorCode = e.code;
+      const fields: string[] | undefined = e.missingFields;
+      const status: number | null | undefined = e.status;
+      console.log(code, fields, status, e.error, e.description, e.message);
+    }
+  }
+  const old: LinearOauthTokenResult | null = await resolveLinearOauthToken('org-1', 'table');
+  const arn: string | undefined = old?.oauthSecretArn;
+  invalidateLinearOauthCache('org-1');
+  const codes: readonly ErrorCode[] = ERROR_CODES;
+  return `${t.accessToken}${when}${info.compiledFallback}${arn}${codes.length}`;
+}
+
+// @ts-expect-error: the token is read-only
+(null as unknown as LinearOAuthToken).accessToken = 'x';
+// @ts-expect-error: unknown log level
+const badLevel: ResolverOptions = { logLevel: 'loud' };
+
+void use;
+void badLevel;

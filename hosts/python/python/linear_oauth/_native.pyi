@@ -1,0 +1,119 @@
+"""Type stubs for the ``linear_oauth._native`` extension (checked by mypy.stubtest in CI)."""
+
+from collections.abc import Awaitable, Sequence
+from typing import ClassVar, final
+
+__all__ = [
+    "__version__",
+    "Resolver",
+    "ResolvedToken",
+    "LoadInfo",
+    "load_info",
+    "LinearOAuthError",
+    "NotRegistered",
+    "Revoked",
+    "SecretMissing",
+    "InvalidStoredToken",
+    "ReauthorizationRequired",
+    "TokenEndpointError",
+    "TransportError",
+    "StoreError",
+    "InvalidInput",
+    "AuthorizationError",
+    "InternalError",
+]
+
+__version__: str
+
+@final
+class ResolvedToken:
+    """A Linear access token that may be used now. ``repr()`` never shows the token."""
+
+    @property
+    def access_token(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def workspace_slug(self) -> str: ...
+    @property
+    def workspace_id(self) -> str: ...
+    @property
+    def secret_id(self) -> str: ...
+    @property
+    def expires_at(self) -> str: ...
+
+@final
+class LoadInfo:
+    """How the embedded component was loaded in this process."""
+
+    @property
+    def compiled_fallback(self) -> bool: ...
+    @property
+    def load_time_s(self) -> float: ...
+
+@final
+class Resolver:
+    """Resolves Linear access tokens; share one instance across threads."""
+
+    def __new__(
+        cls,
+        *,
+        store: str | None = None,
+        registry_table: str | None = None,
+        api_base: str | None = None,
+        authorize_url: str | None = None,
+        refresh_threshold_s: float | None = None,
+        cache_ttl_s: float | None = None,
+        secret_prefix: str | None = None,
+        http_timeout_s: float | None = None,
+        lease_ttl_s: float | None = None,
+        lease_wait_s: float | None = None,
+        call_deadline_s: float | None = None,
+        max_memory_bytes: int | None = None,
+    ) -> Resolver: ...
+    @staticmethod
+    def from_env() -> Resolver: ...
+    def resolve(self, workspace_id: str) -> ResolvedToken: ...
+    def resolve_secret(self, secret_id: str) -> ResolvedToken: ...
+    def resolve_async(self, workspace_id: str) -> Awaitable[ResolvedToken]: ...
+    def resolve_secret_async(self, secret_id: str) -> Awaitable[ResolvedToken]: ...
+    def force_refresh(self, secret_id: str) -> ResolvedToken: ...
+    def cached(self, workspace_id: str) -> ResolvedToken | None: ...
+    def cached_secret(self, secret_id: str) -> ResolvedToken | None: ...
+    def invalidate(self, workspace_id: str) -> None: ...
+    @property
+    def store(self) -> str: ...
+    @property
+    def api_base(self) -> str: ...
+
+def load_info() -> LoadInfo: ...
+def _emit_log(level: str, message: str, fields: Sequence[tuple[str, str]]) -> None: ...
+def _complete_future(future: object, ok: bool, value: object) -> None: ...
+
+class LinearOAuthError(Exception):
+    code: ClassVar[str]
+
+class NotRegistered(LinearOAuthError): ...
+class Revoked(LinearOAuthError): ...
+class SecretMissing(LinearOAuthError): ...
+
+class InvalidStoredToken(LinearOAuthError):
+    missing_fields: tuple[str, ...]
+
+class ReauthorizationRequired(LinearOAuthError): ...
+
+class TokenEndpointError(LinearOAuthError):
+    status: int
+    error: str | None
+    description: str | None
+
+class TransportError(LinearOAuthError): ...
+class StoreError(LinearOAuthError): ...
+class InvalidInput(LinearOAuthError, ValueError): ...
+
+class AuthorizationError(LinearOAuthError):
+    status: int
+    error: str | None
+    description: str | None
+
+class InternalError(LinearOAuthError): ...

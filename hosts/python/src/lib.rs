@@ -1,0 +1,735 @@
+//! `linear_oauth._native`: the Python face of `linear-oauth-host`.
+//!
+//! Only translation lives here: Python arguments to host options, host
+//! results to Python objects, host errors to one exception hierarchy (in
+//! [`to_py_err`]), host log events to the standard `logging` module. Protocol,
+//! schema, caching and refresh decisions stay in the host and its component.
+//!
+//! GIL discipline: every call that may do I/O runs inside `py.detach`; the
+//! cached fast path (a map lookup and a clock comparison in the host) does not
+//! bother. Log events raised during a detached call re-attach to reach
+//! `logging`, which is safe because no host lock is held across a Python call
+//! on the attached side.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use linear_oauth_host as host;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+
+/// `__module__` of every public type: users see `linear_oauth.Resolver`.
+const MODULE: &str = "linear_oauth";
+
+// ---------------------------------------------------------------------------
+// Exceptions
+// ---------------------------------------------------------------------------
+
+/// The exception classes, created once per process at module init.
+struct ErrorTypes {
+    base: Py<PyType>,
+    not_registered: Py<PyType>,
+    revoked: Py<PyType>,
+    secret_missing: Py<PyType>,
+    invalid_stored_token: Py<PyType>,
+    reauthorization_required: Py<PyType>,
+    token_endpoint: Py<PyType>,
+    transport: Py<PyType>,
+    store: Py<PyType>,
+    invalid_input: Py<PyType>,
+    authorization: Py<PyType>,
+    internal: Py<PyType>,
+}
+
+static ERROR_TYPES: PyOnceLock<ErrorTypes> = PyOnceLock::new();
+
+/// `type(name, bases, namespace)`: plain Python exception classes, so that
+/// `InvalidInput` can derive from both `LinearOAuthError` and `ValueError`.
+fn new_exception<'py>(
+    py: Python<'py>,
+    name: &str,
+    bases: Bound<'py, PyTuple>,
+    doc: &str,
+    class_attrs: &[(&str, Bound<'py, PyAny>)],
+) -> PyResult<Py<PyType>> {
+    let ns = PyDict::new(py);
+    ns.set_item("__module__", MODULE)?;
+    ns.set_item("__qualname__", name)?;
+    ns.set_item("__doc__", doc)?;
+    for (k, v) in class_attrs {
+        ns.set_item(k, v)?;
+    }
+    let ty = py.get_type::<PyType>().call1((name, bases, ns))?;
+    Ok(ty.cast_into::<PyType>()?.unbind())
+}
+
+fn error_types(py: Python<'_>) -> PyResult<&ErrorTypes> {
+    // Class-level `code`s come from the host, so they are the CLI's and Node's too.
+    use host::Error as E;
+    ERROR_TYPES.get_or_try_init(py, || {
+        let exception = py.get_type::<pyo3::exceptions::PyException>();
+        let base = new_exception(
+            py,
+            "LinearOAuthError",
+            PyTuple::new(py, [exception])?,
+            "Base class of every linear_oauth error. `code` is a stable machine-readable name \
+             (e.g. 'REVOKED'); messages never contain secrets.",
+            &[("code", PyString::new(py, "").into_any())],
+        )?;
+        let sub = |name: &str, code: &str, doc: &str, extra: &[(&str, Bound<'_, PyAny>)]| {
+            let mut attrs = vec![("code", PyString::new(py, code).into_any())];
+            attrs.extend(extra.iter().cloned());
+            new_exception(py, name, PyTuple::new(py, [base.bind(py)])?, doc, &attrs)
+        };
+        let none = || py.None().into_bound(py);
+        let endpoint_attrs = || -> PyResult<Vec<(&str, Bound<'_, PyAny>)>> {
+            Ok(vec![
+                ("status", 0u16.into_pyobject(py)?.into_any()),
+                ("error", none()),
+                ("description", none()),
+            ])
+        };
+        let invalid_input = new_exception(
+            py,
+            "InvalidInput",
+            PyTuple::new(py, [base.bind(py).clone(), py.get_type::<PyValueError>()])?,
+            "An argument or option was rejected (empty id, bad URL, unknown store, negative duration). \
+             Also a ValueError.",
+            &[(
+                "code",
+                PyString::new(py, E::InvalidInput(String::new()).code()).into_any(),
+            )],
+        )?;
+        Ok::<_, PyErr>(ErrorTypes {
+            not_registered: sub(
+                "NotRegistered",
+                E::NotRegistered(String::new()).code(),
+                "The workspace id has no registry row.",
+                &[],
+            )?,
+            revoked: sub(
+                "Revoked",
+                E::Revoked(String::new()).code(),
+                "The registry row is not active (revoked, missing or unknown status).",
+                &[],
+            )?,
+            secret_missing: sub(
+                "SecretMissing",
+                E::SecretMissing(String::new()).code(),
+                "The stored token (secret) does not exist.",
+                &[],
+            )?,
+            invalid_stored_token: sub(
+                "InvalidStoredToken",
+                E::InvalidStoredToken(Vec::new()).code(),
+                "The stored token failed validation; `missing_fields` names every missing, empty or \
+                 non-string field.",
+                &[("missing_fields", PyTuple::empty(py).into_any())],
+            )?,
+            reauthorization_required: sub(
+                "ReauthorizationRequired",
+                E::ReauthorizationRequired(String::new()).code(),
+                "The refresh token is spent or revoked: the workspace must be installed again.",
+                &[],
+            )?,
+            token_endpoint: sub(
+                "TokenEndpointError",
+                E::TokenEndpoint {
+                    status: 0,
+                    code: None,
+                    description: None,
+                }
+                .code(),
+                "Linear's token endpoint refused the refresh: `status` (HTTP), `error` (OAuth error \
+                 code or None), `description` (or None).",
+                &endpoint_attrs()?,
+            )?,
+            transport: sub(
+                "TransportError",
+                E::Transport(String::new()).code(),
+                "The token endpoint could not be reached or answered unreadably (timeout, connection \
+                 error, malformed or oversized body).",
+                &[],
+            )?,
+            store: sub(
+                "StoreError",
+                E::Store(String::new()).code(),
+                "The secret store or registry failed.",
+                &[],
+            )?,
+            authorization: sub(
+                "AuthorizationError",
+                E::Authorization {
+                    status: 0,
+                    code: None,
+                    description: None,
+                }
+                .code(),
+                "An authorization step of an install failed: `status`, `error`, `description` as for \
+                 TokenEndpointError.",
+                &endpoint_attrs()?,
+            )?,
+            internal: sub(
+                "InternalError",
+                E::Internal(String::new()).code(),
+                "The embedded component trapped, ran past its deadline or could not be loaded.",
+                &[],
+            )?,
+            invalid_input,
+            base,
+        })
+    })
+}
+
+/// The one place where host errors become Python exceptions.
+fn to_py_err(py: Python<'_>, e: host::Error) -> PyErr {
+    match exception_for(py, &e) {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(failed) => failed,
+    }
+}
+
+fn exception_for<'py>(py: Python<'py>, e: &host::Error) -> PyResult<Bound<'py, PyAny>> {
+    use host::Error as E;
+    let t = error_types(py)?;
+    let mut attrs: Vec<(&str, Bound<'py, PyAny>)> = Vec::new();
+    let mut endpoint = |status: &u16, code: &Option<String>, description: &Option<String>| -> PyResult<()> {
+        attrs.push(("status", status.into_pyobject(py)?.into_any()));
+        attrs.push(("error", code.as_deref().into_pyobject(py)?.into_any()));
+        attrs.push(("description", description.as_deref().into_pyobject(py)?.into_any()));
+        Ok(())
+    };
+    let ty = match e {
+        E::NotRegistered(_) => &t.not_registered,
+        E::Revoked(_) => &t.revoked,
+        E::SecretMissing(_) => &t.secret_missing,
+        E::InvalidStoredToken(fields) => {
+            attrs.push(("missing_fields", PyTuple::new(py, fields)?.into_any()));
+            &t.invalid_stored_token
+        }
+        E::ReauthorizationRequired(_) => &t.reauthorization_required,
+        E::TokenEndpoint {
+            status,
+            code,
+            description,
+        } => {
+            endpoint(status, code, description)?;
+            &t.token_endpoint
+        }
+        E::Transport(_) => &t.transport,
+        E::Store(_) => &t.store,
+        E::InvalidInput(_) => &t.invalid_input,
+        E::Authorization {
+            status,
+            code,
+            description,
+        } => {
+            endpoint(status, code, description)?;
+            &t.authorization
+        }
+        E::Internal(_) => &t.internal,
+    };
+    let exc = ty.bind(py).call1((e.to_string(),))?;
+    for (k, v) in attrs {
+        exc.setattr(k, v)?;
+    }
+    Ok(exc)
+}
+
+fn invalid_input(py: Python<'_>, message: String) -> PyErr {
+    to_py_err(py, host::Error::InvalidInput(message))
+}
+
+// ---------------------------------------------------------------------------
+// Logging
+// ---------------------------------------------------------------------------
+
+/// Sends host log events to `logging.getLogger("linear_oauth")`, fields in `extra`.
+/// `logging` is imported on the first event, not at import or construction.
+#[derive(Debug, Clone, Copy)]
+struct PySink;
+
+/// The logger and the names `extra` may not use, looked up once per process.
+struct Logging {
+    logger: Py<PyAny>,
+    /// Attribute names of a `LogRecord` (plus the two `makeRecord` refuses).
+    reserved: HashSet<String>,
+}
+
+static LOGGING: PyOnceLock<Logging> = PyOnceLock::new();
+
+/// Prefix for a field whose name a `LogRecord` already uses.
+const CLASH_PREFIX: &str = "linear_oauth_";
+
+fn python_level(level: host::LogLevel) -> u8 {
+    match level {
+        host::LogLevel::Trace => 5,
+        host::LogLevel::Debug => 10,
+        host::LogLevel::Info => 20,
+        host::LogLevel::Warn => 30,
+        host::LogLevel::Error => 40,
+    }
+}
+
+fn logging(py: Python<'_>) -> PyResult<&Logging> {
+    LOGGING.get_or_try_init(py, || {
+        let logging = py.import("logging")?;
+        let logger = logging.call_method1("getLogger", ("linear_oauth",))?.unbind();
+        let record = logging
+            .getattr("LogRecord")?
+            .call1(("", 0, "", 0, "", PyTuple::empty(py), py.None()))?;
+        let names: Vec<String> = record.getattr("__dict__")?.cast_into::<PyDict>()?.keys().extract()?;
+        let mut reserved: HashSet<String> = names.into_iter().collect();
+        reserved.extend(["message".to_owned(), "asctime".to_owned()]);
+        Ok::<_, PyErr>(Logging { logger, reserved })
+    })
+}
+
+impl PySink {
+    fn emit(self, py: Python<'_>, level: host::LogLevel, message: &str, fields: &[(String, String)]) -> PyResult<()> {
+        let Logging { logger, reserved } = logging(py)?;
+        let level = python_level(level);
+        let logger = logger.bind(py);
+        if !logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
+            return Ok(());
+        }
+        let extra = PyDict::new(py);
+        for (k, v) in fields {
+            if reserved.contains(k) || k.starts_with(CLASH_PREFIX) {
+                extra.set_item(format!("{CLASH_PREFIX}{k}"), v)?;
+            } else {
+                extra.set_item(k, v)?;
+            }
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("extra", extra)?;
+        logger.call_method("log", (level, message), Some(&kwargs))?;
+        Ok(())
+    }
+}
+
+impl host::LogSink for PySink {
+    fn log(&self, level: host::LogLevel, message: &str, fields: &[(String, String)]) {
+        // During interpreter shutdown there is nobody left to tell.
+        let _ = Python::try_attach(|py| {
+            if let Err(e) = self.emit(py, level, message, fields) {
+                e.write_unraisable(py, None);
+            }
+        });
+    }
+}
+
+/// Test hook: one event through the same sink the resolver uses.
+#[pyfunction]
+#[pyo3(name = "_emit_log")]
+fn emit_log(py: Python<'_>, level: &str, message: &str, fields: Vec<(String, String)>) -> PyResult<()> {
+    let level = match level {
+        "trace" => host::LogLevel::Trace,
+        "debug" => host::LogLevel::Debug,
+        "info" => host::LogLevel::Info,
+        "warn" => host::LogLevel::Warn,
+        "error" => host::LogLevel::Error,
+        other => return Err(invalid_input(py, format!("unknown log level {other:?}"))),
+    };
+    PySink.emit(py, level, message, &fields)
+}
+
+// ---------------------------------------------------------------------------
+// ResolvedToken, LoadInfo
+// ---------------------------------------------------------------------------
+
+/// A Linear access token that may be used now. `repr()` never shows the token.
+#[pyclass(module = "linear_oauth", name = "ResolvedToken", frozen)]
+struct PyResolvedToken(Arc<host::ResolvedToken>);
+
+fn pyrepr(py: Python<'_>, s: &str) -> PyResult<String> {
+    Ok(PyString::new(py, s).repr()?.to_str()?.to_owned())
+}
+
+#[pymethods]
+impl PyResolvedToken {
+    /// The bearer token for Linear's API.
+    #[getter]
+    fn access_token(&self) -> &str {
+        &self.0.access_token
+    }
+
+    /// Space-separated scopes Linear granted.
+    #[getter]
+    fn scope(&self) -> &str {
+        &self.0.scope
+    }
+
+    #[getter]
+    fn workspace_slug(&self) -> &str {
+        &self.0.workspace_slug
+    }
+
+    /// Linear organization id.
+    #[getter]
+    fn workspace_id(&self) -> &str {
+        &self.0.workspace_id
+    }
+
+    /// The id of the stored token (secret name or ARN).
+    #[getter]
+    fn secret_id(&self) -> &str {
+        &self.0.secret_id
+    }
+
+    /// ISO-8601 UTC instant.
+    #[getter]
+    fn expires_at(&self) -> &str {
+        &self.0.expires_at
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let t = &self.0;
+        Ok(format!(
+            "ResolvedToken(workspace_id={}, workspace_slug={}, secret_id={}, scope={}, expires_at={}, access_token=<redacted>)",
+            pyrepr(py, &t.workspace_id)?,
+            pyrepr(py, &t.workspace_slug)?,
+            pyrepr(py, &t.secret_id)?,
+            pyrepr(py, &t.scope)?,
+            pyrepr(py, &t.expires_at)?,
+        ))
+    }
+}
+
+/// How the embedded component was loaded in this process.
+#[pyclass(module = "linear_oauth", name = "LoadInfo", frozen)]
+struct PyLoadInfo(host::LoadInfo);
+
+#[pymethods]
+impl PyLoadInfo {
+    /// True when the embedded precompiled component was rejected by this
+    /// machine's engine and had to be compiled from wasm (slow first use).
+    #[getter]
+    fn compiled_fallback(&self) -> bool {
+        self.0.compiled_fallback
+    }
+
+    /// Seconds spent loading the engine and component.
+    #[getter]
+    fn load_time_s(&self) -> f64 {
+        self.0.load_time.as_secs_f64()
+    }
+
+    fn __repr__(&self) -> String {
+        let fallback = if self.0.compiled_fallback { "True" } else { "False" };
+        format!(
+            "LoadInfo(compiled_fallback={fallback}, load_time_s={:.6})",
+            self.0.load_time.as_secs_f64()
+        )
+    }
+}
+
+/// Loads the engine and component if needed and tells how that went.
+#[pyfunction]
+fn load_info(py: Python<'_>) -> PyResult<PyLoadInfo> {
+    py.detach(host::Resolver::load_info)
+        .map(PyLoadInfo)
+        .map_err(|e| to_py_err(py, e))
+}
+
+// ---------------------------------------------------------------------------
+// Resolver
+// ---------------------------------------------------------------------------
+
+/// Resolves Linear access tokens. One instance is meant to be shared by every
+/// thread of a process: concurrent resolves of one workspace cause one refresh.
+#[pyclass(module = "linear_oauth", name = "Resolver", frozen)]
+struct PyResolver {
+    inner: host::Resolver,
+}
+
+fn seconds(py: Python<'_>, name: &str, value: Option<f64>, default: Duration) -> PyResult<Duration> {
+    match value {
+        None => Ok(default),
+        Some(s) => Duration::try_from_secs_f64(s).map_err(|_| {
+            invalid_input(
+                py,
+                format!("{name} must be a finite, non-negative number of seconds, got {s}"),
+            )
+        }),
+    }
+}
+
+type HostCall = fn(&host::Resolver, &str) -> host::Result<Arc<host::ResolvedToken>>;
+
+impl PyResolver {
+    fn open(py: Python<'_>, mut options: host::Options) -> PyResult<Self> {
+        options.log_sink = Some(Arc::new(PySink));
+        let inner = py
+            .detach(move || host::Resolver::new(options))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(Self { inner })
+    }
+
+    /// The cached token, or one host call with the GIL released.
+    fn call(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        cached: Option<Arc<host::ResolvedToken>>,
+        slow: HostCall,
+    ) -> PyResult<PyResolvedToken> {
+        if let Some(t) = cached {
+            return Ok(PyResolvedToken(t));
+        }
+        py.detach(|| slow(&self.inner, id))
+            .map(PyResolvedToken)
+            .map_err(|e| to_py_err(py, e))
+    }
+
+    /// An `asyncio.Future` on the running loop. A cached token completes it
+    /// at once (awaiting it does not even yield to the loop); anything else
+    /// runs on a thread of its own, so a slow refresh never occupies a shared
+    /// executor that resolves of other workspaces need.
+    fn call_async<'py>(
+        &self,
+        py: Python<'py>,
+        id: &str,
+        cached: Option<Arc<host::ResolvedToken>>,
+        slow: HostCall,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let event_loop = GET_RUNNING_LOOP.import(py, "asyncio", "get_running_loop")?.call0()?;
+        let future = event_loop.call_method0("create_future")?;
+        if let Some(t) = cached {
+            future.call_method1("set_result", (PyResolvedToken(t),))?;
+            return Ok(future);
+        }
+        let inner = self.inner.clone();
+        let id = id.to_owned();
+        let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
+        std::thread::Builder::new()
+            .name("linear-oauth-async".into())
+            .spawn(move || {
+                let result = slow(&inner, &id);
+                let _ = Python::try_attach(|py| {
+                    if let Err(e) = deliver(py, loop_ref.bind(py), future_ref.bind(py), result) {
+                        e.write_unraisable(py, None);
+                    }
+                });
+            })
+            .map_err(|e| to_py_err(py, host::Error::Internal(format!("starting a resolver thread: {e}"))))?;
+        Ok(future)
+    }
+}
+
+/// Hands a finished call back to its event loop, unless the loop is gone.
+fn deliver(
+    py: Python<'_>,
+    event_loop: &Bound<'_, PyAny>,
+    future: &Bound<'_, PyAny>,
+    result: host::Result<Arc<host::ResolvedToken>>,
+) -> PyResult<()> {
+    let (ok, value) = match result {
+        Ok(t) => (true, Bound::new(py, PyResolvedToken(t))?.into_any()),
+        Err(e) => (false, to_py_err(py, e).into_value(py).into_bound(py).into_any()),
+    };
+    if event_loop.call_method0("is_closed")?.is_truthy()? {
+        return Ok(());
+    }
+    let complete = wrap_pyfunction!(complete_future, py)?;
+    match event_loop.call_method1("call_soon_threadsafe", (complete, future, ok, value)) {
+        // Closed between the check and the call: the awaiting task is gone too.
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyRuntimeError>(py) => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+/// Runs on the event loop: completes the future unless it was cancelled.
+#[pyfunction]
+#[pyo3(name = "_complete_future")]
+fn complete_future(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if future.call_method0("done")?.is_truthy()? {
+        return Ok(());
+    }
+    let method = if ok { "set_result" } else { "set_exception" };
+    future.call_method1(method, (value,))?;
+    Ok(())
+}
+
+#[pymethods]
+impl PyResolver {
+    /// Every option is keyword-only; `None` means the host default.
+    #[new]
+    #[pyo3(signature = (
+        *,
+        store = None,
+        registry_table = None,
+        api_base = None,
+        authorize_url = None,
+        refresh_threshold_s = None,
+        cache_ttl_s = None,
+        secret_prefix = None,
+        http_timeout_s = None,
+        lease_ttl_s = None,
+        lease_wait_s = None,
+        call_deadline_s = None,
+        max_memory_bytes = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        store: Option<String>,
+        registry_table: Option<String>,
+        api_base: Option<String>,
+        authorize_url: Option<String>,
+        refresh_threshold_s: Option<f64>,
+        cache_ttl_s: Option<f64>,
+        secret_prefix: Option<String>,
+        http_timeout_s: Option<f64>,
+        lease_ttl_s: Option<f64>,
+        lease_wait_s: Option<f64>,
+        call_deadline_s: Option<f64>,
+        max_memory_bytes: Option<usize>,
+    ) -> PyResult<Self> {
+        let d = host::Options::default();
+        let options = host::Options {
+            store: store.unwrap_or(d.store),
+            registry_table: registry_table.or(d.registry_table),
+            api_base: api_base.unwrap_or(d.api_base),
+            authorize_url: authorize_url.unwrap_or(d.authorize_url),
+            refresh_threshold: seconds(py, "refresh_threshold_s", refresh_threshold_s, d.refresh_threshold)?,
+            cache_ttl: seconds(py, "cache_ttl_s", cache_ttl_s, d.cache_ttl)?,
+            secret_prefix: secret_prefix.unwrap_or(d.secret_prefix),
+            http_timeout: seconds(py, "http_timeout_s", http_timeout_s, d.http_timeout)?,
+            lease_ttl: seconds(py, "lease_ttl_s", lease_ttl_s, d.lease_ttl)?,
+            lease_wait: seconds(py, "lease_wait_s", lease_wait_s, d.lease_wait)?,
+            call_deadline: seconds(py, "call_deadline_s", call_deadline_s, d.call_deadline)?,
+            max_memory_bytes: max_memory_bytes.unwrap_or(d.max_memory_bytes),
+            // log_sink is set by `open`; fields added to the host later keep their defaults.
+            ..d
+        };
+        Self::open(py, options)
+    }
+
+    /// Options from the `LINEAR_OAUTH_*` environment variables over the
+    /// defaults, exactly as the CLI reads them (`linear_oauth_host::Options::from_env`).
+    #[staticmethod]
+    fn from_env(py: Python<'_>) -> PyResult<Self> {
+        let options = host::Options::from_env().map_err(|e| to_py_err(py, e))?;
+        Self::open(py, options)
+    }
+
+    /// Registry row -> status -> stored token -> refresh if expiring.
+    fn resolve(&self, py: Python<'_>, workspace_id: &str) -> PyResult<PyResolvedToken> {
+        self.call(
+            py,
+            workspace_id,
+            self.inner.cached(workspace_id),
+            host::Resolver::resolve,
+        )
+    }
+
+    /// The same from the stored token's id, without the registry.
+    fn resolve_secret(&self, py: Python<'_>, secret_id: &str) -> PyResult<PyResolvedToken> {
+        self.call(
+            py,
+            secret_id,
+            self.inner.cached_secret(secret_id),
+            host::Resolver::resolve_secret,
+        )
+    }
+
+    /// `await`able twin of `resolve`; needs a running event loop.
+    fn resolve_async<'py>(&self, py: Python<'py>, workspace_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.call_async(
+            py,
+            workspace_id,
+            self.inner.cached(workspace_id),
+            host::Resolver::resolve,
+        )
+    }
+
+    /// `await`able twin of `resolve_secret`; needs a running event loop.
+    fn resolve_secret_async<'py>(&self, py: Python<'py>, secret_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.call_async(
+            py,
+            secret_id,
+            self.inner.cached_secret(secret_id),
+            host::Resolver::resolve_secret,
+        )
+    }
+
+    /// Refreshes now even if the stored token is fresh (same coordination).
+    fn force_refresh(&self, py: Python<'_>, secret_id: &str) -> PyResult<PyResolvedToken> {
+        self.call(py, secret_id, None, host::Resolver::force_refresh)
+    }
+
+    /// The cached token for a workspace if it may be served without any I/O, else None.
+    fn cached(&self, workspace_id: &str) -> Option<PyResolvedToken> {
+        self.inner.cached(workspace_id).map(PyResolvedToken)
+    }
+
+    /// The cached token for a secret id if it may be served without any I/O, else None.
+    fn cached_secret(&self, secret_id: &str) -> Option<PyResolvedToken> {
+        self.inner.cached_secret(secret_id).map(PyResolvedToken)
+    }
+
+    /// Forgets everything cached about this workspace.
+    fn invalidate(&self, py: Python<'_>, workspace_id: &str) {
+        py.detach(|| self.inner.invalidate(workspace_id));
+    }
+
+    /// The store this resolver reads (`file:DIR` or `memory:`).
+    #[getter]
+    fn store(&self) -> &str {
+        &self.inner.options().store
+    }
+
+    #[getter]
+    fn api_base(&self) -> &str {
+        &self.inner.options().api_base
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let o = self.inner.options();
+        Ok(format!(
+            "Resolver(store={}, api_base={})",
+            pyrepr(py, &o.store)?,
+            pyrepr(py, &o.api_base)?
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Module
+// ---------------------------------------------------------------------------
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<PyResolver>()?;
+    m.add_class::<PyResolvedToken>()?;
+    m.add_class::<PyLoadInfo>()?;
+    m.add_function(wrap_pyfunction!(load_info, m)?)?;
+    // Private helpers: attributes of the module, but not in its `__all__`.
+    m.setattr("_emit_log", wrap_pyfunction!(emit_log, m)?)?;
+    m.setattr("_complete_future", wrap_pyfunction!(complete_future, m)?)?;
+    let t = error_types(py)?;
+    for (name, ty) in [
+        ("LinearOAuthError", &t.base),
+        ("NotRegistered", &t.not_registered),
+        ("Revoked", &t.revoked),
+        ("SecretMissing", &t.secret_missing),
+        ("InvalidStoredToken", &t.invalid_stored_token),
+        ("ReauthorizationRequired", &t.reauthorization_required),
+        ("TokenEndpointError", &t.token_endpoint),
+        ("TransportError", &t.transport),
+        ("StoreError", &t.store),
+        ("InvalidInput", &t.invalid_input),
+        ("AuthorizationError", &t.authorization),
+        ("InternalError", &t.internal),
+    ] {
+        m.add(name, ty.clone_ref(py))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+"""The exception hierarchy, its attributes, and the module's public surface."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import linear_oauth as lo
+from conftest import FileStore, TestServer, seed
+
+SUBCLASSES = {
+    lo.NotRegistered: "NOT_REGISTERED",
+    lo.Revoked: "REVOKED",
+    lo.SecretMissing: "SECRET_MISSING",
+    lo.InvalidStoredToken: "INVALID_STORED_TOKEN",
+    lo.ReauthorizationRequired: "REAUTHORIZATION_REQUIRED",
+    lo.TokenEndpointError: "TOKEN_ENDPOINT",
+    lo.TransportError: "TRANSPORT",
+    lo.StoreError: "STORE",
+    lo.InvalidInput: "INVALID_INPUT",
+    lo.AuthorizationError: "AUTHORIZATION",
+    lo.InternalError: "INTERNAL",
+}
+
+
+def test_hierarchy_and_codes() -> None:
+    assert issubclass(lo.LinearOAuthError, Exception)
+    assert not issubclass(lo.LinearOAuthError, ValueError)
+    for cls, code in SUBCLASSES.items():
+        assert issubclass(cls, lo.LinearOAuthError), cls
+        assert cls.code == code
+        assert cls.__module__ == "linear_oauth"
+        assert getattr(lo, cls.__name__) is cls
+        assert cls.__doc__
+    assert issubclass(lo.InvalidInput, ValueError)
+    assert [c for c in SUBCLASSES if issubclass(c, ValueError)] == [lo.InvalidInput]
+    assert len(set(SUBCLASSES)) == len(SUBCLASSES)
+
+
+def test_attribute_defaults_exist_on_the_classes() -> None:
+    assert lo.InvalidStoredToken.missing_fields == ()
+    for cls in (lo.TokenEndpointError, lo.AuthorizationError):
+        assert (cls.status, cls.error, cls.description) == (0, None, None)
+
+
+def test_raised_errors_carry_their_attributes(server: TestServer, store: FileStore, make_resolver: Any) -> None:
+    r = make_resolver()
+    store.put_secret("half", '{"access_token":"x","scope":""}')
+    with pytest.raises(lo.InvalidStoredToken) as bad:
+        r.resolve_secret("half")
+    assert isinstance(bad.value.missing_fields, tuple) and len(bad.value.missing_fields) == 10
+    assert "scope" in bad.value.missing_fields and "access_token" not in bad.value.missing_fields
+    assert bad.value.code == "INVALID_STORED_TOKEN"
+
+    s = seed(server, store, "acme", 10)
+    server.faults(fail_next={"count": 1, "status": 502, "body": "<html>bad gateway</html>"})
+    with pytest.raises(lo.TokenEndpointError) as endpoint:
+        r.resolve(s.workspace_id)
+    assert endpoint.value.status == 502
+    assert endpoint.value.error is None
+    assert isinstance(str(endpoint.value), str) and "502" in str(endpoint.value)
+
+    with pytest.raises(lo.NotRegistered) as nr:
+        r.resolve("org-missing")
+    assert nr.value.code == "NOT_REGISTERED"
+    assert "org-missing" in str(nr.value)
+    assert nr.value.args == (str(nr.value),)
+
+
+def test_errors_pickle_round_trip(store: FileStore, make_resolver: Any) -> None:
+    with pytest.raises(lo.SecretMissing) as info:
+        make_resolver().resolve_secret("absent")
+    again = pickle.loads(pickle.dumps(info.value))
+    assert type(again) is lo.SecretMissing and str(again) == str(info.value)
+
+
+def test_store_errors_are_typed(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(lo.StoreError):
+        lo.Resolver(store=f"file:{blocker}")
+    root = tmp_path / "store"
+    r = lo.Resolver(store=f"file:{root}")
+    (root / "registry.json").write_text("{not json")
+    with pytest.raises(lo.StoreError, match="registry"):
+        r.resolve("org-x")
+
+
+def test_public_surface() -> None:
+    assert lo.__version__
+    assert all(hasattr(lo, name) for name in lo.__all__)
+    assert set(lo.__all__) <= set(dir(lo))
+    for name in ["Resolver", "ResolvedToken", "LoadInfo", "load_info", "compat", "LinearOAuthError"]:
+        assert name in lo.__all__
+    assert lo.Resolver.__module__ == "linear_oauth"
+    assert lo.ResolvedToken.__module__ == "linear_oauth"
+    with pytest.raises(TypeError):
+        lo.ResolvedToken()  # only the resolver makes tokens
+
+
+def test_package_ships_types() -> None:
+    pkg = Path(lo.__file__).parent
+    assert (pkg / "py.typed").is_file()
+    assert (pkg / "_native.pyi").is_file()
+
+
+def test_precompiled_component_was_used() -> None:
+    info = lo.load_info()
+    assert info.compiled_fallback is False
+    assert 0 <= info.load_time_s < 5
+    assert "compiled_fallback=False" in repr(info)
+
+
+def test_import_and_construct_stay_light() -> None:
+    """No wasm compile, no `logging`/`asyncio` import until something needs them."""
+    code = (
+        "import sys, linear_oauth as lo\n"
+        "r = lo.Resolver(store='memory:')\n"
+        "print(sorted(m for m in ('logging', 'asyncio', 'linear_oauth.compat') if m in sys.modules))\n"
+        "print(lo.load_info().compiled_fallback)\n"
+        "lo.compat\n"
+        "print('linear_oauth.compat' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAR_OAUTH_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split("\n")[:3] == ["[]", "False", "True"]
