@@ -3,6 +3,9 @@ CARGO ?= cargo
 VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 PY_TOOLS := maturin==1.16.0 pytest==9.2.0 mypy==2.4.1 "moto[server]==5.2.5"
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+# The Python and Node suites start this Linear-compatible server.
+export LINEAR_OAUTH_TESTSERVER := $(TARGET_DIR)/debug/linear-oauth-testserver
 
 .PHONY: all setup venv build smoke test test-rust test-python test-node bench lint ci
 
@@ -42,6 +45,7 @@ test-python:
 test-node:
 	$(CARGO) build -p linear-oauth-testserver
 	cd hosts/node && npm ci --no-audit --no-fund && npm run build && npm test
+	git diff --exit-code -- hosts/node/index.d.ts  # the committed types match the build
 
 bench: setup venv
 	$(CARGO) build --release -p linear-oauth-host --example bench

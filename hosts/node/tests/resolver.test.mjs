@@ -70,6 +70,17 @@ test('happy path: registry row, stored token, cache', async () => {
   assert.equal((await server.counters()).token_requests, 0);
 });
 
+test('invalidate(workspace) also forgets tokens resolved by secret id', async () => {
+  const dir = tmpStore();
+  const s = await seed(server, dir, 'acme', 3600);
+  const r = new lo.Resolver(options(server, dir));
+  assert.equal((await r.resolveSecret(s.secretId)).accessToken, s.access);
+  assert.equal((await r.resolveSecret(s.secretId)).accessToken, s.access);
+  writeSecret(dir, s.secretId, tokenJson({ access: 'rotated-elsewhere', refresh: 'r', expiresAt: isoIn(3600), workspaceId: s.workspaceId, slug: 'acme' }));
+  r.invalidate(s.workspaceId);
+  assert.equal((await r.resolveSecret(s.secretId)).accessToken, 'rotated-elsewhere');
+});
+
 test('a cached token comes back as an already-resolved promise', async () => {
   const dir = tmpStore();
   const s = await seed(server, dir, 'acme', 3600);

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import lo from '../index.js';
-import { startServer, tmpStore, cleanupStores, writeSecret, options, repoRoot } from './helpers.mjs';
+import { startServer, tmpStore, cleanupStores, writeSecret, options, repoRoot, captureLogger, settleLogs } from './helpers.mjs';
 
 const vectors = JSON.parse(fs.readFileSync(path.join(repoRoot, 'tests/vectors/stored_tokens.json'), 'utf8'));
 let server;
@@ -29,7 +29,8 @@ for (const [i, v] of vectors.vectors.entries()) {
     const dir = tmpStore();
     const id = `vector-${i}`;
     writeSecret(dir, id, v.value);
-    const r = new lo.Resolver(options(server, dir));
+    const log = captureLogger();
+    const r = new lo.Resolver(options(server, dir, { logger: log }));
     if (v.valid) {
       const t = await r.resolveSecret(id);
       assert.ok(t instanceof lo.LinearOAuthToken);
@@ -44,6 +45,10 @@ for (const [i, v] of vectors.vectors.entries()) {
         for (const f of v.bad_fields) assert.match(e.message, new RegExp(f));
         return true;
       });
+      await settleLogs();
+      const rec = log.records.find((x) => x.secret_id === id);
+      assert.ok(rec, log.text());
+      assert.equal(rec.fields, v.bad_fields.join(','));
     }
   });
 }

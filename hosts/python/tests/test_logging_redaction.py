@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from typing import Any
 
 import pytest
@@ -88,6 +89,10 @@ def test_no_secret_in_repr_errors_or_logs(
     secrets += [t.access_token, stored["refresh_token"]]
     seen += [repr(t), str(t), repr(r.cached(s.workspace_id)), repr(lo.load_info())]
     assert "acme" in repr(t) and "<redacted>" in repr(t)
+    with pytest.raises(TypeError):
+        pickle.dumps(t)  # a token is never serialized by accident
+    with pytest.raises(AttributeError):
+        t.access_token = "x"
 
     def record(e: BaseException) -> None:
         seen.extend([repr(e), str(e), repr(e.args), repr(vars(e))])
