@@ -34,22 +34,27 @@ test: setup venv
 test-rust:
 	$(CARGO) test
 
-# `pip install ./hosts/python` builds the extension (maturin, release) with
-# the component embedded; stubtest checks the hand-written .pyi against it.
+# `pip install ./hosts/python` builds the extension with the component
+# embedded (release by default; here the dev profile, which reuses what
+# `cargo test` built). stubtest checks the hand-written .pyi against it.
 test-python:
 	$(CARGO) build -p linear-oauth-testserver
-	$(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
+	MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
 	cd hosts/python && $(PY) -m mypy.stubtest linear_oauth
+	cd hosts/python && $(PY) -m mypy -p linear_oauth
 	cd hosts/python && $(PY) -m pytest -q
 
 test-node:
 	$(CARGO) build -p linear-oauth-testserver
-	cd hosts/node && npm ci --no-audit --no-fund && npm run build && npm test
+	cd hosts/node && npm ci --no-audit --no-fund && npm run build:debug && npm test
 	git diff --exit-code -- hosts/node/index.d.ts  # the committed types match the build
 
 bench: setup venv
-	$(CARGO) build --release -p linear-oauth-host --example bench
-	VENV=$(VENV) tests/with-moto.sh target/release/examples/bench
+	$(CARGO) build --release -p linear-oauth-host --example bench -p linear-oauth-testserver
+	VENV=$(VENV) tests/with-moto.sh $(TARGET_DIR)/release/examples/bench
+	$(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
+	$(PY) hosts/python/bench.py
+	cd hosts/node && npm ci --no-audit --no-fund && npm run build && npm run bench
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
