@@ -50,7 +50,8 @@ test-node:
 	git diff --exit-code -- hosts/node/index.d.ts  # the committed types match the build
 
 bench: setup venv
-	$(CARGO) build --release -p linear-oauth-host --example bench -p linear-oauth-testserver
+	$(CARGO) build -p linear-oauth-testserver
+	$(CARGO) build --release -p linear-oauth-host --example bench
 	VENV=$(VENV) tests/with-moto.sh $(TARGET_DIR)/release/examples/bench
 	$(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
 	$(PY) hosts/python/bench.py

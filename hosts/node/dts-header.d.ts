@@ -84,8 +84,10 @@ export type Logger =
 
 /** Resolver options; anything left out keeps its default (for `fromEnv`, the environment's value). */
 export interface ResolverOptions {
-  /** `file:DIR` or `memory:`; default `file:$XDG_DATA_HOME/linear-oauth`. */
+  /** `file:DIR`, `memory:` or `aws`; default `file:$XDG_DATA_HOME/linear-oauth`. */
   store?: string
+  /** DynamoDB registry table of the `aws` store (LINEAR_OAUTH_REGISTRY_TABLE). */
+  registryTable?: string
   /** Default `https://api.linear.app` (https, or http on loopback only). */
   apiBase?: string
   authorizeUrl?: string
@@ -123,9 +125,9 @@ export declare class LinearOauthTokenResult {
  * Compatibility with the old module: a token for a Linear organization id, or
  * `null` after logging why there is none. Uses a module-level
  * `Resolver.fromEnv()` created on first use unless `options.resolver` is given.
- * `registryTableName` names the DynamoDB registry; it is accepted for
- * compatibility and takes effect once the AWS store exists (until then the
- * registry is the one in `LINEAR_OAUTH_STORE`).
+ * `registryTableName` is the DynamoDB registry table of the aws store
+ * (`LINEAR_OAUTH_STORE=aws`); it configures the module-level resolver when that
+ * is first created.
  */
 export declare function resolveLinearOauthToken(
   linearWorkspaceId: string,

@@ -152,7 +152,7 @@ function logBridge(logger) {
 
 // ---------------------------------------------------------------- options
 
-const STRING_OPTIONS = ['store', 'apiBase', 'authorizeUrl', 'secretPrefix'];
+const STRING_OPTIONS = ['store', 'registryTable', 'apiBase', 'authorizeUrl', 'secretPrefix'];
 const SECONDS_OPTIONS = [
   'refreshThresholdSeconds',
   'cacheTtlSeconds',
@@ -346,25 +346,29 @@ class LinearOauthTokenResult {
 
 let moduleResolver;
 
-function compatResolver(options) {
+function compatResolver(registryTableName, options) {
   if (options && options.resolver !== undefined) {
     if (!(options.resolver instanceof Resolver)) throw invalidInput('options.resolver must be a Resolver');
     return options.resolver;
   }
-  if (moduleResolver === undefined) moduleResolver = Resolver.fromEnv();
+  if (moduleResolver === undefined) {
+    // The old module named the DynamoDB registry per call; it is the aws
+    // store's registry table (LINEAR_OAUTH_STORE=aws).
+    moduleResolver = registryTableName ? Resolver.fromEnv({ registryTable: String(registryTableName) }) : Resolver.fromEnv();
+  }
   return moduleResolver;
 }
 
 /**
  * The old module's contract: a token for a Linear organization id, or null
- * after logging why not. `registryTableName` names the DynamoDB registry; it
- * is accepted for compatibility and takes effect once the AWS store exists.
- * Until then the registry is the one in `LINEAR_OAUTH_STORE`.
+ * after logging why not. `registryTableName` is the DynamoDB registry table of
+ * the aws store (`LINEAR_OAUTH_STORE=aws`); it configures the module-level
+ * resolver when that is first created.
  */
 async function resolveLinearOauthToken(linearWorkspaceId, registryTableName, options) {
   let resolver;
   try {
-    resolver = compatResolver(options);
+    resolver = compatResolver(registryTableName, options);
     return new LinearOauthTokenResult(await resolver.resolve(linearWorkspaceId));
   } catch (e) {
     const code = e instanceof LinearOAuthError ? e.code : 'INTERNAL';

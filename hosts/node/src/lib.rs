@@ -47,6 +47,7 @@ type LogTsfn = ThreadsafeFunction<String, Unknown<'static>, String, Status, fals
 #[derive(Debug, Default)]
 struct NativeOptions {
     store: Option<String>,
+    registry_table: Option<String>,
     api_base: Option<String>,
     authorize_url: Option<String>,
     refresh_threshold_seconds: Option<f64>,
@@ -64,6 +65,7 @@ impl NativeOptions {
         let Some(o) = o else { return Ok(Self::default()) };
         Ok(Self {
             store: o.get("store")?,
+            registry_table: o.get("registryTable")?,
             api_base: o.get("apiBase")?,
             authorize_url: o.get("authorizeUrl")?,
             refresh_threshold_seconds: o.get("refreshThresholdSeconds")?,
@@ -91,6 +93,9 @@ fn seconds(name: &str, value: Option<f64>, allow_zero: bool) -> HostResult<Optio
 fn apply(mut base: Options, o: NativeOptions) -> HostResult<(Options, LogLevel)> {
     if let Some(v) = o.store {
         base.store = v;
+    }
+    if let Some(v) = o.registry_table {
+        base.registry_table = Some(v);
     }
     if let Some(v) = o.api_base {
         base.api_base = v;
