@@ -182,3 +182,49 @@ fn http_location(url: &str) -> String {
     s.read_to_string(&mut out).unwrap();
     out.lines().find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: "))).unwrap().to_owned()
 }
+
+/// Secret writes fail until switched back on; reads go to the real store.
+#[derive(Debug)]
+struct FailingWrites {
+    inner: Arc<AwsBackend>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl SecretStore for FailingWrites {
+    fn get(&self, id: &str) -> Result<Option<linear_oauth_host::Versioned>, Error> {
+        SecretStore::get(&*self.inner, id)
+    }
+    fn put(&self, id: &str, value: &str, expected: Option<&str>) -> Result<PutOutcome, Error> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Store("injected write failure".into()));
+        }
+        SecretStore::put(&*self.inner, id, value, expected)
+    }
+    fn delete(&self, id: &str) -> Result<bool, Error> {
+        self.inner.delete(id)
+    }
+}
+
+#[test]
+fn write_back_failure_on_aws_keeps_the_rotated_token() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let real = Backends { secrets: aws.clone(), registry: aws.clone() };
+    let s = seed(&server, &real, &format!("wb{}", std::process::id()), 10);
+    let failing = Arc::new(FailingWrites { inner: aws.clone(), fail: true.into() });
+    let wrapped = Backends { secrets: failing.clone(), registry: aws.clone() };
+    let r = Resolver::with_backends(aws_options(&server, &t), wrapped).unwrap();
+    let tok = r.resolve(&s.workspace_id).unwrap();
+    assert_ne!(tok.access_token, s.access, "the caller gets the rotated token");
+    assert_eq!(stored(&real, &s.secret_id)["refresh_token"], s.refresh.as_str(), "nothing blanked");
+    r.invalidate(&s.workspace_id);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, tok.access_token, "kept in memory");
+    assert_eq!(server.counters().token_refresh, 1);
+    failing.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    r.invalidate(&s.workspace_id);
+    r.resolve(&s.workspace_id).unwrap();
+    let now = stored(&real, &s.secret_id);
+    assert_eq!(now["access_token"], tok.access_token.as_str(), "written once the store works");
+    assert!(server.refresh_token_live(now["refresh_token"].as_str().unwrap()));
+}
