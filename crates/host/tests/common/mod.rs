@@ -68,9 +68,12 @@ pub fn stored(backends: &Backends, secret_id: &str) -> serde_json::Value {
     serde_json::from_str(&backends.secrets.get(secret_id).unwrap().unwrap().value).unwrap()
 }
 
+/// One captured log event: level, message, fields.
+pub type Event = (LogLevel, String, Vec<(String, String)>);
+
 /// Keeps every log event for assertions.
 #[derive(Debug, Default)]
-pub struct Captured(pub Mutex<Vec<(LogLevel, String, Vec<(String, String)>)>>);
+pub struct Captured(pub Mutex<Vec<Event>>);
 
 impl LogSink for Captured {
     fn log(&self, level: LogLevel, message: &str, fields: &[(String, String)]) {
