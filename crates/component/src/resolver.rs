@@ -194,6 +194,25 @@ fn if_rotated_usable(s: &Settings, secret_id: &str, tok: &StoredToken) -> Option
     (expires > now_ms() + 1000).then(|| resolved(s, secret_id, tok, now_ms()))
 }
 
+/// What a would-be refresher may serve instead of refreshing, given what is
+/// stored `current`ly and what it `seen` before waiting: another refresher's
+/// token, or (unless forced) a token that is fresh anyway.
+fn usable_without_refresh(
+    s: &Settings,
+    secret_id: &str,
+    current: &StoredToken,
+    seen: &StoredToken,
+    force: bool,
+) -> Option<ResolvedToken> {
+    if current.refresh_token != seen.refresh_token {
+        if_rotated_usable(s, secret_id, current)
+    } else if force {
+        None
+    } else {
+        if_fresh(s, secret_id, current)
+    }
+}
+
 /// Releases the in-process lock even on an early return.
 struct LockGuard(String);
 impl Drop for LockGuard {
@@ -211,9 +230,7 @@ fn refresh_single_flight(s: &Settings, secret_id: &str, seen: &StoredToken, forc
     let _guard = LockGuard(key.clone());
     // Whoever held the lock before us may have refreshed already.
     let (current, _) = read_secret(secret_id)?;
-    let rotated = current.refresh_token != seen.refresh_token;
-    let usable = if rotated { if_rotated_usable(s, secret_id, &current) } else if force { None } else { if_fresh(s, secret_id, &current) };
-    if let Some(r) = usable {
+    if let Some(r) = usable_without_refresh(s, secret_id, &current, seen, force) {
         cache_token(s, secret_id, &current);
         return Ok(r);
     }
@@ -266,9 +283,7 @@ impl Lease {
                 ]);
             }
             let (current, version) = read_secret(secret_id)?;
-            let rotated = current.refresh_token != seen.refresh_token;
-            let usable = if rotated { if_rotated_usable(s, secret_id, &current) } else if force { None } else { if_fresh(s, secret_id, &current) };
-            if let Some(r) = usable {
+            if let Some(r) = usable_without_refresh(s, secret_id, &current, seen, force) {
                 if grant.acquired {
                     let _ = registry::release_lease(key, &s.holder_id);
                 }

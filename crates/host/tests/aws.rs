@@ -174,13 +174,7 @@ fn setup_writes_the_old_layout_and_resolvers_share_one_refresh() {
 }
 
 fn http_location(url: &str) -> String {
-    use std::io::{Read, Write};
-    let u = url::Url::parse(url).unwrap();
-    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
-    write!(s, "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &url[url.find(u.path()).unwrap()..]).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.lines().find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: "))).unwrap().to_owned()
+    linear_oauth_testserver::fixtures::browser_get(url).unwrap().1.expect("authorize redirects")
 }
 
 /// Secret writes fail until switched back on; reads go to the real store.

@@ -2,22 +2,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-
 use common::*;
 use linear_oauth_host::{Error, InstallParams};
+use linear_oauth_testserver::fixtures;
 
-/// GETs `url` without following redirects; returns (status, Location).
 fn browser_get(url: &str) -> (u16, Option<String>) {
-    let u = url::Url::parse(url).unwrap();
-    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
-    let path = &url[url.find(u.path()).unwrap()..];
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let location = out.lines().find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: "))).map(str::to_owned);
-    (status, location)
+    fixtures::browser_get(url).unwrap()
 }
 
 fn params() -> InstallParams {

@@ -2,7 +2,6 @@
 //! against the bundled Linear-compatible server on loopback, in a throwaway
 //! file store. Prints a table of steps; any failure exits 14.
 
-use std::io::{Read, Write};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -28,20 +27,8 @@ struct Smoke {
     secret_id: String,
 }
 
-/// GET without following redirects: (status, Location).
 fn browser_get(url: &str) -> Result<(u16, Option<String>), String> {
-    let u = url::Url::parse(url).map_err(|e| e.to_string())?;
-    let addr = format!("{}:{}", u.host_str().unwrap_or("127.0.0.1"), u.port_or_known_default().unwrap_or(80));
-    let mut s = std::net::TcpStream::connect(&addr).map_err(|e| format!("browser connect {addr}: {e}"))?;
-    let target = &url[url.find(u.path()).unwrap_or(0)..];
-    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let status = out.get(9..12).and_then(|s| s.parse().ok()).ok_or("browser: no HTTP status")?;
-    let location = out
-        .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_owned()));
-    Ok((status, location))
+    linear_oauth_testserver::fixtures::browser_get(url).map_err(|e| format!("browser: {e}"))
 }
 
 fn free_port() -> Result<u16, String> {

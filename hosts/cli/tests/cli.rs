@@ -96,15 +96,7 @@ fn finish(mut child: Child, mut stderr: BufReader<std::process::ChildStderr>) ->
 
 /// A browser GET that does not follow redirects: (status, Location).
 fn get(url: &str) -> (u16, Option<String>) {
-    let u = url::Url::parse(url).unwrap();
-    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
-    let target = &url[url.find(u.path()).unwrap()..];
-    write!(s, "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let location = out.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_owned()));
-    (status, location)
+    linear_oauth_testserver::fixtures::browser_get(url).unwrap()
 }
 
 fn text(o: &Output) -> (String, String) {

@@ -1,25 +1,15 @@
 // The old module's helpers: resolveLinearOauthToken / invalidateLinearOauthCache.
 // Each case runs in its own process: the helpers use a module-level resolver
 // built from the environment on first use.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 
 import lo from '../index.js';
-import { startServer, tmpStore, cleanupStores, seed, options, writeSecret, tokenJson, isoIn, runNode, captureLogger, settleLogs } from './helpers.mjs';
+import { useServer, tmpStore, seed, options, writeSecret, tokenJson, isoIn, runNode, captureLogger, settleLogs } from './helpers.mjs';
 
 let server;
-
-before(async () => {
-  server = await startServer();
-});
-beforeEach(async () => {
-  await server.reset();
-});
-after(async () => {
-  await server.stop();
-  cleanupStores();
-});
+useServer((s) => (server = s));
 
 function env(dir) {
   return {

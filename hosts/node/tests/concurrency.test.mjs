@@ -1,23 +1,13 @@
 // Single flight, isolation between workspaces, cross-process coordination,
 // and an event loop that never waits for I/O.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import lo from '../index.js';
-import { startServer, tmpStore, cleanupStores, seed, options, readSecret, runNode, sha, sleep } from './helpers.mjs';
+import { useServer, tmpStore, seed, options, readSecret, runNode, sha, sleep } from './helpers.mjs';
 
 let server;
-
-before(async () => {
-  server = await startServer();
-});
-beforeEach(async () => {
-  await server.reset();
-});
-after(async () => {
-  await server.stop();
-  cleanupStores();
-});
+useServer((s) => (server = s));
 
 test('32 concurrent resolves of one expiring token cause exactly one refresh POST', async () => {
   const dir = tmpStore();

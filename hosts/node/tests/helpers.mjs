@@ -1,5 +1,6 @@
 // Test fixtures: the Linear-compatible test server (out of process), file
 // stores seeded on disk, stored-token test data and a capturing logger.
+import { before, beforeEach, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createHash } from 'node:crypto';
@@ -82,6 +83,28 @@ export async function startServer(args = []) {
 const tmpDirs = [];
 
 /** A fresh directory for a file store. */
+/**
+ * One test server for the calling test file, handed to `set` once started;
+ * reset before each test (unless `reset: false`); stopped, and the stores
+ * removed, after the file.
+ */
+export function useServer(set, { reset = true } = {}) {
+  let server;
+  before(async () => {
+    server = await startServer();
+    set(server);
+  });
+  if (reset) {
+    beforeEach(async () => {
+      await server.reset();
+    });
+  }
+  after(async () => {
+    await server.stop();
+    cleanupStores();
+  });
+}
+
 export function tmpStore() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lo-node-'));
   tmpDirs.push(dir);

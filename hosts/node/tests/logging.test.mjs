@@ -1,14 +1,13 @@
 // Logs (stderr JSON lines or a user logger) and redaction: no secret ever
 // appears in logs, errors, inspect or JSON output.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect, format } from 'node:util';
 
 import lo from '../index.js';
 import {
-  startServer,
+  useServer,
   tmpStore,
-  cleanupStores,
   seed,
   options,
   captureLogger,
@@ -20,17 +19,7 @@ import {
 } from './helpers.mjs';
 
 let server;
-
-before(async () => {
-  server = await startServer();
-});
-beforeEach(async () => {
-  await server.reset();
-});
-after(async () => {
-  await server.stop();
-  cleanupStores();
-});
+useServer((s) => (server = s));
 
 function everyView(value) {
   return [

@@ -1,14 +1,13 @@
 // SPEC.md's resolve behaviour through the Node API, against the test server.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import lo from '../index.js';
 import {
-  startServer,
+  useServer,
   tmpStore,
-  cleanupStores,
   seed,
   options,
   captureLogger,
@@ -23,17 +22,7 @@ import {
 } from './helpers.mjs';
 
 let server;
-
-before(async () => {
-  server = await startServer();
-});
-beforeEach(async () => {
-  await server.reset();
-});
-after(async () => {
-  await server.stop();
-  cleanupStores();
-});
+useServer((s) => (server = s));
 
 async function rejectsWith(promise, code, check = () => {}) {
   await assert.rejects(promise, (e) => {

@@ -1,23 +1,17 @@
 // The shared stored-token vectors: each value, written into a file store,
 // resolves or fails at read time with exactly the vector's bad fields.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import lo from '../index.js';
-import { startServer, tmpStore, cleanupStores, writeSecret, options, repoRoot, captureLogger, settleLogs } from './helpers.mjs';
+import { useServer, tmpStore, writeSecret, options, repoRoot, captureLogger, settleLogs } from './helpers.mjs';
 
 const vectors = JSON.parse(fs.readFileSync(path.join(repoRoot, 'tests/vectors/stored_tokens.json'), 'utf8'));
 let server;
-
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await server.stop();
-  cleanupStores();
-});
+// Counters and faults carry over between these tests: no reset.
+useServer((s) => (server = s), { reset: false });
 
 test('the vector file has both kinds of case', () => {
   assert.ok(vectors.vectors.some((v) => v.valid));

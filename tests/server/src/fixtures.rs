@@ -50,6 +50,26 @@ pub fn stored_token(access: &str, refresh: &str, expires_at: &str, workspace_id:
     })
 }
 
+/// What a browser sees for one GET: the status and the `Location` header.
+/// Redirects are not followed, so a test can play each leg of an install.
+pub fn browser_get(url: &str) -> std::io::Result<(u16, Option<String>)> {
+    use std::io::{Error, ErrorKind, Read, Write};
+    let bad = |m: String| Error::new(ErrorKind::InvalidInput, m);
+    let u = url::Url::parse(url).map_err(|e| bad(format!("{url}: {e}")))?;
+    let addr = format!("{}:{}", u.host_str().unwrap_or("127.0.0.1"), u.port_or_known_default().unwrap_or(80));
+    let target = &u[url::Position::BeforePath..];
+    let mut s = std::net::TcpStream::connect(&addr)?;
+    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let status = out.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| bad("no HTTP status line".into()))?;
+    let location = out
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_owned()));
+    Ok((status, location))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

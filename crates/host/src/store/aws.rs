@@ -136,9 +136,7 @@ impl AwsBackend {
             Err(Error::Store(format!("table {} did not become active", self.table)))
         })
     }
-}
 
-impl AwsBackend {
     /// The `AWSCURRENT` version and its value; `None` when there is no secret.
     async fn current(&self, id: &str) -> Result<Option<Versioned>, Error> {
         match self.secrets.get_secret_value().secret_id(id).version_stage("AWSCURRENT").send().await {
