@@ -9,9 +9,8 @@
 // of the old TypeScript module.
 
 const { inspect } = require('node:util');
-const path = require('node:path');
 
-const binding = require(path.join(__dirname, 'linear-oauth.node'));
+const binding = require('./native.js').loadNative();
 
 const ERROR_CODES = Object.freeze([
   'NOT_REGISTERED',

@@ -33,7 +33,7 @@ fn main() {
         ..Options::default()
     };
 
-    println!("component wasm size        {:>10} bytes", linear_oauth_host::COMPONENT_WASM.len());
+    println!("component wasm size        {:>10} bytes", linear_oauth_host::COMPONENT_WASM_SIZE);
     let t = Instant::now();
     let r = Resolver::with_backends(options.clone(), backends.clone()).unwrap();
     let cold = t.elapsed();

@@ -18,12 +18,19 @@ const CWASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linear_oauth.cwas
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How the component got loaded, for benchmarks and diagnostics.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LoadInfo {
     /// True when the embedded precompiled artifact was rejected and the
-    /// component was compiled from wasm instead.
+    /// component was compiled from wasm instead (only possible with the `jit`
+    /// feature; without it a rejected artifact is an error).
     pub compiled_fallback: bool,
+    /// Why the precompiled artifact was rejected, when it was.
+    pub fallback_reason: Option<String>,
     pub load_time: Duration,
+    /// The target triple the embedded artifact was compiled for.
+    pub target: &'static str,
+    /// The Cranelift CPU flags it assumes (comma-separated; see `cpu_baseline`).
+    pub cpu_baseline: &'static str,
 }
 
 pub(crate) struct Runtime {
@@ -46,12 +53,9 @@ fn load() -> wasmtime::Result<Runtime> {
     // this binary; wasmtime still checks version and settings before use.
     #[allow(unsafe_code)]
     let precompiled = unsafe { Component::deserialize(&engine, CWASM) };
-    let (component, compiled_fallback) = match precompiled {
-        Ok(c) => (c, false),
-        Err(e) => {
-            tracing::warn!(target: "linear_oauth", error = %e, "precompiled component rejected by this engine; compiling from wasm");
-            (Component::new(&engine, crate::COMPONENT_WASM)?, true)
-        }
+    let (component, fallback_reason) = match precompiled {
+        Ok(c) => (c, None),
+        Err(e) => (fallback(&engine, e)?, Some(format!("{e:#}"))),
     };
     let mut linker = Linker::<Ctx>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -68,5 +72,30 @@ fn load() -> wasmtime::Result<Runtime> {
         std::thread::sleep(EPOCH_TICK);
         ticker.increment_epoch();
     })?;
-    Ok(Runtime { engine, pre, info: LoadInfo { compiled_fallback, load_time: started.elapsed() } })
+    let info = LoadInfo {
+        compiled_fallback: fallback_reason.is_some(),
+        fallback_reason,
+        load_time: started.elapsed(),
+        target: env!("LINEAR_OAUTH_CWASM_TARGET"),
+        cpu_baseline: env!("LINEAR_OAUTH_CPU_BASELINE"),
+    };
+    Ok(Runtime { engine, pre, info })
+}
+
+/// With the `jit` feature, a rejected artifact is compiled from the embedded
+/// wasm (70-90 ms on every cold start; each `Resolver` logs a warning).
+#[cfg(feature = "jit")]
+fn fallback(engine: &Engine, _rejected: wasmtime::Error) -> wasmtime::Result<Component> {
+    Component::new(engine, crate::COMPONENT_WASM)
+}
+
+/// Without it there is no compiler in the binary: say what to do instead.
+#[cfg(not(feature = "jit"))]
+fn fallback(_engine: &Engine, rejected: wasmtime::Error) -> wasmtime::Result<Component> {
+    Err(wasmtime::format_err!(
+        "the embedded precompiled component (for {} with CPU features [{}]) does not load on this machine: {rejected:#}; \
+         use a build for this platform, or build with the `jit` feature to compile it at load",
+        env!("LINEAR_OAUTH_CWASM_TARGET"),
+        env!("LINEAR_OAUTH_CPU_BASELINE"),
+    ))
 }

@@ -20,5 +20,19 @@ pub use engine::LoadInfo;
 pub use resolver::{AuthCode, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Resolver, Revocation};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
 
-/// The component as built into this library, for size reporting.
+/// The component's wasm, embedded only where it can be used: compiling it at
+/// load when the precompiled artifact is rejected (`jit` feature).
+#[cfg(feature = "jit")]
 pub const COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linear_oauth.wasm"));
+
+/// Size in bytes of the component's wasm (what the `.cwasm` was compiled from).
+pub const COMPONENT_WASM_SIZE: usize = {
+    let digits = env!("LINEAR_OAUTH_WASM_SIZE").as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < digits.len() {
+        n = n * 10 + (digits[i] - b'0') as usize;
+        i += 1;
+    }
+    n
+};

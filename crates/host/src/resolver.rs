@@ -429,6 +429,11 @@ impl Resolver {
         let r = Self { shared, pool: Arc::default(), fast: Arc::default() };
         // Load and validate now so configuration errors surface at construction.
         let inst = r.instantiate()?;
+        if let Some(reason) = &runtime()?.info.fallback_reason {
+            r.shared.sink.log(LogLevel::Warn, "precompiled component rejected on this machine; compiled it from wasm (slow cold start)", &[
+                ("reason".into(), reason.clone()),
+            ]);
+        }
         r.pool.lock().unwrap().push(inst);
         Ok(r)
     }
@@ -443,7 +448,7 @@ impl Resolver {
 
     /// Whether the embedded precompiled component was usable, and load time.
     pub fn load_info() -> Result<crate::engine::LoadInfo> {
-        Ok(runtime()?.info)
+        Ok(runtime()?.info.clone())
     }
 
     fn instantiate(&self) -> Result<Instance> {

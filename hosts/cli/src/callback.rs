@@ -3,8 +3,8 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use linear_oauth_host::{AuthCode, Error, InstallParams, Installed, PendingInstall, Resolver};
@@ -54,38 +54,48 @@ impl Listener {
     }
 
 
-    /// Serves requests until the callback arrives or `timeout` passes. Other
-    /// paths get 404 and the wait goes on.
+    /// Serves requests until the callback arrives or `timeout` passes, by the
+    /// clock. Connections are read concurrently, each on its own thread with
+    /// its own deadline, so a client that never finishes its request cannot
+    /// hold up the real callback. Other paths get 404, and a callback whose
+    /// `state` is not ours gets an error page; the wait goes on after both.
     pub fn wait(&self, r: &Resolver, pending: &PendingInstall, timeout: Duration) -> Result<AuthCode, CliError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout).ok_or_else(|| {
+            CliError::Lib(Error::InvalidInput(format!("--timeout {} s is too large", timeout.as_secs())))
+        })?;
+        let (tx, rx) = mpsc::channel::<(TcpStream, Option<String>)>();
+        let open = Arc::new(AtomicUsize::new(0));
         loop {
-            let mut idle = true;
             for socket in &self.sockets {
-                match socket.accept() {
-                    Ok((stream, _)) => {
-                        idle = false;
-                        if let Some(done) = self.handle(stream, r, pending) {
-                            return done;
-                        }
+                loop {
+                    match socket.accept() {
+                        Ok((stream, _)) => read_concurrently(stream, &tx, &open),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionAborted => break,
+                        Err(e) => return Err(CliError::Io(format!("accepting the callback: {e}"))),
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(CliError::Io(format!("accepting the callback: {e}"))),
                 }
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(CliError::Timeout(timeout));
             }
-            if idle {
-                std::thread::sleep(Duration::from_millis(20));
+            match rx.recv_timeout(POLL.min(deadline - now)) {
+                Ok((stream, target)) => {
+                    if let Some(done) = self.answer(stream, target, r, pending) {
+                        return done;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("the loop holds a sender"),
             }
         }
     }
 
-    /// `Some` ends the wait.
-    fn handle(&self, mut stream: TcpStream, r: &Resolver, pending: &PendingInstall) -> Option<Result<AuthCode, CliError>> {
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let Some(target) = read_request_target(&mut stream) else {
+    /// Answers one request; `Some` ends the wait.
+    fn answer(&self, mut stream: TcpStream, target: Option<String>, r: &Resolver, pending: &PendingInstall) -> Option<Result<AuthCode, CliError>> {
+        let _ = stream.set_write_timeout(Some(CONNECTION_DEADLINE));
+        let Some(target) = target else {
             respond(&mut stream, 400, "Bad request", "<p>Bad request.</p>");
             return None;
         };
@@ -99,10 +109,20 @@ impl Listener {
                 respond(&mut stream, 200, "Linear workspace connected", "<p>You can close this tab and return to the terminal.</p>");
                 Some(Ok(code))
             }
+            Err(Error::Authorization { code: Some(c), .. }) if c == "state_mismatch" => {
+                respond(
+                    &mut stream,
+                    400,
+                    "Not this install",
+                    "<p>This callback does not belong to the install that is waiting (state mismatch); nothing was stored. \
+                     Use the link the terminal printed.</p>",
+                );
+                eprintln!("linear-oauth: ignored a callback whose state does not match this install (another tab or process); still waiting");
+                None
+            }
             Err(e) => {
                 let reason = match &e {
                     Error::Authorization { code: Some(c), .. } if c == "access_denied" => "The authorization was declined.".to_owned(),
-                    Error::Authorization { .. } => "This callback does not belong to the install that is waiting (state mismatch); nothing was stored.".to_owned(),
                     other => html_escape(&other.to_string()),
                 };
                 respond(&mut stream, 400, "Installation failed", &format!("<p>{reason}</p><p>See the terminal for what to do next.</p>"));
@@ -112,11 +132,42 @@ impl Listener {
     }
 }
 
-/// The request target of a GET, read with a size bound.
-fn read_request_target(stream: &mut TcpStream) -> Option<String> {
+/// How long one connection may take to send its request.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+/// Connections being read at once; more are closed unanswered.
+const MAX_OPEN: usize = 64;
+/// How often the accept loop looks at the sockets and the clock.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Reads the request on a thread of its own and hands it to the accept loop.
+fn read_concurrently(stream: TcpStream, tx: &mpsc::Sender<(TcpStream, Option<String>)>, open: &Arc<AtomicUsize>) {
+    if open.fetch_add(1, Ordering::SeqCst) >= MAX_OPEN {
+        open.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    let (tx, count) = (tx.clone(), open.clone());
+    let spawned = std::thread::Builder::new().name("callback-conn".into()).spawn(move || {
+        let mut stream = stream;
+        let target = read_request_target(&mut stream, Instant::now() + CONNECTION_DEADLINE);
+        count.fetch_sub(1, Ordering::SeqCst);
+        let _ = tx.send((stream, target));
+    });
+    if spawned.is_err() {
+        // Out of threads: the connection is dropped unanswered.
+        open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The request target of a GET, read with a size bound and a deadline for
+/// the whole request (not per read: a client sending a byte at a time would
+/// otherwise never run out).
+fn read_request_target(stream: &mut TcpStream, deadline: Instant) -> Option<String> {
+    stream.set_nonblocking(false).ok()?;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while buf.len() < 16 * 1024 {
+        let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+        stream.set_read_timeout(Some(left)).ok()?;
         let n = stream.read(&mut chunk).ok()?;
         if n == 0 {
             break;

@@ -15,7 +15,7 @@ Exit codes:
   4  workspace revoked          12  authorization denied or state mismatch
   5  secret missing             13  timed out waiting for the browser
   6  stored token invalid       14  smoke test failed
-  7  reauthorization required";
+  7  reauthorization required   16  doctor found problems";
 
 #[derive(Debug)]
 pub enum CliError {
@@ -24,6 +24,8 @@ pub enum CliError {
     Timeout(Duration),
     Io(String),
     Smoke(String),
+    /// `doctor` found this many problems (already printed).
+    Doctor(usize),
 }
 
 impl From<Error> for CliError {
@@ -53,6 +55,7 @@ impl CliError {
             Self::Timeout(_) => 13,
             Self::Io(_) => 10,
             Self::Smoke(_) => 14,
+            Self::Doctor(_) => 16,
         }
     }
 
@@ -62,6 +65,7 @@ impl CliError {
             Self::Timeout(_) => "TIMEOUT",
             Self::Io(_) => "IO",
             Self::Smoke(_) => "SMOKE",
+            Self::Doctor(_) => "DOCTOR",
         }
     }
 
@@ -70,6 +74,7 @@ impl CliError {
             Self::Lib(e) => e.to_string(),
             Self::Timeout(d) => format!("no authorization callback arrived within {} s", d.as_secs()),
             Self::Io(m) | Self::Smoke(m) => m.clone(),
+            Self::Doctor(n) => format!("doctor found {n} problem(s); see the fixes above"),
         }
     }
 
@@ -104,6 +109,7 @@ impl CliError {
             }
             Self::Io(_) => "check the terminal, files and ports involved",
             Self::Smoke(_) => "run with --verbose to see the component's log",
+            Self::Doctor(_) => return None,
         };
         Some(hint.to_owned())
     }

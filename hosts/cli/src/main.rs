@@ -3,6 +3,7 @@
 //! `linear-oauth-host`. No protocol logic lives here.
 
 mod callback;
+mod doctor;
 mod error;
 mod smoke;
 
@@ -74,6 +75,8 @@ enum Command {
     },
     /// Registered workspaces and their status.
     List,
+    /// Check this installation: component load, store permissions, registry, reaching Linear.
+    Doctor,
     /// AWS backend administration.
     #[command(subcommand)]
     Aws(AwsCommand),
@@ -161,6 +164,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Smoke { burst } => return smoke::run(*burst, cli.json),
         Command::Setup(args) => return setup(cli, args),
+        Command::Doctor => return doctor::run(&options(cli)?, cli.json),
         Command::Aws(AwsCommand::Bootstrap) => {
             let table = cli.registry_table.clone().unwrap_or_default();
             let created = linear_oauth_host::store::AwsBackend::open(&table)?.bootstrap()?;
@@ -238,7 +242,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 }
             }
         }
-        Command::Setup(_) | Command::Smoke { .. } | Command::Aws(_) => unreachable!("handled above"),
+        Command::Setup(_) | Command::Smoke { .. } | Command::Aws(_) | Command::Doctor => unreachable!("handled above"),
     }
     Ok(())
 }

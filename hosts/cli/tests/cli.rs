@@ -141,18 +141,61 @@ fn setup_waits_past_other_paths_then_installs() {
 }
 
 #[test]
-fn setup_refuses_a_state_mismatch_and_never_exchanges_the_code() {
+fn setup_ignores_a_state_mismatch_never_exchanges_its_code_and_keeps_waiting() {
     let env = Env::new();
-    let (child, url, stderr) = env.start_setup(&[]);
+    let (child, url, stderr) = env.start_setup(&["--json"]);
     let (_, location) = get(&url);
     let location = location.unwrap();
     let forged = format!("{}state=forged", &location[..location.find("state=").unwrap()]);
     assert_eq!(get(&forged).0, 400);
+    assert_eq!(env.server.counters().token_requests, 0, "a forged callback's code must never be exchanged");
+    // The install is still waiting: the real callback completes it.
+    assert_eq!(get(&location).0, 200);
+    let (status, out, err) = finish(child, stderr);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("state does not match"), "{err}");
+    assert_eq!(env.server.counters().token_code_ok, 1);
+    assert!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["workspace_id"].is_string());
+}
+
+#[test]
+fn setup_is_not_stalled_by_a_slow_client_and_times_out_by_the_clock() {
+    use std::time::{Duration, Instant};
+    let env = Env::new();
+    let (child, url, stderr) = env.start_setup(&[]);
+    let (_, location) = get(&url);
+    let location = location.unwrap();
+    let port = url::Url::parse(&location).unwrap().port().unwrap();
+    // A local client that sends one byte of a request per 500 ms and never finishes.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dripper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            for b in b"GET /oauth/callback?code=x&state=y HTTP/1.1\r\n".iter().cycle() {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) || s.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    assert_eq!(get(&location).0, 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "the real callback waited {:?} behind a slow client", started.elapsed());
     let (status, _, err) = finish(child, stderr);
-    assert_eq!(status.code(), Some(12), "{err}");
-    assert!(err.contains("state"), "{err}");
-    assert_eq!(env.server.counters().token_code_ok, 0);
-    assert_eq!(env.server.counters().token_requests, 0);
+    assert!(status.success(), "{err}");
+
+    // With a staller connected, --timeout 2 still ends after about 2 s.
+    let (child, _url, stderr) = env.start_setup(&["--timeout", "2"]);
+    let _staller = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let started = Instant::now();
+    let (status, _, _) = finish(child, stderr);
+    assert_eq!(status.code(), Some(13));
+    assert!(started.elapsed() < Duration::from_millis(4500), "--timeout 2 ended after {:?}", started.elapsed());
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    dripper.join().unwrap();
 }
 
 #[test]
@@ -305,4 +348,34 @@ fn smoke_passes() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert_eq!(out.lines().filter(|l| l.contains(" ok ")).count(), 6, "{out}");
+}
+
+#[test]
+fn doctor_reports_a_healthy_install_and_names_the_fix_for_each_problem() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let ws = env.install();
+    let out = env.run(&["--json", "doctor"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "doctor: {report}");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["component"]["load"], "precompiled");
+    assert!(report["component"]["target"].as_str().unwrap().starts_with(std::env::consts::ARCH));
+    assert_eq!(report["registry"]["by_status"]["active"], 1);
+    assert_eq!(report["api"]["reachable"], true);
+
+    // A store others can read, and a Linear that cannot be reached.
+    std::fs::set_permissions(&env.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = env.cmd(&["--json", "doctor"]).env("LINEAR_OAUTH_API_BASE", format!("http://127.0.0.1:{closed}")).output().unwrap();
+    assert_eq!(out.status.code(), Some(16));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    let fix = |check: &str| problems.iter().find(|p| p["check"] == check).map(|p| p["fix"].as_str().unwrap().to_owned());
+    assert_eq!(fix("store").unwrap(), format!("chmod 700 {}", env.dir.display()));
+    assert!(fix("api").unwrap().contains("api.linear.app"));
+    assert_eq!(report["api"]["reachable"], false);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(CLIENT_SECRET));
+    std::fs::set_permissions(&env.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let _ = ws;
 }

@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""`make dist-check`: the artifacts in dist/ work where they will run.
+
+Against the local Linear-compatible test server (loopback only):
+1. wheels: `auditwheel show` confirms the manylinux tag; a fresh venv with no
+   cargo or rustc on PATH installs the x86_64 wheel and resolves a token;
+2. Node: a scratch Lambda project installs the npm tarballs, bundles a
+   TypeScript handler the way CDK's NodejsFunction does with
+   `nodeModules: ['linear-oauth']`, copies the bundle elsewhere and invokes it;
+3. arm64 under qemu-aarch64: the aarch64 CLI runs `smoke`, and `doctor`
+   reports a precompiled load;
+4. sizes against the targets, and cold starts of each artifact as a whole
+   process, each paired in the same run with the bare runtime.
+Exits non-zero on the first failed check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DIST = Path(os.environ.get("DIST_DIR") or ROOT / "dist")
+VERSION = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+CLIENT_ID, CLIENT_SECRET = "dist-check-client", "dist-check-secret"
+RUNS = int(os.environ.get("DIST_CHECK_RUNS", "21"))
+# Plain system paths only: nothing from ~/.cargo or the build venv.
+BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
+ESBUILD = "esbuild@0.28.2"
+SIZE_TARGETS_MB = {"cli": 15.0, "node": 15.0, "wheel": 8.0}
+
+results: list[tuple[str, str]] = []
+
+
+def step(name: str, detail: str) -> None:
+    results.append((name, detail))
+    print(f"ok    {name:<44} {detail}", flush=True)
+
+
+def fail(msg: str) -> None:
+    print(f"FAIL  {msg}", flush=True)
+    sys.exit(1)
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("check", True)
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    try:
+        return subprocess.run(cmd, **kw)
+    except subprocess.CalledProcessError as e:
+        fail(f"{' '.join(map(str, cmd))} exited {e.returncode}\n{e.stdout}\n{e.stderr}")
+        raise
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """linear-oauth-testserver as a child process."""
+
+    def __init__(self, redirect_uri: str) -> None:
+        binary = os.environ.get("LINEAR_OAUTH_TESTSERVER") or str(ROOT / "target/debug/linear-oauth-testserver")
+        self.proc = subprocess.Popen(
+            [binary, "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--redirect-uri", redirect_uri],
+            stdout=subprocess.PIPE, text=True,
+        )
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if not m:
+            fail(f"test server did not start: {line!r}")
+        self.base = m.group(0)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def extract_cli(triple: str, into: Path) -> Path:
+    tarball = DIST / f"linear-oauth-{VERSION}-{triple}.tar.gz"
+    with tarfile.open(tarball) as tar:
+        tar.extractall(into, filter="data")
+    folder = into / f"linear-oauth-{VERSION}-{triple}"
+    for name in ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "linear-oauth"]:
+        if not (folder / name).is_file():
+            fail(f"{tarball.name} lacks {name}")
+    return folder / "linear-oauth"
+
+
+def install_workspace(cli: Path, server: Server, store: str, redirect_uri: str) -> str:
+    """`linear-oauth setup --no-browser`, this script playing the browser."""
+    env = dict(os.environ, LINEAR_OAUTH_CLIENT_SECRET=CLIENT_SECRET, PATH=BARE_PATH)
+    proc = subprocess.Popen(
+        [str(cli), "--store", store, "--api-base", server.base, "--authorize-url", f"{server.base}/oauth/authorize",
+         "--json", "setup", "--client-id", CLIENT_ID, "--redirect-uri", redirect_uri, "--no-browser", "--timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    url = None
+    for line in proc.stderr:
+        if line.startswith("http"):
+            url = line.strip()
+            break
+    if not url:
+        proc.kill()
+        fail("setup printed no authorization URL")
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:  # follows the redirect to the CLI's listener
+                resp.read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        fail(f"setup exited {proc.returncode}: {err}")
+    return json.loads(out)["workspace_id"]
+
+
+def check_wheels() -> Path:
+    wheels = {}
+    for arch in ["x86_64", "aarch64"]:
+        found = sorted(DIST.glob(f"linear_oauth-{VERSION}-cp311-abi3-manylinux*_{arch}.whl"))
+        if not found:
+            fail(f"no {arch} wheel in {DIST}")
+        wheels[arch] = found[-1]
+        shown = sh([sys.executable, "-m", "auditwheel", "show", str(found[-1])]).stdout
+        if "manylinux_2_17" not in shown:
+            fail(f"auditwheel does not place {found[-1].name} on manylinux_2_17:\n{shown}")
+        step(f"auditwheel {arch}", "consistent with manylinux_2_17 (manylinux2014)")
+    return wheels["x86_64"]
+
+
+def check_python(wheel: Path, work: Path, server: Server, store: str, workspace: str) -> Path:
+    venv = work / "venv"
+    sh(["/usr/bin/env", f"PATH={BARE_PATH}", sys.executable, "-m", "venv", str(venv)])
+    py = venv / "bin/python"
+    env = dict(os.environ, PATH=f"{venv / 'bin'}:{BARE_PATH}")
+    for tool in ["cargo", "rustc"]:
+        if shutil.which(tool, path=env["PATH"]):
+            fail(f"{tool} is on the clean PATH; the wheel check must run without Rust")
+    sh([str(py), "-m", "pip", "install", "--quiet", "--no-index", str(wheel)], env=env)
+    code = (
+        "import linear_oauth as lo\n"
+        f"r = lo.Resolver(store={store!r}, api_base={server.base!r})\n"
+        f"t = r.resolve({workspace!r})\n"
+        "info = lo.load_info()\n"
+        "assert t.access_token and t.workspace_slug, t\n"
+        "assert info.compiled_fallback is False, info\n"
+        "print(t.workspace_slug, info)\n"
+    )
+    out = sh([str(py), "-c", code], env=env, cwd=work).stdout.strip()
+    step("wheel in a venv without Rust", out)
+    return py
+
+
+HANDLER_TS = """\
+import { Resolver } from 'linear-oauth';
+
+const resolver = Resolver.fromEnv();
+
+export const handler = async (event: { workspaceId: string }) => {
+  const token = await resolver.resolve(event.workspaceId);
+  return { slug: token.workspaceSlug, hasToken: token.accessToken.length > 0, expiresAt: token.expiresAt };
+};
+"""
+
+
+def check_node(work: Path, server: Server, store: str, workspace: str) -> Path:
+    main = DIST / f"linear-oauth-{VERSION}.tgz"
+    plat = DIST / f"linear-oauth-linux-x64-gnu-{VERSION}.tgz"
+    for t in [main, plat, DIST / f"linear-oauth-linux-arm64-gnu-{VERSION}.tgz"]:
+        if not t.is_file():
+            fail(f"missing {t}")
+    project = work / "lambda-src"
+    project.mkdir()
+    (project / "package.json").write_text(json.dumps({"name": "handler", "version": "1.0.0", "private": True}))
+    (project / "handler.ts").write_text(HANDLER_TS)
+    # --offline: the platform package comes from dist/, never from a registry;
+    # the arm64 optional dependency is skipped on this machine.
+    sh(["npm", "install", "--offline", "--no-audit", "--no-fund", str(main), str(plat)], cwd=project)
+    sh(["npm", "install", "--no-audit", "--no-fund", "--no-save", ESBUILD], cwd=project)
+    # What CDK's NodejsFunction runs with nodeModules: ['linear-oauth'].
+    sh(["npx", "esbuild", "handler.ts", "--bundle", "--platform=node", "--format=cjs", "--target=node20",
+        "--external:linear-oauth", "--outfile=out/index.js"], cwd=project)
+    asset = work / "lambda-asset"
+    asset.mkdir()
+    shutil.copy(project / "out/index.js", asset / "index.js")
+    (asset / "package.json").write_text(json.dumps({"name": "asset", "version": "1.0.0", "private": True}))
+    sh(["npm", "install", "--offline", "--no-audit", "--no-fund", str(main), str(plat)], cwd=asset)
+    env = dict(os.environ, LINEAR_OAUTH_STORE=store, LINEAR_OAUTH_API_BASE=server.base, PATH=BARE_PATH)
+    out = sh(["node", "-e", f"require('./index.js').handler({{workspaceId: {workspace!r}}})"
+              ".then(r => { if (!r.hasToken) process.exit(3); console.log(JSON.stringify(r)); })"
+              ".catch(e => { console.error(e); process.exit(2); })"], cwd=asset, env=env).stdout.strip()
+    loaded = sh(["node", "-e", "console.log(JSON.stringify(require('linear-oauth').loadInfo()))"], cwd=asset, env=env).stdout
+    if json.loads(loaded)["compiledFallback"] is not False:
+        fail(f"the addon compiled the component at load: {loaded}")
+    step("bundled Lambda handler (esbuild, external)", out)
+    return asset
+
+
+def check_arm64(work: Path) -> None:
+    qemu = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
+    sysroot = Path("/usr/aarch64-linux-gnu")
+    if not qemu or not (sysroot / "lib").is_dir():
+        fail("qemu-aarch64 and the arm64 sysroot are needed: apt-get install qemu-user libc6-arm64-cross")
+    cli = extract_cli("aarch64-unknown-linux-gnu", work / "arm64")
+    arch = sh(["file", "-b", str(cli)], check=False).stdout if shutil.which("file") else "aarch64"
+    run = [qemu, "-L", str(sysroot), str(cli)]
+    started = time.perf_counter()
+    smoke = sh(run + ["smoke"], timeout=900)
+    step("arm64 CLI smoke under qemu", f"{time.perf_counter() - started:.1f} s; {smoke.stdout.strip().splitlines()[-1]}")
+    port = free_port()
+    server = Server(f"http://127.0.0.1:{port}/oauth/callback")
+    try:
+        doc = sh(run + ["--store", f"file:{work / 'arm64-store'}", "--api-base", server.base, "--json", "doctor"], check=False)
+    finally:
+        server.stop()
+    report = json.loads(doc.stdout)
+    if report["component"]["load"] != "precompiled":
+        fail(f"arm64 doctor: component {report['component']}")
+    step("arm64 doctor", f"component {report['component']['load']} in {report['component']['load_ms']} ms "
+         f"(baseline [{report['component']['cpu_baseline']}]); exit {doc.returncode}; {arch.split(',')[0]}")
+
+
+def median_pair(a: list[str], b: list[str], cwd: Path, env: dict) -> tuple[float, float]:
+    """Alternates A and B RUNS times each; medians in ms."""
+    ta, tb = [], []
+    for _ in range(RUNS):
+        for cmd, acc in ((a, ta), (b, tb)):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+            acc.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def cold_starts(py: Path, asset: Path, cli: Path, store: str, server: Server, workspace: str) -> list[tuple[str, float, float, float]]:
+    env = dict(os.environ, LINEAR_OAUTH_STORE=store, LINEAR_OAUTH_API_BASE=server.base, PATH=BARE_PATH)
+    rows = []
+    node_a = ["node", "-e", "const lo = require('linear-oauth'); lo.Resolver.fromEnv()"]
+    rows.append(("node: require + new Resolver", *median_pair(node_a, ["node", "-e", "0"], asset, env), 15.0))
+    py_a = [str(py), "-c", "import linear_oauth as lo; lo.Resolver.from_env()"]
+    rows.append(("python: import + Resolver()", *median_pair(py_a, [str(py), "-c", "0"], asset, env), 20.0))
+    cli_a = [str(cli), "token", "--workspace", workspace]
+    rows.append(("cli: token (cached fresh token)", *median_pair(cli_a, ["true"], asset, env), 10.0))
+    return rows
+
+
+def sizes() -> list[tuple[str, float, float]]:
+    rows = []
+    for triple in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]:
+        with tarfile.open(DIST / f"linear-oauth-{VERSION}-{triple}.tar.gz") as tar:
+            member = tar.getmember(f"linear-oauth-{VERSION}-{triple}/linear-oauth")
+            rows.append((f"cli {triple} (stripped)", member.size / 2**20, SIZE_TARGETS_MB["cli"]))
+    for plat in ["linux-x64-gnu", "linux-arm64-gnu"]:
+        with tarfile.open(DIST / f"linear-oauth-{plat}-{VERSION}.tgz") as tar:
+            member = tar.getmember(f"package/linear-oauth.{plat}.node")
+            rows.append((f"node addon {plat}", member.size / 2**20, SIZE_TARGETS_MB["node"]))
+    for wheel in sorted(DIST.glob(f"linear_oauth-{VERSION}-*.whl")):
+        rows.append((f"wheel {wheel.name.split('.')[-2]}", wheel.stat().st_size / 2**20, SIZE_TARGETS_MB["wheel"]))
+    return rows
+
+
+def main() -> int:
+    if not DIST.is_dir():
+        fail(f"{DIST} does not exist; run `make dist` first")
+    with tempfile.TemporaryDirectory(prefix="linear-oauth-dist-check-") as tmp:
+        work = Path(tmp)
+        wheel = check_wheels()
+        cli = extract_cli("x86_64-unknown-linux-gnu", work / "x64")
+        port = free_port()
+        redirect = f"http://127.0.0.1:{port}/oauth/callback"
+        server = Server(redirect)
+        try:
+            store = f"file:{work / 'store'}"
+            workspace = install_workspace(cli, server, store, redirect)
+            step("x86_64 CLI setup (script plays the browser)", f"workspace {workspace}")
+            py = check_python(wheel, work, server, store, workspace)
+            asset = check_node(work, server, store, workspace)
+            starts = cold_starts(py, asset, cli, store, server, workspace)
+        finally:
+            server.stop()
+        check_arm64(work)
+
+    print(f"\nsizes (MiB; target in brackets)")
+    for name, mib, target in sizes():
+        print(f"  {name:<44} {mib:7.2f}  [<= {target:.0f}]{'' if mib <= target else '  OVER'}")
+    print(f"\ncold start, median of {RUNS} paired runs (ms)")
+    print(f"  {'':<36} {'artifact':>9} {'bare':>8} {'delta':>8}  goal")
+    for name, a, b, goal in starts:
+        print(f"  {name:<36} {a:9.1f} {b:8.1f} {a - b:+8.1f}  <= +{goal:.0f}")
+    print(f"\n{len(results)} checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
