@@ -1,7 +1,6 @@
 //! Operator actions: inspect and revoke.
 
-use linear_oauth_core::{fingerprint, freshness, revoke_form, Freshness, StoredToken, FIELDS};
-use serde_json::Value;
+use linear_oauth_core::{freshness, inspect_fields, revoke_form, Freshness, StoredToken};
 
 use crate::exports::linear::oauth::admin::{Inspection, Revocation};
 use crate::linear::oauth::log::Level;
@@ -11,33 +10,15 @@ use crate::linear::oauth::types::{EndpointError, Error};
 use crate::resolver::{endpoint, invalidate, settings};
 use crate::{http, log_event, now_ms};
 
-const SECRET_FIELDS: [&str; 3] = ["access_token", "refresh_token", "client_secret"];
-
-fn redacted(s: &str) -> String {
-    format!("[redacted sha256:{}]", fingerprint(s))
-}
-
 pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
     let s = settings();
     let v = secret_store::get(secret_id)
         .map_err(|e| Error::Store(format!("secret read failed: {e}")))?
         .ok_or_else(|| Error::SecretMissing(format!("secret {secret_id} does not exist")))?;
     let parsed = StoredToken::parse(&v.value);
-    let invalid_fields = parsed.as_ref().err().map(|e| e.fields()).unwrap_or_default();
-    let mut fields = Vec::new();
-    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&v.value) {
-        let known = FIELDS.iter().filter_map(|f| map.get(*f).map(|v| (*f, v)));
-        let unknown = map.iter().filter(|(k, _)| !FIELDS.contains(&k.as_str())).map(|(k, v)| (k.as_str(), v));
-        for (name, value) in known.chain(unknown) {
-            let shown = match (SECRET_FIELDS.contains(&name), value) {
-                (true, Value::String(s)) => redacted(s),
-                (true, _) => "[redacted]".to_owned(),
-                (false, Value::String(s)) => s.clone(),
-                (false, other) => other.to_string(),
-            };
-            fields.push((name.to_owned(), shown));
-        }
-    }
+    let invalid_fields = parsed.as_ref().err().map(|e| e.problems()).unwrap_or_default();
+    // Every string not declared non-secret in core is fingerprinted.
+    let fields = inspect_fields(&v.value);
     let (expires_in_ms, needs_refresh) = match &parsed {
         Ok(t) => match freshness(&t.expires_at, now_ms(), s.refresh_threshold_ms) {
             Freshness::Malformed => (None, true),

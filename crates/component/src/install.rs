@@ -108,7 +108,7 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
         requested_scope: &scopes,
     };
     let stored = StoredToken::installed(&token, &rec, previous_token.as_ref(), now_ms())
-        .map_err(|e| Error::InvalidStoredToken(e.fields()))?;
+        .map_err(|e| Error::InvalidStoredToken(e.problems()))?;
     secret_store::put(&secret_id, &stored.to_json(), None).map_err(|e| Error::Store(format!("secret write failed: {e}")))?;
     registry::put(&Row {
         workspace_id: id.workspace_id.clone(),

@@ -153,9 +153,9 @@ fn read_secret(secret_id: &str) -> Result<(StoredToken, String), Error> {
     let tok = StoredToken::parse(&v.value).map_err(|e| {
         log_event(Level::Error, "stored token is invalid", &[
             ("secret_id", secret_id),
-            ("fields", &e.fields().join(",")),
+            ("fields", &e.problems().join(",")),
         ]);
-        Error::InvalidStoredToken(e.fields())
+        Error::InvalidStoredToken(e.problems())
     })?;
     Ok((tok, v.version))
 }

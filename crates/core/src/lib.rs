@@ -10,6 +10,7 @@ mod expiry;
 mod naming;
 mod pkce;
 mod recovery;
+mod redact;
 mod registry;
 mod secret;
 mod stored;
@@ -22,11 +23,15 @@ pub use expiry::{freshness, Freshness};
 pub use naming::{secret_name, validate_slug, DEFAULT_SECRET_PREFIX};
 pub use pkce::{fingerprint, pkce_challenge, PkcePair, State};
 pub use recovery::{after_invalid_grant, Recovery};
+pub use redact::{redact, MIN_REDACTED_LEN, REDACTED};
 pub use registry::RegistryStatus;
 pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken};
-pub use stored::{InstallRecord, SchemaError, StoredToken, FIELDS};
-pub use timefmt::{format_instant, parse_instant};
+pub use stored::{
+    inspect_fields, is_non_secret_field, InstallRecord, SchemaError, StoredToken, FIELDS, NON_SECRET_FIELDS,
+    NOT_A_JSON_OBJECT, NOT_VALID_JSON,
+};
+pub use timefmt::{format_instant, parse_instant, MAX_INSTANT_MS, MIN_INSTANT_MS};
 pub use token::{
-    code_exchange_form, parse_identity, parse_token_response, refresh_form, revoke_form,
-    EndpointFailure, Identity, TokenResponse, IDENTITY_QUERY,
+    code_exchange_form, is_b64token, parse_identity, parse_token_response, refresh_form, revoke_form,
+    EndpointFailure, Identity, TokenResponse, IDENTITY_QUERY, MAX_EXPIRES_IN_S, MAX_TOKEN_LEN,
 };

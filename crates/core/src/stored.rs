@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::{format_instant, AccessToken, ClientSecret, RefreshToken, TokenResponse};
+use crate::{fingerprint, format_instant, AccessToken, ClientSecret, RefreshToken, TokenResponse};
 
 /// The eleven fields, in the order they are written.
 pub const FIELDS: [&str; 11] = [
@@ -19,10 +19,41 @@ pub const FIELDS: [&str; 11] = [
     "installed_by_platform_user_id",
 ];
 
-/// Why a stored value is not a token.
+/// Fields (of the eleven, plus ones other writers add) whose values are not
+/// secret: `inspect` shows them in clear and fingerprints every other string.
+/// `grant_type` marks a client-credentials token (issue 10).
+pub const NON_SECRET_FIELDS: [&str; 9] = [
+    "expires_at",
+    "scope",
+    "client_id",
+    "workspace_id",
+    "workspace_slug",
+    "installed_at",
+    "updated_at",
+    "installed_by_platform_user_id",
+    "grant_type",
+];
+
+/// Whether `inspect` may show this field's value. Unknown fields are secret
+/// until declared otherwise here (`old_refresh_token`, `id_token`, ...).
+pub fn is_non_secret_field(name: &str) -> bool {
+    NON_SECRET_FIELDS.contains(&name)
+}
+
+/// The one entry of `invalid-stored-token` when the secret is not JSON at all
+/// (empty, truncated, binary).
+pub const NOT_VALID_JSON: &str = "<not valid JSON>";
+/// The one entry of `invalid-stored-token` when the secret is JSON but not an
+/// object (`[]`, `null`, a string).
+pub const NOT_A_JSON_OBJECT: &str = "<not a JSON object>";
+
+/// Why a stored value is not a token. Messages never quote the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaError {
-    #[error("stored token is not a JSON object")]
+    /// Empty, truncated or otherwise unparseable.
+    #[error("stored token is not valid JSON (empty or truncated?)")]
+    NotJson,
+    #[error("stored token is valid JSON but not a JSON object")]
     NotAnObject,
     /// Every missing, empty or non-string field, by name, in schema order.
     #[error("stored token has missing, empty or non-string fields: {}", .0.join(", "))]
@@ -30,13 +61,47 @@ pub enum SchemaError {
 }
 
 impl SchemaError {
-    /// The field list a host reports; all eleven when the value is not an object.
+    /// The bad field names; empty when the value is not a JSON object at all.
     pub fn fields(&self) -> Vec<String> {
         match self {
-            Self::NotAnObject => FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+            Self::NotJson | Self::NotAnObject => Vec::new(),
             Self::Fields(f) => f.clone(),
         }
     }
+
+    /// What a host reports as `invalid-stored-token`: the bad field names, or
+    /// one [`NOT_VALID_JSON`] / [`NOT_A_JSON_OBJECT`] entry.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Self::NotJson => vec![NOT_VALID_JSON.to_owned()],
+            Self::NotAnObject => vec![NOT_A_JSON_OBJECT.to_owned()],
+            Self::Fields(f) => f.clone(),
+        }
+    }
+}
+
+/// A stored value's fields as `inspect` shows them: the eleven in schema order,
+/// then the others in stored order. Non-secret fields in clear (non-strings as
+/// JSON); every other string as `[redacted sha256:<fingerprint>]`, every other
+/// value as `[redacted]`. Empty when the value is not a JSON object.
+pub fn inspect_fields(json: &str) -> Vec<(String, String)> {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
+        return Vec::new();
+    };
+    let known = FIELDS.iter().filter_map(|f| map.get_key_value(*f));
+    let unknown = map.iter().filter(|(k, _)| !FIELDS.contains(&k.as_str()));
+    known
+        .chain(unknown)
+        .map(|(name, value)| {
+            let shown = match (is_non_secret_field(name), value) {
+                (true, Value::String(s)) => s.clone(),
+                (true, other) => other.to_string(),
+                (false, Value::String(s)) => format!("[redacted sha256:{}]", fingerprint(s)),
+                (false, _) => "[redacted]".to_owned(),
+            };
+            (name.clone(), shown)
+        })
+        .collect()
 }
 
 /// A validated stored token. Fields it does not know are kept in `extra` and
@@ -71,7 +136,7 @@ pub struct InstallRecord<'a> {
 impl StoredToken {
     /// Validates the whole set at once so one read reports every problem.
     pub fn parse(json: &str) -> Result<Self, SchemaError> {
-        let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(json) else {
+        let Value::Object(mut map) = serde_json::from_str::<Value>(json).map_err(|_| SchemaError::NotJson)? else {
             return Err(SchemaError::NotAnObject);
         };
         let bad: Vec<String> = FIELDS
@@ -231,9 +296,43 @@ pub(crate) mod tests {
 
     #[test]
     fn not_an_object() {
-        assert_eq!(StoredToken::parse("[]"), Err(SchemaError::NotAnObject));
-        assert_eq!(StoredToken::parse("nope"), Err(SchemaError::NotAnObject));
-        assert_eq!(SchemaError::NotAnObject.fields().len(), 11);
+        for v in ["[]", "null", "\"x\"", "42"] {
+            assert_eq!(StoredToken::parse(v), Err(SchemaError::NotAnObject), "{v}");
+        }
+        assert_eq!(StoredToken::parse("nope"), Err(SchemaError::NotJson));
+        assert_eq!(SchemaError::NotAnObject.problems(), vec![NOT_A_JSON_OBJECT]);
+        assert_eq!(SchemaError::NotJson.problems(), vec![NOT_VALID_JSON]);
+        assert!(SchemaError::NotJson.fields().is_empty());
+    }
+
+    #[test]
+    fn inspect_fingerprints_everything_not_known_to_be_public() {
+        let mut v: Value = serde_json::from_str(&sample()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.insert("old_refresh_token".into(), "lin_refresh_OLD".into());
+        o.insert("id_token".into(), "eyJhbGciOi.canary".into());
+        o.insert("grant_type".into(), "client_credentials".into());
+        o.insert("scope".into(), serde_json::json!(["read"]));
+        let json = v.to_string();
+        let shown = inspect_fields(&json);
+        let get = |k: &str| shown.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap();
+        for secret in ["access_token", "refresh_token", "client_secret", "old_refresh_token", "id_token"] {
+            assert!(get(secret).starts_with("[redacted sha256:"), "{secret}: {}", get(secret));
+        }
+        assert_eq!(get("old_refresh_token"), format!("[redacted sha256:{}]", fingerprint("lin_refresh_OLD")));
+        assert_eq!(get("future_field"), "[redacted]");
+        assert_eq!(get("workspace_slug"), "acme");
+        assert_eq!(get("grant_type"), "client_credentials");
+        assert_eq!(get("scope"), r#"["read"]"#);
+        let all = format!("{shown:?}");
+        for canary in ["lin_oauth_A", "lin_refresh_R", "csecret", "lin_refresh_OLD", "canary", "nested"] {
+            assert!(!all.contains(canary), "{canary} in {all}");
+        }
+        // Schema order first, then the rest in stored order.
+        let names: Vec<&str> = shown.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(&names[..11], &FIELDS[..]);
+        assert_eq!(&names[11..], ["future_field", "old_refresh_token", "id_token", "grant_type"]);
+        assert!(inspect_fields("[]").is_empty() && inspect_fields("").is_empty());
     }
 
     #[test]
@@ -273,5 +372,16 @@ pub(crate) mod tests {
         assert_eq!(t.scope, "read write");
         let no_refresh = TokenResponse::for_tests("a", None, 1, None);
         assert!(StoredToken::installed(&no_refresh, &rec, None, 0).is_err());
+    }
+
+    #[test]
+    fn empty_or_truncated_secret_is_not_json_not_eleven_missing_fields() {
+        let truncated = &sample()[..40];
+        for bad in ["", "   ", truncated] {
+            let err = StoredToken::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("not valid JSON"), "{bad:?}: {err}");
+            assert_ne!(err.fields().len(), 11, "{bad:?}");
+            assert_eq!(err.problems(), vec![NOT_VALID_JSON], "{bad:?}");
+        }
     }
 }

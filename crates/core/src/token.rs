@@ -3,22 +3,37 @@
 
 use serde_json::Value;
 
-use crate::{format_instant, AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken};
+use crate::{
+    format_instant, normalize_scopes, redact, AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken,
+};
+
+/// Longest access or refresh token accepted. Linear's are well under 100
+/// characters; anything near this is not a token.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// Longest `expires_in` accepted, in seconds: ten years of 366 days. Linear's
+/// legacy long-lived tokens carry 315705599; a larger value is a broken answer
+/// (and `1e20` once turned into an `expires_at` in 1970).
+pub const MAX_EXPIRES_IN_S: u64 = 10 * 366 * 86_400;
 
 /// A successful token response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenResponse {
     pub access_token: AccessToken,
     pub token_type: Option<String>,
+    /// Seconds, `1..=MAX_EXPIRES_IN_S` when parsed.
     pub expires_in: u64,
+    /// Space-separated, already normalized; `None` when absent or unusable.
     pub scope: Option<String>,
     pub refresh_token: Option<RefreshToken>,
 }
 
 impl TokenResponse {
+    /// `now + expires_in`, computed exactly and clamped to what an instant
+    /// can spell: never wraps, never falls back to 1970.
     pub fn expires_at(&self, now_ms: i64) -> String {
-        let secs = i64::try_from(self.expires_in).unwrap_or(i64::MAX / 2_000);
-        format_instant(now_ms.saturating_add(secs.saturating_mul(1000)))
+        let at = i128::from(now_ms) + i128::from(self.expires_in) * 1000;
+        format_instant(i64::try_from(at).unwrap_or(if at < 0 { i64::MIN } else { i64::MAX }))
     }
 
     #[cfg(test)]
@@ -38,17 +53,16 @@ impl TokenResponse {
 pub enum EndpointFailure {
     /// Non-2xx, with the RFC 6749 section 5.2 fields when the body had them.
     Error { status: u16, code: Option<String>, description: Option<String> },
-    /// 2xx but not a token: not JSON, or `access_token`/`expires_in` missing.
+    /// 2xx but not a usable token: not JSON, a token field missing or not
+    /// RFC 6750 characters, `expires_in` out of range, a non-string `refresh_token`.
     Malformed(String),
 }
 
 impl EndpointFailure {
-    /// Replaces any of `secrets` that the server echoed back with `[redacted]`:
-    /// error texts travel into logs and exceptions.
+    /// Replaces every spelling of any of `secrets` that the server echoed back
+    /// (see [`redact`]): error texts travel into logs and exceptions.
     pub fn redacted(self, secrets: &[&str]) -> Self {
-        let scrub = |t: String| {
-            secrets.iter().filter(|s| s.len() >= 4).fold(t, |t, s| t.replace(*s, "[redacted]"))
-        };
+        let scrub = |t: String| redact(&t, secrets);
         match self {
             Self::Error { status, code, description } => {
                 Self::Error { status, code: code.map(scrub), description: description.map(scrub) }
@@ -66,7 +80,53 @@ fn str_field(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-/// Interprets a token endpoint answer. Bodies are never echoed: they can hold tokens.
+/// RFC 6750 section 2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
+/// / "+" / "/" ) *"="`, at most [`MAX_TOKEN_LEN`]. Anything else (CR, LF, NUL,
+/// spaces, quotes) would be a header injection for callers that paste the
+/// token into `Authorization: Bearer …`.
+pub fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    s.len() <= MAX_TOKEN_LEN
+        && !body.is_empty()
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+fn malformed(m: &str) -> EndpointFailure {
+    EndpointFailure::Malformed(m.to_owned())
+}
+
+/// A positive JSON integer (or a string of ASCII digits, which some servers
+/// send) up to [`MAX_EXPIRES_IN_S`]. Fractions, exponents (`1e20`, and also
+/// `3600.0`: Linear sends integers), signs and zero are refused.
+fn expires_in(v: Option<&Value>) -> Option<u64> {
+    let secs = match v? {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok()?,
+        _ => return None,
+    };
+    (1..=MAX_EXPIRES_IN_S).contains(&secs).then_some(secs)
+}
+
+/// A string (space- or comma-separated) or, for apps created before
+/// 2023-12-01, an array of strings; normalized to single spaces.
+///
+/// Anything else (a number, an object, an array holding a non-string) counts
+/// as absent, so the stored scope is kept, rather than as a malformed answer:
+/// by the time the answer is read Linear has already rotated the refresh
+/// token, so refusing an otherwise good answer over an informational field
+/// would throw away the only copy of the new token.
+fn scope(v: Option<&Value>) -> Option<String> {
+    let parts: Vec<&str> = match v? {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().map(Value::as_str).collect::<Option<_>>()?,
+        _ => return None,
+    };
+    let joined = normalize_scopes(&parts).join(" ");
+    (!joined.is_empty()).then_some(joined)
+}
+
+/// Interprets a token endpoint answer. Bodies and token values are never
+/// echoed in errors: they can hold tokens.
 pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, EndpointFailure> {
     let json: Option<Value> = serde_json::from_slice(body).ok();
     if !(200..300).contains(&status) {
@@ -77,22 +137,38 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, E
         return Err(EndpointFailure::Error { status, code, description });
     }
     let Some(v) = json.filter(Value::is_object) else {
-        return Err(EndpointFailure::Malformed("token response is not a JSON object".into()));
+        return Err(malformed("token response is not a JSON object"));
     };
-    let access = str_field(&v, "access_token")
-        .ok_or_else(|| EndpointFailure::Malformed("token response has no access_token".into()))?;
-    let expires_in = match v.get("expires_in") {
-        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| EndpointFailure::Malformed("token response has no valid expires_in".into()))?;
+    let access = match v.get("access_token") {
+        None | Some(Value::Null) => return Err(malformed("token response has no access_token")),
+        Some(Value::String(s)) if is_b64token(s) => s.clone(),
+        Some(_) => {
+            return Err(malformed(
+                "token response has an access_token that is not a string of RFC 6750 token characters (at most 4096)",
+            ))
+        }
+    };
+    let expires_in = expires_in(v.get("expires_in")).ok_or_else(|| {
+        malformed("token response has no valid expires_in (a positive integer of seconds, at most 10 years)")
+    })?;
+    // Absent or null: Linear did not rotate, keep the old one. Anything else
+    // that is not a token must not be mistaken for "absent": the old refresh
+    // token is spent by now, and keeping it would break the chain silently.
+    let refresh_token = match v.get("refresh_token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if is_b64token(s) => Some(RefreshToken::new(s.clone())),
+        Some(_) => {
+            return Err(malformed(
+                "token response has a refresh_token that is not a string of RFC 6750 token characters (at most 4096)",
+            ))
+        }
+    };
     Ok(TokenResponse {
         access_token: AccessToken::new(access),
         token_type: str_field(&v, "token_type"),
         expires_in,
-        scope: str_field(&v, "scope"),
-        refresh_token: str_field(&v, "refresh_token").map(RefreshToken::new),
+        scope: scope(v.get("scope")),
+        refresh_token,
     })
 }
 
@@ -239,5 +315,107 @@ mod tests {
         let id = parse_identity(body).unwrap();
         assert_eq!(id.workspace_slug, "acme");
         assert!(parse_identity(br#"{"errors":[{"message":"Authentication required"}]}"#).unwrap_err().contains("Authentication"));
+    }
+
+    // One test per defect of issue 11 (item 8, 6) and issue 10 (item 2).
+
+    #[test]
+    fn expires_in_1e20_is_malformed() {
+        let r = parse_token_response(200, br#"{"access_token":"a","expires_in":1e20,"refresh_token":"r"}"#);
+        assert!(matches!(r, Err(EndpointFailure::Malformed(_))), "{r:?}");
+    }
+
+    #[test]
+    fn non_string_refresh_token_is_malformed() {
+        for rt in ["42", "{}", "[\"r\"]", "true", "\"\""] {
+            let body = format!(r#"{{"access_token":"a","expires_in":3600,"refresh_token":{rt}}}"#);
+            let r = parse_token_response(200, body.as_bytes());
+            assert!(matches!(r, Err(EndpointFailure::Malformed(_))), "{rt}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn access_token_with_control_or_space_is_malformed() {
+        for bad in ["lin_oauth_a\\r\\nX-Evil: 1", "lin_oauth_a\\n", "lin_oauth_a\\u0000", "lin_oauth a", "lin\\\"oauth"] {
+            let body = format!(r#"{{"access_token":"{bad}","expires_in":3600,"refresh_token":"r"}}"#);
+            let r = parse_token_response(200, body.as_bytes());
+            let Err(EndpointFailure::Malformed(m)) = r else { panic!("{bad}: {r:?}") };
+            assert!(!m.contains("lin_oauth"), "{m}");
+        }
+    }
+
+    #[test]
+    fn url_encoded_echo_of_client_secret_is_redacted() {
+        let secret = "S3cr3t+With/Special=Chars&x";
+        let body = br#"{"error":"invalid_request","error_description":"bad body: client_secret=S3cr3t%2BWith%2FSpecial%3DChars%26x&grant_type=refresh_token"}"#;
+        let EndpointFailure::Error { description, .. } = parse_token_response(400, body).unwrap_err().redacted(&[secret]) else { panic!() };
+        let d = description.unwrap();
+        assert_eq!(d, "bad body: client_secret=[redacted]&grant_type=refresh_token");
+    }
+
+    #[test]
+    fn scope_array_is_joined_with_spaces() {
+        let body = br#"{"access_token":"a","expires_in":3600,"refresh_token":"r","scope":["read","write"]}"#;
+        assert_eq!(parse_token_response(200, body).unwrap().scope.as_deref(), Some("read write"));
+    }
+
+    fn with(field: &str, json: &str) -> Result<TokenResponse, EndpointFailure> {
+        let mut v: Value = serde_json::from_str(r#"{"access_token":"a","expires_in":3600,"refresh_token":"r"}"#).unwrap();
+        v[field] = serde_json::from_str(json).unwrap();
+        parse_token_response(200, v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn expires_in_bounds() {
+        for ok in ["1", "86399", "315705599", "316224000", "\"3600\""] {
+            assert!(with("expires_in", ok).is_ok(), "{ok}");
+        }
+        assert_eq!(with("expires_in", "315705599").unwrap().expires_in, 315_705_599, "Linear's legacy 10-year tokens");
+        for bad in ["0", "-1", "3600.5", "3600.0", "1e3", "316224001", "18446744073709551615", "1e300", "\"\"", "\"-5\"",
+            "\"1e20\"", "\"NaN\"", "\"3600 \"", "null", "true", "[3600]"] {
+            assert!(matches!(with("expires_in", bad), Err(EndpointFailure::Malformed(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn expires_at_never_wraps_to_1970() {
+        let t = TokenResponse::for_tests("a", None, u64::MAX, None);
+        assert_eq!(t.expires_at(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(t.expires_at(0), "9999-12-31T23:59:59.999Z");
+        let t = TokenResponse::for_tests("a", None, MAX_EXPIRES_IN_S, None);
+        assert_eq!(crate::parse_instant(&t.expires_at(1_000)), Some(1_000 + 316_224_000_000));
+    }
+
+    #[test]
+    fn refresh_token_null_is_absent_and_bad_ones_do_not_leak() {
+        assert!(with("refresh_token", "null").unwrap().refresh_token.is_none());
+        let Err(EndpointFailure::Malformed(m)) = with("refresh_token", r#""lin_refresh_canary\r\n""#) else { panic!() };
+        assert!(!m.contains("canary"), "{m}");
+    }
+
+    #[test]
+    fn token_characters() {
+        for ok in ["lin_oauth_0123abcDEF", "a-b.c_d~e+f/g", "YWJj==", "x="] {
+            assert!(is_b64token(ok), "{ok}");
+        }
+        let long = "a".repeat(MAX_TOKEN_LEN + 1);
+        for bad in ["", "=", "==", "a=b", "a b", "a\tb", "a\"b", "a'b", "a,b", "a;b", "a:b", "a\u{0}", "a\r", "\u{e9}", long.as_str()] {
+            assert!(!is_b64token(bad), "{bad:?}");
+        }
+        assert!(is_b64token(&"a".repeat(MAX_TOKEN_LEN)));
+        assert!(matches!(with("access_token", "42"), Err(EndpointFailure::Malformed(_))));
+        assert!(matches!(with("access_token", "null"), Err(EndpointFailure::Malformed(_))));
+    }
+
+    #[test]
+    fn scope_spellings() {
+        let scope = |json: &str| with("scope", json).unwrap().scope;
+        assert_eq!(scope(r#""read write""#).as_deref(), Some("read write"));
+        assert_eq!(scope(r#""read,write, admin""#).as_deref(), Some("read write admin"));
+        assert_eq!(scope(r#"["read", "write,admin", " x "]"#).as_deref(), Some("read write admin x"));
+        // Unusable scopes count as absent, so the stored one is kept.
+        for absent in [r#""""#, r#"" , ""#, "[]", r#"["read", 1]"#, "42", "{}", "null"] {
+            assert_eq!(scope(absent), None, "{absent}");
+        }
     }
 }

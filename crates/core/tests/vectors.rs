@@ -20,7 +20,7 @@ fn stored_tokens() {
             assert_eq!(again, t, "{name}: round trip");
         } else {
             let want: Vec<String> = serde_json::from_value(case["bad_fields"].clone()).unwrap();
-            assert_eq!(result.unwrap_err().fields(), want, "{name}");
+            assert_eq!(result.unwrap_err().problems(), want, "{name}");
         }
     }
 }
