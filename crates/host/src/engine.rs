@@ -55,7 +55,7 @@ fn load() -> wasmtime::Result<Runtime> {
     let precompiled = unsafe { Component::deserialize(&engine, CWASM) };
     let (component, fallback_reason) = match precompiled {
         Ok(c) => (c, None),
-        Err(e) => (fallback(&engine, e)?, Some(format!("{e:#}"))),
+        Err(e) => (fallback(&engine, &e)?, Some(format!("{e:#}"))),
     };
     let mut linker = Linker::<Ctx>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -85,13 +85,13 @@ fn load() -> wasmtime::Result<Runtime> {
 /// With the `jit` feature, a rejected artifact is compiled from the embedded
 /// wasm (70-90 ms on every cold start; each `Resolver` logs a warning).
 #[cfg(feature = "jit")]
-fn fallback(engine: &Engine, _rejected: wasmtime::Error) -> wasmtime::Result<Component> {
+fn fallback(engine: &Engine, _rejected: &wasmtime::Error) -> wasmtime::Result<Component> {
     Component::new(engine, crate::COMPONENT_WASM)
 }
 
 /// Without it there is no compiler in the binary: say what to do instead.
 #[cfg(not(feature = "jit"))]
-fn fallback(_engine: &Engine, rejected: wasmtime::Error) -> wasmtime::Result<Component> {
+fn fallback(_engine: &Engine, rejected: &wasmtime::Error) -> wasmtime::Result<Component> {
     Err(wasmtime::format_err!(
         "the embedded precompiled component (for {} with CPU features [{}]) does not load on this machine: {rejected:#}; \
          use a build for this platform, or build with the `jit` feature to compile it at load",

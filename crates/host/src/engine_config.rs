@@ -22,6 +22,7 @@ pub fn engine_config() -> wasmtime::Config {
 /// server CPU since 2009) and Armv8.1 LSE atomics (Graviton2 / Neoverse N1
 /// and later). At load, wasmtime checks each enabled flag against the CPU it
 /// runs on, so a wider baseline would turn into a refusal, never a crash.
+#[allow(dead_code)] // used by build.rs; the runtime reports what build.rs chose
 pub fn cpu_baseline(triple: &str) -> &'static [&'static str] {
     match triple.split('-').next().unwrap_or_default() {
         "x86_64" => &["has_sse3", "has_ssse3", "has_cmpxchg16b", "has_sse41", "has_sse42", "has_popcnt"],

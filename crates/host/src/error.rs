@@ -13,7 +13,7 @@ pub enum Error {
     Revoked(String),
     #[error("secret missing: {0}")]
     SecretMissing(String),
-    #[error("stored token is invalid; missing, empty or non-string fields: {}", .0.join(", "))]
+    #[error("stored token is invalid: {}", describe_invalid(.0))]
     InvalidStoredToken(Vec<String>),
     #[error("reauthorization required: {0}")]
     ReauthorizationRequired(String),
@@ -30,6 +30,15 @@ pub enum Error {
     /// The component trapped, ran past its deadline or could not be loaded.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// The component sends bad field names, or one `<...>` entry when the secret
+/// is not a JSON object at all.
+fn describe_invalid(fields: &[String]) -> String {
+    match fields {
+        [only] if only.starts_with('<') => format!("the secret is {only}"),
+        _ => format!("missing, empty or non-string fields: {}", fields.join(", ")),
+    }
 }
 
 fn fmt_code(c: &Option<String>) -> String {

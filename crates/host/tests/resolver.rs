@@ -435,13 +435,25 @@ fn inspect_redacts_and_validates() {
     let field = |n: &str| i.fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
     assert!(field("access_token").starts_with("[redacted sha256:"));
     assert_eq!(field("workspace_slug"), "acme");
-    assert_eq!(field("team_hint"), r#"{"kept":true}"#);
+    // Unknown fields may hold secrets (old_refresh_token, id_token): never shown in clear.
+    assert_eq!(field("team_hint"), "[redacted]");
 
     b.secrets.put("half", r#"{"access_token":"x","scope":""}"#, None).unwrap();
     let i = r.inspect("half").unwrap();
     assert_eq!(i.invalid_fields.len(), 10);
     assert_eq!(i.expires_in_ms, None);
     assert!(matches!(r.inspect("absent"), Err(Error::SecretMissing(_))));
+
+    // A truncated secret is "not valid JSON", not eleven missing fields.
+    b.secrets.put("truncated", r#"{"access_token":"x","#, None).unwrap();
+    assert_eq!(r.inspect("truncated").unwrap().invalid_fields, vec!["<not valid JSON>".to_owned()]);
+    match r.resolve_secret("truncated") {
+        Err(Error::InvalidStoredToken(f)) => assert_eq!(f, vec!["<not valid JSON>".to_owned()]),
+        other => panic!("{other:?}"),
+    }
+    b.secrets.put("secretive", &serde_json::json!({"old_refresh_token": "lin_oauth_OLD_SECRET_x"}).to_string(), None).unwrap();
+    let shown = format!("{:?}", r.inspect("secretive").unwrap());
+    assert!(!shown.contains("lin_oauth_OLD_SECRET_x") && shown.contains("[redacted sha256:"), "{shown}");
 }
 
 #[test]

@@ -44,12 +44,27 @@ pub fn run(options: &Options, json_out: bool) -> Result<(), CliError> {
         json!({ "linear_oauth": env!("CARGO_PKG_VERSION"), "os": std::env::consts::OS, "arch": std::env::consts::ARCH }),
     );
     component(&mut report);
-    match Backends::open_with(&options.store, options.registry_table.as_deref()) {
+    // File permissions are looked at before the store is opened: opening
+    // refuses (or would change) what this check is about.
+    let uri = options.store.as_str();
+    let summary = uri.strip_prefix("file:").map(|dir| file_store(&mut report, Path::new(dir)));
+    let found_already = !report.problems.is_empty();
+    match Backends::open_with(uri, options.registry_table.as_deref()) {
         Ok(backends) => {
-            store(&mut report, options, &backends);
+            let summary = match summary {
+                Some(s) => s,
+                None if uri == "aws" => aws_store(&mut report, &backends),
+                None => "in-process only (nothing persists)".into(),
+            };
+            report.sections.insert("store".into(), json!({ "uri": uri, "summary": summary }));
             registry(&mut report, &backends);
         }
-        Err(e) => report.problem("store", format!("cannot open store {}: {e}", options.store), store_fix(&options.store)),
+        Err(e) => {
+            report.sections.insert("store".into(), json!({ "uri": uri, "summary": format!("cannot open: {e}") }));
+            if !found_already {
+                report.problem("store", format!("cannot open store {uri}: {e}"), store_fix(uri));
+            }
+        }
     }
     api(&mut report, &options.api_base);
 
@@ -136,18 +151,6 @@ fn store_fix(uri: &str) -> String {
     } else {
         "use --store file:DIR (a directory only you can read), memory: or aws".into()
     }
-}
-
-fn store(report: &mut Report, options: &Options, backends: &Backends) {
-    let uri = options.store.as_str();
-    let summary = if let Some(dir) = uri.strip_prefix("file:") {
-        file_store(report, Path::new(dir))
-    } else if uri == "aws" {
-        aws_store(report, backends)
-    } else {
-        "in-process only (nothing persists)".into()
-    };
-    report.sections.insert("store".into(), json!({ "uri": uri, "summary": summary }));
 }
 
 fn mode(path: &Path) -> Option<u32> {
@@ -269,7 +272,7 @@ fn api(report: &mut Report, base: &str) {
             report.sections.insert("api".into(), json!({ "base": base, "reachable": false, "summary": format!("unreachable: {e}") }));
             report.problem(
                 "api",
-                format!("cannot reach {host}:{port}: {e}"),
+                format!("cannot reach {host}:{port} ({e})"),
                 "allow outbound HTTPS to api.linear.app (security group, proxy, VPC NAT), or fix --api-base",
             );
         }
@@ -282,7 +285,7 @@ fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, PROBE_TIMEOUT) {
             Ok(s) => return Ok(s),
-            Err(e) => last = format!("{addr}: {e}"),
+            Err(e) => last = e.to_string(),
         }
     }
     Err(last)
