@@ -52,15 +52,18 @@ test-rust:
 # `pip install ./hosts/python` builds the extension with the component
 # embedded (release by default; here the dev profile, which reuses what
 # `cargo test` built). stubtest checks the hand-written .pyi against it.
+# `cargo test --no-run` (a no-op after test-rust) builds the test server with
+# the same features as the rest; a lone `-p linear-oauth-testserver` build
+# would resolve features differently and recompile its dependencies.
 test-python:
-	$(CARGO) build -p linear-oauth-testserver
+	$(CARGO) test --no-run --quiet
 	MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
 	cd hosts/python && $(PY) -m mypy.stubtest linear_oauth
 	cd hosts/python && $(PY) -m mypy -p linear_oauth
 	cd hosts/python && $(PY) -m pytest -q
 
 test-node:
-	$(CARGO) build -p linear-oauth-testserver
+	$(CARGO) test --no-run --quiet
 	cd hosts/node && npm ci --no-audit --no-fund && npm run build:debug && npm test
 	git diff --exit-code -- hosts/node/index.d.ts  # the committed types match the build
 
@@ -84,10 +87,10 @@ dist: setup venv
 # Proves the artifacts in dist/ work where they will run: a venv without
 # Rust, a bundled Lambda handler, arm64 under qemu, cold starts.
 dist-check: venv
+	$(CARGO) test --no-run --quiet
 	command -v qemu-aarch64 >/dev/null && test -d /usr/aarch64-linux-gnu/lib || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user libc6-arm64-cross; }
 	$(PY) -m pip install --quiet --disable-pip-version-check $(DIST_TOOLS)
-	$(CARGO) build -p linear-oauth-testserver
 	PATH="$(VENV)/bin:$$PATH" $(PY) scripts/dist_check.py
 
 ci: test

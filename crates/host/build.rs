@@ -1,13 +1,16 @@
-//! Builds the guest component with a nested cargo (its own target dir, so the
-//! outer build's lock is never contended), then precompiles it for the cargo
-//! target being built (`TARGET`, which may differ from the machine running
-//! this script) with an explicit CPU baseline, never the build machine's own
-//! CPU features: an artifact built anywhere loads everywhere for its triple.
+//! Builds the guest component, then precompiles it for the cargo target being
+//! built (`TARGET`, which may differ from the machine running this script)
+//! with an explicit CPU baseline, never the build machine's own CPU features:
+//! an artifact built anywhere loads everywhere for its triple.
+//!
+//! Both steps run a nested cargo with a target dir of its own
+//! (`target/guest`): the outer build's lock is never contended, and the
+//! precompiler (wasmtime with Cranelift) compiles once per machine with one
+//! feature set, whatever the outer build is (cargo test, maturin, napi, a
+//! cross build).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-
-include!("src/engine_config.rs");
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -18,48 +21,57 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/guest"));
 
-    for path in ["wit", "crates/core", "crates/component", "Cargo.lock", "Cargo.toml"] {
+    for path in ["wit", "crates/core", "crates/component", "crates/precompile", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-changed=src/engine_config.rs");
     println!("cargo:rerun-if-env-changed=LINEAR_OAUTH_GUEST_TARGET_DIR");
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--package", "linear-oauth-component", "--target", "wasm32-wasip2"])
-        .args(["--profile", "component", "--manifest-path"])
-        .arg(root.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target_dir);
-    // Flags meant for the host build must not leak into the guest build.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().expect("running cargo for the guest component");
-    assert!(
-        status.success(),
-        "building the guest component failed; is the target installed? (rustup target add wasm32-wasip2)"
-    );
-
+    nested_cargo(&root, &target_dir)
+        .args(["build", "--package", "linear-oauth-component", "--target", "wasm32-wasip2", "--profile", "component"])
+        .status()
+        .ok()
+        .filter(|s| s.success())
+        .expect("building the guest component failed; is the target installed? (rustup target add wasm32-wasip2)");
     let wasm_path = target_dir.join("wasm32-wasip2/component/linear_oauth_component.wasm");
     let wasm = std::fs::read(&wasm_path).unwrap_or_else(|e| panic!("reading {}: {e}", wasm_path.display()));
     std::fs::write(out_dir.join("linear_oauth.wasm"), &wasm).unwrap();
 
-    let mut config = engine_config();
-    config.target(&target).unwrap_or_else(|e| panic!("wasmtime cannot compile for {target}: {e}"));
-    let baseline = cpu_baseline(&target);
-    for flag in baseline {
-        // SAFETY: the flag only widens the instruction set Cranelift may use;
-        // wasmtime re-checks every enabled flag against the running CPU before
-        // it loads the artifact.
-        #[allow(unsafe_code)]
-        unsafe {
-            config.cranelift_flag_enable(flag);
+    nested_cargo(&root, &target_dir)
+        .args(["build", "--package", "linear-oauth-precompile"])
+        .status()
+        .ok()
+        .filter(|s| s.success())
+        .expect("building the precompiler failed");
+    let cwasm_path = out_dir.join("linear_oauth.cwasm");
+    let out = Command::new(target_dir.join("debug/linear-oauth-precompile"))
+        .arg(&wasm_path)
+        .arg(&cwasm_path)
+        .arg(&target)
+        .output()
+        .expect("running the precompiler");
+    assert!(out.status.success(), "precompiling for {target}: {}", String::from_utf8_lossy(&out.stderr));
+    let baseline = String::from_utf8(out.stdout).unwrap();
+    println!("cargo:rustc-env=LINEAR_OAUTH_CWASM_TARGET={target}");
+    println!("cargo:rustc-env=LINEAR_OAUTH_CPU_BASELINE={}", baseline.trim());
+    println!("cargo:rustc-env=LINEAR_OAUTH_WASM_SIZE={}", wasm.len());
+}
+
+/// A cargo for the host machine, untouched by the outer build's target,
+/// flags and linker settings (cross builds set those for their target).
+fn nested_cargo(root: &Path, target_dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.arg("--quiet").current_dir(root).env("CARGO_TARGET_DIR", target_dir);
+    for (var, _) in std::env::vars() {
+        let outer_only = ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"]
+            .contains(&var.as_str())
+            || var.starts_with("CARGO_TARGET_")
+            || var.starts_with("CARGO_PROFILE_")
+            || var.starts_with("CARGO_CFG_")
+            || var.starts_with("CARGO_FEATURE_");
+        if outer_only {
+            cmd.env_remove(var);
         }
     }
-    let engine = wasmtime::Engine::new(&config).expect("engine config");
-    let cwasm = engine.precompile_component(&wasm).expect("precompiling the component");
-    std::fs::write(out_dir.join("linear_oauth.cwasm"), cwasm).unwrap();
-    println!("cargo:rustc-env=LINEAR_OAUTH_CWASM_TARGET={target}");
-    println!("cargo:rustc-env=LINEAR_OAUTH_CPU_BASELINE={}", baseline.join(","));
-    println!("cargo:rustc-env=LINEAR_OAUTH_WASM_SIZE={}", wasm.len());
+    cmd
 }
