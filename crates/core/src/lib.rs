@@ -11,6 +11,7 @@ mod naming;
 mod pkce;
 mod recovery;
 mod registry;
+mod revoke;
 mod secret;
 mod stored;
 mod timefmt;
@@ -23,10 +24,14 @@ pub use naming::{secret_name, validate_slug, DEFAULT_SECRET_PREFIX};
 pub use pkce::{fingerprint, pkce_challenge, PkcePair, State};
 pub use recovery::{after_invalid_grant, Recovery};
 pub use registry::RegistryStatus;
+pub use revoke::{
+    access_token_unexpired, expired_after_revoke, revoke_refresh_form, ProbeResult, RevokeCredential,
+    RevokeOutcome, RevokePlan, RevokeStep, REVOKE_CONTENT_TYPE,
+};
 pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken};
 pub use stored::{InstallRecord, SchemaError, StoredToken, FIELDS};
 pub use timefmt::{format_instant, parse_instant};
 pub use token::{
-    code_exchange_form, parse_identity, parse_token_response, refresh_form, revoke_form,
+    code_exchange_form, parse_identity, parse_token_response, refresh_form,
     EndpointFailure, Identity, TokenResponse, IDENTITY_QUERY,
 };
