@@ -15,7 +15,7 @@ Exit codes:
   4  workspace revoked          12  authorization denied or state mismatch
   5  secret missing             13  timed out waiting for the browser
   6  stored token invalid       14  smoke test failed
-  7  reauthorization required";
+  7  reauthorization required   15  revoke not confirmed by Linear";
 
 #[derive(Debug)]
 pub enum CliError {
@@ -24,6 +24,9 @@ pub enum CliError {
     Timeout(Duration),
     Io(String),
     Smoke(String),
+    /// The row is revoked but Linear did not confirm the grant ended:
+    /// `not-confirmed` or `failed`, and what happened.
+    RevokeNotConfirmed { outcome: &'static str, detail: String },
 }
 
 impl From<Error> for CliError {
@@ -53,6 +56,7 @@ impl CliError {
             Self::Timeout(_) => 13,
             Self::Io(_) => 10,
             Self::Smoke(_) => 14,
+            Self::RevokeNotConfirmed { .. } => 15,
         }
     }
 
@@ -62,6 +66,7 @@ impl CliError {
             Self::Timeout(_) => "TIMEOUT",
             Self::Io(_) => "IO",
             Self::Smoke(_) => "SMOKE",
+            Self::RevokeNotConfirmed { .. } => "REVOKE_NOT_CONFIRMED",
         }
     }
 
@@ -70,6 +75,9 @@ impl CliError {
             Self::Lib(e) => e.to_string(),
             Self::Timeout(d) => format!("no authorization callback arrived within {} s", d.as_secs()),
             Self::Io(m) | Self::Smoke(m) => m.clone(),
+            Self::RevokeNotConfirmed { outcome, detail } => {
+                format!("the workspace is marked revoked here, but Linear did not confirm the grant ended ({outcome}: {detail})")
+            }
         }
     }
 
@@ -104,6 +112,12 @@ impl CliError {
             }
             Self::Io(_) => "check the terminal, files and ports involved",
             Self::Smoke(_) => "run with --verbose to see the component's log",
+            Self::RevokeNotConfirmed { outcome, .. } => {
+                let retry = if *outcome == "failed" { "retry `linear-oauth revoke` when Linear is reachable, or " } else { "" };
+                return Some(format!(
+                    "{retry}remove the app's authorization in Linear's workspace settings (installed applications) to be sure its tokens stop working"
+                ));
+            }
         };
         Some(hint.to_owned())
     }
