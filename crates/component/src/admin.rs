@@ -1,13 +1,18 @@
-//! Operator actions: inspect and revoke.
+//! Operator actions: inspect and revoke. Revoke follows Linear's documented
+//! revoke (see `linear_oauth_core::RevokePlan`), never RFC 7009's `token=`.
 
-use linear_oauth_core::{freshness, inspect_fields, revoke_form, Freshness, StoredToken};
+use linear_oauth_core::{
+    expired_after_revoke, freshness, inspect_fields, revoke_refresh_form, Freshness, ProbeResult, RevokeCredential,
+    RevokeOutcome, RevokePlan, RevokeStep, StoredToken, REVOKE_CONTENT_TYPE,
+};
 
-use crate::exports::linear::oauth::admin::{Inspection, Revocation};
+use crate::exports::linear::oauth::admin::{Inspection, Revocation, RevokeOutcome as RevokeOutcomeWit};
+use crate::exports::linear::oauth::resolver::Settings;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
-use crate::linear::oauth::secret_store;
+use crate::linear::oauth::secret_store::{self, PutOutcome};
 use crate::linear::oauth::types::{EndpointError, Error};
-use crate::resolver::{endpoint, invalidate, settings};
+use crate::resolver::{endpoint, invalidate, resolve_secret, settings};
 use crate::{http, log_event, now_ms};
 
 pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
@@ -32,40 +37,144 @@ pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
     Ok(Inspection { secret_id: secret_id.to_owned(), fields, invalid_fields, expires_in_ms, needs_refresh })
 }
 
-pub fn revoke(workspace_id: &str, purge: bool) -> Result<Revocation, Error> {
+/// See the WIT `admin.revoke`. The row is marked first, so a Linear outage
+/// or a refusal never leaves the workspace resolvable.
+pub fn revoke(workspace_id: &str, purge: bool, force: bool) -> Result<Revocation, Error> {
     let s = settings();
     let row = registry::get(workspace_id)
         .map_err(|e| Error::Store(format!("registry read failed: {e}")))?
         .ok_or_else(|| Error::NotRegistered(format!("workspace {workspace_id} is not registered")))?;
-    let stored = secret_store::get(&row.secret_id)
-        .map_err(|e| Error::Store(format!("secret read failed: {e}")))?
-        .and_then(|v| StoredToken::parse(&v.value).ok());
-    let mut linear_status = None;
-    if let Some(t) = &stored {
-        // Revoking the refresh token ends the whole grant.
-        let form = revoke_form(t.refresh_token.secret(), "refresh_token", &t.client_id, &t.client_secret);
-        let resp = http::post(&endpoint(&s, "oauth/revoke"), "application/x-www-form-urlencoded", form.as_bytes(), None, s.http_timeout_ms)
-            .map_err(Error::Transport)?;
-        if resp.status == 401 || resp.status >= 500 {
-            let secrets = [t.refresh_token.secret(), t.client_secret.secret(), t.access_token.secret()];
-            let err = linear_oauth_core::parse_token_response(resp.status, &resp.body).err().map(|f| f.redacted(&secrets));
-            let (code, description) = match err {
-                Some(linear_oauth_core::EndpointFailure::Error { code, description, .. }) => (code, description),
-                _ => (None, None),
-            };
-            return Err(Error::TokenEndpoint(EndpointError { status: resp.status, code, description }));
-        }
-        linear_status = Some(resp.status);
-    }
     registry::put(&Row { status: "revoked".into(), ..row.clone() })
         .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
-    let purged = purge
-        && secret_store::delete(&row.secret_id).map_err(|e| Error::Store(format!("secret delete failed: {e}")))?;
     invalidate(workspace_id);
-    log_event(Level::Info, "revoked Linear workspace", &[
+    let stored = secret_store::get(&row.secret_id).map_err(|e| Error::Store(format!("secret read failed: {e}")))?;
+    let (outcome, linear_status) = match stored.as_ref().map(|v| StoredToken::parse(&v.value)) {
+        Some(Ok(tok)) => revoke_at_linear(&s, &row.secret_id, &tok),
+        Some(Err(e)) => (
+            RevokeOutcome::NotConfirmed(format!(
+                "the stored token is unreadable ({}), so nothing could be sent to Linear",
+                e.problems().join(", ")
+            )),
+            None,
+        ),
+        None => (RevokeOutcome::NotConfirmed("no stored token to revoke with".into()), None),
+    };
+    // The probing refresh may have cached a token.
+    invalidate(workspace_id);
+    let confirmed = outcome.confirmed();
+    let purged = if stored.is_none() {
+        false
+    } else if purge && (confirmed || force) {
+        secret_store::delete(&row.secret_id).map_err(|e| Error::Store(format!("secret delete failed: {e}")))?
+    } else {
+        if purge {
+            log_event(Level::Warn, "keeping the secret: Linear did not confirm the revoke (force deletes it anyway)", &[
+                ("workspace_id", workspace_id),
+                ("secret_id", &row.secret_id),
+            ]);
+        }
+        expire_kept_secret(&row.secret_id);
+        false
+    };
+    let (label, detail) = outcome_label(&outcome);
+    log_event(if confirmed { Level::Info } else { Level::Warn }, "marked the workspace revoked; revoke at Linear ended", &[
         ("workspace_id", workspace_id),
         ("secret_id", &row.secret_id),
+        ("outcome", label),
+        ("detail", detail),
         ("purged", if purged { "true" } else { "false" }),
     ]);
-    Ok(Revocation { workspace_id: workspace_id.to_owned(), secret_id: row.secret_id, linear_status, purged })
+    let outcome = match outcome {
+        RevokeOutcome::Revoked => RevokeOutcomeWit::Revoked,
+        RevokeOutcome::AlreadyDead => RevokeOutcomeWit::AlreadyDead,
+        RevokeOutcome::NotConfirmed(m) => RevokeOutcomeWit::NotConfirmed(m),
+        RevokeOutcome::Failed(m) => RevokeOutcomeWit::Failed(m),
+    };
+    Ok(Revocation { workspace_id: workspace_id.to_owned(), secret_id: row.secret_id, outcome, linear_status, purged })
+}
+
+fn outcome_label(o: &RevokeOutcome) -> (&'static str, &str) {
+    match o {
+        RevokeOutcome::Revoked => ("revoked", ""),
+        RevokeOutcome::AlreadyDead => ("already-dead", ""),
+        RevokeOutcome::NotConfirmed(m) => ("not-confirmed", m),
+        RevokeOutcome::Failed(m) => ("failed", m),
+    }
+}
+
+/// Runs core's [`RevokePlan`]: only the I/O happens here. Returns the outcome
+/// and the last status the revoke endpoint answered with.
+fn revoke_at_linear(s: &Settings, secret_id: &str, tok: &StoredToken) -> (RevokeOutcome, Option<u16>) {
+    let (mut plan, mut step) = RevokePlan::start(tok, now_ms());
+    // The access token of a probing refresh that found the grant live.
+    let mut refreshed: Option<String> = None;
+    let mut last_status = None;
+    loop {
+        step = match step {
+            RevokeStep::Done(outcome) => return (outcome, last_status),
+            RevokeStep::Send(credential) => {
+                let (bearer, body) = match credential {
+                    RevokeCredential::StoredAccessToken => (Some(tok.access_token.secret()), String::new()),
+                    RevokeCredential::StoredRefreshToken => (None, revoke_refresh_form(&tok.refresh_token)),
+                    RevokeCredential::RefreshedAccessToken => (refreshed.as_deref(), String::new()),
+                };
+                let answer = http::post(&endpoint(s, "oauth/revoke"), REVOKE_CONTENT_TYPE, body.as_bytes(), bearer, s.http_timeout_ms)
+                    .map(|r| r.status);
+                if let Ok(status) = answer {
+                    last_status = Some(status);
+                }
+                plan.on_revoke_answer(answer)
+            }
+            // The resolver's own forced refresh: single flight, lease,
+            // invalid_grant recovery and conditional write-back of the rotated
+            // token, exactly as for a caller.
+            RevokeStep::Probe => plan.on_probe(match resolve_secret(secret_id, true) {
+                Ok(t) => {
+                    refreshed = Some(t.access_token);
+                    ProbeResult::Refreshed
+                }
+                Err(Error::ReauthorizationRequired(_)) => ProbeResult::InvalidGrant,
+                Err(e) => ProbeResult::Inconclusive(describe(&e)),
+            }),
+        };
+    }
+}
+
+/// A short, secret-free description of why the probing refresh was inconclusive.
+fn describe(e: &Error) -> String {
+    match e {
+        Error::TokenEndpoint(EndpointError { status, code, .. }) => match code {
+            Some(c) => format!("the token endpoint answered HTTP {status} {c}"),
+            None => format!("the token endpoint answered HTTP {status}"),
+        },
+        Error::Transport(m) => format!("transport: {m}"),
+        Error::Store(m) => format!("store: {m}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Marks the kept secret expired, so nothing serves its access token from the
+/// store again without asking Linear. Best effort: the row is revoked anyway.
+fn expire_kept_secret(secret_id: &str) {
+    for _ in 0..3 {
+        let current = match secret_store::get(secret_id) {
+            Ok(Some(v)) => v,
+            Ok(None) => return,
+            Err(e) => {
+                log_event(Level::Warn, "could not mark the revoked secret expired", &[("secret_id", secret_id), ("error", &e)]);
+                return;
+            }
+        };
+        let Ok(tok) = StoredToken::parse(&current.value) else { return };
+        let expired = expired_after_revoke(&tok, now_ms());
+        match secret_store::put(secret_id, &expired.to_json(), Some(&current.version)) {
+            Ok(PutOutcome::Written(_)) => return,
+            Ok(PutOutcome::Conflict) => continue,
+            Err(e) => {
+                log_event(Level::Warn, "could not mark the revoked secret expired", &[("secret_id", secret_id), ("error", &e)]);
+                return;
+            }
+        }
+    }
+    log_event(Level::Warn, "could not mark the revoked secret expired: it kept changing", &[("secret_id", secret_id)]);
 }

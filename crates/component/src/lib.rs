@@ -62,8 +62,8 @@ impl admin_api::Guest for Component {
     fn inspect(secret_id: String) -> Result<admin_api::Inspection, Error> {
         admin::inspect(&secret_id)
     }
-    fn revoke(workspace_id: String, purge: bool) -> Result<admin_api::Revocation, Error> {
-        admin::revoke(&workspace_id, purge)
+    fn revoke(workspace_id: String, purge: bool, force: bool) -> Result<admin_api::Revocation, Error> {
+        admin::revoke(&workspace_id, purge, force)
     }
 }
 

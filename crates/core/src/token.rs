@@ -1,5 +1,5 @@
-//! Token endpoint requests and answers (RFC 6749 sections 4.1.3, 5.1, 5.2, 6),
-//! revocation (RFC 7009) and the GraphQL identity query.
+//! Token endpoint requests and answers (RFC 6749 sections 4.1.3, 5.1, 5.2, 6)
+//! and the GraphQL identity query. Revocation is in `revoke.rs`.
 
 use serde_json::Value;
 
@@ -201,16 +201,6 @@ pub fn code_exchange_form(
         ("code", code.secret()),
         ("code_verifier", verifier.secret()),
         ("redirect_uri", redirect_uri),
-        ("client_id", client_id),
-        ("client_secret", client_secret.secret()),
-    ])
-}
-
-/// `hint` is `access_token` or `refresh_token`.
-pub fn revoke_form(token: &str, hint: &str, client_id: &str, client_secret: &ClientSecret) -> String {
-    form(&[
-        ("token", token),
-        ("token_type_hint", hint),
         ("client_id", client_id),
         ("client_secret", client_secret.secret()),
     ])

@@ -17,7 +17,7 @@ pub use error::{Error, Result};
 pub use log::{LogLevel, LogSink, TracingSink};
 pub use options::Options;
 pub use engine::LoadInfo;
-pub use resolver::{AuthCode, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Resolver, Revocation};
+pub use resolver::{AuthCode, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Resolver, Revocation, RevokeOutcome};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
 
 /// The component's wasm, embedded only where it can be used: compiling it at

@@ -177,13 +177,65 @@ pub struct Inspection {
     pub needs_refresh: bool,
 }
 
-/// What `revoke` did.
+/// How a revoke ended at Linear. Messages never contain secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Linear's revoke endpoint answered 200: the grant is ended.
+    Revoked,
+    /// Linear did not confirm, but the stored refresh token is refused with
+    /// `invalid_grant`: the grant is provably dead.
+    AlreadyDead,
+    /// Linear answered 400/401 every time and the grant could not be shown
+    /// dead (what was tried). Remove the app's authorization in Linear.
+    NotConfirmed(String),
+    /// A 5xx, 429 or transport failure (a short reason); try again.
+    Failed(String),
+}
+
+impl RevokeOutcome {
+    /// Whether the grant is known to be dead at Linear.
+    pub fn confirmed(&self) -> bool {
+        matches!(self, Self::Revoked | Self::AlreadyDead)
+    }
+
+    /// `revoked`, `already-dead`, `not-confirmed` or `failed`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::AlreadyDead => "already-dead",
+            Self::NotConfirmed(_) => "not-confirmed",
+            Self::Failed(_) => "failed",
+        }
+    }
+
+    /// The explanation carried by `NotConfirmed` and `Failed`.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::NotConfirmed(m) | Self::Failed(m) => Some(m),
+            Self::Revoked | Self::AlreadyDead => None,
+        }
+    }
+}
+
+impl From<wit_admin::RevokeOutcome> for RevokeOutcome {
+    fn from(o: wit_admin::RevokeOutcome) -> Self {
+        match o {
+            wit_admin::RevokeOutcome::Revoked => Self::Revoked,
+            wit_admin::RevokeOutcome::AlreadyDead => Self::AlreadyDead,
+            wit_admin::RevokeOutcome::NotConfirmed(m) => Self::NotConfirmed(m),
+            wit_admin::RevokeOutcome::Failed(m) => Self::Failed(m),
+        }
+    }
+}
+
+/// What `revoke` did. The registry row is `revoked` whatever the outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     pub workspace_id: String,
     pub secret_id: String,
-    /// Linear's revoke status (200 revoked, 400 already revoked); `None` when
-    /// no readable token was stored.
+    pub outcome: RevokeOutcome,
+    /// The last HTTP status of Linear's revoke endpoint; `None` when it never
+    /// answered or no readable token was stored.
     pub linear_status: Option<u16>,
     pub purged: bool,
 }
@@ -580,11 +632,21 @@ impl Resolver {
         })
     }
 
-    /// Revokes at Linear, marks the registry row revoked, optionally deletes the secret.
-    pub fn revoke(&self, workspace_id: &str, purge: bool) -> Result<Revocation> {
-        let r: wit_admin::Revocation = self.call(|i| i.api.linear_oauth_admin().call_revoke(&mut i.store, workspace_id, purge))?;
+    /// Marks the registry row revoked (always), revokes the grant at Linear as
+    /// Linear documents it, and reports how that went. With `purge` the secret
+    /// is deleted only if the grant is known dead (`Revoked`, `AlreadyDead`),
+    /// or anyway with `force`; a kept secret is marked expired.
+    pub fn revoke(&self, workspace_id: &str, purge: bool, force: bool) -> Result<Revocation> {
+        let r: wit_admin::Revocation =
+            self.call(|i| i.api.linear_oauth_admin().call_revoke(&mut i.store, workspace_id, purge, force))?;
         self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id || v.secret_id == r.secret_id);
-        Ok(Revocation { workspace_id: r.workspace_id, secret_id: r.secret_id, linear_status: r.linear_status, purged: r.purged })
+        Ok(Revocation {
+            workspace_id: r.workspace_id,
+            secret_id: r.secret_id,
+            outcome: r.outcome.into(),
+            linear_status: r.linear_status,
+            purged: r.purged,
+        })
     }
 
     /// Fresh PKCE pair and state, and the URL to open in a browser.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use linear_oauth_host::store::{Registry, SecretStore};
-use linear_oauth_host::{Error, LeaseGrant, PutOutcome, RegistryRow, Versioned};
+use linear_oauth_host::{Error, LeaseGrant, PutOutcome, RegistryRow, RevokeOutcome, Versioned};
 use linear_oauth_testserver::{FailNext, FaultsPatch};
 
 #[test]
@@ -456,25 +456,168 @@ fn inspect_redacts_and_validates() {
     assert!(!shown.contains("lin_oauth_OLD_SECRET_x") && shown.contains("[redacted sha256:"), "{shown}");
 }
 
+/// The stored token's `(access_token, refresh_token, expires_at)`.
+fn stored_pair(b: &linear_oauth_host::Backends, secret_id: &str) -> (String, String, String) {
+    let v = stored(b, secret_id);
+    let f = |k: &str| v[k].as_str().unwrap().to_owned();
+    (f("access_token"), f("refresh_token"), f("expires_at"))
+}
+
 #[test]
-fn revoke_marks_the_row_and_optionally_purges() {
+fn revoke_ends_the_grant_at_linear() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let log = Arc::new(Captured::default());
+    let r = resolver_with(&server, &b, Some(log.clone()));
+    r.resolve(&s.workspace_id).unwrap();
+    let rev = r.revoke(&s.workspace_id, false, false).unwrap();
+    assert_eq!(rev.outcome, RevokeOutcome::Revoked, "{rev:?}");
+    assert_eq!(rev.linear_status, Some(200));
+    assert!(!rev.purged);
+    // Really dead at Linear: every token of the grant.
+    assert!(!server.access_token_live(&s.access) && !server.refresh_token_live(&s.refresh));
+    assert_eq!(b.registry.get(&s.workspace_id).unwrap().unwrap().status, "revoked");
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Revoked(_))), "cached token not served after revoke");
+    // The kept secret is marked expired, so the secret path asks Linear and is refused.
+    assert!(b.secrets.get(&s.secret_id).unwrap().is_some());
+    assert!(matches!(r.resolve_secret(&s.secret_id), Err(Error::ReauthorizationRequired(_))));
+    assert!(matches!(r.force_refresh(&s.secret_id), Err(Error::ReauthorizationRequired(_))));
+    let shown = format!("{rev:?} {}", log.text());
+    assert!(!shown.contains(&s.access) && !shown.contains(&s.refresh) && !shown.contains(CLIENT_SECRET), "{shown}");
+
+    // Again, with purge: Linear cannot revoke a dead grant, the refresh proves it dead.
+    let again = r.revoke(&s.workspace_id, true, false).unwrap();
+    assert_eq!(again.outcome, RevokeOutcome::AlreadyDead, "{again:?}");
+    assert!(again.purged);
+    assert!(b.secrets.get(&s.secret_id).unwrap().is_none());
+    assert!(matches!(r.revoke("org-none", false, false), Err(Error::NotRegistered(_))));
+}
+
+#[test]
+fn revoke_of_a_grant_revoked_out_of_band_is_already_dead() {
     let server = server();
     let b = memory();
     let s = seed(&server, &b, "acme", 3600);
     let r = resolver_with(&server, &b, None);
-    r.resolve(&s.workspace_id).unwrap();
-    let rev = r.revoke(&s.workspace_id, false).unwrap();
-    assert_eq!(rev.linear_status, Some(200));
-    assert!(!rev.purged);
-    assert!(!server.refresh_token_live(&s.refresh));
+    assert!(server.revoke_grant(&s.refresh));
+    let before = server.counters();
+    let rev = r.revoke(&s.workspace_id, true, false).unwrap();
+    assert_eq!(rev.outcome, RevokeOutcome::AlreadyDead, "{rev:?}");
+    assert!(rev.outcome.confirmed());
+    // Bearer 401, then the refresh token 400, then the refresh answered invalid_grant.
+    let after = server.counters();
+    assert_eq!((after.revoke - before.revoke, after.invalid_grant - before.invalid_grant), (2, 1));
+    assert_eq!(rev.linear_status, Some(400));
+    assert!(rev.purged && b.secrets.get(&s.secret_id).unwrap().is_none());
     assert_eq!(b.registry.get(&s.workspace_id).unwrap().unwrap().status, "revoked");
-    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Revoked(_))), "cached token not served after revoke");
-    assert!(b.secrets.get(&s.secret_id).unwrap().is_some());
-    let again = r.revoke(&s.workspace_id, true).unwrap();
-    assert_eq!(again.linear_status, Some(400), "already revoked at Linear");
-    assert!(again.purged);
+}
+
+#[test]
+fn revoke_with_an_expired_access_token_sends_the_refresh_token() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", -60);
+    let r = resolver_with(&server, &b, None);
+    let rev = r.revoke(&s.workspace_id, false, false).unwrap();
+    assert_eq!((rev.outcome, rev.linear_status), (RevokeOutcome::Revoked, Some(200)));
+    assert_eq!(server.counters().revoke, 1, "no Bearer attempt with an expired token");
+    assert!(!server.refresh_token_live(&s.refresh) && !server.access_token_live(&s.access));
+}
+
+#[test]
+fn revoke_when_linear_fails_marks_the_row_and_keeps_the_secret() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    server.set_faults(FaultsPatch { revoke_fail_next: Some(FailNext { count: 1, status: 503, body: None }), ..Default::default() });
+    let rev = r.revoke(&s.workspace_id, true, false).unwrap();
+    let RevokeOutcome::Failed(reason) = &rev.outcome else { panic!("{rev:?}") };
+    assert!(reason.contains("503"), "{reason}");
+    assert_eq!(rev.linear_status, Some(503));
+    assert!(!rev.purged, "purge waits for a confirmed revoke");
+    assert_eq!(b.registry.get(&s.workspace_id).unwrap().unwrap().status, "revoked", "fail closed");
+    assert!(server.refresh_token_live(&s.refresh), "nothing reached the grant");
+    let (access, refresh, expires_at) = stored_pair(&b, &s.secret_id);
+    assert_eq!((access.as_str(), refresh.as_str()), (s.access.as_str(), s.refresh.as_str()));
+    assert!(expires_at <= in_secs(0), "kept secret marked expired: {expires_at}");
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Revoked(_))));
+
+    // Linear unreachable: failed too.
+    let mut o = options(&server);
+    o.api_base = format!("http://127.0.0.1:{}", closed_port());
+    let offline = linear_oauth_host::Resolver::with_backends(o, b.clone()).unwrap();
+    let rev = offline.revoke(&s.workspace_id, true, false).unwrap();
+    assert!(matches!(rev.outcome, RevokeOutcome::Failed(_)), "{rev:?}");
+    assert_eq!((rev.linear_status, rev.purged), (None, false));
+
+    // Once Linear answers, the next revoke confirms (with the refresh token:
+    // the stored access token is marked expired) and purges.
+    let rev = r.revoke(&s.workspace_id, true, false).unwrap();
+    assert_eq!(rev.outcome, RevokeOutcome::Revoked, "{rev:?}");
+    assert!(rev.purged);
+    assert!(!server.refresh_token_live(&s.refresh));
+}
+
+/// A loopback port nobody listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn purge_without_confirmation_keeps_the_secret_unless_forced() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    // Linear refuses both revokes although the grant is live.
+    let refuse_twice = || FaultsPatch { revoke_fail_next: Some(FailNext { count: 2, status: 400, body: None }), ..Default::default() };
+    server.set_faults(refuse_twice());
+    let rev = r.revoke(&s.workspace_id, true, false).unwrap();
+    let RevokeOutcome::NotConfirmed(detail) = &rev.outcome else { panic!("{rev:?}") };
+    assert!(detail.contains("live"), "{detail}");
+    assert!(!rev.purged && b.secrets.get(&s.secret_id).unwrap().is_some());
+    // The probing refresh found the grant live; its rotated token was written back.
+    let (_, refresh, expires_at) = stored_pair(&b, &s.secret_id);
+    assert_ne!(refresh, s.refresh);
+    assert!(server.refresh_token_live(&refresh), "the stored refresh token is the live one");
+    assert!(expires_at <= in_secs(0), "kept secret marked expired: {expires_at}");
+    assert_eq!(server.counters().revoke, 2);
+
+    server.set_faults(refuse_twice());
+    let rev = r.revoke(&s.workspace_id, true, true).unwrap();
+    assert!(matches!(rev.outcome, RevokeOutcome::NotConfirmed(_)), "{rev:?}");
+    assert!(rev.purged, "force deletes anyway");
     assert!(b.secrets.get(&s.secret_id).unwrap().is_none());
-    assert!(matches!(r.revoke("org-none", false), Err(Error::NotRegistered(_))));
+}
+
+#[test]
+fn revoke_with_a_live_grant_after_a_refusal_revokes_with_the_refreshed_token() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    server.set_faults(FaultsPatch { revoke_fail_next: Some(FailNext { count: 1, status: 400, body: None }), ..Default::default() });
+    let rev = r.revoke(&s.workspace_id, false, false).unwrap();
+    assert_eq!(rev.outcome, RevokeOutcome::Revoked, "{rev:?}");
+    let (access, refresh, _) = stored_pair(&b, &s.secret_id);
+    assert_ne!(refresh, s.refresh, "the rotated token was written back");
+    assert!(!server.refresh_token_live(&refresh) && !server.access_token_live(&access) && !server.access_token_live(&s.access));
+}
+
+#[test]
+fn revoke_without_a_readable_token_is_not_confirmed() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    b.secrets.put(&s.secret_id, r#"{"access_token":"x"}"#, None).unwrap();
+    let rev = r.revoke(&s.workspace_id, true, false).unwrap();
+    assert!(matches!(&rev.outcome, RevokeOutcome::NotConfirmed(m) if m.contains("unreadable")), "{rev:?}");
+    assert!(!rev.purged && b.secrets.get(&s.secret_id).unwrap().is_some());
+    assert_eq!(server.counters().revoke, 0);
+    assert_eq!(b.registry.get(&s.workspace_id).unwrap().unwrap().status, "revoked");
 }
 
 /// A refresher that died after Linear rotated the token but before writing it

@@ -15,7 +15,8 @@ Exit codes:
   4  workspace revoked          12  authorization denied or state mismatch
   5  secret missing             13  timed out waiting for the browser
   6  stored token invalid       14  smoke test failed
-  7  reauthorization required   16  doctor found problems";
+  7  reauthorization required   15  revoke not confirmed by Linear
+                                16  doctor found problems";
 
 #[derive(Debug)]
 pub enum CliError {
@@ -26,6 +27,9 @@ pub enum CliError {
     Smoke(String),
     /// `doctor` found this many problems (already printed).
     Doctor(usize),
+    /// The row is revoked but Linear did not confirm the grant ended:
+    /// `not-confirmed` or `failed`, and what happened.
+    RevokeNotConfirmed { outcome: &'static str, detail: String },
 }
 
 impl From<Error> for CliError {
@@ -56,6 +60,7 @@ impl CliError {
             Self::Io(_) => 10,
             Self::Smoke(_) => 14,
             Self::Doctor(_) => 16,
+            Self::RevokeNotConfirmed { .. } => 15,
         }
     }
 
@@ -66,6 +71,7 @@ impl CliError {
             Self::Io(_) => "IO",
             Self::Smoke(_) => "SMOKE",
             Self::Doctor(_) => "DOCTOR",
+            Self::RevokeNotConfirmed { .. } => "REVOKE_NOT_CONFIRMED",
         }
     }
 
@@ -75,6 +81,9 @@ impl CliError {
             Self::Timeout(d) => format!("no authorization callback arrived within {} s", d.as_secs()),
             Self::Io(m) | Self::Smoke(m) => m.clone(),
             Self::Doctor(n) => format!("doctor found {n} problem(s); see the fixes above"),
+            Self::RevokeNotConfirmed { outcome, detail } => {
+                format!("the workspace is marked revoked here, but Linear did not confirm the grant ended ({outcome}: {detail})")
+            }
         }
     }
 
@@ -110,6 +119,12 @@ impl CliError {
             Self::Io(_) => "check the terminal, files and ports involved",
             Self::Smoke(_) => "run with --verbose to see the component's log",
             Self::Doctor(_) => return None,
+            Self::RevokeNotConfirmed { outcome, .. } => {
+                let retry = if *outcome == "failed" { "retry `linear-oauth revoke` when Linear is reachable, or " } else { "" };
+                return Some(format!(
+                    "{retry}remove the app's authorization in Linear's workspace settings (installed applications) to be sure its tokens stop working"
+                ));
+            }
         };
         Some(hint.to_owned())
     }

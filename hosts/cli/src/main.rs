@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use linear_oauth_host::{InstallParams, Options, Resolver};
+use linear_oauth_host::{InstallParams, Options, Resolver, RevokeOutcome};
 use serde_json::json;
 
 use crate::error::CliError;
@@ -65,13 +65,17 @@ enum Command {
     Inspect(#[command(flatten)] Target),
     /// Refresh now, even if the token is fresh.
     Refresh(#[command(flatten)] Target),
-    /// Revoke at Linear and mark the workspace revoked.
+    /// Mark the workspace revoked and revoke its grant at Linear; exits 0 only
+    /// when Linear confirmed or the grant is provably dead already (else 15).
     Revoke {
         #[arg(long)]
         workspace: String,
-        /// Also delete the stored secret.
+        /// Also delete the stored secret, once Linear confirmed (or the grant is dead).
         #[arg(long)]
         purge: bool,
+        /// With --purge: delete the secret even when Linear did not confirm.
+        #[arg(long, requires = "purge")]
+        force: bool,
     },
     /// Registered workspaces and their status.
     List,
@@ -206,25 +210,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 println!("refreshed {} ({}); new token expires at {}", tok.workspace_slug, tok.secret_id, tok.expires_at);
             }
         }
-        Command::Revoke { workspace, purge } => {
-            let rev = r.revoke(workspace, *purge)?;
-            let at_linear = match rev.linear_status {
-                Some(200) => "revoked at Linear",
-                Some(400) => "Linear reports it already revoked",
-                Some(_) => "Linear answered unexpectedly",
-                None => "no readable token to revoke at Linear",
-            };
-            if cli.json {
-                print_json(&json!({ "workspace_id": rev.workspace_id, "secret_id": rev.secret_id, "linear_status": rev.linear_status, "purged": rev.purged }));
-            } else {
-                println!(
-                    "workspace {} marked revoked; {at_linear}; secret {} {}",
-                    rev.workspace_id,
-                    rev.secret_id,
-                    if rev.purged { "deleted" } else { "kept" }
-                );
-            }
-        }
+        Command::Revoke { workspace, purge, force } => return revoke(cli, &r, workspace, *purge, *force),
         Command::List => {
             let rows = r.backends().registry.list()?;
             if cli.json {
@@ -245,6 +231,32 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Setup(_) | Command::Smoke { .. } | Command::Aws(_) | Command::Doctor => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// Prints what happened; anything short of a grant known dead at Linear is an
+/// error (exit 15), after the result itself has been printed.
+fn revoke(cli: &Cli, r: &Resolver, workspace: &str, purge: bool, force: bool) -> Result<(), CliError> {
+    let rev = r.revoke(workspace, purge, force)?;
+    let secret = if rev.purged { "deleted" } else { "kept (marked expired)" };
+    if cli.json {
+        print_json(&json!({
+            "workspace_id": rev.workspace_id, "secret_id": rev.secret_id, "outcome": rev.outcome.label(),
+            "detail": rev.outcome.detail(), "linear_status": rev.linear_status, "purged": rev.purged,
+        }));
+    } else {
+        let at_linear = match &rev.outcome {
+            RevokeOutcome::Revoked => "revoked at Linear".to_owned(),
+            RevokeOutcome::AlreadyDead => "the grant was already dead at Linear (its refresh token is refused)".to_owned(),
+            RevokeOutcome::NotConfirmed(_) => "Linear did NOT confirm the revoke".to_owned(),
+            RevokeOutcome::Failed(m) => format!("revoking at Linear FAILED ({m})"),
+        };
+        println!("workspace {} marked revoked; {at_linear}; secret {} {secret}", rev.workspace_id, rev.secret_id);
+    }
+    match rev.outcome {
+        RevokeOutcome::Revoked | RevokeOutcome::AlreadyDead => Ok(()),
+        RevokeOutcome::NotConfirmed(detail) => Err(CliError::RevokeNotConfirmed { outcome: "not-confirmed", detail }),
+        RevokeOutcome::Failed(detail) => Err(CliError::RevokeNotConfirmed { outcome: "failed", detail }),
+    }
 }
 
 /// The secret id for a target; a workspace must be registered and active.

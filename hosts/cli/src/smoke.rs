@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use linear_oauth_host::store::SecretStore;
-use linear_oauth_host::{Backends, Error, InstallParams, Options, PutOutcome, Resolver, Versioned};
+use linear_oauth_host::{Backends, Error, InstallParams, Options, PutOutcome, Resolver, RevokeOutcome, Versioned};
 use linear_oauth_testserver::{ClientConfig, FaultsPatch, ServerConfig, TestServer};
 use serde_json::json;
 
@@ -187,12 +187,19 @@ impl Smoke {
     }
 
     fn revoke(&self) -> StepResult {
-        let rev = self.resolver.revoke(&self.workspace_id, false).map_err(lib)?;
-        check(rev.linear_status == Some(200), format!("Linear revoke answered {:?}", rev.linear_status))?;
+        let rev = self.resolver.revoke(&self.workspace_id, false, false).map_err(lib)?;
+        check(rev.outcome == RevokeOutcome::Revoked, format!("revoke ended {:?} (HTTP {:?})", rev.outcome, rev.linear_status))?;
         match self.resolver.resolve(&self.workspace_id) {
-            Err(Error::Revoked(_)) => Ok("revoked at Linear; resolve now fails with revoked".into()),
-            other => Err(format!("resolve after revoke gave {other:?}")),
+            Err(Error::Revoked(_)) => {}
+            other => return Err(format!("resolve after revoke gave {other:?}")),
         }
+        // The grant is dead at Linear, not just marked here.
+        let store = Backends::open(&self.options.store).map_err(lib)?;
+        let stored = store.secrets.get(&self.secret_id).map_err(lib)?.ok_or("secret vanished")?;
+        let v: serde_json::Value = serde_json::from_str(&stored.value).map_err(|e| format!("stored token: {e}"))?;
+        let (access, refresh) = (v["access_token"].as_str().unwrap_or_default(), v["refresh_token"].as_str().unwrap_or_default());
+        check(!self.server.access_token_live(access) && !self.server.refresh_token_live(refresh), "the stored grant is still live at the server")?;
+        Ok("revoked at Linear (grant dead at the server); resolve now fails with revoked".into())
     }
 }
 

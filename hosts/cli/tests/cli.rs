@@ -315,14 +315,21 @@ fn inspect_refresh_revoke_purge_and_list() {
     }
     let secrets = stored_secret_values(&env);
     let o = env.run(&["revoke", "--workspace", &id]);
-    assert!(o.status.success());
+    assert!(o.status.success(), "{:?}", text(&o));
     all_output += &text(&o).0;
     assert!(text(&o).0.contains("revoked at Linear"), "{:?}", text(&o));
     assert_eq!(env.run(&["token", "--workspace", &id]).status.code(), Some(4));
+    // The grant is dead at Linear, not only marked here: the secret path fails too.
+    for args in [["refresh", "--secret", "bgagent-linear-oauth-testws"], ["token", "--secret", "bgagent-linear-oauth-testws"]] {
+        let o = env.run(&args);
+        assert_eq!(o.status.code(), Some(7), "{args:?}: {:?}", text(&o));
+        all_output += &(text(&o).0 + &text(&o).1);
+    }
     assert!(text(&env.run(&["list"])).0.contains("revoked"));
     let o = env.run(&["revoke", "--workspace", &id, "--purge", "--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((v["purged"].as_bool(), v["linear_status"].as_u64()), (Some(true), Some(400)));
+    assert_eq!((v["outcome"].as_str(), v["purged"].as_bool()), (Some("already-dead"), Some(true)), "{v}");
     assert!(!env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists());
     assert_eq!(env.run(&["token", "--secret", "bgagent-linear-oauth-testws"]).status.code(), Some(5));
     for s in secrets {
@@ -378,4 +385,89 @@ fn doctor_reports_a_healthy_install_and_names_the_fix_for_each_problem() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(CLIENT_SECRET));
     std::fs::set_permissions(&env.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     let _ = ws;
+}
+
+fn stored_refresh_token(env: &Env) -> String {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.dir.join("secrets/bgagent-linear-oauth-testws.json")).unwrap()).unwrap();
+    v["refresh_token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn revoke_of_a_grant_already_revoked_at_linear_exits_0() {
+    let env = Env::new();
+    let id = env.install();
+    assert!(env.server.revoke_grant(&stored_refresh_token(&env)));
+    let o = env.run(&["revoke", "--workspace", &id]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("already dead at Linear"), "{:?}", text(&o));
+    let o = env.run(&["revoke", "--workspace", &id, "--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["outcome"], "already-dead");
+}
+
+#[test]
+fn revoke_when_linear_fails_exits_15_marks_the_row_and_keeps_the_secret() {
+    let env = Env::new();
+    let id = env.install();
+    let secrets = stored_secret_values(&env);
+    let refresh = stored_refresh_token(&env);
+    env.server.set_faults(FaultsPatch {
+        revoke_fail_next: Some(linear_oauth_testserver::FailNext { count: 1, status: 503, body: None }),
+        ..Default::default()
+    });
+    let o = env.run(&["revoke", "--workspace", &id, "--purge"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(15), "{out}\n{err}");
+    assert!(out.contains("FAILED") && out.contains("503") && out.contains("kept"), "{out}");
+    assert!(err.contains("remove the app's authorization in Linear's workspace settings"), "{err}");
+    assert!(env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists(), "no purge without confirmation");
+    assert!(env.server.refresh_token_live(&refresh), "the grant is untouched");
+    assert!(text(&env.run(&["list"])).0.contains("revoked"), "the row is revoked anyway");
+    assert_eq!(env.run(&["token", "--workspace", &id]).status.code(), Some(4));
+    for s in &secrets {
+        assert!(!out.contains(s.as_str()) && !err.contains(s.as_str()), "secret leaked");
+    }
+
+    // Once Linear answers, revoking again confirms.
+    let o = env.run(&["revoke", "--workspace", &id, "--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["outcome"], "revoked");
+    assert!(!env.server.refresh_token_live(&refresh));
+}
+
+#[test]
+fn revoke_purge_keeps_an_unconfirmed_secret_unless_forced() {
+    let env = Env::new();
+    let id = env.install();
+    // Linear refuses the revokes although the grant is live.
+    let refuse = || FaultsPatch {
+        revoke_fail_next: Some(linear_oauth_testserver::FailNext { count: 2, status: 400, body: None }),
+        ..Default::default()
+    };
+    env.server.set_faults(refuse());
+    let o = env.run(&["revoke", "--workspace", &id, "--purge", "--json"]);
+    assert_eq!(o.status.code(), Some(15), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["outcome"].as_str(), v["purged"].as_bool()), (Some("not-confirmed"), Some(false)), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("live"), "{v}");
+    let err: serde_json::Value = serde_json::from_str(text(&o).1.lines().last().unwrap()).unwrap();
+    assert_eq!((err["error"]["kind"].as_str(), err["error"]["exit_code"].as_u64()), (Some("REVOKE_NOT_CONFIRMED"), Some(15)));
+    assert!(env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists());
+
+    assert_eq!(env.run(&["revoke", "--workspace", &id, "--force"]).status.code(), Some(2), "--force needs --purge");
+    env.server.set_faults(refuse());
+    let o = env.run(&["revoke", "--workspace", &id, "--purge", "--force", "--json"]);
+    assert_eq!(o.status.code(), Some(15), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["outcome"].as_str(), v["purged"].as_bool()), (Some("not-confirmed"), Some(true)), "{v}");
+    assert!(!env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists());
+}
+
+#[test]
+fn help_lists_the_revoke_exit_code() {
+    let o = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(text(&o).0.contains("15  revoke not confirmed by Linear"), "{:?}", text(&o));
 }

@@ -163,7 +163,8 @@ impl Default for ServerConfig {
     }
 }
 
-/// A scripted failure of the next `count` token requests.
+/// A scripted failure of the next `count` token (or, as `revoke_fail_next`,
+/// revoke) requests.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailNext {
@@ -188,6 +189,9 @@ pub struct Faults {
     pub post_grant_delay_ms: u64,
     pub graphql_latency_ms: u64,
     pub fail_next: Option<FailNext>,
+    /// Like `fail_next`, for `POST /oauth/revoke`: answered before any token
+    /// is looked at, so nothing is revoked.
+    pub revoke_fail_next: Option<FailNext>,
     pub malformed_next: u32,
     pub oversize_next: u32,
     pub drop_next: u32,
@@ -205,6 +209,7 @@ impl Faults {
             post_grant_delay_ms: 0,
             graphql_latency_ms: 0,
             fail_next: None,
+            revoke_fail_next: None,
             malformed_next: 0,
             oversize_next: 0,
             drop_next: 0,
@@ -218,12 +223,17 @@ impl Faults {
 
     /// Merges a patch; fields the patch leaves out keep their value.
     pub(crate) fn apply(&mut self, patch: FaultsPatch) -> Result<(), String> {
-        if let Some(fail) = &patch.fail_next {
-            if !(100..=999).contains(&fail.status) {
-                return Err(format!(
-                    "fail_next.status {} is not an HTTP status",
-                    fail.status
-                ));
+        for (name, fail) in [
+            ("fail_next", &patch.fail_next),
+            ("revoke_fail_next", &patch.revoke_fail_next),
+        ] {
+            if let Some(fail) = fail {
+                if !(100..=999).contains(&fail.status) {
+                    return Err(format!(
+                        "{name}.status {} is not an HTTP status",
+                        fail.status
+                    ));
+                }
             }
         }
         let FaultsPatch {
@@ -231,6 +241,7 @@ impl Faults {
             post_grant_delay_ms,
             graphql_latency_ms,
             fail_next,
+            revoke_fail_next,
             malformed_next,
             oversize_next,
             drop_next,
@@ -259,6 +270,9 @@ impl Faults {
         if let Some(fail) = fail_next {
             self.fail_next = (fail.count > 0).then_some(fail);
         }
+        if let Some(fail) = revoke_fail_next {
+            self.revoke_fail_next = (fail.count > 0).then_some(fail);
+        }
         Ok(())
     }
 }
@@ -277,6 +291,9 @@ pub struct FaultsPatch {
     /// A `count` of 0 clears a pending `fail_next`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_next: Option<FailNext>,
+    /// A `count` of 0 clears a pending `revoke_fail_next`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_fail_next: Option<FailNext>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub malformed_next: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,13 +327,13 @@ pub struct Counters {
     pub token_refresh_ok: u64,
     /// Responses with `"error":"invalid_grant"`.
     pub invalid_grant: u64,
-    /// Responses with `"error":"invalid_client"` (authorize, token and revoke).
+    /// Responses with `"error":"invalid_client"` (authorize and token).
     pub invalid_client: u64,
     /// Every `POST /graphql`.
     pub graphql: u64,
     /// Every `POST /oauth/revoke`.
     pub revoke: u64,
-    /// Token requests answered by a fault knob, plus denied authorizations.
+    /// Token and revoke requests answered by a fault knob, plus denied authorizations.
     pub faults_injected: u64,
     /// The `actor` parameter of the most recent authorize request.
     pub last_actor: Option<String>,

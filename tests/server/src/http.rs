@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::config::{ClientConfig, FaultsPatch, Organization, Viewer};
-use crate::state::{normalize_scope, GrantError, State, TokenFault, TokenState};
+use crate::state::{normalize_scope, GrantError, RevokeResult, State, TokenFault, TokenState};
 
 type Resp = Response<Full<Bytes>>;
 
@@ -258,16 +258,7 @@ async fn token(
             Ok(resp)
         }
         Some(TokenFault::Drop) => Err(DroppedConnection),
-        Some(TokenFault::Fail { status, body }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = body.unwrap_or_else(|| r#"{"error":"server_error"}"#.to_string());
-            let content_type = if serde_json::from_str::<serde_json::Value>(&body).is_ok() {
-                "application/json"
-            } else {
-                "text/plain; charset=utf-8"
-            };
-            Ok(raw_response(status, content_type, body))
-        }
+        Some(TokenFault::Fail { status, body }) => Ok(scripted_failure(status, body)),
         Some(TokenFault::Malformed) => Ok(raw_response(
             StatusCode::OK,
             "application/json",
@@ -324,6 +315,18 @@ fn token_grant(
     }
 }
 
+/// The answer of a `fail_next` / `revoke_fail_next` fault.
+fn scripted_failure(status: u16, body: Option<String>) -> Resp {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = body.unwrap_or_else(|| r#"{"error":"server_error"}"#.to_string());
+    let content_type = if serde_json::from_str::<serde_json::Value>(&body).is_ok() {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    raw_response(status, content_type, body)
+}
+
 fn grant_error(e: GrantError) -> Resp {
     match e {
         GrantError::InvalidClient => invalid_client(),
@@ -368,28 +371,66 @@ fn client_credentials(
 
 // ------------------------------------------------------------------- revoke
 
+/// Linear's revoke exactly as <https://linear.app/developers/oauth-2-0-authentication>
+/// documents it ("Revoke an access token"), which is not RFC 7009:
+/// - the access token as `Authorization: Bearer <token>` or as the
+///   `access_token` form field, or the refresh token as the `refresh_token`
+///   form field; no client authentication is asked for;
+/// - 200: revoked; 400: unable to revoke (unknown or already revoked, and any
+///   body without those fields, such as RFC 7009's `token=&token_type_hint=`);
+///   401: the presented access token does not authenticate.
+///
+/// Revoking either token ends the whole grant: every access and refresh token
+/// issued in it, across rotations, stops working (`State::revoke_grant`).
+/// `revoke_fail_next` answers before any of this.
 async fn revoke(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Resp, Resp> {
-    shared.lock().counters.revoke += 1;
+    let fault = {
+        let mut st = shared.lock();
+        st.counters.revoke += 1;
+        st.take_revoke_fault()
+    };
     let body = read_body(body).await?;
-    require_form(headers)?;
-    let params = parse_params(&body)?;
-    let token = required(&params, "token")?;
-    let hint = params.get("token_type_hint").map(String::as_str);
-    let (client_id, secret) = client_credentials(shared, headers, &params)?;
+    if let Some((status, body)) = fault {
+        return Ok(scripted_failure(status, body));
+    }
+    // A Bearer revoke may come with no body at all.
+    let params = if body.iter().all(u8::is_ascii_whitespace) {
+        HashMap::new()
+    } else {
+        require_form(headers)?;
+        parse_params(&body)?
+    };
+    // Only the Bearer scheme presents a token; Basic client credentials, as
+    // RFC 7009 clients send them, are not read.
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string());
+    let access = bearer.or_else(|| params.get("access_token").cloned());
     let mut st = shared.lock();
-    st.authenticate(&client_id, &secret).map_err(grant_error)?;
-    if st.revoke(&client_id, token, hint) {
-        Ok(raw_response(
+    let result = match (access, params.get("refresh_token")) {
+        (Some(token), _) => st.revoke_by_access(&token),
+        (None, Some(token)) => st.revoke_by_refresh(token),
+        (None, None) => RevokeResult::Unable,
+    };
+    match result {
+        RevokeResult::Revoked => Ok(raw_response(
             StatusCode::OK,
             "application/json",
             "{}".to_string(),
-        ))
-    } else {
-        Err(oauth_error(
+        )),
+        RevokeResult::Unable => Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "Token is unknown or already revoked",
-        ))
+            "Unable to revoke token",
+        )),
+        RevokeResult::Unauthenticated => Err(oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "Unable to authenticate with the given token",
+        )),
     }
 }
 

@@ -13,11 +13,18 @@
 //! - `POST /oauth/token`: `authorization_code` (PKCE S256 required) and
 //!   `refresh_token` (rotating, one-shot refresh tokens; see [`GraceMode`]).
 //!   Client auth by form fields or HTTP Basic. All fault knobs act here.
-//! - `POST /oauth/revoke`: RFC 7009; either token of a pair revokes both.
+//! - `POST /oauth/revoke`: as Linear documents it
+//!   (<https://linear.app/developers/oauth-2-0-authentication>), not RFC 7009:
+//!   the access token as `Authorization: Bearer` or `access_token` form field,
+//!   or the refresh token as `refresh_token` form field. 200 revoked, 400
+//!   unable to revoke (unknown, already revoked, or `token=`), 401 the access
+//!   token does not authenticate. Revoking either token ends the whole grant:
+//!   every access and refresh token issued in it, across rotations.
 //! - `POST /graphql`: answers any query with `viewer` and `organization`.
-//!   Access tokens stay valid until they expire or are revoked; refreshing
-//!   does not revoke the previous access token.
-//! - `/_admin/`: `GET counters`, `GET|POST faults`, `POST reset`,
+//!   Access tokens stay valid until they expire or their grant is revoked;
+//!   refreshing does not revoke the previous access token.
+//! - `/_admin/`: `GET counters`, `GET|POST faults` (`revoke_fail_next` acts on
+//!   revoke, the others on token), `POST reset`,
 //!   `POST clients`, `POST issue`, `GET|POST org`,
 //!   `GET refresh-token-status?token=`, `GET access-token-status?token=`.
 
@@ -182,6 +189,13 @@ impl TestServer {
     /// Whether the access token would be accepted (not revoked, not expired).
     pub fn access_token_live(&self, t: &str) -> bool {
         self.shared.lock().access_state(t) == TokenState::Live
+    }
+
+    /// Ends the grant `token` (an access or refresh token, live or not)
+    /// belongs to, out of band, as removing the app's authorization in
+    /// Linear's settings does. `false` if the token is unknown.
+    pub fn revoke_grant(&self, token: &str) -> bool {
+        self.shared.lock().revoke_grant_of(token)
     }
 
     pub fn set_organization(&self, org: Organization) {

@@ -68,12 +68,15 @@ struct CodeRecord {
     used: bool,
 }
 
+/// Identifies one authorization: a code exchange (or admin issue) starts a
+/// grant, and every rotation of it stays in the same grant.
+type GrantId = u64;
+
+/// An access token; its client is its grant's (no endpoint asks for it).
 struct AccessRecord {
-    client_id: String,
+    grant: GrantId,
     expires_at: Instant,
     revoked: bool,
-    /// The refresh token this access token was issued alongside.
-    refresh: Option<String>,
 }
 
 enum RefreshStatus {
@@ -89,6 +92,7 @@ enum RefreshStatus {
 
 struct RefreshRecord {
     client_id: String,
+    grant: GrantId,
     scope: String,
     status: RefreshStatus,
     /// Access tokens issued with this refresh token; more than one when
@@ -105,6 +109,17 @@ pub(crate) enum TokenState {
     Spent,
     Revoked,
     Unknown,
+}
+
+/// What a revoke request achieved; the HTTP layer maps it to Linear's status.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RevokeResult {
+    /// 200.
+    Revoked,
+    /// 400: unable to revoke (unknown or already revoked).
+    Unable,
+    /// 401: the presented access token does not authenticate.
+    Unauthenticated,
 }
 
 /// A fault the token endpoint injects instead of running grant logic.
@@ -126,6 +141,7 @@ pub(crate) struct State {
     codes: HashMap<String, CodeRecord>,
     access: HashMap<String, AccessRecord>,
     refresh: HashMap<String, RefreshRecord>,
+    next_grant: GrantId,
 }
 
 impl State {
@@ -143,6 +159,7 @@ impl State {
             codes: HashMap::new(),
             access: HashMap::new(),
             refresh: HashMap::new(),
+            next_grant: 1,
             config,
         }
     }
@@ -210,6 +227,18 @@ impl State {
         Some(fault)
     }
 
+    /// The scripted failure for this revoke request, if any, consumed.
+    pub fn take_revoke_fault(&mut self) -> Option<(u16, Option<String>)> {
+        let fail = self.faults.revoke_fail_next.as_mut()?;
+        fail.count = fail.count.saturating_sub(1);
+        let fault = (fail.status, fail.body.clone());
+        if fail.count == 0 {
+            self.faults.revoke_fail_next = None;
+        }
+        self.counters.faults_injected += 1;
+        Some(fault)
+    }
+
     pub fn create_code(
         &mut self,
         client_id: &str,
@@ -248,7 +277,8 @@ impl State {
                 }
                 self.counters.token_code_ok += 1;
                 let expires_in = self.faults.expires_in;
-                Ok(self.mint_pair(client_id, &scope, expires_in))
+                let grant = self.new_grant();
+                Ok(self.mint_pair(client_id, grant, &scope, expires_in))
             }
             Err(e) => {
                 self.counters.invalid_grant += 1;
@@ -313,7 +343,7 @@ impl State {
     ) -> Result<TokenResponse, GrantError> {
         let denied = GrantError::InvalidGrant(EXPIRED_OR_REVOKED);
         // Snapshot the record so the arms below may mutate the store.
-        let (scope, status) = match self.refresh.get(presented) {
+        let (grant, scope, status) = match self.refresh.get(presented) {
             Some(rec) if rec.client_id == client_id => {
                 let status = match &rec.status {
                     RefreshStatus::Live => RefreshStatus::Live,
@@ -323,7 +353,7 @@ impl State {
                         produced: produced.clone(),
                     },
                 };
-                (rec.scope.clone(), status)
+                (rec.grant, rec.scope.clone(), status)
             }
             _ => return Err(denied),
         };
@@ -333,7 +363,7 @@ impl State {
             RefreshStatus::Live if self.faults.omit_refresh_token => {
                 // Without a new refresh token the client must keep using the
                 // old one, so it is not spent.
-                let access = self.mint_access(client_id, Some(presented), expires_in);
+                let access = self.mint_access(grant, Some(presented), expires_in);
                 Ok(TokenResponse {
                     access_token: access,
                     token_type: "Bearer",
@@ -343,7 +373,7 @@ impl State {
                 })
             }
             RefreshStatus::Live => {
-                let pair = self.mint_pair(client_id, &scope, expires_in);
+                let pair = self.mint_pair(client_id, grant, &scope, expires_in);
                 self.set_status(
                     presented,
                     RefreshStatus::Spent {
@@ -367,7 +397,7 @@ impl State {
                             self.revoke_refresh(old);
                         }
                         self.revoke_access_only(&produced.access_token);
-                        let pair = self.mint_pair(client_id, &scope, expires_in);
+                        let pair = self.mint_pair(client_id, grant, &scope, expires_in);
                         self.set_status(
                             presented,
                             RefreshStatus::Spent {
@@ -388,7 +418,12 @@ impl State {
         }
     }
 
-    fn mint_access(&mut self, client_id: &str, refresh: Option<&str>, expires_in: u64) -> String {
+    fn new_grant(&mut self) -> GrantId {
+        self.next_grant += 1;
+        self.next_grant
+    }
+
+    fn mint_access(&mut self, grant: GrantId, refresh: Option<&str>, expires_in: u64) -> String {
         let token = random_token(ACCESS_PREFIX);
         let now = Instant::now();
         // Saturate rather than overflow on absurd expires_in values.
@@ -398,10 +433,9 @@ impl State {
         self.access.insert(
             token.clone(),
             AccessRecord {
-                client_id: client_id.into(),
+                grant,
                 expires_at,
                 revoked: false,
-                refresh: refresh.map(Into::into),
             },
         );
         if let Some(rec) = refresh.and_then(|r| self.refresh.get_mut(r)) {
@@ -410,18 +444,25 @@ impl State {
         token
     }
 
-    pub fn mint_pair(&mut self, client_id: &str, scope: &str, expires_in: u64) -> TokenResponse {
+    fn mint_pair(
+        &mut self,
+        client_id: &str,
+        grant: GrantId,
+        scope: &str,
+        expires_in: u64,
+    ) -> TokenResponse {
         let refresh = random_token(REFRESH_PREFIX);
         self.refresh.insert(
             refresh.clone(),
             RefreshRecord {
                 client_id: client_id.into(),
+                grant,
                 scope: scope.into(),
                 status: RefreshStatus::Live,
                 access_tokens: Vec::new(),
             },
         );
-        let access = self.mint_access(client_id, Some(&refresh), expires_in);
+        let access = self.mint_access(grant, Some(&refresh), expires_in);
         TokenResponse {
             access_token: access,
             token_type: "Bearer",
@@ -433,7 +474,8 @@ impl State {
 
     pub fn issue(&mut self, client_id: &str, scope: &str, expires_in: u64) -> IssuedTokens {
         let scope = normalize_scope(scope);
-        let pair = self.mint_pair(client_id, &scope, expires_in);
+        let grant = self.new_grant();
+        let pair = self.mint_pair(client_id, grant, &scope, expires_in);
         IssuedTokens {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token.unwrap_or_default(),
@@ -460,59 +502,63 @@ impl State {
         }
     }
 
-    /// RFC 7009 revocation. Either token of a pair takes the whole
-    /// authorization with it. `false` means unknown, foreign or already revoked.
-    pub fn revoke(&mut self, client_id: &str, token: &str, hint: Option<&str>) -> bool {
-        let as_access = |s: &Self| {
-            s.access
-                .get(token)
-                .is_some_and(|a| a.client_id == client_id && !a.revoked)
-        };
-        let as_refresh = |s: &Self| {
-            s.refresh.get(token).is_some_and(|r| {
-                r.client_id == client_id && !matches!(r.status, RefreshStatus::Revoked)
-            })
-        };
-        // The hint only orders the lookups, as RFC 7009 allows.
-        let access_first = hint != Some("refresh_token");
-        let kind = if access_first {
-            if as_access(self) {
-                Some(true)
-            } else if as_refresh(self) {
-                Some(false)
-            } else {
-                None
+    /// Linear's revoke with an access token (Bearer header or `access_token`
+    /// form field): ends the token's whole grant. `Unauthenticated` when the
+    /// token is unknown, expired or revoked, as Linear answers 401 then.
+    pub fn revoke_by_access(&mut self, token: &str) -> RevokeResult {
+        if self.access_state(token) != TokenState::Live {
+            return RevokeResult::Unauthenticated;
+        }
+        let grant = self.access[token].grant;
+        self.revoke_grant(grant);
+        RevokeResult::Revoked
+    }
+
+    /// Linear's revoke with the `refresh_token` form field: ends the whole
+    /// grant. Only a live refresh token does; an unknown, revoked or spent
+    /// (rotated away) one cannot be revoked (400), the stricter reading of
+    /// Linear's "unable to revoke".
+    pub fn revoke_by_refresh(&mut self, token: &str) -> RevokeResult {
+        match self.refresh.get(token) {
+            Some(r) if matches!(r.status, RefreshStatus::Live) => {
+                let grant = r.grant;
+                self.revoke_grant(grant);
+                RevokeResult::Revoked
             }
-        } else if as_refresh(self) {
-            Some(false)
-        } else if as_access(self) {
-            Some(true)
-        } else {
-            None
-        };
-        match kind {
-            Some(true) => {
-                let refresh = self.revoke_access_only(token);
-                if let Some(r) = refresh {
-                    self.revoke_refresh(&r);
-                }
-                true
-            }
-            Some(false) => {
-                self.revoke_refresh(token);
-                true
-            }
-            None => false,
+            _ => RevokeResult::Unable,
         }
     }
 
-    /// Returns the refresh token the access token belonged to.
-    fn revoke_access_only(&mut self, token: &str) -> Option<String> {
-        let rec = self.access.get_mut(token)?;
-        rec.revoked = true;
-        rec.refresh.clone()
+    /// Out-of-band revoke of whatever grant `token` belongs to.
+    pub fn revoke_grant_of(&mut self, token: &str) -> bool {
+        let grant = self
+            .access
+            .get(token)
+            .map(|a| a.grant)
+            .or_else(|| self.refresh.get(token).map(|r| r.grant));
+        grant.map(|g| self.revoke_grant(g)).is_some()
     }
 
+    /// Every access and refresh token ever issued in `grant`, across
+    /// rotations, stops working.
+    fn revoke_grant(&mut self, grant: GrantId) {
+        for a in self.access.values_mut().filter(|a| a.grant == grant) {
+            a.revoked = true;
+        }
+        for r in self.refresh.values_mut().filter(|r| r.grant == grant) {
+            r.status = RefreshStatus::Revoked;
+        }
+    }
+
+    /// One access token, not its grant (the grace replay's superseded pair).
+    fn revoke_access_only(&mut self, token: &str) {
+        if let Some(rec) = self.access.get_mut(token) {
+            rec.revoked = true;
+        }
+    }
+
+    /// One refresh token and the access tokens issued with it, not its grant
+    /// (the grace replay's superseded pair).
     fn revoke_refresh(&mut self, token: &str) {
         let Some(rec) = self.refresh.get_mut(token) else {
             return;

@@ -554,69 +554,174 @@ fn graphql_requires_a_live_bearer_token() {
     assert_eq!(server.counters().graphql, 8);
 }
 
+/// `POST /oauth/revoke` with the access token as a Bearer header and no body.
+fn revoke_bearer(addr: SocketAddr, access_token: &str) -> HttpResponse {
+    let auth = format!("Bearer {access_token}");
+    request(addr, "POST", "/oauth/revoke", &[("Authorization", &auth)], b"")
+}
+
+/// Every way of using a token of the grant fails: GraphQL 401, refresh
+/// `invalid_grant`, both tokens reported revoked.
+fn assert_grant_dead(server: &TestServer, access: &str, refresh_token: &str) {
+    let addr = server.addr();
+    assert!(!server.access_token_live(access));
+    assert!(!server.refresh_token_live(refresh_token));
+    assert_eq!(graphql(addr, Some(access)).status, 401);
+    assert_spent_rejected(&refresh(addr, refresh_token));
+}
+
+// Linear's revoke: https://linear.app/developers/oauth-2-0-authentication
+
 #[test]
-fn revoke_kills_the_pair_and_reports_status_codes() {
+fn revoke_with_a_bearer_access_token_ends_the_grant() {
     let server = start();
     let addr = server.addr();
-    let creds = [
-        ("client_id", DEFAULT_CLIENT_ID),
-        ("client_secret", DEFAULT_CLIENT_SECRET),
-    ];
-    let revoke = |params: &[(&str, &str)]| post_form(addr, "/oauth/revoke", params);
-
-    // Revoking the access token also kills its refresh token.
     let a = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
-    let mut params = vec![("token", a.access_token.as_str())];
-    params.extend(creds);
-    assert_eq!(revoke(&params).status, 200);
-    assert!(!server.access_token_live(&a.access_token));
-    assert!(!server.refresh_token_live(&a.refresh_token));
-    assert_eq!(graphql(addr, Some(&a.access_token)).status, 401);
-    assert_spent_rejected(&refresh(addr, &a.refresh_token));
-    // Already revoked.
-    revoke(&params).oauth_error(400, "invalid_request");
-
-    // Revoking the refresh token (Basic auth, with hint) kills its access token.
-    let b = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
-    let auth = basic(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
-    let resp = post_form_with(
-        addr,
-        "/oauth/revoke",
-        &[
-            ("token", &b.refresh_token),
-            ("token_type_hint", "refresh_token"),
-        ],
-        &[("Authorization", &auth)],
-    );
+    let other = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    let resp = revoke_bearer(addr, &a.access_token);
     assert_eq!(resp.status, 200, "{}", resp.text());
-    assert!(!server.refresh_token_live(&b.refresh_token));
-    assert!(!server.access_token_live(&b.access_token));
+    assert_grant_dead(&server, &a.access_token, &a.refresh_token);
+    assert!(
+        server.access_token_live(&other.access_token) && server.refresh_token_live(&other.refresh_token),
+        "another grant is untouched"
+    );
+    // The revoked token no longer authenticates.
+    revoke_bearer(addr, &a.access_token).oauth_error(401, "invalid_token");
+    // Form content type with an empty body is fine too.
+    let b = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    let auth = format!("Bearer {}", b.access_token);
+    assert_eq!(post_form_with(addr, "/oauth/revoke", &[], &[("Authorization", &auth)]).status, 200);
+    assert_grant_dead(&server, &b.access_token, &b.refresh_token);
+}
 
-    // Unknown token, missing token, bad client.
-    let mut unknown = vec![("token", "lin_oauth_nope")];
-    unknown.extend(creds);
-    revoke(&unknown).oauth_error(400, "invalid_request");
-    revoke(&creds).oauth_error(400, "invalid_request");
-    let c = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
-    revoke(&[
-        ("token", &c.access_token),
-        ("client_id", DEFAULT_CLIENT_ID),
-        ("client_secret", "wrong"),
-    ])
-    .oauth_error(401, "invalid_client");
-    let bad_basic = basic(DEFAULT_CLIENT_ID, "wrong");
-    post_form_with(
-        addr,
-        "/oauth/revoke",
-        &[("token", &c.access_token)],
-        &[("Authorization", &bad_basic)],
-    )
-    .oauth_error(401, "invalid_client");
-    assert!(server.access_token_live(&c.access_token));
+#[test]
+fn revoke_with_the_access_token_form_field_ends_the_grant() {
+    let server = start();
+    let addr = server.addr();
+    let a = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    let resp = post_form(addr, "/oauth/revoke", &[("access_token", &a.access_token)]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_grant_dead(&server, &a.access_token, &a.refresh_token);
+    post_form(addr, "/oauth/revoke", &[("access_token", &a.access_token)]).oauth_error(401, "invalid_token");
+}
 
-    let counters = server.counters();
-    assert_eq!(counters.revoke, 7);
-    assert_eq!(counters.invalid_client, 2);
+#[test]
+fn revoke_with_the_refresh_token_form_field_ends_the_grant() {
+    let server = start();
+    let addr = server.addr();
+    let a = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    let resp = post_form(addr, "/oauth/revoke", &[("refresh_token", &a.refresh_token)]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_grant_dead(&server, &a.access_token, &a.refresh_token);
+    // Already revoked: unable to revoke.
+    post_form(addr, "/oauth/revoke", &[("refresh_token", &a.refresh_token)]).oauth_error(400, "invalid_request");
+    post_form(addr, "/oauth/revoke", &[("refresh_token", "lin_refresh_nope")]).oauth_error(400, "invalid_request");
+}
+
+#[test]
+fn rfc7009_token_bodies_are_refused_and_revoke_nothing() {
+    let server = start();
+    let addr = server.addr();
+    let a = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    for (token, hint) in [(&a.access_token, "access_token"), (&a.refresh_token, "refresh_token")] {
+        post_form(
+            addr,
+            "/oauth/revoke",
+            &[
+                ("token", token),
+                ("token_type_hint", hint),
+                ("client_id", DEFAULT_CLIENT_ID),
+                ("client_secret", DEFAULT_CLIENT_SECRET),
+            ],
+        )
+        .oauth_error(400, "invalid_request");
+        // Client credentials as HTTP Basic are not a Bearer token either.
+        let auth = basic(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
+        post_form_with(addr, "/oauth/revoke", &[("token", token)], &[("Authorization", &auth)])
+            .oauth_error(400, "invalid_request");
+    }
+    request(addr, "POST", "/oauth/revoke", &[], b"").oauth_error(400, "invalid_request");
+    assert!(server.access_token_live(&a.access_token) && server.refresh_token_live(&a.refresh_token));
+    assert_eq!(graphql(addr, Some(&a.access_token)).status, 200);
+    assert_eq!(server.counters().revoke, 5);
+}
+
+#[test]
+fn a_bearer_token_that_does_not_authenticate_gets_401() {
+    let server = start();
+    let addr = server.addr();
+    revoke_bearer(addr, "lin_oauth_nope").oauth_error(401, "invalid_token");
+    let expired = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 0);
+    revoke_bearer(addr, &expired.access_token).oauth_error(401, "invalid_token");
+    // The refresh token of that grant is still live and still revokes it.
+    assert!(server.refresh_token_live(&expired.refresh_token));
+    let resp = post_form(addr, "/oauth/revoke", &[("refresh_token", &expired.refresh_token)]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert!(!server.refresh_token_live(&expired.refresh_token));
+}
+
+#[test]
+fn revoking_a_rotated_refresh_token_kills_every_leg_of_the_grant() {
+    let server = start();
+    let addr = server.addr();
+    let first = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    let (access2, refresh2) = token_pair(&refresh(addr, &first.refresh_token));
+    let (access3, refresh3) = token_pair(&refresh(addr, &refresh2));
+    // Access tokens of earlier legs are still live before the revoke.
+    assert_eq!(graphql(addr, Some(&first.access_token)).status, 200);
+    assert_eq!(graphql(addr, Some(&access2)).status, 200);
+    // A spent refresh token is not one Linear can revoke with.
+    post_form(addr, "/oauth/revoke", &[("refresh_token", &first.refresh_token)]).oauth_error(400, "invalid_request");
+    assert!(server.refresh_token_live(&refresh3));
+
+    let resp = post_form(addr, "/oauth/revoke", &[("refresh_token", &refresh3)]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    for access in [&first.access_token, &access2, &access3] {
+        assert!(!server.access_token_live(access));
+        assert_eq!(graphql(addr, Some(access)).status, 401);
+    }
+    for refresh_token in [&first.refresh_token, &refresh2, &refresh3] {
+        assert_spent_rejected(&refresh(addr, refresh_token));
+    }
+
+    // Out of band (the app removed in Linear's settings), through any token.
+    let o = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    let (o_access2, _) = token_pair(&refresh(addr, &o.refresh_token));
+    assert!(server.revoke_grant(&o.refresh_token));
+    assert!(!server.access_token_live(&o_access2));
+    assert!(!server.revoke_grant("lin_oauth_unknown"));
+
+    // The same through the first leg's access token, on a fresh grant.
+    let g = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    let (_, g_refresh2) = token_pair(&refresh(addr, &g.refresh_token));
+    assert_eq!(revoke_bearer(addr, &g.access_token).status, 200);
+    assert_spent_rejected(&refresh(addr, &g_refresh2));
+}
+
+#[test]
+fn revoke_fail_next_answers_first_and_revokes_nothing() {
+    let server = start();
+    let addr = server.addr();
+    let a = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    server.set_faults(FaultsPatch {
+        revoke_fail_next: Some(FailNext { count: 2, status: 503, body: None }),
+        ..Default::default()
+    });
+    // The token endpoint is not affected by the revoke knob.
+    let b = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    token_pair(&refresh(addr, &b.refresh_token));
+    for _ in 0..2 {
+        let resp = revoke_bearer(addr, &a.access_token);
+        assert_eq!(resp.status, 503);
+        assert_eq!(resp.json(), json!({"error": "server_error"}));
+        assert!(server.access_token_live(&a.access_token));
+    }
+    assert_eq!(server.faults().revoke_fail_next, None);
+    assert_eq!(revoke_bearer(addr, &a.access_token).status, 200);
+    let c = server.counters();
+    assert_eq!((c.revoke, c.faults_injected), (3, 2));
+    post_json(addr, "/_admin/faults", &json!({"revoke_fail_next": {"count": 1, "status": 42}}))
+        .oauth_error(400, "invalid_request");
 }
 
 #[test]
