@@ -235,7 +235,7 @@ def check_arm64(work: Path) -> None:
     if report["component"]["load"] != "precompiled":
         fail(f"arm64 doctor: component {report['component']}")
     step("arm64 doctor", f"component {report['component']['load']} in {report['component']['load_ms']} ms "
-         f"(baseline [{report['component']['cpu_baseline']}]); exit {doc.returncode}; {arch.split(',')[0]}")
+         f"(baseline [{report['component']['cpu_baseline']}]); exit {doc.returncode}; {', '.join(arch.split(', ')[:2])}")
 
 
 def median_pair(a: list[str], b: list[str], cwd: Path, env: dict) -> tuple[float, float]:

@@ -290,6 +290,26 @@ class Resolver {
     return p;
   }
 
+  /**
+   * Revokes the workspace's grant at Linear and marks it revoked here.
+   * Resolves to `{outcome, confirmed, detail, linearStatus, purged, ...}`.
+   */
+  revoke(workspaceId, options) {
+    try {
+      checkId('workspaceId', workspaceId);
+      if (options !== undefined && (options === null || typeof options !== 'object')) {
+        throw invalidInput('revoke options must be an object like {purge: true}');
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#workspaces.delete(workspaceId);
+    const p = this.#native.revoke(workspaceId, options);
+    const forget = () => this.#forgetHot();
+    p.then(forget, forget);
+    return p;
+  }
+
   /** Forgets everything cached about this workspace. */
   invalidate(workspaceId) {
     checkId('workspaceId', workspaceId);

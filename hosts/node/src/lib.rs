@@ -377,6 +377,73 @@ impl<'t> ScopedTask<'t> for Call {
     }
 }
 
+/// What `revoke` did. The workspace is marked revoked whatever the outcome;
+/// `confirmed` says whether Linear's side of the grant is known dead.
+#[napi(object)]
+#[derive(Debug)]
+pub struct Revocation {
+    pub workspace_id: String,
+    pub secret_id: String,
+    /// `revoked`, `already-dead`, `not-confirmed` or `failed`.
+    pub outcome: String,
+    pub confirmed: bool,
+    /// What was tried, for `not-confirmed` and `failed` (never a secret).
+    pub detail: Option<String>,
+    /// The last HTTP status of Linear's revoke endpoint, if it answered.
+    pub linear_status: Option<u32>,
+    pub purged: bool,
+}
+
+/// Options of `revoke`.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct RevokeOptions {
+    /// Also delete the stored secret (only once Linear's side is known dead, unless `force`).
+    pub purge: Option<bool>,
+    /// With `purge`: delete the secret even if Linear did not confirm.
+    pub force: Option<bool>,
+}
+
+/// `revoke` on the libuv pool (it talks to Linear and may probe a refresh).
+#[derive(Debug)]
+pub struct RevokeCall {
+    workspace_id: String,
+    purge: bool,
+    force: bool,
+    resolver: HostResolver,
+    hooks: Arc<Hooks>,
+    tokens: Arc<Mutex<JsTokens>>,
+}
+
+impl<'t> ScopedTask<'t> for RevokeCall {
+    type Output = HostResult<linear_oauth_host::Revocation>;
+    type JsValue = Revocation;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.resolver.revoke(&self.workspace_id, self.purge, self.force)
+        }));
+        Ok(result.unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into()))))
+    }
+
+    fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Revocation> {
+        let r = output.map_err(|e| js_error(env, &self.hooks, &e))?;
+        let (ws, secret) = (&r.workspace_id, &r.secret_id);
+        lock(&self.tokens).forget(env, |kind, key, t| {
+            (kind == Kind::Workspace && key == ws) || t.workspace_id == *ws || t.secret_id == *secret
+        })?;
+        Ok(Revocation {
+            outcome: r.outcome.label().to_owned(),
+            confirmed: r.outcome.confirmed(),
+            detail: r.outcome.detail().map(str::to_owned),
+            linear_status: r.linear_status.map(u32::from),
+            purged: r.purged,
+            workspace_id: r.workspace_id,
+            secret_id: r.secret_id,
+        })
+    }
+}
+
 // ----------------------------------------------------------------- the class
 
 #[napi(custom_finalize)]
@@ -480,6 +547,22 @@ impl Resolver {
     #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
     pub fn force_refresh(&self, secret_id: String) -> AsyncTask<Call> {
         self.call(Op::ForceRefresh(secret_id))
+    }
+
+    /// Revokes the workspace's grant at Linear and marks it revoked here;
+    /// `purge` deletes the stored secret, only once Linear's side is known
+    /// dead unless `force`.
+    #[napi(ts_return_type = "Promise<Revocation>")]
+    pub fn revoke(&self, workspace_id: String, options: Option<RevokeOptions>) -> AsyncTask<RevokeCall> {
+        let o = options.unwrap_or_default();
+        AsyncTask::new(RevokeCall {
+            workspace_id,
+            purge: o.purge.unwrap_or(false),
+            force: o.force.unwrap_or(false),
+            resolver: self.inner.clone(),
+            hooks: self.hooks.clone(),
+            tokens: self.tokens.clone(),
+        })
     }
 
     /// Forgets everything cached about this workspace.

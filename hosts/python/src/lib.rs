@@ -427,6 +427,58 @@ impl PyLoadInfo {
     }
 }
 
+/// What `Resolver.revoke` did. The workspace is marked revoked whatever the
+/// outcome; `confirmed` says whether Linear's side of the grant is known dead.
+#[pyclass(module = "linear_oauth", name = "Revocation", frozen)]
+struct PyRevocation(host::Revocation);
+
+#[pymethods]
+impl PyRevocation {
+    #[getter]
+    fn workspace_id(&self) -> &str {
+        &self.0.workspace_id
+    }
+    #[getter]
+    fn secret_id(&self) -> &str {
+        &self.0.secret_id
+    }
+    /// `"revoked"`, `"already-dead"`, `"not-confirmed"` or `"failed"`.
+    #[getter]
+    fn outcome(&self) -> &'static str {
+        self.0.outcome.label()
+    }
+    /// True for `revoked` and `already-dead`; otherwise remove the app's
+    /// authorization in Linear's workspace settings.
+    #[getter]
+    fn confirmed(&self) -> bool {
+        self.0.outcome.confirmed()
+    }
+    /// What was tried, for `not-confirmed` and `failed` (never a secret).
+    #[getter]
+    fn detail(&self) -> Option<&str> {
+        self.0.outcome.detail()
+    }
+    /// The last HTTP status of Linear's revoke endpoint, if it answered.
+    #[getter]
+    fn linear_status(&self) -> Option<u16> {
+        self.0.linear_status
+    }
+    #[getter]
+    fn purged(&self) -> bool {
+        self.0.purged
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Revocation(workspace_id={:?}, secret_id={:?}, outcome={:?}, linear_status={:?}, purged={})",
+            self.0.workspace_id,
+            self.0.secret_id,
+            self.0.outcome.label(),
+            self.0.linear_status,
+            if self.0.purged { "True" } else { "False" }
+        )
+    }
+}
+
 /// Loads the engine and component if needed and tells how that went.
 #[pyfunction]
 fn load_info(py: Python<'_>) -> PyResult<PyLoadInfo> {
@@ -663,6 +715,16 @@ impl PyResolver {
         self.call(py, secret_id, None, host::Resolver::force_refresh)
     }
 
+    /// Revokes the workspace's grant at Linear and marks it revoked here.
+    /// `purge` deletes the stored secret, only once Linear's side is known
+    /// dead unless `force`.
+    #[pyo3(signature = (workspace_id, *, purge = false, force = false))]
+    fn revoke(&self, py: Python<'_>, workspace_id: &str, purge: bool, force: bool) -> PyResult<PyRevocation> {
+        py.detach(|| self.inner.revoke(workspace_id, purge, force))
+            .map(PyRevocation)
+            .map_err(|e| to_py_err(py, e))
+    }
+
     /// The cached token for a workspace if it may be served without any I/O, else None.
     fn cached(&self, workspace_id: &str) -> Option<PyResolvedToken> {
         self.inner.cached(workspace_id).map(PyResolvedToken)
@@ -710,6 +772,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyResolver>()?;
     m.add_class::<PyResolvedToken>()?;
     m.add_class::<PyLoadInfo>()?;
+    m.add_class::<PyRevocation>()?;
     m.add_function(wrap_pyfunction!(load_info, m)?)?;
     // Private helpers: attributes of the module, but not in its `__all__`.
     m.setattr("_emit_log", wrap_pyfunction!(emit_log, m)?)?;

@@ -1,0 +1,45 @@
+// `revoke` through the Node API: the translation of the host's revoke (the
+// behaviour matrix lives in crates/host/tests): outcome, purge rules, redaction.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { inspect } from 'node:util';
+
+import lo from '../index.js';
+import { useServer, tmpStore, seed, options, secretFile } from './helpers.mjs';
+
+let server;
+useServer((s) => (server = s));
+
+test('revoke ends the grant at Linear and reports how', async () => {
+  const dir = tmpStore();
+  const s = await seed(server, dir, 'acme', 3600);
+  const r = new lo.Resolver(options(server, dir));
+  await r.resolve(s.workspaceId); // cached before, forgotten after
+  const rev = await r.revoke(s.workspaceId);
+  assert.deepEqual(
+    { outcome: rev.outcome, confirmed: rev.confirmed, linearStatus: rev.linearStatus, purged: rev.purged, secretId: rev.secretId },
+    { outcome: 'revoked', confirmed: true, linearStatus: 200, purged: false, secretId: s.secretId },
+  );
+  assert.equal(await server.refreshLive(s.refresh), false);
+  await assert.rejects(r.resolve(s.workspaceId), (e) => e.code === 'REVOKED');
+  const shown = inspect(rev) + JSON.stringify(rev);
+  assert.ok(!shown.includes(s.access) && !shown.includes(s.refresh));
+});
+
+test('an unconfirmed revoke keeps the secret unless forced', async () => {
+  const dir = tmpStore();
+  const s = await seed(server, dir, 'acme', 3600);
+  await server.faults({ revoke_fail_next: { count: 10, status: 503 }, fail_next: { count: 10, status: 503 } });
+  const r = new lo.Resolver(options(server, dir));
+  let rev = await r.revoke(s.workspaceId, { purge: true });
+  assert.equal(rev.outcome, 'failed');
+  assert.equal(rev.confirmed, false);
+  assert.ok(rev.detail);
+  assert.equal(rev.purged, false);
+  assert.ok(fs.existsSync(secretFile(dir, s.secretId)));
+  rev = await r.revoke(s.workspaceId, { purge: true, force: true });
+  assert.equal(rev.purged, true);
+  assert.ok(!fs.existsSync(secretFile(dir, s.secretId)));
+  await assert.rejects(r.revoke(s.workspaceId, 'purge'), (e) => e.code === 'INVALID_INPUT');
+});

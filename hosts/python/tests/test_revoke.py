@@ -1,0 +1,39 @@
+"""`Resolver.revoke`: the translation of the host's revoke (the behaviour matrix
+lives in crates/host/tests): outcome, confirmation, purge rules, redaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import linear_oauth as lo
+from conftest import FileStore, TestServer, seed
+
+
+def test_revoke_ends_the_grant_and_reports_it(server: TestServer, store: FileStore, make_resolver: Any) -> None:
+    s = seed(server, store, "acme", 3600)
+    r = make_resolver()
+    rev = r.revoke(s.workspace_id)
+    assert isinstance(rev, lo.Revocation)
+    assert (rev.outcome, rev.confirmed, rev.detail, rev.linear_status, rev.purged) == ("revoked", True, None, 200, False)
+    assert rev.workspace_id == s.workspace_id and rev.secret_id == s.secret_id
+    assert not server.refresh_token_live(s.refresh)
+    with pytest.raises(lo.Revoked):
+        r.resolve(s.workspace_id)
+    for text in [repr(rev), str(rev)]:
+        assert s.access not in text and s.refresh not in text
+
+
+def test_unconfirmed_revoke_keeps_the_secret_unless_forced(server: TestServer, store: FileStore, make_resolver: Any) -> None:
+    s = seed(server, store, "acme", 3600)
+    server.faults(revoke_fail_next={"count": 10, "status": 503}, fail_next={"count": 10, "status": 503})
+    r = make_resolver()
+    rev = r.revoke(s.workspace_id, purge=True)
+    assert rev.outcome == "failed" and not rev.confirmed and rev.detail
+    assert rev.purged is False
+    assert store.raw_secret(s.secret_id)  # kept: the grant may still be live
+    rev = r.revoke(s.workspace_id, purge=True, force=True)
+    assert rev.purged is True
+    with pytest.raises(TypeError):
+        r.revoke(s.workspace_id, True)  # type: ignore[misc]  # purge and force are keyword-only
