@@ -157,6 +157,12 @@ export declare class Resolver {
   resolveSecret(secretId: string): Promise<LinearOAuthToken>
   /** Refreshes now even if the token is fresh (same coordination rules). */
   forceRefresh(secretId: string): Promise<LinearOAuthToken>
+  /**
+   * Revokes the workspace's grant at Linear and marks it revoked here;
+   * `purge` deletes the stored secret, only once Linear's side is known
+   * dead unless `force`.
+   */
+  revoke(workspaceId: string, options?: RevokeOptions | undefined | null): Promise<Revocation>
   /** Forgets everything cached about this workspace. */
   invalidate(workspaceId: string): void
 }
@@ -172,4 +178,29 @@ export interface LoadInfo {
    */
   compiledFallback: boolean
   loadTimeMs: number
+}
+
+/**
+ * What `revoke` did. The workspace is marked revoked whatever the outcome;
+ * `confirmed` says whether Linear's side of the grant is known dead.
+ */
+export interface Revocation {
+  workspaceId: string
+  secretId: string
+  /** `revoked`, `already-dead`, `not-confirmed` or `failed`. */
+  outcome: string
+  confirmed: boolean
+  /** What was tried, for `not-confirmed` and `failed` (never a secret). */
+  detail?: string
+  /** The last HTTP status of Linear's revoke endpoint, if it answered. */
+  linearStatus?: number
+  purged: boolean
+}
+
+/** Options of `revoke`. */
+export interface RevokeOptions {
+  /** Also delete the stored secret (only once Linear's side is known dead, unless `force`). */
+  purge?: boolean
+  /** With `purge`: delete the secret even if Linear did not confirm. */
+  force?: boolean
 }
