@@ -68,7 +68,7 @@ impl CliError {
     pub fn message(&self) -> String {
         match self {
             Self::Lib(e) => e.to_string(),
-            Self::Timeout(d) => format!("no authorization callback arrived within {} s", d.as_secs()),
+            Self::Timeout(d) => format!("no authorization callback arrived within {} s", d.as_secs_f64()),
             Self::Io(m) | Self::Smoke(m) => m.clone(),
         }
     }
