@@ -8,7 +8,7 @@ use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store;
 use crate::linear::oauth::types::{EndpointError, Error};
-use crate::resolver::{endpoint, invalidate, settings};
+use crate::resolver::{check_id, endpoint, invalidate, settings};
 use crate::{http, log_event, now_ms};
 
 const SECRET_FIELDS: [&str; 3] = ["access_token", "refresh_token", "client_secret"];
@@ -18,6 +18,7 @@ fn redacted(s: &str) -> String {
 }
 
 pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
+    check_id("secret id", secret_id)?;
     let s = settings();
     let v = secret_store::get(secret_id)
         .map_err(|e| Error::Store(format!("secret read failed: {e}")))?
