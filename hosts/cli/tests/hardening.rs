@@ -46,8 +46,12 @@ fn mode(p: &std::path::Path) -> u32 {
 #[test]
 fn out_of_range_seconds_are_invalid_input() {
     let dir = tempdir();
+    // Everything else about the install is valid, so only the timeout can stop it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let redirect = format!("http://127.0.0.1:{port}/oauth/callback");
     for t in ["18446744073709551615", "1e20", "0", "-1", "nan", "inf", "86401"] {
-        let (code, err) = run(&mut cmd(&dir, &["setup", "--client-id", "x", "--no-browser", "--timeout", t]));
+        let args = ["setup", "--client-id", "x", "--no-browser", "--redirect-uri", &redirect, "--timeout", t];
+        let (code, err) = run(cmd(&dir, &args).env("LINEAR_OAUTH_CLIENT_SECRET", "not-used"));
         assert_eq!(code, 11, "--timeout {t}: {err}");
         assert!(err.contains("--timeout"), "{err}");
     }
