@@ -12,10 +12,11 @@ use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store::{self, PutOutcome};
 use crate::linear::oauth::types::{EndpointError, Error};
-use crate::resolver::{endpoint, invalidate, resolve_secret, settings};
+use crate::resolver::{check_id, endpoint, invalidate, resolve_secret, settings};
 use crate::{http, log_event, now_ms};
 
 pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
+    check_id("secret id", secret_id)?;
     let s = settings();
     let v = secret_store::get(secret_id)
         .map_err(|e| Error::Store(format!("secret read failed: {e}")))?
@@ -40,6 +41,7 @@ pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
 /// See the WIT `admin.revoke`. The row is marked first, so a Linear outage
 /// or a refusal never leaves the workspace resolvable.
 pub fn revoke(workspace_id: &str, purge: bool, force: bool) -> Result<Revocation, Error> {
+    check_id("workspace id", workspace_id)?;
     let s = settings();
     let row = registry::get(workspace_id)
         .map_err(|e| Error::Store(format!("registry read failed: {e}")))?

@@ -30,6 +30,15 @@ pub fn init(s: Settings) -> Result<(), Error> {
     }
     url::Url::parse(&s.authorize_url)
         .map_err(|e| Error::InvalidInput(format!("authorize URL: {e}")))?;
+    // Installs name secrets `<prefix><slug>` (slugs up to 50 characters); a
+    // prefix that makes such a name too long would install unresolvable ids.
+    if encoded_len(&s.secret_prefix) + 50 > MAX_ID_ENCODED {
+        return Err(Error::InvalidInput(format!(
+            "secret prefix is too long: {} bytes once escaped, at most {} (ids are at most {MAX_ID_ENCODED}, slugs up to 50)",
+            encoded_len(&s.secret_prefix),
+            MAX_ID_ENCODED - 50
+        )));
+    }
     SETTINGS.with(|c| *c.borrow_mut() = Some(s));
     Ok(())
 }
@@ -58,9 +67,30 @@ fn unsaved_key(secret_id: &str) -> String {
     format!("unsaved:{secret_id}")
 }
 
-fn check_id(what: &str, id: &str) -> Result<(), Error> {
-    if id.trim().is_empty() || id.len() > 2048 || id.chars().any(char::is_control) {
+/// Longest id accepted, counted as the file store spells it in a file name:
+/// each byte outside `[A-Za-z0-9_-]` takes three (percent-encoding). File
+/// names are at most 255 bytes and the file store adds at most 21 around an id
+/// (`lease-refresh%3A` ... `.lock`), so 200 leaves room; Secrets Manager
+/// (names up to 512 characters, ARNs up to 2048) and DynamoDB keys (up to 2048
+/// bytes) take every id that passes. Refusing here makes an overlong id
+/// invalid input in every store, instead of a store error in one of them.
+pub(crate) const MAX_ID_ENCODED: usize = 200;
+
+fn encoded_len(id: &str) -> usize {
+    id.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' { 1 } else { 3 }).sum()
+}
+
+pub(crate) fn check_id(what: &str, id: &str) -> Result<(), Error> {
+    if id.trim().is_empty() || id.chars().any(char::is_control) {
         return Err(Error::InvalidInput(format!("{what} must be a non-empty printable string")));
+    }
+    if encoded_len(id) > MAX_ID_ENCODED {
+        return Err(Error::InvalidInput(format!(
+            "{what} is too long: {} bytes, {} once escaped for a file name (at most {MAX_ID_ENCODED}; \
+             each character other than letters, digits, '_' and '-' counts three)",
+            id.len(),
+            encoded_len(id)
+        )));
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ pub mod store;
 
 pub use error::{Error, Result};
 pub use log::{LogLevel, LogSink, TracingSink};
-pub use options::Options;
+pub use options::{checked_seconds, DurationOption, Options};
 pub use engine::LoadInfo;
 pub use resolver::{AuthCode, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Resolver, Revocation, RevokeOutcome};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};

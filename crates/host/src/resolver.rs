@@ -260,10 +260,23 @@ pub(crate) struct Ctx {
     shared: Arc<Shared>,
     /// Locks this instance holds; released if it traps mid-call.
     held: Vec<String>,
+    /// Store leases (key, holder) taken during the current call; released if
+    /// it traps, so a deadline does not leave a refresh blocked until expiry.
+    leases: Vec<(String, String)>,
 }
 
 impl Drop for Ctx {
     fn drop(&mut self) {
+        // Leases first: an in-process waiter woken by the unlock below must
+        // find the store lease free.
+        for (key, holder) in self.leases.drain(..) {
+            if let Err(e) = self.shared.backends.registry.release_lease(&key, &holder) {
+                self.shared.sink.log(LogLevel::Warn, "releasing the refresh lease of a failed call failed; it will expire", &[
+                    ("lease".into(), key.clone()),
+                    ("error".into(), e.to_string()),
+                ]);
+            }
+        }
         for key in self.held.drain(..) {
             self.shared.coord.unlock(&key);
         }
@@ -350,11 +363,16 @@ impl bindings::registry::Host for Ctx {
         note: String,
     ) -> std::result::Result<bindings::registry::LeaseGrant, String> {
         let g = self.shared.backends.registry.try_lease(&key, &holder, Duration::from_millis(ttl_ms), &note).map_err(store_err)?;
+        if g.acquired && !self.leases.iter().any(|(k, h)| *k == key && *h == holder) {
+            self.leases.push((key, holder));
+        }
         Ok(bindings::registry::LeaseGrant { acquired: g.acquired, previous_note: g.previous_note })
     }
 
     fn release_lease(&mut self, key: String, holder: String) -> std::result::Result<(), String> {
-        self.shared.backends.registry.release_lease(&key, &holder).map_err(store_err)
+        self.shared.backends.registry.release_lease(&key, &holder).map_err(store_err)?;
+        self.leases.retain(|(k, h)| !(*k == key && *h == holder));
+        Ok(())
     }
 }
 
@@ -452,12 +470,14 @@ fn off_tokio<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 impl Resolver {
     /// Opens the store named in `options.store`.
     pub fn new(options: Options) -> Result<Self> {
+        options.validate()?;
         let backends = Backends::open_with(&options.store, options.registry_table.as_deref())?;
         Self::with_backends(options, backends)
     }
 
     /// Uses the given backends (`options.store` is then only a label).
     pub fn with_backends(options: Options, backends: Backends) -> Result<Self> {
+        options.validate()?;
         let origin = Origin::from_api_base(&options.api_base)?;
         let settings = wit_resolver::Settings {
             api_base: options.api_base.clone(),
@@ -509,10 +529,11 @@ impl Resolver {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            egress: EgressPolicy { origin: self.shared.origin.clone(), timeout: self.shared.options.http_timeout },
+            egress: EgressPolicy::new(self.shared.origin.clone(), self.shared.options.http_timeout),
             limits: StoreLimitsBuilder::new().memory_size(self.shared.options.max_memory_bytes).instances(4).build(),
             shared: self.shared.clone(),
             held: Vec::new(),
+            leases: Vec::new(),
         };
         let mut store = Store::new(&rt.engine, ctx);
         store.limiter(|c| &mut c.limits);
@@ -522,9 +543,13 @@ impl Resolver {
         Ok(Instance { store, api })
     }
 
+    /// Starts the call's clock: the epoch deadline traps wasm that runs past
+    /// it, and HTTP requests made during the call end before it.
     fn arm_deadline(&self, store: &mut Store<Ctx>) {
-        let ticks = ms(self.shared.options.call_deadline) / ms(EPOCH_TICK).max(1) + 1;
+        let deadline = self.shared.options.call_deadline;
+        let ticks = ms(deadline) / ms(EPOCH_TICK).max(1) + 1;
         store.set_epoch_deadline(ticks);
+        store.data_mut().egress.call_started(deadline);
     }
 
     /// One call into an instance from the pool. A trap (deadline, memory cap,
@@ -543,6 +568,8 @@ impl Resolver {
             self.arm_deadline(&mut inst.store);
             match f(&mut inst) {
                 Ok(result) => {
+                    // The call returned: whatever leases it kept are its decision.
+                    inst.store.data_mut().leases.clear();
                     let mut pool = self.pool.lock().unwrap();
                     if pool.len() < MAX_IDLE {
                         pool.push(inst);
@@ -550,14 +577,33 @@ impl Resolver {
                     result.map_err(Error::from)
                 }
                 Err(trap) => {
-                    self.shared.sink.log(LogLevel::Error, "component call failed; instance discarded", &[(
-                        "error".into(),
-                        format!("{trap:#}"),
-                    )]);
-                    Err(Error::Internal(format!("component call failed: {trap}")))
+                    // Dropping `inst` below releases the locks and leases it held.
+                    Err(self.trap_error(&trap))
                 }
             }
         })
+    }
+
+    /// The caller's error for a trapped call. Running past the call deadline
+    /// (a slow store or network) is `Transport`; anything else is a bug and
+    /// `Internal`. The wasm backtrace goes to the log, never into the message.
+    fn trap_error(&self, trap: &wasmtime::Error) -> Error {
+        let deadline = trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt);
+        let (level, message) = if deadline {
+            (LogLevel::Warn, "component call ran past its deadline; instance discarded")
+        } else {
+            (LogLevel::Error, "component call failed; instance discarded")
+        };
+        self.shared.sink.log(level, message, &[("error".into(), format!("{trap:#}"))]);
+        if deadline {
+            let secs = self.shared.options.call_deadline.as_secs_f64();
+            Error::Transport(format!(
+                "the call ran past its {secs} s deadline (slow store or network); retry"
+            ))
+        } else {
+            let cause = trap.downcast_ref::<wasmtime::Trap>().map_or_else(|| trap.root_cause().to_string(), |t| t.to_string());
+            Error::Internal(format!("component call failed: {cause}"))
+        }
     }
 
     fn fast_get(&self, key: &Key) -> Option<Arc<ResolvedToken>> {

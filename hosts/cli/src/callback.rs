@@ -30,6 +30,10 @@ impl Listener {
             return Err(invalid(format!("redirect URI must be http on loopback (RFC 8252), got {redirect_uri}")));
         }
         let port = url.port_or_known_default().unwrap_or(80);
+        if port == 0 {
+            // Port 0 would bind a random port while Linear redirects to `:0`.
+            return Err(invalid(format!("redirect URI must name the port to listen on, got port 0 in {redirect_uri}")));
+        }
         let addrs: Vec<SocketAddr> = match url.host() {
             Some(url::Host::Domain("localhost")) => vec![([127, 0, 0, 1], port).into(), (std::net::Ipv6Addr::LOCALHOST, port).into()],
             Some(url::Host::Ipv4(ip)) if ip.is_loopback() => vec![(ip, port).into()],

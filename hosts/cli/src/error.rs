@@ -78,7 +78,7 @@ impl CliError {
     pub fn message(&self) -> String {
         match self {
             Self::Lib(e) => e.to_string(),
-            Self::Timeout(d) => format!("no authorization callback arrived within {} s", d.as_secs()),
+            Self::Timeout(d) => format!("no authorization callback arrived within {} s", d.as_secs_f64()),
             Self::Io(m) | Self::Smoke(m) => m.clone(),
             Self::Doctor(n) => format!("doctor found {n} problem(s); see the fixes above"),
             Self::RevokeNotConfirmed { outcome, detail } => {

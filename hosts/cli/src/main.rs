@@ -118,9 +118,9 @@ struct SetupArgs {
     /// Print the authorization URL on stderr instead of opening a browser.
     #[arg(long)]
     no_browser: bool,
-    /// Seconds to wait for the browser.
-    #[arg(long, default_value_t = 700)]
-    timeout: u64,
+    /// Seconds to wait for the browser (at most one day).
+    #[arg(long, default_value_t = 700.0, allow_negative_numbers = true)]
+    timeout: f64,
     /// Recorded as installed_by_platform_user_id [default: $USER].
     #[arg(long, env = "LINEAR_OAUTH_INSTALLED_BY")]
     installed_by: Option<String>,
@@ -364,7 +364,11 @@ fn client_secret(from_stdin: bool) -> Result<String, CliError> {
     Ok(secret)
 }
 
+/// The longest `setup --timeout`.
+const MAX_SETUP_TIMEOUT: Duration = Duration::from_secs(86_400);
+
 fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
+    let timeout = linear_oauth_host::checked_seconds("--timeout", args.timeout, false, MAX_SETUP_TIMEOUT)?;
     let r = Resolver::new(options(cli)?)?;
     let params = InstallParams {
         client_id: args.client_id.clone(),
@@ -380,7 +384,7 @@ fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "linear-oauth-cli".into());
     let flow = callback::Flow {
-        timeout: Duration::from_secs(args.timeout),
+        timeout,
         open_browser: !args.no_browser,
         spinner: std::io::stderr().is_terminal() && !cli.json,
         installed_by,

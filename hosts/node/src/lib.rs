@@ -25,7 +25,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use linear_oauth_host::{Error as HostError, LogLevel, LogSink, Options, ResolvedToken, Resolver as HostResolver};
+use linear_oauth_host::{DurationOption, Error as HostError, LogLevel, LogSink, Options, ResolvedToken, Resolver as HostResolver};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::ScopedTask;
@@ -80,13 +80,9 @@ impl NativeOptions {
     }
 }
 
-fn seconds(name: &str, value: Option<f64>, allow_zero: bool) -> HostResult<Option<Duration>> {
-    let Some(v) = value else { return Ok(None) };
-    if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) || v > 1e9 {
-        let want = if allow_zero { "a number of seconds >= 0" } else { "a number of seconds > 0" };
-        return Err(HostError::InvalidInput(format!("{name} must be {want}, got {v}")));
-    }
-    Ok(Some(Duration::from_secs_f64(v)))
+/// The host's one validator for seconds options, under this host's option name.
+fn seconds(option: DurationOption, name: &str, value: Option<f64>) -> HostResult<Option<Duration>> {
+    value.map(|v| option.from_secs(name, v)).transpose()
 }
 
 /// Lays the given options over `base`; returns the minimum log level too.
@@ -106,22 +102,22 @@ fn apply(mut base: Options, o: NativeOptions) -> HostResult<(Options, LogLevel)>
     if let Some(v) = o.secret_prefix {
         base.secret_prefix = v;
     }
-    if let Some(d) = seconds("refreshThresholdSeconds", o.refresh_threshold_seconds, true)? {
+    if let Some(d) = seconds(DurationOption::RefreshThreshold, "refreshThresholdSeconds", o.refresh_threshold_seconds)? {
         base.refresh_threshold = d;
     }
-    if let Some(d) = seconds("cacheTtlSeconds", o.cache_ttl_seconds, true)? {
+    if let Some(d) = seconds(DurationOption::CacheTtl, "cacheTtlSeconds", o.cache_ttl_seconds)? {
         base.cache_ttl = d;
     }
-    if let Some(d) = seconds("httpTimeoutSeconds", o.http_timeout_seconds, false)? {
+    if let Some(d) = seconds(DurationOption::HttpTimeout, "httpTimeoutSeconds", o.http_timeout_seconds)? {
         base.http_timeout = d;
     }
-    if let Some(d) = seconds("leaseTtlSeconds", o.lease_ttl_seconds, false)? {
+    if let Some(d) = seconds(DurationOption::LeaseTtl, "leaseTtlSeconds", o.lease_ttl_seconds)? {
         base.lease_ttl = d;
     }
-    if let Some(d) = seconds("leaseWaitSeconds", o.lease_wait_seconds, true)? {
+    if let Some(d) = seconds(DurationOption::LeaseWait, "leaseWaitSeconds", o.lease_wait_seconds)? {
         base.lease_wait = d;
     }
-    if let Some(d) = seconds("callDeadlineSeconds", o.call_deadline_seconds, false)? {
+    if let Some(d) = seconds(DurationOption::CallDeadline, "callDeadlineSeconds", o.call_deadline_seconds)? {
         base.call_deadline = d;
     }
     let level = match o.log_level.as_deref() {

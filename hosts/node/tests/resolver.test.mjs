@@ -333,6 +333,9 @@ test('options and configuration errors are INVALID_INPUT', () => {
     { cacheTtlSeconds: '60' },
     { refreshThresholdSeconds: Number.NaN },
     { httpTimeoutSeconds: 0 },
+    { httpTimeoutSeconds: 1e300 },
+    { leaseWaitSeconds: 0 },
+    { callDeadlineSeconds: Infinity },
     { logLevel: 'loud' },
     { logger: 'console' },
     { cacheTTLSeconds: 60 },
@@ -347,6 +350,18 @@ test('options and configuration errors are INVALID_INPUT', () => {
   assert.throws(() => new lo.Resolver('file:/x'), (e) => e.code === 'INVALID_INPUT');
   assert.ok(new lo.Resolver({ store: 'memory:' }) instanceof lo.Resolver);
   assert.ok(new lo.Resolver() instanceof lo.Resolver, 'defaults work');
+  // An out-of-range environment is an error, not an aborted process.
+  const saved = process.env.LINEAR_OAUTH_HTTP_TIMEOUT_S;
+  process.env.LINEAR_OAUTH_HTTP_TIMEOUT_S = '1e20';
+  try {
+    assert.throws(
+      () => lo.Resolver.fromEnv({ store: 'memory:' }),
+      (e) => e.code === 'INVALID_INPUT' && e.message.includes('LINEAR_OAUTH_HTTP_TIMEOUT_S'),
+    );
+  } finally {
+    if (saved === undefined) delete process.env.LINEAR_OAUTH_HTTP_TIMEOUT_S;
+    else process.env.LINEAR_OAUTH_HTTP_TIMEOUT_S = saved;
+  }
 });
 
 test('Resolver.fromEnv reads the CLI environment variables; options override them', async () => {

@@ -498,16 +498,19 @@ struct PyResolver {
     inner: host::Resolver,
 }
 
-fn seconds(py: Python<'_>, name: &str, value: Option<f64>, default: Duration) -> PyResult<Duration> {
+/// The host's one validator for seconds options, under this host's keyword.
+fn seconds(py: Python<'_>, option: host::DurationOption, name: &str, value: Option<f64>, default: Duration) -> PyResult<Duration> {
     match value {
         None => Ok(default),
-        Some(s) => Duration::try_from_secs_f64(s).map_err(|_| {
-            invalid_input(
-                py,
-                format!("{name} must be a finite, non-negative number of seconds, got {s}"),
-            )
-        }),
+        Some(s) => option.from_secs(name, s).map_err(|e| to_py_err(py, e)),
     }
+}
+
+/// A panic in the host becomes `InternalError` (an `Exception`), never a
+/// `PanicException` (a `BaseException` that `except Exception` misses).
+fn no_panic<T>(f: impl FnOnce() -> host::Result<T>) -> host::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(host::Error::Internal("the resolver panicked; this is a bug".into())))
 }
 
 type HostCall = fn(&host::Resolver, &str) -> host::Result<Arc<host::ResolvedToken>>;
@@ -516,7 +519,7 @@ impl PyResolver {
     fn open(py: Python<'_>, mut options: host::Options) -> PyResult<Self> {
         options.log_sink = Some(Arc::new(PySink));
         let inner = py
-            .detach(move || host::Resolver::new(options))
+            .detach(move || no_panic(move || host::Resolver::new(options)))
             .map_err(|e| to_py_err(py, e))?;
         Ok(Self { inner })
     }
@@ -532,7 +535,7 @@ impl PyResolver {
         if let Some(t) = cached {
             return Ok(PyResolvedToken(t));
         }
-        py.detach(|| slow(&self.inner, id))
+        py.detach(|| no_panic(|| slow(&self.inner, id)))
             .map(PyResolvedToken)
             .map_err(|e| to_py_err(py, e))
     }
@@ -648,13 +651,13 @@ impl PyResolver {
             registry_table: registry_table.or(d.registry_table),
             api_base: api_base.unwrap_or(d.api_base),
             authorize_url: authorize_url.unwrap_or(d.authorize_url),
-            refresh_threshold: seconds(py, "refresh_threshold_s", refresh_threshold_s, d.refresh_threshold)?,
-            cache_ttl: seconds(py, "cache_ttl_s", cache_ttl_s, d.cache_ttl)?,
+            refresh_threshold: seconds(py, host::DurationOption::RefreshThreshold, "refresh_threshold_s", refresh_threshold_s, d.refresh_threshold)?,
+            cache_ttl: seconds(py, host::DurationOption::CacheTtl, "cache_ttl_s", cache_ttl_s, d.cache_ttl)?,
             secret_prefix: secret_prefix.unwrap_or(d.secret_prefix),
-            http_timeout: seconds(py, "http_timeout_s", http_timeout_s, d.http_timeout)?,
-            lease_ttl: seconds(py, "lease_ttl_s", lease_ttl_s, d.lease_ttl)?,
-            lease_wait: seconds(py, "lease_wait_s", lease_wait_s, d.lease_wait)?,
-            call_deadline: seconds(py, "call_deadline_s", call_deadline_s, d.call_deadline)?,
+            http_timeout: seconds(py, host::DurationOption::HttpTimeout, "http_timeout_s", http_timeout_s, d.http_timeout)?,
+            lease_ttl: seconds(py, host::DurationOption::LeaseTtl, "lease_ttl_s", lease_ttl_s, d.lease_ttl)?,
+            lease_wait: seconds(py, host::DurationOption::LeaseWait, "lease_wait_s", lease_wait_s, d.lease_wait)?,
+            call_deadline: seconds(py, host::DurationOption::CallDeadline, "call_deadline_s", call_deadline_s, d.call_deadline)?,
             max_memory_bytes: max_memory_bytes.unwrap_or(d.max_memory_bytes),
             // log_sink is set by `open`; fields added to the host later keep their defaults.
             ..d
@@ -720,7 +723,7 @@ impl PyResolver {
     /// dead unless `force`.
     #[pyo3(signature = (workspace_id, *, purge = false, force = false))]
     fn revoke(&self, py: Python<'_>, workspace_id: &str, purge: bool, force: bool) -> PyResult<PyRevocation> {
-        py.detach(|| self.inner.revoke(workspace_id, purge, force))
+        py.detach(|| no_panic(|| self.inner.revoke(workspace_id, purge, force)))
             .map(PyRevocation)
             .map_err(|e| to_py_err(py, e))
     }

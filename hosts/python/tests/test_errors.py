@@ -86,6 +86,7 @@ def test_store_errors_are_typed(tmp_path: Path) -> None:
     with pytest.raises(lo.StoreError):
         lo.Resolver(store=f"file:{blocker}")
     root = tmp_path / "store"
+    root.mkdir(mode=0o700)  # the store creates nothing on reads
     r = lo.Resolver(store=f"file:{root}")
     (root / "registry.json").write_text("{not json")
     with pytest.raises(lo.StoreError, match="registry"):
@@ -130,3 +131,15 @@ def test_import_and_construct_stay_light() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAR_OAUTH_")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.split("\n")[:3] == ["[]", "False", "True"]
+
+
+@pytest.mark.parametrize("value", [1e300, float("nan"), float("inf"), -1.0, 0.0])
+def test_out_of_range_seconds_are_invalid_input_not_a_panic(tmp_path: Path, value: float) -> None:
+    with pytest.raises(lo.InvalidInput, match="http_timeout_s"):
+        lo.Resolver(store=f"file:{tmp_path}", http_timeout_s=value)
+
+
+def test_out_of_range_environment_is_invalid_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINEAR_OAUTH_HTTP_TIMEOUT_S", "1e20")
+    with pytest.raises(lo.InvalidInput, match="LINEAR_OAUTH_HTTP_TIMEOUT_S"):
+        lo.Resolver.from_env()

@@ -200,6 +200,9 @@ pub struct Faults {
     pub omit_refresh_token: bool,
     pub expires_in: u64,
     pub deny_next_authorize: u32,
+    /// When non-zero, every token response body is sent one byte every
+    /// `drip_ms` ms (a slow network, not anything Linear does), until reset.
+    pub drip_ms: u64,
 }
 
 impl Faults {
@@ -218,6 +221,7 @@ impl Faults {
             omit_refresh_token: false,
             expires_in: config.expires_in,
             deny_next_authorize: 0,
+            drip_ms: 0,
         }
     }
 
@@ -250,6 +254,7 @@ impl Faults {
             omit_refresh_token,
             expires_in,
             deny_next_authorize,
+            drip_ms,
         } = patch;
         macro_rules! merge {
             ($($field:ident),*) => { $( if let Some(v) = $field { self.$field = v; } )* };
@@ -265,7 +270,8 @@ impl Faults {
             grace_window_s,
             omit_refresh_token,
             expires_in,
-            deny_next_authorize
+            deny_next_authorize,
+            drip_ms
         );
         if let Some(fail) = fail_next {
             self.fail_next = (fail.count > 0).then_some(fail);
@@ -310,6 +316,8 @@ pub struct FaultsPatch {
     pub expires_in: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny_next_authorize: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drip_ms: Option<u64>,
 }
 
 /// Request counters; `GET /_admin/counters` serializes this struct as is.

@@ -9,15 +9,20 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -99,13 +104,24 @@ pub(crate) async fn serve(
     }
 }
 
-async fn route(shared: Shared, req: Request<Incoming>) -> Result<Resp, DroppedConnection> {
+async fn route(shared: Shared, req: Request<Incoming>) -> Result<Response<BoxBody<Bytes, Infallible>>, DroppedConnection> {
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or("");
     let (get, post) = (parts.method == Method::GET, parts.method == Method::POST);
     let resp = match parts.uri.path() {
         "/oauth/authorize" if get => either(authorize(&shared, query)),
-        "/oauth/token" if post => return token(&shared, &parts.headers, body).await,
+        // The token endpoint of https://linear.app/developers/oauth-2-0-authentication
+        // (authorization_code and refresh_token grants); `drip_ms` slows the
+        // network under it, Linear's answer stays the same.
+        "/oauth/token" if post => {
+            let drip_ms = shared.lock().faults.drip_ms;
+            let resp = token(&shared, &parts.headers, body).await?;
+            return Ok(if drip_ms > 0 {
+                resp.map(|b| Drip::new(b, Duration::from_millis(drip_ms)).boxed())
+            } else {
+                resp.map(BodyExt::boxed)
+            });
+        }
         "/oauth/revoke" if post => either(revoke(&shared, &parts.headers, body).await),
         "/graphql" if post => either(graphql(&shared, &parts.headers, body).await),
         "/_admin/counters" if get => json_response(StatusCode::OK, &shared.lock().counters),
@@ -139,7 +155,60 @@ async fn route(shared: Shared, req: Request<Incoming>) -> Result<Resp, DroppedCo
         ),
         _ => oauth_error(StatusCode::NOT_FOUND, "not_found", "No such endpoint"),
     };
-    Ok(resp)
+    Ok(resp.map(BodyExt::boxed))
+}
+
+/// A body sent one byte at a time, `every` apart (the `drip_ms` fault).
+struct Drip {
+    data: Bytes,
+    every: Duration,
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Drip {
+    fn new(body: Full<Bytes>, every: Duration) -> Self {
+        // `Full` holds its bytes in one frame, ready at once.
+        let data = full_bytes(body);
+        Drip { data, every, wait: None }
+    }
+}
+
+/// The bytes of a `Full` body, which never waits.
+fn full_bytes(mut body: Full<Bytes>) -> Bytes {
+    let waker = std::task::Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    match Pin::new(&mut body).poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    }
+}
+
+impl Body for Drip {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.data.is_empty() {
+            return Poll::Ready(None);
+        }
+        if let Some(wait) = self.wait.as_mut() {
+            if wait.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        let every = self.every;
+        self.wait = Some(Box::pin(tokio::time::sleep(every)));
+        let byte = self.data.split_to(1);
+        Poll::Ready(Some(Ok(Frame::data(byte))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.data.len() as u64)
+    }
 }
 
 // ---------------------------------------------------------------- authorize

@@ -1137,3 +1137,27 @@ fn binary_rejects_bad_flags() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn drip_sends_token_bodies_a_byte_at_a_time_until_reset() {
+    let server = start();
+    let addr = server.addr();
+    let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    server.set_faults(FaultsPatch { drip_ms: Some(5), ..Default::default() });
+    assert_eq!(server.faults().drip_ms, 5);
+
+    // The answer is Linear's usual one, only slow: one gap per body byte.
+    let t = Instant::now();
+    let resp = refresh(addr, &seeded.refresh_token);
+    let (access, refresh_token) = token_pair(&resp);
+    assert!(!access.is_empty() && !refresh_token.is_empty());
+    let len = resp.body.len() as u32;
+    assert!(len > 100, "{len}");
+    assert!(t.elapsed() >= Duration::from_millis(5) * (len - 1), "{:?} for {len} bytes", t.elapsed());
+
+    server.reset();
+    let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    let t = Instant::now();
+    token_pair(&refresh(addr, &seeded.refresh_token));
+    assert!(t.elapsed() < Duration::from_millis(5) * (len / 2), "reset clears drip: {:?}", t.elapsed());
+}

@@ -5,12 +5,23 @@
 //! the directory is fsynced, so a crash leaves the old or the new value, never
 //! half of one. Read-compare-write sequences hold an OS file lock, which is
 //! what makes versions and leases safe across processes.
+//!
+//! The store touches only what it owns. It creates its directory (0700) and
+//! subdirectories on the first write, never on a read, and never changes the
+//! mode of anything: a pre-existing directory that group or others can access
+//! is refused, and so is a secret file they can read. The store writes every
+//! secret 0600, so such a file was changed by someone else; rather than guess
+//! whether exposing it was deliberate, the error names the file and the fix.
+//! A stored value is at most [`MAX_SECRET_BYTES`], Secrets Manager's own limit,
+//! so a huge file is a clear error instead of exhausting the component's memory.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -23,9 +34,18 @@ use crate::Error;
 /// Secret ids (names or ARNs) become file names: everything but `[A-Za-z0-9_-]` is escaped.
 const FILE_NAME: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'-');
 
+/// Largest stored value: Secrets Manager's limit for a `SecretString`. A
+/// stored token is well under 1 KiB.
+pub const MAX_SECRET_BYTES: usize = 64 * 1024;
+
+/// Longest file name common file systems take.
+const MAX_FILE_NAME: usize = 255;
+
 #[derive(Debug, Clone)]
 pub struct FileBackend {
     root: PathBuf,
+    /// Set once the directory tree exists and was checked.
+    ready: Arc<AtomicBool>,
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -45,32 +65,93 @@ impl Drop for Locked {
     }
 }
 
+/// The file name for `key`, or `InvalidInput` when it would be too long.
+fn file_name(what: &str, key: &str, ext: &str) -> Result<String, Error> {
+    let name = format!("{}{ext}", utf8_percent_encode(key, FILE_NAME));
+    if name.len() > MAX_FILE_NAME {
+        let shown: String = key.chars().take(40).collect();
+        return Err(Error::InvalidInput(format!(
+            "{what} {shown:?}... is too long for the file store ({} bytes as a file name, at most {MAX_FILE_NAME})",
+            name.len()
+        )));
+    }
+    Ok(name)
+}
+
+/// Refuses a directory that group or others can reach.
+fn check_private_dir(path: &Path) -> Result<(), Error> {
+    let meta = fs::metadata(path).map_err(|e| io_err("reading", path, e))?;
+    if !meta.is_dir() {
+        return Err(Error::Store(format!("store path {} exists and is not a directory", path.display())));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(Error::Store(format!(
+            "store directory {} is accessible by group or others (mode {mode:o}); refusing to keep tokens there. \
+             Fix: chmod 700 {}, or use another store directory",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `path` 0700; `false` when it already existed.
+fn create_private_dir(path: &Path) -> Result<bool, Error> {
+    match fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io_err("creating", path, e)),
+    }
+}
+
 impl FileBackend {
-    /// Creates the directory tree (0700) if needed.
+    /// Checks an existing directory; a missing one is created on the first write.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, Error> {
         let root = dir.as_ref().to_path_buf();
-        for sub in ["", "secrets", "leases", "locks"] {
-            let p = root.join(sub);
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(&p).map_err(|e| io_err("creating", &p, e))?;
+        match fs::metadata(&root) {
+            Ok(_) => check_private_dir(&root)?,
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("reading", &root, e)),
         }
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).map_err(|e| io_err("securing", &root, e))?;
-        Ok(Self { root })
+        Ok(Self { root, ready: Arc::default() })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn secret_path(&self, id: &str) -> PathBuf {
-        self.root.join("secrets").join(format!("{}.json", utf8_percent_encode(id, FILE_NAME)))
+    /// Creates what the store owns before its first write: the directory
+    /// (0700; missing parents get the usual modes) and its subdirectories.
+    /// Nothing that already exists has its mode changed.
+    fn ensure_dirs(&self) -> Result<(), Error> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| io_err("creating", parent, e))?;
+        }
+        if !create_private_dir(&self.root)? {
+            check_private_dir(&self.root)?;
+        }
+        for sub in ["secrets", "leases", "locks"] {
+            create_private_dir(&self.root.join(sub))?;
+        }
+        self.ready.store(true, Ordering::Release);
+        Ok(())
     }
 
-    fn lease_path(&self, key: &str) -> PathBuf {
-        self.root.join("leases").join(format!("{}.json", utf8_percent_encode(key, FILE_NAME)))
+    fn secret_path(&self, id: &str) -> Result<PathBuf, Error> {
+        Ok(self.root.join("secrets").join(file_name("secret id", id, ".json")?))
+    }
+
+    fn lease_path(&self, key: &str) -> Result<PathBuf, Error> {
+        Ok(self.root.join("leases").join(file_name("lease key", key, ".json")?))
     }
 
     fn lock(&self, name: &str) -> Result<Locked, Error> {
-        let path = self.root.join("locks").join(format!("{}.lock", utf8_percent_encode(name, FILE_NAME)));
+        let path = self.root.join("locks").join(file_name("lock", name, ".lock")?);
+        self.ensure_dirs()?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -90,14 +171,50 @@ impl FileBackend {
         }
     }
 
-    /// temp file (0600) + fsync + rename + fsync of the directory.
+    /// A secret file, refused when others can read it or it is too large.
+    fn read_secret(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("reading", path, e)),
+        };
+        let meta = file.metadata().map_err(|e| io_err("reading", path, e))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Store(format!(
+                "secret file {} is readable by group or others (mode {mode:o}); refusing to use it. \
+                 Fix: chmod 600 {}, and rotate the token if others may have read it",
+                path.display(),
+                path.display()
+            )));
+        }
+        let too_large = || {
+            Error::Store(format!("secret file {} is larger than {MAX_SECRET_BYTES} bytes; a stored token is far smaller", path.display()))
+        };
+        if meta.len() > MAX_SECRET_BYTES as u64 {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(MAX_SECRET_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| io_err("reading", path, e))?;
+        if bytes.len() > MAX_SECRET_BYTES {
+            return Err(too_large());
+        }
+        Ok(Some(bytes))
+    }
+
+    /// temp file (0600) + fsync + rename + fsync of the directory. The temp
+    /// name keeps at most 64 bytes of the target's, so it fits wherever the
+    /// target's fits; pid, time and a counter keep it unique.
     fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let dir = path.parent().expect("store paths have a parent");
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("value");
         let tmp = dir.join(format!(
-            ".{}.{}.{:x}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("value"),
+            ".{}.{}.{:x}.{}.tmp",
+            &name[..name.len().min(64)],
             std::process::id(),
-            now_ms()
+            now_ms(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let result = (|| {
             let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
@@ -139,17 +256,23 @@ fn row_from(workspace_id: &str, v: &Value) -> RegistryRow {
 
 impl SecretStore for FileBackend {
     fn get(&self, id: &str) -> Result<Option<Versioned>, Error> {
-        let Some(bytes) = Self::read(&self.secret_path(id))? else { return Ok(None) };
+        let Some(bytes) = Self::read_secret(&self.secret_path(id)?)? else { return Ok(None) };
         let version = version_of(&bytes);
         let value = String::from_utf8(bytes).map_err(|_| Error::Store(format!("secret {id} is not UTF-8")))?;
         Ok(Some(Versioned { value, version }))
     }
 
     fn put(&self, id: &str, value: &str, expected: Option<&str>) -> Result<PutOutcome, Error> {
-        let path = self.secret_path(id);
+        let path = self.secret_path(id)?;
+        if value.len() > MAX_SECRET_BYTES {
+            return Err(Error::Store(format!(
+                "secret {id} would be {} bytes; the store keeps at most {MAX_SECRET_BYTES}",
+                value.len()
+            )));
+        }
         let _lock = self.lock(&format!("secret-{id}"))?;
         if let Some(expected) = expected {
-            let current = Self::read(&path)?.map(|b| version_of(&b));
+            let current = Self::read_secret(&path)?.map(|b| version_of(&b));
             if current.as_deref() != Some(expected) {
                 return Ok(PutOutcome::Conflict);
             }
@@ -159,7 +282,10 @@ impl SecretStore for FileBackend {
     }
 
     fn delete(&self, id: &str) -> Result<bool, Error> {
-        let path = self.secret_path(id);
+        let path = self.secret_path(id)?;
+        if !path.exists() {
+            return Ok(false);
+        }
         let _lock = self.lock(&format!("secret-{id}"))?;
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
@@ -197,7 +323,7 @@ impl Registry for FileBackend {
     }
 
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
-        let path = self.lease_path(key);
+        let path = self.lease_path(key)?;
         let _lock = self.lock(&format!("lease-{key}"))?;
         let current: Option<Value> = Self::read(&path)?.and_then(|b| serde_json::from_slice(&b).ok());
         let now = now_ms();
@@ -208,7 +334,7 @@ impl Registry for FileBackend {
                 v.get("note").and_then(Value::as_str).unwrap_or_default(),
             )
         });
-        let Some(grant) = lease_decision(fields, holder, now) else {
+        let Some(grant) = lease_decision(fields, holder, now, ttl) else {
             return Ok(LeaseGrant { acquired: false, previous_note: None });
         };
         let expires_ms = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
@@ -218,7 +344,10 @@ impl Registry for FileBackend {
     }
 
     fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
-        let path = self.lease_path(key);
+        let path = self.lease_path(key)?;
+        if !path.exists() {
+            return Ok(());
+        }
         let _lock = self.lock(&format!("lease-{key}"))?;
         let current: Option<Value> = Self::read(&path)?.and_then(|b| serde_json::from_slice(&b).ok());
         if current.as_ref().and_then(|v| v.get("holder")).and_then(Value::as_str) == Some(holder) {
@@ -250,7 +379,7 @@ mod tests {
         let PutOutcome::Written(v2) = SecretStore::put(&b, "arn:aws:x/y", "two", Some(&v1)).unwrap() else { panic!() };
         let got = SecretStore::get(&b, "arn:aws:x/y").unwrap().unwrap();
         assert_eq!((got.value.as_str(), got.version), ("two", v2));
-        let meta = fs::metadata(b.secret_path("arn:aws:x/y")).unwrap();
+        let meta = fs::metadata(b.secret_path("arn:aws:x/y").unwrap()).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
         assert!(b.delete("arn:aws:x/y").unwrap());
@@ -261,6 +390,7 @@ mod tests {
     #[test]
     fn registry_keeps_unknown_attributes() {
         let dir = tmp();
+        fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
         let b = FileBackend::open(&dir).unwrap();
         fs::write(dir.join("registry.json"), r#"{"org":{"workspace_slug":"acme","oauth_secret_arn":"s","status":"active","team":"x"}}"#).unwrap();
         let mut row = Registry::get(&b, "org").unwrap().unwrap();
@@ -286,5 +416,126 @@ mod tests {
         b.release_lease("k", "b").unwrap();
         assert!(b.try_lease("k", "a", Duration::from_secs(5), "").unwrap().acquired);
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn an_existing_directory_others_can_reach_is_refused_and_left_alone() {
+        for m in [0o1777, 0o755, 0o750, 0o701] {
+            let dir = tmp();
+            fs::create_dir(&dir).unwrap();
+            fs::set_permissions(&dir, fs::Permissions::from_mode(m)).unwrap();
+            let err = FileBackend::open(&dir).unwrap_err();
+            let Error::Store(msg) = &err else { panic!("{err:?}") };
+            assert!(msg.contains(&dir.display().to_string()) && msg.contains("chmod 700"), "{msg}");
+            assert_eq!(mode(&dir), m, "mode untouched");
+            assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing created");
+            fs::remove_dir_all(&dir).unwrap();
+        }
+        let dir = tmp();
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        let b = FileBackend::open(&dir).unwrap();
+        SecretStore::put(&b, "s", "v", None).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_store_directory_is_checked_not_changed() {
+        let target = tmp();
+        fs::create_dir(&target).unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o777)).unwrap();
+        let link = tmp();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(matches!(FileBackend::open(&link), Err(Error::Store(_))));
+        assert_eq!(mode(&target), 0o777, "the symlink's target keeps its mode");
+        fs::remove_file(&link).unwrap();
+        fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn reads_create_nothing_and_the_first_write_creates_a_private_tree() {
+        let dir = tmp();
+        let b = FileBackend::open(&dir).unwrap();
+        assert_eq!(Registry::list(&b).unwrap(), vec![]);
+        assert_eq!(Registry::get(&b, "org").unwrap(), None);
+        assert_eq!(SecretStore::get(&b, "s").unwrap(), None);
+        assert!(!b.delete("s").unwrap());
+        b.release_lease("refresh:s", "me").unwrap();
+        assert!(!dir.exists(), "a read created {}", dir.display());
+
+        SecretStore::put(&b, "s", "v", None).unwrap();
+        for sub in ["", "secrets", "leases", "locks"] {
+            assert_eq!(mode(&dir.join(sub)) & 0o077, 0, "{sub}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_secret_file_others_can_read_is_refused() {
+        let dir = tmp();
+        let b = FileBackend::open(&dir).unwrap();
+        SecretStore::put(&b, "s", "v", None).unwrap();
+        let path = b.secret_path("s").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = SecretStore::get(&b, "s").unwrap_err();
+        let Error::Store(msg) = &err else { panic!("{err:?}") };
+        assert!(msg.contains(&path.display().to_string()) && msg.contains("chmod 600"), "{msg}");
+        assert_eq!(mode(&path), 0o644, "not re-permissioned");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(SecretStore::get(&b, "s").unwrap().unwrap().value, "v");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn values_beyond_the_bound_are_refused_on_write_and_read() {
+        let dir = tmp();
+        let b = FileBackend::open(&dir).unwrap();
+        let at_limit = "x".repeat(MAX_SECRET_BYTES);
+        SecretStore::put(&b, "ok", &at_limit, None).unwrap();
+        assert_eq!(SecretStore::get(&b, "ok").unwrap().unwrap().value.len(), MAX_SECRET_BYTES);
+        let err = SecretStore::put(&b, "big", &format!("{at_limit}x"), None).unwrap_err();
+        assert!(matches!(&err, Error::Store(m) if m.contains("65536")), "{err:?}");
+        assert_eq!(SecretStore::get(&b, "big").unwrap(), None, "nothing written");
+
+        // A 100 MB file (sparse, so the test stays cheap) is refused unread.
+        let path = b.secret_path("huge").unwrap();
+        let f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).unwrap();
+        f.set_len(100 << 20).unwrap();
+        let err = SecretStore::get(&b, "huge").unwrap_err();
+        assert!(matches!(&err, Error::Store(m) if m.contains("larger than 65536")), "{err:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ids_too_long_for_a_file_name_are_invalid_input() {
+        let dir = tmp();
+        let b = FileBackend::open(&dir).unwrap();
+        for id in ["a".repeat(251), ":".repeat(84)] {
+            assert!(matches!(SecretStore::get(&b, &id), Err(Error::InvalidInput(_))), "{id}");
+            assert!(matches!(SecretStore::put(&b, &id, "v", None), Err(Error::InvalidInput(_))), "{id}");
+            assert!(matches!(b.try_lease(&id, "me", Duration::from_secs(1), ""), Err(Error::InvalidInput(_))), "{id}");
+        }
+        SecretStore::put(&b, &"a".repeat(243), "v", None).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_lease_expiring_beyond_its_ttl_is_taken_over() {
+        let dir = tmp();
+        let b = FileBackend::open(&dir).unwrap();
+        assert!(b.try_lease("k", "a", Duration::from_secs(25), "").unwrap().acquired);
+        for expires in [u64::MAX, now_ms() + 365 * 86_400_000] {
+            let lease = json!({ "holder": "ghost", "expires_ms": expires, "note": "n" });
+            fs::write(b.lease_path("k").unwrap(), lease.to_string()).unwrap();
+            let g = b.try_lease("k", "b", Duration::from_secs(25), "").unwrap();
+            assert_eq!(g, LeaseGrant { acquired: true, previous_note: Some("n".into()) });
+        }
+        assert!(!b.try_lease("k", "c", Duration::from_secs(25), "").unwrap().acquired, "b's lease is live");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

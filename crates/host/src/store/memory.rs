@@ -71,7 +71,7 @@ impl Registry for MemoryBackend {
         let mut leases = self.leases.lock().unwrap();
         let now = now_ms();
         let current = leases.get(key).map(|l| (l.holder.as_str(), l.expires_ms, l.note.as_str()));
-        let Some(grant) = lease_decision(current, holder, now) else {
+        let Some(grant) = lease_decision(current, holder, now, ttl) else {
             return Ok(LeaseGrant { acquired: false, previous_note: None });
         };
         let expires_ms = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
@@ -85,5 +85,18 @@ impl Registry for MemoryBackend {
             leases.remove(key);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_far_future_lease_does_not_block_forever() {
+        let b = MemoryBackend::default();
+        b.leases.lock().unwrap().insert("k".into(), Lease { holder: "ghost".into(), expires_ms: u64::MAX, note: String::new() });
+        assert!(b.try_lease("k", "me", Duration::from_secs(25), "").unwrap().acquired);
+        assert!(!b.try_lease("k", "other", Duration::from_secs(25), "").unwrap().acquired, "ours now, within its ttl");
     }
 }

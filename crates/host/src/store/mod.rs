@@ -125,19 +125,50 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The lease decision both backends share.
+/// The lease decision the file and memory backends share. A lease is free
+/// when absent, ours, expired, or when its expiry lies further ahead than the
+/// `ttl` this taker asks for: leases use the wall clock, and an expiry far in
+/// the future (a clock stepped back, a corrupt file) would otherwise block
+/// every refresh forever. Taking over such a lease is logged as a warning.
 pub(crate) fn lease_decision(
     current: Option<(&str, u64, &str)>,
     holder: &str,
     now: u64,
+    ttl: Duration,
 ) -> Option<LeaseGrant> {
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
     match current {
         None => Some(LeaseGrant { acquired: true, previous_note: None }),
         Some((h, _, _)) if h == holder => Some(LeaseGrant { acquired: true, previous_note: None }),
-        Some((_, expires, note)) if expires <= now => Some(LeaseGrant {
-            acquired: true,
-            previous_note: Some(note.to_owned()).filter(|n| !n.is_empty()),
-        }),
+        Some((h, expires, note)) if expires <= now || expires - now > ttl_ms => {
+            if expires > now {
+                tracing::warn!(
+                    target: "linear_oauth",
+                    holder = h,
+                    remaining_ms = expires - now,
+                    ttl_ms,
+                    "a refresh lease expires further ahead than its ttl (clock change or corrupt lease); taking it over"
+                );
+            }
+            Some(LeaseGrant { acquired: true, previous_note: Some(note.to_owned()).filter(|n| !n.is_empty()) })
+        }
         Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_expiring_beyond_the_asked_ttl_is_taken_over() {
+        let ttl = Duration::from_secs(25);
+        let now = 1_000_000;
+        let live = lease_decision(Some(("other", now + 20_000, "n")), "me", now, ttl);
+        assert_eq!(live, None, "a lease within its ttl blocks");
+        for far in [now + 25_001, now + 365 * 86_400_000, u64::MAX] {
+            let g = lease_decision(Some(("other", far, "n")), "me", now, ttl).expect("taken over");
+            assert_eq!(g, LeaseGrant { acquired: true, previous_note: Some("n".into()) });
+        }
     }
 }
