@@ -263,18 +263,16 @@ def cold_starts(py: Path, asset: Path, cli: Path, store: str, server: Server, wo
 
 def sizes() -> list[tuple[str, float, float]]:
     rows = []
-    for triple in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]:
-        if not (DIST / f"linear-oauth-{VERSION}-{triple}.tar.gz").is_file():
-            continue
-        with tarfile.open(DIST / f"linear-oauth-{VERSION}-{triple}.tar.gz") as tar:
-            member = tar.getmember(f"linear-oauth-{VERSION}-{triple}/linear-oauth")
-            rows.append((f"cli {triple} (stripped)", member.size / 2**20, SIZE_TARGETS_MB["cli"]))
-    for plat in ["linux-x64-gnu", "linux-arm64-gnu"]:
-        if not (DIST / f"linear-oauth-{plat}-{VERSION}.tgz").is_file():
-            continue
-        with tarfile.open(DIST / f"linear-oauth-{plat}-{VERSION}.tgz") as tar:
-            member = tar.getmember(f"package/linear-oauth.{plat}.node")
-            rows.append((f"node addon {plat}", member.size / 2**20, SIZE_TARGETS_MB["node"]))
+    members = [  # (label, tarball, member inside it, target)
+        *[(f"cli {t} (stripped)", f"linear-oauth-{VERSION}-{t}.tar.gz", f"linear-oauth-{VERSION}-{t}/linear-oauth", "cli")
+          for t in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]],
+        *[(f"node addon {p}", f"linear-oauth-{p}-{VERSION}.tgz", f"package/linear-oauth.{p}.node", "node")
+          for p in ["linux-x64-gnu", "linux-arm64-gnu"]],
+    ]
+    for label, tarball, member, kind in members:
+        if (DIST / tarball).is_file():
+            with tarfile.open(DIST / tarball) as tar:
+                rows.append((label, tar.getmember(member).size / 2**20, SIZE_TARGETS_MB[kind]))
     for wheel in sorted(DIST.glob(f"linear_oauth-{VERSION}-*.whl")):
         rows.append((f"wheel {wheel.name.split('.')[-2]}", wheel.stat().st_size / 2**20, SIZE_TARGETS_MB["wheel"]))
     return rows

@@ -222,16 +222,7 @@ mod tests {
 
     /// A one-shot HTTP server answering with `body_len` bytes.
     fn serve_once(body_len: usize) -> u16 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\nConnection: close\r\n\r\n");
-            let _ = s.write_all(&vec![b'x'; body_len]);
-        });
-        port
+        serve(body_len, None)
     }
 
     #[test]
@@ -251,6 +242,11 @@ mod tests {
     /// A server that sends `body_len` bytes, one every `every`: each gap is
     /// far below any per-phase timeout, the whole is far above the deadline.
     fn serve_drip(body_len: usize, every: Duration) -> u16 {
+        serve(body_len, Some(every))
+    }
+
+    /// A one-shot HTTP server: `body_len` bytes at once, or one per `drip`.
+    fn serve(body_len: usize, drip: Option<Duration>) -> u16 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         std::thread::spawn(move || {
@@ -258,6 +254,10 @@ mod tests {
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
             let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\nConnection: close\r\n\r\n");
+            let Some(every) = drip else {
+                let _ = s.write_all(&vec![b'x'; body_len]);
+                return;
+            };
             for _ in 0..body_len {
                 if s.write_all(b"x").and_then(|()| s.flush()).is_err() {
                     return;
