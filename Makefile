@@ -85,9 +85,11 @@ dist: setup venv
 	PATH="$(VENV)/bin:$$PATH" $(PY) scripts/dist.py
 
 # Proves the artifacts in dist/ work where they will run: a venv without
-# Rust, a bundled Lambda handler, arm64 under qemu, cold starts.
+# Rust, a bundled Lambda handler, arm64 under qemu (the CLI, and the wheel and
+# addon in Debian's arm64 Python and Node), cold starts.
 dist-check: venv
 	$(CARGO) test --no-run --quiet
+	dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; }
 	command -v qemu-aarch64 >/dev/null && test -d /usr/aarch64-linux-gnu/lib || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user libc6-arm64-cross; }
 	$(PY) -m pip install --quiet --disable-pip-version-check $(DIST_TOOLS)

@@ -28,6 +28,7 @@ import tempfile
 import time
 import tomllib
 import urllib.request
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,11 +215,18 @@ def check_node(work: Path, server: Server, store: str, workspace: str) -> Path:
     return asset
 
 
-def check_arm64(work: Path) -> None:
+def qemu_path() -> str:
     qemu = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
+    if not qemu:
+        fail("qemu-aarch64 is needed: apt-get install qemu-user libc6-arm64-cross")
+    return qemu
+
+
+def check_arm64(work: Path) -> None:
+    qemu = qemu_path()
     sysroot = Path("/usr/aarch64-linux-gnu")
-    if not qemu or not (sysroot / "lib").is_dir():
-        fail("qemu-aarch64 and the arm64 sysroot are needed: apt-get install qemu-user libc6-arm64-cross")
+    if not (sysroot / "lib").is_dir():
+        fail("the arm64 sysroot is needed: apt-get install libc6-arm64-cross")
     cli = extract_cli("aarch64-unknown-linux-gnu", work / "arm64")
     arch = sh(["file", "-b", str(cli)], check=False).stdout if shutil.which("file") else "aarch64"
     run = [qemu, "-L", str(sysroot), str(cli)]
@@ -238,6 +246,62 @@ def check_arm64(work: Path) -> None:
          f"(baseline [{report['component']['cpu_baseline']}]); exit {doc.returncode}; {', '.join(arch.split(', ')[:2])}")
 
 
+# Debian's arm64 Python 3.11 and Node.js with what they load, unpacked into a
+# folder that qemu-aarch64 uses as the root (-L); `make dist-check` adds the
+# arm64 architecture to apt so that `apt-get download` finds them.
+ARM64_DEBS = [
+    "libc6", "libgcc-s1", "libstdc++6", "zlib1g", "libexpat1", "libffi8", "libssl3", "libbz2-1.0", "liblzma5",
+    "libsqlite3-0", "libcrypt1", "libuuid1", "libtirpc3", "libnsl2", "libncursesw6", "libtinfo6", "libdb5.3",
+    "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib",
+    "nodejs", "libnode108", "libuv1", "libbrotli1", "libc-ares2", "libicu72", "libnghttp2-14",
+]
+ARM64_DEBS_ALL = ["node-cjs-module-lexer", "node-acorn", "node-undici", "node-busboy"]
+
+
+def arm64_root() -> Path:
+    root = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "arm64-root"
+    if (root / "usr/bin/node").is_file() and (root / "usr/bin/python3.11").is_file():
+        return root
+    debs = root / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    sh(["apt-get", "download", *[f"{d}:arm64" for d in ARM64_DEBS], *ARM64_DEBS_ALL], cwd=debs)
+    for deb in sorted(debs.glob("*.deb")):
+        sh(["dpkg-deb", "-x", str(deb), str(root)])
+    return root
+
+
+def check_arm64_runtimes(work: Path, qemu: str, wheel: Path, server: Server, store: str, workspace: str) -> None:
+    """The arm64 wheel in Debian's arm64 Python and the arm64 addon in its Node, under qemu."""
+    root = arm64_root()
+    site = work / "arm64-site"
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(site)
+    code = (
+        "import linear_oauth as lo\n"
+        f"t = lo.Resolver(store={store!r}, api_base={server.base!r}).resolve({workspace!r})\n"
+        "assert t.access_token and lo.load_info().compiled_fallback is False\n"
+        "import platform; print(platform.machine(), t.workspace_slug, lo.load_info())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(site), PATH=BARE_PATH)
+    out = sh([qemu, "-L", str(root), str(root / "usr/bin/python3.11"), "-c", code], env=env, cwd=work, timeout=600).stdout.strip()
+    step("arm64 wheel in arm64 Python under qemu", out)
+    modules = work / "arm64-node/node_modules"
+    for name, tgz in [("linear-oauth", f"linear-oauth-{VERSION}.tgz"), ("linear-oauth-linux-arm64-gnu", f"linear-oauth-linux-arm64-gnu-{VERSION}.tgz")]:
+        with tarfile.open(DIST / tgz) as tar:
+            tar.extractall(modules / f".{name}", filter="data")
+        (modules / f".{name}/package").rename(modules / name)
+    js = (
+        "const lo = require('linear-oauth');"
+        f"lo.Resolver.fromEnv().resolve({workspace!r}).then(t => {{"
+        "  if (!t.accessToken || lo.loadInfo().compiledFallback !== false) process.exit(3);"
+        "  console.log(process.arch, process.version, t.workspaceSlug, JSON.stringify(lo.loadInfo()));"
+        "}, e => { console.error(e); process.exit(2); })"
+    )
+    env = dict(os.environ, LINEAR_OAUTH_STORE=store, LINEAR_OAUTH_API_BASE=server.base, PATH=BARE_PATH)
+    out = sh([qemu, "-L", str(root), str(root / "usr/bin/node"), "-e", js], env=env, cwd=modules.parent, timeout=600).stdout.strip()
+    step("arm64 addon in arm64 Node under qemu", out)
+
+
 def median_pair(a: list[str], b: list[str], cwd: Path, env: dict) -> tuple[float, float]:
     """Alternates A and B RUNS times each; medians in ms."""
     ta, tb = [], []
@@ -253,9 +317,9 @@ def cold_starts(py: Path, asset: Path, cli: Path, store: str, server: Server, wo
     env = dict(os.environ, LINEAR_OAUTH_STORE=store, LINEAR_OAUTH_API_BASE=server.base, PATH=BARE_PATH)
     rows = []
     node_a = ["node", "-e", "const lo = require('linear-oauth'); lo.Resolver.fromEnv()"]
-    rows.append(("node: require + new Resolver", *median_pair(node_a, ["node", "-e", "0"], asset, env), 15.0))
+    rows.append(("node: require + Resolver.fromEnv()", *median_pair(node_a, ["node", "-e", "0"], asset, env), 15.0))
     py_a = [str(py), "-c", "import linear_oauth as lo; lo.Resolver.from_env()"]
-    rows.append(("python: import + Resolver()", *median_pair(py_a, [str(py), "-c", "0"], asset, env), 20.0))
+    rows.append(("python: import + Resolver.from_env()", *median_pair(py_a, [str(py), "-c", "0"], asset, env), 20.0))
     cli_a = [str(cli), "token", "--workspace", workspace]
     rows.append(("cli: token (cached fresh token)", *median_pair(cli_a, ["true"], asset, env), 10.0))
     return rows
@@ -296,6 +360,9 @@ def main() -> int:
             step("x86_64 CLI setup (script plays the browser)", f"workspace {workspace}")
             py = check_python(wheel, work, server, store, workspace)
             asset = check_node(work, server, store, workspace)
+            if not x86_only:
+                arm_wheel = sorted(DIST.glob(f"linear_oauth-{VERSION}-cp311-abi3-manylinux*_aarch64.whl"))[-1]
+                check_arm64_runtimes(work, qemu_path(), arm_wheel, server, store, workspace)
             starts = cold_starts(py, asset, cli, store, server, workspace)
         finally:
             server.stop()
