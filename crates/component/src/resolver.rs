@@ -358,7 +358,7 @@ fn post_refresh(s: &Settings, tok: &StoredToken) -> Result<linear_oauth_core::To
 fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String) -> Result<ResolvedToken, Error> {
     let fields = [("workspace_id", tok.workspace_id.as_str()), ("secret_id", secret_id)];
     match post_refresh(s, &tok) {
-        Ok(resp) => Ok(write_back(s, secret_id, &tok, &tok.refreshed(&resp, now_ms()), &version)),
+        Ok(resp) => write_back(s, secret_id, &tok, &tok.refreshed(&resp, now_ms()), &version),
         Err(RefreshFailure::Other(e)) => {
             invalidate_secret(secret_id, &tok.workspace_id);
             log_event(Level::Error, "token refresh failed", &fields);
@@ -373,7 +373,7 @@ fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String)
                     if_fresh(s, secret_id, &reread).ok_or_else(|| Error::Transport("stored token expired meanwhile".into()))
                 }
                 Recovery::RefreshAgain => match post_refresh(s, &reread) {
-                    Ok(resp) => Ok(write_back(s, secret_id, &reread, &reread.refreshed(&resp, now_ms()), &version2)),
+                    Ok(resp) => write_back(s, secret_id, &reread, &reread.refreshed(&resp, now_ms()), &version2),
                     Err(RefreshFailure::InvalidGrant) => Err(reauthorize(secret_id, &reread.workspace_id)),
                     Err(RefreshFailure::Other(e)) => {
                         invalidate_secret(secret_id, &reread.workspace_id);
@@ -397,9 +397,11 @@ fn reauthorize(secret_id: &str, workspace_id: &str) -> Error {
     ))
 }
 
-/// Persists a refreshed token; never loses it. Returns the token to serve.
-fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken, version: &str) -> ResolvedToken {
-    let result = match put_with_retry(secret_id, new, Some(version)) {
+/// Persists a refreshed token; never loses it silently. Returns the token to
+/// serve, or (in a short-lived host) `store` when the write kept failing.
+fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken, version: &str) -> Result<ResolvedToken, Error> {
+    let patience = if s.long_lived { WRITE_RETRY } else { WRITE_RETRY_SHORT_LIVED };
+    let result = match put_with_retry(secret_id, new, Some(version), patience) {
         Ok(PutOutcome::Written(_)) => Ok(()),
         Ok(PutOutcome::Conflict) => merge_after_conflict(secret_id, old, new),
         Err(e) => Err(e),
@@ -417,6 +419,19 @@ fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToke
                 ("expires_at", &new.expires_at),
             ]);
         }
+        Err(e) if !s.long_lived => {
+            invalidate_secret(secret_id, &new.workspace_id);
+            log_event(Level::Error, "refreshed token could not be written back; the rotated refresh token is lost with this process", &[
+                ("workspace_id", &new.workspace_id),
+                ("secret_id", secret_id),
+                ("error", &e),
+            ]);
+            return Err(Error::Store(format!(
+                "Linear rotated the token of workspace {} but it could not be saved ({e}); the stored refresh token is now spent, \
+                 so the workspace may need re-authorization (run the install again) once the store is writable",
+                new.workspace_id
+            )));
+        }
         Err(e) => {
             coord::cache_set(&unsaved_key(secret_id), &new.to_json(), u64::MAX);
             log_event(Level::Error, "refreshed token could not be written back; keeping it in memory and retrying on later calls", &[
@@ -426,7 +441,7 @@ fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToke
             ]);
         }
     }
-    resolved(s, secret_id, new, refresh_due)
+    Ok(resolved(s, secret_id, new, refresh_due))
 }
 
 /// Somebody wrote the secret while we refreshed. If they did not rotate the
@@ -439,16 +454,22 @@ fn merge_after_conflict(secret_id: &str, old: &StoredToken, new: &StoredToken) -
     }
     let mut merged = new.clone();
     merged.clone_extra_from(&current);
-    match put_with_retry(secret_id, &merged, Some(&version))? {
+    match put_with_retry(secret_id, &merged, Some(&version), WRITE_RETRY)? {
         PutOutcome::Written(_) => Ok(()),
         PutOutcome::Conflict => Err("the secret kept changing during write-back".into()),
     }
 }
 
-fn put_with_retry(secret_id: &str, tok: &StoredToken, version: Option<&str>) -> Result<PutOutcome, String> {
+/// Waits (ms) before each write attempt. A long-lived host has a later call
+/// to retry on; a short-lived one has only this call, so it keeps trying for
+/// about 5 s (well inside the call deadline).
+const WRITE_RETRY: &[u64] = &[0, 50, 200, 500];
+const WRITE_RETRY_SHORT_LIVED: &[u64] = &[0, 50, 200, 500, 1000, 1500, 2000];
+
+fn put_with_retry(secret_id: &str, tok: &StoredToken, version: Option<&str>, patience: &[u64]) -> Result<PutOutcome, String> {
     let json = tok.to_json();
     let mut last = String::new();
-    for delay in [0u64, 50, 200, 500] {
+    for &delay in patience {
         std::thread::sleep(Duration::from_millis(delay));
         match secret_store::put(secret_id, &json, version) {
             Ok(o) => return Ok(o),

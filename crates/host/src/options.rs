@@ -33,6 +33,12 @@ pub struct Options {
     pub max_memory_bytes: usize,
     /// Where log events go; `None` means `tracing`.
     pub log_sink: Option<Arc<dyn LogSink>>,
+    /// Whether the process outlives the call (services: yes). A refreshed
+    /// token the store refuses is then kept in memory and written later; a
+    /// short-lived process (the CLI) instead retries the write longer and
+    /// fails with `Error::Store`, so it never reports success over a rotated
+    /// refresh token that only its memory holds.
+    pub long_lived: bool,
 }
 
 pub const DEFAULT_API_BASE: &str = "https://api.linear.app";
@@ -57,6 +63,7 @@ impl Default for Options {
             call_deadline: Duration::from_secs(60),
             max_memory_bytes: 64 << 20,
             log_sink: None,
+            long_lived: true,
         }
     }
 }

@@ -489,6 +489,7 @@ impl Resolver {
             lease_ttl_ms: ms(options.lease_ttl),
             lease_wait_ms: ms(options.lease_wait),
             holder_id: holder_id(),
+            long_lived: options.long_lived,
         };
         let shared = Arc::new(Shared {
             backends,

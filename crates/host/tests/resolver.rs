@@ -351,6 +351,35 @@ fn write_back_failure_keeps_the_rotated_token() {
 }
 
 #[test]
+fn a_short_lived_host_fails_instead_of_keeping_an_unsaved_rotated_token() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 10);
+    let failing = Arc::new(FailingWrites { inner: b.clone(), fail: true.into() });
+    let wrapped = linear_oauth_host::Backends { secrets: failing.clone(), registry: b.registry.clone() };
+    let sink = Arc::new(Captured::default());
+    let mut o = options(&server);
+    o.long_lived = false; // as the CLI runs
+    o.log_sink = Some(sink.clone());
+    let r = linear_oauth_host::Resolver::with_backends(o, wrapped).unwrap();
+    let started = Instant::now();
+    match r.resolve(&s.workspace_id) {
+        Err(Error::Store(m)) => {
+            assert!(m.contains("re-authorization") && m.contains("could not be saved"), "{m}");
+            assert!(!m.contains(&s.refresh) && !m.contains(&s.access), "{m}");
+        }
+        other => panic!("expected a store error, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_secs(4), "the write is retried for a while first");
+    assert_eq!(server.counters().token_refresh, 1);
+    assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "store unchanged, not blanked");
+    assert!(sink.text().contains("lost with this process"), "{}", sink.text());
+    // Nothing unsaved is served afterwards: the next call reads the store again.
+    failing.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
+}
+
+#[test]
 fn egress_is_https_only_except_loopback() {
     let server = server();
     let mut o = options(&server);

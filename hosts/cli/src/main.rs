@@ -145,6 +145,9 @@ fn main() -> ExitCode {
 
 fn options(cli: &Cli) -> Result<Options, CliError> {
     let mut o = Options::from_env()?;
+    // The process ends with the command: a rotated token the store refuses
+    // must fail the command, not wait in memory for a later call.
+    o.long_lived = false;
     if let Some(s) = &cli.store {
         o.store = s.clone();
     }
