@@ -267,7 +267,7 @@ fn refresh_single_flight(s: &Settings, secret_id: &str, seen: &StoredToken, forc
     let lease = Lease::acquire(s, &key, secret_id, &current, force)?;
     let result = match lease {
         Acquired::ByOther(r) => return Ok(r),
-        Acquired::Ours(current, version) => refresh_now(s, secret_id, current, version),
+        Acquired::Ours(current, version) => reserve_space(secret_id, &current).and_then(|()| refresh_now(s, secret_id, current, version)),
     };
     if let Err(e) = registry::release_lease(&key, &s.holder_id) {
         log_event(Level::Warn, "releasing the refresh lease failed; it will expire", &[
@@ -276,6 +276,20 @@ fn refresh_single_flight(s: &Settings, secret_id: &str, seen: &StoredToken, forc
         ]);
     }
     result
+}
+
+/// Never spend what cannot be saved: before the refresh token is used, the
+/// store must be able to take its successor (twice today's size, plus slack).
+fn reserve_space(secret_id: &str, current: &StoredToken) -> Result<(), Error> {
+    let bytes = u64::try_from(current.to_json().len()).unwrap_or(u64::MAX).saturating_mul(2).saturating_add(4096);
+    secret_store::reserve(secret_id, bytes).map_err(|e| {
+        log_event(Level::Error, "the store cannot take a rotated token; not refreshing", &[
+            ("workspace_id", &current.workspace_id),
+            ("secret_id", secret_id),
+            ("error", &e),
+        ]);
+        Error::Store(format!("not refreshing {secret_id}: {e}"))
+    })
 }
 
 enum Acquired {

@@ -325,6 +325,10 @@ impl bindings::secret_store::Host for Ctx {
     fn delete(&mut self, id: String) -> std::result::Result<bool, String> {
         self.shared.backends.secrets.delete(&id).map_err(store_err)
     }
+
+    fn reserve(&mut self, id: String, bytes: u64) -> std::result::Result<(), String> {
+        self.shared.backends.secrets.reserve(&id, bytes).map_err(store_err)
+    }
 }
 
 fn row_to_wit(r: crate::RegistryRow) -> bindings::registry::Row {

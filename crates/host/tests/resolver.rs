@@ -350,6 +350,44 @@ fn write_back_failure_keeps_the_rotated_token() {
     assert!(server.refresh_token_live(now_stored["refresh_token"].as_str().unwrap()));
 }
 
+/// A store that cannot take one more byte (a full disk), but reads fine.
+#[derive(Debug)]
+struct NoSpace(linear_oauth_host::Backends);
+
+impl SecretStore for NoSpace {
+    fn get(&self, id: &str) -> Result<Option<Versioned>, Error> {
+        self.0.secrets.get(id)
+    }
+    fn put(&self, _: &str, _: &str, _: Option<&str>) -> Result<PutOutcome, Error> {
+        Err(Error::Store("No space left on device (os error 28)".into()))
+    }
+    fn delete(&self, id: &str) -> Result<bool, Error> {
+        self.0.secrets.delete(id)
+    }
+    fn reserve(&self, _: &str, _: u64) -> Result<(), Error> {
+        Err(Error::Store("No space left on device (os error 28)".into()))
+    }
+}
+
+#[test]
+fn a_refresh_token_is_never_spent_when_its_successor_cannot_be_saved() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 10);
+    let full = linear_oauth_host::Backends { secrets: Arc::new(NoSpace(b.clone())), registry: b.registry.clone() };
+    let r = resolver_with(&server, &full, None);
+    match r.resolve(&s.workspace_id) {
+        Err(Error::Store(m)) => assert!(m.contains("not refreshing") && m.contains("No space"), "{m}"),
+        other => panic!("expected a store error, got {other:?}"),
+    }
+    assert_eq!(server.counters().token_requests, 0, "the refresh token was not spent");
+    assert!(server.refresh_token_live(&s.refresh));
+    assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str());
+    // The lease was released: a resolver on a working store refreshes at once.
+    let ok = resolver_with(&server, &b, None);
+    assert_ne!(ok.resolve(&s.workspace_id).unwrap().access_token, s.access);
+}
+
 #[test]
 fn a_short_lived_host_fails_instead_of_keeping_an_unsaved_rotated_token() {
     let server = server();

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -229,6 +229,21 @@ impl FileBackend {
         result.map_err(|e| io_err("writing", path, e))
     }
 
+    /// The reserved file, overwritten in place (its blocks are allocated, so
+    /// this needs no new space), cut to length, synced and renamed over `path`.
+    fn write_through(reserved: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        let dir = path.parent().expect("store paths have a parent");
+        (|| {
+            let mut f = OpenOptions::new().write(true).truncate(false).open(reserved)?;
+            f.write_all(bytes)?;
+            f.set_len(bytes.len() as u64)?;
+            f.sync_all()?;
+            fs::rename(reserved, path)?;
+            File::open(dir)?.sync_all()
+        })()
+        .map_err(|e| io_err("writing", path, e))
+    }
+
     fn registry_path(&self) -> PathBuf {
         self.root.join("registry.json")
     }
@@ -242,6 +257,12 @@ impl FileBackend {
                 .map_err(|e| Error::Store(format!("registry file {} is not valid JSON: {e}", path.display()))),
         }
     }
+}
+
+/// `secrets/.<name>.reserve`: hidden, and as short as a temp file's name.
+fn reservation_path(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("value");
+    path.with_file_name(format!(".{}.reserve", &name[..name.len().min(64)]))
 }
 
 fn row_from(workspace_id: &str, v: &Value) -> RegistryRow {
@@ -277,8 +298,41 @@ impl SecretStore for FileBackend {
                 return Ok(PutOutcome::Conflict);
             }
         }
-        Self::write_atomic(&path, value.as_bytes())?;
+        let reserved = reservation_path(&path);
+        if reserved.exists() {
+            Self::write_through(&reserved, &path, value.as_bytes())?;
+        } else {
+            Self::write_atomic(&path, value.as_bytes())?;
+        }
         Ok(PutOutcome::Written(version_of(value.as_bytes())))
+    }
+
+    /// Allocates `bytes` in a 0600 file next to the secret (written with
+    /// zeros, so the blocks exist and a full disk shows now, not after the
+    /// refresh token was spent). `put` then writes through it.
+    fn reserve(&self, id: &str, bytes: u64) -> Result<(), Error> {
+        let path = self.secret_path(id)?;
+        let bytes = bytes.min(MAX_SECRET_BYTES as u64);
+        self.ensure_dirs()?;
+        let _lock = self.lock(&format!("secret-{id}"))?;
+        let reserved = reservation_path(&path);
+        let result = (|| {
+            let mut f = OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(&reserved)?;
+            let have = f.metadata()?.len();
+            if have < bytes {
+                f.seek(std::io::SeekFrom::Start(have))?;
+                f.write_all(&vec![0u8; (bytes - have) as usize])?;
+                f.sync_all()?;
+            }
+            Ok(())
+        })();
+        result.map_err(|e: std::io::Error| {
+            let _ = fs::remove_file(&reserved);
+            Error::Store(format!(
+                "cannot reserve {bytes} bytes for the rotated token of {id} in {}: {e}; not refreshing, the stored token is untouched",
+                self.root.display()
+            ))
+        })
     }
 
     fn delete(&self, id: &str) -> Result<bool, Error> {
@@ -367,6 +421,28 @@ mod tests {
         let p = std::env::temp_dir().join(format!("lo-file-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&p);
         p
+    }
+
+    #[test]
+    fn a_reservation_holds_the_space_and_the_next_put_writes_through_it() {
+        let dir = tmp();
+        let b = FileBackend::open(dir.to_str().unwrap()).unwrap();
+        let secrets: &dyn SecretStore = &b;
+        secrets.put("s1", "old", None).unwrap();
+        secrets.reserve("s1", 4096).unwrap();
+        let reserved = reservation_path(&b.secret_path("s1").unwrap());
+        let meta = fs::metadata(&reserved).unwrap();
+        assert!(meta.len() >= 4096, "{}", meta.len());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        // Reserving again reuses it; a refresh that never wrote leaves the secret alone.
+        secrets.reserve("s1", 100).unwrap();
+        assert_eq!(secrets.get("s1").unwrap().unwrap().value, "old");
+        let v = secrets.get("s1").unwrap().unwrap().version;
+        assert!(matches!(secrets.put("s1", "new", Some(&v)).unwrap(), PutOutcome::Written(_)));
+        assert_eq!(secrets.get("s1").unwrap().unwrap().value, "new", "written through the reservation, cut to length");
+        assert!(!reserved.exists(), "the reservation became the secret");
+        assert_eq!(fs::metadata(b.secret_path("s1").unwrap()).unwrap().permissions().mode() & 0o777, 0o600);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

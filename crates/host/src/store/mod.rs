@@ -59,6 +59,13 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
     /// With `expected_version`, writes only if the stored version is that one.
     fn put(&self, id: &str, value: &str, expected_version: Option<&str>) -> Result<PutOutcome, Error>;
     fn delete(&self, id: &str) -> Result<bool, Error>;
+    /// Makes sure a later `put` of up to `bytes` for `id` can be stored; the
+    /// component calls it before a refresh spends the refresh token. Stores
+    /// whose writes cannot run out of space need not do anything.
+    fn reserve(&self, id: &str, bytes: u64) -> Result<(), Error> {
+        let _ = (id, bytes);
+        Ok(())
+    }
 }
 
 /// The workspace registry and the refresh leases that coordinate processes.
