@@ -200,6 +200,29 @@ impl SecretStore for FailingWrites {
 }
 
 #[test]
+fn a_lease_with_a_far_future_expiry_is_taken_over() {
+    let t = table();
+    let b = backend(&t);
+    let (rt, _sm, ddb) = raw();
+    let far = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 10 * 365 * 86_400_000).to_string();
+    let item: HashMap<String, AttributeValue> = [
+        ("linear_workspace_id", AttributeValue::S("lease#refresh:s1".into())),
+        ("lease_holder", AttributeValue::S("someone-else".into())),
+        ("lease_expires_ms", AttributeValue::N(far)),
+        ("lease_note", AttributeValue::S("{}".into())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    rt.block_on(ddb.put_item().table_name(&t).set_item(Some(item)).send()).unwrap();
+    let g = b.try_lease("refresh:s1", "me", Duration::from_secs(25), "{}").unwrap();
+    assert!(g.acquired, "a lease ten years ahead must not block refreshes forever");
+    // A live lease of normal length (even with a minute of clock skew) still holds.
+    let g = b.try_lease("refresh:s1", "third", Duration::from_secs(25), "{}").unwrap();
+    assert!(!g.acquired);
+}
+
+#[test]
 fn write_back_failure_on_aws_keeps_the_rotated_token() {
     let server = server();
     let t = table();

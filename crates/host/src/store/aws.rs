@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-use super::{now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
+use super::{now_ms, LeaseGrant, LEASE_CLOCK_SKEW_MS, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
 use crate::Error;
 
 const KEY: &str = "linear_workspace_id";
@@ -298,6 +298,10 @@ impl Registry for AwsBackend {
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
         let now = now_ms();
         let expires = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        // A lease ending further ahead than its ttl plus any plausible clock
+        // skew between machines is corrupt (a clock jump, a bad write): taken
+        // over, instead of blocking every refresh until that far instant.
+        let far = expires.saturating_add(LEASE_CLOCK_SKEW_MS);
         self.block(async {
             let result = self
                 .ddb
@@ -305,10 +309,13 @@ impl Registry for AwsBackend {
                 .table_name(&self.table)
                 .key(KEY, s(format!("{LEASE_PREFIX}{key}")))
                 .update_expression("SET lease_holder = :holder, lease_expires_ms = :expires, lease_note = :note")
-                .condition_expression("attribute_not_exists(lease_holder) OR lease_expires_ms <= :now OR lease_holder = :holder")
+                .condition_expression(
+                    "attribute_not_exists(lease_holder) OR lease_expires_ms <= :now OR lease_expires_ms > :far OR lease_holder = :holder",
+                )
                 .expression_attribute_values(":holder", s(holder))
                 .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .expression_attribute_values(":far", AttributeValue::N(far.to_string()))
                 .expression_attribute_values(":note", s(note))
                 .return_values(ReturnValue::AllOld)
                 .send()

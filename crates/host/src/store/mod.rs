@@ -137,6 +137,12 @@ pub(crate) fn now_ms() -> u64 {
 /// `ttl` this taker asks for: leases use the wall clock, and an expiry far in
 /// the future (a clock stepped back, a corrupt file) would otherwise block
 /// every refresh forever. Taking over such a lease is logged as a warning.
+/// How far apart the clocks of processes sharing a store may be (and how
+/// much longer another process's lease ttl may be). A lease ending further
+/// ahead than the taker's ttl plus this is corrupt (a clock jump, a bad
+/// write) and is taken over instead of blocking every refresh.
+pub(crate) const LEASE_CLOCK_SKEW_MS: u64 = 60_000;
+
 pub(crate) fn lease_decision(
     current: Option<(&str, u64, &str)>,
     holder: &str,
@@ -147,7 +153,7 @@ pub(crate) fn lease_decision(
     match current {
         None => Some(LeaseGrant { acquired: true, previous_note: None }),
         Some((h, _, _)) if h == holder => Some(LeaseGrant { acquired: true, previous_note: None }),
-        Some((h, expires, note)) if expires <= now || expires - now > ttl_ms => {
+        Some((h, expires, note)) if expires <= now || expires - now > ttl_ms.saturating_add(LEASE_CLOCK_SKEW_MS) => {
             if expires > now {
                 tracing::warn!(
                     target: "linear_oauth",
@@ -173,7 +179,10 @@ mod tests {
         let now = 1_000_000;
         let live = lease_decision(Some(("other", now + 20_000, "n")), "me", now, ttl);
         assert_eq!(live, None, "a lease within its ttl blocks");
-        for far in [now + 25_001, now + 365 * 86_400_000, u64::MAX] {
+        // Another machine's clock (or a longer ttl) may put it up to a minute further.
+        let skewed = lease_decision(Some(("other", now + 25_000 + LEASE_CLOCK_SKEW_MS, "n")), "me", now, ttl);
+        assert_eq!(skewed, None, "a lease within ttl + clock skew blocks");
+        for far in [now + 25_001 + LEASE_CLOCK_SKEW_MS, now + 365 * 86_400_000, u64::MAX] {
             let g = lease_decision(Some(("other", far, "n")), "me", now, ttl).expect("taken over");
             assert_eq!(g, LeaseGrant { acquired: true, previous_note: Some("n".into()) });
         }
