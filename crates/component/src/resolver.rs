@@ -414,10 +414,9 @@ fn reauthorize(secret_id: &str, workspace_id: &str) -> Error {
 /// Persists a refreshed token; never loses it silently. Returns the token to
 /// serve, or (in a short-lived host) `store` when the write kept failing.
 fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken, version: &str) -> Result<ResolvedToken, Error> {
-    let patience = if s.long_lived { WRITE_RETRY } else { WRITE_RETRY_SHORT_LIVED };
-    let result = match put_with_retry(secret_id, new, Some(version), patience) {
+    let result = match put_with_retry(s, secret_id, new, Some(version)) {
         Ok(PutOutcome::Written(_)) => Ok(()),
-        Ok(PutOutcome::Conflict) => merge_after_conflict(secret_id, old, new),
+        Ok(PutOutcome::Conflict) => merge_after_conflict(s, secret_id, old, new),
         Err(e) => Err(e),
     };
     let refresh_due = match freshness(&new.expires_at, now_ms(), s.refresh_threshold_ms) {
@@ -461,14 +460,14 @@ fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToke
 /// Somebody wrote the secret while we refreshed. If they did not rotate the
 /// refresh token, apply our refresh on top of their write; if they did, theirs
 /// is the newer install or refresh and stays.
-fn merge_after_conflict(secret_id: &str, old: &StoredToken, new: &StoredToken) -> Result<(), String> {
+fn merge_after_conflict(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken) -> Result<(), String> {
     let (current, version) = read_secret(secret_id).map_err(|e| format!("{e:?}"))?;
     if current.refresh_token != old.refresh_token {
         return Ok(());
     }
     let mut merged = new.clone();
     merged.clone_extra_from(&current);
-    match put_with_retry(secret_id, &merged, Some(&version), WRITE_RETRY)? {
+    match put_with_retry(s, secret_id, &merged, Some(&version))? {
         PutOutcome::Written(_) => Ok(()),
         PutOutcome::Conflict => Err("the secret kept changing during write-back".into()),
     }
@@ -480,9 +479,10 @@ fn merge_after_conflict(secret_id: &str, old: &StoredToken, new: &StoredToken) -
 const WRITE_RETRY: &[u64] = &[0, 50, 200, 500];
 const WRITE_RETRY_SHORT_LIVED: &[u64] = &[0, 50, 200, 500, 1000, 1500, 2000];
 
-fn put_with_retry(secret_id: &str, tok: &StoredToken, version: Option<&str>, patience: &[u64]) -> Result<PutOutcome, String> {
+fn put_with_retry(s: &Settings, secret_id: &str, tok: &StoredToken, version: Option<&str>) -> Result<PutOutcome, String> {
     let json = tok.to_json();
     let mut last = String::new();
+    let patience = if s.long_lived { WRITE_RETRY } else { WRITE_RETRY_SHORT_LIVED };
     for &delay in patience {
         std::thread::sleep(Duration::from_millis(delay));
         match secret_store::put(secret_id, &json, version) {
