@@ -216,13 +216,12 @@ impl FileBackend {
             now_ms(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let result = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, path)?;
-            File::open(dir)?.sync_all()
-        })();
+        let result = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|f| Self::commit(f, &tmp, path, bytes));
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
@@ -230,18 +229,24 @@ impl FileBackend {
     }
 
     /// The reserved file, overwritten in place (its blocks are allocated, so
-    /// this needs no new space), cut to length, synced and renamed over `path`.
+    /// this needs no new space), then committed like a temp file.
     fn write_through(reserved: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
-        let dir = path.parent().expect("store paths have a parent");
-        (|| {
-            let mut f = OpenOptions::new().write(true).truncate(false).open(reserved)?;
-            f.write_all(bytes)?;
-            f.set_len(bytes.len() as u64)?;
-            f.sync_all()?;
-            fs::rename(reserved, path)?;
-            File::open(dir)?.sync_all()
-        })()
-        .map_err(|e| io_err("writing", path, e))
+        OpenOptions::new()
+            .write(true)
+            .truncate(false)
+            .open(reserved)
+            .and_then(|f| Self::commit(f, reserved, path, bytes))
+            .map_err(|e| io_err("writing", path, e))
+    }
+
+    /// Writes `bytes` into `f` (the file at `from`), cuts it to length,
+    /// fsyncs, renames it over `path` and fsyncs the directory.
+    fn commit(mut f: File, from: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        f.write_all(bytes)?;
+        f.set_len(bytes.len() as u64)?;
+        f.sync_all()?;
+        fs::rename(from, path)?;
+        File::open(path.parent().expect("store paths have a parent"))?.sync_all()
     }
 
     fn registry_path(&self) -> PathBuf {
