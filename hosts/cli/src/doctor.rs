@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use linear_oauth_host::{Backends, Options, Resolver};
+use linear_oauth_host::{Backends, Options, RegistryRow, Resolver};
 use serde_json::{json, Value};
 
 use crate::error::CliError;
@@ -51,13 +51,21 @@ pub fn run(options: &Options, json_out: bool) -> Result<(), CliError> {
     let found_already = !report.problems.is_empty();
     match Backends::open_with(uri, options.registry_table.as_deref()) {
         Ok(backends) => {
-            let summary = match summary {
-                Some(s) => s,
-                None if uri == "aws" => aws_store(&mut report, &backends),
-                None => "in-process only (nothing persists)".into(),
+            // One listing serves the secret checks and the counts (a Scan on aws).
+            let rows = backends.registry.list();
+            if let Err(e) = &rows {
+                report.problem("registry", format!("cannot list the registry: {e}"), store_fix(uri));
+            }
+            let summary = match (summary, &rows) {
+                (Some(s), _) => s,
+                (None, Ok(rows)) if uri == "aws" => aws_store(&mut report, &backends, rows),
+                (None, Err(_)) if uri == "aws" => "registry unreadable".into(),
+                (None, _) => "in-process only (nothing persists)".into(),
             };
             report.sections.insert("store".into(), json!({ "uri": uri, "summary": summary }));
-            registry(&mut report, &backends);
+            if let Ok(rows) = &rows {
+                registry(&mut report, rows);
+            }
         }
         Err(e) => {
             report.sections.insert("store".into(), json!({ "uri": uri, "summary": format!("cannot open: {e}") }));
@@ -210,14 +218,7 @@ fn file_store(report: &mut Report, dir: &Path) -> String {
     format!("directory mode {dir_mode:04o}, {files} files")
 }
 
-fn aws_store(report: &mut Report, backends: &Backends) -> String {
-    let rows = match backends.registry.list() {
-        Ok(rows) => rows,
-        Err(e) => {
-            report.problem("store", format!("cannot read the registry table: {e}"), store_fix("aws"));
-            return "registry unreadable".into();
-        }
-    };
+fn aws_store(report: &mut Report, backends: &Backends, rows: &[RegistryRow]) -> String {
     let mut readable = 0;
     for row in rows.iter().filter(|r| r.status == "active") {
         match backends.secrets.get(&row.secret_id) {
@@ -237,17 +238,12 @@ fn aws_store(report: &mut Report, backends: &Backends) -> String {
     format!("registry readable, {readable} active secrets readable")
 }
 
-fn registry(report: &mut Report, backends: &Backends) {
-    match backends.registry.list() {
-        Ok(rows) => {
-            let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
-            for row in &rows {
-                *by_status.entry(row.status.clone()).or_default() += 1;
-            }
-            report.sections.insert("registry".into(), json!({ "workspaces": rows.len(), "by_status": by_status }));
-        }
-        Err(e) => report.problem("registry", format!("cannot list the registry: {e}"), store_fix("")),
+fn registry(report: &mut Report, rows: &[RegistryRow]) {
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for row in rows {
+        *by_status.entry(row.status.clone()).or_default() += 1;
     }
+    report.sections.insert("registry".into(), json!({ "workspaces": rows.len(), "by_status": by_status }));
 }
 
 fn api(report: &mut Report, base: &str) {
