@@ -22,7 +22,7 @@ help:
 	@echo "make smoke       the main job: linear-oauth smoke against the local Linear-compatible server"
 	@echo "make test        every test (Rust, Python, Node) with moto on 127.0.0.1 (what CI runs)"
 	@echo "make bench       benchmarks (release builds)"
-	@echo "make lint        clippy with warnings denied"
+	@echo "make lint        rustfmt check, then clippy with warnings denied"
 	@echo "make dist        installable artifacts for x86_64 and aarch64 Linux in dist/"
 	@echo "make dist-check  proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64)"
 
@@ -76,6 +76,7 @@ bench: setup venv
 	cd hosts/node && npm ci --no-audit --no-fund && npm run build && npm run bench
 
 lint:
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Installable artifacts for x86_64 and aarch64 Linux in dist/ (about 50 min

@@ -63,12 +63,13 @@ fn nested_cargo(root: &Path, target_dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.arg("--quiet").current_dir(root).env("CARGO_TARGET_DIR", target_dir);
     for (var, _) in std::env::vars() {
-        let outer_only = ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"]
-            .contains(&var.as_str())
-            || var.starts_with("CARGO_TARGET_")
-            || var.starts_with("CARGO_PROFILE_")
-            || var.starts_with("CARGO_CFG_")
-            || var.starts_with("CARGO_FEATURE_");
+        let outer_only =
+            ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"]
+                .contains(&var.as_str())
+                || var.starts_with("CARGO_TARGET_")
+                || var.starts_with("CARGO_PROFILE_")
+                || var.starts_with("CARGO_CFG_")
+                || var.starts_with("CARGO_FEATURE_");
         if outer_only {
             cmd.env_remove(var);
         }

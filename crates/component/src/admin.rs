@@ -28,10 +28,7 @@ pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
     let (expires_in_ms, needs_refresh) = match &parsed {
         Ok(t) => match freshness(&t.expires_at, now_ms(), s.refresh_threshold_ms) {
             Freshness::Malformed => (None, true),
-            f => (
-                linear_oauth_core::parse_instant(&t.expires_at).map(|e| e - now_ms()),
-                f.needs_refresh(),
-            ),
+            f => (linear_oauth_core::parse_instant(&t.expires_at).map(|e| e - now_ms()), f.needs_refresh()),
         },
         Err(_) => (None, true),
     };
@@ -70,22 +67,27 @@ pub fn revoke(workspace_id: &str, purge: bool, force: bool) -> Result<Revocation
         secret_store::delete(&row.secret_id).map_err(|e| Error::Store(format!("secret delete failed: {e}")))?
     } else {
         if purge {
-            log_event(Level::Warn, "keeping the secret: Linear did not confirm the revoke (force deletes it anyway)", &[
-                ("workspace_id", workspace_id),
-                ("secret_id", &row.secret_id),
-            ]);
+            log_event(
+                Level::Warn,
+                "keeping the secret: Linear did not confirm the revoke (force deletes it anyway)",
+                &[("workspace_id", workspace_id), ("secret_id", &row.secret_id)],
+            );
         }
         expire_kept_secret(&row.secret_id);
         false
     };
     let (label, detail) = outcome_label(&outcome);
-    log_event(if confirmed { Level::Info } else { Level::Warn }, "marked the workspace revoked; revoke at Linear ended", &[
-        ("workspace_id", workspace_id),
-        ("secret_id", &row.secret_id),
-        ("outcome", label),
-        ("detail", detail),
-        ("purged", if purged { "true" } else { "false" }),
-    ]);
+    log_event(
+        if confirmed { Level::Info } else { Level::Warn },
+        "marked the workspace revoked; revoke at Linear ended",
+        &[
+            ("workspace_id", workspace_id),
+            ("secret_id", &row.secret_id),
+            ("outcome", label),
+            ("detail", detail),
+            ("purged", if purged { "true" } else { "false" }),
+        ],
+    );
     let outcome = match outcome {
         RevokeOutcome::Revoked => RevokeOutcomeWit::Revoked,
         RevokeOutcome::AlreadyDead => RevokeOutcomeWit::AlreadyDead,
@@ -120,8 +122,14 @@ fn revoke_at_linear(s: &Settings, secret_id: &str, tok: &StoredToken) -> (Revoke
                     RevokeCredential::StoredRefreshToken => (None, revoke_refresh_form(&tok.refresh_token)),
                     RevokeCredential::RefreshedAccessToken => (refreshed.as_deref(), String::new()),
                 };
-                let answer = http::post(&endpoint(s, "oauth/revoke"), REVOKE_CONTENT_TYPE, body.as_bytes(), bearer, s.http_timeout_ms)
-                    .map(|r| r.status);
+                let answer = http::post(
+                    &endpoint(s, "oauth/revoke"),
+                    REVOKE_CONTENT_TYPE,
+                    body.as_bytes(),
+                    bearer,
+                    s.http_timeout_ms,
+                )
+                .map(|r| r.status);
                 if let Ok(status) = answer {
                     last_status = Some(status);
                 }
@@ -163,7 +171,11 @@ fn expire_kept_secret(secret_id: &str) {
             Ok(Some(v)) => v,
             Ok(None) => return,
             Err(e) => {
-                log_event(Level::Warn, "could not mark the revoked secret expired", &[("secret_id", secret_id), ("error", &e)]);
+                log_event(
+                    Level::Warn,
+                    "could not mark the revoked secret expired",
+                    &[("secret_id", secret_id), ("error", &e)],
+                );
                 return;
             }
         };
@@ -173,7 +185,11 @@ fn expire_kept_secret(secret_id: &str) {
             Ok(PutOutcome::Written(_)) => return,
             Ok(PutOutcome::Conflict) => continue,
             Err(e) => {
-                log_event(Level::Warn, "could not mark the revoked secret expired", &[("secret_id", secret_id), ("error", &e)]);
+                log_event(
+                    Level::Warn,
+                    "could not mark the revoked secret expired",
+                    &[("secret_id", secret_id), ("error", &e)],
+                );
                 return;
             }
         }

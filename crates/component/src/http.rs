@@ -1,9 +1,7 @@
 //! HTTP over `wasi:http/outgoing-handler`: small, bounded, no redirects.
 
 use crate::wasi::http::outgoing_handler;
-use crate::wasi::http::types::{
-    ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
-};
+use crate::wasi::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
 use crate::wasi::io::streams::StreamError;
 
 /// Larger answers are refused: a token response is a few hundred bytes.

@@ -2,9 +2,9 @@
 //! exchange, the GraphQL identity query, and the first stored token.
 
 use linear_oauth_core::{
-    code_exchange_form, normalize_scopes, parse_callback as core_parse_callback, parse_identity,
-    parse_token_response, secret_name, AuthCode, AuthorizeRequest, CallbackError, ClientSecret,
-    InstallRecord, PkcePair, PkceVerifier, State, StoredToken, IDENTITY_QUERY,
+    code_exchange_form, normalize_scopes, parse_callback as core_parse_callback, parse_identity, parse_token_response,
+    secret_name, AuthCode, AuthorizeRequest, CallbackError, ClientSecret, InstallRecord, PkcePair, PkceVerifier, State,
+    StoredToken, IDENTITY_QUERY,
 };
 
 use crate::exports::linear::oauth::install::{InstallParams, Installed, Pending};
@@ -35,8 +35,7 @@ fn check_params(p: &InstallParams) -> Result<(), Error> {
     if p.client_secret.trim().is_empty() {
         return Err(Error::InvalidInput("client secret is empty".into()));
     }
-    url::Url::parse(&p.redirect_uri)
-        .map_err(|e| Error::InvalidInput(format!("redirect URI is not a URL: {e}")))?;
+    url::Url::parse(&p.redirect_uri).map_err(|e| Error::InvalidInput(format!("redirect URI is not a URL: {e}")))?;
     Ok(())
 }
 
@@ -80,13 +79,31 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
     let s = settings();
     let client_secret = ClientSecret::new(p.client_secret.clone());
     let secrets = [p.client_secret.as_str(), code.as_str(), verifier.as_str()];
-    let form = code_exchange_form(&AuthCode::new(code.clone()), &PkceVerifier::new(verifier.clone()), &p.redirect_uri, &p.client_id, &client_secret);
-    let resp = http::post(&endpoint(&s, "oauth/token"), "application/x-www-form-urlencoded", form.as_bytes(), None, s.http_timeout_ms)
-        .map_err(Error::Transport)?;
+    let form = code_exchange_form(
+        &AuthCode::new(code.clone()),
+        &PkceVerifier::new(verifier.clone()),
+        &p.redirect_uri,
+        &p.client_id,
+        &client_secret,
+    );
+    let resp = http::post(
+        &endpoint(&s, "oauth/token"),
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+        None,
+        s.http_timeout_ms,
+    )
+    .map_err(Error::Transport)?;
     let token = parse_token_response(resp.status, &resp.body).map_err(|f| endpoint_error(f, &secrets))?;
 
-    let gql = http::post(&endpoint(&s, "graphql"), "application/json", IDENTITY_QUERY.as_bytes(), Some(token.access_token.secret()), s.http_timeout_ms)
-        .map_err(Error::Transport)?;
+    let gql = http::post(
+        &endpoint(&s, "graphql"),
+        "application/json",
+        IDENTITY_QUERY.as_bytes(),
+        Some(token.access_token.secret()),
+        s.http_timeout_ms,
+    )
+    .map_err(Error::Transport)?;
     if !(200..300).contains(&gql.status) {
         return Err(Error::TokenEndpoint(EndpointError {
             status: gql.status,
@@ -109,7 +126,8 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
     };
     let stored = StoredToken::installed(&token, &rec, previous_token.as_ref(), now_ms())
         .map_err(|e| Error::InvalidStoredToken(e.problems()))?;
-    secret_store::put(&secret_id, &stored.to_json(), None).map_err(|e| Error::Store(format!("secret write failed: {e}")))?;
+    secret_store::put(&secret_id, &stored.to_json(), None)
+        .map_err(|e| Error::Store(format!("secret write failed: {e}")))?;
     registry::put(&Row {
         workspace_id: id.workspace_id.clone(),
         workspace_slug: id.workspace_slug.clone(),
@@ -118,11 +136,11 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
     })
     .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
     invalidate(&id.workspace_id);
-    log_event(Level::Info, "installed Linear workspace", &[
-        ("workspace_id", &id.workspace_id),
-        ("workspace_slug", &id.workspace_slug),
-        ("secret_id", &secret_id),
-    ]);
+    log_event(
+        Level::Info,
+        "installed Linear workspace",
+        &[("workspace_id", &id.workspace_id), ("workspace_slug", &id.workspace_slug), ("secret_id", &secret_id)],
+    );
     Ok(Installed {
         workspace_id: id.workspace_id,
         workspace_name: id.workspace_name,

@@ -69,8 +69,7 @@ impl admin_api::Guest for Component {
 
 /// One structured log line; callers pass only non-secret fields.
 fn log_event(level: Level, message: &str, fields: &[(&str, &str)]) {
-    let fields: Vec<(String, String)> =
-        fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     log(level, message, &fields);
 }
 

@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use linear_oauth_core::{
-    after_invalid_grant, freshness, parse_token_response, refresh_form, Freshness, Recovery,
-    RegistryStatus, StoredToken,
+    after_invalid_grant, freshness, parse_token_response, refresh_form, Freshness, Recovery, RegistryStatus,
+    StoredToken,
 };
 
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
@@ -23,13 +23,11 @@ thread_local! {
 }
 
 pub fn init(s: Settings) -> Result<(), Error> {
-    let base = url::Url::parse(&s.api_base)
-        .map_err(|e| Error::InvalidInput(format!("api base URL: {e}")))?;
+    let base = url::Url::parse(&s.api_base).map_err(|e| Error::InvalidInput(format!("api base URL: {e}")))?;
     if base.cannot_be_a_base() {
         return Err(Error::InvalidInput("api base URL cannot be a base".into()));
     }
-    url::Url::parse(&s.authorize_url)
-        .map_err(|e| Error::InvalidInput(format!("authorize URL: {e}")))?;
+    url::Url::parse(&s.authorize_url).map_err(|e| Error::InvalidInput(format!("authorize URL: {e}")))?;
     // Installs name secrets `<prefix><slug>` (slugs up to 50 characters); a
     // prefix that makes such a name too long would install unresolvable ids.
     if encoded_len(&s.secret_prefix) + 50 > MAX_ID_ENCODED {
@@ -114,10 +112,11 @@ pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
             return Err(Error::Revoked(format!("workspace {workspace_id} is not active (status {:?})", row.status)));
         }
         RegistryStatus::Unknown(status) => {
-            log_event(Level::Warn, "unknown registry status; treating the workspace as revoked", &[
-                ("workspace_id", workspace_id),
-                ("status", &status),
-            ]);
+            log_event(
+                Level::Warn,
+                "unknown registry status; treating the workspace as revoked",
+                &[("workspace_id", workspace_id), ("status", &status)],
+            );
             return Err(Error::Revoked(format!("workspace {workspace_id} has unknown status {status:?}")));
         }
     }
@@ -131,7 +130,9 @@ pub fn resolve_secret(secret_id: &str, force: bool) -> Result<ResolvedToken, Err
     if !force {
         for key in [unsaved_key(secret_id), token_key(secret_id)] {
             if let Some(tok) = coord::cache_get(&key).and_then(|v| StoredToken::parse(&v).ok()) {
-                if let Freshness::Fresh { refresh_due_ms } = freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms) {
+                if let Freshness::Fresh { refresh_due_ms } =
+                    freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms)
+                {
                     return Ok(resolved(&s, secret_id, &tok, refresh_due_ms));
                 }
             }
@@ -143,10 +144,11 @@ pub fn resolve_secret(secret_id: &str, force: bool) -> Result<ResolvedToken, Err
         Freshness::Fresh { refresh_due_ms } if !force => Ok(resolved(&s, secret_id, &tok, refresh_due_ms)),
         f => {
             if f == Freshness::Malformed {
-                log_event(Level::Warn, "stored expires_at is malformed; refreshing", &[
-                    ("workspace_id", &tok.workspace_id),
-                    ("secret_id", secret_id),
-                ]);
+                log_event(
+                    Level::Warn,
+                    "stored expires_at is malformed; refreshing",
+                    &[("workspace_id", &tok.workspace_id), ("secret_id", secret_id)],
+                );
             }
             refresh_single_flight(&s, secret_id, &tok, force)
         }
@@ -181,10 +183,11 @@ fn read_secret(secret_id: &str) -> Result<(StoredToken, String), Error> {
         .map_err(|e| Error::Store(format!("secret read failed: {e}")))?
         .ok_or_else(|| Error::SecretMissing(format!("secret {secret_id} does not exist")))?;
     let tok = StoredToken::parse(&v.value).map_err(|e| {
-        log_event(Level::Error, "stored token is invalid", &[
-            ("secret_id", secret_id),
-            ("fields", &e.problems().join(",")),
-        ]);
+        log_event(
+            Level::Error,
+            "stored token is invalid",
+            &[("secret_id", secret_id), ("fields", &e.problems().join(","))],
+        );
         Error::InvalidStoredToken(e.problems())
     })?;
     Ok((tok, v.version))
@@ -252,7 +255,12 @@ impl Drop for LockGuard {
 }
 
 /// At most one refresh per secret per process; then at most one per store.
-fn refresh_single_flight(s: &Settings, secret_id: &str, seen: &StoredToken, force: bool) -> Result<ResolvedToken, Error> {
+fn refresh_single_flight(
+    s: &Settings,
+    secret_id: &str,
+    seen: &StoredToken,
+    force: bool,
+) -> Result<ResolvedToken, Error> {
     let key = format!("refresh:{secret_id}");
     if !coord::lock(&key, s.lease_wait_ms) {
         return Err(Error::Transport(format!("timed out waiting for this process's refresh of {secret_id}")));
@@ -267,13 +275,16 @@ fn refresh_single_flight(s: &Settings, secret_id: &str, seen: &StoredToken, forc
     let lease = Lease::acquire(s, &key, secret_id, &current, force)?;
     let result = match lease {
         Acquired::ByOther(r) => return Ok(r),
-        Acquired::Ours(current, version) => reserve_space(secret_id, &current).and_then(|()| refresh_now(s, secret_id, current, version)),
+        Acquired::Ours(current, version) => {
+            reserve_space(secret_id, &current).and_then(|()| refresh_now(s, secret_id, current, version))
+        }
     };
     if let Err(e) = registry::release_lease(&key, &s.holder_id) {
-        log_event(Level::Warn, "releasing the refresh lease failed; it will expire", &[
-            ("secret_id", secret_id),
-            ("error", &e),
-        ]);
+        log_event(
+            Level::Warn,
+            "releasing the refresh lease failed; it will expire",
+            &[("secret_id", secret_id), ("error", &e)],
+        );
     }
     result
 }
@@ -283,11 +294,11 @@ fn refresh_single_flight(s: &Settings, secret_id: &str, seen: &StoredToken, forc
 fn reserve_space(secret_id: &str, current: &StoredToken) -> Result<(), Error> {
     let bytes = u64::try_from(current.to_json().len()).unwrap_or(u64::MAX).saturating_mul(2).saturating_add(4096);
     secret_store::reserve(secret_id, bytes).map_err(|e| {
-        log_event(Level::Error, "the store cannot take a rotated token; not refreshing", &[
-            ("workspace_id", &current.workspace_id),
-            ("secret_id", secret_id),
-            ("error", &e),
-        ]);
+        log_event(
+            Level::Error,
+            "the store cannot take a rotated token; not refreshing",
+            &[("workspace_id", &current.workspace_id), ("secret_id", secret_id), ("error", &e)],
+        );
         Error::Store(format!("not refreshing {secret_id}: {e}"))
     })
 }
@@ -321,10 +332,11 @@ impl Lease {
                 // refreshing with the stored token replays the original request:
                 // inside Linear's grace window that recovers the pair, outside
                 // it ends in reauthorization-required; the secret stays intact.
-                log_event(Level::Warn, "taking over a refresh lease whose holder died mid-refresh", &[
-                    ("secret_id", secret_id),
-                    ("interrupted", previous),
-                ]);
+                log_event(
+                    Level::Warn,
+                    "taking over a refresh lease whose holder died mid-refresh",
+                    &[("secret_id", secret_id), ("interrupted", previous)],
+                );
             }
             let (current, version) = read_secret(secret_id)?;
             if let Some(r) = usable_without_refresh(s, secret_id, &current, seen, force) {
@@ -356,8 +368,14 @@ enum RefreshFailure {
 
 fn post_refresh(s: &Settings, tok: &StoredToken) -> Result<linear_oauth_core::TokenResponse, RefreshFailure> {
     let body = refresh_form(&tok.refresh_token, &tok.client_id, &tok.client_secret);
-    let resp = http::post(&endpoint(s, "oauth/token"), "application/x-www-form-urlencoded", body.as_bytes(), None, s.http_timeout_ms)
-        .map_err(|e| RefreshFailure::Other(Error::Transport(e)))?;
+    let resp = http::post(
+        &endpoint(s, "oauth/token"),
+        "application/x-www-form-urlencoded",
+        body.as_bytes(),
+        None,
+        s.http_timeout_ms,
+    )
+    .map_err(|e| RefreshFailure::Other(Error::Transport(e)))?;
     parse_token_response(resp.status, &resp.body).map_err(|f| {
         if f.is_invalid_grant() {
             RefreshFailure::InvalidGrant
@@ -382,9 +400,14 @@ fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String)
             let (reread, version2) = read_secret(secret_id)?;
             match after_invalid_grant(tok.refresh_token.secret(), &reread, now_ms(), s.refresh_threshold_ms) {
                 Recovery::UseStored => {
-                    log_event(Level::Info, "refresh token was rotated by another refresher; using the stored token", &fields);
+                    log_event(
+                        Level::Info,
+                        "refresh token was rotated by another refresher; using the stored token",
+                        &fields,
+                    );
                     cache_token(s, secret_id, &reread);
-                    if_fresh(s, secret_id, &reread).ok_or_else(|| Error::Transport("stored token expired meanwhile".into()))
+                    if_fresh(s, secret_id, &reread)
+                        .ok_or_else(|| Error::Transport("stored token expired meanwhile".into()))
                 }
                 Recovery::RefreshAgain => match post_refresh(s, &reread) {
                     Ok(resp) => write_back(s, secret_id, &reread, &reread.refreshed(&resp, now_ms()), &version2),
@@ -402,10 +425,11 @@ fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String)
 
 fn reauthorize(secret_id: &str, workspace_id: &str) -> Error {
     invalidate_secret(secret_id, workspace_id);
-    log_event(Level::Error, "refresh token is spent or revoked; the workspace must be installed again", &[
-        ("workspace_id", workspace_id),
-        ("secret_id", secret_id),
-    ]);
+    log_event(
+        Level::Error,
+        "refresh token is spent or revoked; the workspace must be installed again",
+        &[("workspace_id", workspace_id), ("secret_id", secret_id)],
+    );
     Error::ReauthorizationRequired(format!(
         "the refresh token for workspace {workspace_id} is expired or revoked; run the install again"
     ))
@@ -413,7 +437,13 @@ fn reauthorize(secret_id: &str, workspace_id: &str) -> Error {
 
 /// Persists a refreshed token; never loses it silently. Returns the token to
 /// serve, or (in a short-lived host) `store` when the write kept failing.
-fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken, version: &str) -> Result<ResolvedToken, Error> {
+fn write_back(
+    s: &Settings,
+    secret_id: &str,
+    old: &StoredToken,
+    new: &StoredToken,
+    version: &str,
+) -> Result<ResolvedToken, Error> {
     let result = match put_with_retry(s, secret_id, new, Some(version)) {
         Ok(PutOutcome::Written(_)) => Ok(()),
         Ok(PutOutcome::Conflict) => merge_after_conflict(s, secret_id, old, new),
@@ -426,19 +456,23 @@ fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToke
     match result {
         Ok(()) => {
             cache_token(s, secret_id, new);
-            log_event(Level::Info, "refreshed Linear access token", &[
-                ("workspace_id", &new.workspace_id),
-                ("workspace_slug", &new.workspace_slug),
-                ("expires_at", &new.expires_at),
-            ]);
+            log_event(
+                Level::Info,
+                "refreshed Linear access token",
+                &[
+                    ("workspace_id", &new.workspace_id),
+                    ("workspace_slug", &new.workspace_slug),
+                    ("expires_at", &new.expires_at),
+                ],
+            );
         }
         Err(e) if !s.long_lived => {
             invalidate_secret(secret_id, &new.workspace_id);
-            log_event(Level::Error, "refreshed token could not be written back; the rotated refresh token is lost with this process", &[
-                ("workspace_id", &new.workspace_id),
-                ("secret_id", secret_id),
-                ("error", &e),
-            ]);
+            log_event(
+                Level::Error,
+                "refreshed token could not be written back; the rotated refresh token is lost with this process",
+                &[("workspace_id", &new.workspace_id), ("secret_id", secret_id), ("error", &e)],
+            );
             return Err(Error::Store(format!(
                 "Linear rotated the token of workspace {} but it could not be saved ({e}); the stored refresh token is now spent, \
                  so the workspace may need re-authorization (run the install again) once the store is writable",
@@ -447,11 +481,11 @@ fn write_back(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToke
         }
         Err(e) => {
             coord::cache_set(&unsaved_key(secret_id), &new.to_json(), u64::MAX);
-            log_event(Level::Error, "refreshed token could not be written back; keeping it in memory and retrying on later calls", &[
-                ("workspace_id", &new.workspace_id),
-                ("secret_id", secret_id),
-                ("error", &e),
-            ]);
+            log_event(
+                Level::Error,
+                "refreshed token could not be written back; keeping it in memory and retrying on later calls",
+                &[("workspace_id", &new.workspace_id), ("secret_id", secret_id), ("error", &e)],
+            );
         }
     }
     Ok(resolved(s, secret_id, new, refresh_due))
@@ -479,7 +513,12 @@ fn merge_after_conflict(s: &Settings, secret_id: &str, old: &StoredToken, new: &
 const WRITE_RETRY: &[u64] = &[0, 50, 200, 500];
 const WRITE_RETRY_SHORT_LIVED: &[u64] = &[0, 50, 200, 500, 1000, 1500, 2000];
 
-fn put_with_retry(s: &Settings, secret_id: &str, tok: &StoredToken, version: Option<&str>) -> Result<PutOutcome, String> {
+fn put_with_retry(
+    s: &Settings,
+    secret_id: &str,
+    tok: &StoredToken,
+    version: Option<&str>,
+) -> Result<PutOutcome, String> {
     let json = tok.to_json();
     let mut last = String::new();
     let patience = if s.long_lived { WRITE_RETRY } else { WRITE_RETRY_SHORT_LIVED };
@@ -500,7 +539,8 @@ fn retry_unsaved(secret_id: &str) {
         return;
     };
     let Ok((current, version)) = read_secret(secret_id) else { return };
-    let newer = linear_oauth_core::parse_instant(&current.updated_at) > linear_oauth_core::parse_instant(&unsaved.updated_at);
+    let newer =
+        linear_oauth_core::parse_instant(&current.updated_at) > linear_oauth_core::parse_instant(&unsaved.updated_at);
     if newer || matches!(secret_store::put(secret_id, &unsaved.to_json(), Some(&version)), Ok(PutOutcome::Written(_))) {
         coord::cache_remove(&unsaved_key(secret_id));
         if !newer {

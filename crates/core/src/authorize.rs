@@ -31,8 +31,7 @@ pub struct AuthorizeRequest<'a> {
 
 impl AuthorizeRequest<'_> {
     pub fn url(&self) -> Result<String, String> {
-        let mut url = Url::parse(self.authorize_url)
-            .map_err(|e| format!("authorize URL is not a URL: {e}"))?;
+        let mut url = Url::parse(self.authorize_url).map_err(|e| format!("authorize URL is not a URL: {e}"))?;
         if self.client_id.is_empty() {
             return Err("client id is empty".into());
         }
@@ -96,12 +95,10 @@ mod tests {
 
     #[test]
     fn scopes_are_split_on_commas_and_spaces() {
-        assert_eq!(normalize_scopes(&["read,write", " app:assignable  x "]), vec![
-            "read",
-            "write",
-            "app:assignable",
-            "x"
-        ]);
+        assert_eq!(
+            normalize_scopes(&["read,write", " app:assignable  x "]),
+            vec!["read", "write", "app:assignable", "x"]
+        );
     }
 
     #[test]

@@ -30,9 +30,7 @@ pub fn parse_callback(query: &str, expected_state: &str) -> Result<AuthCode, Cal
         slot.get_or_insert_with(|| v.into_owned());
     }
     let state_ok = match state {
-        Some(s) if !expected_state.is_empty() => {
-            bool::from(s.as_bytes().ct_eq(expected_state.as_bytes()))
-        }
+        Some(s) if !expected_state.is_empty() => bool::from(s.as_bytes().ct_eq(expected_state.as_bytes())),
         _ => false,
     };
     if !state_ok {
@@ -62,20 +60,14 @@ mod tests {
         assert_eq!(parse_callback("code=abc&state=s2", "s1"), Err(CallbackError::StateMismatch));
         assert_eq!(parse_callback("code=abc", "s1"), Err(CallbackError::StateMismatch));
         assert_eq!(parse_callback("code=abc&state=", ""), Err(CallbackError::StateMismatch));
-        assert_eq!(
-            parse_callback("error=access_denied&state=bad", "s1"),
-            Err(CallbackError::StateMismatch)
-        );
+        assert_eq!(parse_callback("error=access_denied&state=bad", "s1"), Err(CallbackError::StateMismatch));
     }
 
     #[test]
     fn access_denied() {
         assert_eq!(
             parse_callback("error=access_denied&error_description=User+denied&state=s1", "s1"),
-            Err(CallbackError::Denied {
-                error: "access_denied".into(),
-                description: Some("User denied".into())
-            })
+            Err(CallbackError::Denied { error: "access_denied".into(), description: Some("User denied".into()) })
         );
     }
 

@@ -27,8 +27,8 @@ pub use recovery::{after_invalid_grant, Recovery};
 pub use redact::{redact, MIN_REDACTED_LEN, REDACTED};
 pub use registry::RegistryStatus;
 pub use revoke::{
-    access_token_unexpired, expired_after_revoke, revoke_refresh_form, ProbeResult, RevokeCredential,
-    RevokeOutcome, RevokePlan, RevokeStep, REVOKE_CONTENT_TYPE,
+    access_token_unexpired, expired_after_revoke, revoke_refresh_form, ProbeResult, RevokeCredential, RevokeOutcome,
+    RevokePlan, RevokeStep, REVOKE_CONTENT_TYPE,
 };
 pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken};
 pub use stored::{
@@ -37,6 +37,6 @@ pub use stored::{
 };
 pub use timefmt::{format_instant, parse_instant, MAX_INSTANT_MS, MIN_INSTANT_MS};
 pub use token::{
-    code_exchange_form, is_b64token, parse_identity, parse_token_response, refresh_form,
-    EndpointFailure, Identity, TokenResponse, IDENTITY_QUERY, MAX_EXPIRES_IN_S, MAX_TOKEN_LEN,
+    code_exchange_form, is_b64token, parse_identity, parse_token_response, refresh_form, EndpointFailure, Identity,
+    TokenResponse, IDENTITY_QUERY, MAX_EXPIRES_IN_S, MAX_TOKEN_LEN,
 };

@@ -21,9 +21,7 @@ pub const REVOKE_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 /// No client credentials: Linear does not ask for them here, and the client
 /// secret should not travel where it is not needed.
 pub fn revoke_refresh_form(refresh: &RefreshToken) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("refresh_token", refresh.secret())
-        .finish()
+    form_urlencoded::Serializer::new(String::new()).append_pair("refresh_token", refresh.secret()).finish()
 }
 
 /// Whether the stored access token has not expired yet, so Linear may still
@@ -290,7 +288,8 @@ mod tests {
         let (mut p, _) = RevokePlan::start(&token(NOW + 60_000), NOW);
         p.on_revoke_answer(Ok(401));
         p.on_revoke_answer(Ok(400));
-        let RevokeStep::Done(RevokeOutcome::NotConfirmed(m)) = p.on_probe(ProbeResult::Inconclusive("HTTP 503".into())) else {
+        let RevokeStep::Done(RevokeOutcome::NotConfirmed(m)) = p.on_probe(ProbeResult::Inconclusive("HTTP 503".into()))
+        else {
             panic!()
         };
         assert!(m.contains("401 to the access token, then 400 to the refresh token") && m.contains("HTTP 503"), "{m}");
@@ -300,7 +299,9 @@ mod tests {
     fn server_errors_and_transport_fail_at_any_step() {
         for answer in [Ok(500), Ok(503), Ok(429), Ok(408), Ok(302), Err("connection refused".to_owned())] {
             let (mut p, _) = RevokePlan::start(&token(NOW + 60_000), NOW);
-            let RevokeStep::Done(RevokeOutcome::Failed(m)) = p.on_revoke_answer(answer.clone()) else { panic!("{answer:?}") };
+            let RevokeStep::Done(RevokeOutcome::Failed(m)) = p.on_revoke_answer(answer.clone()) else {
+                panic!("{answer:?}")
+            };
             assert!(m.contains("revoke endpoint"), "{m}");
             let (mut p, _) = RevokePlan::start(&token(NOW + 60_000), NOW);
             p.on_revoke_answer(Ok(401));

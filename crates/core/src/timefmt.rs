@@ -14,8 +14,7 @@ pub const MAX_INSTANT_MS: i64 = 253_402_300_799_999;
 /// future), so the result always parses back.
 pub fn format_instant(unix_ms: i64) -> String {
     let ms = unix_ms.clamp(MIN_INSTANT_MS, MAX_INSTANT_MS);
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),
@@ -37,9 +36,7 @@ pub fn parse_instant(s: &str) -> Option<i64> {
             version = 2,
             "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
         );
-        PrimitiveDateTime::parse(s, &fmt)
-            .ok()
-            .map(|p| p.assume_offset(UtcOffset::UTC))
+        PrimitiveDateTime::parse(s, &fmt).ok().map(|p| p.assume_offset(UtcOffset::UTC))
     })?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }

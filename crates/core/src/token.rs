@@ -139,30 +139,28 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, E
     let Some(v) = json.filter(Value::is_object) else {
         return Err(malformed("token response is not a JSON object"));
     };
-    let access = match v.get("access_token") {
-        None | Some(Value::Null) => return Err(malformed("token response has no access_token")),
-        Some(Value::String(s)) if is_b64token(s) => s.clone(),
-        Some(_) => {
-            return Err(malformed(
+    let access =
+        match v.get("access_token") {
+            None | Some(Value::Null) => return Err(malformed("token response has no access_token")),
+            Some(Value::String(s)) if is_b64token(s) => s.clone(),
+            Some(_) => return Err(malformed(
                 "token response has an access_token that is not a string of RFC 6750 token characters (at most 4096)",
-            ))
-        }
-    };
+            )),
+        };
     let expires_in = expires_in(v.get("expires_in")).ok_or_else(|| {
         malformed("token response has no valid expires_in (a positive integer of seconds, at most 10 years)")
     })?;
     // Absent or null: Linear did not rotate, keep the old one. Anything else
     // that is not a token must not be mistaken for "absent": the old refresh
     // token is spent by now, and keeping it would break the chain silently.
-    let refresh_token = match v.get("refresh_token") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if is_b64token(s) => Some(RefreshToken::new(s.clone())),
-        Some(_) => {
-            return Err(malformed(
+    let refresh_token =
+        match v.get("refresh_token") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if is_b64token(s) => Some(RefreshToken::new(s.clone())),
+            Some(_) => return Err(malformed(
                 "token response has a refresh_token that is not a string of RFC 6750 token characters (at most 4096)",
-            ))
-        }
-    };
+            )),
+        };
     Ok(TokenResponse {
         access_token: AccessToken::new(access),
         token_type: str_field(&v, "token_type"),
@@ -207,8 +205,7 @@ pub fn code_exchange_form(
 }
 
 /// Who installed, and which workspace.
-pub const IDENTITY_QUERY: &str =
-    r#"{"query":"query { viewer { id name email } organization { id name urlKey } }"}"#;
+pub const IDENTITY_QUERY: &str = r#"{"query":"query { viewer { id name email } organization { id name urlKey } }"}"#;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -226,10 +223,7 @@ pub fn parse_identity(body: &[u8]) -> Result<Identity, String> {
         return Err(format!("GraphQL error: {msg}"));
     }
     let get = |p: &str| {
-        v.pointer(p)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| format!("GraphQL answer lacks {p}"))
+        v.pointer(p).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("GraphQL answer lacks {p}"))
     };
     Ok(Identity {
         viewer_id: get("/data/viewer/id")?,
@@ -266,19 +260,28 @@ mod tests {
         assert!(matches!(parse_token_response(200, b"{\"access_token\": \"x\""), Err(EndpointFailure::Malformed(_))));
         assert!(matches!(parse_token_response(200, br#"{"expires_in":1}"#), Err(EndpointFailure::Malformed(_))));
         assert!(matches!(parse_token_response(200, br#"{"access_token":"a"}"#), Err(EndpointFailure::Malformed(_))));
-        let Err(EndpointFailure::Malformed(m)) = parse_token_response(200, br#"{"access_token":"lin_secret"}"#) else { panic!() };
+        let Err(EndpointFailure::Malformed(m)) = parse_token_response(200, br#"{"access_token":"lin_secret"}"#) else {
+            panic!()
+        };
         assert!(!m.contains("lin_secret"));
     }
 
     #[test]
     fn oauth_errors() {
-        let e = parse_token_response(400, br#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#).unwrap_err();
+        let e = parse_token_response(
+            400,
+            br#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+        )
+        .unwrap_err();
         assert!(e.is_invalid_grant());
-        assert_eq!(e, EndpointFailure::Error {
-            status: 400,
-            code: Some("invalid_grant".into()),
-            description: Some("Token has been expired or revoked.".into())
-        });
+        assert_eq!(
+            e,
+            EndpointFailure::Error {
+                status: 400,
+                code: Some("invalid_grant".into()),
+                description: Some("Token has been expired or revoked.".into())
+            }
+        );
         let e = parse_token_response(502, b"<html>bad gateway</html>").unwrap_err();
         assert_eq!(e, EndpointFailure::Error { status: 502, code: None, description: None });
         assert!(!e.is_invalid_grant());
@@ -286,8 +289,12 @@ mod tests {
 
     #[test]
     fn echoed_secrets_are_redacted() {
-        let e = parse_token_response(400, br#"{"error":"bad","error_description":"refresh lin_refresh_XYZ for s3cret"}"#).unwrap_err();
-        let EndpointFailure::Error { description, .. } = e.redacted(&["lin_refresh_XYZ", "s3cret", ""]) else { panic!() };
+        let e =
+            parse_token_response(400, br#"{"error":"bad","error_description":"refresh lin_refresh_XYZ for s3cret"}"#)
+                .unwrap_err();
+        let EndpointFailure::Error { description, .. } = e.redacted(&["lin_refresh_XYZ", "s3cret", ""]) else {
+            panic!()
+        };
         assert_eq!(description.as_deref(), Some("refresh [redacted] for [redacted]"));
     }
 
@@ -295,7 +302,13 @@ mod tests {
     fn forms_are_encoded() {
         let f = refresh_form(&RefreshToken::new("r+/="), "cid", &ClientSecret::new("s&x"));
         assert_eq!(f, "grant_type=refresh_token&refresh_token=r%2B%2F%3D&client_id=cid&client_secret=s%26x");
-        let f = code_exchange_form(&AuthCode::new("c"), &PkceVerifier::new("v"), "http://localhost:8080/oauth/callback", "cid", &ClientSecret::new("s"));
+        let f = code_exchange_form(
+            &AuthCode::new("c"),
+            &PkceVerifier::new("v"),
+            "http://localhost:8080/oauth/callback",
+            "cid",
+            &ClientSecret::new("s"),
+        );
         assert!(f.starts_with("grant_type=authorization_code&code=c&code_verifier=v&redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Foauth%2Fcallback"));
     }
 
@@ -304,7 +317,9 @@ mod tests {
         let body = br#"{"data":{"viewer":{"id":"u","name":"N","email":"e@x"},"organization":{"id":"o","name":"Org","urlKey":"acme"}}}"#;
         let id = parse_identity(body).unwrap();
         assert_eq!(id.workspace_slug, "acme");
-        assert!(parse_identity(br#"{"errors":[{"message":"Authentication required"}]}"#).unwrap_err().contains("Authentication"));
+        assert!(parse_identity(br#"{"errors":[{"message":"Authentication required"}]}"#)
+            .unwrap_err()
+            .contains("Authentication"));
     }
 
     // One test per defect of issue 11 (item 8, 6) and issue 10 (item 2).
@@ -326,7 +341,8 @@ mod tests {
 
     #[test]
     fn access_token_with_control_or_space_is_malformed() {
-        for bad in ["lin_oauth_a\\r\\nX-Evil: 1", "lin_oauth_a\\n", "lin_oauth_a\\u0000", "lin_oauth a", "lin\\\"oauth"] {
+        for bad in ["lin_oauth_a\\r\\nX-Evil: 1", "lin_oauth_a\\n", "lin_oauth_a\\u0000", "lin_oauth a", "lin\\\"oauth"]
+        {
             let body = format!(r#"{{"access_token":"{bad}","expires_in":3600,"refresh_token":"r"}}"#);
             let r = parse_token_response(200, body.as_bytes());
             let Err(EndpointFailure::Malformed(m)) = r else { panic!("{bad}: {r:?}") };
@@ -338,7 +354,11 @@ mod tests {
     fn url_encoded_echo_of_client_secret_is_redacted() {
         let secret = "S3cr3t+With/Special=Chars&x";
         let body = br#"{"error":"invalid_request","error_description":"bad body: client_secret=S3cr3t%2BWith%2FSpecial%3DChars%26x&grant_type=refresh_token"}"#;
-        let EndpointFailure::Error { description, .. } = parse_token_response(400, body).unwrap_err().redacted(&[secret]) else { panic!() };
+        let EndpointFailure::Error { description, .. } =
+            parse_token_response(400, body).unwrap_err().redacted(&[secret])
+        else {
+            panic!()
+        };
         let d = description.unwrap();
         assert_eq!(d, "bad body: client_secret=[redacted]&grant_type=refresh_token");
     }
@@ -350,7 +370,8 @@ mod tests {
     }
 
     fn with(field: &str, json: &str) -> Result<TokenResponse, EndpointFailure> {
-        let mut v: Value = serde_json::from_str(r#"{"access_token":"a","expires_in":3600,"refresh_token":"r"}"#).unwrap();
+        let mut v: Value =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":3600,"refresh_token":"r"}"#).unwrap();
         v[field] = serde_json::from_str(json).unwrap();
         parse_token_response(200, v.to_string().as_bytes())
     }
@@ -361,8 +382,24 @@ mod tests {
             assert!(with("expires_in", ok).is_ok(), "{ok}");
         }
         assert_eq!(with("expires_in", "315705599").unwrap().expires_in, 315_705_599, "Linear's legacy 10-year tokens");
-        for bad in ["0", "-1", "3600.5", "3600.0", "1e3", "316224001", "18446744073709551615", "1e300", "\"\"", "\"-5\"",
-            "\"1e20\"", "\"NaN\"", "\"3600 \"", "null", "true", "[3600]"] {
+        for bad in [
+            "0",
+            "-1",
+            "3600.5",
+            "3600.0",
+            "1e3",
+            "316224001",
+            "18446744073709551615",
+            "1e300",
+            "\"\"",
+            "\"-5\"",
+            "\"1e20\"",
+            "\"NaN\"",
+            "\"3600 \"",
+            "null",
+            "true",
+            "[3600]",
+        ] {
             assert!(matches!(with("expires_in", bad), Err(EndpointFailure::Malformed(_))), "{bad}");
         }
     }
@@ -389,7 +426,23 @@ mod tests {
             assert!(is_b64token(ok), "{ok}");
         }
         let long = "a".repeat(MAX_TOKEN_LEN + 1);
-        for bad in ["", "=", "==", "a=b", "a b", "a\tb", "a\"b", "a'b", "a,b", "a;b", "a:b", "a\u{0}", "a\r", "\u{e9}", long.as_str()] {
+        for bad in [
+            "",
+            "=",
+            "==",
+            "a=b",
+            "a b",
+            "a\tb",
+            "a\"b",
+            "a'b",
+            "a,b",
+            "a;b",
+            "a:b",
+            "a\u{0}",
+            "a\r",
+            "\u{e9}",
+            long.as_str(),
+        ] {
             assert!(!is_b64token(bad), "{bad:?}");
         }
         assert!(is_b64token(&"a".repeat(MAX_TOKEN_LEN)));

@@ -65,7 +65,8 @@ fn callback_queries() {
         let expect = &case["expect"];
         match (parse_callback(case["query"].as_str().unwrap(), state), expect["kind"].as_str()) {
             (Ok(code), None) => assert_eq!(code.secret(), expect["code"].as_str().unwrap(), "{name}"),
-            (Err(CallbackError::StateMismatch), Some("state_mismatch")) | (Err(CallbackError::MissingCode), Some("missing_code")) => {}
+            (Err(CallbackError::StateMismatch), Some("state_mismatch"))
+            | (Err(CallbackError::MissingCode), Some("missing_code")) => {}
             (Err(CallbackError::Denied { error, description }), Some("denied")) => {
                 assert_eq!(Some(error.as_str()), expect["error"].as_str(), "{name}");
                 assert_eq!(description.as_deref(), expect["description"].as_str(), "{name}");

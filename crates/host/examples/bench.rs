@@ -21,10 +21,15 @@ fn main() {
         "bench",
     );
     backends.secrets.put("bgagent-linear-oauth-bench", &token.to_string(), None).unwrap();
-    backends.registry.put(&RegistryRow {
-        workspace_id: "org-bench".into(), workspace_slug: "bench".into(),
-        secret_id: "bgagent-linear-oauth-bench".into(), status: "active".into(),
-    }).unwrap();
+    backends
+        .registry
+        .put(&RegistryRow {
+            workspace_id: "org-bench".into(),
+            workspace_slug: "bench".into(),
+            secret_id: "bgagent-linear-oauth-bench".into(),
+            status: "active".into(),
+        })
+        .unwrap();
     let options = Options {
         store: "memory:".into(),
         api_base: server.base_url(),
@@ -38,7 +43,11 @@ fn main() {
     let r = Resolver::with_backends(options.clone(), backends.clone()).unwrap();
     let cold = t.elapsed();
     let info = Resolver::load_info().unwrap();
-    println!("cold load (engine+deserialize+link) {:>8.2} ms{}", info.load_time.as_secs_f64() * 1e3, if info.compiled_fallback { " (FALLBACK: compiled)" } else { "" });
+    println!(
+        "cold load (engine+deserialize+link) {:>8.2} ms{}",
+        info.load_time.as_secs_f64() * 1e3,
+        if info.compiled_fallback { " (FALLBACK: compiled)" } else { "" }
+    );
     println!("first Resolver (load+instantiate+init) {:>5.2} ms", cold.as_secs_f64() * 1e3);
     let t = Instant::now();
     let n = 200;
@@ -67,7 +76,10 @@ fn main() {
         r.invalidate("org-bench");
         std::hint::black_box(r.resolve("org-bench").unwrap());
     }
-    println!("resolve through component (cache miss, store read) {:>6.1} us/call", (t.elapsed() - inv).as_secs_f64() * 1e6 / n as f64);
+    println!(
+        "resolve through component (cache miss, store read) {:>6.1} us/call",
+        (t.elapsed() - inv).as_secs_f64() * 1e6 / n as f64
+    );
 
     refresh_latency("refresh path, memory store", &r, "bgagent-linear-oauth-bench", 200);
 
@@ -77,8 +89,15 @@ fn main() {
         let aws = linear_oauth_host::store::AwsBackend::open(&table).unwrap();
         aws.bootstrap().unwrap();
         let aws = Backends::from_backend(aws);
-        aws.secrets.put("bgagent-linear-oauth-bench", &backends.secrets.get("bgagent-linear-oauth-bench").unwrap().unwrap().value, None).unwrap();
-        let r = Resolver::with_backends(Options { store: "aws".into(), registry_table: Some(table), ..options }, aws).unwrap();
+        aws.secrets
+            .put(
+                "bgagent-linear-oauth-bench",
+                &backends.secrets.get("bgagent-linear-oauth-bench").unwrap().unwrap().value,
+                None,
+            )
+            .unwrap();
+        let r = Resolver::with_backends(Options { store: "aws".into(), registry_table: Some(table), ..options }, aws)
+            .unwrap();
         refresh_latency("refresh path, aws store (moto)", &r, "bgagent-linear-oauth-bench", 50);
     }
 }

@@ -105,8 +105,12 @@ impl WasiHttpHooks for EgressPolicy {
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<
-        dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>>
-            + Send,
+        dyn Future<
+                Output = Result<
+                    (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
+                    HttpError,
+                >,
+            > + Send,
     > {
         drop(fut);
         if !self.origin.permits(request.uri()) {
@@ -124,10 +128,16 @@ impl WasiHttpHooks for EgressPolicy {
         let deadline = self.request_deadline();
         Box::new(async move {
             let deadline = tokio::time::Instant::from_std(deadline);
-            let sent = tokio::time::timeout_at(deadline, wasmtime_wasi_http::default_send_request(request, Some(options))).await;
+            let sent =
+                tokio::time::timeout_at(deadline, wasmtime_wasi_http::default_send_request(request, Some(options)))
+                    .await;
             let (resp, io) = sent.map_err(|_| HttpError::HttpResponseTimeout)??;
             let resp = resp.map(|b| {
-                let timed = Deadline { inner: b.boxed_unsync(), sleep: Box::pin(tokio::time::sleep_until(deadline)), expired: false };
+                let timed = Deadline {
+                    inner: b.boxed_unsync(),
+                    sleep: Box::pin(tokio::time::sleep_until(deadline)),
+                    expired: false,
+                };
                 Capped { inner: timed.boxed_unsync(), left: MAX_RESPONSE_BODY }.boxed_unsync()
             });
             Ok((resp, Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>))
@@ -228,7 +238,10 @@ mod tests {
     #[test]
     fn requests_outside_the_allowlist_are_denied_and_bodies_are_capped() {
         let port = serve_once(10);
-        let mut policy = EgressPolicy::new(Origin::from_api_base(&format!("http://127.0.0.1:{port}")).unwrap(), Duration::from_secs(5));
+        let mut policy = EgressPolicy::new(
+            Origin::from_api_base(&format!("http://127.0.0.1:{port}")).unwrap(),
+            Duration::from_secs(5),
+        );
         assert!(matches!(send(&mut policy, "http://127.0.0.2:9/oauth/token"), Err(HttpError::HttpRequestDenied)));
         assert!(matches!(send(&mut policy, "https://api.linear.app/oauth/token"), Err(HttpError::HttpRequestDenied)));
         assert_eq!(send(&mut policy, &format!("http://127.0.0.1:{port}/oauth/token")).unwrap(), b"xxxxxxxxxx");
@@ -281,7 +294,10 @@ mod tests {
 
         // The call's deadline wins when it comes first.
         let port = serve_drip(100, Duration::from_millis(50));
-        let mut policy = EgressPolicy::new(Origin::from_api_base(&format!("http://127.0.0.1:{port}")).unwrap(), Duration::from_secs(5));
+        let mut policy = EgressPolicy::new(
+            Origin::from_api_base(&format!("http://127.0.0.1:{port}")).unwrap(),
+            Duration::from_secs(5),
+        );
         policy.call_started(Duration::from_millis(500));
         let started = Instant::now();
         let err = send(&mut policy, &format!("http://127.0.0.1:{port}/oauth/token")).unwrap_err();

@@ -13,11 +13,13 @@ mod options;
 mod resolver;
 pub mod store;
 
+pub use engine::LoadInfo;
 pub use error::{Error, Result};
 pub use log::{LogLevel, LogSink, TracingSink};
 pub use options::{checked_seconds, DurationOption, Options};
-pub use engine::LoadInfo;
-pub use resolver::{AuthCode, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Resolver, Revocation, RevokeOutcome};
+pub use resolver::{
+    AuthCode, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Resolver, Revocation, RevokeOutcome,
+};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
 
 /// The component's wasm, embedded only where it can be used: compiling it at

@@ -109,7 +109,9 @@ impl Options {
             let Some(v) = var(k) else { continue };
             // A non-number gets the same message as an out-of-range one.
             let secs = v.trim().parse::<f64>().unwrap_or(f64::NAN);
-            let d = opt.from_secs(k, secs).map_err(|_| Error::InvalidInput(format!("{k} {}, got {v:?}", opt.range_text())))?;
+            let d = opt
+                .from_secs(k, secs)
+                .map_err(|_| Error::InvalidInput(format!("{k} {}, got {v:?}", opt.range_text())))?;
             *opt.field_mut(&mut o) = d;
         }
         Ok(o)
@@ -169,8 +171,14 @@ pub enum DurationOption {
 }
 
 impl DurationOption {
-    pub const ALL: [Self; 6] =
-        [Self::RefreshThreshold, Self::CacheTtl, Self::HttpTimeout, Self::LeaseTtl, Self::LeaseWait, Self::CallDeadline];
+    pub const ALL: [Self; 6] = [
+        Self::RefreshThreshold,
+        Self::CacheTtl,
+        Self::HttpTimeout,
+        Self::LeaseTtl,
+        Self::LeaseWait,
+        Self::CallDeadline,
+    ];
 
     /// The `Options` field it sets.
     pub fn field(self) -> &'static str {
@@ -310,7 +318,9 @@ mod tests {
         }
         let e = Options { http_timeout: Duration::ZERO, ..Options::default() }.validate().unwrap_err();
         assert!(e.to_string().contains("http_timeout"), "{e}");
-        Options { cache_ttl: Duration::ZERO, refresh_threshold: Duration::ZERO, ..Options::default() }.validate().unwrap();
+        Options { cache_ttl: Duration::ZERO, refresh_threshold: Duration::ZERO, ..Options::default() }
+            .validate()
+            .unwrap();
     }
 
     #[test]
@@ -320,7 +330,15 @@ mod tests {
             let pairs = pairs.to_vec();
             move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
         };
-        for (v, ok) in [("1e20", false), ("1e300", false), ("0", false), ("nan", false), ("soon", false), ("-3", false), ("2.5", true)] {
+        for (v, ok) in [
+            ("1e20", false),
+            ("1e300", false),
+            ("0", false),
+            ("nan", false),
+            ("soon", false),
+            ("-3", false),
+            ("2.5", true),
+        ] {
             let r = std::panic::catch_unwind(|| Options::from_vars(env(&[(k, v)]))).expect("from_env panicked");
             match r {
                 Ok(o) => {

@@ -271,10 +271,11 @@ impl Drop for Ctx {
         // find the store lease free.
         for (key, holder) in self.leases.drain(..) {
             if let Err(e) = self.shared.backends.registry.release_lease(&key, &holder) {
-                self.shared.sink.log(LogLevel::Warn, "releasing the refresh lease of a failed call failed; it will expire", &[
-                    ("lease".into(), key.clone()),
-                    ("error".into(), e.to_string()),
-                ]);
+                self.shared.sink.log(
+                    LogLevel::Warn,
+                    "releasing the refresh lease of a failed call failed; it will expire",
+                    &[("lease".into(), key.clone()), ("error".into(), e.to_string())],
+                );
             }
         }
         for key in self.held.drain(..) {
@@ -366,7 +367,12 @@ impl bindings::registry::Host for Ctx {
         ttl_ms: u64,
         note: String,
     ) -> std::result::Result<bindings::registry::LeaseGrant, String> {
-        let g = self.shared.backends.registry.try_lease(&key, &holder, Duration::from_millis(ttl_ms), &note).map_err(store_err)?;
+        let g = self
+            .shared
+            .backends
+            .registry
+            .try_lease(&key, &holder, Duration::from_millis(ttl_ms), &note)
+            .map_err(store_err)?;
         if g.acquired && !self.leases.iter().any(|(k, h)| *k == key && *h == holder) {
             self.leases.push((key, holder));
         }
@@ -456,7 +462,8 @@ fn ms(d: Duration) -> u64 {
 
 fn holder_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("pid{}-{:08x}-{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -507,9 +514,11 @@ impl Resolver {
         // Load and validate now so configuration errors surface at construction.
         let inst = r.instantiate()?;
         if let Some(reason) = &runtime()?.info.fallback_reason {
-            r.shared.sink.log(LogLevel::Warn, "precompiled component rejected on this machine; compiled it from wasm (slow cold start)", &[
-                ("reason".into(), reason.clone()),
-            ]);
+            r.shared.sink.log(
+                LogLevel::Warn,
+                "precompiled component rejected on this machine; compiled it from wasm (slow cold start)",
+                &[("reason".into(), reason.clone())],
+            );
         }
         r.pool.lock().unwrap().push(inst);
         Ok(r)
@@ -602,11 +611,10 @@ impl Resolver {
         self.shared.sink.log(level, message, &[("error".into(), format!("{trap:#}"))]);
         if deadline {
             let secs = self.shared.options.call_deadline.as_secs_f64();
-            Error::Transport(format!(
-                "the call ran past its {secs} s deadline (slow store or network); retry"
-            ))
+            Error::Transport(format!("the call ran past its {secs} s deadline (slow store or network); retry"))
         } else {
-            let cause = trap.downcast_ref::<wasmtime::Trap>().map_or_else(|| trap.root_cause().to_string(), |t| t.to_string());
+            let cause =
+                trap.downcast_ref::<wasmtime::Trap>().map_or_else(|| trap.root_cause().to_string(), |t| t.to_string());
             Error::Internal(format!("component call failed: {cause}"))
         }
     }
@@ -654,7 +662,8 @@ impl Resolver {
 
     /// Refreshes now even if the token is fresh (same coordination rules).
     pub fn force_refresh(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
-        let t: ResolvedToken = self.call(|i| i.api.linear_oauth_resolver().call_force_refresh(&mut i.store, secret_id))?.into();
+        let t: ResolvedToken =
+            self.call(|i| i.api.linear_oauth_resolver().call_force_refresh(&mut i.store, secret_id))?.into();
         self.forget(|k, v| matches!(k, Key::Secret(s) if s == secret_id) || v.secret_id == secret_id);
         Ok(self.fast_put(Key::Secret(secret_id.to_owned()), t))
     }
@@ -662,7 +671,8 @@ impl Resolver {
     /// Forgets everything cached about this workspace.
     pub fn invalidate(&self, workspace_id: &str) {
         self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id);
-        if let Err(e) = self.call(|i| i.api.linear_oauth_resolver().call_invalidate(&mut i.store, workspace_id).map(Ok)) {
+        if let Err(e) = self.call(|i| i.api.linear_oauth_resolver().call_invalidate(&mut i.store, workspace_id).map(Ok))
+        {
             self.shared.sink.log(LogLevel::Warn, "invalidate failed", &[("error".into(), e.to_string())]);
         }
     }
@@ -690,7 +700,11 @@ impl Resolver {
     pub fn revoke(&self, workspace_id: &str, purge: bool, force: bool) -> Result<Revocation> {
         let r: wit_admin::Revocation =
             self.call(|i| i.api.linear_oauth_admin().call_revoke(&mut i.store, workspace_id, purge, force))?;
-        self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id || v.secret_id == r.secret_id);
+        self.forget(|k, v| {
+            matches!(k, Key::Workspace(w) if w == workspace_id)
+                || v.workspace_id == workspace_id
+                || v.secret_id == r.secret_id
+        });
         Ok(Revocation {
             workspace_id: r.workspace_id,
             secret_id: r.secret_id,
@@ -709,7 +723,8 @@ impl Resolver {
 
     /// The code from the callback's query string, if its `state` is ours.
     pub fn parse_callback(&self, pending: &PendingInstall, query: &str) -> Result<AuthCode> {
-        let code = self.call(|i| i.api.linear_oauth_install().call_parse_callback(&mut i.store, query, &pending.state))?;
+        let code =
+            self.call(|i| i.api.linear_oauth_install().call_parse_callback(&mut i.store, query, &pending.state))?;
         Ok(AuthCode(code))
     }
 
@@ -723,9 +738,17 @@ impl Resolver {
     ) -> Result<Installed> {
         let wit = wit_install::InstallParams::from(params);
         let installed = self.call(|i| {
-            i.api.linear_oauth_install().call_complete(&mut i.store, &wit, &code.0, &pending.code_verifier, installed_by)
+            i.api.linear_oauth_install().call_complete(
+                &mut i.store,
+                &wit,
+                &code.0,
+                &pending.code_verifier,
+                installed_by,
+            )
         })?;
-        self.forget(|k, v| matches!(k, Key::Workspace(w) if *w == installed.workspace_id) || v.workspace_id == installed.workspace_id);
+        self.forget(|k, v| {
+            matches!(k, Key::Workspace(w) if *w == installed.workspace_id) || v.workspace_id == installed.workspace_id
+        });
         Ok(installed.into())
     }
 }

@@ -15,7 +15,8 @@ use linear_oauth_host::{Backends, Error, Options, PutOutcome, Resolver};
 use linear_oauth_testserver::FaultsPatch;
 
 fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").expect("AWS tests need a moto server: set AWS_ENDPOINT_URL (make test starts one)")
+    std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS tests need a moto server: set AWS_ENDPOINT_URL (make test starts one)")
 }
 
 fn table() -> String {
@@ -35,7 +36,9 @@ fn raw() -> (tokio::runtime::Runtime, aws_sdk_secretsmanager::Client, aws_sdk_dy
     endpoint();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
         .build_https();
     let conf = rt.block_on(aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load());
     (rt, aws_sdk_secretsmanager::Client::new(&conf), aws_sdk_dynamodb::Client::new(&conf))
@@ -65,7 +68,12 @@ fn old_layout_data_resolves_and_survives_a_refresh() {
     let slug = format!("old{}", std::process::id());
     let secret_name = format!("bgagent-linear-oauth-{slug}");
     let value = token_json(&issued.access_token, &issued.refresh_token, &in_secs(20), "org-old", &slug);
-    let arn = rt.block_on(sm.create_secret().name(&secret_name).secret_string(&value).send()).unwrap().arn().unwrap().to_owned();
+    let arn = rt
+        .block_on(sm.create_secret().name(&secret_name).secret_string(&value).send())
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
     let item: HashMap<String, AttributeValue> = [
         ("linear_workspace_id", "org-old"),
         ("workspace_slug", slug.as_str()),
@@ -84,12 +92,15 @@ fn old_layout_data_resolves_and_survives_a_refresh() {
     assert_eq!(tok.secret_id, arn, "the registry's ARN is the secret id");
     // By stage: moto (unlike Secrets Manager) keeps answering an unstaged read
     // with the first version after AWSCURRENT moved.
-    let current = rt.block_on(sm.get_secret_value().secret_id(&secret_name).version_stage("AWSCURRENT").send()).unwrap();
+    let current =
+        rt.block_on(sm.get_secret_value().secret_id(&secret_name).version_stage("AWSCURRENT").send()).unwrap();
     let stored: serde_json::Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
     assert_eq!(stored["access_token"], tok.access_token.as_str());
     assert_eq!(stored["team_hint"]["kept"], true, "unknown secret fields kept");
     assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
-    let row = rt.block_on(ddb.get_item().table_name(&t).key("linear_workspace_id", AttributeValue::S("org-old".into())).send()).unwrap();
+    let row = rt
+        .block_on(ddb.get_item().table_name(&t).key("linear_workspace_id", AttributeValue::S("org-old".into())).send())
+        .unwrap();
     let row = row.item().unwrap();
     assert_eq!(row["installed_via"].as_s().unwrap(), "old-cli");
     assert!(!row.contains_key("lease_holder"), "lease items are separate");
@@ -145,7 +156,14 @@ fn setup_writes_the_old_layout_and_resolvers_share_one_refresh() {
     let code = r.parse_callback(&pending, &location[location.find('?').unwrap()..]).unwrap();
     let installed = r.complete_install(&params, pending, code, "tester").unwrap();
     let (rt, sm, ddb) = raw();
-    let row = rt.block_on(ddb.get_item().table_name(&t).key("linear_workspace_id", AttributeValue::S(installed.workspace_id.clone())).send()).unwrap();
+    let row = rt
+        .block_on(
+            ddb.get_item()
+                .table_name(&t)
+                .key("linear_workspace_id", AttributeValue::S(installed.workspace_id.clone()))
+                .send(),
+        )
+        .unwrap();
     let row = row.item().unwrap().clone();
     assert_eq!(row["oauth_secret_arn"].as_s().unwrap(), "bgagent-linear-oauth-testws");
     assert_eq!(row["workspace_slug"].as_s().unwrap(), "testws");
@@ -204,7 +222,9 @@ fn a_lease_with_a_far_future_expiry_is_taken_over() {
     let t = table();
     let b = backend(&t);
     let (rt, _sm, ddb) = raw();
-    let far = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 10 * 365 * 86_400_000).to_string();
+    let far = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+        + 10 * 365 * 86_400_000)
+        .to_string();
     let item: HashMap<String, AttributeValue> = [
         ("linear_workspace_id", AttributeValue::S("lease#refresh:s1".into())),
         ("lease_holder", AttributeValue::S("someone-else".into())),

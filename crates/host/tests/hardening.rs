@@ -39,9 +39,10 @@ fn a_dripping_token_endpoint_is_a_transport_error_and_frees_the_lease() {
     let server = server();
     let b = memory();
     let s = seed(&server, &b, "acme", 10); // inside the threshold: resolve refreshes
-    // Each byte arrives well within the per-phase timeout; the body takes minutes.
+                                           // Each byte arrives well within the per-phase timeout; the body takes minutes.
     server.set_faults(FaultsPatch { drip_ms: Some(300), ..Default::default() });
-    let o = Options { http_timeout: Duration::from_millis(500), call_deadline: Duration::from_secs(8), ..options(&server) };
+    let o =
+        Options { http_timeout: Duration::from_millis(500), call_deadline: Duration::from_secs(8), ..options(&server) };
     let r = Resolver::with_backends(o, b.clone()).unwrap();
     let started = Instant::now();
     let err = r.resolve(&s.workspace_id).unwrap_err();
@@ -77,7 +78,10 @@ fn a_call_past_its_deadline_is_a_transport_error_and_releases_its_lease() {
     let server = server();
     let b = memory();
     let s = seed(&server, &b, "acme", 10);
-    let slow = Backends { secrets: Arc::new(SlowPuts { inner: b.clone(), delay: Duration::from_millis(2500) }), registry: b.registry.clone() };
+    let slow = Backends {
+        secrets: Arc::new(SlowPuts { inner: b.clone(), delay: Duration::from_millis(2500) }),
+        registry: b.registry.clone(),
+    };
     let sink = Arc::new(Captured::default());
     let o = Options { call_deadline: Duration::from_secs(2), log_sink: Some(sink.clone()), ..options(&server) };
     let r = Resolver::with_backends(o, slow).unwrap();

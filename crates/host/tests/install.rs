@@ -27,7 +27,11 @@ fn full_install_then_resolve() {
     let r = resolver_with(&server, &b, None);
     let p = params();
     let pending = r.begin_install(&p).unwrap();
-    assert!(pending.authorize_url.contains("scope=read+write+app%3Aassignable+app%3Amentionable"), "{}", pending.authorize_url);
+    assert!(
+        pending.authorize_url.contains("scope=read+write+app%3Aassignable+app%3Amentionable"),
+        "{}",
+        pending.authorize_url
+    );
     assert!(!format!("{pending:?}").contains("verifier"), "the PKCE verifier stays out of Debug");
     let (status, location) = browser_get(&pending.authorize_url);
     assert_eq!(status, 302);

@@ -24,7 +24,11 @@ fn happy_path_and_cache() {
     // Served from memory: a changed store is not read again within the TTL.
     b.secrets.put(&s.secret_id, &token_json("other", "r", &in_secs(3600), &s.workspace_id, "acme"), None).unwrap();
     assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
-    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, s.access, "secret path shares the component cache");
+    assert_eq!(
+        r.resolve_secret(&s.secret_id).unwrap().access_token,
+        s.access,
+        "secret path shares the component cache"
+    );
     r.invalidate(&s.workspace_id);
     assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, "other");
     assert_eq!(server.counters().token_requests, 0);
@@ -39,13 +43,23 @@ fn not_registered_revoked_and_unknown_status() {
     assert!(matches!(r.resolve("org-nope"), Err(Error::NotRegistered(_))));
     for status in ["revoked", "", "paused"] {
         b.registry
-            .put(&RegistryRow { workspace_id: s.workspace_id.clone(), workspace_slug: "acme".into(), secret_id: s.secret_id.clone(), status: status.into() })
+            .put(&RegistryRow {
+                workspace_id: s.workspace_id.clone(),
+                workspace_slug: "acme".into(),
+                secret_id: s.secret_id.clone(),
+                status: status.into(),
+            })
             .unwrap();
         r.invalidate(&s.workspace_id);
         assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Revoked(_))), "status {status:?}");
     }
     b.registry
-        .put(&RegistryRow { workspace_id: "org-gone".into(), workspace_slug: "gone".into(), secret_id: "no-such-secret".into(), status: "active".into() })
+        .put(&RegistryRow {
+            workspace_id: "org-gone".into(),
+            workspace_slug: "gone".into(),
+            secret_id: "no-such-secret".into(),
+            status: "active".into(),
+        })
         .unwrap();
     assert!(matches!(r.resolve("org-gone"), Err(Error::SecretMissing(_))));
     assert!(matches!(r.resolve(""), Err(Error::InvalidInput(_))));
@@ -101,7 +115,9 @@ fn malformed_expiry_counts_as_expiring() {
     let server = server();
     let b = memory();
     let s = seed(&server, &b, "acme", 3600);
-    b.secrets.put(&s.secret_id, &token_json(&s.access, &s.refresh, "next tuesday", &s.workspace_id, "acme"), None).unwrap();
+    b.secrets
+        .put(&s.secret_id, &token_json(&s.access, &s.refresh, "next tuesday", &s.workspace_id, "acme"), None)
+        .unwrap();
     let sink = Arc::new(Captured::default());
     let r = resolver_with(&server, &b, Some(sink.clone()));
     assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
@@ -114,14 +130,19 @@ fn refresh_failure_is_typed_and_the_next_call_rereads() {
     let b = memory();
     let s = seed(&server, &b, "acme", 10);
     let r = resolver_with(&server, &b, None);
-    server.set_faults(FaultsPatch { fail_next: Some(FailNext { count: 1, status: 503, body: None }), ..Default::default() });
+    server.set_faults(FaultsPatch {
+        fail_next: Some(FailNext { count: 1, status: 503, body: None }),
+        ..Default::default()
+    });
     match r.resolve(&s.workspace_id) {
         Err(Error::TokenEndpoint { status: 503, .. }) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "store untouched");
     // An operator fixes the secret; the next call must see it, not a cached stale token.
-    b.secrets.put(&s.secret_id, &token_json("fixed", &s.refresh, &in_secs(3600), &s.workspace_id, "acme"), None).unwrap();
+    b.secrets
+        .put(&s.secret_id, &token_json("fixed", &s.refresh, &in_secs(3600), &s.workspace_id, "acme"), None)
+        .unwrap();
     assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, "fixed");
 
     for fault in [
@@ -163,7 +184,9 @@ impl SecretStore for StaleUntilRefresh {
     }
 }
 
-fn rotated_elsewhere(expires_in_s: i64) -> (Arc<linear_oauth_testserver::TestServer>, linear_oauth_host::Backends, Seeded, String) {
+fn rotated_elsewhere(
+    expires_in_s: i64,
+) -> (Arc<linear_oauth_testserver::TestServer>, linear_oauth_host::Backends, Seeded, String) {
     let server = Arc::new(server());
     let b = memory();
     let s = seed(&server, &b, "acme", 10);
@@ -172,7 +195,11 @@ fn rotated_elsewhere(expires_in_s: i64) -> (Arc<linear_oauth_testserver::TestSer
     let other = server.issue_tokens(CLIENT_ID, "read write", 86_399);
     let _ = linear_oauth_testserver_refresh(&server, &s.refresh);
     b.secrets
-        .put(&s.secret_id, &token_json(&other.access_token, &other.refresh_token, &in_secs(expires_in_s), &s.workspace_id, "acme"), None)
+        .put(
+            &s.secret_id,
+            &token_json(&other.access_token, &other.refresh_token, &in_secs(expires_in_s), &s.workspace_id, "acme"),
+            None,
+        )
         .unwrap();
     let wrapped = linear_oauth_host::Backends {
         secrets: Arc::new(StaleUntilRefresh { inner: b.clone(), stale, server: server.clone() }),
@@ -184,7 +211,8 @@ fn rotated_elsewhere(expires_in_s: i64) -> (Arc<linear_oauth_testserver::TestSer
 /// Spends a refresh token directly at the server (what a competing refresher does).
 fn linear_oauth_testserver_refresh(server: &linear_oauth_testserver::TestServer, refresh: &str) -> u16 {
     use std::io::{Read, Write};
-    let body = format!("grant_type=refresh_token&refresh_token={refresh}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}");
+    let body =
+        format!("grant_type=refresh_token&refresh_token={refresh}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}");
     let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
     write!(s, "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
     let mut out = String::new();
@@ -261,7 +289,15 @@ fn two_resolvers_sharing_a_store_refresh_once() {
     let b = linear_oauth_host::Backends::open(&format!("file:{}", dir.display())).unwrap();
     let s = seed(&server, &b, "acme", 10);
     server.set_faults(FaultsPatch { latency_ms: Some(200), ..Default::default() });
-    let resolvers: Vec<_> = (0..4).map(|_| resolver_with(&server, &linear_oauth_host::Backends::open(&format!("file:{}", dir.display())).unwrap(), None)).collect();
+    let resolvers: Vec<_> = (0..4)
+        .map(|_| {
+            resolver_with(
+                &server,
+                &linear_oauth_host::Backends::open(&format!("file:{}", dir.display())).unwrap(),
+                None,
+            )
+        })
+        .collect();
     let barrier = Arc::new(Barrier::new(16));
     let handles: Vec<_> = (0..16)
         .map(|i| {
@@ -484,7 +520,10 @@ fn resolver_works_inside_a_tokio_runtime() {
 fn leases_in_memory_backend() {
     let b = linear_oauth_host::store::MemoryBackend::default();
     assert!(b.try_lease("k", "a", Duration::from_secs(5), "n").unwrap().acquired);
-    assert_eq!(b.try_lease("k", "b", Duration::from_secs(5), "").unwrap(), LeaseGrant { acquired: false, previous_note: None });
+    assert_eq!(
+        b.try_lease("k", "b", Duration::from_secs(5), "").unwrap(),
+        LeaseGrant { acquired: false, previous_note: None }
+    );
 }
 
 #[test]
@@ -518,7 +557,9 @@ fn inspect_redacts_and_validates() {
         Err(Error::InvalidStoredToken(f)) => assert_eq!(f, vec!["<not valid JSON>".to_owned()]),
         other => panic!("{other:?}"),
     }
-    b.secrets.put("secretive", &serde_json::json!({"old_refresh_token": "lin_oauth_OLD_SECRET_x"}).to_string(), None).unwrap();
+    b.secrets
+        .put("secretive", &serde_json::json!({"old_refresh_token": "lin_oauth_OLD_SECRET_x"}).to_string(), None)
+        .unwrap();
     let shown = format!("{:?}", r.inspect("secretive").unwrap());
     assert!(!shown.contains("lin_oauth_OLD_SECRET_x") && shown.contains("[redacted sha256:"), "{shown}");
 }
@@ -598,7 +639,10 @@ fn revoke_when_linear_fails_marks_the_row_and_keeps_the_secret() {
     let b = memory();
     let s = seed(&server, &b, "acme", 3600);
     let r = resolver_with(&server, &b, None);
-    server.set_faults(FaultsPatch { revoke_fail_next: Some(FailNext { count: 1, status: 503, body: None }), ..Default::default() });
+    server.set_faults(FaultsPatch {
+        revoke_fail_next: Some(FailNext { count: 1, status: 503, body: None }),
+        ..Default::default()
+    });
     let rev = r.revoke(&s.workspace_id, true, false).unwrap();
     let RevokeOutcome::Failed(reason) = &rev.outcome else { panic!("{rev:?}") };
     assert!(reason.contains("503"), "{reason}");
@@ -639,7 +683,8 @@ fn purge_without_confirmation_keeps_the_secret_unless_forced() {
     let s = seed(&server, &b, "acme", 3600);
     let r = resolver_with(&server, &b, None);
     // Linear refuses both revokes although the grant is live.
-    let refuse_twice = || FaultsPatch { revoke_fail_next: Some(FailNext { count: 2, status: 400, body: None }), ..Default::default() };
+    let refuse_twice =
+        || FaultsPatch { revoke_fail_next: Some(FailNext { count: 2, status: 400, body: None }), ..Default::default() };
     server.set_faults(refuse_twice());
     let rev = r.revoke(&s.workspace_id, true, false).unwrap();
     let RevokeOutcome::NotConfirmed(detail) = &rev.outcome else { panic!("{rev:?}") };
@@ -665,12 +710,19 @@ fn revoke_with_a_live_grant_after_a_refusal_revokes_with_the_refreshed_token() {
     let b = memory();
     let s = seed(&server, &b, "acme", 3600);
     let r = resolver_with(&server, &b, None);
-    server.set_faults(FaultsPatch { revoke_fail_next: Some(FailNext { count: 1, status: 400, body: None }), ..Default::default() });
+    server.set_faults(FaultsPatch {
+        revoke_fail_next: Some(FailNext { count: 1, status: 400, body: None }),
+        ..Default::default()
+    });
     let rev = r.revoke(&s.workspace_id, false, false).unwrap();
     assert_eq!(rev.outcome, RevokeOutcome::Revoked, "{rev:?}");
     let (access, refresh, _) = stored_pair(&b, &s.secret_id);
     assert_ne!(refresh, s.refresh, "the rotated token was written back");
-    assert!(!server.refresh_token_live(&refresh) && !server.access_token_live(&access) && !server.access_token_live(&s.access));
+    assert!(
+        !server.refresh_token_live(&refresh)
+            && !server.access_token_live(&access)
+            && !server.access_token_live(&s.access)
+    );
 }
 
 #[test]
@@ -689,13 +741,23 @@ fn revoke_without_a_readable_token_is_not_confirmed() {
 
 /// A refresher that died after Linear rotated the token but before writing it
 /// back: it left a lease and a spent refresh token in the store.
-fn died_mid_refresh(grace: linear_oauth_testserver::GraceMode) -> (linear_oauth_testserver::TestServer, linear_oauth_host::Backends, Seeded) {
+fn died_mid_refresh(
+    grace: linear_oauth_testserver::GraceMode,
+) -> (linear_oauth_testserver::TestServer, linear_oauth_host::Backends, Seeded) {
     let server = server();
     server.set_faults(FaultsPatch { grace: Some(grace), ..Default::default() });
     let b = memory();
     let s = seed(&server, &b, "acme", 10);
     assert_eq!(linear_oauth_testserver_refresh(&server, &s.refresh), 200, "Linear rotated");
-    let lease = b.registry.try_lease(&format!("refresh:{}", s.secret_id), "dead-holder", Duration::from_millis(300), "{\"refresh_token_sha256\":\"x\"}").unwrap();
+    let lease = b
+        .registry
+        .try_lease(
+            &format!("refresh:{}", s.secret_id),
+            "dead-holder",
+            Duration::from_millis(300),
+            "{\"refresh_token_sha256\":\"x\"}",
+        )
+        .unwrap();
     assert!(lease.acquired);
     (server, b, s)
 }
@@ -729,7 +791,9 @@ fn invalidate_reaches_tokens_resolved_by_secret() {
     let s = seed(&server, &b, "acme", 3600);
     let r = resolver_with(&server, &b, None);
     assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, s.access);
-    b.secrets.put(&s.secret_id, &token_json("rotated-elsewhere", "r", &in_secs(3600), &s.workspace_id, "acme"), None).unwrap();
+    b.secrets
+        .put(&s.secret_id, &token_json("rotated-elsewhere", "r", &in_secs(3600), &s.workspace_id, "acme"), None)
+        .unwrap();
     r.invalidate(&s.workspace_id);
     assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, "rotated-elsewhere");
 }

@@ -35,10 +35,16 @@ impl Listener {
             return Err(invalid(format!("redirect URI must name the port to listen on, got port 0 in {redirect_uri}")));
         }
         let addrs: Vec<SocketAddr> = match url.host() {
-            Some(url::Host::Domain("localhost")) => vec![([127, 0, 0, 1], port).into(), (std::net::Ipv6Addr::LOCALHOST, port).into()],
+            Some(url::Host::Domain("localhost")) => {
+                vec![([127, 0, 0, 1], port).into(), (std::net::Ipv6Addr::LOCALHOST, port).into()]
+            }
             Some(url::Host::Ipv4(ip)) if ip.is_loopback() => vec![(ip, port).into()],
             Some(url::Host::Ipv6(ip)) if ip.is_loopback() => vec![(ip, port).into()],
-            _ => return Err(invalid(format!("redirect URI must point at localhost or a loopback address, got {redirect_uri}"))),
+            _ => {
+                return Err(invalid(format!(
+                    "redirect URI must point at localhost or a loopback address, got {redirect_uri}"
+                )))
+            }
         };
         let mut sockets = Vec::new();
         let mut last_err = None;
@@ -57,7 +63,6 @@ impl Listener {
         Ok(Self { sockets, path: url.path().to_owned() })
     }
 
-
     /// Serves requests until the callback arrives or `timeout` passes, by the
     /// clock. Connections are read concurrently, each on its own thread with
     /// its own deadline, so a client that never finishes its request cannot
@@ -75,7 +80,9 @@ impl Listener {
                     match socket.accept() {
                         Ok((stream, _)) => read_concurrently(stream, &tx, &open),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionAborted => break,
+                        Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionAborted => {
+                            break
+                        }
                         Err(e) => return Err(CliError::Io(format!("accepting the callback: {e}"))),
                     }
                 }
@@ -97,7 +104,13 @@ impl Listener {
     }
 
     /// Answers one request; `Some` ends the wait.
-    fn answer(&self, mut stream: TcpStream, target: Option<String>, r: &Resolver, pending: &PendingInstall) -> Option<Result<AuthCode, CliError>> {
+    fn answer(
+        &self,
+        mut stream: TcpStream,
+        target: Option<String>,
+        r: &Resolver,
+        pending: &PendingInstall,
+    ) -> Option<Result<AuthCode, CliError>> {
         let _ = stream.set_write_timeout(Some(CONNECTION_DEADLINE));
         let Some(target) = target else {
             respond(&mut stream, 400, "Bad request", "<p>Bad request.</p>");
@@ -110,7 +123,12 @@ impl Listener {
         }
         match r.parse_callback(pending, query) {
             Ok(code) => {
-                respond(&mut stream, 200, "Linear workspace connected", "<p>You can close this tab and return to the terminal.</p>");
+                respond(
+                    &mut stream,
+                    200,
+                    "Linear workspace connected",
+                    "<p>You can close this tab and return to the terminal.</p>",
+                );
                 Some(Ok(code))
             }
             Err(Error::Authorization { code: Some(c), .. }) if c == "state_mismatch" => {
@@ -126,10 +144,17 @@ impl Listener {
             }
             Err(e) => {
                 let reason = match &e {
-                    Error::Authorization { code: Some(c), .. } if c == "access_denied" => "The authorization was declined.".to_owned(),
+                    Error::Authorization { code: Some(c), .. } if c == "access_denied" => {
+                        "The authorization was declined.".to_owned()
+                    }
                     other => html_escape(&other.to_string()),
                 };
-                respond(&mut stream, 400, "Installation failed", &format!("<p>{reason}</p><p>See the terminal for what to do next.</p>"));
+                respond(
+                    &mut stream,
+                    400,
+                    "Installation failed",
+                    &format!("<p>{reason}</p><p>See the terminal for what to do next.</p>"),
+                );
                 Some(Err(e.into()))
             }
         }
@@ -225,7 +250,12 @@ pub struct Flow {
 impl Flow {
     /// `announce` gets the authorization URL once the listener is up, when no
     /// browser is opened (or opening one failed).
-    pub fn run(&self, r: &Resolver, params: &InstallParams, announce: impl FnOnce(&str)) -> Result<Installed, CliError> {
+    pub fn run(
+        &self,
+        r: &Resolver,
+        params: &InstallParams,
+        announce: impl FnOnce(&str),
+    ) -> Result<Installed, CliError> {
         let pending = r.begin_install(params)?;
         let listener = Listener::bind(&params.redirect_uri)?;
         if !(self.open_browser && webbrowser::open(&pending.authorize_url).is_ok()) {
@@ -248,7 +278,11 @@ fn spawn_spinner(running: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         let started = Instant::now();
         let mut i = 0;
         while running.load(Ordering::SeqCst) {
-            eprint!("\r{} waiting for the browser... {}s (Ctrl-C to cancel) ", frames[i % 4], started.elapsed().as_secs());
+            eprint!(
+                "\r{} waiting for the browser... {}s (Ctrl-C to cancel) ",
+                frames[i % 4],
+                started.elapsed().as_secs()
+            );
             i += 1;
             std::thread::sleep(Duration::from_millis(120));
         }

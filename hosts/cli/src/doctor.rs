@@ -102,7 +102,12 @@ fn print_human(report: &Report) {
         Value::Null => "-".into(),
         other => other.to_string(),
     };
-    println!("linear-oauth {} ({}-{})", text(get("version", "linear_oauth")), text(get("version", "os")), text(get("version", "arch")));
+    println!(
+        "linear-oauth {} ({}-{})",
+        text(get("version", "linear_oauth")),
+        text(get("version", "os")),
+        text(get("version", "arch"))
+    );
     println!(
         "component    {} in {} ms (artifact for {}, CPU baseline [{}])",
         text(get("component", "load")),
@@ -148,14 +153,19 @@ fn component(report: &mut Report) {
         }
         Err(e) => {
             report.sections.insert("component".into(), json!({ "load": "failed", "error": e.to_string() }));
-            report.problem("component", format!("the component does not load: {e}"), "install the build for this platform (x86_64 or aarch64 Linux)");
+            report.problem(
+                "component",
+                format!("the component does not load: {e}"),
+                "install the build for this platform (x86_64 or aarch64 Linux)",
+            );
         }
     }
 }
 
 fn store_fix(uri: &str) -> String {
     if uri == "aws" {
-        "check AWS credentials and region, and pass --registry-table (create it with `linear-oauth aws bootstrap`)".into()
+        "check AWS credentials and region, and pass --registry-table (create it with `linear-oauth aws bootstrap`)"
+            .into()
     } else {
         "use --store file:DIR (a directory only you can read), memory: or aws".into()
     }
@@ -212,7 +222,10 @@ fn file_store(report: &mut Report, dir: &Path) -> String {
         report.problem(
             "store",
             format!("cannot write in {}: {e}", dir.display()),
-            format!("run as the owner of {} or fix its permissions (a refresh must write the rotated token)", dir.display()),
+            format!(
+                "run as the owner of {} or fix its permissions (a refresh must write the rotated token)",
+                dir.display()
+            ),
         );
     }
     format!("directory mode {dir_mode:04o}, {files} files")
@@ -250,22 +263,33 @@ fn api(report: &mut Report, base: &str) {
     let url = match url::Url::parse(base) {
         Ok(u) => u,
         Err(e) => {
-            report.problem("api", format!("api base {base:?} is not a URL: {e}"), "set --api-base / LINEAR_OAUTH_API_BASE to https://api.linear.app");
+            report.problem(
+                "api",
+                format!("api base {base:?} is not a URL: {e}"),
+                "set --api-base / LINEAR_OAUTH_API_BASE to https://api.linear.app",
+            );
             return;
         }
     };
     let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
     let started = Instant::now();
-    let result = connect(&host, port).and_then(|tcp| if url.scheme() == "https" { tls_handshake(&host, tcp) } else { Ok(()) });
+    let result =
+        connect(&host, port).and_then(|tcp| if url.scheme() == "https" { tls_handshake(&host, tcp) } else { Ok(()) });
     let ms = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0;
     match result {
         Ok(()) => {
             let what = if url.scheme() == "https" { "TCP + TLS" } else { "TCP" };
-            report.sections.insert("api".into(), json!({ "base": base, "reachable": true, "summary": format!("{what} ok in {ms} ms") }));
+            report.sections.insert(
+                "api".into(),
+                json!({ "base": base, "reachable": true, "summary": format!("{what} ok in {ms} ms") }),
+            );
         }
         Err(e) => {
-            report.sections.insert("api".into(), json!({ "base": base, "reachable": false, "summary": format!("unreachable: {e}") }));
+            report.sections.insert(
+                "api".into(),
+                json!({ "base": base, "reachable": false, "summary": format!("unreachable: {e}") }),
+            );
             report.problem(
                 "api",
                 format!("cannot reach {host}:{port} ({e})"),

@@ -29,7 +29,10 @@ pub enum CliError {
     Doctor(usize),
     /// The row is revoked but Linear did not confirm the grant ended:
     /// `not-confirmed` or `failed`, and what happened.
-    RevokeNotConfirmed { outcome: &'static str, detail: String },
+    RevokeNotConfirmed {
+        outcome: &'static str,
+        detail: String,
+    },
 }
 
 impl From<Error> for CliError {
@@ -90,10 +93,16 @@ impl CliError {
     pub fn hint(&self) -> Option<String> {
         let hint = match self {
             Self::Lib(e) => match e {
-                Error::NotRegistered(_) => "install it with `linear-oauth setup`, or find the id with `linear-oauth list`",
+                Error::NotRegistered(_) => {
+                    "install it with `linear-oauth setup`, or find the id with `linear-oauth list`"
+                }
                 Error::Revoked(_) => "the workspace is revoked; run `linear-oauth setup` to install it again",
-                Error::SecretMissing(_) => "the registry points at a secret that does not exist; run `linear-oauth setup` again",
-                Error::InvalidStoredToken(_) => "repair the stored secret (see `linear-oauth inspect`) or run `linear-oauth setup` again",
+                Error::SecretMissing(_) => {
+                    "the registry points at a secret that does not exist; run `linear-oauth setup` again"
+                }
+                Error::InvalidStoredToken(_) => {
+                    "repair the stored secret (see `linear-oauth inspect`) or run `linear-oauth setup` again"
+                }
                 Error::ReauthorizationRequired(_) => "run `linear-oauth setup` again to authorize the workspace",
                 Error::TokenEndpoint { code, description, .. } => {
                     if description.as_deref().unwrap_or_default().contains("redirect_uri") {
@@ -114,13 +123,16 @@ impl CliError {
                 Error::Internal(_) => "this is a bug; run with --verbose and report it",
             },
             Self::Timeout(_) => {
-                return Some(format!("if the browser shows \"Invalid redirect_uri\", {REDIRECT_HINT}; or raise --timeout"));
+                return Some(format!(
+                    "if the browser shows \"Invalid redirect_uri\", {REDIRECT_HINT}; or raise --timeout"
+                ));
             }
             Self::Io(_) => "check the terminal, files and ports involved",
             Self::Smoke(_) => "run with --verbose to see the component's log",
             Self::Doctor(_) => return None,
             Self::RevokeNotConfirmed { outcome, .. } => {
-                let retry = if *outcome == "failed" { "retry `linear-oauth revoke` when Linear is reachable, or " } else { "" };
+                let retry =
+                    if *outcome == "failed" { "retry `linear-oauth revoke` when Linear is reachable, or " } else { "" };
                 return Some(format!(
                     "{retry}remove the app's authorization in Linear's workspace settings (installed applications) to be sure its tokens stop working"
                 ));

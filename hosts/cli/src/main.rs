@@ -208,9 +208,14 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             let secret = secret_for(&r, t)?;
             let tok = r.force_refresh(&secret)?;
             if cli.json {
-                print_json(&json!({ "secret_id": tok.secret_id, "workspace_slug": tok.workspace_slug, "expires_at": tok.expires_at }));
+                print_json(
+                    &json!({ "secret_id": tok.secret_id, "workspace_slug": tok.workspace_slug, "expires_at": tok.expires_at }),
+                );
             } else {
-                println!("refreshed {} ({}); new token expires at {}", tok.workspace_slug, tok.secret_id, tok.expires_at);
+                println!(
+                    "refreshed {} ({}); new token expires at {}",
+                    tok.workspace_slug, tok.secret_id, tok.expires_at
+                );
             }
         }
         Command::Revoke { workspace, purge, force } => return revoke(cli, &r, workspace, *purge, *force),
@@ -227,7 +232,10 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             } else {
                 println!("{:<20} {:<38} {:<10} SECRET", "SLUG", "WORKSPACE ID", "STATUS");
                 for row in rows {
-                    println!("{:<20} {:<38} {:<10} {}", row.workspace_slug, row.workspace_id, row.status, row.secret_id);
+                    println!(
+                        "{:<20} {:<38} {:<10} {}",
+                        row.workspace_slug, row.workspace_id, row.status, row.secret_id
+                    );
                 }
             }
         }
@@ -249,7 +257,9 @@ fn revoke(cli: &Cli, r: &Resolver, workspace: &str, purge: bool, force: bool) ->
     } else {
         let at_linear = match &rev.outcome {
             RevokeOutcome::Revoked => "revoked at Linear".to_owned(),
-            RevokeOutcome::AlreadyDead => "the grant was already dead at Linear (its refresh token is refused)".to_owned(),
+            RevokeOutcome::AlreadyDead => {
+                "the grant was already dead at Linear (its refresh token is refused)".to_owned()
+            }
             RevokeOutcome::NotConfirmed(_) => "Linear did NOT confirm the revoke".to_owned(),
             RevokeOutcome::Failed(m) => format!("revoking at Linear FAILED ({m})"),
         };
@@ -267,11 +277,14 @@ fn secret_for(r: &Resolver, t: &Target) -> Result<String, CliError> {
     match (&t.workspace, &t.secret) {
         (_, Some(s)) => Ok(s.clone()),
         (Some(w), _) => {
-            let row = r.backends().registry.get(w)?.ok_or_else(|| {
-                linear_oauth_host::Error::NotRegistered(format!("workspace {w} is not registered"))
-            })?;
+            let row =
+                r.backends().registry.get(w)?.ok_or_else(|| {
+                    linear_oauth_host::Error::NotRegistered(format!("workspace {w} is not registered"))
+                })?;
             if row.status != "active" {
-                return Err(linear_oauth_host::Error::Revoked(format!("workspace {w} has status {:?}", row.status)).into());
+                return Err(
+                    linear_oauth_host::Error::Revoked(format!("workspace {w} has status {:?}", row.status)).into()
+                );
             }
             Ok(row.secret_id)
         }
@@ -292,9 +305,12 @@ fn human_duration(ms: i64) -> String {
 fn inspect(cli: &Cli, r: &Resolver, t: &Target) -> Result<(), CliError> {
     let rows = r.backends().registry.list()?;
     let row = match (&t.workspace, &t.secret) {
-        (Some(w), _) => Some(rows.iter().find(|row| row.workspace_id == *w).cloned().ok_or_else(|| {
-            linear_oauth_host::Error::NotRegistered(format!("workspace {w} is not registered"))
-        })?),
+        (Some(w), _) => Some(
+            rows.iter()
+                .find(|row| row.workspace_id == *w)
+                .cloned()
+                .ok_or_else(|| linear_oauth_host::Error::NotRegistered(format!("workspace {w} is not registered")))?,
+        ),
         (_, Some(s)) => rows.iter().find(|row| row.secret_id == *s).cloned(),
         _ => unreachable!("clap requires one"),
     };
@@ -349,7 +365,9 @@ fn client_secret(from_stdin: bool) -> Result<String, CliError> {
         s
     } else if from_stdin {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::Io(format!("reading the client secret from stdin: {e}")))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::Io(format!("reading the client secret from stdin: {e}")))?;
         s
     } else if std::io::stdin().is_terminal() {
         rpassword::prompt_password("Linear client secret (not echoed): ")

@@ -85,7 +85,12 @@ impl Smoke {
             scopes: vec!["read write app:assignable app:mentionable".into()],
             actor_app: true,
         };
-        let flow = Flow { timeout: Duration::from_secs(20), open_browser: false, spinner: false, installed_by: "smoke".into() };
+        let flow = Flow {
+            timeout: Duration::from_secs(20),
+            open_browser: false,
+            spinner: false,
+            installed_by: "smoke".into(),
+        };
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let r = self.resolver.clone();
         let installer = std::thread::spawn(move || flow.run(&r, &params, move |url| drop(tx.send(url.to_owned()))));
@@ -138,10 +143,8 @@ impl Smoke {
         self.resolver.invalidate(&self.workspace_id);
         self.server.set_faults(FaultsPatch { latency_ms: Some(100), ..Default::default() });
         let before = self.server.counters().token_requests;
-        let resolvers: Vec<Resolver> = (0..4.min(n.max(1)))
-            .map(|_| Resolver::new(self.options.clone()))
-            .collect::<Result<_, _>>()
-            .map_err(lib)?;
+        let resolvers: Vec<Resolver> =
+            (0..4.min(n.max(1))).map(|_| Resolver::new(self.options.clone())).collect::<Result<_, _>>().map_err(lib)?;
         let barrier = Arc::new(Barrier::new(n));
         let handles: Vec<_> = (0..n)
             .map(|i| {
@@ -152,7 +155,10 @@ impl Smoke {
                 })
             })
             .collect();
-        let results: Vec<_> = handles.into_iter().map(|h| h.join().map_err(|_| "resolver thread panicked".to_owned())).collect::<Result<_, _>>()?;
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "resolver thread panicked".to_owned()))
+            .collect::<Result<_, _>>()?;
         self.server.set_faults(FaultsPatch { latency_ms: Some(0), ..Default::default() });
         let tokens: Vec<String> = results.into_iter().collect::<Result<_, _>>().map_err(lib)?;
         let posts = self.server.counters().token_requests - before;
@@ -188,7 +194,10 @@ impl Smoke {
 
     fn revoke(&self) -> StepResult {
         let rev = self.resolver.revoke(&self.workspace_id, false, false).map_err(lib)?;
-        check(rev.outcome == RevokeOutcome::Revoked, format!("revoke ended {:?} (HTTP {:?})", rev.outcome, rev.linear_status))?;
+        check(
+            rev.outcome == RevokeOutcome::Revoked,
+            format!("revoke ended {:?} (HTTP {:?})", rev.outcome, rev.linear_status),
+        )?;
         match self.resolver.resolve(&self.workspace_id) {
             Err(Error::Revoked(_)) => {}
             other => return Err(format!("resolve after revoke gave {other:?}")),
@@ -197,16 +206,25 @@ impl Smoke {
         let store = Backends::open(&self.options.store).map_err(lib)?;
         let stored = store.secrets.get(&self.secret_id).map_err(lib)?.ok_or("secret vanished")?;
         let v: serde_json::Value = serde_json::from_str(&stored.value).map_err(|e| format!("stored token: {e}"))?;
-        let (access, refresh) = (v["access_token"].as_str().unwrap_or_default(), v["refresh_token"].as_str().unwrap_or_default());
-        check(!self.server.access_token_live(access) && !self.server.refresh_token_live(refresh), "the stored grant is still live at the server")?;
+        let (access, refresh) =
+            (v["access_token"].as_str().unwrap_or_default(), v["refresh_token"].as_str().unwrap_or_default());
+        check(
+            !self.server.access_token_live(access) && !self.server.refresh_token_live(refresh),
+            "the stored grant is still live at the server",
+        )?;
         Ok("revoked at Linear (grant dead at the server); resolve now fails with revoked".into())
     }
 }
 
 pub fn run(burst: usize, json_out: bool) -> Result<(), CliError> {
     let started = Instant::now();
-    let server = Arc::new(TestServer::start(ServerConfig::default()).map_err(|e| CliError::Io(format!("test server: {e}")))?);
-    let dir = std::env::temp_dir().join(format!("linear-oauth-smoke-{}-{}", std::process::id(), started.elapsed().as_nanos()));
+    let server =
+        Arc::new(TestServer::start(ServerConfig::default()).map_err(|e| CliError::Io(format!("test server: {e}")))?);
+    let dir = std::env::temp_dir().join(format!(
+        "linear-oauth-smoke-{}-{}",
+        std::process::id(),
+        started.elapsed().as_nanos()
+    ));
     let options = Options {
         store: format!("file:{}", dir.display()),
         api_base: server.base_url(),
@@ -249,7 +267,11 @@ pub fn run(burst: usize, json_out: bool) -> Result<(), CliError> {
     }
     let counters = smoke.server.counters();
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({ "ok": failed.is_none(), "steps": rows, "server": counters })).unwrap());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "ok": failed.is_none(), "steps": rows, "server": counters }))
+                .unwrap()
+        );
     } else {
         println!(
             "total {:.1} ms; server saw {} token requests ({} refreshes ok, {} invalid_grant), {} GraphQL, {} revoke",

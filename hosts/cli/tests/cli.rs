@@ -24,7 +24,8 @@ impl Env {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let redirect = format!("http://127.0.0.1:{port}/oauth/callback");
         server.add_client(ClientConfig::new(CLIENT_ID, CLIENT_SECRET, [redirect.clone()]));
-        let dir = std::env::temp_dir().join(format!("lo-cli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let dir =
+            std::env::temp_dir().join(format!("lo-cli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
         let _ = std::fs::remove_dir_all(&dir);
         Self { server, dir, redirect }
     }
@@ -46,7 +47,16 @@ impl Env {
 
     /// Starts `setup --no-browser` and returns it with the authorization URL it printed.
     fn start_setup(&self, extra: &[&str]) -> (Child, String, BufReader<std::process::ChildStderr>) {
-        let mut args = vec!["setup", "--no-browser", "--client-id", CLIENT_ID, "--redirect-uri", &self.redirect, "--installed-by", "tester"];
+        let mut args = vec![
+            "setup",
+            "--no-browser",
+            "--client-id",
+            CLIENT_ID,
+            "--redirect-uri",
+            &self.redirect,
+            "--installed-by",
+            "tester",
+        ];
         args.extend_from_slice(extra);
         let mut child = self
             .cmd(&args)
@@ -86,7 +96,10 @@ impl Drop for Env {
     }
 }
 
-fn finish(mut child: Child, mut stderr: BufReader<std::process::ChildStderr>) -> (std::process::ExitStatus, String, String) {
+fn finish(
+    mut child: Child,
+    mut stderr: BufReader<std::process::ChildStderr>,
+) -> (std::process::ExitStatus, String, String) {
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     let mut err = String::new();
@@ -183,7 +196,11 @@ fn setup_is_not_stalled_by_a_slow_client_and_times_out_by_the_clock() {
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     assert_eq!(get(&location).0, 200);
-    assert!(started.elapsed() < Duration::from_secs(2), "the real callback waited {:?} behind a slow client", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the real callback waited {:?} behind a slow client",
+        started.elapsed()
+    );
     let (status, _, err) = finish(child, stderr);
     assert!(status.success(), "{err}");
 
@@ -225,7 +242,17 @@ fn setup_needs_a_client_secret() {
     let o = env.run(&["setup", "--client-id", CLIENT_ID, "--redirect-uri", &env.redirect]);
     assert_eq!(o.status.code(), Some(11), "{:?}", text(&o));
     let mut child = env
-        .cmd(&["setup", "--client-id", CLIENT_ID, "--client-secret-stdin", "--redirect-uri", &env.redirect, "--no-browser", "--timeout", "1"])
+        .cmd(&[
+            "setup",
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-stdin",
+            "--redirect-uri",
+            &env.redirect,
+            "--no-browser",
+            "--timeout",
+            "1",
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())
@@ -288,8 +315,12 @@ fn concurrent_token_processes_refresh_once() {
     let first = &outs[0].stdout;
     assert!(outs.iter().all(|o| o.stdout == *first));
     let stored: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(env.dir.join("secrets/bgagent-linear-oauth-testws.json")).unwrap()).unwrap();
-    assert!(env.server.refresh_token_live(stored["refresh_token"].as_str().unwrap()), "the stored refresh token is the live one");
+        serde_json::from_slice(&std::fs::read(env.dir.join("secrets/bgagent-linear-oauth-testws.json")).unwrap())
+            .unwrap();
+    assert!(
+        env.server.refresh_token_live(stored["refresh_token"].as_str().unwrap()),
+        "the stored refresh token is the live one"
+    );
 }
 
 #[test]
@@ -299,7 +330,10 @@ fn inspect_refresh_revoke_purge_and_list() {
     let o = env.run(&["inspect", "--workspace", &id]);
     assert!(o.status.success());
     let (out, _) = text(&o);
-    assert!(out.contains("valid         yes") && out.contains("status active") && out.contains("[redacted sha256:"), "{out}");
+    assert!(
+        out.contains("valid         yes") && out.contains("status active") && out.contains("[redacted sha256:"),
+        "{out}"
+    );
     let before = env.server.counters().token_refresh_ok;
     let o = env.run(&["refresh", "--workspace", &id]);
     assert!(o.status.success(), "{:?}", text(&o));
@@ -309,7 +343,11 @@ fn inspect_refresh_revoke_purge_and_list() {
     assert!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["expires_at"].is_string());
 
     let mut all_output = String::new();
-    for args in [vec!["inspect", "--secret", "bgagent-linear-oauth-testws", "--json"], vec!["list"], vec!["inspect", "--workspace", &id]] {
+    for args in [
+        vec!["inspect", "--secret", "bgagent-linear-oauth-testws", "--json"],
+        vec!["list"],
+        vec!["inspect", "--workspace", &id],
+    ] {
         let (out, err) = text(&env.run(&args));
         all_output += &(out + &err);
     }
@@ -320,7 +358,9 @@ fn inspect_refresh_revoke_purge_and_list() {
     assert!(text(&o).0.contains("revoked at Linear"), "{:?}", text(&o));
     assert_eq!(env.run(&["token", "--workspace", &id]).status.code(), Some(4));
     // The grant is dead at Linear, not only marked here: the secret path fails too.
-    for args in [["refresh", "--secret", "bgagent-linear-oauth-testws"], ["token", "--secret", "bgagent-linear-oauth-testws"]] {
+    for args in
+        [["refresh", "--secret", "bgagent-linear-oauth-testws"], ["token", "--secret", "bgagent-linear-oauth-testws"]]
+    {
         let o = env.run(&args);
         assert_eq!(o.status.code(), Some(7), "{args:?}: {:?}", text(&o));
         all_output += &(text(&o).0 + &text(&o).1);
@@ -341,7 +381,11 @@ fn inspect_refresh_revoke_purge_and_list() {
 fn inspect_flags_an_invalid_secret() {
     let env = Env::new();
     env.install();
-    std::fs::write(env.dir.join("secrets/bgagent-linear-oauth-testws.json"), r#"{"access_token":"lin_oauth_canary","scope":""}"#).unwrap();
+    std::fs::write(
+        env.dir.join("secrets/bgagent-linear-oauth-testws.json"),
+        r#"{"access_token":"lin_oauth_canary","scope":""}"#,
+    )
+    .unwrap();
     let o = env.run(&["inspect", "--secret", "bgagent-linear-oauth-testws"]);
     assert_eq!(o.status.code(), Some(6));
     let (out, err) = text(&o);
@@ -374,11 +418,16 @@ fn doctor_reports_a_healthy_install_and_names_the_fix_for_each_problem() {
     // A store others can read, and a Linear that cannot be reached.
     std::fs::set_permissions(&env.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = env.cmd(&["--json", "doctor"]).env("LINEAR_OAUTH_API_BASE", format!("http://127.0.0.1:{closed}")).output().unwrap();
+    let out = env
+        .cmd(&["--json", "doctor"])
+        .env("LINEAR_OAUTH_API_BASE", format!("http://127.0.0.1:{closed}"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(16));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let problems = report["problems"].as_array().unwrap();
-    let fix = |check: &str| problems.iter().find(|p| p["check"] == check).map(|p| p["fix"].as_str().unwrap().to_owned());
+    let fix =
+        |check: &str| problems.iter().find(|p| p["check"] == check).map(|p| p["fix"].as_str().unwrap().to_owned());
     assert_eq!(fix("store").unwrap(), format!("chmod 700 {}", env.dir.display()));
     assert!(fix("api").unwrap().contains("api.linear.app"));
     assert_eq!(report["api"]["reachable"], false);
@@ -389,7 +438,8 @@ fn doctor_reports_a_healthy_install_and_names_the_fix_for_each_problem() {
 
 fn stored_refresh_token(env: &Env) -> String {
     let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(env.dir.join("secrets/bgagent-linear-oauth-testws.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(env.dir.join("secrets/bgagent-linear-oauth-testws.json")).unwrap())
+            .unwrap();
     v["refresh_token"].as_str().unwrap().to_owned()
 }
 
@@ -454,7 +504,10 @@ fn revoke_purge_keeps_an_unconfirmed_secret_unless_forced() {
     assert_eq!((v["outcome"].as_str(), v["purged"].as_bool()), (Some("not-confirmed"), Some(false)), "{v}");
     assert!(v["detail"].as_str().unwrap().contains("live"), "{v}");
     let err: serde_json::Value = serde_json::from_str(text(&o).1.lines().last().unwrap()).unwrap();
-    assert_eq!((err["error"]["kind"].as_str(), err["error"]["exit_code"].as_u64()), (Some("REVOKE_NOT_CONFIRMED"), Some(15)));
+    assert_eq!(
+        (err["error"]["kind"].as_str(), err["error"]["exit_code"].as_u64()),
+        (Some("REVOKE_NOT_CONFIRMED"), Some(15))
+    );
     assert!(env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists());
 
     assert_eq!(env.run(&["revoke", "--workspace", &id, "--force"]).status.code(), Some(2), "--force needs --purge");

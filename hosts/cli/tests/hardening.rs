@@ -14,7 +14,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_linear-oauth");
 
 fn tempdir() -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
-    let p = std::env::temp_dir().join(format!("lo-cli-hard-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let p =
+        std::env::temp_dir().join(format!("lo-cli-hard-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
     let _ = std::fs::remove_dir_all(&p);
     p
 }
@@ -69,7 +70,8 @@ fn out_of_range_seconds_are_invalid_input() {
         assert!(err.contains(k), "{err}");
     }
     // Zero is meaningful for the cache and the threshold.
-    let (code, err) = run(cmd(&dir, &["list"]).env("LINEAR_OAUTH_CACHE_TTL_S", "0").env("LINEAR_OAUTH_REFRESH_THRESHOLD_S", "0"));
+    let (code, err) =
+        run(cmd(&dir, &["list"]).env("LINEAR_OAUTH_CACHE_TTL_S", "0").env("LINEAR_OAUTH_REFRESH_THRESHOLD_S", "0"));
     assert_eq!(code, 0, "{err}");
 }
 
@@ -77,16 +79,19 @@ fn out_of_range_seconds_are_invalid_input() {
 fn a_redirect_uri_on_port_zero_is_refused() {
     let dir = tempdir();
     let started = Instant::now();
-    let (code, err) = run(cmd(&dir, &[
-        "setup",
-        "--no-browser",
-        "--client-id",
-        "x",
-        "--redirect-uri",
-        "http://127.0.0.1:0/oauth/callback",
-        "--timeout",
-        "5",
-    ])
+    let (code, err) = run(cmd(
+        &dir,
+        &[
+            "setup",
+            "--no-browser",
+            "--client-id",
+            "x",
+            "--redirect-uri",
+            "http://127.0.0.1:0/oauth/callback",
+            "--timeout",
+            "5",
+        ],
+    )
     .env("LINEAR_OAUTH_CLIENT_SECRET", "not-used"));
     assert_eq!(code, 11, "{err}");
     assert!(err.contains("port"), "{err}");

@@ -43,7 +43,8 @@ impl Fixture {
                 Self { server, store: format!("file:{}", dir.display()), table: None, dir: Some(dir) }
             }
             Backend::Aws => {
-                std::env::var("AWS_ENDPOINT_URL").expect("the aws race suite needs moto: set AWS_ENDPOINT_URL (make test starts it)");
+                std::env::var("AWS_ENDPOINT_URL")
+                    .expect("the aws race suite needs moto: set AWS_ENDPOINT_URL (make test starts it)");
                 let table = format!("lo-race-{}", unique());
                 linear_oauth_host::store::AwsBackend::open(&table).unwrap().bootstrap().unwrap();
                 Self { server, store: "aws".into(), table: Some(table), dir: None }
@@ -80,13 +81,19 @@ impl Fixture {
         let b = self.backends();
         b.secrets.put(&secret_id, &value.to_string(), None).unwrap();
         b.registry
-            .put(&RegistryRow { workspace_id: workspace_id.clone(), workspace_slug: slug.into(), secret_id: secret_id.clone(), status: "active".into() })
+            .put(&RegistryRow {
+                workspace_id: workspace_id.clone(),
+                workspace_slug: slug.into(),
+                secret_id: secret_id.clone(),
+                status: "active".into(),
+            })
             .unwrap();
         (workspace_id, secret_id)
     }
 
     fn stored_refresh_token(&self, secret_id: &str) -> String {
-        let v: serde_json::Value = serde_json::from_str(&self.backends().secrets.get(secret_id).unwrap().unwrap().value).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&self.backends().secrets.get(secret_id).unwrap().unwrap().value).unwrap();
         v["refresh_token"].as_str().unwrap().to_owned()
     }
 }
@@ -115,7 +122,8 @@ fn race(backend: Backend, n: usize, latency_ms: u64) -> Cell {
     f.server.set_faults(FaultsPatch { latency_ms: Some(latency_ms), ..Default::default() });
     let before = f.server.counters().token_requests;
     let started = Instant::now();
-    let children: Vec<Child> = (0..n).map(|_| f.cmd(&["token", "--workspace", &workspace_id]).spawn().unwrap()).collect();
+    let children: Vec<Child> =
+        (0..n).map(|_| f.cmd(&["token", "--workspace", &workspace_id]).spawn().unwrap()).collect();
     let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
     let wall = started.elapsed();
     let failures = outs.iter().filter(|o| !o.status.success()).count();
@@ -139,7 +147,13 @@ fn suite(backend: Backend) {
     for c in &cells {
         table += &format!(
             "| {:?} | {} | {} ms | {} | {} | {} | {:.0} ms |\n",
-            c.backend, c.n, c.latency_ms, c.posts, c.failures, if c.live { "yes" } else { "NO" }, c.wall.as_secs_f64() * 1e3
+            c.backend,
+            c.n,
+            c.latency_ms,
+            c.posts,
+            c.failures,
+            if c.live { "yes" } else { "NO" },
+            c.wall.as_secs_f64() * 1e3
         );
     }
     println!("{table}");
@@ -168,7 +182,8 @@ fn killed_mid_refresh(backend: Backend, grace: GraceMode) -> (Fixture, String, S
     let (workspace_id, secret_id) = f.seed_expiring(&format!("crash{}", unique().replace('-', "x")));
     let before = f.backends().secrets.get(&secret_id).unwrap().unwrap().value;
     f.server.set_faults(FaultsPatch { post_grant_delay_ms: Some(5_000), ..Default::default() });
-    let mut victim = f.cmd(&["token", "--workspace", &workspace_id]).env("LINEAR_OAUTH_LEASE_TTL_S", "2").spawn().unwrap();
+    let mut victim =
+        f.cmd(&["token", "--workspace", &workspace_id]).env("LINEAR_OAUTH_LEASE_TTL_S", "2").spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while f.server.counters().token_refresh_ok == 0 {
         assert!(Instant::now() < deadline, "the refresh never reached the server");
@@ -178,7 +193,11 @@ fn killed_mid_refresh(backend: Backend, grace: GraceMode) -> (Fixture, String, S
     victim.wait().unwrap();
     f.server.set_faults(FaultsPatch { post_grant_delay_ms: Some(0), ..Default::default() });
     assert_eq!(f.backends().secrets.get(&secret_id).unwrap().unwrap().value, before, "the victim wrote nothing");
-    let next = f.cmd(&["token", "--workspace", &workspace_id, "--verbose"]).env("LINEAR_OAUTH_LEASE_TTL_S", "2").output().unwrap();
+    let next = f
+        .cmd(&["token", "--workspace", &workspace_id, "--verbose"])
+        .env("LINEAR_OAUTH_LEASE_TTL_S", "2")
+        .output()
+        .unwrap();
     (f, secret_id, before, next)
 }
 
@@ -192,7 +211,10 @@ fn killed_refresher_recovers_with_grace() {
             assert!(err.contains("holder died mid-refresh"), "took the lease over: {err}");
             let token = String::from_utf8_lossy(&next.stdout).trim().to_owned();
             assert!(f.server.access_token_live(&token), "{backend:?} {grace:?}");
-            assert!(f.server.refresh_token_live(&f.stored_refresh_token(&secret_id)), "{backend:?} {grace:?}: live pair stored");
+            assert!(
+                f.server.refresh_token_live(&f.stored_refresh_token(&secret_id)),
+                "{backend:?} {grace:?}: live pair stored"
+            );
         }
     }
 }

@@ -25,7 +25,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use linear_oauth_host::{DurationOption, Error as HostError, LogLevel, LogSink, Options, ResolvedToken, Resolver as HostResolver};
+use linear_oauth_host::{
+    DurationOption, Error as HostError, LogLevel, LogSink, Options, ResolvedToken, Resolver as HostResolver,
+};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::ScopedTask;
@@ -102,7 +104,8 @@ fn apply(mut base: Options, o: NativeOptions) -> HostResult<(Options, LogLevel)>
     if let Some(v) = o.secret_prefix {
         base.secret_prefix = v;
     }
-    if let Some(d) = seconds(DurationOption::RefreshThreshold, "refreshThresholdSeconds", o.refresh_threshold_seconds)? {
+    if let Some(d) = seconds(DurationOption::RefreshThreshold, "refreshThresholdSeconds", o.refresh_threshold_seconds)?
+    {
         base.refresh_threshold = d;
     }
     if let Some(d) = seconds(DurationOption::CacheTtl, "cacheTtlSeconds", o.cache_ttl_seconds)? {
@@ -122,8 +125,9 @@ fn apply(mut base: Options, o: NativeOptions) -> HostResult<(Options, LogLevel)>
     }
     let level = match o.log_level.as_deref() {
         None => LogLevel::Info,
-        Some(s) => parse_level(s)
-            .ok_or_else(|| HostError::InvalidInput(format!("logLevel must be trace, debug, info, warn or error, got {s:?}")))?,
+        Some(s) => parse_level(s).ok_or_else(|| {
+            HostError::InvalidInput(format!("logLevel must be trace, debug, info, warn or error, got {s:?}"))
+        })?,
     };
     Ok((base, level))
 }
@@ -219,7 +223,8 @@ impl fmt::Debug for Hooks {
 fn js_error(env: &Env, hooks: &Hooks, e: &HostError) -> Error {
     let (missing, status, error, description) = match e {
         HostError::InvalidStoredToken(fields) => (Some(fields.clone()), None, None, None),
-        HostError::TokenEndpoint { status, code, description } | HostError::Authorization { status, code, description } => {
+        HostError::TokenEndpoint { status, code, description }
+        | HostError::Authorization { status, code, description } => {
             (None, Some(u32::from(*status)), code.clone(), description.clone())
         }
         _ => (None, None, None, None),
@@ -276,7 +281,8 @@ impl JsTokens {
     fn forget(&mut self, env: &Env, pred: impl Fn(Kind, &str, &ResolvedToken) -> bool) -> Result<()> {
         for kind in [Kind::Workspace, Kind::Secret] {
             let map = self.map(kind);
-            let gone: Vec<String> = map.iter().filter(|(k, v)| pred(kind, k, &v.token)).map(|(k, _)| k.clone()).collect();
+            let gone: Vec<String> =
+                map.iter().filter(|(k, v)| pred(kind, k, &v.token)).map(|(k, _)| k.clone()).collect();
             for k in gone {
                 if let Some(e) = map.remove(&k) {
                     e.object.unref(env)?;
@@ -485,7 +491,12 @@ impl Resolver {
     }
 
     fn call(&self, op: Op) -> AsyncTask<Call> {
-        AsyncTask::new(Call { op, resolver: self.inner.clone(), hooks: self.hooks.clone(), tokens: self.tokens.clone() })
+        AsyncTask::new(Call {
+            op,
+            resolver: self.inner.clone(),
+            hooks: self.hooks.clone(),
+            tokens: self.tokens.clone(),
+        })
     }
 
     fn cached_object<'e>(&self, env: &'e Env, kind: Kind, id: &str) -> Result<Option<Object<'e>>> {
@@ -584,7 +595,8 @@ impl Resolver {
     /// One event through this resolver's sink; `fields` is `[k1, v1, k2, v2, ...]`.
     #[napi(skip_typescript)]
     pub fn log(&self, level: String, message: String, fields: Vec<String>) -> Result<()> {
-        let level = parse_level(&level).ok_or_else(|| Error::new(Status::InvalidArg, format!("unknown log level {level:?}")))?;
+        let level = parse_level(&level)
+            .ok_or_else(|| Error::new(Status::InvalidArg, format!("unknown log level {level:?}")))?;
         let pairs: Vec<(String, String)> =
             fields.chunks(2).map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default())).collect();
         self.sink.log(level, &message, &pairs);
@@ -625,7 +637,8 @@ mod tests {
 
     #[test]
     fn records_are_one_json_object_with_level_message_fields_time() {
-        let line = record(LogLevel::Warn, "hello", &[("workspace_id".into(), "org-1".into()), ("time".into(), "x".into())]);
+        let line =
+            record(LogLevel::Warn, "hello", &[("workspace_id".into(), "org-1".into()), ("time".into(), "x".into())]);
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -642,8 +655,12 @@ mod tests {
         assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
         let bad = NativeOptions { log_level: Some("loud".into()), ..Default::default() };
         assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
-        let ok = NativeOptions { refresh_threshold_seconds: Some(0.5), store: Some("memory:".into()), ..Default::default() };
+        let ok =
+            NativeOptions { refresh_threshold_seconds: Some(0.5), store: Some("memory:".into()), ..Default::default() };
         let (o, level) = apply(Options::default(), ok).unwrap();
-        assert_eq!((o.refresh_threshold, o.store.as_str(), level), (Duration::from_millis(500), "memory:", LogLevel::Info));
+        assert_eq!(
+            (o.refresh_threshold, o.store.as_str(), level),
+            (Duration::from_millis(500), "memory:", LogLevel::Info)
+        );
     }
 }

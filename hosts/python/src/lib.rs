@@ -86,11 +86,7 @@ fn error_types(py: Python<'_>) -> PyResult<&ErrorTypes> {
         };
         let none = || py.None().into_bound(py);
         let endpoint_attrs = || -> PyResult<Vec<(&str, Bound<'_, PyAny>)>> {
-            Ok(vec![
-                ("status", 0u16.into_pyobject(py)?.into_any()),
-                ("error", none()),
-                ("description", none()),
-            ])
+            Ok(vec![("status", 0u16.into_pyobject(py)?.into_any()), ("error", none()), ("description", none())])
         };
         let invalid_input = new_exception(
             py,
@@ -98,10 +94,7 @@ fn error_types(py: Python<'_>) -> PyResult<&ErrorTypes> {
             PyTuple::new(py, [base.bind(py).clone(), py.get_type::<PyValueError>()])?,
             "An argument or option was rejected (empty id, bad URL, unknown store, negative duration). \
              Also a ValueError.",
-            &[(
-                "code",
-                PyString::new(py, E::InvalidInput(String::new()).code()).into_any(),
-            )],
+            &[("code", PyString::new(py, E::InvalidInput(String::new()).code()).into_any())],
         )?;
         Ok::<_, PyErr>(ErrorTypes {
             not_registered: sub(
@@ -137,12 +130,7 @@ fn error_types(py: Python<'_>) -> PyResult<&ErrorTypes> {
             )?,
             token_endpoint: sub(
                 "TokenEndpointError",
-                E::TokenEndpoint {
-                    status: 0,
-                    code: None,
-                    description: None,
-                }
-                .code(),
+                E::TokenEndpoint { status: 0, code: None, description: None }.code(),
                 "Linear's token endpoint refused the refresh: `status` (HTTP), `error` (OAuth error \
                  code or None), `description` (or None).",
                 &endpoint_attrs()?,
@@ -154,20 +142,10 @@ fn error_types(py: Python<'_>) -> PyResult<&ErrorTypes> {
                  error, malformed or oversized body).",
                 &[],
             )?,
-            store: sub(
-                "StoreError",
-                E::Store(String::new()).code(),
-                "The secret store or registry failed.",
-                &[],
-            )?,
+            store: sub("StoreError", E::Store(String::new()).code(), "The secret store or registry failed.", &[])?,
             authorization: sub(
                 "AuthorizationError",
-                E::Authorization {
-                    status: 0,
-                    code: None,
-                    description: None,
-                }
-                .code(),
+                E::Authorization { status: 0, code: None, description: None }.code(),
                 "An authorization step of an install failed: `status`, `error`, `description` as for \
                  TokenEndpointError.",
                 &endpoint_attrs()?,
@@ -211,22 +189,14 @@ fn exception_for<'py>(py: Python<'py>, e: &host::Error) -> PyResult<Bound<'py, P
             &t.invalid_stored_token
         }
         E::ReauthorizationRequired(_) => &t.reauthorization_required,
-        E::TokenEndpoint {
-            status,
-            code,
-            description,
-        } => {
+        E::TokenEndpoint { status, code, description } => {
             endpoint(status, code, description)?;
             &t.token_endpoint
         }
         E::Transport(_) => &t.transport,
         E::Store(_) => &t.store,
         E::InvalidInput(_) => &t.invalid_input,
-        E::Authorization {
-            status,
-            code,
-            description,
-        } => {
+        E::Authorization { status, code, description } => {
             endpoint(status, code, description)?;
             &t.authorization
         }
@@ -278,9 +248,7 @@ fn logging(py: Python<'_>) -> PyResult<&Logging> {
     LOGGING.get_or_try_init(py, || {
         let logging = py.import("logging")?;
         let logger = logging.call_method1("getLogger", ("linear_oauth",))?.unbind();
-        let record = logging
-            .getattr("LogRecord")?
-            .call1(("", 0, "", 0, "", PyTuple::empty(py), py.None()))?;
+        let record = logging.getattr("LogRecord")?.call1(("", 0, "", 0, "", PyTuple::empty(py), py.None()))?;
         let names: Vec<String> = record.getattr("__dict__")?.cast_into::<PyDict>()?.keys().extract()?;
         let mut reserved: HashSet<String> = names.into_iter().collect();
         reserved.extend(["message".to_owned(), "asctime".to_owned()]);
@@ -420,10 +388,7 @@ impl PyLoadInfo {
 
     fn __repr__(&self) -> String {
         let fallback = if self.0.compiled_fallback { "True" } else { "False" };
-        format!(
-            "LoadInfo(compiled_fallback={fallback}, load_time_s={:.6})",
-            self.0.load_time.as_secs_f64()
-        )
+        format!("LoadInfo(compiled_fallback={fallback}, load_time_s={:.6})", self.0.load_time.as_secs_f64())
     }
 }
 
@@ -482,9 +447,7 @@ impl PyRevocation {
 /// Loads the engine and component if needed and tells how that went.
 #[pyfunction]
 fn load_info(py: Python<'_>) -> PyResult<PyLoadInfo> {
-    py.detach(host::Resolver::load_info)
-        .map(PyLoadInfo)
-        .map_err(|e| to_py_err(py, e))
+    py.detach(host::Resolver::load_info).map(PyLoadInfo).map_err(|e| to_py_err(py, e))
 }
 
 // ---------------------------------------------------------------------------
@@ -499,7 +462,13 @@ struct PyResolver {
 }
 
 /// The host's one validator for seconds options, under this host's keyword.
-fn seconds(py: Python<'_>, option: host::DurationOption, name: &str, value: Option<f64>, default: Duration) -> PyResult<Duration> {
+fn seconds(
+    py: Python<'_>,
+    option: host::DurationOption,
+    name: &str,
+    value: Option<f64>,
+    default: Duration,
+) -> PyResult<Duration> {
     match value {
         None => Ok(default),
         Some(s) => option.from_secs(name, s).map_err(|e| to_py_err(py, e)),
@@ -518,9 +487,7 @@ type HostCall = fn(&host::Resolver, &str) -> host::Result<Arc<host::ResolvedToke
 impl PyResolver {
     fn open(py: Python<'_>, mut options: host::Options) -> PyResult<Self> {
         options.log_sink = Some(Arc::new(PySink));
-        let inner = py
-            .detach(move || no_panic(move || host::Resolver::new(options)))
-            .map_err(|e| to_py_err(py, e))?;
+        let inner = py.detach(move || no_panic(move || host::Resolver::new(options))).map_err(|e| to_py_err(py, e))?;
         Ok(Self { inner })
     }
 
@@ -535,9 +502,7 @@ impl PyResolver {
         if let Some(t) = cached {
             return Ok(PyResolvedToken(t));
         }
-        py.detach(|| no_panic(|| slow(&self.inner, id)))
-            .map(PyResolvedToken)
-            .map_err(|e| to_py_err(py, e))
+        py.detach(|| no_panic(|| slow(&self.inner, id))).map(PyResolvedToken).map_err(|e| to_py_err(py, e))
     }
 
     /// An `asyncio.Future` on the running loop. A cached token completes it
@@ -651,13 +616,31 @@ impl PyResolver {
             registry_table: registry_table.or(d.registry_table),
             api_base: api_base.unwrap_or(d.api_base),
             authorize_url: authorize_url.unwrap_or(d.authorize_url),
-            refresh_threshold: seconds(py, host::DurationOption::RefreshThreshold, "refresh_threshold_s", refresh_threshold_s, d.refresh_threshold)?,
+            refresh_threshold: seconds(
+                py,
+                host::DurationOption::RefreshThreshold,
+                "refresh_threshold_s",
+                refresh_threshold_s,
+                d.refresh_threshold,
+            )?,
             cache_ttl: seconds(py, host::DurationOption::CacheTtl, "cache_ttl_s", cache_ttl_s, d.cache_ttl)?,
             secret_prefix: secret_prefix.unwrap_or(d.secret_prefix),
-            http_timeout: seconds(py, host::DurationOption::HttpTimeout, "http_timeout_s", http_timeout_s, d.http_timeout)?,
+            http_timeout: seconds(
+                py,
+                host::DurationOption::HttpTimeout,
+                "http_timeout_s",
+                http_timeout_s,
+                d.http_timeout,
+            )?,
             lease_ttl: seconds(py, host::DurationOption::LeaseTtl, "lease_ttl_s", lease_ttl_s, d.lease_ttl)?,
             lease_wait: seconds(py, host::DurationOption::LeaseWait, "lease_wait_s", lease_wait_s, d.lease_wait)?,
-            call_deadline: seconds(py, host::DurationOption::CallDeadline, "call_deadline_s", call_deadline_s, d.call_deadline)?,
+            call_deadline: seconds(
+                py,
+                host::DurationOption::CallDeadline,
+                "call_deadline_s",
+                call_deadline_s,
+                d.call_deadline,
+            )?,
             max_memory_bytes: max_memory_bytes.unwrap_or(d.max_memory_bytes),
             // log_sink is set by `open`; fields added to the host later keep their defaults.
             ..d
@@ -675,42 +658,22 @@ impl PyResolver {
 
     /// Registry row -> status -> stored token -> refresh if expiring.
     fn resolve(&self, py: Python<'_>, workspace_id: &str) -> PyResult<PyResolvedToken> {
-        self.call(
-            py,
-            workspace_id,
-            self.inner.cached(workspace_id),
-            host::Resolver::resolve,
-        )
+        self.call(py, workspace_id, self.inner.cached(workspace_id), host::Resolver::resolve)
     }
 
     /// The same from the stored token's id, without the registry.
     fn resolve_secret(&self, py: Python<'_>, secret_id: &str) -> PyResult<PyResolvedToken> {
-        self.call(
-            py,
-            secret_id,
-            self.inner.cached_secret(secret_id),
-            host::Resolver::resolve_secret,
-        )
+        self.call(py, secret_id, self.inner.cached_secret(secret_id), host::Resolver::resolve_secret)
     }
 
     /// `await`able twin of `resolve`; needs a running event loop.
     fn resolve_async<'py>(&self, py: Python<'py>, workspace_id: &str) -> PyResult<Bound<'py, PyAny>> {
-        self.call_async(
-            py,
-            workspace_id,
-            self.inner.cached(workspace_id),
-            host::Resolver::resolve,
-        )
+        self.call_async(py, workspace_id, self.inner.cached(workspace_id), host::Resolver::resolve)
     }
 
     /// `await`able twin of `resolve_secret`; needs a running event loop.
     fn resolve_secret_async<'py>(&self, py: Python<'py>, secret_id: &str) -> PyResult<Bound<'py, PyAny>> {
-        self.call_async(
-            py,
-            secret_id,
-            self.inner.cached_secret(secret_id),
-            host::Resolver::resolve_secret,
-        )
+        self.call_async(py, secret_id, self.inner.cached_secret(secret_id), host::Resolver::resolve_secret)
     }
 
     /// Refreshes now even if the stored token is fresh (same coordination).
@@ -756,11 +719,7 @@ impl PyResolver {
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let o = self.inner.options();
-        Ok(format!(
-            "Resolver(store={}, api_base={})",
-            pyrepr(py, &o.store)?,
-            pyrepr(py, &o.api_base)?
-        ))
+        Ok(format!("Resolver(store={}, api_base={})", pyrepr(py, &o.store)?, pyrepr(py, &o.api_base)?))
     }
 }
 

@@ -42,11 +42,7 @@ impl ClientConfig {
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig::new(
-            DEFAULT_CLIENT_ID,
-            DEFAULT_CLIENT_SECRET,
-            [DEFAULT_REDIRECT_URI],
-        )
+        ClientConfig::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, [DEFAULT_REDIRECT_URI])
     }
 }
 
@@ -121,9 +117,7 @@ impl FromStr for GraceMode {
             "none" => Ok(GraceMode::None),
             "same_pair" => Ok(GraceMode::SamePair),
             "new_pair" => Ok(GraceMode::NewPair),
-            other => Err(format!(
-                "unknown grace mode {other:?} (expected none, same_pair or new_pair)"
-            )),
+            other => Err(format!("unknown grace mode {other:?} (expected none, same_pair or new_pair)")),
         }
     }
 }
@@ -227,16 +221,10 @@ impl Faults {
 
     /// Merges a patch; fields the patch leaves out keep their value.
     pub(crate) fn apply(&mut self, patch: FaultsPatch) -> Result<(), String> {
-        for (name, fail) in [
-            ("fail_next", &patch.fail_next),
-            ("revoke_fail_next", &patch.revoke_fail_next),
-        ] {
+        for (name, fail) in [("fail_next", &patch.fail_next), ("revoke_fail_next", &patch.revoke_fail_next)] {
             if let Some(fail) = fail {
                 if !(100..=999).contains(&fail.status) {
-                    return Err(format!(
-                        "{name}.status {} is not an HTTP status",
-                        fail.status
-                    ));
+                    return Err(format!("{name}.status {} is not an HTTP status", fail.status));
                 }
             }
         }

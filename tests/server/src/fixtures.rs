@@ -33,7 +33,13 @@ pub fn iso8601_in(secs: i64) -> String {
 
 /// An 11-field stored token for the default test client, plus one unknown
 /// field (`team_hint`) that every write must preserve.
-pub fn stored_token(access: &str, refresh: &str, expires_at: &str, workspace_id: &str, slug: &str) -> serde_json::Value {
+pub fn stored_token(
+    access: &str,
+    refresh: &str,
+    expires_at: &str,
+    workspace_id: &str,
+    slug: &str,
+) -> serde_json::Value {
     serde_json::json!({
         "access_token": access,
         "refresh_token": refresh,
@@ -63,10 +69,9 @@ pub fn browser_get(url: &str) -> std::io::Result<(u16, Option<String>)> {
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     let status = out.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| bad("no HTTP status line".into()))?;
-    let location = out
-        .lines()
-        .take_while(|l| !l.is_empty())
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_owned()));
+    let location = out.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+        l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_owned())
+    });
     Ok((status, location))
 }
 

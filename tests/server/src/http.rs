@@ -73,11 +73,7 @@ impl fmt::Display for DroppedConnection {
 impl std::error::Error for DroppedConnection {}
 
 /// Serves connections until `shutdown` fires (or its sender is dropped).
-pub(crate) async fn serve(
-    listener: TcpListener,
-    shared: Shared,
-    mut shutdown: oneshot::Receiver<()>,
-) {
+pub(crate) async fn serve(listener: TcpListener, shared: Shared, mut shutdown: oneshot::Receiver<()>) {
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -104,7 +100,10 @@ pub(crate) async fn serve(
     }
 }
 
-async fn route(shared: Shared, req: Request<Incoming>) -> Result<Response<BoxBody<Bytes, Infallible>>, DroppedConnection> {
+async fn route(
+    shared: Shared,
+    req: Request<Incoming>,
+) -> Result<Response<BoxBody<Bytes, Infallible>>, DroppedConnection> {
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or("");
     let (get, post) = (parts.method == Method::GET, parts.method == Method::POST);
@@ -148,11 +147,9 @@ async fn route(shared: Shared, req: Request<Incoming>) -> Result<Response<BoxBod
         | "/_admin/issue"
         | "/_admin/org"
         | "/_admin/refresh-token-status"
-        | "/_admin/access-token-status" => oauth_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
-            "Method not allowed",
-        ),
+        | "/_admin/access-token-status" => {
+            oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
+        }
         _ => oauth_error(StatusCode::NOT_FOUND, "not_found", "No such endpoint"),
     };
     Ok(resp.map(BodyExt::boxed))
@@ -223,20 +220,10 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
     let client_id = param("client_id");
     let Some(client) = st.client(client_id) else {
         st.counters.invalid_client += 1;
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_client",
-            "Invalid client_id",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Invalid client_id"));
     };
     let redirect_uri = param("redirect_uri");
-    let invalid_redirect = || {
-        oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Invalid redirect_uri",
-        )
-    };
+    let invalid_redirect = || oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid redirect_uri");
     if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
         return Err(invalid_redirect());
     }
@@ -247,33 +234,17 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
     }
     let scope = normalize_scope(scope);
     if scope.is_empty() {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "Missing scope",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "Missing scope"));
     }
     if param("response_type") != "code" {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_response_type",
-            "response_type must be code",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "unsupported_response_type", "response_type must be code"));
     }
     let challenge = param("code_challenge");
     if challenge.is_empty() {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Missing code_challenge",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing code_challenge"));
     }
     if param("code_challenge_method") != "S256" {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "code_challenge_method must be S256",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "code_challenge_method must be S256"));
     }
     let mut location = url::Url::parse(redirect_uri).map_err(|_| invalid_redirect())?;
     {
@@ -282,10 +253,7 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
             st.faults.deny_next_authorize -= 1;
             st.counters.faults_injected += 1;
             q.append_pair("error", "access_denied");
-            q.append_pair(
-                "error_description",
-                "The user denied the authorization request",
-            );
+            q.append_pair("error_description", "The user denied the authorization request");
         } else {
             let code = st.create_code(client_id, redirect_uri, &scope, challenge);
             q.append_pair("code", &code);
@@ -298,18 +266,13 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
     *resp.status_mut() = StatusCode::FOUND;
     let location = HeaderValue::from_str(location.as_str()).map_err(|_| invalid_redirect())?;
     resp.headers_mut().insert(header::LOCATION, location);
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
 
 // -------------------------------------------------------------------- token
 
-async fn token(
-    shared: &Shared,
-    headers: &HeaderMap,
-    body: Incoming,
-) -> Result<Resp, DroppedConnection> {
+async fn token(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Resp, DroppedConnection> {
     let (fault, latency, post_grant_delay) = {
         let mut st = shared.lock();
         st.counters.token_requests += 1;
@@ -328,11 +291,9 @@ async fn token(
         }
         Some(TokenFault::Drop) => Err(DroppedConnection),
         Some(TokenFault::Fail { status, body }) => Ok(scripted_failure(status, body)),
-        Some(TokenFault::Malformed) => Ok(raw_response(
-            StatusCode::OK,
-            "application/json",
-            r#"{"access_token": "x"#.to_string(),
-        )),
+        Some(TokenFault::Malformed) => {
+            Ok(raw_response(StatusCode::OK, "application/json", r#"{"access_token": "x"#.to_string()))
+        }
         Some(TokenFault::Oversize) => {
             let mut body = String::with_capacity(OVERSIZE_BYTES + 256);
             body.push_str(
@@ -345,11 +306,7 @@ async fn token(
     }
 }
 
-fn token_grant(
-    shared: &Shared,
-    headers: &HeaderMap,
-    body: Result<Bytes, Resp>,
-) -> Result<Resp, Resp> {
+fn token_grant(shared: &Shared, headers: &HeaderMap, body: Result<Bytes, Resp>) -> Result<Resp, Resp> {
     let body = body?;
     require_form(headers)?;
     let params = parse_params(&body)?;
@@ -375,8 +332,7 @@ fn token_grant(
     } else {
         let refresh_token = required(&params, "refresh_token")?;
         let mut st = shared.lock();
-        st.authenticate(&credentials.0, &credentials.1)
-            .and_then(|()| st.refresh(&credentials.0, refresh_token))
+        st.authenticate(&credentials.0, &credentials.1).and_then(|()| st.refresh(&credentials.0, refresh_token))
     };
     match result {
         Ok(tokens) => Ok(json_response(StatusCode::OK, &tokens)),
@@ -399,18 +355,12 @@ fn scripted_failure(status: u16, body: Option<String>) -> Resp {
 fn grant_error(e: GrantError) -> Resp {
     match e {
         GrantError::InvalidClient => invalid_client(),
-        GrantError::InvalidGrant(desc) => {
-            oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", desc)
-        }
+        GrantError::InvalidGrant(desc) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", desc),
     }
 }
 
 fn invalid_client() -> Resp {
-    oauth_error(
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "Client authentication failed",
-    )
+    oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed")
 }
 
 /// HTTP Basic wins over form fields when both are present.
@@ -485,21 +435,11 @@ async fn revoke(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<
         (None, None) => RevokeResult::Unable,
     };
     match result {
-        RevokeResult::Revoked => Ok(raw_response(
-            StatusCode::OK,
-            "application/json",
-            "{}".to_string(),
-        )),
-        RevokeResult::Unable => Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Unable to revoke token",
-        )),
-        RevokeResult::Unauthenticated => Err(oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "Unable to authenticate with the given token",
-        )),
+        RevokeResult::Revoked => Ok(raw_response(StatusCode::OK, "application/json", "{}".to_string())),
+        RevokeResult::Unable => Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Unable to revoke token")),
+        RevokeResult::Unauthenticated => {
+            Err(oauth_error(StatusCode::UNAUTHORIZED, "invalid_token", "Unable to authenticate with the given token"))
+        }
     }
 }
 
@@ -562,20 +502,14 @@ async fn graphql(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result
 async fn admin_faults(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
     let patch: FaultsPatch = read_json(body).await?;
     let mut st = shared.lock();
-    st.faults
-        .apply(patch)
-        .map_err(|e| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e))?;
+    st.faults.apply(patch).map_err(|e| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e))?;
     Ok(json_response(StatusCode::OK, &st.faults))
 }
 
 async fn admin_clients(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
     let client: ClientConfig = read_json(body).await?;
     if client.client_id.is_empty() {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "client_id is empty",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "client_id is empty"));
     }
     shared.lock().upsert_client(client);
     Ok(json_response(StatusCode::OK, &json!({"ok": true})))
@@ -591,35 +525,20 @@ struct IssueRequest {
 
 async fn admin_issue(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
     let body = read_body(body).await?;
-    let req: IssueRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        IssueRequest::default()
-    } else {
-        parse_json(&body)?
-    };
+    let req: IssueRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { IssueRequest::default() } else { parse_json(&body)? };
     let mut st = shared.lock();
     let client_id = match req.client_id {
         Some(id) => id,
-        None => st.first_client_id().ok_or_else(|| {
-            oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "No client is registered",
-            )
-        })?,
+        None => st
+            .first_client_id()
+            .ok_or_else(|| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "No client is registered"))?,
     };
     if st.client(&client_id).is_none() {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_client",
-            "Unknown client_id",
-        ));
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id"));
     }
     let expires_in = req.expires_in.unwrap_or(st.faults.expires_in);
-    let tokens = st.issue(
-        &client_id,
-        req.scope.as_deref().unwrap_or("read"),
-        expires_in,
-    );
+    let tokens = st.issue(&client_id, req.scope.as_deref().unwrap_or("read"), expires_in);
     Ok(json_response(StatusCode::OK, &tokens))
 }
 
@@ -646,25 +565,15 @@ async fn admin_org(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
 
 fn org_response(shared: &Shared) -> Resp {
     let st = shared.lock();
-    json_response(
-        StatusCode::OK,
-        &json!({"organization": st.organization, "viewer": st.viewer}),
-    )
+    json_response(StatusCode::OK, &json!({"organization": st.organization, "viewer": st.viewer}))
 }
 
 fn token_status(shared: &Shared, query: &str, refresh: bool) -> Result<Resp, Resp> {
     let params = parse_params(query.as_bytes())?;
     let token = required(&params, "token")?;
     let st = shared.lock();
-    let state = if refresh {
-        st.refresh_state(token)
-    } else {
-        st.access_state(token)
-    };
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"live": state == TokenState::Live, "state": state}),
-    ))
+    let state = if refresh { st.refresh_state(token) } else { st.access_state(token) };
+    Ok(json_response(StatusCode::OK, &json!({"live": state == TokenState::Live, "state": state})))
 }
 
 // ------------------------------------------------------------------ helpers
@@ -682,11 +591,9 @@ async fn sleep_ms(ms: u64) {
 async fn read_body(body: Incoming) -> Result<Bytes, Resp> {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(_) => Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Request body unreadable or larger than 1 MiB",
-        )),
+        Err(_) => {
+            Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Request body unreadable or larger than 1 MiB"))
+        }
     }
 }
 
@@ -695,13 +602,8 @@ async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Resp> {
 }
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Resp> {
-    serde_json::from_slice(body).map_err(|e| {
-        oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            &format!("Bad JSON: {e}"),
-        )
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("Bad JSON: {e}")))
 }
 
 fn require_form(headers: &HeaderMap) -> Result<(), Resp> {
@@ -709,10 +611,7 @@ fn require_form(headers: &HeaderMap) -> Result<(), Resp> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
     if is_form {
         Ok(())
     } else {
@@ -743,19 +642,12 @@ fn parse_params(input: &[u8]) -> Result<HashMap<String, String>, Resp> {
 fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Resp> {
     match params.get(name).map(String::as_str) {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            &format!("Missing {name}"),
-        )),
+        _ => Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("Missing {name}"))),
     }
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Resp {
-    json_response(
-        status,
-        &json!({"error": error, "error_description": description}),
-    )
+    json_response(status, &json!({"error": error, "error_description": description}))
 }
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Resp {

@@ -41,9 +41,8 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 pub use config::{
-    ClientConfig, Counters, FailNext, Faults, FaultsPatch, GraceMode, IssuedTokens, Organization,
-    ServerConfig, Viewer, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_EXPIRES_IN,
-    DEFAULT_GRACE_WINDOW_S, DEFAULT_REDIRECT_URI,
+    ClientConfig, Counters, FailNext, Faults, FaultsPatch, GraceMode, IssuedTokens, Organization, ServerConfig, Viewer,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_EXPIRES_IN, DEFAULT_GRACE_WINDOW_S, DEFAULT_REDIRECT_URI,
 };
 
 use crate::http::Shared;
@@ -74,19 +73,15 @@ impl TestServer {
         let server_shared = shared.clone();
         // The runtime is built and dropped on the server thread, because
         // dropping a runtime inside another runtime's context panics.
-        let thread = std::thread::Builder::new()
-            .name(format!("linear-oauth-testserver:{}", addr.port()))
-            .spawn(move || {
-                let setup = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .and_then(|rt| {
-                        let listener = {
-                            let _guard = rt.enter();
-                            tokio::net::TcpListener::from_std(listener)?
-                        };
-                        Ok((rt, listener))
-                    });
+        let thread =
+            std::thread::Builder::new().name(format!("linear-oauth-testserver:{}", addr.port())).spawn(move || {
+                let setup = tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|rt| {
+                    let listener = {
+                        let _guard = rt.enter();
+                        tokio::net::TcpListener::from_std(listener)?
+                    };
+                    Ok((rt, listener))
+                });
                 match setup {
                     Ok((rt, listener)) => {
                         let _ = ready_tx.send(Ok(()));
@@ -98,21 +93,14 @@ impl TestServer {
                 }
             })?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(TestServer {
-                addr,
-                shared,
-                shutdown: Some(shutdown_tx),
-                thread: Some(thread),
-            }),
+            Ok(Ok(())) => Ok(TestServer { addr, shared, shutdown: Some(shutdown_tx), thread: Some(thread) }),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
             }
             Err(_) => {
                 let _ = thread.join();
-                Err(std::io::Error::other(
-                    "test server thread exited during startup",
-                ))
+                Err(std::io::Error::other("test server thread exited during startup"))
             }
         }
     }
@@ -174,10 +162,7 @@ impl TestServer {
     /// be refreshed).
     pub fn issue_tokens(&self, client_id: &str, scope: &str, expires_in: u64) -> IssuedTokens {
         let mut st = self.shared.lock();
-        assert!(
-            st.client(client_id).is_some(),
-            "TestServer::issue_tokens: unknown client_id {client_id:?}"
-        );
+        assert!(st.client(client_id).is_some(), "TestServer::issue_tokens: unknown client_id {client_id:?}");
         st.issue(client_id, scope, expires_in)
     }
 
@@ -215,9 +200,7 @@ impl TestServer {
 
 impl fmt::Debug for TestServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestServer")
-            .field("base_url", &self.base_url())
-            .finish_non_exhaustive()
+        f.debug_struct("TestServer").field("base_url", &self.base_url()).finish_non_exhaustive()
     }
 }
 

@@ -37,21 +37,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         if flag == "-h" || flag == "--help" {
             return Ok(None);
         }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or(format!("{flag} needs a value"))
-        };
-        let number = |v: String| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{flag}: not a number: {v:?}"))
-        };
+        let mut value = || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<u64>().map_err(|_| format!("{flag}: not a number: {v:?}"));
         match flag.as_str() {
             "--port" => {
-                port = value()?
-                    .parse()
-                    .map_err(|_| format!("{flag}: not a port number"))?;
+                port = value()?.parse().map_err(|_| format!("{flag}: not a port number"))?;
             }
             "--client-id" => client.client_id = value()?,
             "--client-secret" => client.client_secret = value()?,
@@ -90,10 +80,7 @@ fn main() -> ExitCode {
     };
     let mut stdout = std::io::stdout().lock();
     // Tests wait for this exact line, so it must arrive whole and at once.
-    if writeln!(stdout, "listening on {}", server.base_url())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
+    if writeln!(stdout, "listening on {}", server.base_url()).and_then(|()| stdout.flush()).is_err() {
         return ExitCode::FAILURE;
     }
     drop(stdout);

@@ -9,9 +9,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{
-    ClientConfig, Counters, Faults, GraceMode, IssuedTokens, Organization, ServerConfig, Viewer,
-};
+use crate::config::{ClientConfig, Counters, Faults, GraceMode, IssuedTokens, Organization, ServerConfig, Viewer};
 
 /// Linear's codes are short-lived; ten minutes is generous for any test.
 const CODE_TTL: Duration = Duration::from_secs(600);
@@ -149,11 +147,7 @@ impl State {
         State {
             faults: Faults::baseline(&config),
             counters: Counters::default(),
-            clients: config
-                .clients
-                .iter()
-                .map(|c| (c.client_id.clone(), c.clone()))
-                .collect(),
+            clients: config.clients.iter().map(|c| (c.client_id.clone(), c.clone())).collect(),
             organization: config.organization.clone(),
             viewer: config.viewer.clone(),
             codes: HashMap::new(),
@@ -176,11 +170,7 @@ impl State {
 
     /// The default client for admin issuing: the first configured one.
     pub fn first_client_id(&self) -> Option<String> {
-        self.config
-            .clients
-            .first()
-            .map(|c| c.client_id.clone())
-            .or_else(|| self.clients.keys().next().cloned())
+        self.config.clients.first().map(|c| c.client_id.clone()).or_else(|| self.clients.keys().next().cloned())
     }
 
     pub fn upsert_client(&mut self, client: ClientConfig) {
@@ -206,10 +196,7 @@ impl State {
             TokenFault::Drop
         } else if let Some(fail) = f.fail_next.as_mut() {
             fail.count = fail.count.saturating_sub(1);
-            let fault = TokenFault::Fail {
-                status: fail.status,
-                body: fail.body.clone(),
-            };
+            let fault = TokenFault::Fail { status: fail.status, body: fail.body.clone() };
             if fail.count == 0 {
                 f.fail_next = None;
             }
@@ -239,13 +226,7 @@ impl State {
         Some(fault)
     }
 
-    pub fn create_code(
-        &mut self,
-        client_id: &str,
-        redirect_uri: &str,
-        scope: &str,
-        challenge: &str,
-    ) -> String {
+    pub fn create_code(&mut self, client_id: &str, redirect_uri: &str, scope: &str, challenge: &str) -> String {
         let code = random_token("")[..40].to_string();
         self.codes.insert(
             code.clone(),
@@ -294,27 +275,18 @@ impl State {
         redirect_uri: &str,
         verifier: &str,
     ) -> Result<String, GrantError> {
-        let rec = self
-            .codes
-            .get(code)
-            .ok_or(GrantError::InvalidGrant("Invalid authorization code"))?;
+        let rec = self.codes.get(code).ok_or(GrantError::InvalidGrant("Invalid authorization code"))?;
         if rec.used {
-            return Err(GrantError::InvalidGrant(
-                "Authorization code has already been used",
-            ));
+            return Err(GrantError::InvalidGrant("Authorization code has already been used"));
         }
         if rec.created.elapsed() >= CODE_TTL {
             return Err(GrantError::InvalidGrant("Authorization code has expired"));
         }
         if rec.client_id != client_id {
-            return Err(GrantError::InvalidGrant(
-                "Authorization code was issued to another client",
-            ));
+            return Err(GrantError::InvalidGrant("Authorization code was issued to another client"));
         }
         if rec.redirect_uri != redirect_uri {
-            return Err(GrantError::InvalidGrant(
-                "redirect_uri does not match the authorization request",
-            ));
+            return Err(GrantError::InvalidGrant("redirect_uri does not match the authorization request"));
         }
         if pkce_s256(verifier) != rec.challenge {
             return Err(GrantError::InvalidGrant("PKCE verification failed"));
@@ -323,11 +295,7 @@ impl State {
     }
 
     /// The refresh_token grant, client already authenticated.
-    pub fn refresh(
-        &mut self,
-        client_id: &str,
-        presented: &str,
-    ) -> Result<TokenResponse, GrantError> {
+    pub fn refresh(&mut self, client_id: &str, presented: &str) -> Result<TokenResponse, GrantError> {
         let result = self.refresh_inner(client_id, presented);
         match &result {
             Ok(_) => self.counters.token_refresh_ok += 1,
@@ -336,11 +304,7 @@ impl State {
         result
     }
 
-    fn refresh_inner(
-        &mut self,
-        client_id: &str,
-        presented: &str,
-    ) -> Result<TokenResponse, GrantError> {
+    fn refresh_inner(&mut self, client_id: &str, presented: &str) -> Result<TokenResponse, GrantError> {
         let denied = GrantError::InvalidGrant(EXPIRED_OR_REVOKED);
         // Snapshot the record so the arms below may mutate the store.
         let (grant, scope, status) = match self.refresh.get(presented) {
@@ -348,10 +312,9 @@ impl State {
                 let status = match &rec.status {
                     RefreshStatus::Live => RefreshStatus::Live,
                     RefreshStatus::Revoked => RefreshStatus::Revoked,
-                    RefreshStatus::Spent { at, produced } => RefreshStatus::Spent {
-                        at: *at,
-                        produced: produced.clone(),
-                    },
+                    RefreshStatus::Spent { at, produced } => {
+                        RefreshStatus::Spent { at: *at, produced: produced.clone() }
+                    }
                 };
                 (rec.grant, rec.scope.clone(), status)
             }
@@ -364,23 +327,11 @@ impl State {
                 // Without a new refresh token the client must keep using the
                 // old one, so it is not spent.
                 let access = self.mint_access(grant, Some(presented), expires_in);
-                Ok(TokenResponse {
-                    access_token: access,
-                    token_type: "Bearer",
-                    expires_in,
-                    scope,
-                    refresh_token: None,
-                })
+                Ok(TokenResponse { access_token: access, token_type: "Bearer", expires_in, scope, refresh_token: None })
             }
             RefreshStatus::Live => {
                 let pair = self.mint_pair(client_id, grant, &scope, expires_in);
-                self.set_status(
-                    presented,
-                    RefreshStatus::Spent {
-                        at: Instant::now(),
-                        produced: pair.clone(),
-                    },
-                );
+                self.set_status(presented, RefreshStatus::Spent { at: Instant::now(), produced: pair.clone() });
                 Ok(pair)
             }
             RefreshStatus::Spent { at, produced } => {
@@ -398,13 +349,7 @@ impl State {
                         }
                         self.revoke_access_only(&produced.access_token);
                         let pair = self.mint_pair(client_id, grant, &scope, expires_in);
-                        self.set_status(
-                            presented,
-                            RefreshStatus::Spent {
-                                at,
-                                produced: pair.clone(),
-                            },
-                        );
+                        self.set_status(presented, RefreshStatus::Spent { at, produced: pair.clone() });
                         Ok(pair)
                     }
                 }
@@ -427,30 +372,16 @@ impl State {
         let token = random_token(ACCESS_PREFIX);
         let now = Instant::now();
         // Saturate rather than overflow on absurd expires_in values.
-        let expires_at = now
-            .checked_add(Duration::from_secs(expires_in))
-            .unwrap_or(now + Duration::from_secs(u32::MAX.into()));
-        self.access.insert(
-            token.clone(),
-            AccessRecord {
-                grant,
-                expires_at,
-                revoked: false,
-            },
-        );
+        let expires_at =
+            now.checked_add(Duration::from_secs(expires_in)).unwrap_or(now + Duration::from_secs(u32::MAX.into()));
+        self.access.insert(token.clone(), AccessRecord { grant, expires_at, revoked: false });
         if let Some(rec) = refresh.and_then(|r| self.refresh.get_mut(r)) {
             rec.access_tokens.push(token.clone());
         }
         token
     }
 
-    fn mint_pair(
-        &mut self,
-        client_id: &str,
-        grant: GrantId,
-        scope: &str,
-        expires_in: u64,
-    ) -> TokenResponse {
+    fn mint_pair(&mut self, client_id: &str, grant: GrantId, scope: &str, expires_in: u64) -> TokenResponse {
         let refresh = random_token(REFRESH_PREFIX);
         self.refresh.insert(
             refresh.clone(),
@@ -531,11 +462,7 @@ impl State {
 
     /// Out-of-band revoke of whatever grant `token` belongs to.
     pub fn revoke_grant_of(&mut self, token: &str) -> bool {
-        let grant = self
-            .access
-            .get(token)
-            .map(|a| a.grant)
-            .or_else(|| self.refresh.get(token).map(|r| r.grant));
+        let grant = self.access.get(token).map(|a| a.grant).or_else(|| self.refresh.get(token).map(|r| r.grant));
         grant.map(|g| self.revoke_grant(g)).is_some()
     }
 

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use linear_oauth_testserver::{
-    ClientConfig, Counters, FailNext, FaultsPatch, GraceMode, Organization, ServerConfig,
-    TestServer, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
+    ClientConfig, Counters, FailNext, FaultsPatch, GraceMode, Organization, ServerConfig, TestServer,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
 };
 use serde_json::{json, Value};
 use support::*;
@@ -31,14 +31,8 @@ fn authorize_params() -> Vec<(&'static str, &'static str)> {
 }
 
 /// `authorize_params()` with `key` set to `value` (`None` removes it).
-fn authorize_with(
-    key: &'static str,
-    value: Option<&'static str>,
-) -> Vec<(&'static str, &'static str)> {
-    let mut params: Vec<_> = authorize_params()
-        .into_iter()
-        .filter(|(k, _)| *k != key)
-        .collect();
+fn authorize_with(key: &'static str, value: Option<&'static str>) -> Vec<(&'static str, &'static str)> {
+    let mut params: Vec<_> = authorize_params().into_iter().filter(|(k, _)| *k != key).collect();
     if let Some(v) = value {
         params.push((key, v));
     }
@@ -53,15 +47,8 @@ fn authorize(addr: SocketAddr, params: &[(&str, &str)]) -> HttpResponse {
 fn redirect_query(resp: &HttpResponse, expected_base: &str) -> HashMap<String, String> {
     assert_eq!(resp.status, 302, "body: {}", resp.text());
     let location = resp.header("location").expect("Location header");
-    assert!(
-        location.starts_with(&format!("{expected_base}?")),
-        "location {location}"
-    );
-    url::Url::parse(location)
-        .expect("absolute Location")
-        .query_pairs()
-        .into_owned()
-        .collect()
+    assert!(location.starts_with(&format!("{expected_base}?")), "location {location}");
+    url::Url::parse(location).expect("absolute Location").query_pairs().into_owned().collect()
 }
 
 fn get_code(addr: SocketAddr) -> String {
@@ -101,24 +88,15 @@ fn refresh(addr: SocketAddr, refresh_token: &str) -> HttpResponse {
 fn token_pair(resp: &HttpResponse) -> (String, String) {
     assert_eq!(resp.status, 200, "body: {}", resp.text());
     let v = resp.json();
-    let access = v["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string();
-    let refresh = v["refresh_token"]
-        .as_str()
-        .expect("refresh_token")
-        .to_string();
+    let access = v["access_token"].as_str().expect("access_token").to_string();
+    let refresh = v["refresh_token"].as_str().expect("refresh_token").to_string();
     assert!(access.starts_with("lin_oauth_"));
     assert!(refresh.starts_with("lin_refresh_"));
     (access, refresh)
 }
 
 fn assert_spent_rejected(resp: &HttpResponse) {
-    assert_eq!(
-        resp.oauth_error(400, "invalid_grant"),
-        "Token has been expired or revoked."
-    );
+    assert_eq!(resp.oauth_error(400, "invalid_grant"), "Token has been expired or revoked.");
 }
 
 fn counters_over_http(addr: SocketAddr) -> Counters {
@@ -151,10 +129,7 @@ fn full_authorization_code_flow_with_pkce() {
     assert_eq!(v["token_type"], "Bearer");
     assert_eq!(v["expires_in"], 86399);
     assert_eq!(v["scope"], "read write");
-    assert!(
-        refresh_token.len() >= "lin_refresh_".len() + 32,
-        "refresh token has >= 128 bits"
-    );
+    assert!(refresh_token.len() >= "lin_refresh_".len() + 32, "refresh token has >= 128 bits");
     assert!(server.access_token_live(&access));
     assert!(server.refresh_token_live(&refresh_token));
 
@@ -185,22 +160,11 @@ fn code_exchange_failures() {
 
     // Wrong verifier.
     let code = get_code(addr);
-    let d = exchange(
-        addr,
-        &code,
-        "wrong-verifier-wrong-verifier-wrong-verifier",
-        DEFAULT_REDIRECT_URI,
-    )
-    .oauth_error(400, "invalid_grant");
+    let d = exchange(addr, &code, "wrong-verifier-wrong-verifier-wrong-verifier", DEFAULT_REDIRECT_URI)
+        .oauth_error(400, "invalid_grant");
     assert!(d.contains("PKCE"), "{d}");
     // Redirect mismatch.
-    exchange(
-        addr,
-        &code,
-        VERIFIER,
-        "http://localhost:8080/oauth/callback/",
-    )
-    .oauth_error(400, "invalid_grant");
+    exchange(addr, &code, VERIFIER, "http://localhost:8080/oauth/callback/").oauth_error(400, "invalid_grant");
     // Unknown code.
     exchange(addr, "nope", VERIFIER, DEFAULT_REDIRECT_URI).oauth_error(400, "invalid_grant");
     // Failed attempts did not burn the code.
@@ -218,21 +182,13 @@ fn code_exchange_failures() {
     wrong_secret.extend([("client_id", DEFAULT_CLIENT_ID), ("client_secret", "nope")]);
     post_form(addr, "/oauth/token", &wrong_secret).oauth_error(401, "invalid_client");
     let mut unknown = base.to_vec();
-    unknown.extend([
-        ("client_id", "who"),
-        ("client_secret", DEFAULT_CLIENT_SECRET),
-    ]);
+    unknown.extend([("client_id", "who"), ("client_secret", DEFAULT_CLIENT_SECRET)]);
     post_form(addr, "/oauth/token", &unknown).oauth_error(401, "invalid_client");
     assert_eq!(server.counters().invalid_client, 2);
 
     // HTTP Basic client authentication works too.
     let auth = basic(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
-    token_pair(&post_form_with(
-        addr,
-        "/oauth/token",
-        &base,
-        &[("Authorization", &auth)],
-    ));
+    token_pair(&post_form_with(addr, "/oauth/token", &base, &[("Authorization", &auth)]));
 
     // Missing parameter, unsupported grant, wrong content type, repeated param.
     post_form(addr, "/oauth/token", &base[1..]).oauth_error(400, "invalid_request");
@@ -265,15 +221,8 @@ fn code_exchange_failures() {
         b"{\"grant_type\":\"refresh_token\"}",
     )
     .oauth_error(400, "invalid_request");
-    post_form(
-        addr,
-        "/oauth/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("grant_type", "refresh_token"),
-        ],
-    )
-    .oauth_error(400, "invalid_request");
+    post_form(addr, "/oauth/token", &[("grant_type", "refresh_token"), ("grant_type", "refresh_token")])
+        .oauth_error(400, "invalid_request");
 }
 
 #[test]
@@ -281,43 +230,25 @@ fn authorize_validation() {
     let server = start();
     let addr = server.addr();
 
-    let d = authorize(addr, &authorize_with("client_id", Some("unknown")))
-        .oauth_error(400, "invalid_client");
+    let d = authorize(addr, &authorize_with("client_id", Some("unknown"))).oauth_error(400, "invalid_client");
     assert_eq!(d, "Invalid client_id");
-    let d = authorize(
-        addr,
-        &authorize_with(
-            "redirect_uri",
-            Some("http://localhost:8080/oauth/callback/"),
-        ),
-    )
-    .oauth_error(400, "invalid_request");
+    let d = authorize(addr, &authorize_with("redirect_uri", Some("http://localhost:8080/oauth/callback/")))
+        .oauth_error(400, "invalid_request");
     assert_eq!(d, "Invalid redirect_uri");
-    let d =
-        authorize(addr, &authorize_with("redirect_uri", None)).oauth_error(400, "invalid_request");
+    let d = authorize(addr, &authorize_with("redirect_uri", None)).oauth_error(400, "invalid_request");
     assert_eq!(d, "Invalid redirect_uri");
     // Linear's misleading answer to comma-separated scopes.
-    let d = authorize(addr, &authorize_with("scope", Some("read,write")))
-        .oauth_error(400, "invalid_request");
+    let d = authorize(addr, &authorize_with("scope", Some("read,write"))).oauth_error(400, "invalid_request");
     assert_eq!(d, "Invalid redirect_uri");
-    authorize(addr, &authorize_with("response_type", Some("token")))
-        .oauth_error(400, "unsupported_response_type");
+    authorize(addr, &authorize_with("response_type", Some("token"))).oauth_error(400, "unsupported_response_type");
     authorize(addr, &authorize_with("code_challenge", None)).oauth_error(400, "invalid_request");
-    authorize(
-        addr,
-        &authorize_with("code_challenge_method", Some("plain")),
-    )
-    .oauth_error(400, "invalid_request");
-    authorize(addr, &authorize_with("code_challenge_method", None))
-        .oauth_error(400, "invalid_request");
+    authorize(addr, &authorize_with("code_challenge_method", Some("plain"))).oauth_error(400, "invalid_request");
+    authorize(addr, &authorize_with("code_challenge_method", None)).oauth_error(400, "invalid_request");
     assert_eq!(server.counters().authorize, 8);
     assert_eq!(server.counters().invalid_client, 1);
 
     // Denial redirects with access_denied and the state, then stops.
-    server.set_faults(FaultsPatch {
-        deny_next_authorize: Some(1),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { deny_next_authorize: Some(1), ..Default::default() });
     let q = redirect_query(&authorize(addr, &authorize_params()), DEFAULT_REDIRECT_URI);
     assert_eq!(q["error"], "access_denied");
     assert_eq!(q["state"], "st-123");
@@ -349,11 +280,7 @@ fn refresh_rotates_and_spent_tokens_are_rejected() {
     token_pair(&refresh(addr, &refresh2));
 
     // A refresh token only works for the client it was issued to.
-    server.add_client(ClientConfig::new(
-        "other",
-        "other-secret",
-        ["http://127.0.0.1:1/cb"],
-    ));
+    server.add_client(ClientConfig::new("other", "other-secret", ["http://127.0.0.1:1/cb"]));
     let other = server.issue_tokens("other", "read", 3600);
     assert_spent_rejected(&refresh(addr, &other.refresh_token));
     assert!(server.refresh_token_live(&other.refresh_token));
@@ -368,10 +295,7 @@ fn refresh_rotates_and_spent_tokens_are_rejected() {
 fn grace_same_pair_replays_the_identical_pair() {
     let server = start();
     let addr = server.addr();
-    server.set_faults(FaultsPatch {
-        grace: Some(GraceMode::SamePair),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { grace: Some(GraceMode::SamePair), ..Default::default() });
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
 
     let first = token_pair(&refresh(addr, &seeded.refresh_token));
@@ -382,10 +306,7 @@ fn grace_same_pair_replays_the_identical_pair() {
     assert_eq!(server.counters().token_refresh_ok, 2);
 
     // Outside the window the replay is rejected.
-    server.set_faults(FaultsPatch {
-        grace_window_s: Some(0),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { grace_window_s: Some(0), ..Default::default() });
     assert_spent_rejected(&refresh(addr, &seeded.refresh_token));
 }
 
@@ -393,10 +314,7 @@ fn grace_same_pair_replays_the_identical_pair() {
 fn grace_new_pair_mints_fresh_and_kills_the_previous_child() {
     let server = start();
     let addr = server.addr();
-    server.set_faults(FaultsPatch {
-        grace: Some(GraceMode::NewPair),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { grace: Some(GraceMode::NewPair), ..Default::default() });
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
 
     let first = token_pair(&refresh(addr, &seeded.refresh_token));
@@ -412,10 +330,7 @@ fn grace_new_pair_mints_fresh_and_kills_the_previous_child() {
     assert!(!server.refresh_token_live(&second.1));
     assert!(server.refresh_token_live(&third.1));
 
-    server.set_faults(FaultsPatch {
-        grace_window_s: Some(0),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { grace_window_s: Some(0), ..Default::default() });
     assert_spent_rejected(&refresh(addr, &seeded.refresh_token));
     assert!(server.refresh_token_live(&third.1));
 }
@@ -433,10 +348,7 @@ fn grace_none_is_the_default() {
 fn omit_refresh_token_keeps_the_presented_token_live() {
     let server = start();
     let addr = server.addr();
-    server.set_faults(FaultsPatch {
-        omit_refresh_token: Some(true),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { omit_refresh_token: Some(true), ..Default::default() });
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
 
     for _ in 0..2 {
@@ -451,10 +363,7 @@ fn omit_refresh_token_keeps_the_presented_token_live() {
     }
 
     // Back to rotation.
-    server.set_faults(FaultsPatch {
-        omit_refresh_token: Some(false),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { omit_refresh_token: Some(false), ..Default::default() });
     token_pair(&refresh(addr, &seeded.refresh_token));
     assert!(!server.refresh_token_live(&seeded.refresh_token));
 }
@@ -463,10 +372,7 @@ fn omit_refresh_token_keeps_the_presented_token_live() {
 fn expires_in_knob_and_expired_access_tokens() {
     let server = start();
     let addr = server.addr();
-    server.set_faults(FaultsPatch {
-        expires_in: Some(120),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { expires_in: Some(120), ..Default::default() });
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 0);
     assert!(!server.access_token_live(&seeded.access_token));
     assert_eq!(graphql(addr, Some(&seeded.access_token)).status, 401);
@@ -475,11 +381,7 @@ fn expires_in_knob_and_expired_access_tokens() {
     token_pair(&resp);
     assert_eq!(resp.json()["expires_in"], 120);
 
-    let status = get(
-        addr,
-        &format!("/_admin/access-token-status?token={}", seeded.access_token),
-    )
-    .json();
+    let status = get(addr, &format!("/_admin/access-token-status?token={}", seeded.access_token)).json();
     assert_eq!(status, json!({"live": false, "state": "expired"}));
 }
 
@@ -518,39 +420,17 @@ fn graphql_requires_a_live_bearer_token() {
     );
     // A body without a query is a 400, not an auth failure.
     let auth = format!("Bearer {}", seeded.access_token);
-    let resp = request(
-        addr,
-        "POST",
-        "/graphql",
-        &[("Authorization", &auth)],
-        b"not json",
-    );
+    let resp = request(addr, "POST", "/graphql", &[("Authorization", &auth)], b"not json");
     assert_eq!(resp.status, 400);
 
     // The org/viewer are changeable over HTTP and from Rust.
-    let resp = post_json(
-        addr,
-        "/_admin/org",
-        &json!({"organization": {"id": "org-2", "name": "Other", "urlKey": "other"}}),
-    );
+    let resp =
+        post_json(addr, "/_admin/org", &json!({"organization": {"id": "org-2", "name": "Other", "urlKey": "other"}}));
     assert_eq!(resp.status, 200, "{}", resp.text());
-    assert_eq!(
-        graphql(addr, Some(&seeded.access_token)).json()["data"]["organization"]["urlKey"],
-        "other"
-    );
-    server.set_organization(Organization {
-        id: "org-3".into(),
-        name: "Third".into(),
-        url_key: "third".into(),
-    });
-    assert_eq!(
-        graphql(addr, Some(&seeded.access_token)).json()["data"]["organization"]["id"],
-        "org-3"
-    );
-    assert_eq!(
-        graphql(addr, Some(&seeded.access_token)).json()["data"]["viewer"]["name"],
-        "Test User"
-    );
+    assert_eq!(graphql(addr, Some(&seeded.access_token)).json()["data"]["organization"]["urlKey"], "other");
+    server.set_organization(Organization { id: "org-3".into(), name: "Third".into(), url_key: "third".into() });
+    assert_eq!(graphql(addr, Some(&seeded.access_token)).json()["data"]["organization"]["id"], "org-3");
+    assert_eq!(graphql(addr, Some(&seeded.access_token)).json()["data"]["viewer"]["name"], "Test User");
     assert_eq!(server.counters().graphql, 8);
 }
 
@@ -730,11 +610,7 @@ fn fail_next_answers_with_the_scripted_status_without_touching_state() {
     let addr = server.addr();
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
     server.set_faults(FaultsPatch {
-        fail_next: Some(FailNext {
-            count: 2,
-            status: 503,
-            body: None,
-        }),
+        fail_next: Some(FailNext { count: 2, status: 503, body: None }),
         ..Default::default()
     });
     for _ in 0..2 {
@@ -745,29 +621,19 @@ fn fail_next_answers_with_the_scripted_status_without_touching_state() {
     }
     // Custom non-JSON body.
     server.set_faults(FaultsPatch {
-        fail_next: Some(FailNext {
-            count: 1,
-            status: 502,
-            body: Some("<html>bad gateway</html>".into()),
-        }),
+        fail_next: Some(FailNext { count: 1, status: 502, body: Some("<html>bad gateway</html>".into()) }),
         ..Default::default()
     });
     let resp = refresh(addr, &seeded.refresh_token);
     assert_eq!(resp.status, 502);
     assert_eq!(resp.text(), "<html>bad gateway</html>");
-    assert!(resp
-        .header("content-type")
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(resp.header("content-type").unwrap().starts_with("text/plain"));
 
     token_pair(&refresh(addr, &seeded.refresh_token));
     let c = server.counters();
     assert_eq!(c.token_requests, 4);
     assert_eq!(c.faults_injected, 3);
-    assert_eq!(
-        c.token_refresh, 1,
-        "faulted requests never reach grant logic"
-    );
+    assert_eq!(c.token_refresh, 1, "faulted requests never reach grant logic");
     assert_eq!(c.token_refresh_ok, 1);
 }
 
@@ -776,10 +642,7 @@ fn malformed_next_returns_truncated_json() {
     let server = start();
     let addr = server.addr();
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
-    server.set_faults(FaultsPatch {
-        malformed_next: Some(1),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { malformed_next: Some(1), ..Default::default() });
     let resp = refresh(addr, &seeded.refresh_token);
     assert_eq!(resp.status, 200);
     assert!(resp.text().starts_with(r#"{"access_token": "x"#));
@@ -794,10 +657,7 @@ fn oversize_next_returns_a_two_mebibyte_body() {
     let server = start();
     let addr = server.addr();
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
-    server.set_faults(FaultsPatch {
-        oversize_next: Some(1),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { oversize_next: Some(1), ..Default::default() });
     let resp = refresh(addr, &seeded.refresh_token);
     assert_eq!(resp.status, 200);
     assert!(resp.body.len() >= 2 << 20, "{} bytes", resp.body.len());
@@ -811,10 +671,7 @@ fn drop_next_closes_the_connection_without_a_response() {
     let server = start();
     let addr = server.addr();
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
-    server.set_faults(FaultsPatch {
-        drop_next: Some(2),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { drop_next: Some(2), ..Default::default() });
     let req = form_request(
         "/oauth/token",
         &[
@@ -828,26 +685,15 @@ fn drop_next_closes_the_connection_without_a_response() {
     for _ in 0..2 {
         match send_raw(addr, &req) {
             // EOF before a single byte of response.
-            Ok(bytes) => assert!(
-                bytes.is_empty(),
-                "got a response: {:?}",
-                String::from_utf8_lossy(&bytes)
-            ),
+            Ok(bytes) => assert!(bytes.is_empty(), "got a response: {:?}", String::from_utf8_lossy(&bytes)),
             Err(e) => assert!(
-                matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionReset
-                        | ErrorKind::ConnectionAborted
-                        | ErrorKind::BrokenPipe
-                ),
+                matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe),
                 "unexpected error kind {e:?}"
             ),
         }
     }
     assert!(server.refresh_token_live(&seeded.refresh_token));
-    token_pair(&parse_response(
-        &send_raw(addr, &req).expect("third request answered"),
-    ));
+    token_pair(&parse_response(&send_raw(addr, &req).expect("third request answered")));
     let c = server.counters();
     assert_eq!(c.token_requests, 3);
     assert_eq!(c.faults_injected, 2);
@@ -858,53 +704,26 @@ fn latency_knobs_delay_answers() {
     let server = start();
     let addr = server.addr();
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
-    server.set_faults(FaultsPatch {
-        latency_ms: Some(300),
-        graphql_latency_ms: Some(200),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { latency_ms: Some(300), graphql_latency_ms: Some(200), ..Default::default() });
 
     let t = Instant::now();
     token_pair(&refresh(addr, &seeded.refresh_token));
-    assert!(
-        t.elapsed() >= Duration::from_millis(300),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
 
     let t = Instant::now();
     assert_eq!(graphql(addr, Some(&seeded.access_token)).status, 200);
-    assert!(
-        t.elapsed() >= Duration::from_millis(200),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() >= Duration::from_millis(200), "{:?}", t.elapsed());
 
     // Latency stacks with faults.
-    server.set_faults(FaultsPatch {
-        latency_ms: Some(150),
-        drop_next: Some(1),
-        ..Default::default()
-    });
+    server.set_faults(FaultsPatch { latency_ms: Some(150), drop_next: Some(1), ..Default::default() });
     let t = Instant::now();
-    let _ = send_raw(
-        addr,
-        &form_request("/oauth/token", &[("grant_type", "refresh_token")], &[]),
-    );
-    assert!(
-        t.elapsed() >= Duration::from_millis(150),
-        "{:?}",
-        t.elapsed()
-    );
+    let _ = send_raw(addr, &form_request("/oauth/token", &[("grant_type", "refresh_token")], &[]));
+    assert!(t.elapsed() >= Duration::from_millis(150), "{:?}", t.elapsed());
 
     server.reset();
     let t = Instant::now();
     assert_eq!(graphql(addr, Some(&seeded.access_token)).status, 200);
-    assert!(
-        t.elapsed() < Duration::from_millis(150),
-        "reset clears latency: {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_millis(150), "reset clears latency: {:?}", t.elapsed());
 }
 
 #[test]
@@ -913,31 +732,18 @@ fn admin_api_over_http() {
     let addr = server.addr();
 
     // Faults: merge, reject typos and bad statuses.
-    let resp = post_json(
-        addr,
-        "/_admin/faults",
-        &json!({"latency_ms": 5, "grace": "new_pair"}),
-    );
+    let resp = post_json(addr, "/_admin/faults", &json!({"latency_ms": 5, "grace": "new_pair"}));
     assert_eq!(resp.status, 200, "{}", resp.text());
-    let resp = post_json(
-        addr,
-        "/_admin/faults",
-        &json!({"fail_next": {"count": 1, "status": 500}}),
-    );
+    let resp = post_json(addr, "/_admin/faults", &json!({"fail_next": {"count": 1, "status": 500}}));
     assert_eq!(resp.status, 200, "{}", resp.text());
     let faults = get(addr, "/_admin/faults").json();
     assert_eq!(faults["latency_ms"], 5);
     assert_eq!(faults["grace"], "new_pair");
     assert_eq!(faults["fail_next"]["count"], 1);
     post_json(addr, "/_admin/faults", &json!({"latncy_ms": 5})).oauth_error(400, "invalid_request");
-    post_json(
-        addr,
-        "/_admin/faults",
-        &json!({"fail_next": {"count": 1, "status": 42}}),
-    )
-    .oauth_error(400, "invalid_request");
-    post_json(addr, "/_admin/faults", &json!({"grace": "sometimes"}))
+    post_json(addr, "/_admin/faults", &json!({"fail_next": {"count": 1, "status": 42}}))
         .oauth_error(400, "invalid_request");
+    post_json(addr, "/_admin/faults", &json!({"grace": "sometimes"})).oauth_error(400, "invalid_request");
 
     // Reset clears faults and counters.
     assert_eq!(post_json(addr, "/_admin/reset", &json!({})).status, 200);
@@ -980,35 +786,18 @@ fn admin_api_over_http() {
     token_pair(&resp);
 
     // Issue, then the status endpoints.
-    let issued = post_json(
-        addr,
-        "/_admin/issue",
-        &json!({"scope": "read write", "expires_in": 60}),
-    )
-    .json();
+    let issued = post_json(addr, "/_admin/issue", &json!({"scope": "read write", "expires_in": 60})).json();
     assert_eq!(issued["expires_in"], 60);
     assert_eq!(issued["scope"], "read write");
     let access = issued["access_token"].as_str().unwrap();
     let refresh_token = issued["refresh_token"].as_str().unwrap();
-    let status = |kind: &str, token: &str| {
-        get(addr, &format!("/_admin/{kind}-token-status?token={token}")).json()
-    };
+    let status = |kind: &str, token: &str| get(addr, &format!("/_admin/{kind}-token-status?token={token}")).json();
     assert_eq!(status("access", access)["live"], true);
-    assert_eq!(
-        status("refresh", refresh_token),
-        json!({"live": true, "state": "live"})
-    );
+    assert_eq!(status("refresh", refresh_token), json!({"live": true, "state": "live"}));
     token_pair(&refresh(addr, refresh_token));
-    assert_eq!(
-        status("refresh", refresh_token),
-        json!({"live": false, "state": "spent"})
-    );
-    assert_eq!(
-        status("refresh", "lin_refresh_x"),
-        json!({"live": false, "state": "unknown"})
-    );
-    post_json(addr, "/_admin/issue", &json!({"client_id": "nobody"}))
-        .oauth_error(400, "invalid_client");
+    assert_eq!(status("refresh", refresh_token), json!({"live": false, "state": "spent"}));
+    assert_eq!(status("refresh", "lin_refresh_x"), json!({"live": false, "state": "unknown"}));
+    post_json(addr, "/_admin/issue", &json!({"client_id": "nobody"})).oauth_error(400, "invalid_client");
     let default_issue = request(addr, "POST", "/_admin/issue", &[], b"");
     assert_eq!(default_issue.status, 200);
     assert_eq!(default_issue.json()["scope"], "read");
@@ -1043,10 +832,7 @@ fn debug_output_does_not_leak_tokens() {
 fn urls_point_at_loopback() {
     let server = start();
     assert!(server.base_url().starts_with("http://127.0.0.1:"));
-    assert_eq!(
-        server.authorize_url(),
-        format!("{}/oauth/authorize", server.base_url())
-    );
+    assert_eq!(server.authorize_url(), format!("{}/oauth/authorize", server.base_url()));
     assert!(server.addr().ip().is_loopback());
 }
 
@@ -1057,16 +843,11 @@ async fn works_inside_a_tokio_runtime() {
     let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
     let refresh_token = seeded.refresh_token.clone();
     // Our blocking client must leave this runtime's only thread free.
-    let resp = tokio::task::spawn_blocking(move || refresh(addr, &refresh_token))
-        .await
-        .unwrap();
+    let resp = tokio::task::spawn_blocking(move || refresh(addr, &refresh_token)).await.unwrap();
     token_pair(&resp);
     assert_eq!(server.counters().token_refresh_ok, 1);
     drop(server); // Dropping inside a runtime must not panic.
-    assert!(
-        std::net::TcpStream::connect(addr).is_err(),
-        "server stopped listening"
-    );
+    assert!(std::net::TcpStream::connect(addr).is_err(), "server stopped listening");
 }
 
 #[test]
@@ -1076,11 +857,7 @@ fn binary_prints_its_address_and_serves() {
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_linear-oauth-testserver"))
         .args(["--client-id", "cli-id", "--client-secret", "cli-secret"])
-        .args([
-            "--redirect-uri",
-            "http://127.0.0.1:9/a",
-            "--redirect-uri=http://127.0.0.1:9/b",
-        ])
+        .args(["--redirect-uri", "http://127.0.0.1:9/a", "--redirect-uri=http://127.0.0.1:9/b"])
         .args(["--grace", "same_pair", "--expires-in", "77"])
         .stdout(Stdio::piped())
         .spawn()
@@ -1096,13 +873,8 @@ fn binary_prints_its_address_and_serves() {
     let stdout = child.stdout.take().unwrap();
     let _guard = Kill(child);
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
-    let url = line
-        .trim_end()
-        .strip_prefix("listening on http://")
-        .expect("listening line");
+    BufReader::new(stdout).read_line(&mut line).expect("first line");
+    let url = line.trim_end().strip_prefix("listening on http://").expect("listening line");
     let addr: SocketAddr = url.parse().expect("address");
     assert!(addr.ip().is_loopback());
 

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-use super::{now_ms, LeaseGrant, LEASE_CLOCK_SKEW_MS, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
+use super::{now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretStore, Versioned, LEASE_CLOCK_SKEW_MS};
 use crate::Error;
 
 const KEY: &str = "linear_workspace_id";
@@ -76,7 +76,10 @@ impl AwsBackend {
             .operation_attempt_timeout(Duration::from_secs(10))
             .build();
         let conf = rt.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).timeout_config(timeouts).load(),
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(http)
+                .timeout_config(timeouts)
+                .load(),
         );
         Ok(Self {
             secrets: aws_sdk_secretsmanager::Client::new(&conf),
@@ -127,7 +130,13 @@ impl AwsBackend {
                 Err(e) => return Err(store_err("create-table", e)),
             };
             for _ in 0..120 {
-                let d = self.ddb.describe_table().table_name(&self.table).send().await.map_err(|e| store_err("describe-table", e))?;
+                let d = self
+                    .ddb
+                    .describe_table()
+                    .table_name(&self.table)
+                    .send()
+                    .await
+                    .map_err(|e| store_err("describe-table", e))?;
                 if d.table().and_then(|t| t.table_status()).map(|s| s.as_str() == "ACTIVE").unwrap_or(false) {
                     return Ok(created);
                 }
@@ -141,8 +150,12 @@ impl AwsBackend {
     async fn current(&self, id: &str) -> Result<Option<Versioned>, Error> {
         match self.secrets.get_secret_value().secret_id(id).version_stage("AWSCURRENT").send().await {
             Ok(out) => {
-                let value = out.secret_string().ok_or_else(|| Error::Store(format!("secret {id} has no string value")))?;
-                Ok(Some(Versioned { value: value.to_owned(), version: out.version_id().unwrap_or_default().to_owned() }))
+                let value =
+                    out.secret_string().ok_or_else(|| Error::Store(format!("secret {id} has no string value")))?;
+                Ok(Some(Versioned {
+                    value: value.to_owned(),
+                    version: out.version_id().unwrap_or_default().to_owned(),
+                }))
             }
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
             Err(e) => Err(store_err("get-secret-value", e)),
@@ -174,7 +187,9 @@ impl AwsBackend {
             .await
         {
             Ok(_) => Ok(PutOutcome::Written(new_version)),
-            Err(e) if matches!(e.code(), Some("InvalidParameterException" | "InvalidRequestException")) => Ok(PutOutcome::Conflict),
+            Err(e) if matches!(e.code(), Some("InvalidParameterException" | "InvalidRequestException")) => {
+                Ok(PutOutcome::Conflict)
+            }
             Err(e) => Err(store_err("update-secret-version-stage", e)),
         }
     }

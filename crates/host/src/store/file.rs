@@ -189,7 +189,10 @@ impl FileBackend {
             )));
         }
         let too_large = || {
-            Error::Store(format!("secret file {} is larger than {MAX_SECRET_BYTES} bytes; a stored token is far smaller", path.display()))
+            Error::Store(format!(
+                "secret file {} is larger than {MAX_SECRET_BYTES} bytes; a stored token is far smaller",
+                path.display()
+            ))
         };
         if meta.len() > MAX_SECRET_BYTES as u64 {
             return Err(too_large());
@@ -473,7 +476,11 @@ mod tests {
         let dir = tmp();
         fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
         let b = FileBackend::open(&dir).unwrap();
-        fs::write(dir.join("registry.json"), r#"{"org":{"workspace_slug":"acme","oauth_secret_arn":"s","status":"active","team":"x"}}"#).unwrap();
+        fs::write(
+            dir.join("registry.json"),
+            r#"{"org":{"workspace_slug":"acme","oauth_secret_arn":"s","status":"active","team":"x"}}"#,
+        )
+        .unwrap();
         let mut row = Registry::get(&b, "org").unwrap().unwrap();
         row.status = "revoked".into();
         Registry::put(&b, &row).unwrap();

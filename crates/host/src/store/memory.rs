@@ -95,7 +95,10 @@ mod tests {
     #[test]
     fn a_far_future_lease_does_not_block_forever() {
         let b = MemoryBackend::default();
-        b.leases.lock().unwrap().insert("k".into(), Lease { holder: "ghost".into(), expires_ms: u64::MAX, note: String::new() });
+        b.leases
+            .lock()
+            .unwrap()
+            .insert("k".into(), Lease { holder: "ghost".into(), expires_ms: u64::MAX, note: String::new() });
         assert!(b.try_lease("k", "me", Duration::from_secs(25), "").unwrap().acquired);
         assert!(!b.try_lease("k", "other", Duration::from_secs(25), "").unwrap().acquired, "ours now, within its ttl");
     }

@@ -104,7 +104,9 @@ impl Backends {
         }
         if let Some(dir) = uri.strip_prefix("file:") {
             if dir.is_empty() {
-                return Err(Error::InvalidInput("file: store needs a directory, as in file:/var/lib/linear-oauth".into()));
+                return Err(Error::InvalidInput(
+                    "file: store needs a directory, as in file:/var/lib/linear-oauth".into(),
+                ));
             }
             Ok(Self::from_backend(FileBackend::open(dir)?))
         } else if uri == "memory:" {

@@ -24,10 +24,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -35,29 +32,16 @@ impl HttpResponse {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {} body is not JSON ({e}): {}",
-                self.status,
-                self.text()
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("status {} body is not JSON ({e}): {}", self.status, self.text()))
     }
 
     /// Asserts an OAuth error response and returns its description.
     pub fn oauth_error(&self, status: u16, error: &str) -> String {
-        assert_eq!(
-            self.status,
-            status,
-            "unexpected status, body: {}",
-            self.text()
-        );
+        assert_eq!(self.status, status, "unexpected status, body: {}", self.text());
         let v = self.json();
         assert_eq!(v["error"], error, "body: {v}");
-        v["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        v["error_description"].as_str().unwrap_or_default().to_string()
     }
 }
 
@@ -110,37 +94,19 @@ pub fn parse_response(raw: &[u8]) -> HttpResponse {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
     let mut body = raw[split + 4..].to_vec();
-    let resp = HttpResponse {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    assert!(
-        resp.header("transfer-encoding").is_none(),
-        "chunked responses are not supported by this client"
-    );
-    if let Some(len) = resp
-        .header("content-length")
-        .and_then(|l| l.parse::<usize>().ok())
-    {
+    let resp = HttpResponse { status, headers, body: Vec::new() };
+    assert!(resp.header("transfer-encoding").is_none(), "chunked responses are not supported by this client");
+    if let Some(len) = resp.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
         assert!(body.len() >= len, "short body: {} < {len}", body.len());
         body.truncate(len);
     }
     HttpResponse { body, ..resp }
 }
 
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> HttpResponse {
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
     let raw = send_raw(addr, &raw_request(method, path, headers, body))
         .unwrap_or_else(|e| panic!("{method} {path}: transport error {e}"));
     parse_response(&raw)
@@ -180,13 +146,7 @@ pub fn post_form_with(
 }
 
 pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> HttpResponse {
-    request(
-        addr,
-        "POST",
-        path,
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
+    request(addr, "POST", path, &[("Content-Type", "application/json")], body.to_string().as_bytes())
 }
 
 pub fn graphql(addr: SocketAddr, access_token: Option<&str>) -> HttpResponse {
@@ -196,11 +156,5 @@ pub fn graphql(addr: SocketAddr, access_token: Option<&str>) -> HttpResponse {
         headers.push(("Authorization", a));
     }
     let body = serde_json::json!({"query": "{ viewer { id name email } organization { id name urlKey } }"});
-    request(
-        addr,
-        "POST",
-        "/graphql",
-        &headers,
-        body.to_string().as_bytes(),
-    )
+    request(addr, "POST", "/graphql", &headers, body.to_string().as_bytes())
 }
