@@ -65,7 +65,7 @@ enum Command {
         target: Target,
         /// Linear answered 401 to the token read from stdin (never argv):
         /// print the stored token if it is another one, else refresh first.
-        #[arg(long, requires = "workspace")]
+        #[arg(long, conflicts_with = "secret")]
         unauthorized: bool,
     },
     /// Validate a stored token and show it with secrets redacted.
