@@ -548,10 +548,8 @@ impl Resolver {
         Self::build(env, false, options, make_token, make_error, log)
     }
 
-    /// The environment variables the CLI reads (`LINEAR_OAUTH_STORE`,
-    /// `LINEAR_OAUTH_API_BASE`, `LINEAR_OAUTH_AUTHORIZE_URL`,
-    /// `LINEAR_OAUTH_REFRESH_THRESHOLD_S`, `LINEAR_OAUTH_CACHE_TTL_S`), with
-    /// any given options on top.
+    /// The `LINEAR_OAUTH_*` environment variables, read exactly as the CLI
+    /// reads them (`Options::from_env`), with any given options on top.
     #[napi(factory, ts_args_type = "options?: ResolverOptions")]
     pub fn from_env(
         env: &Env,
