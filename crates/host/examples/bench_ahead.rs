@@ -92,6 +92,7 @@ fn run(label: &str, ahead: Duration, period: Duration) {
     );
 }
 
+#[derive(Debug)]
 struct Quiet;
 impl LogSink for Quiet {
     fn log(&self, _: LogLevel, _: &str, _: &[(String, String)]) {}
