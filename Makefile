@@ -1,4 +1,4 @@
-# Targets mirror CI: .ci/run calls `make ci`, which is `make test`.
+# Targets mirror CI: .ci/run calls `make ci`, which is `make lint test`.
 CARGO ?= cargo
 VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
@@ -22,7 +22,7 @@ help:
 	@echo "make smoke       the main job: linear-oauth smoke against the local Linear-compatible server"
 	@echo "make test        every test (Rust, Python, Node) with moto on 127.0.0.1 (what CI runs)"
 	@echo "make bench       benchmarks (release builds)"
-	@echo "make lint        rustfmt check, then clippy with warnings denied"
+	@echo "make lint        rustfmt check, clippy -D warnings on every crate (and on the component as wasm)"
 	@echo "make dist        installable artifacts for x86_64 and aarch64 Linux in dist/"
 	@echo "make dist-check  proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64)"
 
@@ -75,9 +75,12 @@ bench: setup venv
 	$(PY) hosts/python/bench.py
 	cd hosts/node && npm ci --no-audit --no-fund && npm run build && npm run bench
 
-lint:
+# Every crate, the Python and Node ones included; the component and core
+# also as the wasm they ship as.
+lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
 
 # Installable artifacts for x86_64 and aarch64 Linux in dist/ (about 50 min
 # cold on 2 cores): CLI tarballs, manylinux2014 abi3 wheels, npm packages.
@@ -96,4 +99,4 @@ dist-check: venv
 	$(PY) -m pip install --quiet --disable-pip-version-check $(DIST_TOOLS)
 	PATH="$(VENV)/bin:$$PATH" $(PY) scripts/dist_check.py
 
-ci: test
+ci: lint test
