@@ -12,19 +12,8 @@ const { inspect } = require('node:util');
 
 const binding = require('./native.js').loadNative();
 
-const ERROR_CODES = Object.freeze([
-  'NOT_REGISTERED',
-  'REVOKED',
-  'SECRET_MISSING',
-  'INVALID_STORED_TOKEN',
-  'REAUTHORIZATION_REQUIRED',
-  'TOKEN_ENDPOINT',
-  'TRANSPORT',
-  'STORE',
-  'INVALID_INPUT',
-  'AUTHORIZATION',
-  'INTERNAL',
-]);
+// From the host's error table, so a new kind needs no edit here.
+const ERROR_CODES = Object.freeze(binding.errorCodes());
 
 /** Every failure this module reports; `code` is stable, `message` never holds a secret. */
 class LinearOAuthError extends Error {
@@ -34,7 +23,8 @@ class LinearOAuthError extends Error {
     this.code = code;
     const d = details || {};
     if (code === 'INVALID_STORED_TOKEN') {
-      this.missingFields = Array.isArray(d.missingFields) ? d.missingFields : [];
+      this.invalidFields = Array.isArray(d.invalidFields) ? d.invalidFields : [];
+      this.missingFields = this.invalidFields; // the old name
     } else if (code === 'TOKEN_ENDPOINT' || code === 'AUTHORIZATION') {
       this.status = d.status == null ? null : d.status;
       this.error = d.error == null ? null : d.error;
@@ -45,8 +35,8 @@ class LinearOAuthError extends Error {
 }
 
 // The native side builds errors through this (the one host-error mapping is in Rust).
-function makeError(code, message, missingFields, status, error, description, retryAfter) {
-  return new LinearOAuthError(code, message, { missingFields, status, error, description, retryAfter });
+function makeError(code, message, invalidFields, status, error, description, retryAfter) {
+  return new LinearOAuthError(code, message, { invalidFields, status, error, description, retryAfter });
 }
 
 function invalidInput(message) {
