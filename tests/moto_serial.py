@@ -1,10 +1,29 @@
-"""moto's server with requests handled one at a time.
+"""moto's server with requests handled one at a time, and Secrets Manager's
+AWSCURRENT label as the one source of the current version.
 
-moto evaluates DynamoDB condition expressions and applies the write in
-separate steps without a lock, so two concurrent conditional writes can both
-succeed - unlike DynamoDB, which guarantees they are atomic. The lease tests
-depend on that guarantee, so this launcher serializes request handling
-(connections stay concurrent). Usage: python moto_serial.py HOST PORT
+1. moto evaluates DynamoDB condition expressions and applies the write in
+   separate steps without a lock, so two concurrent conditional writes can both
+   succeed - unlike DynamoDB, which guarantees they are atomic. The lease tests
+   depend on that guarantee, so this launcher serializes request handling
+   (connections stay concurrent).
+2. moto 5.2.5 keeps a secret's "default version" apart from its labels:
+   UpdateSecretVersionStage moves the AWSCURRENT label but not the default, so
+   an unstaged GetSecretValue keeps answering the old version, and a later
+   PutSecretValue without stages demotes that stale default and leaves two
+   versions labelled AWSCURRENT. Secrets Manager has no such thing: "If you
+   don't specify either a VersionStage or VersionId, Secrets Manager returns
+   the AWSCURRENT version" (GetSecretValue, VersionStage:
+   https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html),
+   and PutSecretValue without VersionStages "automatically moves the staging
+   label AWSCURRENT to this version", a label "that's already associated with a
+   different version" is removed from it, and AWSPREVIOUS goes to "the version
+   that AWSCURRENT was removed from"
+   (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html).
+   `patch_secrets_manager` makes the default version whichever holds
+   AWSCURRENT, so readers of the old layout (unstaged reads, as boto3 and the
+   old Lambdas do) see what they would see in AWS.
+
+Usage: python moto_serial.py HOST PORT
 """
 
 import sys
@@ -17,6 +36,41 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.secretsmanager.models import FakeSecret
+
+CURRENT = "AWSCURRENT"
+PREVIOUS = "AWSPREVIOUS"
+
+
+def _current_version_id(secret):
+    """The version labelled AWSCURRENT: what an unstaged read returns."""
+    for version_id, version in getattr(secret, "versions", {}).items():
+        if CURRENT in version["version_stages"]:
+            return version_id
+    return None
+
+
+def _make_current(secret, secret_version, version_id):
+    """PutSecretValue with AWSCURRENT (given or implied): every label of the
+    new version leaves the other versions, the old AWSCURRENT holder gets
+    AWSPREVIOUS (and keeps its other labels)."""
+    stages = secret_version["version_stages"]
+    if CURRENT not in stages:
+        stages.append(CURRENT)
+    previous = _current_version_id(secret)
+    for other_id, other in secret.versions.items():
+        if other_id != version_id:
+            other["version_stages"] = [s for s in other["version_stages"] if s not in stages and s != PREVIOUS]
+    if previous is not None and previous != version_id:
+        secret.versions[previous]["version_stages"].append(PREVIOUS)
+    secret.versions[version_id] = secret_version
+
+
+def patch_secrets_manager():
+    # The label is the truth: assignments to the default are ignored.
+    FakeSecret.default_version_id = property(_current_version_id, lambda self, value: None)
+    FakeSecret.set_default_version_id = lambda self, version_id: None
+    FakeSecret.reset_default_version = _make_current
 
 
 class Serialized:
@@ -32,6 +86,7 @@ class Serialized:
 
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
+    patch_secrets_manager()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)
 
