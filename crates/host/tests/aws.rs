@@ -4,14 +4,14 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use linear_oauth_host::store::{AwsBackend, Registry, SecretStore};
-use linear_oauth_host::{Backends, Error, Options, PutOutcome, Resolver};
+use linear_oauth_host::store::{AwsBackend, DeferredRelease, Registry, SecretStore};
+use linear_oauth_host::{Backends, Error, LeaseGrant, Options, PutOutcome, Resolver};
 use linear_oauth_testserver::FaultsPatch;
 
 fn endpoint() -> String {
@@ -423,4 +423,116 @@ fn an_old_style_write_during_a_refresh_is_not_overwritten() {
     assert_eq!(now["access_token"], fresh.access_token.as_str(), "the compare-and-swap kept the newer install");
     assert_eq!(current_versions(&rt, &sm, &s.secret_id).len(), 1);
     assert!(server.refresh_token_live(now["refresh_token"].as_str().unwrap()));
+}
+
+/// Holds lease releases until the test opens the gate, so what was sent
+/// before the caller got its token can be counted exactly.
+#[derive(Debug)]
+struct GatedRelease {
+    inner: Arc<AwsBackend>,
+    gate: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Registry for GatedRelease {
+    fn get(&self, id: &str) -> Result<Option<linear_oauth_host::RegistryRow>, Error> {
+        Registry::get(&*self.inner, id)
+    }
+    fn put(&self, row: &linear_oauth_host::RegistryRow) -> Result<(), Error> {
+        Registry::put(&*self.inner, row)
+    }
+    fn list(&self) -> Result<Vec<linear_oauth_host::RegistryRow>, Error> {
+        self.inner.list()
+    }
+    fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
+        self.inner.try_lease(key, holder, ttl, note)
+    }
+    fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
+        self.finish_lease(key, holder, None)
+    }
+    fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
+        let _ = self.gate.lock().unwrap().recv();
+        self.inner.finish_lease(key, holder, written_version)
+    }
+}
+
+/// Requests sent between two snapshots of the counter, by operation.
+fn sent(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(op, n)| {
+            (
+                op.trim_start_matches("secretsmanager.").trim_start_matches("DynamoDB_20120810.").to_owned(),
+                n - before.get(op).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn ops(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    list.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect()
+}
+
+/// The refresh path's AWS requests, counted at the SDK (every attempt), so
+/// the number cannot creep back up.
+#[test]
+fn a_refresh_sends_few_aws_requests() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let b = Backends { secrets: aws.clone(), registry: aws.clone() };
+    let s = seed(&server, &b, &format!("rq{}", std::process::id()), 10);
+    // Every refresh stores a token that is due again (30 s < the 60 s threshold).
+    server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
+    let short_lived = || Options { long_lived: false, ..aws_options(&server, &t) };
+
+    // The CLI (short-lived: the release is on its path), a cold process, by workspace id.
+    // The first refresh in a table finds no lease item yet, so it reads the secret again.
+    let before = aws.requests();
+    Resolver::with_backends(short_lived(), b.clone()).unwrap().resolve(&s.workspace_id).unwrap();
+    let first = sent(&before, &aws.requests());
+    let cli = ops(&[
+        ("GetItem", 1),                  // registry row
+        ("GetSecretValue", 1),           // stored token: expiring
+        ("UpdateItem", 2),               // take the lease (it says nobody refreshed since the read); release it
+        ("PutSecretValue", 1),           // the new version, labelled aside
+        ("UpdateSecretVersionStage", 1), // AWSCURRENT moves to it only from the version read
+    ]);
+    let mut first_expected = cli.clone();
+    *first_expected.get_mut("GetSecretValue").unwrap() += 1;
+    assert_eq!(first, first_expected, "the first refresh of a secret");
+    let before = aws.requests();
+    Resolver::with_backends(short_lived(), b.clone()).unwrap().resolve(&s.workspace_id).unwrap();
+    let steady = sent(&before, &aws.requests());
+    assert_eq!(steady, cli, "a refresh: 6 requests where there were 8");
+
+    // A long-lived host releases the lease after the caller has its token.
+    let gated = |rx| Backends {
+        secrets: aws.clone(),
+        registry: Arc::new(DeferredRelease::new(Arc::new(GatedRelease { inner: aws.clone(), gate: Mutex::new(rx) }))),
+    };
+    for by_workspace in [true, false] {
+        let (open, rx) = std::sync::mpsc::channel();
+        let r = Resolver::with_backends(aws_options(&server, &t), gated(rx)).unwrap();
+        let before = aws.requests();
+        let tok = if by_workspace { r.resolve(&s.workspace_id) } else { r.resolve_secret(&s.secret_id) }.unwrap();
+        let critical = sent(&before, &aws.requests());
+        let mut expected = cli.clone();
+        *expected.get_mut("UpdateItem").unwrap() -= 1;
+        if !by_workspace {
+            expected.remove("GetItem"); // the agent's path: it knows the secret id
+        }
+        assert_eq!(critical, expected, "on the caller's path (by workspace id: {by_workspace})");
+        assert!(critical.values().sum::<u64>() <= if by_workspace { 5 } else { 4 });
+        open.send(()).unwrap();
+        drop(r); // sends the queued release
+        assert_eq!(sent(&before, &aws.requests()).get("UpdateItem"), Some(&2), "released afterwards");
+        assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.as_str());
+    }
+    assert_eq!(server.counters().invalid_grant, 0);
+}
+
+fn unstaged_value(id: &str) -> serde_json::Value {
+    let (rt, sm, _) = raw();
+    unstaged(&rt, &sm, id)
 }
