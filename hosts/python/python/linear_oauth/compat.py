@@ -47,8 +47,10 @@ def _shared_resolver() -> Resolver:
 def _secret_id(channel_metadata: Mapping[str, object] | None) -> str:
     if channel_metadata is not None:
         value = channel_metadata.get(SECRET_METADATA_KEY)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
+        if isinstance(value, str):
+            value = value.strip()
+            if value:
+                return value
     return os.environ.get(SECRET_ENV, "").strip()
 
 
@@ -68,7 +70,7 @@ def resolve_linear_api_token(channel_metadata: Mapping[str, object] | None = Non
         )
         return ""
     try:
-        token = _shared_resolver().resolve_secret(secret_id)
+        access_token = _shared_resolver().resolve_secret(secret_id).access_token
     except LinearOAuthError as e:
         _logger.error(
             "could not resolve a Linear access token: %s",
@@ -76,5 +78,8 @@ def resolve_linear_api_token(channel_metadata: Mapping[str, object] | None = Non
             extra={"secret_id": secret_id, "error_code": e.code},
         )
         return ""
-    os.environ[TOKEN_ENV] = token.access_token
-    return token.access_token
+    # Export only a change: assigning to os.environ re-encodes and calls
+    # putenv every time, which on a cached token costs more than the resolve.
+    if os.environ.get(TOKEN_ENV) != access_token:
+        os.environ[TOKEN_ENV] = access_token
+    return access_token
