@@ -23,11 +23,21 @@ AWSCURRENT label as the one source of the current version.
    AWSCURRENT, so readers of the old layout (unstaged reads, as boto3 and the
    old Lambdas do) see what they would see in AWS.
 
+3. For benchmarks: MOTO_DELAY_MS=N (environment) holds every request N ms
+   before it is handled, outside the lock, as a network round trip to AWS
+   would; and GET /_launcher/requests answers how many requests of each
+   operation (X-Amz-Target) it has served, so a benchmark can count the
+   requests of code that has no counter of its own.
+
 Usage: python moto_serial.py HOST PORT
 """
 
+import json
+import os
 import sys
 import threading
+import time
+from collections import Counter
 
 from werkzeug.serving import run_simple
 
@@ -74,12 +84,21 @@ def patch_secrets_manager():
 
 
 class Serialized:
-    def __init__(self, app):
+    def __init__(self, app, delay_s=0.0):
         self.app = app
         self.lock = threading.Lock()
+        self.delay_s = delay_s
+        self.requests = Counter()
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/_launcher/requests":
+            body = json.dumps(dict(self.requests)).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if self.delay_s:
+            time.sleep(self.delay_s)
         with self.lock:
+            self.requests[environ.get("HTTP_X_AMZ_TARGET", "other")] += 1
             # Materialize the body inside the lock: the backend work may be lazy.
             return list(self.app(environ, start_response))
 
@@ -88,7 +107,8 @@ def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     patch_secrets_manager()
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)
+    delay_s = float(os.environ.get("MOTO_DELAY_MS", "0")) / 1000
+    run_simple(host, port, Serialized(app, delay_s), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":
