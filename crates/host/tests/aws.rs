@@ -131,6 +131,16 @@ fn conditional_writes_and_leases() {
     let g = b.try_lease("k", "c", Duration::from_secs(5), "").unwrap();
     assert!(g.acquired);
     assert_eq!(g.previous_note.as_deref(), Some("note-b"), "an expired holder's note is handed over");
+    // A release keeps the version its holder wrote for the next taker; one without a write keeps the last.
+    assert_eq!(g.written_version, None, "nothing written yet");
+    b.finish_lease("k", "c", Some("v7")).unwrap();
+    let g = b.try_lease("k", "d", Duration::from_secs(5), "").unwrap();
+    assert!(g.acquired && g.previous_note.is_none());
+    assert_eq!(g.written_version.as_deref(), Some("v7"));
+    b.finish_lease("k", "d", None).unwrap();
+    assert_eq!(b.try_lease("k", "e", Duration::from_secs(5), "").unwrap().written_version.as_deref(), Some("v7"));
+    b.finish_lease("k", "nobody", Some("v8")).unwrap();
+    assert!(!b.try_lease("k", "f", Duration::from_secs(5), "").unwrap().acquired, "only the holder releases");
 }
 
 #[test]
@@ -343,6 +353,17 @@ fn unstaged_reads_see_every_project_write_back() {
         assert!(!seen.contains(&tok.access_token), "each refresh rotated");
         seen.push(tok.access_token.clone());
     }
+    // The aside label of the compare-and-swap stays on one version (the latest write), never piles up.
+    let versions =
+        rt.block_on(sm.list_secret_version_ids().secret_id(&s.secret_id).include_deprecated(true).send()).unwrap();
+    let aside: Vec<_> = versions
+        .versions()
+        .iter()
+        .filter(|v| v.version_stages().iter().any(|l| l == "LINEAR_OAUTH_PENDING"))
+        .map(|v| v.version_stages().to_vec())
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(aside[0].iter().any(|l| l == "AWSCURRENT"), "on the current version: {aside:?}");
 }
 
 #[test]

@@ -4,9 +4,11 @@
 //! back is one more store round trip (a DynamoDB `UpdateItem` on the aws
 //! store) that nobody in this process waits for. A worker thread sends it
 //! instead. Waiters elsewhere are not held up: they poll the secret and find
-//! the new version as soon as it is written. A short-lived host (the CLI, a
-//! Lambda that may freeze after returning) must not use this: its release
-//! could be lost, leaving the lease to expire.
+//! the new version as soon as it is written. A short-lived host (the CLI)
+//! keeps its release on the path. A host frozen between calls (a Lambda) may
+//! send a queued release only once thawed; one that never thaws leaves the
+//! lease to expire, and the next taker reads the secret again, as after a
+//! crash: nothing is lost but a round trip.
 
 use std::collections::HashMap;
 use std::fmt;
