@@ -24,6 +24,7 @@ def env(server: TestServer, store: FileStore, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LINEAR_OAUTH_STORE", store.uri)
     monkeypatch.setenv("LINEAR_OAUTH_API_BASE", server.base_url)
     monkeypatch.setattr(compat, "_resolver", None)
+    monkeypatch.setattr(compat, "_exported", None)
     yield
     monkeypatch.setattr(compat, "_resolver", None)
 
@@ -172,6 +173,8 @@ def test_the_token_is_exported_only_when_it_changes(
     rotated = compat._shared_resolver().force_refresh(s.secret_id).access_token
     assert compat.resolve_linear_api_token(meta) == rotated
     assert writes == [s.access, rotated], "a new token is exported"
-    os.environ["LINEAR_API_TOKEN"] = "changed-by-someone-else"
+    other = seed(server, store, "othr", 3600)
+    assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": other.secret_id}) == other.access
     assert compat.resolve_linear_api_token(meta) == rotated
-    assert os.environ["LINEAR_API_TOKEN"] == rotated, "a variable that drifted is set again"
+    assert writes == [s.access, rotated, other.access, rotated], "switching workspaces exports each switch"
+    assert os.environ["LINEAR_API_TOKEN"] == rotated
