@@ -18,7 +18,10 @@ const OUTAGE: Duration = Duration::from_secs(3);
 
 fn main() {
     println!("{CALLERS} callers, token 30 s from expiry, token endpoint 503 for {} s", OUTAGE.as_secs());
-    println!("{:<22} {:>7} {:>7} {:>9} {:>9} {:>9} {:>6}", "failure memory", "calls", "errors", "p50 us", "p99 us", "max ms", "POSTs");
+    println!(
+        "{:<22} {:>7} {:>7} {:>9} {:>9} {:>9} {:>6}",
+        "failure memory", "calls", "errors", "p50 us", "p99 us", "max ms", "POSTs"
+    );
     for memory in [Duration::ZERO, Duration::from_secs(1)] {
         run(memory);
     }
@@ -91,7 +94,10 @@ fn run(memory: Duration) {
         lat.last().unwrap().as_secs_f64() * 1e3,
         posts
     );
-    server.set_faults(FaultsPatch { fail_next: Some(FailNext { count: 0, status: 503, body: None }), ..Default::default() });
+    server.set_faults(FaultsPatch {
+        fail_next: Some(FailNext { count: 0, status: 503, body: None }),
+        ..Default::default()
+    });
     std::thread::sleep(memory);
     let before = server.counters().token_refresh_ok;
     let t = r.resolve("org-bench").unwrap();
