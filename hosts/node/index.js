@@ -163,16 +163,8 @@ function logBridge(logger) {
 // ---------------------------------------------------------------- options
 
 const STRING_OPTIONS = ['store', 'registryTable', 'apiBase', 'authorizeUrl', 'secretPrefix'];
-const SECONDS_OPTIONS = [
-  'refreshThresholdSeconds',
-  'cacheTtlSeconds',
-  'httpTimeoutSeconds',
-  'leaseTtlSeconds',
-  'leaseWaitSeconds',
-  'callDeadlineSeconds',
-  'failureMemorySeconds',
-  'refreshAheadSeconds',
-];
+// The host's table of seconds options, as Node spells them.
+const SECONDS_OPTIONS = binding.secondsOptions().map(([name]) => name);
 const KNOWN_OPTIONS = new Set([...STRING_OPTIONS, ...SECONDS_OPTIONS, 'logLevel', 'logger']);
 
 function nativeOptions(options) {

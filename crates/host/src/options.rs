@@ -210,6 +210,36 @@ impl DurationOption {
         }
     }
 
+    /// Its Python keyword argument (`http_timeout_s`).
+    pub fn python_name(self) -> String {
+        format!("{}_s", self.field())
+    }
+
+    /// Its Node option (`httpTimeoutSeconds`).
+    pub fn node_name(self) -> String {
+        let mut out = String::new();
+        for (i, part) in self.field().split('_').enumerate() {
+            let mut chars = part.chars();
+            match (i, chars.next()) {
+                (0, Some(c)) => out.push(c),
+                (_, Some(c)) => out.push(c.to_ascii_uppercase()),
+                (_, None) => {}
+            }
+            out.extend(chars);
+        }
+        out + "Seconds"
+    }
+
+    /// Its value in `Options::default()`.
+    pub fn default_value(self) -> Duration {
+        *self.field_ref(&Options::default())
+    }
+
+    /// Sets it in `o`, unchecked (see [`Self::from_secs`]).
+    pub fn set(self, o: &mut Options, d: Duration) {
+        *self.field_mut(o) = d;
+    }
+
     /// The environment variable `Options::from_env` reads it from, if any.
     pub fn env_var(self) -> Option<&'static str> {
         match self {
@@ -325,6 +355,17 @@ mod tests {
         assert!(matches!(Options::duration_from_secs("nope", 1.0), Err(Error::InvalidInput(_))));
         let e = DurationOption::LeaseTtl.from_secs("leaseTtlSeconds", 1e300).unwrap_err();
         assert!(e.to_string().contains("leaseTtlSeconds"), "{e}");
+    }
+
+    #[test]
+    fn binding_spellings() {
+        assert_eq!(DurationOption::HttpTimeout.python_name(), "http_timeout_s");
+        assert_eq!(DurationOption::HttpTimeout.node_name(), "httpTimeoutSeconds");
+        assert_eq!(DurationOption::RefreshThreshold.node_name(), "refreshThresholdSeconds");
+        assert_eq!(DurationOption::LeaseWait.default_value(), Duration::from_secs(30));
+        let mut o = Options::default();
+        DurationOption::CacheTtl.set(&mut o, Duration::from_secs(7));
+        assert_eq!(o.cache_ttl, Duration::from_secs(7));
     }
 
     #[test]

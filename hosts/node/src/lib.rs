@@ -53,43 +53,38 @@ struct NativeOptions {
     registry_table: Option<String>,
     api_base: Option<String>,
     authorize_url: Option<String>,
-    refresh_threshold_seconds: Option<f64>,
-    cache_ttl_seconds: Option<f64>,
     secret_prefix: Option<String>,
-    http_timeout_seconds: Option<f64>,
-    lease_ttl_seconds: Option<f64>,
-    lease_wait_seconds: Option<f64>,
-    call_deadline_seconds: Option<f64>,
-    failure_memory_seconds: Option<f64>,
-    refresh_ahead_seconds: Option<f64>,
+    /// Seconds options by the host's table, under their Node names.
+    seconds: Vec<(DurationOption, f64)>,
     log_level: Option<String>,
 }
 
 impl NativeOptions {
     fn read(o: Option<Object<'_>>) -> Result<Self> {
         let Some(o) = o else { return Ok(Self::default()) };
+        let mut seconds = Vec::new();
+        for opt in DurationOption::ALL {
+            if let Some(v) = o.get::<f64>(&opt.node_name())? {
+                seconds.push((opt, v));
+            }
+        }
         Ok(Self {
             store: o.get("store")?,
             registry_table: o.get("registryTable")?,
             api_base: o.get("apiBase")?,
             authorize_url: o.get("authorizeUrl")?,
-            refresh_threshold_seconds: o.get("refreshThresholdSeconds")?,
-            cache_ttl_seconds: o.get("cacheTtlSeconds")?,
             secret_prefix: o.get("secretPrefix")?,
-            http_timeout_seconds: o.get("httpTimeoutSeconds")?,
-            lease_ttl_seconds: o.get("leaseTtlSeconds")?,
-            lease_wait_seconds: o.get("leaseWaitSeconds")?,
-            call_deadline_seconds: o.get("callDeadlineSeconds")?,
-            failure_memory_seconds: o.get("failureMemorySeconds")?,
-            refresh_ahead_seconds: o.get("refreshAheadSeconds")?,
+            seconds,
             log_level: o.get("logLevel")?,
         })
     }
 }
 
-/// The host's one validator for seconds options, under this host's option name.
-fn seconds(option: DurationOption, name: &str, value: Option<f64>) -> HostResult<Option<Duration>> {
-    value.map(|v| option.from_secs(name, v)).transpose()
+/// The host's seconds options as Node spells them (`SECONDS_OPTIONS` in
+/// index.js), with their defaults in seconds.
+#[napi(skip_typescript)]
+pub fn seconds_options() -> Vec<(String, f64)> {
+    DurationOption::ALL.iter().map(|o| (o.node_name(), o.default_value().as_secs_f64())).collect()
 }
 
 /// Lays the given options over `base`; returns the minimum log level too.
@@ -109,30 +104,9 @@ fn apply(mut base: Options, o: NativeOptions) -> HostResult<(Options, LogLevel)>
     if let Some(v) = o.secret_prefix {
         base.secret_prefix = v;
     }
-    if let Some(d) = seconds(DurationOption::RefreshThreshold, "refreshThresholdSeconds", o.refresh_threshold_seconds)?
-    {
-        base.refresh_threshold = d;
-    }
-    if let Some(d) = seconds(DurationOption::CacheTtl, "cacheTtlSeconds", o.cache_ttl_seconds)? {
-        base.cache_ttl = d;
-    }
-    if let Some(d) = seconds(DurationOption::HttpTimeout, "httpTimeoutSeconds", o.http_timeout_seconds)? {
-        base.http_timeout = d;
-    }
-    if let Some(d) = seconds(DurationOption::LeaseTtl, "leaseTtlSeconds", o.lease_ttl_seconds)? {
-        base.lease_ttl = d;
-    }
-    if let Some(d) = seconds(DurationOption::LeaseWait, "leaseWaitSeconds", o.lease_wait_seconds)? {
-        base.lease_wait = d;
-    }
-    if let Some(d) = seconds(DurationOption::CallDeadline, "callDeadlineSeconds", o.call_deadline_seconds)? {
-        base.call_deadline = d;
-    }
-    if let Some(d) = seconds(DurationOption::FailureMemory, "failureMemorySeconds", o.failure_memory_seconds)? {
-        base.failure_memory = d;
-    }
-    if let Some(d) = seconds(DurationOption::RefreshAhead, "refreshAheadSeconds", o.refresh_ahead_seconds)? {
-        base.refresh_ahead = d;
+    // The host's one validator, under this host's option name.
+    for (opt, secs) in o.seconds {
+        opt.set(&mut base, opt.from_secs(&opt.node_name(), secs)?);
     }
     let level = match o.log_level.as_deref() {
         None => LogLevel::Info,
@@ -687,18 +661,19 @@ mod tests {
 
     #[test]
     fn options_are_validated() {
-        let bad = NativeOptions { cache_ttl_seconds: Some(-1.0), ..Default::default() };
+        let bad = NativeOptions { seconds: vec![(DurationOption::CacheTtl, -1.0)], ..Default::default() };
         assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
-        let bad = NativeOptions { http_timeout_seconds: Some(0.0), ..Default::default() };
-        assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
+        let bad = NativeOptions { seconds: vec![(DurationOption::HttpTimeout, 0.0)], ..Default::default() };
+        let e = apply(Options::default(), bad).unwrap_err();
+        assert!(e.to_string().contains("httpTimeoutSeconds"), "{e}");
         let bad = NativeOptions { log_level: Some("loud".into()), ..Default::default() };
         assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
-        let ok =
-            NativeOptions { refresh_threshold_seconds: Some(0.5), store: Some("memory:".into()), ..Default::default() };
+        let ok = NativeOptions {
+            seconds: vec![(DurationOption::RefreshThreshold, 0.5)],
+            store: Some("memory:".into()),
+            ..Default::default()
+        };
         let (o, level) = apply(Options::default(), ok).unwrap();
-        assert_eq!(
-            (o.refresh_threshold, o.store.as_str(), level),
-            (Duration::from_millis(500), "memory:", LogLevel::Info)
-        );
+        assert_eq!((Duration::from_millis(500), "memory:", LogLevel::Info));
     }
 }

@@ -41,6 +41,17 @@ test('index.d.ts declares every export and every public Resolver method', () => 
   for (const code of cjs.ERROR_CODES) assert.match(dts, new RegExp(`'${code}'`), code);
 });
 
+test('every seconds option of the host is typed in index.d.ts with its real default', () => {
+  const native = require('../native.js').loadNative();
+  const dts = fs.readFileSync(path.join(pkgDir, 'index.d.ts'), 'utf8');
+  const options = /export interface ResolverOptions \{([^]*?)\n\}/.exec(dts)[1];
+  for (const [name, def] of native.secondsOptions()) {
+    const m = new RegExp(`/\\*\\*([^*]*)\\*/\\s*${name}\\?: number`).exec(options);
+    assert.ok(m, `${name} is declared with a doc comment`);
+    assert.match(m[1], new RegExp(`default ${def}\\b`), `${name}: the documented default is the host's ${def}`);
+  }
+});
+
 test('error codes are the host’s table, and the ErrorCode type lists exactly those', () => {
   const native = require('../native.js').loadNative();
   assert.deepEqual([...cjs.ERROR_CODES], native.errorCodes());

@@ -412,17 +412,11 @@ struct PyResolver {
 }
 
 /// The host's one validator for seconds options, under this host's keyword.
-fn seconds(
-    py: Python<'_>,
-    option: host::DurationOption,
-    name: &str,
-    value: Option<f64>,
-    default: Duration,
-) -> PyResult<Duration> {
-    match value {
-        None => Ok(default),
-        Some(s) => option.from_secs(name, s).map_err(|e| to_py_err(py, e)),
-    }
+/// Test hook: the host's seconds options as Python keywords, with defaults.
+#[pyfunction]
+#[pyo3(name = "_seconds_options")]
+fn seconds_options() -> Vec<(String, f64)> {
+    host::DurationOption::ALL.iter().map(|o| (o.python_name(), o.default_value().as_secs_f64())).collect()
 }
 
 /// A panic in the host becomes `InternalError` (an `Exception`), never a
@@ -565,54 +559,33 @@ impl PyResolver {
         refresh_ahead_s: Option<f64>,
     ) -> PyResult<Self> {
         let d = host::Options::default();
-        let options = host::Options {
+        let mut options = host::Options {
             store: store.unwrap_or(d.store),
             registry_table: registry_table.or(d.registry_table),
             api_base: api_base.unwrap_or(d.api_base),
             authorize_url: authorize_url.unwrap_or(d.authorize_url),
-            refresh_threshold: seconds(
-                py,
-                host::DurationOption::RefreshThreshold,
-                "refresh_threshold_s",
-                refresh_threshold_s,
-                d.refresh_threshold,
-            )?,
-            cache_ttl: seconds(py, host::DurationOption::CacheTtl, "cache_ttl_s", cache_ttl_s, d.cache_ttl)?,
             secret_prefix: secret_prefix.unwrap_or(d.secret_prefix),
-            http_timeout: seconds(
-                py,
-                host::DurationOption::HttpTimeout,
-                "http_timeout_s",
-                http_timeout_s,
-                d.http_timeout,
-            )?,
-            lease_ttl: seconds(py, host::DurationOption::LeaseTtl, "lease_ttl_s", lease_ttl_s, d.lease_ttl)?,
-            lease_wait: seconds(py, host::DurationOption::LeaseWait, "lease_wait_s", lease_wait_s, d.lease_wait)?,
-            call_deadline: seconds(
-                py,
-                host::DurationOption::CallDeadline,
-                "call_deadline_s",
-                call_deadline_s,
-                d.call_deadline,
-            )?,
             max_memory_bytes: max_memory_bytes.unwrap_or(d.max_memory_bytes),
-            failure_memory: seconds(
-                py,
-                host::DurationOption::FailureMemory,
-                "failure_memory_s",
-                failure_memory_s,
-                d.failure_memory,
-            )?,
-            refresh_ahead: seconds(
-                py,
-                host::DurationOption::RefreshAhead,
-                "refresh_ahead_s",
-                refresh_ahead_s,
-                d.refresh_ahead,
-            )?,
             // log_sink is set by `open`; fields added to the host later keep their defaults.
             ..d
         };
+        use host::DurationOption as D;
+        let seconds = [
+            (D::RefreshThreshold, refresh_threshold_s),
+            (D::CacheTtl, cache_ttl_s),
+            (D::HttpTimeout, http_timeout_s),
+            (D::LeaseTtl, lease_ttl_s),
+            (D::LeaseWait, lease_wait_s),
+            (D::CallDeadline, call_deadline_s),
+            (D::FailureMemory, failure_memory_s),
+            (D::RefreshAhead, refresh_ahead_s),
+        ];
+        // The host's one validator, under the keyword's name.
+        for (opt, value) in seconds {
+            if let Some(secs) = value {
+                opt.set(&mut options, opt.from_secs(&opt.python_name(), secs).map_err(|e| to_py_err(py, e))?);
+            }
+        }
         Self::open(py, options)
     }
 
@@ -717,6 +690,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_emit_log", wrap_pyfunction!(emit_log, m)?)?;
     m.setattr("_complete_future", wrap_pyfunction!(complete_future, m)?)?;
     m.setattr("_error_kinds", wrap_pyfunction!(error_kinds, m)?)?;
+    m.setattr("_seconds_options", wrap_pyfunction!(seconds_options, m)?)?;
     let t = error_types(py)?;
     m.add("LinearOAuthError", t.base.clone_ref(py))?;
     for (kind, ty) in host::ERROR_KINDS.iter().zip(&t.kinds) {

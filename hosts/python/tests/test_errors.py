@@ -60,6 +60,20 @@ def test_the_module_matches_the_hosts_error_table() -> None:
     assert declared == {name for _, name, _ in table}
 
 
+def test_every_seconds_option_of_the_host_is_a_typed_keyword(tmp_path: Path) -> None:
+    from linear_oauth import _native
+
+    pyi = (Path(lo.__file__).parent / "_native.pyi").read_text()
+    table = _native._seconds_options()  # type: ignore[attr-defined]
+    assert len(table) >= 8
+    for name, default in table:
+        assert f"{name}: float | None = None" in pyi, name
+        # Accepted at its default by the constructor; refused when negative, by its own name.
+        lo.Resolver(store=f"file:{tmp_path}", **{name: default})
+        with pytest.raises(lo.InvalidInput, match=name):
+            lo.Resolver(store=f"file:{tmp_path}", **{name: -1.0})
+
+
 def test_attribute_defaults_exist_on_the_classes() -> None:
     assert lo.InvalidStoredToken.invalid_fields == ()
     for cls in (lo.TokenEndpointError, lo.AuthorizationError):
