@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use linear_oauth_core::{
-    after_invalid_grant, freshness, parse_token_response, refresh_form, Freshness, Recovery, RegistryStatus,
-    StoredToken,
+    after_invalid_grant, client_credentials_disabled, client_credentials_form, freshness, parse_token_response,
+    refresh_form, EndpointFailure, Freshness, Grant, Recovery, RegistryStatus, StoredToken, TokenResponse,
 };
 
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
@@ -237,7 +237,7 @@ fn usable_without_refresh(
     seen: &StoredToken,
     force: bool,
 ) -> Option<ResolvedToken> {
-    if current.refresh_token != seen.refresh_token {
+    if current.lineage() != seen.lineage() {
         if_rotated_usable(s, secret_id, current)
     } else if force {
         None
@@ -320,7 +320,7 @@ impl Lease {
         let mut backoff = 20u64;
         // What we are about to do, for whoever finds this lease expired.
         let note = serde_json::json!({
-            "refresh_token_sha256": linear_oauth_core::fingerprint(seen.refresh_token.secret()),
+            "lineage_sha256": linear_oauth_core::fingerprint(seen.lineage()),
             "started_ms": started,
         })
         .to_string();
@@ -366,8 +366,16 @@ enum RefreshFailure {
     Other(Error),
 }
 
-fn post_refresh(s: &Settings, tok: &StoredToken) -> Result<linear_oauth_core::TokenResponse, RefreshFailure> {
-    let body = refresh_form(&tok.refresh_token, &tok.client_id, &tok.client_secret);
+/// The one place a stored token is renewed at Linear: a refresh for an
+/// authorization-code token, a new client_credentials fetch for a
+/// client-credentials one (which has no refresh token; the new token ends
+/// the old one everywhere). Callers hold the single flight and the lease.
+fn post_new_token(s: &Settings, tok: &StoredToken) -> Result<TokenResponse, RefreshFailure> {
+    let body = match (tok.grant(), &tok.refresh_token) {
+        (Grant::AuthorizationCode, Some(refresh)) => refresh_form(refresh, &tok.client_id, &tok.client_secret),
+        (Grant::ClientCredentials, _) => client_credentials_form(&tok.scope, &tok.client_id, &tok.client_secret),
+        (Grant::AuthorizationCode, None) => unreachable!("parse requires a refresh token for this grant"),
+    };
     let resp = http::post(
         &endpoint(s, "oauth/token"),
         "application/x-www-form-urlencoded",
@@ -377,19 +385,39 @@ fn post_refresh(s: &Settings, tok: &StoredToken) -> Result<linear_oauth_core::To
     )
     .map_err(|e| RefreshFailure::Other(Error::Transport(e)))?;
     parse_token_response(resp.status, &resp.body).map_err(|f| {
-        if f.is_invalid_grant() {
-            RefreshFailure::InvalidGrant
-        } else {
-            let secrets = [tok.refresh_token.secret(), tok.client_secret.secret(), tok.access_token.secret()];
-            RefreshFailure::Other(endpoint_error(f, &secrets))
+        let secrets = [tok.lineage(), tok.client_secret.secret(), tok.access_token.secret()];
+        match tok.grant() {
+            Grant::AuthorizationCode if f.is_invalid_grant() => RefreshFailure::InvalidGrant,
+            Grant::AuthorizationCode => RefreshFailure::Other(endpoint_error(f, &secrets)),
+            Grant::ClientCredentials => RefreshFailure::Other(client_credentials_error(f, &secrets)),
         }
+    })
+}
+
+/// A failed client_credentials request as hosts see it; a disabled grant
+/// names the Linear setting that turns it on.
+pub(crate) fn client_credentials_error(f: EndpointFailure, secrets: &[&str]) -> Error {
+    if !client_credentials_disabled(&f) {
+        return endpoint_error(f, secrets);
+    }
+    let EndpointFailure::Error { status, code, description } = f.redacted(secrets) else {
+        unreachable!("a disabled grant is an error answer")
+    };
+    let linear = description.map(|d| format!(" (Linear: \"{d}\")")).unwrap_or_default();
+    Error::TokenEndpoint(crate::linear::oauth::types::EndpointError {
+        status,
+        code,
+        description: Some(format!(
+            "the Linear app does not allow the client credentials grant{linear}; enable \"Client credentials\" \
+             in the app's settings in Linear (Settings > API > OAuth applications > the app), then retry"
+        )),
     })
 }
 
 /// Refresh with the lease held, recovering once from invalid_grant.
 fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String) -> Result<ResolvedToken, Error> {
     let fields = [("workspace_id", tok.workspace_id.as_str()), ("secret_id", secret_id)];
-    match post_refresh(s, &tok) {
+    match post_new_token(s, &tok) {
         Ok(resp) => write_back(s, secret_id, &tok, &tok.refreshed(&resp, now_ms()), &version),
         Err(RefreshFailure::Other(e)) => {
             invalidate_secret(secret_id, &tok.workspace_id);
@@ -398,7 +426,7 @@ fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String)
         }
         Err(RefreshFailure::InvalidGrant) => {
             let (reread, version2) = read_secret(secret_id)?;
-            match after_invalid_grant(tok.refresh_token.secret(), &reread, now_ms(), s.refresh_threshold_ms) {
+            match after_invalid_grant(tok.lineage(), &reread, now_ms(), s.refresh_threshold_ms) {
                 Recovery::UseStored => {
                     log_event(
                         Level::Info,
@@ -409,7 +437,7 @@ fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String)
                     if_fresh(s, secret_id, &reread)
                         .ok_or_else(|| Error::Transport("stored token expired meanwhile".into()))
                 }
-                Recovery::RefreshAgain => match post_refresh(s, &reread) {
+                Recovery::RefreshAgain => match post_new_token(s, &reread) {
                     Ok(resp) => write_back(s, secret_id, &reread, &reread.refreshed(&resp, now_ms()), &version2),
                     Err(RefreshFailure::InvalidGrant) => Err(reauthorize(secret_id, &reread.workspace_id)),
                     Err(RefreshFailure::Other(e)) => {
@@ -458,7 +486,10 @@ fn write_back(
             cache_token(s, secret_id, new);
             log_event(
                 Level::Info,
-                "refreshed Linear access token",
+                match new.grant() {
+                    Grant::AuthorizationCode => "refreshed Linear access token",
+                    Grant::ClientCredentials => "fetched a new client-credentials token",
+                },
                 &[
                     ("workspace_id", &new.workspace_id),
                     ("workspace_slug", &new.workspace_slug),
@@ -496,7 +527,7 @@ fn write_back(
 /// is the newer install or refresh and stays.
 fn merge_after_conflict(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken) -> Result<(), String> {
     let (current, version) = read_secret(secret_id).map_err(|e| format!("{e:?}"))?;
-    if current.refresh_token != old.refresh_token {
+    if current.lineage() != old.lineage() {
         return Ok(());
     }
     let mut merged = new.clone();
