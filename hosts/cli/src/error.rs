@@ -41,6 +41,10 @@ impl From<Error> for CliError {
     }
 }
 
+/// The Linear setting a disabled client_credentials grant needs (the
+/// component says so in the description; exit code 8, token endpoint).
+const CLIENT_CREDENTIALS_HINT: &str = "enable \"Client credentials\" in the Linear app's settings (Settings > API > OAuth applications > the app), then run `linear-oauth setup --client-credentials` again";
+
 const REDIRECT_HINT: &str = "make sure --redirect-uri byte-matches the Linear app's callback URL, scopes are space-separated, and the app allows actor=app (or try --no-actor-app)";
 
 impl CliError {
@@ -105,7 +109,9 @@ impl CliError {
                 }
                 Error::ReauthorizationRequired(_) => "run `linear-oauth setup` again to authorize the workspace",
                 Error::TokenEndpoint { code, description, .. } => {
-                    if description.as_deref().unwrap_or_default().contains("redirect_uri") {
+                    if description.as_deref().unwrap_or_default().contains("client credentials grant") {
+                        CLIENT_CREDENTIALS_HINT
+                    } else if description.as_deref().unwrap_or_default().contains("redirect_uri") {
                         REDIRECT_HINT
                     } else if code.as_deref() == Some("invalid_client") {
                         "check the client id and client secret of the Linear app"
