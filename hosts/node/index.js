@@ -310,6 +310,22 @@ class Resolver {
     return p;
   }
 
+  /**
+   * Installs a workspace with Linear's client_credentials grant (no browser).
+   * Resolves to `{workspaceId, workspaceSlug, secretId, scope, expiresAt, ...}`.
+   */
+  installClientCredentials(params) {
+    if (params === null || typeof params !== 'object') {
+      return Promise.reject(
+        invalidInput('installClientCredentials needs {clientId, clientSecret, scopes, installedBy}'),
+      );
+    }
+    const p = this.#native.installClientCredentials(params);
+    const forget = () => this.#forgetHot();
+    p.then(forget, forget);
+    return p;
+  }
+
   /** Forgets everything cached about this workspace. */
   invalidate(workspaceId) {
     checkId('workspaceId', workspaceId);
