@@ -255,6 +255,9 @@ impl Drop for LockGuard {
 }
 
 /// At most one refresh per secret per process; then at most one per store.
+/// The renewal entry point for both grants (`post_new_token` decides between
+/// a refresh and a new client-credentials fetch); `force` renews even a
+/// fresh token unless somebody else renewed since `seen`.
 fn refresh_single_flight(
     s: &Settings,
     secret_id: &str,
@@ -320,7 +323,7 @@ impl Lease {
         let mut backoff = 20u64;
         // What we are about to do, for whoever finds this lease expired.
         let note = serde_json::json!({
-            "lineage_sha256": linear_oauth_core::fingerprint(seen.lineage()),
+            "refresh_token_sha256": linear_oauth_core::fingerprint(seen.lineage()),
             "started_ms": started,
         })
         .to_string();
