@@ -30,11 +30,14 @@ export declare class LinearOAuthError extends Error {
   readonly error?: string | null
   /** `TOKEN_ENDPOINT` / `AUTHORIZATION` only: the OAuth `error_description`, if any. */
   readonly description?: string | null
+  /** `TOKEN_ENDPOINT` only: seconds Linear asked to wait (`Retry-After`), if it did. */
+  readonly retryAfter?: number | null
   constructor(code: ErrorCode, message: string, details?: {
     missingFields?: string[] | null
     status?: number | null
     error?: string | null
     description?: string | null
+    retryAfter?: number | null
   })
 }
 
@@ -97,14 +100,18 @@ export interface ResolverOptions {
   cacheTtlSeconds?: number
   /** Secret names are `<prefix><slug>`; default `bgagent-linear-oauth-`. */
   secretPrefix?: string
-  /** Connect and per-phase response timeout of each HTTP request; default 10. */
+  /** Connect and per-phase response timeout of each HTTP request; default 5. */
   httpTimeoutSeconds?: number
-  /** Lifetime of a cross-process refresh lease whose holder died; default 30. */
+  /** Lifetime of a cross-process refresh lease whose holder died; default 25. */
   leaseTtlSeconds?: number
-  /** How long a call waits for another process's refresh; default 25. */
+  /** How long a call waits for another process's refresh; default 30. */
   leaseWaitSeconds?: number
   /** Hard limit on one call into the component; default 60. */
   callDeadlineSeconds?: number
+  /** How long a transient refresh failure (429, 5xx, network) is shared by later callers; default 1, 0 off. */
+  failureMemorySeconds?: number
+  /** How long before the refresh threshold a background refresh starts; default 600, 0 off. */
+  refreshAheadSeconds?: number
   /** Events below this level are dropped; default `info`. */
   logLevel?: LogLevel
   /** Default: one JSON object per line on stderr. */
@@ -142,10 +149,8 @@ export declare class Resolver {
   /** Opens the store and loads the component (precompiled: no JIT). */
   constructor(options?: ResolverOptions)
   /**
-   * The environment variables the CLI reads (`LINEAR_OAUTH_STORE`,
-   * `LINEAR_OAUTH_API_BASE`, `LINEAR_OAUTH_AUTHORIZE_URL`,
-   * `LINEAR_OAUTH_REFRESH_THRESHOLD_S`, `LINEAR_OAUTH_CACHE_TTL_S`), with
-   * any given options on top.
+   * The `LINEAR_OAUTH_*` environment variables, read exactly as the CLI
+   * reads them (`Options::from_env`), with any given options on top.
    */
   static fromEnv(options?: ResolverOptions): Resolver
   /**
@@ -155,6 +160,12 @@ export declare class Resolver {
   resolve(workspaceId: string): Promise<LinearOAuthToken>
   /** The same from a secret id, without the registry. */
   resolveSecret(secretId: string): Promise<LinearOAuthToken>
+  /**
+   * A Linear API call with `accessToken` got 401: a token to retry with.
+   * The stored one when it is another token (no request to Linear), else
+   * a refresh under the usual single flight and lease.
+   */
+  reportUnauthorized(workspaceId: string, accessToken: string): Promise<LinearOAuthToken>
   /** Refreshes now even if the token is fresh (same coordination rules). */
   forceRefresh(secretId: string): Promise<LinearOAuthToken>
   /**

@@ -39,13 +39,14 @@ class LinearOAuthError extends Error {
       this.status = d.status == null ? null : d.status;
       this.error = d.error == null ? null : d.error;
       this.description = d.description == null ? null : d.description;
+      if (code === 'TOKEN_ENDPOINT') this.retryAfter = d.retryAfter == null ? null : d.retryAfter;
     }
   }
 }
 
 // The native side builds errors through this (the one host-error mapping is in Rust).
-function makeError(code, message, missingFields, status, error, description) {
-  return new LinearOAuthError(code, message, { missingFields, status, error, description });
+function makeError(code, message, missingFields, status, error, description, retryAfter) {
+  return new LinearOAuthError(code, message, { missingFields, status, error, description, retryAfter });
 }
 
 function invalidInput(message) {
@@ -60,14 +61,17 @@ const REDACTED = '[redacted]';
  * `JSON.stringify`, spreading and `Object.keys` never reveal it.
  */
 let serveUntil; // (token) => Unix ms until which the host serves it without asking; set below
+let aheadAt; // (token) => Unix ms from which the host refreshes it in the background; set below
 
 class LinearOAuthToken {
   #accessToken;
   #serveUntil;
+  #aheadAt;
 
-  constructor(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs) {
+  constructor(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs, aheadAtMs) {
     this.#accessToken = accessToken;
     this.#serveUntil = typeof serveUntilMs === 'number' ? serveUntilMs : 0;
+    this.#aheadAt = typeof aheadAtMs === 'number' ? aheadAtMs : 0;
     this.scope = scope;
     this.workspaceSlug = workspaceSlug;
     this.secretId = secretId;
@@ -97,11 +101,28 @@ class LinearOAuthToken {
 
   static {
     serveUntil = (token) => token.#serveUntil;
+    aheadAt = (token) => token.#aheadAt;
   }
 }
 
-function makeToken(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs) {
-  return new LinearOAuthToken(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs);
+function makeToken(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs, aheadAtMs) {
+  return new LinearOAuthToken(
+    accessToken,
+    scope,
+    workspaceSlug,
+    secretId,
+    expiresAt,
+    workspaceId,
+    serveUntilMs,
+    aheadAtMs,
+  );
+}
+
+// Servable from the JS-side map: inside the host's serve window and before
+// refresh-ahead is due (then the host is asked, which starts the refresh).
+function hot(token) {
+  const now = Date.now();
+  return token !== undefined && now < serveUntil(token) && now < aheadAt(token);
 }
 
 // ---------------------------------------------------------------- logging
@@ -159,6 +180,8 @@ const SECONDS_OPTIONS = [
   'leaseTtlSeconds',
   'leaseWaitSeconds',
   'callDeadlineSeconds',
+  'failureMemorySeconds',
+  'refreshAheadSeconds',
 ];
 const KNOWN_OPTIONS = new Set([...STRING_OPTIONS, ...SECONDS_OPTIONS, 'logLevel', 'logger']);
 
@@ -228,7 +251,7 @@ class Resolver {
 
   resolve(workspaceId) {
     const t = this.#hotWorkspaces.get(workspaceId);
-    if (t !== undefined && Date.now() < serveUntil(t)) return Promise.resolve(t);
+    if (hot(t)) return Promise.resolve(t);
     if (typeof workspaceId === 'string') {
       const c = this.#native.cached(workspaceId);
       if (c !== null) {
@@ -241,7 +264,7 @@ class Resolver {
 
   resolveSecret(secretId) {
     const t = this.#hotSecrets.get(secretId);
-    if (t !== undefined && Date.now() < serveUntil(t)) return Promise.resolve(t);
+    if (hot(t)) return Promise.resolve(t);
     if (typeof secretId === 'string') {
       const c = this.#native.cachedSecret(secretId);
       if (c !== null) {
@@ -272,6 +295,26 @@ class Resolver {
       };
       p.then(done, done);
     }
+    return p;
+  }
+
+  /**
+   * A Linear API call with `accessToken` got 401: resolves to a token to
+   * retry with. The stored one when it is another token (no request to
+   * Linear), else a refresh under the usual single flight and lease.
+   */
+  reportUnauthorized(workspaceId, accessToken) {
+    try {
+      checkId('workspaceId', workspaceId);
+      if (typeof accessToken !== 'string') throw invalidInput('accessToken must be a string');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#workspaces.delete(workspaceId);
+    this.#forgetHot();
+    const p = this.#native.reportUnauthorized(workspaceId, accessToken);
+    const forget = () => this.#forgetHot();
+    p.then(forget, forget);
     return p;
   }
 

@@ -65,9 +65,10 @@ pub fn parse_callback(query: &str, expected_state: &str) -> Result<String, Error
             status: 400,
             code: Some("state_mismatch".into()),
             description: Some("the callback's state is not the one this install sent; the code was not used".into()),
+            retry_after_ms: None,
         }),
         CallbackError::Denied { error, description } => {
-            Error::Authorization(EndpointError { status: 400, code: Some(error), description })
+            Error::Authorization(EndpointError { status: 400, code: Some(error), description, retry_after_ms: None })
         }
         CallbackError::MissingCode => Error::InvalidInput("the callback has neither a code nor an error".into()),
     })
@@ -170,6 +171,7 @@ fn identify_and_store(
             status: gql.status,
             code: None,
             description: Some("GraphQL identity query failed".into()),
+            retry_after_ms: None,
         }));
     }
     let id = parse_identity(&gql.body).map_err(Error::Transport)?;

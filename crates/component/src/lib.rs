@@ -28,13 +28,24 @@ impl resolver_api::Guest for Component {
         resolver::init(s)
     }
     fn resolve(workspace_id: String) -> Result<resolver_api::ResolvedToken, Error> {
+        resolver::call_started();
         resolver::resolve(&workspace_id)
     }
     fn resolve_secret(secret_id: String) -> Result<resolver_api::ResolvedToken, Error> {
+        resolver::call_started();
         resolver::resolve_secret(&secret_id, false)
     }
     fn force_refresh(secret_id: String) -> Result<resolver_api::ResolvedToken, Error> {
+        resolver::call_started();
         resolver::resolve_secret(&secret_id, true)
+    }
+    fn report_unauthorized(workspace_id: String, access_token: String) -> Result<resolver_api::ResolvedToken, Error> {
+        resolver::call_started();
+        resolver::report_unauthorized(&workspace_id, &access_token)
+    }
+    fn refresh_ahead(secret_id: String) -> Result<resolver_api::ResolvedToken, Error> {
+        resolver::call_started();
+        resolver::refresh_ahead(&secret_id)
     }
     fn invalidate(workspace_id: String) {
         resolver::invalidate(&workspace_id);
@@ -96,7 +107,7 @@ fn random_32() -> [u8; 32] {
 fn endpoint_error(f: linear_oauth_core::EndpointFailure, secrets: &[&str]) -> Error {
     match f.redacted(secrets) {
         linear_oauth_core::EndpointFailure::Error { status, code, description } => {
-            Error::TokenEndpoint(EndpointError { status, code, description })
+            Error::TokenEndpoint(EndpointError { status, code, description, retry_after_ms: None })
         }
         linear_oauth_core::EndpointFailure::Malformed(m) => Error::Transport(m),
     }

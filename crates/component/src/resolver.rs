@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use linear_oauth_core::{
-    after_invalid_grant, client_credentials_disabled, client_credentials_form, freshness, parse_token_response,
-    refresh_form, EndpointFailure, Freshness, Grant, Recovery, RegistryStatus, StoredToken, TokenResponse,
+    after_invalid_grant, client_credentials_disabled, client_credentials_form, freshness, is_transient,
+    parse_retry_after, parse_token_response, refresh_form, retry_delay, Attempt, EndpointFailure, Freshness, Grant,
+    Recovery, RegistryStatus, StoredToken,
 };
 
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
@@ -20,6 +21,13 @@ use crate::{endpoint_error, http, log_event, now_ms};
 
 thread_local! {
     static SETTINGS: RefCell<Option<Settings>> = const { RefCell::new(None) };
+    /// When the host's current call began: retries stay inside its deadline.
+    static CALL_STARTED_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the start of a host call (every export that may refresh).
+pub fn call_started() {
+    CALL_STARTED_MS.with(|c| c.set(now_ms()));
 }
 
 pub fn init(s: Settings) -> Result<(), Error> {
@@ -64,6 +72,10 @@ fn workspace_secret_key(workspace_id: &str) -> String {
 fn unsaved_key(secret_id: &str) -> String {
     format!("unsaved:{secret_id}")
 }
+/// A transient refresh failure, shared by the callers that follow it.
+fn failure_key(secret_id: &str) -> String {
+    format!("fail:{secret_id}")
+}
 
 /// Longest id accepted, counted as the file store spells it in a file name:
 /// each byte outside `[A-Za-z0-9_-]` takes three (percent-encoding). File
@@ -95,6 +107,41 @@ pub(crate) fn check_id(what: &str, id: &str) -> Result<(), Error> {
 
 pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
     check_id("workspace id", workspace_id)?;
+    let row = active_row(workspace_id)?;
+    resolve_secret(&row.secret_id, false)
+}
+
+/// A caller's Linear API call with `access_token` got 401. Never a token
+/// request unless the stored token is the rejected one.
+pub fn report_unauthorized(workspace_id: &str, access_token: &str) -> Result<ResolvedToken, Error> {
+    check_id("workspace id", workspace_id)?;
+    invalidate(workspace_id);
+    let row = active_row(workspace_id)?;
+    check_id("secret id", &row.secret_id)?;
+    let (current, _) = read_secret(&row.secret_id)?;
+    let fields = [("workspace_id", workspace_id), ("secret_id", row.secret_id.as_str())];
+    if current.access_token.secret() != access_token {
+        log_event(Level::Info, "a rejected token is no longer the stored one; serving the stored token", &fields);
+        return resolve_secret(&row.secret_id, false);
+    }
+    log_event(Level::Warn, "Linear rejected the stored access token; refreshing", &fields);
+    refresh_single_flight(&settings(), &row.secret_id, &current, true)
+}
+
+/// Refresh-ahead's background call: a refresh when the token is inside
+/// `refresh-ahead + threshold` of expiry, with every usual rule.
+pub fn refresh_ahead(secret_id: &str) -> Result<ResolvedToken, Error> {
+    let s = settings();
+    let ahead = Settings {
+        refresh_threshold_ms: s.refresh_threshold_ms.saturating_add(s.refresh_ahead_ms),
+        refresh_ahead_ms: 0,
+        ..s
+    };
+    resolve_secret_with(&ahead, secret_id, false)
+}
+
+/// The registry row of an active workspace (cached), or why there is none.
+fn active_row(workspace_id: &str) -> Result<Row, Error> {
     let s = settings();
     let row = match coord::cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v)) {
         Some(row) => row,
@@ -107,9 +154,9 @@ pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
         }
     };
     match RegistryStatus::parse(&row.status) {
-        RegistryStatus::Active => {}
+        RegistryStatus::Active => Ok(row),
         RegistryStatus::Revoked => {
-            return Err(Error::Revoked(format!("workspace {workspace_id} is not active (status {:?})", row.status)));
+            Err(Error::Revoked(format!("workspace {workspace_id} is not active (status {:?})", row.status)))
         }
         RegistryStatus::Unknown(status) => {
             log_event(
@@ -117,15 +164,17 @@ pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
                 "unknown registry status; treating the workspace as revoked",
                 &[("workspace_id", workspace_id), ("status", &status)],
             );
-            return Err(Error::Revoked(format!("workspace {workspace_id} has unknown status {status:?}")));
+            Err(Error::Revoked(format!("workspace {workspace_id} has unknown status {status:?}")))
         }
     }
-    resolve_secret(&row.secret_id, false)
 }
 
 pub fn resolve_secret(secret_id: &str, force: bool) -> Result<ResolvedToken, Error> {
+    resolve_secret_with(&settings(), secret_id, force)
+}
+
+fn resolve_secret_with(s: &Settings, secret_id: &str, force: bool) -> Result<ResolvedToken, Error> {
     check_id("secret id", secret_id)?;
-    let s = settings();
     retry_unsaved(secret_id);
     if !force {
         for key in [unsaved_key(secret_id), token_key(secret_id)] {
@@ -133,15 +182,15 @@ pub fn resolve_secret(secret_id: &str, force: bool) -> Result<ResolvedToken, Err
                 if let Freshness::Fresh { refresh_due_ms } =
                     freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms)
                 {
-                    return Ok(resolved(&s, secret_id, &tok, refresh_due_ms));
+                    return Ok(resolved(s, secret_id, &tok, refresh_due_ms));
                 }
             }
         }
     }
     let (tok, _) = read_secret(secret_id)?;
-    cache_token(&s, secret_id, &tok);
+    cache_token(s, secret_id, &tok);
     match freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms) {
-        Freshness::Fresh { refresh_due_ms } if !force => Ok(resolved(&s, secret_id, &tok, refresh_due_ms)),
+        Freshness::Fresh { refresh_due_ms } if !force => Ok(resolved(s, secret_id, &tok, refresh_due_ms)),
         f => {
             if f == Freshness::Malformed {
                 log_event(
@@ -150,7 +199,7 @@ pub fn resolve_secret(secret_id: &str, force: bool) -> Result<ResolvedToken, Err
                     &[("workspace_id", &tok.workspace_id), ("secret_id", secret_id)],
                 );
             }
-            refresh_single_flight(&s, secret_id, &tok, force)
+            refresh_single_flight(s, secret_id, &tok, force)
         }
     }
 }
@@ -203,7 +252,18 @@ fn resolved(s: &Settings, secret_id: &str, tok: &StoredToken, refresh_due_ms: i6
         secret_id: secret_id.to_owned(),
         expires_at: tok.expires_at.clone(),
         serve_until_ms: u64::try_from(ttl_end.min(refresh_due_ms)).unwrap_or(0),
+        refresh_ahead_at_ms: if s.refresh_ahead_ms == 0 {
+            u64::MAX
+        } else {
+            u64::try_from(refresh_due_ms.saturating_sub(i64::try_from(s.refresh_ahead_ms).unwrap_or(i64::MAX)))
+                .unwrap_or(0)
+        },
     }
+}
+
+/// A result the host must not refresh ahead on its own.
+fn never_ahead(r: ResolvedToken) -> ResolvedToken {
+    ResolvedToken { refresh_ahead_at_ms: u64::MAX, ..r }
 }
 
 /// A usable result for `tok`, if it is fresh now.
@@ -223,8 +283,9 @@ fn if_rotated_usable(s: &Settings, secret_id: &str, tok: &StoredToken) -> Option
         return Some(r);
     }
     let expires = linear_oauth_core::parse_instant(&tok.expires_at)?;
-    // Due now: the host serves it to this caller only, never from its fast path.
-    (expires > now_ms() + 1000).then(|| resolved(s, secret_id, tok, now_ms()))
+    // Due now: the host serves it to this caller only, never from its fast
+    // path, and does not refresh it ahead either (that is the next caller's).
+    (expires > now_ms() + 1000).then(|| never_ahead(resolved(s, secret_id, tok, now_ms())))
 }
 
 /// What a would-be refresher may serve instead of refreshing, given what is
@@ -237,13 +298,18 @@ fn usable_without_refresh(
     seen: &StoredToken,
     force: bool,
 ) -> Option<ResolvedToken> {
-    if current.lineage() != seen.lineage() {
+    if rotated(current, seen) {
         if_rotated_usable(s, secret_id, current)
     } else if force {
         None
     } else {
         if_fresh(s, secret_id, current)
     }
+}
+
+/// Whether someone refreshed (or reinstalled) since `seen` was read.
+fn rotated(current: &StoredToken, seen: &StoredToken) -> bool {
+    current.refresh_token != seen.refresh_token || current.access_token != seen.access_token
 }
 
 /// Releases the in-process lock even on an early return.
@@ -265,6 +331,9 @@ fn refresh_single_flight(
     force: bool,
 ) -> Result<ResolvedToken, Error> {
     let key = format!("refresh:{secret_id}");
+    if let Some(r) = remembered_failure(s, secret_id, seen, force) {
+        return r;
+    }
     if !coord::lock(&key, s.lease_wait_ms) {
         return Err(Error::Transport(format!("timed out waiting for this process's refresh of {secret_id}")));
     }
@@ -275,11 +344,15 @@ fn refresh_single_flight(
         cache_token(s, secret_id, &current);
         return Ok(r);
     }
+    // The caller before us failed for a transient reason a moment ago.
+    if let Some(r) = remembered_failure(s, secret_id, &current, force) {
+        return r;
+    }
     let lease = Lease::acquire(s, &key, secret_id, &current, force)?;
     let result = match lease {
         Acquired::ByOther(r) => return Ok(r),
         Acquired::Ours(current, version) => {
-            reserve_space(secret_id, &current).and_then(|()| refresh_now(s, secret_id, current, version))
+            reserve_space(secret_id, &current).and_then(|()| refresh_now(s, secret_id, current, version, force))
         }
     };
     if let Err(e) = registry::release_lease(&key, &s.holder_id) {
@@ -366,35 +439,186 @@ impl Lease {
 
 enum RefreshFailure {
     InvalidGrant,
+    /// Linear answered about the credential, or with garbage: final.
     Other(Error),
+    /// A rate limit or outage (429, 5xx, transport) that outlasted the retries.
+    Transient(Error),
 }
 
-/// The one place a stored token is renewed at Linear: a refresh for an
-/// authorization-code token, a new client_credentials fetch for a
-/// client-credentials one (which has no refresh token; the new token ends
-/// the old one everywhere). Callers hold the single flight and the lease.
-fn post_new_token(s: &Settings, tok: &StoredToken) -> Result<TokenResponse, RefreshFailure> {
+/// Until when (Unix ms) a refresh may keep retrying: inside the host's call
+/// deadline and the lease just taken, leaving room for one more request.
+fn refresh_deadline(s: &Settings) -> i64 {
+    let call_end = CALL_STARTED_MS.with(std::cell::Cell::get).saturating_add(ms_i64(s.call_deadline_ms));
+    let lease_end = now_ms().saturating_add(ms_i64(s.lease_ttl_ms));
+    call_end.min(lease_end).saturating_sub(ms_i64(s.http_timeout_ms.saturating_mul(2)))
+}
+
+fn ms_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// One refresh request, retried through rate limits and outages as core's
+/// [`retry_delay`] decides: never re-sent when it may have reached Linear.
+fn post_refresh(
+    s: &Settings,
+    tok: &StoredToken,
+    deadline_ms: i64,
+) -> Result<linear_oauth_core::TokenResponse, RefreshFailure> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (outcome, error) = match post_refresh_once(s, tok) {
+            Ok(resp) => return Ok(resp),
+            Err(Sent::InvalidGrant) => return Err(RefreshFailure::InvalidGrant),
+            Err(Sent::Failed(outcome, error)) => (outcome, error),
+        };
+        let remaining = u64::try_from(deadline_ms.saturating_sub(now_ms())).unwrap_or(0);
+        let jitter = u64::from_le_bytes(crate::random_32()[..8].try_into().unwrap_or_default());
+        match retry_delay(attempt, outcome, remaining, jitter) {
+            Some(delay) => {
+                log_event(
+                    Level::Warn,
+                    "the token endpoint is unavailable; retrying",
+                    &[
+                        ("workspace_id", &tok.workspace_id),
+                        ("attempt", &attempt.to_string()),
+                        ("delay_ms", &delay.to_string()),
+                        ("error", &describe_error(&error)),
+                    ],
+                );
+                std::thread::sleep(Duration::from_millis(delay));
+            }
+            None if is_transient(outcome) => return Err(RefreshFailure::Transient(error)),
+            None => return Err(RefreshFailure::Other(error)),
+        }
+    }
+}
+
+enum Sent {
+    InvalidGrant,
+    Failed(Attempt, Error),
+}
+
+fn post_refresh_once(s: &Settings, tok: &StoredToken) -> Result<linear_oauth_core::TokenResponse, Sent> {
+    // The one renewal point for both grants: a refresh for an
+    // authorization-code token, a new client_credentials fetch for a
+    // client-credentials one (no refresh token; the new token ends the old
+    // one everywhere). Callers hold the single flight and the lease.
     let body = match (tok.grant(), &tok.refresh_token) {
         (Grant::AuthorizationCode, Some(refresh)) => refresh_form(refresh, &tok.client_id, &tok.client_secret),
         (Grant::ClientCredentials, _) => client_credentials_form(&tok.scope, &tok.client_id, &tok.client_secret),
         (Grant::AuthorizationCode, None) => unreachable!("parse requires a refresh token for this grant"),
     };
-    let resp = http::post(
+    let resp = http::post_detailed(
         &endpoint(s, "oauth/token"),
         "application/x-www-form-urlencoded",
         body.as_bytes(),
         None,
         s.http_timeout_ms,
     )
-    .map_err(|e| RefreshFailure::Other(Error::Transport(e)))?;
+    .map_err(|f| match f {
+        http::Failure::NotSent(m) => Sent::Failed(Attempt::NotSent, Error::Transport(m)),
+        http::Failure::MaybeSent(m) => Sent::Failed(Attempt::MaybeSent, Error::Transport(m)),
+    })?;
+    let retry_after_ms = resp.retry_after.as_deref().and_then(|v| parse_retry_after(v, now_ms()));
     parse_token_response(resp.status, &resp.body).map_err(|f| {
-        let secrets = [tok.lineage(), tok.client_secret.secret(), tok.access_token.secret()];
-        match tok.grant() {
-            Grant::AuthorizationCode if f.is_invalid_grant() => RefreshFailure::InvalidGrant,
-            Grant::AuthorizationCode => RefreshFailure::Other(endpoint_error(f, &secrets)),
-            Grant::ClientCredentials => RefreshFailure::Other(client_credentials_error(f, &secrets)),
+        if tok.grant() == Grant::AuthorizationCode && f.is_invalid_grant() {
+            return Sent::InvalidGrant;
         }
+        let secrets = [tok.lineage(), tok.client_secret.secret(), tok.access_token.secret()];
+        let mut error = match tok.grant() {
+            Grant::AuthorizationCode => endpoint_error(f, &secrets),
+            Grant::ClientCredentials => client_credentials_error(f, &secrets),
+        };
+        if let Error::TokenEndpoint(e) = &mut error {
+            e.retry_after_ms = retry_after_ms;
+        }
+        Sent::Failed(Attempt::Answered { status: resp.status, retry_after_ms }, error)
     })
+}
+
+/// A short, secret-free description of an error for a log field.
+fn describe_error(e: &Error) -> String {
+    match e {
+        Error::TokenEndpoint(t) => {
+            format!("HTTP {}{}", t.status, t.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())
+        }
+        Error::Transport(m) => m.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Shares a transient failure with the callers that follow for
+/// `failure-memory-ms` (or as long as Linear's `Retry-After`, if longer).
+fn remember_failure(s: &Settings, secret_id: &str, e: &Error) {
+    if s.failure_memory_ms == 0 {
+        return;
+    }
+    let (ttl, json) = match e {
+        Error::TokenEndpoint(t) => (
+            s.failure_memory_ms.max(t.retry_after_ms.unwrap_or(0)),
+            serde_json::json!({"status": t.status, "code": t.code, "description": t.description,
+                "retry_after_ms": t.retry_after_ms, "at": now_ms()}),
+        ),
+        Error::Transport(m) => (s.failure_memory_ms, serde_json::json!({"transport": m})),
+        _ => return,
+    };
+    coord::cache_set(&failure_key(secret_id), &json.to_string(), ttl);
+}
+
+/// The remembered failure, if one is fresh: the unexpired token (unless
+/// forced), or the error again, with `Retry-After` counted down.
+fn remembered_failure(
+    s: &Settings,
+    secret_id: &str,
+    tok: &StoredToken,
+    force: bool,
+) -> Option<Result<ResolvedToken, Error>> {
+    let v: serde_json::Value = serde_json::from_str(&coord::cache_get(&failure_key(secret_id))?).ok()?;
+    let e = if let Some(m) = v["transport"].as_str() {
+        Error::Transport(m.to_owned())
+    } else {
+        let elapsed = u64::try_from(now_ms().saturating_sub(v["at"].as_i64().unwrap_or(0))).unwrap_or(0);
+        Error::TokenEndpoint(crate::EndpointError {
+            status: u16::try_from(v["status"].as_u64()?).ok()?,
+            code: v["code"].as_str().map(str::to_owned),
+            description: v["description"].as_str().map(str::to_owned),
+            retry_after_ms: v["retry_after_ms"].as_u64().map(|r| r.saturating_sub(elapsed)),
+        })
+    };
+    Some(serve_through_outage(s, secret_id, tok, e, force))
+}
+
+/// After a transient failure: the stored token while it has not actually
+/// expired (an outage shorter than its life stays invisible), else the error.
+/// A forced refresh or a 401 report gets the error: the token is unwanted.
+fn serve_through_outage(
+    s: &Settings,
+    secret_id: &str,
+    tok: &StoredToken,
+    e: Error,
+    force: bool,
+) -> Result<ResolvedToken, Error> {
+    let now = now_ms();
+    let expires = linear_oauth_core::parse_instant(&tok.expires_at).unwrap_or(i64::MIN);
+    // A second of margin: the caller still has to send it.
+    if force || expires <= now.saturating_add(1000) {
+        invalidate_secret(secret_id, &tok.workspace_id);
+        return Err(e);
+    }
+    log_event(
+        Level::Warn,
+        "token refresh failed for a transient reason; serving the unexpired stored token",
+        &[
+            ("workspace_id", &tok.workspace_id),
+            ("secret_id", secret_id),
+            ("expires_at", &tok.expires_at),
+            ("error", &describe_error(&e)),
+        ],
+    );
+    // Served from the host's memory only until the failure memory lapses.
+    let until = now.saturating_add(ms_i64(s.failure_memory_ms.max(1))).min(expires - 1000);
+    Ok(never_ahead(resolved(s, secret_id, tok, until)))
 }
 
 /// A failed client_credentials request as hosts see it; a disabled grant
@@ -407,9 +631,10 @@ pub(crate) fn client_credentials_error(f: EndpointFailure, secrets: &[&str]) -> 
         unreachable!("a disabled grant is an error answer")
     };
     let linear = description.map(|d| format!(" (Linear: \"{d}\")")).unwrap_or_default();
-    Error::TokenEndpoint(crate::linear::oauth::types::EndpointError {
+    Error::TokenEndpoint(crate::EndpointError {
         status,
         code,
+        retry_after_ms: None,
         description: Some(format!(
             "the Linear app does not allow the client credentials grant{linear}; enable \"Client credentials\" \
              in the app's settings in Linear (Settings > API > OAuth applications > the app), then retry"
@@ -418,10 +643,21 @@ pub(crate) fn client_credentials_error(f: EndpointFailure, secrets: &[&str]) -> 
 }
 
 /// Refresh with the lease held, recovering once from invalid_grant.
-fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String) -> Result<ResolvedToken, Error> {
+fn refresh_now(
+    s: &Settings,
+    secret_id: &str,
+    tok: StoredToken,
+    version: String,
+    force: bool,
+) -> Result<ResolvedToken, Error> {
     let fields = [("workspace_id", tok.workspace_id.as_str()), ("secret_id", secret_id)];
-    match post_new_token(s, &tok) {
+    let deadline = refresh_deadline(s);
+    match post_refresh(s, &tok, deadline) {
         Ok(resp) => write_back(s, secret_id, &tok, &tok.refreshed(&resp, now_ms()), &version),
+        Err(RefreshFailure::Transient(e)) => {
+            remember_failure(s, secret_id, &e);
+            serve_through_outage(s, secret_id, &tok, e, force)
+        }
         Err(RefreshFailure::Other(e)) => {
             invalidate_secret(secret_id, &tok.workspace_id);
             log_event(Level::Error, "token refresh failed", &fields);
@@ -440,9 +676,13 @@ fn refresh_now(s: &Settings, secret_id: &str, tok: StoredToken, version: String)
                     if_fresh(s, secret_id, &reread)
                         .ok_or_else(|| Error::Transport("stored token expired meanwhile".into()))
                 }
-                Recovery::RefreshAgain => match post_new_token(s, &reread) {
+                Recovery::RefreshAgain => match post_refresh(s, &reread, deadline) {
                     Ok(resp) => write_back(s, secret_id, &reread, &reread.refreshed(&resp, now_ms()), &version2),
                     Err(RefreshFailure::InvalidGrant) => Err(reauthorize(secret_id, &reread.workspace_id)),
+                    Err(RefreshFailure::Transient(e)) => {
+                        remember_failure(s, secret_id, &e);
+                        serve_through_outage(s, secret_id, &reread, e, force)
+                    }
                     Err(RefreshFailure::Other(e)) => {
                         invalidate_secret(secret_id, &reread.workspace_id);
                         Err(e)

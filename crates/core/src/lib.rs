@@ -12,6 +12,7 @@ mod pkce;
 mod recovery;
 mod redact;
 mod registry;
+mod retry;
 mod revoke;
 mod secret;
 mod stored;
@@ -26,6 +27,7 @@ pub use pkce::{fingerprint, pkce_challenge, PkcePair, State};
 pub use recovery::{after_invalid_grant, Recovery};
 pub use redact::{redact, MIN_REDACTED_LEN, REDACTED};
 pub use registry::RegistryStatus;
+pub use retry::{is_transient, parse_retry_after, retry_delay, Attempt, BACKOFF_BASE_MS, MAX_ATTEMPTS};
 pub use revoke::{
     access_token_unexpired, expired_after_revoke, revoke_refresh_form, ProbeResult, RevokeCredential, RevokeOutcome,
     RevokePlan, RevokeStep, REVOKE_CONTENT_TYPE,

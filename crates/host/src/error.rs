@@ -17,8 +17,14 @@ pub enum Error {
     InvalidStoredToken(Vec<String>),
     #[error("reauthorization required: {0}")]
     ReauthorizationRequired(String),
-    #[error("Linear answered HTTP {status}{}{}", fmt_code(.code), fmt_desc(.description))]
-    TokenEndpoint { status: u16, code: Option<String>, description: Option<String> },
+    #[error("Linear answered HTTP {status}{}{}{}", fmt_code(.code), fmt_desc(.description), fmt_retry(.retry_after))]
+    TokenEndpoint {
+        status: u16,
+        code: Option<String>,
+        description: Option<String>,
+        /// Linear's `Retry-After` (429, 503), counted from its answer.
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("transport: {0}")]
     Transport(String),
     #[error("store: {0}")]
@@ -44,6 +50,9 @@ fn describe_invalid(fields: &[String]) -> String {
 fn fmt_code(c: &Option<String>) -> String {
     c.as_ref().map(|c| format!(" {c}")).unwrap_or_default()
 }
+fn fmt_retry(r: &Option<std::time::Duration>) -> String {
+    r.map(|r| format!(" (retry after {} s)", r.as_secs_f64())).unwrap_or_default()
+}
 fn fmt_desc(d: &Option<String>) -> String {
     d.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
 }
@@ -66,6 +75,14 @@ impl Error {
         }
     }
 
+    /// When Linear said to come back (`Retry-After` of a 429 or 503).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::TokenEndpoint { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
     }
@@ -80,7 +97,12 @@ impl From<types::Error> for Error {
             W::SecretMissing(m) => Self::SecretMissing(m),
             W::InvalidStoredToken(f) => Self::InvalidStoredToken(f),
             W::ReauthorizationRequired(m) => Self::ReauthorizationRequired(m),
-            W::TokenEndpoint(e) => Self::TokenEndpoint { status: e.status, code: e.code, description: e.description },
+            W::TokenEndpoint(e) => Self::TokenEndpoint {
+                status: e.status,
+                code: e.code,
+                description: e.description,
+                retry_after: e.retry_after_ms.map(std::time::Duration::from_millis),
+            },
             W::Transport(m) => Self::Transport(m),
             W::Store(m) => Self::Store(m),
             W::InvalidInput(m) => Self::InvalidInput(m),

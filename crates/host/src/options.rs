@@ -39,6 +39,14 @@ pub struct Options {
     /// fails with `Error::Store`, so it never reports success over a rotated
     /// refresh token that only its memory holds.
     pub long_lived: bool,
+    /// How long a transient refresh failure (429, 5xx, transport) is shared
+    /// by the callers that follow, instead of each sending a request; zero
+    /// turns it off.
+    pub failure_memory: Duration,
+    /// How long before the refresh threshold a long-lived resolver starts one
+    /// background refresh, so no caller waits for Linear; zero turns it off.
+    /// A short-lived host refreshes inline instead, this much earlier.
+    pub refresh_ahead: Duration,
 }
 
 pub const DEFAULT_API_BASE: &str = "https://api.linear.app";
@@ -64,6 +72,8 @@ impl Default for Options {
             max_memory_bytes: 64 << 20,
             log_sink: None,
             long_lived: true,
+            failure_memory: Duration::from_secs(1),
+            refresh_ahead: Duration::from_secs(600),
         }
     }
 }
@@ -82,7 +92,7 @@ impl Options {
     /// Reads `LINEAR_OAUTH_STORE`, `LINEAR_OAUTH_REGISTRY_TABLE`, `LINEAR_OAUTH_API_BASE`,
     /// `LINEAR_OAUTH_AUTHORIZE_URL`, and the seconds-valued `LINEAR_OAUTH_REFRESH_THRESHOLD_S`,
     /// `LINEAR_OAUTH_CACHE_TTL_S`, `LINEAR_OAUTH_HTTP_TIMEOUT_S`, `LINEAR_OAUTH_LEASE_TTL_S`,
-    /// `LINEAR_OAUTH_LEASE_WAIT_S` over the defaults. Seconds go through
+    /// `LINEAR_OAUTH_LEASE_WAIT_S`, `LINEAR_OAUTH_FAILURE_MEMORY_S`, `LINEAR_OAUTH_REFRESH_AHEAD_S` over the defaults. Seconds go through
     /// [`DurationOption::from_secs`], so a bad value is `InvalidInput`, never a panic.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(|k| std::env::var(k).ok())
@@ -168,16 +178,22 @@ pub enum DurationOption {
     LeaseWait,
     /// `(0, 1 day]`: zero would trap every call.
     CallDeadline,
+    /// Zero turns the memory off. `0..=30 days`.
+    FailureMemory,
+    /// Zero turns refresh-ahead off. `0..=30 days`.
+    RefreshAhead,
 }
 
 impl DurationOption {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::RefreshThreshold,
         Self::CacheTtl,
         Self::HttpTimeout,
         Self::LeaseTtl,
         Self::LeaseWait,
         Self::CallDeadline,
+        Self::FailureMemory,
+        Self::RefreshAhead,
     ];
 
     /// The `Options` field it sets.
@@ -189,6 +205,8 @@ impl DurationOption {
             Self::LeaseTtl => "lease_ttl",
             Self::LeaseWait => "lease_wait",
             Self::CallDeadline => "call_deadline",
+            Self::FailureMemory => "failure_memory",
+            Self::RefreshAhead => "refresh_ahead",
         }
     }
 
@@ -201,12 +219,14 @@ impl DurationOption {
             Self::LeaseTtl => Some("LINEAR_OAUTH_LEASE_TTL_S"),
             Self::LeaseWait => Some("LINEAR_OAUTH_LEASE_WAIT_S"),
             Self::CallDeadline => None,
+            Self::FailureMemory => Some("LINEAR_OAUTH_FAILURE_MEMORY_S"),
+            Self::RefreshAhead => Some("LINEAR_OAUTH_REFRESH_AHEAD_S"),
         }
     }
 
     /// Whether zero is a meaningful value.
     pub fn allows_zero(self) -> bool {
-        matches!(self, Self::RefreshThreshold | Self::CacheTtl)
+        matches!(self, Self::RefreshThreshold | Self::CacheTtl | Self::FailureMemory | Self::RefreshAhead)
     }
 
     /// The largest value accepted.
@@ -244,6 +264,8 @@ impl DurationOption {
             Self::LeaseTtl => &o.lease_ttl,
             Self::LeaseWait => &o.lease_wait,
             Self::CallDeadline => &o.call_deadline,
+            Self::FailureMemory => &o.failure_memory,
+            Self::RefreshAhead => &o.refresh_ahead,
         }
     }
 
@@ -255,6 +277,8 @@ impl DurationOption {
             Self::LeaseTtl => &mut o.lease_ttl,
             Self::LeaseWait => &mut o.lease_wait,
             Self::CallDeadline => &mut o.call_deadline,
+            Self::FailureMemory => &mut o.failure_memory,
+            Self::RefreshAhead => &mut o.refresh_ahead,
         }
     }
 }

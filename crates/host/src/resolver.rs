@@ -36,6 +36,9 @@ pub struct ResolvedToken {
     pub expires_at: String,
     /// Unix ms until which this token is served without asking the component.
     pub serve_until_ms: u64,
+    /// Unix ms from which a long-lived resolver refreshes it in the background
+    /// (`u64::MAX`: never).
+    pub refresh_ahead_at_ms: u64,
 }
 
 impl fmt::Debug for ResolvedToken {
@@ -61,6 +64,7 @@ impl From<wit_resolver::ResolvedToken> for ResolvedToken {
             secret_id: t.secret_id,
             expires_at: t.expires_at,
             serve_until_ms: t.serve_until_ms,
+            refresh_ahead_at_ms: t.refresh_ahead_at_ms,
         }
     }
 }
@@ -450,6 +454,10 @@ struct Instance {
     api: LinearOauth,
 }
 
+/// The least time between two refresh-ahead attempts of one secret after one
+/// did not refresh.
+const AHEAD_RETRY: Duration = Duration::from_secs(5);
+
 /// How many idle instances a resolver keeps; more are made on demand.
 const MAX_IDLE: usize = 8;
 
@@ -465,6 +473,9 @@ pub struct Resolver {
     shared: Arc<Shared>,
     pool: Arc<Mutex<Vec<Instance>>>,
     fast: Arc<RwLock<HashMap<Key, Arc<ResolvedToken>>>>,
+    /// Refresh-ahead per secret id: running, or cooling down after a failure
+    /// until the given Unix ms (`u64::MAX` while running).
+    ahead: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl fmt::Debug for Resolver {
@@ -510,10 +521,17 @@ impl Resolver {
     pub fn with_backends(options: Options, backends: Backends) -> Result<Self> {
         options.validate()?;
         let origin = Origin::from_api_base(&options.api_base)?;
+        // A short-lived host has no later moment to refresh ahead in, so it
+        // refreshes inline that much earlier.
+        let (threshold, ahead) = if options.long_lived {
+            (options.refresh_threshold, options.refresh_ahead)
+        } else {
+            (options.refresh_threshold + options.refresh_ahead, Duration::ZERO)
+        };
         let settings = wit_resolver::Settings {
             api_base: options.api_base.clone(),
             authorize_url: options.authorize_url.clone(),
-            refresh_threshold_ms: ms(options.refresh_threshold),
+            refresh_threshold_ms: ms(threshold),
             cache_ttl_ms: ms(options.cache_ttl),
             secret_prefix: options.secret_prefix.clone(),
             http_timeout_ms: ms(options.http_timeout),
@@ -521,6 +539,9 @@ impl Resolver {
             lease_wait_ms: ms(options.lease_wait),
             holder_id: holder_id(),
             long_lived: options.long_lived,
+            call_deadline_ms: ms(options.call_deadline),
+            failure_memory_ms: ms(options.failure_memory),
+            refresh_ahead_ms: ms(ahead),
         };
         let shared = Arc::new(Shared {
             backends,
@@ -530,7 +551,7 @@ impl Resolver {
             options,
             settings,
         });
-        let r = Self { shared, pool: Arc::default(), fast: Arc::default() };
+        let r = Self { shared, pool: Arc::default(), fast: Arc::default(), ahead: Arc::default() };
         // Load and validate now so configuration errors surface at construction.
         let inst = r.instantiate()?;
         if let Some(reason) = &runtime()?.info.fallback_reason {
@@ -650,34 +671,124 @@ impl Resolver {
         t
     }
 
-    /// The cached token for a workspace if it may be served without any I/O.
+    /// The cached token for a workspace if it may be served without any I/O
+    /// (inside the refresh-ahead window this starts the background refresh).
     pub fn cached(&self, workspace_id: &str) -> Option<Arc<ResolvedToken>> {
-        self.fast_get(&Key::Workspace(workspace_id.to_owned()))
+        let t = self.fast_get(&Key::Workspace(workspace_id.to_owned()))?;
+        self.maybe_refresh_ahead(&t);
+        Some(t)
     }
 
     /// The cached token for a secret id if it may be served without any I/O.
     pub fn cached_secret(&self, secret_id: &str) -> Option<Arc<ResolvedToken>> {
-        self.fast_get(&Key::Secret(secret_id.to_owned()))
+        let t = self.fast_get(&Key::Secret(secret_id.to_owned()))?;
+        self.maybe_refresh_ahead(&t);
+        Some(t)
     }
 
     /// Registry row -> status -> stored token -> refresh if expiring.
     pub fn resolve(&self, workspace_id: &str) -> Result<Arc<ResolvedToken>> {
         let key = Key::Workspace(workspace_id.to_owned());
         if let Some(t) = self.fast_get(&key) {
+            self.maybe_refresh_ahead(&t);
             return Ok(t);
         }
         let t = self.call(|i| i.api.linear_oauth_resolver().call_resolve(&mut i.store, workspace_id))?;
-        Ok(self.fast_put(key, t.into()))
+        let t = self.fast_put(key, t.into());
+        self.maybe_refresh_ahead(&t);
+        Ok(t)
     }
 
     /// The same from a secret id, without the registry.
     pub fn resolve_secret(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
         let key = Key::Secret(secret_id.to_owned());
         if let Some(t) = self.fast_get(&key) {
+            self.maybe_refresh_ahead(&t);
             return Ok(t);
         }
         let t = self.call(|i| i.api.linear_oauth_resolver().call_resolve_secret(&mut i.store, secret_id))?;
-        Ok(self.fast_put(key, t.into()))
+        let t = self.fast_put(key, t.into());
+        self.maybe_refresh_ahead(&t);
+        Ok(t)
+    }
+
+    /// A Linear API call made with `access_token` got 401: returns a token
+    /// to retry with. When the stored token is another one (somebody already
+    /// refreshed) that one, with no request to Linear; when it is this one,
+    /// a refresh under the usual single flight and lease.
+    /// `ReauthorizationRequired` when Linear refuses the refresh token too.
+    pub fn report_unauthorized(&self, workspace_id: &str, access_token: &str) -> Result<Arc<ResolvedToken>> {
+        self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id);
+        let t: ResolvedToken = self
+            .call(|i| i.api.linear_oauth_resolver().call_report_unauthorized(&mut i.store, workspace_id, access_token))?
+            .into();
+        self.forget(|_, v| v.secret_id == t.secret_id);
+        Ok(self.fast_put(Key::Workspace(workspace_id.to_owned()), t))
+    }
+
+    /// Starts one background refresh when `t` is inside the refresh-ahead
+    /// window; the caller keeps its valid token and never waits.
+    fn maybe_refresh_ahead(&self, t: &ResolvedToken) {
+        let now = now_ms();
+        if now < t.refresh_ahead_at_ms {
+            return;
+        }
+        {
+            let mut ahead = self.ahead.lock().unwrap();
+            if ahead.get(&t.secret_id).is_some_and(|&until| now < until) {
+                return;
+            }
+            ahead.insert(t.secret_id.clone(), u64::MAX);
+        }
+        let (r, secret_id) = (self.clone(), t.secret_id.clone());
+        let spawned = std::thread::Builder::new()
+            .name("linear-oauth-refresh-ahead".into())
+            .spawn(move || r.refresh_ahead_now(&secret_id));
+        if let Err(e) = spawned {
+            self.ahead.lock().unwrap().remove(&t.secret_id);
+            self.shared.sink.log(
+                LogLevel::Warn,
+                "could not start a refresh-ahead thread",
+                &[("error".into(), e.to_string())],
+            );
+        }
+    }
+
+    /// The access token cached for `secret_id`, if any (to tell whether a
+    /// background refresh changed it).
+    fn fast_token_of(&self, secret_id: &str) -> String {
+        let fast = self.fast.read().unwrap();
+        fast.values().find(|v| v.secret_id == secret_id).map(|v| v.access_token.clone()).unwrap_or_default()
+    }
+
+    /// The background refresh: every cached entry of the secret gets the result.
+    fn refresh_ahead_now(&self, secret_id: &str) {
+        let result = self.call(|i| i.api.linear_oauth_resolver().call_refresh_ahead(&mut i.store, secret_id));
+        // Retrying sooner would turn an outage into a stream of requests.
+        let retry_at = now_ms().saturating_add(ms(self.shared.options.failure_memory.max(AHEAD_RETRY)));
+        let cooldown = match result {
+            Ok(t) => {
+                let t = Arc::new(ResolvedToken::from(t));
+                // Still due: the refresh failed for a transient reason and
+                // the valid token came back; try again later.
+                let cooldown = if t.access_token == self.fast_token_of(secret_id) { retry_at } else { 0 };
+                let mut fast = self.fast.write().unwrap();
+                for v in fast.values_mut().filter(|v| v.secret_id == secret_id) {
+                    *v = t.clone();
+                }
+                fast.entry(Key::Secret(secret_id.to_owned())).or_insert(t);
+                cooldown
+            }
+            Err(e) => {
+                self.shared.sink.log(
+                    LogLevel::Warn,
+                    "refresh-ahead failed; callers keep the valid token",
+                    &[("secret_id".into(), secret_id.to_owned()), ("error".into(), e.to_string())],
+                );
+                retry_at
+            }
+        };
+        self.ahead.lock().unwrap().insert(secret_id.to_owned(), cooldown);
     }
 
     /// Refreshes now even if the token is fresh (same coordination rules).

@@ -182,7 +182,7 @@ fn a_disabled_grant_names_the_linear_setting_and_writes_nothing() {
     let params = app(&server);
     server.set_client_credentials(APP_ID, false);
     let err = r.install_client_credentials(&params, "u").unwrap_err();
-    let Error::TokenEndpoint { status: 400, code, description } = &err else { panic!("{err:?}") };
+    let Error::TokenEndpoint { status: 400, code, description, .. } = &err else { panic!("{err:?}") };
     assert_eq!(code.as_deref(), Some("Error"));
     let d = description.as_deref().unwrap();
     assert!(d.contains("Client credentials") && d.contains("app's settings"), "{d}");
@@ -248,4 +248,33 @@ fn no_client_secret_or_token_in_logs_errors_debug_or_inspect() {
         assert!(!everything.contains(secret), "a secret leaked: {everything}");
     }
     assert!(sink.text().contains("fetched a new client-credentials token"), "{}", sink.text());
+}
+
+#[test]
+fn a_401_report_fetches_one_new_token_and_other_processes_find_it_without_a_post() {
+    let server = server();
+    let b = memory();
+    let seeded = seed_cc(&server, &b, "ccreport", 3600); // fresh: only the report renews it
+    let (a, other) = (resolver_with(&server, &b, None), resolver_with(&server, &b, None));
+    assert_eq!(a.resolve(&seeded.workspace_id).unwrap().access_token, seeded.access);
+    assert_eq!(other.resolve(&seeded.workspace_id).unwrap().access_token, seeded.access);
+    // 32 callers of one process report the same rejected token: one fetch.
+    let got: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..32)
+            .map(|_| {
+                s.spawn(|| a.report_unauthorized(&seeded.workspace_id, &seeded.access).unwrap().access_token.clone())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(got.iter().all(|t| *t == got[0]) && got[0] != seeded.access);
+    let c = server.counters();
+    assert_eq!((c.token_requests, c.token_client_credentials_ok), (1, 1), "{c:?}");
+    assert!(!server.access_token_live(&seeded.access), "the new token ended the old one everywhere");
+    assert_eq!(stored(&b, &seeded.secret_id)["access_token"].as_str(), Some(got[0].as_str()));
+    // The other process still serves the old token from memory, gets 401,
+    // reports it, and finds the new token in the store: no POST.
+    assert_eq!(other.resolve(&seeded.workspace_id).unwrap().access_token, seeded.access);
+    assert_eq!(other.report_unauthorized(&seeded.workspace_id, &seeded.access).unwrap().access_token, got[0]);
+    assert_eq!(server.counters().token_requests, 1, "a report about a replaced token never POSTs");
 }

@@ -38,8 +38,9 @@ fn assert_no_internals(e: &Error) {
 fn a_dripping_token_endpoint_is_a_transport_error_and_frees_the_lease() {
     let server = server();
     let b = memory();
-    let s = seed(&server, &b, "acme", 10); // inside the threshold: resolve refreshes
-                                           // Each byte arrives well within the per-phase timeout; the body takes minutes.
+    // Expired: a transport failure cannot be served around with the old token.
+    let s = seed(&server, &b, "acme", -10);
+    // Each byte arrives well within the per-phase timeout; the body takes minutes.
     server.set_faults(FaultsPatch { drip_ms: Some(300), ..Default::default() });
     let o =
         Options { http_timeout: Duration::from_millis(500), call_deadline: Duration::from_secs(8), ..options(&server) };

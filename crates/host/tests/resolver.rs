@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use linear_oauth_host::store::{Registry, SecretStore};
-use linear_oauth_host::{Error, LeaseGrant, PutOutcome, RegistryRow, RevokeOutcome, Versioned};
+use linear_oauth_host::{Error, LeaseGrant, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Versioned};
 use linear_oauth_testserver::{FailNext, FaultsPatch};
 
 #[test]
@@ -128,10 +128,13 @@ fn malformed_expiry_counts_as_expiring() {
 fn refresh_failure_is_typed_and_the_next_call_rereads() {
     let server = server();
     let b = memory();
-    let s = seed(&server, &b, "acme", 10);
-    let r = resolver_with(&server, &b, None);
+    // Expired, so a transient failure cannot be served around; every attempt fails.
+    let s = seed(&server, &b, "acme", -10);
+    // Without the failure memory, so each call below asks again.
+    let o = Options { failure_memory: Duration::ZERO, ..options(&server) };
+    let r = Resolver::with_backends(o, b.clone()).unwrap();
     server.set_faults(FaultsPatch {
-        fail_next: Some(FailNext { count: 1, status: 503, body: None }),
+        fail_next: Some(FailNext { count: 3, status: 503, body: None }),
         ..Default::default()
     });
     match r.resolve(&s.workspace_id) {
@@ -150,7 +153,7 @@ fn refresh_failure_is_typed_and_the_next_call_rereads() {
         FaultsPatch { oversize_next: Some(1), ..Default::default() },
         FaultsPatch { drop_next: Some(1), ..Default::default() },
     ] {
-        let s = seed(&server, &b, "beta", 10);
+        let s = seed(&server, &b, "beta", -10);
         r.invalidate(&s.workspace_id);
         server.set_faults(fault.clone());
         let err = r.resolve(&s.workspace_id).unwrap_err();
@@ -485,7 +488,7 @@ fn no_secret_in_logs_errors_or_debug() {
         FaultsPatch { oversize_next: Some(1), ..Default::default() },
     ];
     for (i, fault) in faults.into_iter().enumerate() {
-        let s2 = seed(&server, &b, &format!("beta{i}"), 10);
+        let s2 = seed(&server, &b, &format!("beta{i}"), -10);
         secrets.extend([s2.access.clone(), s2.refresh.clone()]);
         server.set_faults(fault);
         let e = r.resolve(&s2.workspace_id).unwrap_err();

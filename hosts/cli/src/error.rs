@@ -150,7 +150,12 @@ impl CliError {
     /// One line on stderr (a JSON object with --json).
     pub fn report(&self, json: bool) {
         if json {
-            let v = serde_json::json!({ "error": { "kind": self.kind(), "message": self.message(), "hint": self.hint(), "exit_code": self.exit_code() } });
+            let retry_after = match self {
+                Self::Lib(e) => e.retry_after().map(|d| d.as_secs_f64()),
+                _ => None,
+            };
+            let v = serde_json::json!({ "error": { "kind": self.kind(), "message": self.message(), "hint": self.hint(),
+                "exit_code": self.exit_code(), "retry_after": retry_after } });
             eprintln!("{v}");
         } else {
             match self.hint() {

@@ -61,7 +61,14 @@ enum Command {
     /// --client-credentials, the app's own token without a browser), then store the token.
     Setup(SetupArgs),
     /// Print a valid access token (refreshing if needed) and nothing else.
-    Token(#[command(flatten)] Target),
+    Token {
+        #[command(flatten)]
+        target: Target,
+        /// Linear answered 401 to the token read from stdin (never argv):
+        /// print the stored token if it is another one, else refresh first.
+        #[arg(long, conflicts_with = "secret")]
+        unauthorized: bool,
+    },
     /// Validate a stored token and show it with secrets redacted.
     Inspect(#[command(flatten)] Target),
     /// Refresh now, even if the token is fresh.
@@ -194,8 +201,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     }
     let r = Resolver::new(options(cli)?)?;
     match &cli.command {
-        Command::Token(t) => {
+        Command::Token { target: t, unauthorized } => {
             let tok = match (&t.workspace, &t.secret) {
+                (Some(w), _) if *unauthorized => r.report_unauthorized(w, &rejected_token()?)?,
                 (Some(w), _) => r.resolve(w)?,
                 (_, Some(s)) => r.resolve_secret(s)?,
                 _ => unreachable!("clap requires one"),
@@ -364,6 +372,23 @@ fn inspect(cli: &Cli, r: &Resolver, t: &Target) -> Result<(), CliError> {
     } else {
         Err(linear_oauth_host::Error::InvalidStoredToken(i.invalid_fields).into())
     }
+}
+
+/// The access token Linear rejected, from stdin: argv is visible to every
+/// user of the machine.
+fn rejected_token() -> Result<String, CliError> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| CliError::Io(format!("reading the rejected token from stdin: {e}")))?;
+    let token = s.trim();
+    if token.is_empty() {
+        return Err(linear_oauth_host::Error::InvalidInput(
+            "--unauthorized reads the access token Linear rejected from stdin, and stdin was empty".into(),
+        )
+        .into());
+    }
+    Ok(token.to_owned())
 }
 
 fn client_secret(from_stdin: bool) -> Result<String, CliError> {

@@ -524,3 +524,113 @@ fn help_lists_the_revoke_exit_code() {
     let o = Command::new(BIN).arg("--help").output().unwrap();
     assert!(text(&o).0.contains("15  revoke not confirmed by Linear"), "{:?}", text(&o));
 }
+
+#[test]
+fn token_unauthorized_reads_the_rejected_token_from_stdin_and_refreshes_once() {
+    let env = Env::new();
+    let id = env.install();
+    let old = text(&env.run(&["token", "--workspace", &id])).0.trim().to_owned();
+    let report = |rejected: &str| {
+        let mut child = env
+            .cmd(&["token", "--workspace", &id, "--unauthorized"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{rejected}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let before = env.server.counters().token_requests;
+    let o = report(&old);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let new = out.trim();
+    assert!(new != old && env.server.access_token_live(new), "a refreshed token");
+    assert_eq!(env.server.counters().token_requests - before, 1);
+    assert!(!err.contains(&old) && !err.contains(new), "no token on stderr: {err}");
+    // The same report again (another process, late): the stored token, no POST.
+    let o = report(&old);
+    assert_eq!(text(&o).0.trim(), new);
+    assert_eq!(env.server.counters().token_requests - before, 1, "a stale report never POSTs");
+    // Empty stdin is invalid input; the token never comes from argv.
+    assert_eq!(report("").status.code(), Some(11));
+    assert_eq!(env.run(&["token", "--secret", "bgagent-linear-oauth-testws", "--unauthorized"]).status.code(), Some(2));
+}
+
+#[test]
+fn json_errors_carry_linear_retry_after() {
+    let env = Env::new();
+    let id = env.install();
+    env.server.set_faults(FaultsPatch {
+        fail_next: Some(linear_oauth_testserver::FailNext { count: 3, status: 429, body: None }),
+        fail_retry_after: Some("120".into()),
+        ..Default::default()
+    });
+    let o = env.run(&["refresh", "--workspace", &id, "--json"]);
+    assert_eq!(o.status.code(), Some(8), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stderr).unwrap();
+    assert_eq!(v["error"]["kind"], "TOKEN_ENDPOINT");
+    let after = v["error"]["retry_after"].as_f64().unwrap();
+    assert!(after > 100.0 && after <= 120.0, "{v}");
+    let o = env.run(&["token", "--workspace", "org-missing", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stderr).unwrap();
+    assert!(v["error"]["retry_after"].is_null(), "{v}");
+}
+
+/// Lambda freezes a process between invocations. A refresh frozen (SIGSTOP)
+/// after Linear rotated the pair, past its lease, while another process takes
+/// the lease over, must lose nothing once thawed (SIGCONT).
+#[test]
+fn a_refresh_frozen_past_its_lease_loses_nothing() {
+    use linear_oauth_testserver::GraceMode;
+    for grace in [GraceMode::None, GraceMode::SamePair] {
+        let env = Env::new();
+        let id = env.install();
+        env.server.set_faults(FaultsPatch {
+            grace: Some(grace),
+            post_grant_delay_ms: Some(3000),
+            ..Default::default()
+        });
+        let secret = env.dir.join("secrets/bgagent-linear-oauth-testws.json");
+        let leased = |c: &mut Command| {
+            c.env("LINEAR_OAUTH_LEASE_TTL_S", "1").env("LINEAR_OAUTH_HTTP_TIMEOUT_S", "30");
+        };
+        let before = env.server.counters().token_refresh_ok;
+        let mut a = env.cmd(&["refresh", "--workspace", &id]);
+        leased(&mut a);
+        let a = a.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let started = std::time::Instant::now();
+        while env.server.counters().token_refresh_ok == before {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "A never reached Linear");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Linear has rotated the pair; A is frozen before it hears back.
+        let signal =
+            |sig: &str| assert!(Command::new("kill").args([sig, &a.id().to_string()]).status().unwrap().success());
+        signal("-STOP");
+        env.server.set_faults(FaultsPatch { post_grant_delay_ms: Some(0), ..Default::default() });
+        std::thread::sleep(std::time::Duration::from_millis(1500)); // past A's lease
+        let stored_before_b = std::fs::read(&secret).unwrap();
+        let mut b = env.cmd(&["refresh", "--workspace", &id]);
+        leased(&mut b);
+        let b = b.output().unwrap();
+        match grace {
+            // Without a replay grace the taker-over cannot refresh: it says so
+            // and leaves the stored secret alone for the frozen holder.
+            GraceMode::None => {
+                assert_eq!(b.status.code(), Some(7), "{:?}", text(&b));
+                assert_eq!(std::fs::read(&secret).unwrap(), stored_before_b, "B left the secret untouched");
+            }
+            _ => assert!(b.status.success(), "{:?}", text(&b)),
+        }
+        signal("-CONT");
+        let a = a.wait_with_output().unwrap();
+        assert!(a.status.success(), "{grace:?}: the thawed refresh finished: {:?}", text(&a));
+        // Nothing lost: what is stored is live, and refreshes again.
+        let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&secret).unwrap()).unwrap();
+        assert!(env.server.refresh_token_live(stored["refresh_token"].as_str().unwrap()), "{grace:?}");
+        let o = env.run(&["refresh", "--workspace", &id]);
+        assert!(o.status.success(), "{grace:?}: {:?}", text(&o));
+    }
+}

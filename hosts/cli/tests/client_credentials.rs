@@ -138,3 +138,35 @@ fn client_credentials_conflicts_with_browser_only_flags() {
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
     assert_eq!(env.server.counters().token_requests, 0);
 }
+
+#[test]
+fn a_401_report_from_another_process_finds_the_new_token_without_a_post() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let o = env.setup(&["--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let id = serde_json::from_slice::<Value>(&o.stdout).unwrap()["workspace_id"].as_str().unwrap().to_owned();
+    let old = env.stored()["access_token"].as_str().unwrap().to_owned();
+    let report = |token: &str| {
+        let mut child = env
+            .cmd(&["token", "--workspace", &id, "--unauthorized"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{token}\n").as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{:?}", text(&o));
+        text(&o).0.trim().to_owned()
+    };
+    // Linear rejected the stored token: one new token is fetched.
+    let new = report(&old);
+    assert_ne!(new, old);
+    assert_eq!(env.server.counters().token_client_credentials_ok, 2);
+    assert!(!env.server.access_token_live(&old));
+    // Another process that still held the old one: the stored token, no POST.
+    let before = env.server.counters().token_requests;
+    assert_eq!(report(&old), new);
+    assert_eq!(env.server.counters().token_requests, before);
+}

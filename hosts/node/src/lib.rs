@@ -34,9 +34,10 @@ use napi::ScopedTask;
 use napi_derive::napi;
 
 /// `(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs) => LinearOAuthToken`
-type TokenArgs = FnArgs<(String, String, String, String, String, String, f64)>;
+type TokenArgs = FnArgs<(String, String, String, String, String, String, f64, f64)>;
 /// `(code, message, missingFields, status, error, description) => LinearOAuthError`
-type ErrorArgs = FnArgs<(String, String, Option<Vec<String>>, Option<u32>, Option<String>, Option<String>)>;
+type ErrorArgs =
+    FnArgs<(String, String, Option<Vec<String>>, Option<u32>, Option<String>, Option<String>, Option<f64>)>;
 type HostResult<T> = std::result::Result<T, HostError>;
 /// A JSON log record (one line, no newline) for the JS logger.
 type LogTsfn = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
@@ -59,6 +60,8 @@ struct NativeOptions {
     lease_ttl_seconds: Option<f64>,
     lease_wait_seconds: Option<f64>,
     call_deadline_seconds: Option<f64>,
+    failure_memory_seconds: Option<f64>,
+    refresh_ahead_seconds: Option<f64>,
     log_level: Option<String>,
 }
 
@@ -77,6 +80,8 @@ impl NativeOptions {
             lease_ttl_seconds: o.get("leaseTtlSeconds")?,
             lease_wait_seconds: o.get("leaseWaitSeconds")?,
             call_deadline_seconds: o.get("callDeadlineSeconds")?,
+            failure_memory_seconds: o.get("failureMemorySeconds")?,
+            refresh_ahead_seconds: o.get("refreshAheadSeconds")?,
             log_level: o.get("logLevel")?,
         })
     }
@@ -122,6 +127,12 @@ fn apply(mut base: Options, o: NativeOptions) -> HostResult<(Options, LogLevel)>
     }
     if let Some(d) = seconds(DurationOption::CallDeadline, "callDeadlineSeconds", o.call_deadline_seconds)? {
         base.call_deadline = d;
+    }
+    if let Some(d) = seconds(DurationOption::FailureMemory, "failureMemorySeconds", o.failure_memory_seconds)? {
+        base.failure_memory = d;
+    }
+    if let Some(d) = seconds(DurationOption::RefreshAhead, "refreshAheadSeconds", o.refresh_ahead_seconds)? {
+        base.refresh_ahead = d;
     }
     let level = match o.log_level.as_deref() {
         None => LogLevel::Info,
@@ -223,13 +234,14 @@ impl fmt::Debug for Hooks {
 fn js_error(env: &Env, hooks: &Hooks, e: &HostError) -> Error {
     let (missing, status, error, description) = match e {
         HostError::InvalidStoredToken(fields) => (Some(fields.clone()), None, None, None),
-        HostError::TokenEndpoint { status, code, description }
+        HostError::TokenEndpoint { status, code, description, .. }
         | HostError::Authorization { status, code, description } => {
             (None, Some(u32::from(*status)), code.clone(), description.clone())
         }
         _ => (None, None, None, None),
     };
-    let args = FnArgs::from((e.code().to_owned(), e.to_string(), missing, status, error, description));
+    let retry_after = e.retry_after().map(|d| d.as_secs_f64());
+    let args = FnArgs::from((e.code().to_owned(), e.to_string(), missing, status, error, description, retry_after));
     match hooks.make_error.borrow_back(env).and_then(|f| f.call(args)) {
         Ok(value) => Error::from(value),
         Err(failed) => failed,
@@ -323,6 +335,8 @@ fn token_object<'e>(
         t.workspace_id.clone(),
         // Unix ms: exact in an f64 for the next 285,000 years.
         t.serve_until_ms as f64,
+        // u64::MAX (never) becomes 1.8e19: still "never" for Date.now().
+        t.refresh_ahead_at_ms as f64,
     ));
     let object = hooks.make_token.borrow_back(env)?.call(args)?;
     let value = object.get_value(env)?;
@@ -342,6 +356,17 @@ enum Op {
     Resolve(String),
     ResolveSecret(String),
     ForceRefresh(String),
+    /// Workspace id and the rejected access token.
+    ReportUnauthorized(String, RejectedToken),
+}
+
+/// An access token Linear rejected; still a secret, so `Debug` hides it.
+struct RejectedToken(String);
+
+impl fmt::Debug for RejectedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RejectedToken([redacted])")
+    }
 }
 
 /// One blocking host call on the libuv pool; settles on the JS thread.
@@ -363,13 +388,14 @@ impl<'t> ScopedTask<'t> for Call {
             Op::Resolve(id) => r.resolve(id),
             Op::ResolveSecret(id) => r.resolve_secret(id),
             Op::ForceRefresh(id) => r.force_refresh(id),
+            Op::ReportUnauthorized(id, token) => r.report_unauthorized(id, &token.0),
         }));
         Ok(result.unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into()))))
     }
 
     fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Object<'t>> {
         let (kind, id) = match &self.op {
-            Op::Resolve(id) => (Kind::Workspace, id),
+            Op::Resolve(id) | Op::ReportUnauthorized(id, _) => (Kind::Workspace, id),
             Op::ResolveSecret(id) | Op::ForceRefresh(id) => (Kind::Secret, id),
         };
         match output {
@@ -605,10 +631,8 @@ impl Resolver {
         Self::build(env, false, options, make_token, make_error, log)
     }
 
-    /// The environment variables the CLI reads (`LINEAR_OAUTH_STORE`,
-    /// `LINEAR_OAUTH_API_BASE`, `LINEAR_OAUTH_AUTHORIZE_URL`,
-    /// `LINEAR_OAUTH_REFRESH_THRESHOLD_S`, `LINEAR_OAUTH_CACHE_TTL_S`), with
-    /// any given options on top.
+    /// The `LINEAR_OAUTH_*` environment variables, read exactly as the CLI
+    /// reads them (`Options::from_env`), with any given options on top.
     #[napi(factory, ts_args_type = "options?: ResolverOptions")]
     pub fn from_env(
         env: &Env,
@@ -631,6 +655,14 @@ impl Resolver {
     #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
     pub fn resolve_secret(&self, secret_id: String) -> AsyncTask<Call> {
         self.call(Op::ResolveSecret(secret_id))
+    }
+
+    /// A Linear API call with `accessToken` got 401: a token to retry with.
+    /// The stored one when it is another token (no request to Linear), else
+    /// a refresh under the usual single flight and lease.
+    #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
+    pub fn report_unauthorized(&self, workspace_id: String, access_token: String) -> AsyncTask<Call> {
+        self.call(Op::ReportUnauthorized(workspace_id, RejectedToken(access_token)))
     }
 
     /// Refreshes now even if the token is fresh (same coordination rules).

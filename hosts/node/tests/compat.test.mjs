@@ -53,8 +53,8 @@ test('resolveLinearOauthToken returns the old shape from the module-level resolv
 
 test('resolveLinearOauthToken logs and returns null on any failure', async () => {
   const dir = tmpStore();
-  const s = await seed(server, dir, 'acme', 10);
-  await server.faults({ fail_next: { count: 1, status: 503 } });
+  const s = await seed(server, dir, 'acme', -5); // expired: a 503 cannot be served around
+  await server.faults({ fail_next: { count: 3, status: 503 } });
   const script = `
     import { resolveLinearOauthToken } from './index.mjs';
     const results = [

@@ -159,7 +159,7 @@ test('no secret in logs, errors or inspect output on any path', async () => {
   const echo = JSON.stringify({ error: 'x', error_description: CLIENT_SECRET });
   const faults = [{ fail_next: { count: 1, status: 500, body: echo } }, { malformed_next: 1 }, { oversize_next: 1 }, { drop_next: 1 }];
   for (const [i, fault] of faults.entries()) {
-    const s2 = await seed(server, dir, `beta${i}`, 10);
+    const s2 = await seed(server, dir, `beta${i}`, -5); // expired: failures surface
     secrets.push(s2.access, s2.refresh);
     await server.faults(fault);
     const e = await r.resolve(s2.workspaceId).then(

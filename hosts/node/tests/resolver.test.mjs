@@ -200,10 +200,10 @@ test('a malformed expires_at counts as expiring and is logged as a warning', asy
 
 test('token endpoint errors are typed, leave the store alone, and the next call re-reads', async () => {
   const dir = tmpStore();
-  const s = await seed(server, dir, 'acme', 10);
+  const s = await seed(server, dir, 'acme', -5); // expired: a 503 cannot be served around
   const r = new lo.Resolver(options(server, dir));
   const before = fs.readFileSync(secretFile(dir, s.secretId), 'utf8');
-  await server.faults({ fail_next: { count: 1, status: 503 } });
+  await server.faults({ fail_next: { count: 3, status: 503 } });
   await rejectsWith(r.resolve(s.workspaceId), 'TOKEN_ENDPOINT', (e) => {
     assert.equal(e.status, 503);
     assert.equal(e.error, 'server_error');
@@ -225,9 +225,10 @@ test('token endpoint errors are typed, leave the store alone, and the next call 
 
 test('transport failures: malformed, oversize, dropped responses', async () => {
   const dir = tmpStore();
-  const r = new lo.Resolver(options(server, dir));
+  // No failure memory, so the retry below asks again.
+  const r = new lo.Resolver(options(server, dir, { failureMemorySeconds: 0 }));
   for (const [i, fault] of [{ malformed_next: 1 }, { oversize_next: 1 }, { drop_next: 1 }].entries()) {
-    const s = await seed(server, dir, `beta${i}`, 10);
+    const s = await seed(server, dir, `beta${i}`, -5);
     await server.faults(fault);
     await rejectsWith(r.resolve(s.workspaceId), 'TRANSPORT');
     // The knob is spent and the token was never rotated: a retry works.
@@ -237,7 +238,7 @@ test('transport failures: malformed, oversize, dropped responses', async () => {
 
 test('an unreachable token endpoint is a TRANSPORT error', async () => {
   const dir = tmpStore();
-  const s = await seed(server, dir, 'acme', 10);
+  const s = await seed(server, dir, 'acme', -5); // expired: nothing to serve around the outage
   const r = new lo.Resolver(options(server, dir, { apiBase: 'http://127.0.0.1:9', httpTimeoutSeconds: 2 }));
   await rejectsWith(r.resolve(s.workspaceId), 'TRANSPORT');
 });

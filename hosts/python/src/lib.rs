@@ -130,10 +130,11 @@ fn error_types(py: Python<'_>) -> PyResult<&ErrorTypes> {
             )?,
             token_endpoint: sub(
                 "TokenEndpointError",
-                E::TokenEndpoint { status: 0, code: None, description: None }.code(),
+                E::TokenEndpoint { status: 0, code: None, description: None, retry_after: None }.code(),
                 "Linear's token endpoint refused the refresh: `status` (HTTP), `error` (OAuth error \
-                 code or None), `description` (or None).",
-                &endpoint_attrs()?,
+                 code or None), `description` (or None), `retry_after` (seconds Linear asked to wait \
+                 with Retry-After, or None).",
+                &[endpoint_attrs()?, vec![("retry_after", none())]].concat(),
             )?,
             transport: sub(
                 "TransportError",
@@ -189,8 +190,9 @@ fn exception_for<'py>(py: Python<'py>, e: &host::Error) -> PyResult<Bound<'py, P
             &t.invalid_stored_token
         }
         E::ReauthorizationRequired(_) => &t.reauthorization_required,
-        E::TokenEndpoint { status, code, description } => {
+        E::TokenEndpoint { status, code, description, retry_after } => {
             endpoint(status, code, description)?;
+            attrs.push(("retry_after", retry_after.map(|d| d.as_secs_f64()).into_pyobject(py)?.into_any()));
             &t.token_endpoint
         }
         E::Transport(_) => &t.transport,
@@ -653,6 +655,8 @@ impl PyResolver {
         lease_wait_s = None,
         call_deadline_s = None,
         max_memory_bytes = None,
+        failure_memory_s = None,
+        refresh_ahead_s = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -669,6 +673,8 @@ impl PyResolver {
         lease_wait_s: Option<f64>,
         call_deadline_s: Option<f64>,
         max_memory_bytes: Option<usize>,
+        failure_memory_s: Option<f64>,
+        refresh_ahead_s: Option<f64>,
     ) -> PyResult<Self> {
         let d = host::Options::default();
         let options = host::Options {
@@ -702,6 +708,20 @@ impl PyResolver {
                 d.call_deadline,
             )?,
             max_memory_bytes: max_memory_bytes.unwrap_or(d.max_memory_bytes),
+            failure_memory: seconds(
+                py,
+                host::DurationOption::FailureMemory,
+                "failure_memory_s",
+                failure_memory_s,
+                d.failure_memory,
+            )?,
+            refresh_ahead: seconds(
+                py,
+                host::DurationOption::RefreshAhead,
+                "refresh_ahead_s",
+                refresh_ahead_s,
+                d.refresh_ahead,
+            )?,
             // log_sink is set by `open`; fields added to the host later keep their defaults.
             ..d
         };
@@ -734,6 +754,15 @@ impl PyResolver {
     /// `await`able twin of `resolve_secret`; needs a running event loop.
     fn resolve_secret_async<'py>(&self, py: Python<'py>, secret_id: &str) -> PyResult<Bound<'py, PyAny>> {
         self.call_async(py, secret_id, self.inner.cached_secret(secret_id), host::Resolver::resolve_secret)
+    }
+
+    /// A Linear API call with `access_token` got 401: a token to retry with.
+    /// The stored one when it is another token (no request to Linear), else
+    /// a refresh under the usual single flight and lease.
+    fn report_unauthorized(&self, py: Python<'_>, workspace_id: &str, access_token: &str) -> PyResult<PyResolvedToken> {
+        py.detach(|| no_panic(|| self.inner.report_unauthorized(workspace_id, access_token)))
+            .map(PyResolvedToken)
+            .map_err(|e| to_py_err(py, e))
     }
 
     /// Refreshes now even if the stored token is fresh (same coordination).

@@ -62,8 +62,8 @@ def test_a_cached_token_answers_without_a_thread_hop(
 
 def test_errors_propagate_as_typed_exceptions(server: TestServer, store: FileStore, make_resolver: Any) -> None:
     r = make_resolver()
-    s = seed(server, store, "acme", 10)
-    server.faults(fail_next={"count": 1, "status": 503})
+    s = seed(server, store, "acme", -5)  # expired: a 503 cannot be served around
+    server.faults(fail_next={"count": 3, "status": 503})
 
     async def main() -> None:
         with pytest.raises(lo.NotRegistered):

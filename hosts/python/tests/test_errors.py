@@ -58,8 +58,8 @@ def test_raised_errors_carry_their_attributes(server: TestServer, store: FileSto
     assert "scope" in bad.value.missing_fields and "access_token" not in bad.value.missing_fields
     assert bad.value.code == "INVALID_STORED_TOKEN"
 
-    s = seed(server, store, "acme", 10)
-    server.faults(fail_next={"count": 1, "status": 502, "body": "<html>bad gateway</html>"})
+    s = seed(server, store, "acme", -5)  # expired: a 502 cannot be served around
+    server.faults(fail_next={"count": 3, "status": 502, "body": "<html>bad gateway</html>"})
     with pytest.raises(lo.TokenEndpointError) as endpoint:
         r.resolve(s.workspace_id)
     assert endpoint.value.status == 502

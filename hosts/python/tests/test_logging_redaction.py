@@ -106,7 +106,7 @@ def test_no_secret_in_repr_errors_or_logs(
         {"oversize_next": 1},
     ]
     for i, fault in enumerate(faults):
-        s2 = seed(server, store, f"beta{i}", 10)
+        s2 = seed(server, store, f"beta{i}", -5)
         secrets += [s2.access, s2.refresh]
         server.faults(**fault)
         with pytest.raises(lo.LinearOAuthError) as info:

@@ -143,7 +143,7 @@ def test_a_cached_token_is_not_served_once_it_is_expiring(
     server: TestServer, store: FileStore, make_resolver: Any
 ) -> None:
     s = seed(server, store, "acme", 61.5)  # fresh for another 1.5 s under a 60 s threshold
-    r = make_resolver()
+    r = make_resolver(refresh_ahead_s=0)
     assert r.resolve(s.workspace_id).access_token == s.access
     time.sleep(1.8)
     assert r.cached(s.workspace_id) is None
@@ -167,10 +167,10 @@ def test_malformed_expiry_counts_as_expiring(
 def test_token_endpoint_error_is_typed_and_the_next_call_rereads(
     server: TestServer, store: FileStore, make_resolver: Any
 ) -> None:
-    s = seed(server, store, "acme", 10)
+    s = seed(server, store, "acme", -5)  # expired: a 503 cannot be served around
     before = store.raw_secret(s.secret_id)
     r = make_resolver()
-    server.faults(fail_next={"count": 1, "status": 503})
+    server.faults(fail_next={"count": 3, "status": 503})
     with pytest.raises(lo.TokenEndpointError) as info:
         r.resolve(s.workspace_id)
     assert (info.value.status, info.value.error) == (503, "server_error")
@@ -197,8 +197,8 @@ def test_oauth_error_fields_reach_python(server: TestServer, store: FileStore, m
 def test_unreadable_answers_are_transport_errors(
     fault: dict[str, int], server: TestServer, store: FileStore, make_resolver: Any
 ) -> None:
-    s = seed(server, store, "acme", 10)
-    r = make_resolver()
+    s = seed(server, store, "acme", -5)
+    r = make_resolver(failure_memory_s=0)  # so the retry below asks again
     server.faults(**fault)
     with pytest.raises(lo.TransportError):
         r.resolve(s.workspace_id)
@@ -208,7 +208,7 @@ def test_unreadable_answers_are_transport_errors(
 
 
 def test_timeout_is_a_transport_error(server: TestServer, store: FileStore, make_resolver: Any) -> None:
-    s = seed(server, store, "acme", 10)
+    s = seed(server, store, "acme", -5)
     server.faults(latency_ms=2000)
     started = time.monotonic()
     with pytest.raises(lo.TransportError):
@@ -322,10 +322,10 @@ def test_a_store_that_cannot_write_is_not_refreshed(
 def test_grace_replay_recovers_a_pair_lost_to_a_timeout(
     server: TestServer, store: FileStore, make_resolver: Any
 ) -> None:
-    s = seed(server, store, "acme", 10)
+    s = seed(server, store, "acme", -5)
     # Linear rotates, then the answer never arrives in time.
     server.faults(grace="same_pair", post_grant_delay_ms=1500)
-    r = make_resolver(http_timeout_s=0.4)
+    r = make_resolver(http_timeout_s=0.4, failure_memory_s=0)
     with pytest.raises(lo.TransportError):
         r.resolve(s.workspace_id)
     assert not server.refresh_token_live(s.refresh), "the server did rotate"

@@ -212,6 +212,9 @@ pub struct Faults {
     /// When non-zero, every token response body is sent one byte every
     /// `drip_ms` ms (a slow network, not anything Linear does), until reset.
     pub drip_ms: u64,
+    /// When non-empty, sent as `Retry-After` with every scripted token
+    /// failure (`fail_next`): seconds or an HTTP-date, verbatim.
+    pub fail_retry_after: String,
 }
 
 impl Faults {
@@ -232,6 +235,7 @@ impl Faults {
             client_credentials_expires_in: DEFAULT_CLIENT_CREDENTIALS_EXPIRES_IN,
             deny_next_authorize: 0,
             drip_ms: 0,
+            fail_retry_after: String::new(),
         }
     }
 
@@ -260,6 +264,7 @@ impl Faults {
             client_credentials_expires_in,
             deny_next_authorize,
             drip_ms,
+            fail_retry_after,
         } = patch;
         macro_rules! merge {
             ($($field:ident),*) => { $( if let Some(v) = $field { self.$field = v; } )* };
@@ -277,7 +282,8 @@ impl Faults {
             expires_in,
             client_credentials_expires_in,
             deny_next_authorize,
-            drip_ms
+            drip_ms,
+            fail_retry_after
         );
         if let Some(fail) = fail_next {
             self.fail_next = (fail.count > 0).then_some(fail);
@@ -326,6 +332,9 @@ pub struct FaultsPatch {
     pub deny_next_authorize: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drip_ms: Option<u64>,
+    /// Empty stops sending `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_retry_after: Option<String>,
 }
 
 /// Request counters; `GET /_admin/counters` serializes this struct as is.

@@ -273,10 +273,10 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
 // -------------------------------------------------------------------- token
 
 async fn token(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Resp, DroppedConnection> {
-    let (fault, latency, post_grant_delay) = {
+    let (fault, latency, post_grant_delay, retry_after) = {
         let mut st = shared.lock();
         st.counters.token_requests += 1;
-        (st.take_token_fault(), st.faults.latency_ms, st.faults.post_grant_delay_ms)
+        (st.take_token_fault(), st.faults.latency_ms, st.faults.post_grant_delay_ms, st.faults.fail_retry_after.clone())
     };
     // Read the body even for faults so the client has finished sending when
     // the fault strikes.
@@ -290,7 +290,21 @@ async fn token(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<R
             Ok(resp)
         }
         Some(TokenFault::Drop) => Err(DroppedConnection),
-        Some(TokenFault::Fail { status, body }) => Ok(scripted_failure(status, body)),
+        Some(TokenFault::Fail { status, body }) => {
+            let mut resp = scripted_failure(status, body);
+            // A rate limit or outage answer may say when to come back
+            // (RFC 9110 section 10.2.3, Retry-After: delay-seconds or an
+            // HTTP-date). Linear's rate-limiting page
+            // (https://linear.app/developers/rate-limiting) documents 429s
+            // for the API; for the token endpoint it documents no header, so
+            // tests opt in with `fail_retry_after`.
+            if !retry_after.is_empty() {
+                if let Ok(v) = HeaderValue::from_str(&retry_after) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            Ok(resp)
+        }
         Some(TokenFault::Malformed) => {
             Ok(raw_response(StatusCode::OK, "application/json", r#"{"access_token": "x"#.to_string()))
         }
