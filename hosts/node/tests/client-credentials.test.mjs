@@ -95,3 +95,20 @@ test('a disabled grant is a TOKEN_ENDPOINT error naming the Linear setting', asy
   );
   await app(true);
 });
+
+test('a 401 report fetches one new token and another process finds it without a POST', async () => {
+  await app();
+  const dir = tmpStore();
+  const r = new lo.Resolver(options(server, dir));
+  const other = new lo.Resolver(options(server, dir));
+  const installed = await r.installClientCredentials({ clientId: APP_ID, clientSecret: APP_SECRET, scopes: ['read'], installedBy: 'u' });
+  const old = (await r.resolve(installed.workspaceId)).accessToken;
+  assert.equal((await other.resolve(installed.workspaceId)).accessToken, old);
+  const before = (await server.counters()).token_requests;
+  const fresh = (await r.reportUnauthorized(installed.workspaceId, old)).accessToken;
+  assert.notEqual(fresh, old);
+  assert.equal(await accessLive(old), false);
+  assert.equal((await server.counters()).token_requests, before + 1);
+  assert.equal((await other.reportUnauthorized(installed.workspaceId, old)).accessToken, fresh);
+  assert.equal((await server.counters()).token_requests, before + 1, 'a report about a replaced token never POSTs');
+});

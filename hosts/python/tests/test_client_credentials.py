@@ -105,3 +105,19 @@ def test_a_disabled_grant_names_the_linear_setting(
     assert e.description is not None and "Client credentials" in e.description and "settings" in e.description
     assert APP_SECRET not in f"{e} {e!r} {e.description}"
     assert not (store.root / "registry.json").exists()
+
+
+def test_a_401_report_fetches_one_new_token_and_another_process_finds_it(
+    server: TestServer, store: FileStore, make_resolver: Any, app: str
+) -> None:
+    r, other = make_resolver(), make_resolver()
+    installed = r.install_client_credentials(APP_ID, APP_SECRET, ["read"], installed_by="u")
+    old = r.resolve(installed.workspace_id).access_token
+    assert other.resolve(installed.workspace_id).access_token == old
+    before = server.counters()["token_requests"]
+    new = r.report_unauthorized(installed.workspace_id, old).access_token
+    assert new != old and not access_live(server, old)
+    assert server.counters()["token_requests"] == before + 1
+    # The other process still holds the old token, gets 401, reports it: no POST.
+    assert other.report_unauthorized(installed.workspace_id, old).access_token == new
+    assert server.counters()["token_requests"] == before + 1
