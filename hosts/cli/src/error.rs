@@ -16,7 +16,9 @@ Exit codes:
   5  secret missing             13  timed out waiting for the browser
   6  stored token invalid       14  smoke test failed
   7  reauthorization required   15  revoke not confirmed by Linear
-                                16  doctor found problems";
+                                16  doctor found problems
+A client_credentials grant the Linear app does not allow is 8 (the token
+endpoint's answer), with the app setting to enable in the message.";
 
 #[derive(Debug)]
 pub enum CliError {

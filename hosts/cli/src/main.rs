@@ -126,7 +126,7 @@ struct SetupArgs {
     /// No browser: fetch the app's token with Linear's client_credentials grant
     /// (enable "Client credentials" in the Linear app's settings first). The
     /// token has no refresh token; resolvers fetch a new one when it expires.
-    #[arg(long, conflicts_with_all = ["no_actor_app", "no_browser"])]
+    #[arg(long, conflicts_with_all = ["no_actor_app", "no_browser", "redirect_uri", "timeout"])]
     client_credentials: bool,
     /// Print the authorization URL on stderr instead of opening a browser.
     #[arg(long)]

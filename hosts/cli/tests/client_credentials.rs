@@ -134,8 +134,12 @@ fn a_disabled_grant_exits_8_and_names_the_linear_setting() {
 #[test]
 fn client_credentials_conflicts_with_browser_only_flags() {
     let env = Env::new();
-    let o = env.setup(&["--no-browser"]);
-    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    for browser_only in [&["--no-browser"][..], &["--redirect-uri", "http://127.0.0.1:9/cb"], &["--timeout", "5"]] {
+        let o = env.setup(browser_only);
+        assert_eq!(o.status.code(), Some(2), "{browser_only:?}: {:?}", text(&o));
+    }
+    let help = text(&env.run(&["--help"])).0;
+    assert!(help.contains("client_credentials grant the Linear app does not allow is 8"), "{help}");
     assert_eq!(env.server.counters().token_requests, 0);
 }
 
