@@ -526,8 +526,17 @@ fn post_refresh_once(s: &Settings, tok: &StoredToken) -> Result<linear_oauth_cor
             return Sent::InvalidGrant;
         }
         let secrets = [tok.lineage(), tok.client_secret.secret(), tok.access_token.secret()];
+        let refused_client = matches!(&f, EndpointFailure::Error { code: Some(c), .. } if c == "invalid_client");
         let mut error = match tok.grant() {
             Grant::AuthorizationCode => endpoint_error(f, &secrets),
+            // Linear refuses the stored client secret (rotated in the app's
+            // settings, which also ended the token): nothing stored can get
+            // another token, so the workspace must be set up again.
+            Grant::ClientCredentials if refused_client => Error::ReauthorizationRequired(format!(
+                "Linear refused the stored client credentials of workspace {} (invalid_client; was the client \
+                 secret rotated?); run `linear-oauth setup --client-credentials` again with the current secret",
+                tok.workspace_id
+            )),
             Grant::ClientCredentials => client_credentials_error(f, &secrets),
         };
         if let Error::TokenEndpoint(e) = &mut error {

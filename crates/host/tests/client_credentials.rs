@@ -278,3 +278,21 @@ fn a_401_report_fetches_one_new_token_and_other_processes_find_it_without_a_post
     assert_eq!(other.report_unauthorized(&seeded.workspace_id, &seeded.access).unwrap().access_token, got[0]);
     assert_eq!(server.counters().token_requests, 1, "a report about a replaced token never POSTs");
 }
+
+#[test]
+fn a_rotated_client_secret_requires_setting_the_workspace_up_again() {
+    let server = server();
+    let b = memory();
+    let r = resolver_with(&server, &b, None);
+    let installed = r.install_client_credentials(&app(&server), "u").unwrap();
+    let before = stored(&b, &installed.secret_id);
+    // The secret is rotated in Linear's app settings: the stored one is refused.
+    server.add_client(ClientConfig::new(APP_ID, "rotated-secret", ["http://localhost:8080/oauth/callback"]));
+    let access = before["access_token"].as_str().unwrap();
+    assert!(!server.access_token_live(access), "rotating the secret ends the token, as at Linear");
+    let err = r.report_unauthorized(&installed.workspace_id, access).unwrap_err();
+    let Error::ReauthorizationRequired(m) = &err else { panic!("{err:?}") };
+    assert!(m.contains("setup --client-credentials") && !m.contains(APP_SECRET), "{m}");
+    assert_eq!(stored(&b, &installed.secret_id), before, "the secret is kept as it was");
+    assert_eq!(server.counters().invalid_client, 1, "no retry of a refused client");
+}

@@ -12,8 +12,9 @@
 //! - `GET /oauth/authorize`: auto-approves with a 302 to `redirect_uri?code=..&state=..`.
 //! - `POST /oauth/token`: `authorization_code` (PKCE S256 required),
 //!   `refresh_token` (rotating, one-shot refresh tokens; see [`GraceMode`])
-//!   and `client_credentials` (one active token per app, 30 days, no refresh
-//!   token; [`ClientConfig::client_credentials`] is the app's toggle).
+//!   and `client_credentials` (one active token per app, ended by the next
+//!   one or by a client secret rotation through `add_client`; 30 days; no
+//!   refresh token; [`ClientConfig::client_credentials`] is the app's toggle).
 //!   Client auth by form fields or HTTP Basic. All fault knobs act here.
 //! - `POST /oauth/revoke`: as Linear documents it
 //!   (<https://linear.app/developers/oauth-2-0-authentication>), not RFC 7009:

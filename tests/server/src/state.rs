@@ -178,7 +178,15 @@ impl State {
         self.config.clients.first().map(|c| c.client_id.clone()).or_else(|| self.clients.keys().next().cloned())
     }
 
+    /// A changed client secret is a rotation: as at Linear, it ends the
+    /// app's client-credentials token.
     pub fn upsert_client(&mut self, client: ClientConfig) {
+        let rotated = self.clients.get(&client.client_id).is_some_and(|c| c.client_secret != client.client_secret);
+        if rotated {
+            if let Some(grant) = self.client_credentials.remove(&client.client_id) {
+                self.revoke_grant(grant);
+            }
+        }
         self.clients.insert(client.client_id.clone(), client);
     }
 

@@ -1003,8 +1003,15 @@ fn client_credentials_disabled_answers_as_linear_does() {
     assert!(server.access_token_live(&live.access_token));
     // The admin API's toggle is the client's field.
     let c = ClientConfig { client_credentials: true, ..ClientConfig::default() };
+    let before_rotation = server.issue_client_credentials(DEFAULT_CLIENT_ID, "read", 3600);
     assert_eq!(post_json(server.addr(), "/_admin/clients", &serde_json::to_value(&c).unwrap()).status, 200);
     assert_eq!(client_credentials(server.addr(), Some("read")).status, 200);
+    assert!(!server.access_token_live(&before_rotation.access_token), "superseded by the new one");
+    // Rotating the client secret ends the app's client-credentials token.
+    let live = server.issue_client_credentials(DEFAULT_CLIENT_ID, "read", 3600);
+    server.add_client(ClientConfig { client_secret: "rotated".into(), ..ClientConfig::default() });
+    assert!(!server.access_token_live(&live.access_token));
+    server.add_client(ClientConfig::default());
     let issued = post_json(server.addr(), "/_admin/issue", &json!({"grant_type": "client_credentials"})).json();
     assert!(issued.get("refresh_token").is_none() && issued["expires_in"] == 2_591_999, "{issued}");
 }
