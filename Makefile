@@ -1,4 +1,4 @@
-# Targets mirror CI: .ci/run calls `make ci`, which is `make test`.
+# Targets mirror CI: .ci/run calls `make ci`, which is `make lint test`.
 CARGO ?= cargo
 VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
@@ -21,8 +21,8 @@ all: build
 help:
 	@echo "make smoke       the main job: linear-oauth smoke against the local Linear-compatible server"
 	@echo "make test        every test (Rust, Python, Node) with moto on 127.0.0.1 (what CI runs)"
-	@echo "make bench       benchmarks (release builds)"
-	@echo "make lint        rustfmt check, then clippy with warnings denied"
+	@echo "make bench       benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
+	@echo "make lint        rustfmt check, clippy -D warnings on every crate (and on the component as wasm)"
 	@echo "make dist        installable artifacts for x86_64 and aarch64 Linux in dist/"
 	@echo "make dist-check  proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64)"
 
@@ -69,15 +69,20 @@ test-node:
 
 bench: setup venv
 	$(CARGO) build -p linear-oauth-testserver
-	$(CARGO) build --release -p linear-oauth-host --example bench
+	$(CARGO) build --release -p linear-oauth-host --example bench --example refresh_bench
 	VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/bench
+	# The refresh path with 5 ms added to every AWS request (a network round trip).
+	MOTO_DELAY_MS=5 VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/refresh_bench
 	$(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
 	$(PY) hosts/python/bench.py
 	cd hosts/node && npm ci --no-audit --no-fund && npm run build && npm run bench
 
-lint:
+# Every crate, the Python and Node ones included; the component and core
+# also as the wasm they ship as.
+lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
 
 # Installable artifacts for x86_64 and aarch64 Linux in dist/ (about 50 min
 # cold on 2 cores): CLI tarballs, manylinux2014 abi3 wheels, npm packages.
@@ -96,4 +101,4 @@ dist-check: venv
 	$(PY) -m pip install --quiet --disable-pip-version-check $(DIST_TOOLS)
 	PATH="$(VENV)/bin:$$PATH" $(PY) scripts/dist_check.py
 
-ci: test
+ci: lint test

@@ -98,6 +98,9 @@ try {
     .add('linear-oauth: await r.resolveSecret(id), cached', async () => {
       for (let i = 0; i < BATCH; i++) await r.resolveSecret(s.secretId);
     })
+    .add('compat: await resolveLinearOauthToken(id), cached', async () => {
+      for (let i = 0; i < BATCH; i++) await lo.resolveLinearOauthToken(s.workspaceId, undefined, { resolver: r });
+    })
     .add('pure JS: Map + clock + Promise, awaited', async () => {
       for (let i = 0; i < BATCH; i++) await js.resolve(s.workspaceId);
     })
@@ -112,6 +115,9 @@ try {
     const lat = task.result.latency;
     row(task.name, `${((lat.p50 * 1e6) / BATCH).toFixed(0)} ns`, `mean ${((lat.mean * 1e6) / BATCH).toFixed(0)} ns, ${task.result.latency.samplesCount} samples`);
   }
+  const p50 = (name) => bench.tasks.find((t) => t.name.startsWith(name)).result.latency.p50;
+  const ratio = p50('compat:') / p50('linear-oauth: await r.resolve(id)');
+  row('compat helper / r.resolve', `${ratio.toFixed(2)}x`, `[target <= 1.5x: ${ratio <= 1.5 ? 'ok' : 'OVER TARGET'}]`);
 
   // ------------------------------------------------------ slow paths
   const slow = new Bench({ time: quick ? 300 : 2000, iterations: quick ? 10 : 50, warmup: true, warmupIterations: 3 });

@@ -23,6 +23,8 @@ export declare class LinearOAuthError extends Error {
   readonly name: 'LinearOAuthError'
   readonly code: ErrorCode
   /** `INVALID_STORED_TOKEN` only: every missing, empty or non-string field, in schema order. */
+  readonly invalidFields?: string[]
+  /** @deprecated the old name of `invalidFields` (it names empty and non-string fields too). */
   readonly missingFields?: string[]
   /** `TOKEN_ENDPOINT` / `AUTHORIZATION` only: the HTTP status Linear answered. */
   readonly status?: number | null
@@ -33,7 +35,7 @@ export declare class LinearOAuthError extends Error {
   /** `TOKEN_ENDPOINT` only: seconds Linear asked to wait (`Retry-After`), if it did. */
   readonly retryAfter?: number | null
   constructor(code: ErrorCode, message: string, details?: {
-    missingFields?: string[] | null
+    invalidFields?: string[] | null
     status?: number | null
     error?: string | null
     description?: string | null

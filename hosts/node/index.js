@@ -12,19 +12,8 @@ const { inspect } = require('node:util');
 
 const binding = require('./native.js').loadNative();
 
-const ERROR_CODES = Object.freeze([
-  'NOT_REGISTERED',
-  'REVOKED',
-  'SECRET_MISSING',
-  'INVALID_STORED_TOKEN',
-  'REAUTHORIZATION_REQUIRED',
-  'TOKEN_ENDPOINT',
-  'TRANSPORT',
-  'STORE',
-  'INVALID_INPUT',
-  'AUTHORIZATION',
-  'INTERNAL',
-]);
+// From the host's error table, so a new kind needs no edit here.
+const ERROR_CODES = Object.freeze(binding.errorCodes());
 
 /** Every failure this module reports; `code` is stable, `message` never holds a secret. */
 class LinearOAuthError extends Error {
@@ -34,7 +23,8 @@ class LinearOAuthError extends Error {
     this.code = code;
     const d = details || {};
     if (code === 'INVALID_STORED_TOKEN') {
-      this.missingFields = Array.isArray(d.missingFields) ? d.missingFields : [];
+      this.invalidFields = Array.isArray(d.invalidFields) ? d.invalidFields : [];
+      this.missingFields = this.invalidFields; // the old name
     } else if (code === 'TOKEN_ENDPOINT' || code === 'AUTHORIZATION') {
       this.status = d.status == null ? null : d.status;
       this.error = d.error == null ? null : d.error;
@@ -45,8 +35,8 @@ class LinearOAuthError extends Error {
 }
 
 // The native side builds errors through this (the one host-error mapping is in Rust).
-function makeError(code, message, missingFields, status, error, description, retryAfter) {
-  return new LinearOAuthError(code, message, { missingFields, status, error, description, retryAfter });
+function makeError(code, message, invalidFields, status, error, description, retryAfter) {
+  return new LinearOAuthError(code, message, { invalidFields, status, error, description, retryAfter });
 }
 
 function invalidInput(message) {
@@ -209,6 +199,7 @@ function nativeOptions(options) {
 
 const FROM_ENV = Symbol('fromEnv');
 let logThrough; // (resolver, level, message, fields) => void, set in Resolver's static block
+let hotToken; // (resolver, workspaceId) => the token its fast path serves now, or undefined; set below
 
 function checkId(name, value) {
   if (typeof value !== 'string') throw invalidInput(`${name} must be a string, got ${value === null ? 'null' : typeof value}`);
@@ -378,6 +369,10 @@ class Resolver {
   }
 
   static {
+    hotToken = (resolver, workspaceId) => {
+      const t = resolver.#hotWorkspaces.get(workspaceId);
+      return t !== undefined && Date.now() < serveUntil(t) ? t : undefined;
+    };
     logThrough = (resolver, level, message, fields) => {
       const flat = [];
       for (const [k, v] of Object.entries(fields)) flat.push(k, String(v));
@@ -424,6 +419,19 @@ class LinearOauthTokenResult {
 
 let moduleResolver;
 
+// Each token's compat result, made once: both are frozen, so a cached token
+// is answered without building and freezing a new object per call.
+const compatResults = new WeakMap();
+
+function compatResult(token) {
+  let c = compatResults.get(token);
+  if (c === undefined) {
+    c = new LinearOauthTokenResult(token);
+    compatResults.set(token, c);
+  }
+  return c;
+}
+
 function compatResolver(registryTableName, options) {
   if (options && options.resolver !== undefined) {
     if (!(options.resolver instanceof Resolver)) throw invalidInput('options.resolver must be a Resolver');
@@ -443,23 +451,40 @@ function compatResolver(registryTableName, options) {
  * the aws store (`LINEAR_OAUTH_STORE=aws`); it configures the module-level
  * resolver when that is first created.
  */
-async function resolveLinearOauthToken(linearWorkspaceId, registryTableName, options) {
+function resolveLinearOauthToken(linearWorkspaceId, registryTableName, options) {
   let resolver;
   try {
     resolver = compatResolver(registryTableName, options);
-    return new LinearOauthTokenResult(await resolver.resolve(linearWorkspaceId));
   } catch (e) {
-    const code = e instanceof LinearOAuthError ? e.code : 'INTERNAL';
-    const fields = { workspace_id: String(linearWorkspaceId), code, error: e && e.message ? e.message : String(e) };
-    const level = code === 'NOT_REGISTERED' || code === 'REVOKED' ? 'warn' : 'error';
-    const message = 'resolveLinearOauthToken: no token';
-    if (resolver !== undefined) {
-      logThrough(resolver, level, message, fields);
-    } else {
-      process.stderr.write(JSON.stringify({ level, message, ...fields, time: new Date().toISOString() }) + '\n');
-    }
-    return null;
+    return Promise.resolve().then(() => compatFailure(resolver, linearWorkspaceId, e));
   }
+  // A token the fast path serves: answered on this thread, without the extra
+  // await an async wrapper around `resolver.resolve` would cost.
+  const hot = hotToken(resolver, linearWorkspaceId);
+  if (hot !== undefined) return Promise.resolve(compatResult(hot));
+  return resolveCompatSlow(resolver, linearWorkspaceId);
+}
+
+async function resolveCompatSlow(resolver, linearWorkspaceId) {
+  try {
+    return compatResult(await resolver.resolve(linearWorkspaceId));
+  } catch (e) {
+    return compatFailure(resolver, linearWorkspaceId, e);
+  }
+}
+
+/** Logs why the compat helper has no token; its result is then null. */
+function compatFailure(resolver, linearWorkspaceId, e) {
+  const code = e instanceof LinearOAuthError ? e.code : 'INTERNAL';
+  const fields = { workspace_id: String(linearWorkspaceId), code, error: e && e.message ? e.message : String(e) };
+  const level = code === 'NOT_REGISTERED' || code === 'REVOKED' ? 'warn' : 'error';
+  const message = 'resolveLinearOauthToken: no token';
+  if (resolver !== undefined) {
+    logThrough(resolver, level, message, fields);
+  } else {
+    process.stderr.write(JSON.stringify({ level, message, ...fields, time: new Date().toISOString() }) + '\n');
+  }
+  return null;
 }
 
 /** The old module's cache reset, on the module-level resolver. */

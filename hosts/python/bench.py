@@ -7,12 +7,14 @@ Prints:
 - import + construct: wall time of whole `python -c` processes that import
   linear_oauth and construct a Resolver, minus bare `python -c 0` (medians);
 - cached resolve: ns per `resolve` / `resolve_secret` / awaited `resolve_async`
-  call that the in-memory cache answers;
+  call that the in-memory cache answers, and per `compat.resolve_linear_api_token`;
 - refresh path: ms per `force_refresh` against the local Linear-compatible test
   server (one token POST over loopback; lease, write-back and lease release in a
   file store, each write fsynced: on a disk the fsyncs dominate, see --store-dir).
 
 Targets (issue 4): import + construct under +20 ms, cached resolve under 1 us.
+Target (issue 12): compat.resolve_linear_api_token on a cached token no slower
+than the old helper's env-var shortcut.
 The old resolver paid +246 ms to import (boto3) and 8.09 ms per call.
 """
 
@@ -56,11 +58,15 @@ def stored_token(access: str, refresh: str, expires_at: str, workspace_id: str, 
 
 
 def seed_store(root: Path, secret_id: str, workspace_id: str, value: str) -> str:
+    # The file store refuses files and directories that others can read.
     (root / "secrets").mkdir(parents=True, exist_ok=True, mode=0o700)
+    root.chmod(0o700)
     (root / "secrets" / f"{secret_id}.json").write_text(value)  # id is [A-Za-z0-9_-] only
     (root / "registry.json").write_text(
         json.dumps({workspace_id: {"workspace_slug": "bench", "oauth_secret_arn": secret_id, "status": "active"}})
     )
+    for f in (root / "secrets" / f"{secret_id}.json", root / "registry.json"):
+        f.chmod(0o600)
     return f"file:{root}"
 
 
@@ -153,6 +159,45 @@ class Server:
         self.proc.wait(timeout=10)
 
 
+def compat_cost(calls: int) -> None:
+    """The agent's helper on a cached, fresh token, next to what the old helper
+    did on that path: look the secret id up, return $LINEAR_API_TOKEN (an
+    emulation of its shortcut, which trusted the variable without a check)."""
+    import linear_oauth as lo
+    from linear_oauth import compat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = seed_store(Path(tmp) / "store", "bench-secret", "org-bench", stored_token("a", "r", FAR_FUTURE, "org-bench", "bench"))
+        saved = {k: os.environ.get(k) for k in ("LINEAR_OAUTH_STORE", compat.TOKEN_ENV)}
+        os.environ["LINEAR_OAUTH_STORE"] = uri
+        compat._resolver = None
+        try:
+            meta = {compat.SECRET_METADATA_KEY: "bench-secret"}
+            assert compat.resolve_linear_api_token(meta) == "a"
+            r = compat._shared_resolver()
+
+            def old_shortcut() -> str:
+                secret_id = meta.get(compat.SECRET_METADATA_KEY) or os.environ.get(compat.SECRET_ENV)
+                token = os.environ.get(compat.TOKEN_ENV)
+                return token if secret_id and token else ""
+
+            baseline = per_call_ns(lambda: None, calls)
+            helper = per_call_ns(lambda: compat.resolve_linear_api_token(meta), calls) - baseline
+            plain = per_call_ns(lambda: r.resolve_secret("bench-secret"), calls) - baseline
+            old = per_call_ns(old_shortcut, calls) - baseline
+            verdict = "ok" if helper <= old else "SLOWER"
+            print(f"compat.resolve_linear_api_token {helper:8.0f} ns/call   [target <= old shortcut: {verdict}]")
+            print(f"  old helper's env-var shortcut {old:8.0f} ns/call   (emulated: id lookup + os.environ.get)")
+            print(f"  r.resolve_secret(id)          {plain:8.0f} ns/call")
+        finally:
+            compat._resolver = None
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 def refresh_cost(runs: int, store_dir: str | None) -> None:
     import linear_oauth as lo
 
@@ -185,12 +230,17 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=200_000, help="cached calls per timing (default 200000)")
     ap.add_argument("--refreshes", type=int, default=50, help="refreshes to time (default 50)")
     ap.add_argument("--store-dir", help="where the refresh benchmark's file store lives (default: the temp dir)")
+    ap.add_argument("--only-compat", action="store_true", help="only the compat helper's numbers")
     args = ap.parse_args()
     import linear_oauth as lo
 
     print(f"linear_oauth {lo.__version__} on Python {sys.version.split()[0]}; component: {lo.load_info()!r}")
+    if args.only_compat:
+        compat_cost(args.calls)
+        return
     import_cost(args.runs)
     cached_cost(args.calls)
+    compat_cost(args.calls)
     refresh_cost(args.refreshes, args.store_dir)
 
 

@@ -21,6 +21,9 @@ use crate::{endpoint_error, http, log_event, now_ms};
 
 thread_local! {
     static SETTINGS: RefCell<Option<Settings>> = const { RefCell::new(None) };
+    /// The version the current refresh's write-back stored, for the lease
+    /// release to hand on (see `Lease::acquire`).
+    static WRITTEN: RefCell<Option<String>> = const { RefCell::new(None) };
     /// When the host's current call began: retries stay inside its deadline.
     static CALL_STARTED_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
@@ -118,14 +121,14 @@ pub fn report_unauthorized(workspace_id: &str, access_token: &str) -> Result<Res
     invalidate(workspace_id);
     let row = active_row(workspace_id)?;
     check_id("secret id", &row.secret_id)?;
-    let (current, _) = read_secret(&row.secret_id)?;
+    let (current, version) = read_secret(&row.secret_id)?;
     let fields = [("workspace_id", workspace_id), ("secret_id", row.secret_id.as_str())];
     if current.access_token.secret() != access_token {
         log_event(Level::Info, "a rejected token is no longer the stored one; serving the stored token", &fields);
         return resolve_secret(&row.secret_id, false);
     }
     log_event(Level::Warn, "Linear rejected the stored access token; refreshing", &fields);
-    refresh_single_flight(&settings(), &row.secret_id, &current, true)
+    refresh_single_flight(&settings(), &row.secret_id, &current, &version, true)
 }
 
 /// Refresh-ahead's background call: a refresh when the token is inside
@@ -187,7 +190,7 @@ fn resolve_secret_with(s: &Settings, secret_id: &str, force: bool) -> Result<Res
             }
         }
     }
-    let (tok, _) = read_secret(secret_id)?;
+    let (tok, version) = read_secret(secret_id)?;
     cache_token(s, secret_id, &tok);
     match freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms) {
         Freshness::Fresh { refresh_due_ms } if !force => Ok(resolved(s, secret_id, &tok, refresh_due_ms)),
@@ -199,7 +202,7 @@ fn resolve_secret_with(s: &Settings, secret_id: &str, force: bool) -> Result<Res
                     &[("workspace_id", &tok.workspace_id), ("secret_id", secret_id)],
                 );
             }
-            refresh_single_flight(s, secret_id, &tok, force)
+            refresh_single_flight(s, secret_id, &tok, &version, force)
         }
     }
 }
@@ -252,12 +255,13 @@ fn resolved(s: &Settings, secret_id: &str, tok: &StoredToken, refresh_due_ms: i6
         secret_id: secret_id.to_owned(),
         expires_at: tok.expires_at.clone(),
         serve_until_ms: u64::try_from(ttl_end.min(refresh_due_ms)).unwrap_or(0),
-        refresh_ahead_at_ms: if s.refresh_ahead_ms == 0 {
-            u64::MAX
-        } else {
-            u64::try_from(refresh_due_ms.saturating_sub(i64::try_from(s.refresh_ahead_ms).unwrap_or(i64::MAX)))
-                .unwrap_or(0)
-        },
+        refresh_ahead_at_ms: linear_oauth_core::refresh_ahead_at(
+            refresh_due_ms,
+            linear_oauth_core::parse_instant(&tok.updated_at),
+            s.refresh_ahead_ms,
+            now_ms(),
+        )
+        .map_or(u64::MAX, |at| u64::try_from(at).unwrap_or(0)),
     }
 }
 
@@ -321,13 +325,15 @@ impl Drop for LockGuard {
 }
 
 /// At most one refresh per secret per process; then at most one per store.
-/// The renewal entry point for both grants (`post_new_token` decides between
-/// a refresh and a new client-credentials fetch); `force` renews even a
-/// fresh token unless somebody else renewed since `seen`.
+/// `seen` is the token read at `seen_version` that made the caller refresh.
+/// The renewal entry point for both grants (`post_refresh_once` sends a
+/// refresh or a new client-credentials fetch); `force` renews even a fresh
+/// token unless somebody else renewed since `seen`.
 fn refresh_single_flight(
     s: &Settings,
     secret_id: &str,
     seen: &StoredToken,
+    seen_version: &str,
     force: bool,
 ) -> Result<ResolvedToken, Error> {
     let key = format!("refresh:{secret_id}");
@@ -338,24 +344,32 @@ fn refresh_single_flight(
         return Err(Error::Transport(format!("timed out waiting for this process's refresh of {secret_id}")));
     }
     let _guard = LockGuard(key.clone());
-    // Whoever held the lock before us may have refreshed already.
-    let (current, _) = read_secret(secret_id)?;
-    if let Some(r) = usable_without_refresh(s, secret_id, &current, seen, force) {
-        cache_token(s, secret_id, &current);
-        return Ok(r);
+    // Whoever held the lock before us may have refreshed already: its
+    // write-back is in this process's cache, no store read needed. (Newer
+    // than `seen` only: a slower reader may have cached an older token.)
+    if let Some(cached) = coord::cache_get(&token_key(secret_id)).and_then(|v| StoredToken::parse(&v).ok()) {
+        let newer =
+            linear_oauth_core::parse_instant(&cached.updated_at) > linear_oauth_core::parse_instant(&seen.updated_at);
+        if newer {
+            if let Some(r) = usable_without_refresh(s, secret_id, &cached, seen, force) {
+                return Ok(r);
+            }
+        }
     }
     // The caller before us failed for a transient reason a moment ago.
-    if let Some(r) = remembered_failure(s, secret_id, &current, force) {
+    if let Some(r) = remembered_failure(s, secret_id, seen, force) {
         return r;
     }
-    let lease = Lease::acquire(s, &key, secret_id, &current, force)?;
+    let lease = Lease::acquire(s, &key, secret_id, seen, seen_version, force)?;
+    WRITTEN.with(|w| w.borrow_mut().take());
     let result = match lease {
         Acquired::ByOther(r) => return Ok(r),
         Acquired::Ours(current, version) => {
             reserve_space(secret_id, &current).and_then(|()| refresh_now(s, secret_id, current, version, force))
         }
     };
-    if let Err(e) = registry::release_lease(&key, &s.holder_id) {
+    let written = WRITTEN.with(|w| w.borrow_mut().take());
+    if let Err(e) = registry::release_lease(&key, &s.holder_id, written.as_deref()) {
         log_event(
             Level::Warn,
             "releasing the refresh lease failed; it will expire",
@@ -391,7 +405,14 @@ struct Lease;
 impl Lease {
     /// Takes the cross-process lease, or waits (with backoff) for its holder's
     /// refresh to land in the store.
-    fn acquire(s: &Settings, key: &str, secret_id: &str, seen: &StoredToken, force: bool) -> Result<Acquired, Error> {
+    fn acquire(
+        s: &Settings,
+        key: &str,
+        secret_id: &str,
+        seen: &StoredToken,
+        seen_version: &str,
+        force: bool,
+    ) -> Result<Acquired, Error> {
         let started = now_ms();
         let mut backoff = 20u64;
         // What we are about to do, for whoever finds this lease expired.
@@ -414,10 +435,17 @@ impl Lease {
                     &[("secret_id", secret_id), ("interrupted", previous)],
                 );
             }
+            // The last holder wrote the version we read (and none died
+            // mid-refresh since): nobody refreshed after our read, so the
+            // store holds what we saw. Saves a read per refresh.
+            if grant.acquired && grant.previous_note.is_none() && grant.written_version.as_deref() == Some(seen_version)
+            {
+                return Ok(Acquired::Ours(seen.clone(), seen_version.to_owned()));
+            }
             let (current, version) = read_secret(secret_id)?;
             if let Some(r) = usable_without_refresh(s, secret_id, &current, seen, force) {
                 if grant.acquired {
-                    let _ = registry::release_lease(key, &s.holder_id);
+                    let _ = registry::release_lease(key, &s.holder_id, None);
                 }
                 cache_token(s, secret_id, &current);
                 return Ok(Acquired::ByOther(r));
@@ -808,7 +836,12 @@ fn put_with_retry(
     for &delay in patience {
         std::thread::sleep(Duration::from_millis(delay));
         match secret_store::put(secret_id, &json, version) {
-            Ok(o) => return Ok(o),
+            Ok(o) => {
+                if let PutOutcome::Written(v) = &o {
+                    WRITTEN.with(|w| *w.borrow_mut() = Some(v.clone()));
+                }
+                return Ok(o);
+            }
             Err(e) => last = e,
         }
     }

@@ -31,9 +31,39 @@ pub fn freshness(expires_at: &str, now_ms: i64, threshold_ms: u64) -> Freshness 
     }
 }
 
+/// When a long-lived host should start a background refresh of a token due
+/// at `refresh_due_ms`: `ahead_ms` earlier, but never in its first half
+/// between `updated_ms` (its refresh) and due, so a token whose whole life
+/// fits in the window is not refreshed again and again. `None` when
+/// refresh-ahead is off or the token is due already (the caller refreshes
+/// inline).
+pub fn refresh_ahead_at(refresh_due_ms: i64, updated_ms: Option<i64>, ahead_ms: u64, now_ms: i64) -> Option<i64> {
+    if ahead_ms == 0 || refresh_due_ms <= now_ms {
+        return None;
+    }
+    let ahead = refresh_due_ms.saturating_sub(i64::try_from(ahead_ms).unwrap_or(i64::MAX));
+    let half_life = updated_ms.filter(|u| *u < refresh_due_ms).map(|u| u + (refresh_due_ms - u) / 2);
+    Some(ahead.max(half_life.unwrap_or(i64::MIN)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refresh_ahead_window() {
+        let (h, m): (i64, i64) = (3_600_000, 60_000);
+        let w = 10 * 60_000u64;
+        // A 24 h token: 10 min before the refresh point.
+        assert_eq!(refresh_ahead_at(24 * h - m, Some(0), w, 0), Some(24 * h - 11 * m));
+        // Off, or due already: none.
+        assert_eq!(refresh_ahead_at(24 * h, Some(0), 0, 0), None);
+        assert_eq!(refresh_ahead_at(1000, Some(0), w, 1000), None);
+        // A token whose whole life fits in the window: not before half of it.
+        assert_eq!(refresh_ahead_at(4 * m, Some(0), w, 0), Some(2 * m));
+        // Unknown refresh time: the window alone.
+        assert_eq!(refresh_ahead_at(24 * h, None, w, 0), Some(24 * h - 10 * m));
+    }
 
     #[test]
     fn threshold_boundary() {

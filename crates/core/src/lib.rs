@@ -21,7 +21,7 @@ mod token;
 
 pub use authorize::{normalize_scopes, AuthorizeRequest, DEFAULT_SCOPES};
 pub use callback::{parse_callback, CallbackError};
-pub use expiry::{freshness, Freshness};
+pub use expiry::{freshness, refresh_ahead_at, Freshness};
 pub use naming::{secret_name, validate_slug, DEFAULT_SECRET_PREFIX};
 pub use pkce::{fingerprint, pkce_challenge, PkcePair, State};
 pub use recovery::{after_invalid_grant, Recovery};

@@ -14,7 +14,7 @@ mod resolver;
 pub mod store;
 
 pub use engine::LoadInfo;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
 pub use log::{LogLevel, LogSink, TracingSink};
 pub use options::{checked_seconds, DurationOption, Options};
 pub use resolver::{

@@ -400,11 +400,20 @@ impl bindings::registry::Host for Ctx {
         if g.acquired && !self.leases.iter().any(|(k, h)| *k == key && *h == holder) {
             self.leases.push((key, holder));
         }
-        Ok(bindings::registry::LeaseGrant { acquired: g.acquired, previous_note: g.previous_note })
+        Ok(bindings::registry::LeaseGrant {
+            acquired: g.acquired,
+            previous_note: g.previous_note,
+            written_version: g.written_version,
+        })
     }
 
-    fn release_lease(&mut self, key: String, holder: String) -> std::result::Result<(), String> {
-        self.shared.backends.registry.release_lease(&key, &holder).map_err(store_err)?;
+    fn release_lease(
+        &mut self,
+        key: String,
+        holder: String,
+        written_version: Option<String>,
+    ) -> std::result::Result<(), String> {
+        self.shared.backends.registry.finish_lease(&key, &holder, written_version.as_deref()).map_err(store_err)?;
         self.leases.retain(|(k, h)| !(*k == key && *h == holder));
         Ok(())
     }
@@ -513,7 +522,11 @@ impl Resolver {
     /// Opens the store named in `options.store`.
     pub fn new(options: Options) -> Result<Self> {
         options.validate()?;
-        let backends = Backends::open_with(&options.store, options.registry_table.as_deref())?;
+        let mut backends = Backends::open_with(&options.store, options.registry_table.as_deref())?;
+        if options.long_lived && options.store == "aws" {
+            // A lease release is a DynamoDB round trip nobody here waits for.
+            backends.registry = Arc::new(crate::store::DeferredRelease::new(backends.registry));
+        }
         Self::with_backends(options, backends)
     }
 

@@ -4,14 +4,14 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Barrier};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use linear_oauth_host::store::{AwsBackend, Registry, SecretStore};
-use linear_oauth_host::{Backends, Error, Options, PutOutcome, Resolver};
+use linear_oauth_host::store::{AwsBackend, DeferredRelease, Registry, SecretStore};
+use linear_oauth_host::{Backends, Error, LeaseGrant, Options, PutOutcome, Resolver};
 use linear_oauth_testserver::FaultsPatch;
 
 fn endpoint() -> String {
@@ -90,11 +90,8 @@ fn old_layout_data_resolves_and_survives_a_refresh() {
     let tok = r.resolve("org-old").unwrap();
     assert_ne!(tok.access_token, issued.access_token, "expiring: refreshed");
     assert_eq!(tok.secret_id, arn, "the registry's ARN is the secret id");
-    // By stage: moto (unlike Secrets Manager) keeps answering an unstaged read
-    // with the first version after AWSCURRENT moved.
-    let current =
-        rt.block_on(sm.get_secret_value().secret_id(&secret_name).version_stage("AWSCURRENT").send()).unwrap();
-    let stored: serde_json::Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
+    // Read as the old tooling does: unstaged, which Secrets Manager answers with AWSCURRENT.
+    let stored = unstaged(&rt, &sm, &secret_name);
     assert_eq!(stored["access_token"], tok.access_token.as_str());
     assert_eq!(stored["team_hint"]["kept"], true, "unknown secret fields kept");
     assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
@@ -134,6 +131,16 @@ fn conditional_writes_and_leases() {
     let g = b.try_lease("k", "c", Duration::from_secs(5), "").unwrap();
     assert!(g.acquired);
     assert_eq!(g.previous_note.as_deref(), Some("note-b"), "an expired holder's note is handed over");
+    // A release keeps the version its holder wrote for the next taker; one without a write keeps the last.
+    assert_eq!(g.written_version, None, "nothing written yet");
+    b.finish_lease("k", "c", Some("v7")).unwrap();
+    let g = b.try_lease("k", "d", Duration::from_secs(5), "").unwrap();
+    assert!(g.acquired && g.previous_note.is_none());
+    assert_eq!(g.written_version.as_deref(), Some("v7"));
+    b.finish_lease("k", "d", None).unwrap();
+    assert_eq!(b.try_lease("k", "e", Duration::from_secs(5), "").unwrap().written_version.as_deref(), Some("v7"));
+    b.finish_lease("k", "nobody", Some("v8")).unwrap();
+    assert!(!b.try_lease("k", "f", Duration::from_secs(5), "").unwrap().acquired, "only the holder releases");
 }
 
 #[test]
@@ -264,4 +271,289 @@ fn write_back_failure_on_aws_keeps_the_rotated_token() {
     let now = stored(&real, &s.secret_id);
     assert_eq!(now["access_token"], tok.access_token.as_str(), "written once the store works");
     assert!(server.refresh_token_live(now["refresh_token"].as_str().unwrap()));
+}
+
+/// An unstaged `GetSecretValue`, as the old Lambdas and boto3 read: Secrets
+/// Manager answers it with the `AWSCURRENT` version.
+fn unstaged(rt: &tokio::runtime::Runtime, sm: &aws_sdk_secretsmanager::Client, id: &str) -> serde_json::Value {
+    let out = rt.block_on(sm.get_secret_value().secret_id(id).send()).unwrap();
+    serde_json::from_str(out.secret_string().unwrap()).unwrap()
+}
+
+/// The versions labelled `AWSCURRENT` (Secrets Manager keeps exactly one).
+fn current_versions(rt: &tokio::runtime::Runtime, sm: &aws_sdk_secretsmanager::Client, id: &str) -> Vec<String> {
+    let out = rt.block_on(sm.list_secret_version_ids().secret_id(id).include_deprecated(true).send()).unwrap();
+    out.versions()
+        .iter()
+        .filter(|v| v.version_stages().iter().any(|s| s == "AWSCURRENT"))
+        .map(|v| v.version_id().unwrap().to_owned())
+        .collect()
+}
+
+/// What the old Node resolver did to refresh: POST the stored refresh token,
+/// then `PutSecretValue` without stages (which moves `AWSCURRENT`).
+fn old_style_refresh(
+    server: &linear_oauth_testserver::TestServer,
+    rt: &tokio::runtime::Runtime,
+    sm: &aws_sdk_secretsmanager::Client,
+    id: &str,
+) -> serde_json::Value {
+    let mut tok = unstaged(rt, sm, id);
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", tok["refresh_token"].as_str().unwrap())
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("client_secret", CLIENT_SECRET)
+        .finish();
+    let (status, answer) = post_form(&server.token_url(), &body);
+    assert_eq!(status, 200, "the old writer's refresh: {answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    tok["access_token"] = answer["access_token"].clone();
+    tok["refresh_token"] = answer["refresh_token"].clone();
+    tok["expires_at"] = in_secs(answer["expires_in"].as_i64().unwrap()).into();
+    rt.block_on(sm.put_secret_value().secret_id(id).secret_string(tok.to_string()).send()).unwrap();
+    tok
+}
+
+/// A form POST over a plain loopback connection: (status, body).
+fn post_form(url: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let u = url::Url::parse(url).unwrap();
+    let mut conn = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+    write!(
+        conn,
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        u.path(),
+        u.host_str().unwrap(),
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, raw.split_once("\r\n\r\n").unwrap().1.to_owned())
+}
+
+#[test]
+fn unstaged_reads_see_every_project_write_back() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let b = Backends { secrets: aws.clone(), registry: aws.clone() };
+    let s = seed(&server, &b, &format!("un{}", std::process::id()), 86_000);
+    let (rt, sm, _) = raw();
+    let r = Resolver::new(aws_options(&server, &t)).unwrap();
+    let mut seen = vec![s.access.clone()];
+    for _ in 0..3 {
+        let tok = r.force_refresh(&s.secret_id).unwrap();
+        let read = unstaged(&rt, &sm, &s.secret_id);
+        assert_eq!(read["access_token"], tok.access_token.as_str(), "an unstaged read sees the write-back");
+        assert!(server.refresh_token_live(read["refresh_token"].as_str().unwrap()));
+        assert_eq!(current_versions(&rt, &sm, &s.secret_id).len(), 1, "one AWSCURRENT");
+        assert!(!seen.contains(&tok.access_token), "each refresh rotated");
+        seen.push(tok.access_token.clone());
+    }
+    // The aside label of the compare-and-swap stays on one version (the latest write), never piles up.
+    let versions =
+        rt.block_on(sm.list_secret_version_ids().secret_id(&s.secret_id).include_deprecated(true).send()).unwrap();
+    let aside: Vec<_> = versions
+        .versions()
+        .iter()
+        .filter(|v| v.version_stages().iter().any(|l| l == "LINEAR_OAUTH_PENDING"))
+        .map(|v| v.version_stages().to_vec())
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(aside[0].iter().any(|l| l == "AWSCURRENT"), "on the current version: {aside:?}");
+}
+
+#[test]
+fn an_old_style_writer_interleaved_with_the_project_loses_no_token() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let b = Backends { secrets: aws.clone(), registry: aws.clone() };
+    let s = seed(&server, &b, &format!("ow{}", std::process::id()), 86_000);
+    let (rt, sm, _) = raw();
+    let r = Resolver::new(aws_options(&server, &t)).unwrap();
+    for round in 0..3 {
+        let ours = r.force_refresh(&s.secret_id).unwrap();
+        assert_eq!(unstaged(&rt, &sm, &s.secret_id)["access_token"], ours.access_token.as_str(), "round {round}");
+        // The old writer refreshes from what it reads: the project's token.
+        let theirs = old_style_refresh(&server, &rt, &sm, &s.secret_id);
+        assert_eq!(current_versions(&rt, &sm, &s.secret_id).len(), 1, "one AWSCURRENT after a plain put");
+        // The project picks the old writer's token up, and refreshes from it next round.
+        r.invalidate(&s.workspace_id);
+        assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, theirs["access_token"].as_str().unwrap());
+    }
+    let last = unstaged(&rt, &sm, &s.secret_id);
+    assert!(server.refresh_token_live(last["refresh_token"].as_str().unwrap()), "the chain is intact");
+    assert_eq!(server.counters().invalid_grant, 0, "nobody refreshed with a spent token");
+    assert_eq!(last["team_hint"]["kept"], true, "unknown fields survive both writers");
+}
+
+/// Runs `before_put` once, just before the project's first write-back.
+struct WriteBeforeUs {
+    inner: Arc<AwsBackend>,
+    before_put: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for WriteBeforeUs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteBeforeUs").finish_non_exhaustive()
+    }
+}
+
+impl SecretStore for WriteBeforeUs {
+    fn get(&self, id: &str) -> Result<Option<linear_oauth_host::Versioned>, Error> {
+        SecretStore::get(&*self.inner, id)
+    }
+    fn put(&self, id: &str, value: &str, expected: Option<&str>) -> Result<PutOutcome, Error> {
+        if let Some(hook) = self.before_put.lock().unwrap().take() {
+            hook();
+        }
+        SecretStore::put(&*self.inner, id, value, expected)
+    }
+    fn delete(&self, id: &str) -> Result<bool, Error> {
+        self.inner.delete(id)
+    }
+}
+
+#[test]
+fn an_old_style_write_during_a_refresh_is_not_overwritten() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let real = Backends { secrets: aws.clone(), registry: aws.clone() };
+    let s = seed(&server, &real, &format!("ov{}", std::process::id()), 10);
+    // While the project refreshes, an old tool re-installs: a new grant, put without stages.
+    let fresh = server.issue_tokens(CLIENT_ID, "read write", 86_399);
+    let value = token_json(&fresh.access_token, &fresh.refresh_token, &in_secs(86_399), &s.workspace_id, "ov");
+    let id = s.secret_id.clone();
+    let hook: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let (rt, sm, _) = raw();
+        rt.block_on(sm.put_secret_value().secret_id(&id).secret_string(value).send()).unwrap();
+    });
+    let wrapped = Backends {
+        secrets: Arc::new(WriteBeforeUs { inner: aws.clone(), before_put: Mutex::new(Some(hook)) }),
+        registry: aws.clone(),
+    };
+    let r = Resolver::with_backends(aws_options(&server, &t), wrapped).unwrap();
+    r.resolve(&s.workspace_id).unwrap();
+    let (rt, sm, _) = raw();
+    let now = unstaged(&rt, &sm, &s.secret_id);
+    assert_eq!(now["access_token"], fresh.access_token.as_str(), "the compare-and-swap kept the newer install");
+    assert_eq!(current_versions(&rt, &sm, &s.secret_id).len(), 1);
+    assert!(server.refresh_token_live(now["refresh_token"].as_str().unwrap()));
+}
+
+/// Holds lease releases until the test opens the gate, so what was sent
+/// before the caller got its token can be counted exactly.
+#[derive(Debug)]
+struct GatedRelease {
+    inner: Arc<AwsBackend>,
+    gate: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Registry for GatedRelease {
+    fn get(&self, id: &str) -> Result<Option<linear_oauth_host::RegistryRow>, Error> {
+        Registry::get(&*self.inner, id)
+    }
+    fn put(&self, row: &linear_oauth_host::RegistryRow) -> Result<(), Error> {
+        Registry::put(&*self.inner, row)
+    }
+    fn list(&self) -> Result<Vec<linear_oauth_host::RegistryRow>, Error> {
+        self.inner.list()
+    }
+    fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
+        self.inner.try_lease(key, holder, ttl, note)
+    }
+    fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
+        self.finish_lease(key, holder, None)
+    }
+    fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
+        let _ = self.gate.lock().unwrap().recv();
+        self.inner.finish_lease(key, holder, written_version)
+    }
+}
+
+/// Requests sent between two snapshots of the counter, by operation.
+fn sent(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(op, n)| {
+            (
+                op.trim_start_matches("secretsmanager.").trim_start_matches("DynamoDB_20120810.").to_owned(),
+                n - before.get(op).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn ops(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    list.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect()
+}
+
+/// The refresh path's AWS requests, counted at the SDK (every attempt), so
+/// the number cannot creep back up.
+#[test]
+fn a_refresh_sends_few_aws_requests() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let b = Backends { secrets: aws.clone(), registry: aws.clone() };
+    let s = seed(&server, &b, &format!("rq{}", std::process::id()), 10);
+    // Every refresh stores a token that is due again (30 s < the 60 s threshold).
+    server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
+    let short_lived = || Options { long_lived: false, ..aws_options(&server, &t) };
+
+    // The CLI (short-lived: the release is on its path), a cold process, by workspace id.
+    // The first refresh in a table finds no lease item yet, so it reads the secret again.
+    let before = aws.requests();
+    Resolver::with_backends(short_lived(), b.clone()).unwrap().resolve(&s.workspace_id).unwrap();
+    let first = sent(&before, &aws.requests());
+    let cli = ops(&[
+        ("GetItem", 1),                  // registry row
+        ("GetSecretValue", 1),           // stored token: expiring
+        ("UpdateItem", 2),               // take the lease (it says nobody refreshed since the read); release it
+        ("PutSecretValue", 1),           // the new version, labelled aside
+        ("UpdateSecretVersionStage", 1), // AWSCURRENT moves to it only from the version read
+    ]);
+    let mut first_expected = cli.clone();
+    *first_expected.get_mut("GetSecretValue").unwrap() += 1;
+    assert_eq!(first, first_expected, "the first refresh of a secret");
+    let before = aws.requests();
+    Resolver::with_backends(short_lived(), b.clone()).unwrap().resolve(&s.workspace_id).unwrap();
+    let steady = sent(&before, &aws.requests());
+    assert_eq!(steady, cli, "a refresh: 6 requests where there were 8");
+
+    // A long-lived host releases the lease after the caller has its token.
+    let gated = |rx| Backends {
+        secrets: aws.clone(),
+        registry: Arc::new(DeferredRelease::new(Arc::new(GatedRelease { inner: aws.clone(), gate: Mutex::new(rx) }))),
+    };
+    for by_workspace in [true, false] {
+        let (open, rx) = std::sync::mpsc::channel();
+        let r = Resolver::with_backends(aws_options(&server, &t), gated(rx)).unwrap();
+        let before = aws.requests();
+        let tok = if by_workspace { r.resolve(&s.workspace_id) } else { r.resolve_secret(&s.secret_id) }.unwrap();
+        let critical = sent(&before, &aws.requests());
+        let mut expected = cli.clone();
+        *expected.get_mut("UpdateItem").unwrap() -= 1;
+        if !by_workspace {
+            expected.remove("GetItem"); // the agent's path: it knows the secret id
+        }
+        assert_eq!(critical, expected, "on the caller's path (by workspace id: {by_workspace})");
+        assert!(critical.values().sum::<u64>() <= if by_workspace { 5 } else { 4 });
+        open.send(()).unwrap();
+        drop(r); // sends the queued release
+        assert_eq!(sent(&before, &aws.requests()).get("UpdateItem"), Some(&2), "released afterwards");
+        assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.as_str());
+    }
+    assert_eq!(server.counters().invalid_grant, 0);
+}
+
+fn unstaged_value(id: &str) -> serde_json::Value {
+    let (rt, sm, _) = raw();
+    unstaged(&rt, &sm, id)
 }

@@ -525,7 +525,7 @@ fn leases_in_memory_backend() {
     assert!(b.try_lease("k", "a", Duration::from_secs(5), "n").unwrap().acquired);
     assert_eq!(
         b.try_lease("k", "b", Duration::from_secs(5), "").unwrap(),
-        LeaseGrant { acquired: false, previous_note: None }
+        LeaseGrant { acquired: false, previous_note: None, written_version: None }
     );
 }
 

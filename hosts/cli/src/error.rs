@@ -4,21 +4,40 @@
 
 use std::time::Duration;
 
-use linear_oauth_host::Error;
+use linear_oauth_host::{Error, ERROR_KINDS};
 
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  success                     8  Linear token endpoint error
-  1  internal error              9  transport (network, timeout, bad answer)
-  2  usage                      10  store (files, permissions)
-  3  workspace not registered   11  invalid input
-  4  workspace revoked          12  authorization denied or state mismatch
-  5  secret missing             13  timed out waiting for the browser
-  6  stored token invalid       14  smoke test failed
-  7  reauthorization required   15  revoke not confirmed by Linear
-                                16  doctor found problems
-A client_credentials grant the Linear app does not allow is 8 (the token
-endpoint's answer), with the app setting to enable in the message.";
+/// The exit codes the CLI adds to the host's error kinds.
+const CLI_EXIT_CODES: [(u8, &str); 6] = [
+    (0, "success"),
+    (2, "usage"),
+    (13, "timed out waiting for the browser"),
+    (14, "smoke test failed"),
+    (15, "revoke not confirmed by Linear"),
+    (16, "doctor found problems"),
+];
+
+/// `--help`'s list of exit codes: the host's error kinds and the CLI's own,
+/// in two columns.
+pub fn exit_codes_help() -> String {
+    let mut rows: Vec<(u8, &str)> = ERROR_KINDS.iter().map(|k| (k.exit_code, k.label)).collect();
+    rows.extend(CLI_EXIT_CODES);
+    rows.sort();
+    let half = rows.len().div_ceil(2);
+    let mut out = String::from("Exit codes:");
+    for i in 0..half {
+        let left = format!("{:>3}  {}", rows[i].0, rows[i].1);
+        out.push_str(&format!("\n{left:<45}"));
+        if let Some((code, label)) = rows.get(i + half) {
+            out.push_str(&format!("{code:>3}  {label}"));
+        }
+        out.truncate(out.trim_end().len());
+    }
+    out.push_str(
+        "\nA client_credentials grant the Linear app does not allow is 8 (the token\n\
+         endpoint's answer), with the app setting to enable in the message.",
+    );
+    out
+}
 
 #[derive(Debug)]
 pub enum CliError {
@@ -52,19 +71,7 @@ const REDIRECT_HINT: &str = "make sure --redirect-uri byte-matches the Linear ap
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Lib(e) => match e {
-                Error::NotRegistered(_) => 3,
-                Error::Revoked(_) => 4,
-                Error::SecretMissing(_) => 5,
-                Error::InvalidStoredToken(_) => 6,
-                Error::ReauthorizationRequired(_) => 7,
-                Error::TokenEndpoint { .. } => 8,
-                Error::Transport(_) => 9,
-                Error::Store(_) => 10,
-                Error::InvalidInput(_) => 11,
-                Error::Authorization { .. } => 12,
-                Error::Internal(_) => 1,
-            },
+            Self::Lib(e) => e.kind().exit_code,
             Self::Timeout(_) => 13,
             Self::Io(_) => 10,
             Self::Smoke(_) => 14,
@@ -98,37 +105,25 @@ impl CliError {
 
     pub fn hint(&self) -> Option<String> {
         let hint = match self {
+            // The table's hint, unless the error says something more specific.
             Self::Lib(e) => match e {
-                Error::NotRegistered(_) => {
-                    "install it with `linear-oauth setup`, or find the id with `linear-oauth list`"
+                Error::TokenEndpoint { description, .. }
+                    if description.as_deref().unwrap_or_default().contains("client credentials grant") =>
+                {
+                    CLIENT_CREDENTIALS_HINT
                 }
-                Error::Revoked(_) => "the workspace is revoked; run `linear-oauth setup` to install it again",
-                Error::SecretMissing(_) => {
-                    "the registry points at a secret that does not exist; run `linear-oauth setup` again"
+                Error::TokenEndpoint { description, .. }
+                    if description.as_deref().unwrap_or_default().contains("redirect_uri") =>
+                {
+                    REDIRECT_HINT
                 }
-                Error::InvalidStoredToken(_) => {
-                    "repair the stored secret (see `linear-oauth inspect`) or run `linear-oauth setup` again"
+                Error::TokenEndpoint { code, .. } if code.as_deref() == Some("invalid_client") => {
+                    "check the client id and client secret of the Linear app"
                 }
-                Error::ReauthorizationRequired(_) => "run `linear-oauth setup` again to authorize the workspace",
-                Error::TokenEndpoint { code, description, .. } => {
-                    if description.as_deref().unwrap_or_default().contains("client credentials grant") {
-                        CLIENT_CREDENTIALS_HINT
-                    } else if description.as_deref().unwrap_or_default().contains("redirect_uri") {
-                        REDIRECT_HINT
-                    } else if code.as_deref() == Some("invalid_client") {
-                        "check the client id and client secret of the Linear app"
-                    } else {
-                        "Linear refused the request; retry, or run with --verbose"
-                    }
-                }
-                Error::Transport(_) => "check that the API base is reachable and retry",
-                Error::Store(_) => "check the --store location and its permissions",
-                Error::InvalidInput(_) => "see `linear-oauth --help`",
                 Error::Authorization { code, .. } if code.as_deref() == Some("access_denied") => {
                     "the install was declined in the browser; run setup again and approve it"
                 }
-                Error::Authorization { .. } => "the callback did not belong to this install; run setup again",
-                Error::Internal(_) => "this is a bug; run with --verbose and report it",
+                e => e.kind().hint,
             },
             Self::Timeout(_) => {
                 return Some(format!(

@@ -19,7 +19,7 @@ use crate::error::CliError;
 
 /// Linear OAuth credentials for services: install, resolve, inspect, refresh, revoke.
 #[derive(Debug, Parser)]
-#[command(name = "linear-oauth", version, after_help = error::EXIT_CODES_HELP)]
+#[command(name = "linear-oauth", version, after_help = error::exit_codes_help())]
 struct Cli {
     /// Where tokens and the registry live: file:DIR, memory: or aws [default: file:$XDG_DATA_HOME/linear-oauth]
     #[arg(long, env = "LINEAR_OAUTH_STORE", global = true)]

@@ -35,7 +35,7 @@ use napi_derive::napi;
 
 /// `(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs) => LinearOAuthToken`
 type TokenArgs = FnArgs<(String, String, String, String, String, String, f64, f64)>;
-/// `(code, message, missingFields, status, error, description) => LinearOAuthError`
+/// `(code, message, invalidFields, status, error, description, retryAfter) => LinearOAuthError`
 type ErrorArgs =
     FnArgs<(String, String, Option<Vec<String>>, Option<u32>, Option<String>, Option<String>, Option<f64>)>;
 type HostResult<T> = std::result::Result<T, HostError>;
@@ -742,6 +742,12 @@ impl ObjectFinalize for Resolver {
 }
 
 // ---------------------------------------------------------------- load info
+
+/// The host's error codes, in its table's order (`ERROR_CODES` in index.js).
+#[napi(skip_typescript)]
+pub fn error_codes() -> Vec<&'static str> {
+    linear_oauth_host::ERROR_KINDS.iter().map(|k| k.code).collect()
+}
 
 /// How the embedded component was loaded.
 #[napi(object)]

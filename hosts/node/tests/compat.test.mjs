@@ -105,3 +105,18 @@ test('resolveLinearOauthToken uses options.resolver when given, logging through 
   lo.invalidateLinearOauthCache(s.workspaceId); // the module-level resolver: not created, a no-op
   assert.equal((await lo.resolveLinearOauthToken(s.workspaceId, 't', { resolver: r })).accessToken, s.access, 'r still caches');
 });
+
+test('resolveLinearOauthToken answers a cached token with one frozen result, and a new token with a new one', async () => {
+  const dir = tmpStore();
+  const s = await seed(server, dir, 'acme', 3600);
+  const r = new lo.Resolver(options(server, dir));
+  const first = await lo.resolveLinearOauthToken(s.workspaceId, 't', { resolver: r });
+  const again = await lo.resolveLinearOauthToken(s.workspaceId, 't', { resolver: r });
+  assert.equal(again, first, 'the fast path reuses the result made for this token');
+  assert.ok(Object.isFrozen(first));
+  const rotated = await r.forceRefresh(s.secretId);
+  const after = await lo.resolveLinearOauthToken(s.workspaceId, 't', { resolver: r });
+  assert.notEqual(after, first);
+  assert.equal(after.accessToken, rotated.accessToken);
+  assert.equal(first.accessToken, s.access, 'a result keeps the token it was made for');
+});

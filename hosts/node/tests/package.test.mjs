@@ -41,20 +41,15 @@ test('index.d.ts declares every export and every public Resolver method', () => 
   for (const code of cjs.ERROR_CODES) assert.match(dts, new RegExp(`'${code}'`), code);
 });
 
-test('error codes match the host’s set', () => {
-  assert.deepEqual([...cjs.ERROR_CODES], [
-    'NOT_REGISTERED',
-    'REVOKED',
-    'SECRET_MISSING',
-    'INVALID_STORED_TOKEN',
-    'REAUTHORIZATION_REQUIRED',
-    'TOKEN_ENDPOINT',
-    'TRANSPORT',
-    'STORE',
-    'INVALID_INPUT',
-    'AUTHORIZATION',
-    'INTERNAL',
-  ]);
+test('error codes are the host’s table, and the ErrorCode type lists exactly those', () => {
+  const native = require('../native.js').loadNative();
+  assert.deepEqual([...cjs.ERROR_CODES], native.errorCodes());
+  assert.ok(Object.isFrozen(cjs.ERROR_CODES) && cjs.ERROR_CODES.includes('REAUTHORIZATION_REQUIRED'));
+  const dts = fs.readFileSync(path.join(pkgDir, 'index.d.ts'), 'utf8');
+  const union = /export type ErrorCode =([^]*?)\n\n/.exec(dts);
+  assert.ok(union, 'ErrorCode is declared');
+  const declared = [...union[1].matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]);
+  assert.deepEqual(declared, [...cjs.ERROR_CODES], 'index.d.ts ErrorCode matches the host table');
   const e = new cjs.LinearOAuthError('TOKEN_ENDPOINT', 'Linear answered HTTP 500', { status: 500 });
   assert.equal(e.status, 500);
   assert.equal(e.error, null);

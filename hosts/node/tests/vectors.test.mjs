@@ -35,7 +35,8 @@ for (const [i, v] of vectors.vectors.entries()) {
       await assert.rejects(r.resolveSecret(id), (e) => {
         assert.ok(e instanceof lo.LinearOAuthError, String(e));
         assert.equal(e.code, 'INVALID_STORED_TOKEN');
-        assert.deepEqual(e.missingFields, v.bad_fields);
+        assert.deepEqual(e.invalidFields, v.bad_fields);
+        assert.deepEqual(e.missingFields, v.bad_fields, 'the old name still works');
         for (const f of v.bad_fields) assert.match(e.message, new RegExp(f));
         return true;
       });

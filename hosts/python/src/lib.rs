@@ -28,20 +28,18 @@ const MODULE: &str = "linear_oauth";
 // Exceptions
 // ---------------------------------------------------------------------------
 
-/// The exception classes, created once per process at module init.
+/// The exception classes, created once per process at module init: the base
+/// class, then one per row of the host's `ERROR_KINDS`, in its order.
 struct ErrorTypes {
     base: Py<PyType>,
-    not_registered: Py<PyType>,
-    revoked: Py<PyType>,
-    secret_missing: Py<PyType>,
-    invalid_stored_token: Py<PyType>,
-    reauthorization_required: Py<PyType>,
-    token_endpoint: Py<PyType>,
-    transport: Py<PyType>,
-    store: Py<PyType>,
-    invalid_input: Py<PyType>,
-    authorization: Py<PyType>,
-    internal: Py<PyType>,
+    kinds: Vec<Py<PyType>>,
+}
+
+impl ErrorTypes {
+    fn of(&self, e: &host::Error) -> &Py<PyType> {
+        let i = host::ERROR_KINDS.iter().position(|k| k == e.kind()).expect("every kind is in the table");
+        &self.kinds[i]
+    }
 }
 
 static ERROR_TYPES: PyOnceLock<ErrorTypes> = PyOnceLock::new();
@@ -66,9 +64,30 @@ fn new_exception<'py>(
     Ok(ty.cast_into::<PyType>()?.unbind())
 }
 
+/// What Python adds to a kind's class: attributes (with their class-level
+/// defaults, named in the docstring) and, for `InvalidInput`, `ValueError`.
+fn python_extras<'py>(py: Python<'py>, code: &str) -> PyResult<(Vec<(&'static str, Bound<'py, PyAny>)>, &'static str)> {
+    let none = || py.None().into_bound(py);
+    let endpoint = || -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
+        Ok(vec![("status", 0u16.into_pyobject(py)?.into_any()), ("error", none()), ("description", none())])
+    };
+    Ok(match code {
+        "INVALID_STORED_TOKEN" => (
+            vec![("invalid_fields", PyTuple::empty(py).into_any()), ("missing_fields", PyTuple::empty(py).into_any())],
+            " `invalid_fields` names them (`missing_fields` is its old name).",
+        ),
+        "TOKEN_ENDPOINT" => (
+            [endpoint()?, vec![("retry_after", none())]].concat(),
+            " `status` (HTTP), `error` (OAuth error code or None), `description` (or None), `retry_after` \
+             (seconds Linear asked to wait with Retry-After, or None).",
+        ),
+        "AUTHORIZATION" => (endpoint()?, " `status`, `error`, `description` as for TokenEndpointError."),
+        "INVALID_INPUT" => (vec![], " Also a ValueError."),
+        _ => (vec![], ""),
+    })
+}
+
 fn error_types(py: Python<'_>) -> PyResult<&ErrorTypes> {
-    // Class-level `code`s come from the host, so they are the CLI's and Node's too.
-    use host::Error as E;
     ERROR_TYPES.get_or_try_init(py, || {
         let exception = py.get_type::<pyo3::exceptions::PyException>();
         let base = new_exception(
@@ -79,88 +98,28 @@ fn error_types(py: Python<'_>) -> PyResult<&ErrorTypes> {
              (e.g. 'REVOKED'); messages never contain secrets.",
             &[("code", PyString::new(py, "").into_any())],
         )?;
-        let sub = |name: &str, code: &str, doc: &str, extra: &[(&str, Bound<'_, PyAny>)]| {
-            let mut attrs = vec![("code", PyString::new(py, code).into_any())];
-            attrs.extend(extra.iter().cloned());
-            new_exception(py, name, PyTuple::new(py, [base.bind(py)])?, doc, &attrs)
-        };
-        let none = || py.None().into_bound(py);
-        let endpoint_attrs = || -> PyResult<Vec<(&str, Bound<'_, PyAny>)>> {
-            Ok(vec![("status", 0u16.into_pyobject(py)?.into_any()), ("error", none()), ("description", none())])
-        };
-        let invalid_input = new_exception(
-            py,
-            "InvalidInput",
-            PyTuple::new(py, [base.bind(py).clone(), py.get_type::<PyValueError>()])?,
-            "An argument or option was rejected (empty id, bad URL, unknown store, negative duration). \
-             Also a ValueError.",
-            &[("code", PyString::new(py, E::InvalidInput(String::new()).code()).into_any())],
-        )?;
-        Ok::<_, PyErr>(ErrorTypes {
-            not_registered: sub(
-                "NotRegistered",
-                E::NotRegistered(String::new()).code(),
-                "The workspace id has no registry row.",
-                &[],
-            )?,
-            revoked: sub(
-                "Revoked",
-                E::Revoked(String::new()).code(),
-                "The registry row is not active (revoked, missing or unknown status).",
-                &[],
-            )?,
-            secret_missing: sub(
-                "SecretMissing",
-                E::SecretMissing(String::new()).code(),
-                "The stored token (secret) does not exist.",
-                &[],
-            )?,
-            invalid_stored_token: sub(
-                "InvalidStoredToken",
-                E::InvalidStoredToken(Vec::new()).code(),
-                "The stored token failed validation; `missing_fields` names every missing, empty or \
-                 non-string field.",
-                &[("missing_fields", PyTuple::empty(py).into_any())],
-            )?,
-            reauthorization_required: sub(
-                "ReauthorizationRequired",
-                E::ReauthorizationRequired(String::new()).code(),
-                "The refresh token is spent or revoked: the workspace must be installed again.",
-                &[],
-            )?,
-            token_endpoint: sub(
-                "TokenEndpointError",
-                E::TokenEndpoint { status: 0, code: None, description: None, retry_after: None }.code(),
-                "Linear's token endpoint refused the refresh: `status` (HTTP), `error` (OAuth error \
-                 code or None), `description` (or None), `retry_after` (seconds Linear asked to wait \
-                 with Retry-After, or None).",
-                &[endpoint_attrs()?, vec![("retry_after", none())]].concat(),
-            )?,
-            transport: sub(
-                "TransportError",
-                E::Transport(String::new()).code(),
-                "The token endpoint could not be reached or answered unreadably (timeout, connection \
-                 error, malformed or oversized body).",
-                &[],
-            )?,
-            store: sub("StoreError", E::Store(String::new()).code(), "The secret store or registry failed.", &[])?,
-            authorization: sub(
-                "AuthorizationError",
-                E::Authorization { status: 0, code: None, description: None }.code(),
-                "An authorization step of an install failed: `status`, `error`, `description` as for \
-                 TokenEndpointError.",
-                &endpoint_attrs()?,
-            )?,
-            internal: sub(
-                "InternalError",
-                E::Internal(String::new()).code(),
-                "The embedded component trapped, ran past its deadline or could not be loaded.",
-                &[],
-            )?,
-            invalid_input,
-            base,
-        })
+        let kinds = host::ERROR_KINDS
+            .iter()
+            .map(|k| {
+                let (extra, doc_tail) = python_extras(py, k.code)?;
+                let mut attrs = vec![("code", PyString::new(py, k.code).into_any())];
+                attrs.extend(extra);
+                let mut bases = vec![base.bind(py).clone()];
+                if k.code == "INVALID_INPUT" {
+                    bases.push(py.get_type::<PyValueError>());
+                }
+                new_exception(py, k.python_class, PyTuple::new(py, bases)?, &format!("{}{doc_tail}", k.doc), &attrs)
+            })
+            .collect::<PyResult<_>>()?;
+        Ok::<_, PyErr>(ErrorTypes { base, kinds })
     })
+}
+
+/// Test hook: the host's error table as `(code, python_class, exit_code)`.
+#[pyfunction]
+#[pyo3(name = "_error_kinds")]
+fn error_kinds() -> Vec<(&'static str, &'static str, u8)> {
+    host::ERROR_KINDS.iter().map(|k| (k.code, k.python_class, k.exit_code)).collect()
 }
 
 /// The one place where host errors become Python exceptions.
@@ -173,7 +132,6 @@ fn to_py_err(py: Python<'_>, e: host::Error) -> PyErr {
 
 fn exception_for<'py>(py: Python<'py>, e: &host::Error) -> PyResult<Bound<'py, PyAny>> {
     use host::Error as E;
-    let t = error_types(py)?;
     let mut attrs: Vec<(&str, Bound<'py, PyAny>)> = Vec::new();
     let mut endpoint = |status: &u16, code: &Option<String>, description: &Option<String>| -> PyResult<()> {
         attrs.push(("status", status.into_pyobject(py)?.into_any()));
@@ -181,30 +139,20 @@ fn exception_for<'py>(py: Python<'py>, e: &host::Error) -> PyResult<Bound<'py, P
         attrs.push(("description", description.as_deref().into_pyobject(py)?.into_any()));
         Ok(())
     };
-    let ty = match e {
-        E::NotRegistered(_) => &t.not_registered,
-        E::Revoked(_) => &t.revoked,
-        E::SecretMissing(_) => &t.secret_missing,
+    match e {
         E::InvalidStoredToken(fields) => {
+            attrs.push(("invalid_fields", PyTuple::new(py, fields)?.into_any()));
+            // The old name, kept for callers written against 0.1 betas.
             attrs.push(("missing_fields", PyTuple::new(py, fields)?.into_any()));
-            &t.invalid_stored_token
         }
-        E::ReauthorizationRequired(_) => &t.reauthorization_required,
         E::TokenEndpoint { status, code, description, retry_after } => {
             endpoint(status, code, description)?;
             attrs.push(("retry_after", retry_after.map(|d| d.as_secs_f64()).into_pyobject(py)?.into_any()));
-            &t.token_endpoint
         }
-        E::Transport(_) => &t.transport,
-        E::Store(_) => &t.store,
-        E::InvalidInput(_) => &t.invalid_input,
-        E::Authorization { status, code, description } => {
-            endpoint(status, code, description)?;
-            &t.authorization
-        }
-        E::Internal(_) => &t.internal,
-    };
-    let exc = ty.bind(py).call1((e.to_string(),))?;
+        E::Authorization { status, code, description } => endpoint(status, code, description)?,
+        _ => {}
+    }
+    let exc = error_types(py)?.of(e).bind(py).call1((e.to_string(),))?;
     for (k, v) in attrs {
         exc.setattr(k, v)?;
     }
@@ -847,22 +795,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Private helpers: attributes of the module, but not in its `__all__`.
     m.setattr("_emit_log", wrap_pyfunction!(emit_log, m)?)?;
     m.setattr("_complete_future", wrap_pyfunction!(complete_future, m)?)?;
+    m.setattr("_error_kinds", wrap_pyfunction!(error_kinds, m)?)?;
     let t = error_types(py)?;
-    for (name, ty) in [
-        ("LinearOAuthError", &t.base),
-        ("NotRegistered", &t.not_registered),
-        ("Revoked", &t.revoked),
-        ("SecretMissing", &t.secret_missing),
-        ("InvalidStoredToken", &t.invalid_stored_token),
-        ("ReauthorizationRequired", &t.reauthorization_required),
-        ("TokenEndpointError", &t.token_endpoint),
-        ("TransportError", &t.transport),
-        ("StoreError", &t.store),
-        ("InvalidInput", &t.invalid_input),
-        ("AuthorizationError", &t.authorization),
-        ("InternalError", &t.internal),
-    ] {
-        m.add(name, ty.clone_ref(py))?;
+    m.add("LinearOAuthError", t.base.clone_ref(py))?;
+    for (kind, ty) in host::ERROR_KINDS.iter().zip(&t.kinds) {
+        m.add(kind.python_class, ty.clone_ref(py))?;
     }
     Ok(())
 }

@@ -24,6 +24,7 @@ def env(server: TestServer, store: FileStore, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LINEAR_OAUTH_STORE", store.uri)
     monkeypatch.setenv("LINEAR_OAUTH_API_BASE", server.base_url)
     monkeypatch.setattr(compat, "_resolver", None)
+    monkeypatch.setattr(compat, "_exported", None)
     yield
     monkeypatch.setattr(compat, "_resolver", None)
 
@@ -150,3 +151,30 @@ def test_invalidate_forgets_a_token_resolved_by_secret_id(env: None, server: Tes
     # The agent path never reads the registry; invalidating the workspace still forgets the token.
     compat._shared_resolver().invalidate(s.workspace_id)
     assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": s.secret_id}) == "reinstalled"
+
+
+def test_the_token_is_exported_only_when_it_changes(
+    env: None, server: TestServer, store: FileStore, monkeypatch: Any
+) -> None:
+    s = seed(server, store, "acme", 3600)
+    writes: list[str] = []
+
+    class Recording(dict[str, str]):
+        def __setitem__(self, key: str, value: str) -> None:
+            if key == "LINEAR_API_TOKEN":
+                writes.append(value)
+            super().__setitem__(key, value)
+
+    monkeypatch.setattr(os, "environ", Recording(os.environ))
+    meta = {"linear_oauth_secret_arn": s.secret_id}
+    for _ in range(3):
+        assert compat.resolve_linear_api_token(meta) == s.access
+    assert writes == [s.access], "a cached token is exported once"
+    rotated = compat._shared_resolver().force_refresh(s.secret_id).access_token
+    assert compat.resolve_linear_api_token(meta) == rotated
+    assert writes == [s.access, rotated], "a new token is exported"
+    other = seed(server, store, "othr", 3600)
+    assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": other.secret_id}) == other.access
+    assert compat.resolve_linear_api_token(meta) == rotated
+    assert writes == [s.access, rotated, other.access, rotated], "switching workspaces exports each switch"
+    assert os.environ["LINEAR_API_TOKEN"] == rotated

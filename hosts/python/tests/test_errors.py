@@ -43,8 +43,25 @@ def test_hierarchy_and_codes() -> None:
     assert len(set(SUBCLASSES)) == len(SUBCLASSES)
 
 
+def test_the_module_matches_the_hosts_error_table() -> None:
+    """Every row of the host's ERROR_KINDS is a class here, exported, typed in
+    the .pyi, with the table's code; nothing else is."""
+    from linear_oauth import _native
+
+    table = _native._error_kinds()  # type: ignore[attr-defined]
+    assert {code for code, _, _ in table} == set(SUBCLASSES.values())
+    pyi = (Path(lo.__file__).parent / "_native.pyi").read_text()
+    for code, name, _exit in table:
+        cls = getattr(lo, name)
+        assert cls.code == code and SUBCLASSES[cls] == code
+        assert name in lo.__all__
+        assert f"class {name}(LinearOAuthError" in pyi, name
+    declared = {line.split("(")[0][6:] for line in pyi.splitlines() if line.startswith("class ") and "(LinearOAuthError" in line}
+    assert declared == {name for _, name, _ in table}
+
+
 def test_attribute_defaults_exist_on_the_classes() -> None:
-    assert lo.InvalidStoredToken.missing_fields == ()
+    assert lo.InvalidStoredToken.invalid_fields == ()
     for cls in (lo.TokenEndpointError, lo.AuthorizationError):
         assert (cls.status, cls.error, cls.description) == (0, None, None)
 
@@ -54,8 +71,9 @@ def test_raised_errors_carry_their_attributes(server: TestServer, store: FileSto
     store.put_secret("half", '{"access_token":"x","scope":""}')
     with pytest.raises(lo.InvalidStoredToken) as bad:
         r.resolve_secret("half")
-    assert isinstance(bad.value.missing_fields, tuple) and len(bad.value.missing_fields) == 10
-    assert "scope" in bad.value.missing_fields and "access_token" not in bad.value.missing_fields
+    assert isinstance(bad.value.invalid_fields, tuple) and len(bad.value.invalid_fields) == 10
+    assert "scope" in bad.value.invalid_fields and "access_token" not in bad.value.invalid_fields
+    assert bad.value.missing_fields == bad.value.invalid_fields, "the old name still works"
     assert bad.value.code == "INVALID_STORED_TOKEN"
 
     s = seed(server, store, "acme", -5)  # expired: a 502 cannot be served around

@@ -26,7 +26,7 @@ def test_stored_token_vector(case: dict[str, Any], server: TestServer, store: Fi
     else:
         with pytest.raises(lo.InvalidStoredToken) as info:
             r.resolve_secret(secret_id)
-        assert info.value.missing_fields == tuple(case["bad_fields"])
+        assert info.value.invalid_fields == tuple(case["bad_fields"])
         assert info.value.code == "INVALID_STORED_TOKEN"
         for field in case["bad_fields"]:
             assert field in str(info.value)

@@ -8,10 +8,13 @@
 //!   `workspace_slug`, `oauth_secret_arn`, `status`; other attributes survive.
 //! - A refresh lease is an item keyed `lease#<key>` in the same table, taken
 //!   with a conditional write (free, expired, or ours) so every process using
-//!   the table agrees on one refresher.
+//!   the table agrees on one refresher. Releasing it keeps the item with the
+//!   secret version the refresh wrote (`secret_version`), so the next taker
+//!   learns from the take itself whether the secret changed since it read it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
@@ -24,6 +27,8 @@ use crate::Error;
 
 const KEY: &str = "linear_workspace_id";
 const LEASE_PREFIX: &str = "lease#";
+/// Lease item attribute: the secret version its last holder wrote.
+const WRITTEN: &str = "secret_version";
 /// The staging label a new version carries until it is made current.
 const PENDING_STAGE: &str = "LINEAR_OAUTH_PENDING";
 
@@ -32,6 +37,31 @@ pub struct AwsBackend {
     secrets: aws_sdk_secretsmanager::Client,
     ddb: aws_sdk_dynamodb::Client,
     table: String,
+    requests: RequestCounter,
+}
+
+/// Counts the requests this backend sends, by operation (`X-Amz-Target`,
+/// e.g. `secretsmanager.GetSecretValue`), every attempt included: each one
+/// is a network round trip in AWS, and tests and the benchmark hold the
+/// refresh path to a number of them.
+#[derive(Debug, Clone, Default)]
+struct RequestCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl aws_sdk_secretsmanager::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "linear-oauth request counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_secretsmanager::config::RuntimeComponents,
+        _: &mut aws_sdk_secretsmanager::config::ConfigBag,
+    ) -> Result<(), aws_sdk_secretsmanager::error::BoxError> {
+        let op = context.request().headers().get("x-amz-target").unwrap_or("unknown").to_owned();
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(op).or_default() += 1;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for AwsBackend {
@@ -81,12 +111,21 @@ impl AwsBackend {
                 .timeout_config(timeouts)
                 .load(),
         );
+        let requests = RequestCounter::default();
+        let secrets = aws_sdk_secretsmanager::config::Builder::from(&conf).interceptor(requests.clone()).build();
+        let ddb = aws_sdk_dynamodb::config::Builder::from(&conf).interceptor(requests.clone()).build();
         Ok(Self {
-            secrets: aws_sdk_secretsmanager::Client::new(&conf),
-            ddb: aws_sdk_dynamodb::Client::new(&conf),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
+            ddb: aws_sdk_dynamodb::Client::from_conf(ddb),
             rt,
             table: registry_table.to_owned(),
+            requests,
         })
+    }
+
+    /// Requests sent so far, by operation (`X-Amz-Target`); every retry counts.
+    pub fn requests(&self) -> BTreeMap<String, u64> {
+        self.requests.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Runs an SDK future to completion from synchronous code (never from a
@@ -162,9 +201,16 @@ impl AwsBackend {
         }
     }
 
-    /// Compare-and-swap: store the value as a new version labelled aside,
-    /// then move `AWSCURRENT` to it only from `expected` (Secrets Manager
-    /// refuses the move when `AWSCURRENT` sits on another version).
+    /// Compare-and-swap in the fewest calls Secrets Manager allows (two; it
+    /// has no conditional put): store the value as a new version labelled
+    /// aside, then move `AWSCURRENT` to it only from `expected` (Secrets
+    /// Manager refuses the move when `AWSCURRENT` sits on another version).
+    ///
+    /// The aside label stays on the version after the move, on purpose:
+    /// removing it would be a third call per write, and it cannot pile up,
+    /// since a label sits on one version at a time and the next `PutSecretValue`
+    /// with it takes it off this one. Readers ask for `AWSCURRENT` (or for
+    /// nothing, which Secrets Manager answers the same way), never for it.
     async fn swap(&self, id: &str, value: &str, expected: &str) -> Result<PutOutcome, Error> {
         let staged = self
             .secrets
@@ -342,10 +388,11 @@ impl Registry for AwsBackend {
                         .filter(|o| attr(o, "lease_holder") != holder)
                         .map(|o| attr(o, "lease_note"))
                         .filter(|n| !n.is_empty());
-                    Ok(LeaseGrant { acquired: true, previous_note })
+                    let written_version = old.map(|o| attr(o, WRITTEN)).filter(|v| !v.is_empty());
+                    Ok(LeaseGrant { acquired: true, previous_note, written_version })
                 }
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                    Ok(LeaseGrant { acquired: false, previous_note: None })
+                    Ok(LeaseGrant { acquired: false, previous_note: None, written_version: None })
                 }
                 Err(e) => Err(store_err("update-item (lease)", e)),
             }
@@ -353,20 +400,31 @@ impl Registry for AwsBackend {
     }
 
     fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
+        self.finish_lease(key, holder, None)
+    }
+
+    /// One conditional `UpdateItem` that frees the lease and (given a
+    /// version) records it; the item stays, so the next taker learns the
+    /// version from the `UpdateItem` that takes the lease.
+    fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
         self.block(async {
-            match self
+            let mut update = self
                 .ddb
-                .delete_item()
+                .update_item()
                 .table_name(&self.table)
                 .key(KEY, s(format!("{LEASE_PREFIX}{key}")))
                 .condition_expression("lease_holder = :holder")
-                .expression_attribute_values(":holder", s(holder))
-                .send()
-                .await
-            {
+                .expression_attribute_values(":holder", s(holder));
+            update = match written_version {
+                Some(v) => update
+                    .update_expression(format!("REMOVE lease_holder, lease_expires_ms, lease_note SET {WRITTEN} = :v"))
+                    .expression_attribute_values(":v", s(v)),
+                None => update.update_expression("REMOVE lease_holder, lease_expires_ms, lease_note"),
+            };
+            match update.send().await {
                 Ok(_) => Ok(()),
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-                Err(e) => Err(store_err("delete-item (lease)", e)),
+                Err(e) => Err(store_err("update-item (lease release)", e)),
             }
         })
     }

@@ -397,7 +397,7 @@ impl Registry for FileBackend {
             )
         });
         let Some(grant) = lease_decision(fields, holder, now, ttl) else {
-            return Ok(LeaseGrant { acquired: false, previous_note: None });
+            return Ok(LeaseGrant { acquired: false, previous_note: None, written_version: None });
         };
         let expires_ms = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         let lease = json!({ "holder": holder, "expires_ms": expires_ms, "note": note });
@@ -498,7 +498,7 @@ mod tests {
         assert!(!b.try_lease("k", "b", Duration::from_secs(5), "").unwrap().acquired);
         std::thread::sleep(Duration::from_millis(60));
         let g = b.try_lease("k", "b", Duration::from_secs(5), "").unwrap();
-        assert_eq!(g, LeaseGrant { acquired: true, previous_note: Some("note-a".into()) });
+        assert_eq!(g, LeaseGrant { acquired: true, previous_note: Some("note-a".into()), written_version: None });
         b.release_lease("k", "a").unwrap(); // not a's any more: no effect
         assert!(!b.try_lease("k", "a", Duration::from_secs(5), "").unwrap().acquired);
         b.release_lease("k", "b").unwrap();
@@ -621,7 +621,7 @@ mod tests {
             let lease = json!({ "holder": "ghost", "expires_ms": expires, "note": "n" });
             fs::write(b.lease_path("k").unwrap(), lease.to_string()).unwrap();
             let g = b.try_lease("k", "b", Duration::from_secs(25), "").unwrap();
-            assert_eq!(g, LeaseGrant { acquired: true, previous_note: Some("n".into()) });
+            assert_eq!(g, LeaseGrant { acquired: true, previous_note: Some("n".into()), written_version: None });
         }
         assert!(!b.try_lease("k", "c", Duration::from_secs(25), "").unwrap().acquired, "b's lease is live");
         fs::remove_dir_all(&dir).unwrap();

@@ -72,7 +72,7 @@ impl Registry for MemoryBackend {
         let now = now_ms();
         let current = leases.get(key).map(|l| (l.holder.as_str(), l.expires_ms, l.note.as_str()));
         let Some(grant) = lease_decision(current, holder, now, ttl) else {
-            return Ok(LeaseGrant { acquired: false, previous_note: None });
+            return Ok(LeaseGrant { acquired: false, previous_note: None, written_version: None });
         };
         let expires_ms = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         leases.insert(key.to_owned(), Lease { holder: holder.to_owned(), expires_ms, note: note.to_owned() });

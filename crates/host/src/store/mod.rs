@@ -4,6 +4,7 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+mod deferred;
 mod file;
 mod memory;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 #[cfg(feature = "aws")]
 pub use aws::AwsBackend;
+pub use deferred::DeferredRelease;
 pub use file::FileBackend;
 pub use memory::MemoryBackend;
 
@@ -51,6 +53,9 @@ pub struct RegistryRow {
 pub struct LeaseGrant {
     pub acquired: bool,
     pub previous_note: Option<String>,
+    /// The secret version the last holder wrote (see `Registry::finish_lease`);
+    /// `None` when the store does not keep it.
+    pub written_version: Option<String>,
 }
 
 /// Secret storage with versions for optimistic concurrency.
@@ -76,6 +81,14 @@ pub trait Registry: Send + Sync + fmt::Debug {
     /// Takes `key` if it is free, expired, or already held by `holder`.
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error>;
     fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error>;
+    /// Releases `key` and, when given, keeps the secret version this holder
+    /// wrote for the next taker (`LeaseGrant::written_version`): a taker that
+    /// read that very version knows nobody refreshed since, and need not read
+    /// the secret again. Stores where a read costs no round trip keep nothing.
+    fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
+        let _ = written_version;
+        self.release_lease(key, holder)
+    }
 }
 
 /// A secret store and a registry, usually one backend serving both.
@@ -153,8 +166,10 @@ pub(crate) fn lease_decision(
 ) -> Option<LeaseGrant> {
     let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
     match current {
-        None => Some(LeaseGrant { acquired: true, previous_note: None }),
-        Some((h, _, _)) if h == holder => Some(LeaseGrant { acquired: true, previous_note: None }),
+        None => Some(LeaseGrant { acquired: true, previous_note: None, written_version: None }),
+        Some((h, _, _)) if h == holder => {
+            Some(LeaseGrant { acquired: true, previous_note: None, written_version: None })
+        }
         Some((h, expires, note)) if expires <= now || expires - now > ttl_ms.saturating_add(LEASE_CLOCK_SKEW_MS) => {
             if expires > now {
                 tracing::warn!(
@@ -165,7 +180,11 @@ pub(crate) fn lease_decision(
                     "a refresh lease expires further ahead than its ttl (clock change or corrupt lease); taking it over"
                 );
             }
-            Some(LeaseGrant { acquired: true, previous_note: Some(note.to_owned()).filter(|n| !n.is_empty()) })
+            Some(LeaseGrant {
+                acquired: true,
+                previous_note: Some(note.to_owned()).filter(|n| !n.is_empty()),
+                written_version: None,
+            })
         }
         Some(_) => None,
     }
@@ -186,7 +205,7 @@ mod tests {
         assert_eq!(skewed, None, "a lease within ttl + clock skew blocks");
         for far in [now + 25_001 + LEASE_CLOCK_SKEW_MS, now + 365 * 86_400_000, u64::MAX] {
             let g = lease_decision(Some(("other", far, "n")), "me", now, ttl).expect("taken over");
-            assert_eq!(g, LeaseGrant { acquired: true, previous_note: Some("n".into()) });
+            assert_eq!(g, LeaseGrant { acquired: true, previous_note: Some("n".into()), written_version: None });
         }
     }
 }

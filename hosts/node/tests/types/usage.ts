@@ -42,7 +42,7 @@ async function use(): Promise<string> {
   } catch (e) {
     if (e instanceof LinearOAuthError) {
       const code: ErrorCode = e.code;
-      const fields: string[] | undefined = e.missingFields;
+      const fields: string[] | undefined = e.invalidFields;
       const status: number | null | undefined = e.status;
       console.log(code, fields, status, e.error, e.description, e.message);
     }

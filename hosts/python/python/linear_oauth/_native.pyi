@@ -153,7 +153,8 @@ class Revoked(LinearOAuthError): ...
 class SecretMissing(LinearOAuthError): ...
 
 class InvalidStoredToken(LinearOAuthError):
-    missing_fields: tuple[str, ...]
+    invalid_fields: tuple[str, ...]
+    missing_fields: tuple[str, ...]  # the old name of invalid_fields
 
 class ReauthorizationRequired(LinearOAuthError): ...
 

@@ -29,6 +29,8 @@ TOKEN_ENV = "LINEAR_API_TOKEN"
 _logger = logging.getLogger("linear_oauth")
 _lock = threading.Lock()
 _resolver: Resolver | None = None
+_exported: str | None = None
+"""The token this module last put in ``LINEAR_API_TOKEN``."""
 
 
 def _shared_resolver() -> Resolver:
@@ -44,22 +46,21 @@ def _shared_resolver() -> Resolver:
     return resolver
 
 
-def _secret_id(channel_metadata: Mapping[str, object] | None) -> str:
-    if channel_metadata is not None:
-        value = channel_metadata.get(SECRET_METADATA_KEY)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return os.environ.get(SECRET_ENV, "").strip()
-
-
 def resolve_linear_api_token(channel_metadata: Mapping[str, object] | None = None) -> str:
     """A valid Linear access token for this task, or ``""`` after logging why not.
 
     The secret id comes from ``channel_metadata["linear_oauth_secret_arn"]``,
     else from ``$LINEAR_OAUTH_SECRET_ARN``. On success the token is also put in
-    ``os.environ["LINEAR_API_TOKEN"]``; on failure that variable is left as it was.
+    ``os.environ["LINEAR_API_TOKEN"]`` when it differs from the one this helper
+    last put there (a refresh, another workspace); on failure that variable is
+    left as it was. Code that changes the variable itself owns it until then.
     """
-    secret_id = _secret_id(channel_metadata)
+    # The metadata lookup and the resolver check are inlined: on a cached
+    # token each function call here is a measurable share of the cost.
+    value = channel_metadata.get(SECRET_METADATA_KEY) if channel_metadata is not None else None
+    secret_id = value.strip() if isinstance(value, str) else ""
+    if not secret_id:
+        secret_id = os.environ.get(SECRET_ENV, "").strip()
     if not secret_id:
         _logger.error(
             "no Linear OAuth secret id: neither channel metadata %r nor $%s is set",
@@ -68,7 +69,7 @@ def resolve_linear_api_token(channel_metadata: Mapping[str, object] | None = Non
         )
         return ""
     try:
-        token = _shared_resolver().resolve_secret(secret_id)
+        access_token = (_resolver or _shared_resolver()).resolve_secret(secret_id).access_token
     except LinearOAuthError as e:
         _logger.error(
             "could not resolve a Linear access token: %s",
@@ -76,5 +77,15 @@ def resolve_linear_api_token(channel_metadata: Mapping[str, object] | None = Non
             extra={"secret_id": secret_id, "error_code": e.code},
         )
         return ""
-    os.environ[TOKEN_ENV] = token.access_token
-    return token.access_token
+    # Export only a change: assigning to os.environ (or even reading it, which
+    # encodes and decodes) costs more than the cached resolve itself.
+    if access_token != _exported:
+        _export(access_token)
+    return access_token
+
+
+def _export(access_token: str) -> None:
+    global _exported
+    with _lock:  # the variable and `_exported` change together
+        os.environ[TOKEN_ENV] = access_token
+        _exported = access_token

@@ -1,0 +1,112 @@
+//! A Linear outage shorter than the token's remaining life: 64 callers keep
+//! resolving a token 30 s from expiry (inside the 60 s threshold) while the
+//! token endpoint answers 503 for 3 s. Prints the token POSTs, the errors
+//! callers saw, latency, and what the first resolve after the outage did.
+//!
+//! cargo run --release -p linear-oauth-host --example bench_outage
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use linear_oauth_host::store::MemoryBackend;
+use linear_oauth_host::{Backends, LogLevel, LogSink, Options, RegistryRow, Resolver};
+use linear_oauth_testserver::fixtures::{iso8601_in, stored_token};
+use linear_oauth_testserver::{FailNext, FaultsPatch, ServerConfig, TestServer};
+
+const CALLERS: usize = 64;
+const OUTAGE: Duration = Duration::from_secs(3);
+
+fn main() {
+    println!("{CALLERS} callers, token 30 s from expiry, token endpoint 503 for {} s", OUTAGE.as_secs());
+    println!(
+        "{:<22} {:>7} {:>7} {:>9} {:>9} {:>9} {:>6}",
+        "failure memory", "calls", "errors", "p50 us", "p99 us", "max ms", "POSTs"
+    );
+    for memory in [Duration::ZERO, Duration::from_secs(1)] {
+        run(memory);
+    }
+}
+
+fn run(memory: Duration) {
+    let server = TestServer::start(ServerConfig::default()).unwrap();
+    let backends = Backends::from_backend(MemoryBackend::default());
+    let issued = server.issue_tokens("test-client-id", "read write", 86_399);
+    let token = stored_token(&issued.access_token, &issued.refresh_token, &iso8601_in(30), "org-bench", "bench");
+    backends.secrets.put("bgagent-linear-oauth-bench", &token.to_string(), None).unwrap();
+    backends
+        .registry
+        .put(&RegistryRow {
+            workspace_id: "org-bench".into(),
+            workspace_slug: "bench".into(),
+            secret_id: "bgagent-linear-oauth-bench".into(),
+            status: "active".into(),
+        })
+        .unwrap();
+    let options = Options {
+        store: "memory:".into(),
+        api_base: server.base_url(),
+        authorize_url: server.authorize_url(),
+        failure_memory: memory,
+        log_sink: Some(Arc::new(Quiet)),
+        ..Options::default()
+    };
+    let r = Resolver::with_backends(options, backends).unwrap();
+    server.set_faults(FaultsPatch {
+        fail_next: Some(FailNext { count: 1_000_000, status: 503, body: None }),
+        ..Default::default()
+    });
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let handles: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (r, barrier) = (r.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let end = Instant::now() + OUTAGE;
+                let (mut lat, mut errors) = (Vec::new(), 0usize);
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    if r.resolve("org-bench").is_err() {
+                        errors += 1;
+                    }
+                    lat.push(t.elapsed());
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for h in handles {
+        let (l, e) = h.join().unwrap();
+        lat.extend(l);
+        errors += e;
+    }
+    let posts = server.counters().token_requests;
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize].as_secs_f64();
+    println!(
+        "{:<22} {:>7} {:>7} {:>9.1} {:>9.1} {:>9.1} {:>6}",
+        format!("{} s", memory.as_secs_f64()),
+        lat.len(),
+        errors,
+        pct(0.5) * 1e6,
+        pct(0.99) * 1e6,
+        lat.last().unwrap().as_secs_f64() * 1e3,
+        posts
+    );
+    server.set_faults(FaultsPatch {
+        fail_next: Some(FailNext { count: 0, status: 503, body: None }),
+        ..Default::default()
+    });
+    std::thread::sleep(memory);
+    let before = server.counters().token_refresh_ok;
+    let t = r.resolve("org-bench").unwrap();
+    let refreshed = server.counters().token_refresh_ok - before == 1 && t.access_token != issued.access_token;
+    println!("{:<22} first resolve after the outage refreshed: {refreshed}", "");
+}
+
+#[derive(Debug)]
+struct Quiet;
+impl LogSink for Quiet {
+    fn log(&self, _: LogLevel, _: &str, _: &[(String, String)]) {}
+}

@@ -1,0 +1,274 @@
+//! The refresh path per store, with AWS round trips made realistic: p50/p99
+//! per refresh and the AWS requests each one sends.
+//!
+//!   MOTO_DELAY_MS=5 tests/with-moto.sh cargo run --release -p linear-oauth-host --example refresh_bench [N]
+//!
+//! tests/moto_serial.py holds each AWS request MOTO_DELAY_MS before serving it
+//! (a network round trip) and counts requests by operation, so the counts
+//! come from the emulator and hold for any version of this code. Every
+//! iteration is a real refresh (token POST to the local test server, answered
+//! with a token due again, so the next iteration refreshes too). Rows:
+//! - file store, CLI: a short-lived resolver per refresh, by workspace id;
+//! - aws store, CLI: the same on Secrets Manager + DynamoDB (a new resolver,
+//!   and so new AWS clients, per refresh, as in a new process);
+//! - aws store, long-lived, by secret id: one resolver (the agent's path);
+//! - old Node resolver (emulated): GetItem, GetSecretValue, the POST, and
+//!   PutSecretValue without stages: no lease, no compare-and-swap.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use linear_oauth_host::{Backends, Options, RegistryRow, Resolver};
+use linear_oauth_testserver::{FaultsPatch, ServerConfig, TestServer};
+
+const CLIENT_ID: &str = "test-client-id";
+const CLIENT_SECRET: &str = "test-client-secret";
+
+fn main() {
+    let n: usize = std::env::args().nth(1).map(|a| a.parse().expect("N: refreshes per row")).unwrap_or(50);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("run under tests/with-moto.sh (AWS_ENDPOINT_URL)");
+    let delay = std::env::var("MOTO_DELAY_MS").unwrap_or_else(|_| "0".into());
+    let server = TestServer::start(ServerConfig::default()).unwrap();
+    // Every refresh answers with a token due again (30 s < the 60 s threshold).
+    server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
+    let base = Options {
+        api_base: server.base_url(),
+        authorize_url: server.authorize_url(),
+        log_sink: Some(std::sync::Arc::new(Quiet)),
+        ..Options::default()
+    };
+    println!("refresh path, {n} refreshes per row, {delay} ms added to every AWS request (moto on loopback)");
+    println!("  {:<48} {:>9} {:>9} {:>13}  AWS requests by operation", "", "p50", "p99", "AWS requests");
+
+    // File store, as the CLI uses it.
+    let dir = std::env::temp_dir().join(format!("lo-refresh-bench-{}", std::process::id()));
+    let file = Options { store: format!("file:{}", dir.display()), long_lived: false, ..base.clone() };
+    let backends = Backends::open(&file.store).unwrap();
+    seed(&server, &backends, "benchfile");
+    let stats = measure(&server, &endpoint, n, |_| {
+        let r = Resolver::with_backends(file.clone(), backends.clone()).unwrap();
+        time(|| r.resolve("org-benchfile").unwrap().access_token.clone())
+    });
+    stats.print("file store, CLI (new resolver, by workspace id)");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // The aws store.
+    let table = format!("lo-refresh-bench-{}", std::process::id());
+    let aws = linear_oauth_host::store::AwsBackend::open(&table).unwrap();
+    aws.bootstrap().unwrap();
+    let backends = Backends::from_backend(aws);
+    let aws_opts =
+        |long_lived| Options { store: "aws".into(), registry_table: Some(table.clone()), long_lived, ..base.clone() };
+
+    seed(&server, &backends, "benchcli");
+    warm_up(&aws_opts(false), "org-benchcli");
+    let stats = measure(&server, &endpoint, n, |_| {
+        let r = Resolver::new(aws_opts(false)).unwrap();
+        time(|| r.resolve("org-benchcli").unwrap().access_token.clone())
+    });
+    stats.print("aws store, CLI (new resolver, by workspace id)");
+
+    let secret = seed(&server, &backends, "benchagent");
+    let r = Resolver::new(aws_opts(true)).unwrap();
+    r.resolve_secret(&secret).unwrap();
+    std::thread::sleep(Duration::from_millis(200)); // its lease release, before counting
+    let stats = measure(&server, &endpoint, n, |_| {
+        // Refreshes are a day apart in use: let the previous one finish first.
+        std::thread::sleep(Duration::from_millis(50));
+        time(|| r.resolve_secret(&secret).unwrap().access_token.clone())
+    });
+    stats.print("aws store, long-lived, by secret id");
+    drop(r);
+
+    seed(&server, &backends, "benchold");
+    let old = OldNodeResolver::new(&table, server.token_url());
+    let stats = measure(&server, &endpoint, n, |_| time(|| old.refresh("org-benchold")));
+    stats.print("old Node resolver (emulated), by workspace id");
+}
+
+/// One CLI refresh before measuring, so each row starts from the same state:
+/// the secret's lease item exists (the first refresh of a secret in a table
+/// creates it and reads the secret once more).
+fn warm_up(options: &Options, workspace_id: &str) {
+    Resolver::new(options.clone()).unwrap().resolve(workspace_id).unwrap();
+}
+
+fn time(f: impl FnOnce() -> String) -> (Duration, String) {
+    let t = Instant::now();
+    let token = f();
+    (t.elapsed(), token)
+}
+
+struct Stats {
+    samples: Vec<Duration>,
+    requests: BTreeMap<String, u64>,
+    n: usize,
+}
+
+impl Stats {
+    fn print(&self, label: &str) {
+        let ms = |q: usize| self.samples[(self.samples.len() - 1) * q / 100].as_secs_f64() * 1e3;
+        let total: u64 = self.requests.values().sum();
+        let per = |x: u64| x as f64 / self.n as f64;
+        let ops: Vec<String> = self
+            .requests
+            .iter()
+            .map(|(op, c)| format!("{} {:.2}", op.rsplit('.').next().unwrap_or(op), per(*c)))
+            .collect();
+        println!("  {label:<48} {:>6.2} ms {:>6.2} ms {:>9.2}/ref  {}", ms(50), ms(99), per(total), ops.join(", "));
+    }
+}
+
+/// Runs `refresh` `n` times; each must return a new access token.
+fn measure(
+    server: &TestServer,
+    endpoint: &str,
+    n: usize,
+    mut refresh: impl FnMut(usize) -> (Duration, String),
+) -> Stats {
+    let before_posts = server.counters().token_refresh_ok;
+    let before = launcher_requests(endpoint);
+    let mut last = String::new();
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let (took, token) = refresh(i);
+        assert_ne!(token, last, "every iteration refreshes");
+        last = token;
+        samples.push(took);
+    }
+    // A long-lived host releases its last lease in the background.
+    std::thread::sleep(Duration::from_millis(200));
+    let after = launcher_requests(endpoint);
+    assert_eq!(server.counters().token_refresh_ok - before_posts, n as u64, "one POST per refresh");
+    samples.sort();
+    let requests = after
+        .into_iter()
+        .map(|(op, c)| {
+            let d = c - before.get(&op).copied().unwrap_or(0);
+            (op, d)
+        })
+        .filter(|(_, d)| *d > 0)
+        .collect();
+    Stats { samples, requests, n }
+}
+
+/// A registry row and an expiring stored token for `org-<slug>`; the secret id.
+fn seed(server: &TestServer, backends: &Backends, slug: &str) -> String {
+    let issued = server.issue_tokens(CLIENT_ID, "read write", 86_399);
+    let secret_id = format!("bgagent-linear-oauth-{slug}");
+    let workspace_id = format!("org-{slug}");
+    let expires_at = linear_oauth_testserver::fixtures::iso8601_in(10);
+    let token = linear_oauth_testserver::fixtures::stored_token(
+        &issued.access_token,
+        &issued.refresh_token,
+        &expires_at,
+        &workspace_id,
+        slug,
+    );
+    backends.secrets.put(&secret_id, &token.to_string(), None).unwrap();
+    backends
+        .registry
+        .put(&RegistryRow {
+            workspace_id,
+            workspace_slug: slug.into(),
+            secret_id: secret_id.clone(),
+            status: "active".into(),
+        })
+        .unwrap();
+    secret_id
+}
+
+/// The launcher's request counts by operation (tests/moto_serial.py).
+fn launcher_requests(endpoint: &str) -> BTreeMap<String, u64> {
+    let (status, body) = http(endpoint, "GET", "/_launcher/requests", "", "");
+    assert_eq!(status, 200, "this moto was not started by tests/moto_serial.py: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// One HTTP/1.1 request over a fresh loopback connection: (status, body).
+fn http(base: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    let u = url::Url::parse(base).unwrap();
+    let host = u.host_str().unwrap();
+    let mut conn = std::net::TcpStream::connect((host, u.port_or_known_default().unwrap())).unwrap();
+    let path = format!("{}{}", u.path().trim_end_matches('/'), path);
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+/// What the old TypeScript resolver did on an expiring token: registry row,
+/// secret (unstaged), POST, `PutSecretValue` without stages.
+struct OldNodeResolver {
+    rt: tokio::runtime::Runtime,
+    sm: aws_sdk_secretsmanager::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+    token_url: String,
+}
+
+impl OldNodeResolver {
+    fn new(table: &str, token_url: String) -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let conf = rt.block_on(aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load());
+        Self {
+            sm: aws_sdk_secretsmanager::Client::new(&conf),
+            ddb: aws_sdk_dynamodb::Client::new(&conf),
+            rt,
+            table: table.into(),
+            token_url,
+        }
+    }
+
+    fn refresh(&self, workspace_id: &str) -> String {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let row = self
+            .rt
+            .block_on(
+                self.ddb
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("linear_workspace_id", AttributeValue::S(workspace_id.into()))
+                    .send(),
+            )
+            .unwrap();
+        let secret_id = row.item().unwrap()["oauth_secret_arn"].as_s().unwrap().clone();
+        let value = self.rt.block_on(self.sm.get_secret_value().secret_id(&secret_id).send()).unwrap();
+        let mut tok: serde_json::Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", tok["refresh_token"].as_str().unwrap())
+            .append_pair("client_id", CLIENT_ID)
+            .append_pair("client_secret", CLIENT_SECRET)
+            .finish();
+        let (status, body) = http(&self.token_url, "POST", "", "application/x-www-form-urlencoded", &form);
+        assert_eq!(status, 200, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        tok["access_token"] = answer["access_token"].clone();
+        tok["refresh_token"] = answer["refresh_token"].clone();
+        let in_s = answer["expires_in"].as_i64().unwrap();
+        tok["expires_at"] = linear_oauth_testserver::fixtures::iso8601_in(in_s).into();
+        self.rt
+            .block_on(self.sm.put_secret_value().secret_id(&secret_id).secret_string(tok.to_string()).send())
+            .unwrap();
+        answer["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+#[derive(Debug)]
+struct Quiet;
+impl linear_oauth_host::LogSink for Quiet {
+    fn log(&self, _: linear_oauth_host::LogLevel, _: &str, _: &[(String, String)]) {}
+}

@@ -1,0 +1,173 @@
+//! Lease releases off the caller's critical path, for long-lived hosts.
+//!
+//! Once a refresh is written back the caller has its token; giving the lease
+//! back is one more store round trip (a DynamoDB `UpdateItem` on the aws
+//! store) that nobody in this process waits for. A worker thread sends it
+//! instead. Waiters elsewhere are not held up: they poll the secret and find
+//! the new version as soon as it is written. A short-lived host (the CLI)
+//! keeps its release on the path. A host frozen between calls (a Lambda) may
+//! send a queued release only once thawed; one that never thaws leaves the
+//! lease to expire, and the next taker reads the secret again, as after a
+//! crash: nothing is lost but a round trip.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{LeaseGrant, Registry, RegistryRow};
+use crate::Error;
+
+type Release = (String, String, Option<String>);
+
+/// Wraps a registry; `release_lease` and `finish_lease` return at once and
+/// run on a worker thread, in order. Dropping it sends what is queued.
+pub struct DeferredRelease {
+    inner: Arc<dyn Registry>,
+    /// Releases queued or in flight, by lease key: `try_lease` of that key
+    /// waits for them, so a late release never frees a lease taken again.
+    pending: Arc<(Mutex<HashMap<String, usize>>, Condvar)>,
+    queue: Mutex<Option<mpsc::Sender<Release>>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for DeferredRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeferredRelease").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl DeferredRelease {
+    pub fn new(inner: Arc<dyn Registry>) -> Self {
+        let (tx, rx) = mpsc::channel::<Release>();
+        let pending: Arc<(Mutex<HashMap<String, usize>>, Condvar)> = Arc::default();
+        let (registry, done) = (inner.clone(), pending.clone());
+        let worker = std::thread::Builder::new()
+            .name("linear-oauth-lease-release".into())
+            .spawn(move || {
+                for (key, holder, version) in rx {
+                    if let Err(e) = registry.finish_lease(&key, &holder, version.as_deref()) {
+                        tracing::warn!(target: "linear_oauth", lease = key, error = %e, "releasing a refresh lease failed; it will expire");
+                    }
+                    let (map, cv) = &*done;
+                    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(n) = map.get_mut(&key) {
+                        *n -= 1;
+                        if *n == 0 {
+                            map.remove(&key);
+                        }
+                    }
+                    cv.notify_all();
+                }
+            })
+            .ok();
+        let queue = Mutex::new(worker.as_ref().map(|_| tx));
+        Self { inner, pending, queue, worker: Mutex::new(worker) }
+    }
+
+    /// Blocks until no release of `key` is queued or in flight (bounded: a
+    /// stuck release is the store's timeout, then the lease's own expiry).
+    fn settle(&self, key: &str) {
+        let (map, cv) = &*self.pending;
+        let map = map.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = cv.wait_timeout_while(map, Duration::from_secs(30), |m| m.contains_key(key));
+    }
+}
+
+impl Drop for DeferredRelease {
+    fn drop(&mut self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(worker) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Registry for DeferredRelease {
+    fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error> {
+        self.inner.get(workspace_id)
+    }
+
+    fn put(&self, row: &RegistryRow) -> Result<(), Error> {
+        self.inner.put(row)
+    }
+
+    fn list(&self) -> Result<Vec<RegistryRow>, Error> {
+        self.inner.list()
+    }
+
+    fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
+        self.settle(key);
+        self.inner.try_lease(key, holder, ttl, note)
+    }
+
+    fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
+        self.finish_lease(key, holder, None)
+    }
+
+    fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = queue.as_ref() else {
+            return self.inner.finish_lease(key, holder, written_version);
+        };
+        *self.pending.0.lock().unwrap_or_else(|e| e.into_inner()).entry(key.to_owned()).or_default() += 1;
+        if tx.send((key.to_owned(), holder.to_owned(), written_version.map(str::to_owned))).is_err() {
+            self.pending.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+            return self.inner.finish_lease(key, holder, written_version);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryBackend;
+    use std::time::Instant;
+
+    /// A registry whose releases take `delay`, like a store across a network.
+    #[derive(Debug)]
+    struct Slow {
+        inner: MemoryBackend,
+        delay: Duration,
+    }
+
+    impl Registry for Slow {
+        fn get(&self, id: &str) -> Result<Option<RegistryRow>, Error> {
+            self.inner.get(id)
+        }
+        fn put(&self, row: &RegistryRow) -> Result<(), Error> {
+            self.inner.put(row)
+        }
+        fn list(&self) -> Result<Vec<RegistryRow>, Error> {
+            self.inner.list()
+        }
+        fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
+            self.inner.try_lease(key, holder, ttl, note)
+        }
+        fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
+            std::thread::sleep(self.delay);
+            self.inner.release_lease(key, holder)
+        }
+    }
+
+    #[test]
+    fn releases_return_at_once_and_land_before_the_key_is_taken_again() {
+        let slow = Arc::new(Slow { inner: MemoryBackend::default(), delay: Duration::from_millis(300) });
+        let d = DeferredRelease::new(slow.clone());
+        let ttl = Duration::from_secs(25);
+        assert!(d.try_lease("k", "a", ttl, "").unwrap().acquired);
+        let t = Instant::now();
+        d.finish_lease("k", "a", Some("v2")).unwrap();
+        assert!(t.elapsed() < Duration::from_millis(150), "the caller does not wait for the release");
+        // Another holder's take waits for the queued release instead of finding the lease held.
+        assert!(d.try_lease("k", "b", ttl, "").unwrap().acquired);
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        // Dropping sends what is queued.
+        d.finish_lease("k", "b", None).unwrap();
+        drop(d);
+        assert!(slow.try_lease("k", "c", ttl, "").unwrap().acquired, "released on drop");
+    }
+}
