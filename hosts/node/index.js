@@ -349,11 +349,15 @@ class Resolver {
    * Resolves to `{workspaceId, workspaceSlug, secretId, scope, expiresAt, ...}`.
    */
   installClientCredentials(params) {
-    if (params === null || typeof params !== 'object') {
-      return Promise.reject(
-        invalidInput('installClientCredentials needs {clientId, clientSecret, scopes, installedBy}'),
-      );
-    }
+    const shape = 'installClientCredentials needs {clientId, clientSecret, scopes: string[], installedBy} (strings)';
+    const ok =
+      params !== null &&
+      typeof params === 'object' &&
+      ['clientId', 'clientSecret', 'installedBy'].every((k) => typeof params[k] === 'string') &&
+      Array.isArray(params.scopes) &&
+      params.scopes.every((s) => typeof s === 'string');
+    // Checked here so a bad call rejects with INVALID_INPUT (never echoing a value) instead of throwing.
+    if (!ok) return Promise.reject(invalidInput(shape));
     const p = this.#native.installClientCredentials(params);
     const forget = () => this.#forgetHot();
     p.then(forget, forget);

@@ -112,3 +112,15 @@ test('a 401 report fetches one new token and another process finds it without a 
   assert.equal((await other.reportUnauthorized(installed.workspaceId, old)).accessToken, fresh);
   assert.equal((await server.counters()).token_requests, before + 1, 'a report about a replaced token never POSTs');
 });
+
+test('a malformed installClientCredentials call rejects with INVALID_INPUT and echoes nothing', async () => {
+  const r = new lo.Resolver(options(server, tmpStore()));
+  for (const bad of [null, 'x', { clientId: APP_ID, clientSecret: APP_SECRET, scopes: 'read', installedBy: 'u' }, { clientId: APP_ID, clientSecret: 7, scopes: [], installedBy: 'u' }]) {
+    await assert.rejects(r.installClientCredentials(bad), (e) => {
+      assert.equal(e.code, 'INVALID_INPUT');
+      assert.ok(!e.message.includes(APP_SECRET));
+      return true;
+    });
+  }
+  assert.equal((await server.counters()).token_requests, 0);
+});
