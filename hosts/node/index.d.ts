@@ -176,8 +176,42 @@ export declare class Resolver {
    * dead unless `force`.
    */
   revoke(workspaceId: string, options?: RevokeOptions | undefined | null): Promise<Revocation>
+  /**
+   * Installs a workspace with Linear's client_credentials grant (no
+   * browser); resolves later fetch a new token instead of refreshing.
+   */
+  installClientCredentials(params: ClientCredentialsInstall): Promise<Installed>
   /** Forgets everything cached about this workspace. */
   invalidate(workspaceId: string): void
+}
+
+/**
+ * What `installClientCredentials` needs. The app must allow Linear's
+ * client_credentials grant.
+ */
+export interface ClientCredentialsInstall {
+  clientId: string
+  clientSecret: string
+  /** Sent space-separated; commas are split too. */
+  scopes: Array<string>
+  /** Recorded as `installed_by_platform_user_id`. */
+  installedBy: string
+}
+
+/** What an install wrote (no secrets). */
+export interface Installed {
+  workspaceId: string
+  workspaceName: string
+  workspaceSlug: string
+  viewerId: string
+  viewerName: string
+  viewerEmail: string
+  secretId: string
+  scope: string
+  expiresAt: string
+  installedAt: string
+  /** A secret for this workspace existed and was replaced. */
+  replaced: boolean
 }
 
 /** Loads the component if no resolver has yet, and reports how. */

@@ -336,6 +336,26 @@ class Resolver {
     return p;
   }
 
+  /**
+   * Installs a workspace with Linear's client_credentials grant (no browser).
+   * Resolves to `{workspaceId, workspaceSlug, secretId, scope, expiresAt, ...}`.
+   */
+  installClientCredentials(params) {
+    const shape = 'installClientCredentials needs {clientId, clientSecret, scopes: string[], installedBy} (strings)';
+    const ok =
+      params !== null &&
+      typeof params === 'object' &&
+      ['clientId', 'clientSecret', 'installedBy'].every((k) => typeof params[k] === 'string') &&
+      Array.isArray(params.scopes) &&
+      params.scopes.every((s) => typeof s === 'string');
+    // Checked here so a bad call rejects with INVALID_INPUT (never echoing a value) instead of throwing.
+    if (!ok) return Promise.reject(invalidInput(shape));
+    const p = this.#native.installClientCredentials(params);
+    const forget = () => this.#forgetHot();
+    p.then(forget, forget);
+    return p;
+  }
+
   /** Forgets everything cached about this workspace. */
   invalidate(workspaceId) {
     checkId('workspaceId', workspaceId);

@@ -119,7 +119,9 @@ fn revoke_at_linear(s: &Settings, secret_id: &str, tok: &StoredToken) -> (Revoke
             RevokeStep::Send(credential) => {
                 let (bearer, body) = match credential {
                     RevokeCredential::StoredAccessToken => (Some(tok.access_token.secret()), String::new()),
-                    RevokeCredential::StoredRefreshToken => (None, revoke_refresh_form(&tok.refresh_token)),
+                    RevokeCredential::StoredRefreshToken => {
+                        (None, tok.refresh_token.as_ref().map(revoke_refresh_form).unwrap_or_default())
+                    }
                     RevokeCredential::RefreshedAccessToken => (refreshed.as_deref(), String::new()),
                 };
                 let answer = http::post(

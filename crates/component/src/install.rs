@@ -2,17 +2,17 @@
 //! exchange, the GraphQL identity query, and the first stored token.
 
 use linear_oauth_core::{
-    code_exchange_form, normalize_scopes, parse_callback as core_parse_callback, parse_identity, parse_token_response,
-    secret_name, AuthCode, AuthorizeRequest, CallbackError, ClientSecret, InstallRecord, PkcePair, PkceVerifier, State,
-    StoredToken, IDENTITY_QUERY,
+    client_credentials_form, code_exchange_form, normalize_scopes, parse_callback as core_parse_callback,
+    parse_identity, parse_token_response, secret_name, AuthCode, AuthorizeRequest, CallbackError, ClientSecret, Grant,
+    InstallRecord, PkcePair, PkceVerifier, State, StoredToken, TokenResponse, IDENTITY_QUERY,
 };
 
-use crate::exports::linear::oauth::install::{InstallParams, Installed, Pending};
+use crate::exports::linear::oauth::install::{ClientCredentialsParams, InstallParams, Installed, Pending};
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store;
 use crate::linear::oauth::types::{EndpointError, Error};
-use crate::resolver::{endpoint, invalidate, settings};
+use crate::resolver::{client_credentials_error, endpoint, invalidate, settings};
 use crate::{endpoint_error, http, log_event, now_ms, random_32};
 
 fn scopes(p: &InstallParams) -> Result<Vec<String>, Error> {
@@ -96,9 +96,70 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
     )
     .map_err(Error::Transport)?;
     let token = parse_token_response(resp.status, &resp.body).map_err(|f| endpoint_error(f, &secrets))?;
+    let rec = Record {
+        client_id: &p.client_id,
+        client_secret: &client_secret,
+        installed_by,
+        requested_scope: &scopes,
+        grant: Grant::AuthorizationCode,
+    };
+    identify_and_store(&s, &token, &rec)
+}
 
+/// Linear's client_credentials grant: no browser, no refresh token; the token
+/// is renewed later by fetching another with the stored client credentials.
+pub fn install_client_credentials(p: &ClientCredentialsParams, installed_by: &str) -> Result<Installed, Error> {
+    if p.client_id.trim().is_empty() {
+        return Err(Error::InvalidInput("client id is empty".into()));
+    }
+    if p.client_secret.trim().is_empty() {
+        return Err(Error::InvalidInput("client secret is empty".into()));
+    }
+    let scopes = normalize_scopes(&p.scopes);
+    if scopes.is_empty() {
+        return Err(Error::InvalidInput("at least one scope is required".into()));
+    }
+    let scopes = scopes.join(" ");
+    let s = settings();
+    let client_secret = ClientSecret::new(p.client_secret.clone());
+    let form = client_credentials_form(&scopes, &p.client_id, &client_secret);
+    let resp = http::post(
+        &endpoint(&s, "oauth/token"),
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+        None,
+        s.http_timeout_ms,
+    )
+    .map_err(Error::Transport)?;
+    let token = parse_token_response(resp.status, &resp.body)
+        .map_err(|f| client_credentials_error(f, &[p.client_secret.as_str()]))?;
+    let rec = Record {
+        client_id: &p.client_id,
+        client_secret: &client_secret,
+        installed_by,
+        requested_scope: &scopes,
+        grant: Grant::ClientCredentials,
+    };
+    identify_and_store(&s, &token, &rec)
+}
+
+/// What both installs know before asking GraphQL who the token belongs to.
+struct Record<'a> {
+    client_id: &'a str,
+    client_secret: &'a ClientSecret,
+    installed_by: &'a str,
+    requested_scope: &'a str,
+    grant: Grant,
+}
+
+/// GraphQL identity, then the secret and the registry row.
+fn identify_and_store(
+    s: &crate::exports::linear::oauth::resolver::Settings,
+    token: &TokenResponse,
+    r: &Record<'_>,
+) -> Result<Installed, Error> {
     let gql = http::post(
-        &endpoint(&s, "graphql"),
+        &endpoint(s, "graphql"),
         "application/json",
         IDENTITY_QUERY.as_bytes(),
         Some(token.access_token.secret()),
@@ -119,14 +180,15 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
     let previous = secret_store::get(&secret_id).map_err(|e| Error::Store(format!("secret read failed: {e}")))?;
     let previous_token = previous.as_ref().and_then(|v| StoredToken::parse(&v.value).ok());
     let rec = InstallRecord {
-        client_id: &p.client_id,
-        client_secret: &client_secret,
+        client_id: r.client_id,
+        client_secret: r.client_secret,
         workspace_id: &id.workspace_id,
         workspace_slug: &id.workspace_slug,
-        installed_by,
-        requested_scope: &scopes,
+        installed_by: r.installed_by,
+        requested_scope: r.requested_scope,
+        grant: r.grant,
     };
-    let stored = StoredToken::installed(&token, &rec, previous_token.as_ref(), now_ms())
+    let stored = StoredToken::installed(token, &rec, previous_token.as_ref(), now_ms())
         .map_err(|e| Error::InvalidStoredToken(e.problems()))?;
     secret_store::put(&secret_id, &stored.to_json(), None)
         .map_err(|e| Error::Store(format!("secret write failed: {e}")))?;
@@ -138,10 +200,19 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
     })
     .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
     invalidate(&id.workspace_id);
+    let grant = match r.grant {
+        Grant::AuthorizationCode => "authorization_code",
+        Grant::ClientCredentials => "client_credentials",
+    };
     log_event(
         Level::Info,
         "installed Linear workspace",
-        &[("workspace_id", &id.workspace_id), ("workspace_slug", &id.workspace_slug), ("secret_id", &secret_id)],
+        &[
+            ("workspace_id", &id.workspace_id),
+            ("workspace_slug", &id.workspace_slug),
+            ("secret_id", &secret_id),
+            ("grant_type", grant),
+        ],
     );
     Ok(Installed {
         workspace_id: id.workspace_id,

@@ -67,6 +67,12 @@ impl install_api::Guest for Component {
     ) -> Result<install_api::Installed, Error> {
         install::complete(&p, code, code_verifier, &installed_by)
     }
+    fn install_client_credentials(
+        p: install_api::ClientCredentialsParams,
+        installed_by: String,
+    ) -> Result<install_api::Installed, Error> {
+        install::install_client_credentials(&p, &installed_by)
+    }
 }
 
 impl admin_api::Guest for Component {

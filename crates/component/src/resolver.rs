@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use linear_oauth_core::{
-    after_invalid_grant, freshness, is_transient, parse_retry_after, parse_token_response, refresh_form, retry_delay,
-    Attempt, Freshness, Recovery, RegistryStatus, StoredToken,
+    after_invalid_grant, client_credentials_disabled, client_credentials_form, freshness, is_transient,
+    parse_retry_after, parse_token_response, refresh_form, retry_delay, Attempt, EndpointFailure, Freshness, Grant,
+    Recovery, RegistryStatus, StoredToken,
 };
 
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
@@ -325,6 +326,9 @@ impl Drop for LockGuard {
 
 /// At most one refresh per secret per process; then at most one per store.
 /// `seen` is the token read at `seen_version` that made the caller refresh.
+/// The renewal entry point for both grants (`post_refresh_once` sends a
+/// refresh or a new client-credentials fetch); `force` renews even a fresh
+/// token unless somebody else renewed since `seen`.
 fn refresh_single_flight(
     s: &Settings,
     secret_id: &str,
@@ -413,7 +417,7 @@ impl Lease {
         let mut backoff = 20u64;
         // What we are about to do, for whoever finds this lease expired.
         let note = serde_json::json!({
-            "refresh_token_sha256": linear_oauth_core::fingerprint(seen.refresh_token.secret()),
+            "refresh_token_sha256": linear_oauth_core::fingerprint(seen.lineage()),
             "started_ms": started,
         })
         .to_string();
@@ -524,7 +528,15 @@ enum Sent {
 }
 
 fn post_refresh_once(s: &Settings, tok: &StoredToken) -> Result<linear_oauth_core::TokenResponse, Sent> {
-    let body = refresh_form(&tok.refresh_token, &tok.client_id, &tok.client_secret);
+    // The one renewal point for both grants: a refresh for an
+    // authorization-code token, a new client_credentials fetch for a
+    // client-credentials one (no refresh token; the new token ends the old
+    // one everywhere). Callers hold the single flight and the lease.
+    let body = match (tok.grant(), &tok.refresh_token) {
+        (Grant::AuthorizationCode, Some(refresh)) => refresh_form(refresh, &tok.client_id, &tok.client_secret),
+        (Grant::ClientCredentials, _) => client_credentials_form(&tok.scope, &tok.client_id, &tok.client_secret),
+        (Grant::AuthorizationCode, None) => unreachable!("parse requires a refresh token for this grant"),
+    };
     let resp = http::post_detailed(
         &endpoint(s, "oauth/token"),
         "application/x-www-form-urlencoded",
@@ -538,11 +550,23 @@ fn post_refresh_once(s: &Settings, tok: &StoredToken) -> Result<linear_oauth_cor
     })?;
     let retry_after_ms = resp.retry_after.as_deref().and_then(|v| parse_retry_after(v, now_ms()));
     parse_token_response(resp.status, &resp.body).map_err(|f| {
-        if f.is_invalid_grant() {
+        if tok.grant() == Grant::AuthorizationCode && f.is_invalid_grant() {
             return Sent::InvalidGrant;
         }
-        let secrets = [tok.refresh_token.secret(), tok.client_secret.secret(), tok.access_token.secret()];
-        let mut error = endpoint_error(f, &secrets);
+        let secrets = [tok.lineage(), tok.client_secret.secret(), tok.access_token.secret()];
+        let refused_client = matches!(&f, EndpointFailure::Error { code: Some(c), .. } if c == "invalid_client");
+        let mut error = match tok.grant() {
+            Grant::AuthorizationCode => endpoint_error(f, &secrets),
+            // Linear refuses the stored client secret (rotated in the app's
+            // settings, which also ended the token): nothing stored can get
+            // another token, so the workspace must be set up again.
+            Grant::ClientCredentials if refused_client => Error::ReauthorizationRequired(format!(
+                "Linear refused the stored client credentials of workspace {} (invalid_client; was the client \
+                 secret rotated?); run `linear-oauth setup --client-credentials` again with the current secret",
+                tok.workspace_id
+            )),
+            Grant::ClientCredentials => client_credentials_error(f, &secrets),
+        };
         if let Error::TokenEndpoint(e) = &mut error {
             e.retry_after_ms = retry_after_ms;
         }
@@ -634,6 +658,27 @@ fn serve_through_outage(
     Ok(never_ahead(resolved(s, secret_id, tok, until)))
 }
 
+/// A failed client_credentials request as hosts see it; a disabled grant
+/// names the Linear setting that turns it on.
+pub(crate) fn client_credentials_error(f: EndpointFailure, secrets: &[&str]) -> Error {
+    if !client_credentials_disabled(&f) {
+        return endpoint_error(f, secrets);
+    }
+    let EndpointFailure::Error { status, code, description } = f.redacted(secrets) else {
+        unreachable!("a disabled grant is an error answer")
+    };
+    let linear = description.map(|d| format!(" (Linear: \"{d}\")")).unwrap_or_default();
+    Error::TokenEndpoint(crate::EndpointError {
+        status,
+        code,
+        retry_after_ms: None,
+        description: Some(format!(
+            "the Linear app does not allow the client credentials grant{linear}; enable \"Client credentials\" \
+             in the app's settings in Linear (Settings > API > OAuth applications > the app), then retry"
+        )),
+    })
+}
+
 /// Refresh with the lease held, recovering once from invalid_grant.
 fn refresh_now(
     s: &Settings,
@@ -657,7 +702,7 @@ fn refresh_now(
         }
         Err(RefreshFailure::InvalidGrant) => {
             let (reread, version2) = read_secret(secret_id)?;
-            match after_invalid_grant(tok.refresh_token.secret(), &reread, now_ms(), s.refresh_threshold_ms) {
+            match after_invalid_grant(tok.lineage(), &reread, now_ms(), s.refresh_threshold_ms) {
                 Recovery::UseStored => {
                     log_event(
                         Level::Info,
@@ -721,7 +766,10 @@ fn write_back(
             cache_token(s, secret_id, new);
             log_event(
                 Level::Info,
-                "refreshed Linear access token",
+                match new.grant() {
+                    Grant::AuthorizationCode => "refreshed Linear access token",
+                    Grant::ClientCredentials => "fetched a new client-credentials token",
+                },
                 &[
                     ("workspace_id", &new.workspace_id),
                     ("workspace_slug", &new.workspace_slug),
@@ -759,7 +807,7 @@ fn write_back(
 /// is the newer install or refresh and stays.
 fn merge_after_conflict(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken) -> Result<(), String> {
     let (current, version) = read_secret(secret_id).map_err(|e| format!("{e:?}"))?;
-    if current.refresh_token != old.refresh_token {
+    if current.lineage() != old.lineage() {
         return Ok(());
     }
     let mut merged = new.clone();

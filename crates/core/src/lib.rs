@@ -34,11 +34,12 @@ pub use revoke::{
 };
 pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken};
 pub use stored::{
-    inspect_fields, is_non_secret_field, InstallRecord, SchemaError, StoredToken, FIELDS, NON_SECRET_FIELDS,
-    NOT_A_JSON_OBJECT, NOT_VALID_JSON,
+    inspect_fields, is_non_secret_field, Grant, InstallRecord, SchemaError, StoredToken, CLIENT_CREDENTIALS, FIELDS,
+    GRANT_TYPE_FIELD, NON_SECRET_FIELDS, NOT_A_JSON_OBJECT, NOT_VALID_JSON,
 };
 pub use timefmt::{format_instant, parse_instant, MAX_INSTANT_MS, MIN_INSTANT_MS};
 pub use token::{
-    code_exchange_form, is_b64token, parse_identity, parse_token_response, refresh_form, EndpointFailure, Identity,
-    TokenResponse, IDENTITY_QUERY, MAX_EXPIRES_IN_S, MAX_TOKEN_LEN,
+    client_credentials_disabled, client_credentials_form, code_exchange_form, is_b64token, parse_identity,
+    parse_token_response, refresh_form, EndpointFailure, Identity, TokenResponse, IDENTITY_QUERY, MAX_EXPIRES_IN_S,
+    MAX_TOKEN_LEN,
 };

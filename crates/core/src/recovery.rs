@@ -19,7 +19,7 @@ pub fn after_invalid_grant(
     now_ms: i64,
     threshold_ms: u64,
 ) -> Recovery {
-    if reread.refresh_token.secret() == spent_refresh_token {
+    if reread.lineage() == spent_refresh_token {
         Recovery::Reauthorize
     } else if freshness(&reread.expires_at, now_ms, threshold_ms).needs_refresh() {
         Recovery::RefreshAgain

@@ -129,19 +129,29 @@ fn classify(answer: &Result<u16, String>) -> Answer {
 #[derive(Debug, Clone)]
 pub struct RevokePlan {
     stage: Stage,
+    /// A client-credentials token has none: its access token is the whole
+    /// credential, so Linear refusing it proves the stored credential dead.
+    has_refresh: bool,
     /// What each attempt got, for the not-confirmed message.
     seen: Vec<String>,
 }
 
 impl RevokePlan {
     /// The plan for a readable stored token, and its first step.
+    /// Without a refresh token (client credentials) an expired access token
+    /// is already dead and nothing is sent.
     pub fn start(tok: &StoredToken, now_ms: i64) -> (Self, RevokeStep) {
-        let (stage, cred) = if access_token_unexpired(tok, now_ms) {
-            (Stage::Bearer, RevokeCredential::StoredAccessToken)
+        let has_refresh = tok.refresh_token.is_some();
+        let mut plan = Self { stage: Stage::Bearer, has_refresh, seen: Vec::new() };
+        let step = if access_token_unexpired(tok, now_ms) {
+            RevokeStep::Send(RevokeCredential::StoredAccessToken)
+        } else if has_refresh {
+            plan.stage = Stage::RefreshForm;
+            RevokeStep::Send(RevokeCredential::StoredRefreshToken)
         } else {
-            (Stage::RefreshForm, RevokeCredential::StoredRefreshToken)
+            plan.done(RevokeOutcome::AlreadyDead)
         };
-        (Self { stage, seen: Vec::new() }, RevokeStep::Send(cred))
+        (plan, step)
     }
 
     /// Feeds the revoke endpoint's answer: an HTTP status, or a transport error
@@ -159,6 +169,9 @@ impl RevokePlan {
         match (self.stage, classify(&answer)) {
             (_, Answer::Revoked) => self.done(RevokeOutcome::Revoked),
             (_, Answer::Failed(reason)) => self.done(RevokeOutcome::Failed(reason)),
+            // No refresh token: nothing else can renew this credential, and
+            // Linear no longer takes it.
+            (Stage::Bearer, _) if !self.has_refresh => self.done(RevokeOutcome::AlreadyDead),
             (Stage::Bearer, Answer::Unauthenticated) => {
                 self.stage = Stage::RefreshForm;
                 RevokeStep::Send(RevokeCredential::StoredRefreshToken)
@@ -321,6 +334,27 @@ mod tests {
         let (mut p, _) = RevokePlan::start(&token(NOW + 60_000), NOW);
         p.on_revoke_answer(Ok(200));
         assert!(matches!(p.on_revoke_answer(Ok(200)), RevokeStep::Done(RevokeOutcome::Failed(_))));
+    }
+
+    #[test]
+    fn client_credentials_tokens_are_revoked_with_their_access_token_only() {
+        let cc = |expires_ms: i64| {
+            let mut v: serde_json::Value = serde_json::from_str(&sample()).unwrap();
+            v.as_object_mut().unwrap().remove("refresh_token");
+            v["grant_type"] = "client_credentials".into();
+            v["expires_at"] = format_instant(expires_ms).into();
+            StoredToken::parse(&v.to_string()).unwrap()
+        };
+        let (mut p, step) = RevokePlan::start(&cc(NOW + 60_000), NOW);
+        assert_eq!(step, send(RevokeCredential::StoredAccessToken));
+        assert_eq!(p.on_revoke_answer(Ok(200)), RevokeStep::Done(RevokeOutcome::Revoked));
+        for refused in [400, 401] {
+            let (mut p, _) = RevokePlan::start(&cc(NOW + 60_000), NOW);
+            assert_eq!(p.on_revoke_answer(Ok(refused)), RevokeStep::Done(RevokeOutcome::AlreadyDead), "{refused}");
+        }
+        let (mut p, _) = RevokePlan::start(&cc(NOW + 60_000), NOW);
+        assert!(matches!(p.on_revoke_answer(Ok(503)), RevokeStep::Done(RevokeOutcome::Failed(_))));
+        assert_eq!(RevokePlan::start(&cc(NOW), NOW).1, RevokeStep::Done(RevokeOutcome::AlreadyDead));
     }
 
     #[test]

@@ -1,4 +1,14 @@
 //! The one stored-token schema: eleven required, non-empty string fields.
+//!
+//! A client-credentials token (issue 10) is the same object with an extra
+//! `grant_type: "client_credentials"` and no `refresh_token` (Linear issues
+//! none for that grant). Authorization-code tokens never get `grant_type`,
+//! so they keep exactly the eleven fields old readers expect; old readers
+//! reject a client-credentials token (no refresh token), which is the safe
+//! outcome since they could not renew it. The client id and secret stay in
+//! the secret for both grants: whoever renews a token (a refresh, or a new
+//! client-credentials fetch) needs them, and the secret is already where the
+//! client secret lives and is redacted.
 
 use serde_json::{Map, Value};
 
@@ -33,6 +43,21 @@ pub const NON_SECRET_FIELDS: [&str; 9] = [
     "installed_by_platform_user_id",
     "grant_type",
 ];
+
+/// The field that marks a token's grant; absent means authorization code.
+pub const GRANT_TYPE_FIELD: &str = "grant_type";
+/// Its value for a client-credentials token.
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// How a stored token was obtained, and therefore how it is renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Browser install; renewed with its rotating refresh token.
+    AuthorizationCode,
+    /// Linear's client_credentials grant: no refresh token; renewed by
+    /// fetching a new token with the client id and secret.
+    ClientCredentials,
+}
 
 /// Whether `inspect` may show this field's value. Unknown fields are secret
 /// until declared otherwise here (`old_refresh_token`, `id_token`, ...).
@@ -109,7 +134,9 @@ pub fn inspect_fields(json: &str) -> Vec<(String, String)> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredToken {
     pub access_token: AccessToken,
-    pub refresh_token: RefreshToken,
+    /// Always present for [`Grant::AuthorizationCode`]; absent (or whatever
+    /// was stored) for [`Grant::ClientCredentials`].
+    pub refresh_token: Option<RefreshToken>,
     pub expires_at: String,
     pub scope: String,
     pub client_id: String,
@@ -131,6 +158,7 @@ pub struct InstallRecord<'a> {
     pub workspace_slug: &'a str,
     pub installed_by: &'a str,
     pub requested_scope: &'a str,
+    pub grant: Grant,
 }
 
 impl StoredToken {
@@ -139,21 +167,41 @@ impl StoredToken {
         let Value::Object(mut map) = serde_json::from_str::<Value>(json).map_err(|_| SchemaError::NotJson)? else {
             return Err(SchemaError::NotAnObject);
         };
-        let bad: Vec<String> = FIELDS
+        let non_empty = |v: Option<&Value>| matches!(v, Some(Value::String(s)) if !s.trim().is_empty());
+        let grant = match map.get(GRANT_TYPE_FIELD) {
+            None => Some(Grant::AuthorizationCode),
+            Some(Value::String(g)) if g == CLIENT_CREDENTIALS => Some(Grant::ClientCredentials),
+            Some(Value::String(g)) if g == "authorization_code" => Some(Grant::AuthorizationCode),
+            Some(_) => None,
+        };
+        let mut bad: Vec<String> = FIELDS
             .iter()
-            .filter(|f| !matches!(map.get(**f), Some(Value::String(s)) if !s.trim().is_empty()))
+            .filter(|f| !(grant == Some(Grant::ClientCredentials) && **f == "refresh_token"))
+            .filter(|f| !non_empty(map.get(**f)))
             .map(|f| (*f).to_owned())
             .collect();
+        if grant.is_none() {
+            bad.push(GRANT_TYPE_FIELD.to_owned());
+        }
         if !bad.is_empty() {
             return Err(SchemaError::Fields(bad));
         }
+        // A client-credentials token's refresh token is kept only if usable.
+        let refresh_token = match map.remove("refresh_token") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(RefreshToken::new(s)),
+            Some(other) => {
+                map.insert("refresh_token".to_owned(), other);
+                None
+            }
+            None => None,
+        };
         let mut take = |f: &str| match map.remove(f) {
             Some(Value::String(s)) => s,
             _ => unreachable!("validated above"),
         };
         Ok(Self {
             access_token: AccessToken::new(take("access_token")),
-            refresh_token: RefreshToken::new(take("refresh_token")),
+            refresh_token,
             expires_at: take("expires_at"),
             scope: take("scope"),
             client_id: take("client_id"),
@@ -167,12 +215,13 @@ impl StoredToken {
         })
     }
 
-    /// The JSON to store: the eleven fields in schema order, then unknown ones.
+    /// The JSON to store: the eleven fields in schema order (`refresh_token`
+    /// left out when there is none), then unknown ones.
     pub fn to_json(&self) -> String {
         let mut map = Map::new();
         let fields = [
             self.access_token.secret(),
-            self.refresh_token.secret(),
+            self.refresh_token.as_ref().map_or("", RefreshToken::secret),
             &self.expires_at,
             &self.scope,
             &self.client_id,
@@ -184,6 +233,9 @@ impl StoredToken {
             &self.installed_by_platform_user_id,
         ];
         for (name, value) in FIELDS.iter().zip(fields) {
+            if *name == "refresh_token" && self.refresh_token.is_none() {
+                continue;
+            }
             map.insert((*name).to_owned(), Value::String(value.to_owned()));
         }
         for (k, v) in &self.extra {
@@ -202,13 +254,32 @@ impl StoredToken {
         &self.extra
     }
 
+    /// How this token is renewed (validated by [`Self::parse`]).
+    pub fn grant(&self) -> Grant {
+        match self.extra.get(GRANT_TYPE_FIELD) {
+            Some(Value::String(g)) if g == CLIENT_CREDENTIALS => Grant::ClientCredentials,
+            _ => Grant::AuthorizationCode,
+        }
+    }
+
+    /// The credential that changes exactly when somebody renews this token:
+    /// the refresh token (it rotates on every refresh), or for a
+    /// client-credentials token the access token itself. Two reads with the
+    /// same lineage mean nobody renewed in between.
+    pub fn lineage(&self) -> &str {
+        match (self.grant(), &self.refresh_token) {
+            (Grant::AuthorizationCode, Some(r)) => r.secret(),
+            _ => self.access_token.secret(),
+        }
+    }
+
     /// The token after a successful refresh: rotated refresh token (the old one
     /// when Linear sent none), new expiry, scope from the response or the old
     /// one, `updated_at = now`; `installed_at` and unknown fields preserved.
     pub fn refreshed(&self, resp: &TokenResponse, now_ms: i64) -> Self {
         Self {
             access_token: resp.access_token.clone(),
-            refresh_token: resp.refresh_token.clone().unwrap_or_else(|| self.refresh_token.clone()),
+            refresh_token: resp.refresh_token.clone().or_else(|| self.refresh_token.clone()),
             expires_at: resp.expires_at(now_ms),
             scope: resp.scope.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| self.scope.clone()),
             updated_at: format_instant(now_ms),
@@ -217,16 +288,27 @@ impl StoredToken {
     }
 
     /// A freshly installed token. `previous` (the secret being replaced, if it
-    /// parsed) donates its unknown fields.
+    /// parsed) donates its unknown fields, except its grant marker: the grant
+    /// is this install's. An authorization-code install needs a refresh token;
+    /// a client-credentials one drops any (Linear sends none).
     pub fn installed(
         resp: &TokenResponse,
         rec: &InstallRecord<'_>,
         previous: Option<&StoredToken>,
         now_ms: i64,
     ) -> Result<Self, SchemaError> {
-        let Some(refresh) = resp.refresh_token.clone() else {
-            return Err(SchemaError::Fields(vec!["refresh_token".into()]));
+        let refresh = match rec.grant {
+            Grant::AuthorizationCode => match resp.refresh_token.clone() {
+                Some(r) => Some(r),
+                None => return Err(SchemaError::Fields(vec!["refresh_token".into()])),
+            },
+            Grant::ClientCredentials => None,
         };
+        let mut extra = previous.map(|p| p.extra.clone()).unwrap_or_default();
+        extra.remove(GRANT_TYPE_FIELD);
+        if rec.grant == Grant::ClientCredentials {
+            extra.insert(GRANT_TYPE_FIELD.to_owned(), Value::String(CLIENT_CREDENTIALS.to_owned()));
+        }
         let now = format_instant(now_ms);
         let scope = resp.scope.clone().filter(|s| !s.trim().is_empty());
         let token = Self {
@@ -241,7 +323,7 @@ impl StoredToken {
             installed_at: now.clone(),
             updated_at: now,
             installed_by_platform_user_id: rec.installed_by.to_owned(),
-            extra: previous.map(|p| p.extra.clone()).unwrap_or_default(),
+            extra,
         };
         // Round-trip through the validator so an install can never write a
         // token that a resolver would later reject.
@@ -342,7 +424,7 @@ pub(crate) mod tests {
         let rotated = TokenResponse::for_tests("lin_oauth_B", Some("lin_refresh_S"), 3600, None);
         let r = t.refreshed(&rotated, now);
         assert_eq!(r.access_token.secret(), "lin_oauth_B");
-        assert_eq!(r.refresh_token.secret(), "lin_refresh_S");
+        assert_eq!(r.refresh_token.as_ref().unwrap().secret(), "lin_refresh_S");
         assert_eq!(parse_instant(&r.expires_at), Some(now + 3_600_000));
         assert_eq!(r.scope, "read write", "scope kept when the response has none");
         assert_eq!(r.installed_at, t.installed_at);
@@ -351,7 +433,7 @@ pub(crate) mod tests {
 
         let no_rotation = TokenResponse::for_tests("lin_oauth_C", None, 60, Some("read"));
         let r2 = t.refreshed(&no_rotation, now);
-        assert_eq!(r2.refresh_token.secret(), "lin_refresh_R", "old refresh token kept");
+        assert_eq!(r2.refresh_token.as_ref().unwrap().secret(), "lin_refresh_R", "old refresh token kept");
         assert_eq!(r2.scope, "read");
     }
 
@@ -366,12 +448,80 @@ pub(crate) mod tests {
             workspace_slug: "acme",
             installed_by: "u1",
             requested_scope: "read",
+            grant: Grant::AuthorizationCode,
         };
         let t = StoredToken::installed(&resp, &rec, None, 0).unwrap();
         assert_eq!(t.installed_at, "1970-01-01T00:00:00.000Z");
         assert_eq!(t.scope, "read write");
         let no_refresh = TokenResponse::for_tests("a", None, 1, None);
         assert!(StoredToken::installed(&no_refresh, &rec, None, 0).is_err());
+    }
+
+    fn client_credentials_sample() -> Value {
+        let mut v: Value = serde_json::from_str(&sample()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("refresh_token");
+        o.insert("grant_type".into(), "client_credentials".into());
+        v
+    }
+
+    #[test]
+    fn client_credentials_token_needs_no_refresh_token() {
+        let v = client_credentials_sample();
+        let t = StoredToken::parse(&v.to_string()).unwrap();
+        assert_eq!(t.grant(), Grant::ClientCredentials);
+        assert!(t.refresh_token.is_none());
+        assert_eq!(t.lineage(), "lin_oauth_A", "a new client-credentials token is a new access token");
+        let written: Value = serde_json::from_str(&t.to_json()).unwrap();
+        assert!(written.get("refresh_token").is_none());
+        assert_eq!(written["grant_type"], "client_credentials");
+        assert_eq!(StoredToken::parse(&t.to_json()).unwrap(), t);
+        // A fetch keeps the grant and still has no refresh token.
+        let r = t.refreshed(&TokenResponse::for_tests("lin_oauth_B", None, 2_591_999, None), 0);
+        assert_eq!(
+            (r.grant(), r.refresh_token.is_none(), r.lineage()),
+            (Grant::ClientCredentials, true, "lin_oauth_B")
+        );
+
+        // Every other field is still required, and an unknown grant is refused
+        // (and then, not knowing the grant, the refresh token is required).
+        let mut bad = client_credentials_sample();
+        bad.as_object_mut().unwrap().remove("client_secret");
+        assert_eq!(StoredToken::parse(&bad.to_string()).unwrap_err().fields(), vec!["client_secret"]);
+        bad["grant_type"] = "password".into();
+        assert_eq!(
+            StoredToken::parse(&bad.to_string()).unwrap_err().fields(),
+            vec!["refresh_token", "client_secret", "grant_type"]
+        );
+    }
+
+    #[test]
+    fn authorization_code_tokens_keep_exactly_the_eleven_fields() {
+        let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read"));
+        let secret = ClientSecret::new("cs");
+        let mut rec = InstallRecord {
+            client_id: "cid",
+            client_secret: &secret,
+            workspace_id: "org",
+            workspace_slug: "acme",
+            installed_by: "u1",
+            requested_scope: "read",
+            grant: Grant::ClientCredentials,
+        };
+        let cc = StoredToken::installed(&resp, &rec, None, 0).unwrap();
+        assert!(cc.refresh_token.is_none(), "Linear sends none; any other is dropped");
+        assert_eq!(cc.grant(), Grant::ClientCredentials);
+        // Reinstalling with a browser over a client-credentials secret drops the marker.
+        rec.grant = Grant::AuthorizationCode;
+        let t = StoredToken::installed(&resp, &rec, Some(&cc), 0).unwrap();
+        let written: Value = serde_json::from_str(&t.to_json()).unwrap();
+        let mut keys: Vec<&str> = written.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut expected = FIELDS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(t.grant(), Grant::AuthorizationCode);
+        assert_eq!(t.lineage(), "r");
     }
 
     #[test]

@@ -187,6 +187,32 @@ pub fn refresh_form(refresh: &RefreshToken, client_id: &str, client_secret: &Cli
     ])
 }
 
+/// Linear's client_credentials grant: `scope` is required, the client
+/// authenticates with body fields (Basic is accepted too; the body matches
+/// the refresh request).
+pub fn client_credentials_form(scope: &str, client_id: &str, client_secret: &ClientSecret) -> String {
+    form(&[
+        ("grant_type", "client_credentials"),
+        ("scope", scope),
+        ("client_id", client_id),
+        ("client_secret", client_secret.secret()),
+    ])
+}
+
+/// Whether a client_credentials request failed because the app does not
+/// allow the grant. Linear answers `{"error":"Error","error_description":
+/// "Client does not support the client_credentials grant type"}`: the code is
+/// generic, so the description is the only signal; RFC 6749's own codes for
+/// the case (`unauthorized_client`, `unsupported_grant_type`) count too.
+pub fn client_credentials_disabled(f: &EndpointFailure) -> bool {
+    let EndpointFailure::Error { code, description, .. } = f else { return false };
+    let code = code.as_deref().unwrap_or_default();
+    let description = description.as_deref().unwrap_or_default();
+    code == "unauthorized_client"
+        || code == "unsupported_grant_type"
+        || (description.contains("client_credentials") && description.contains("does not support"))
+}
+
 pub fn code_exchange_form(
     code: &AuthCode,
     verifier: &PkceVerifier,
@@ -310,6 +336,26 @@ mod tests {
             &ClientSecret::new("s"),
         );
         assert!(f.starts_with("grant_type=authorization_code&code=c&code_verifier=v&redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Foauth%2Fcallback"));
+    }
+
+    #[test]
+    fn client_credentials_request_and_disabled_grant() {
+        let f = client_credentials_form("read write", "cid", &ClientSecret::new("s&x"));
+        assert_eq!(f, "grant_type=client_credentials&scope=read+write&client_id=cid&client_secret=s%26x");
+        let linear = parse_token_response(
+            400,
+            br#"{"error":"Error","error_description":"Client does not support the client_credentials grant type"}"#,
+        )
+        .unwrap_err();
+        assert!(client_credentials_disabled(&linear));
+        let rfc = parse_token_response(400, br#"{"error":"unauthorized_client"}"#).unwrap_err();
+        assert!(client_credentials_disabled(&rfc));
+        for other in [&br#"{"error":"invalid_client"}"#[..], br#"{"error":"Error","error_description":"x"}"#] {
+            assert!(!client_credentials_disabled(&parse_token_response(400, other).unwrap_err()));
+        }
+        assert!(!client_credentials_disabled(&EndpointFailure::Malformed(
+            "client_credentials does not support".into()
+        )));
     }
 
     #[test]

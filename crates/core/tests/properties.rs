@@ -158,7 +158,7 @@ proptest! {
         }
         let t = StoredToken::parse(&Value::Object(map.clone()).to_string()).unwrap();
         prop_assert_eq!(t.access_token.secret(), values[0].as_str());
-        prop_assert_eq!(t.refresh_token.secret(), values[1].as_str());
+        prop_assert_eq!(t.refresh_token.as_ref().unwrap().secret(), values[1].as_str());
         prop_assert_eq!(t.client_secret.secret(), values[5].as_str());
         prop_assert_eq!(&t.installed_by_platform_user_id, &values[10]);
         let written: Value = serde_json::from_str(&t.to_json()).unwrap();

@@ -18,7 +18,8 @@ pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
 pub use log::{LogLevel, LogSink, TracingSink};
 pub use options::{checked_seconds, DurationOption, Options};
 pub use resolver::{
-    AuthCode, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Resolver, Revocation, RevokeOutcome,
+    AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Resolver,
+    Revocation, RevokeOutcome,
 };
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
 

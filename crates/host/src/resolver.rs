@@ -105,6 +105,26 @@ impl From<&InstallParams> for wit_install::InstallParams {
     }
 }
 
+/// What a client-credentials install needs: the Linear app's credentials
+/// (the app must allow the client_credentials grant) and the scopes.
+#[derive(Clone)]
+pub struct ClientCredentialsParams {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Sent space-separated; commas in user input are split too.
+    pub scopes: Vec<String>,
+}
+
+impl fmt::Debug for ClientCredentialsParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentialsParams")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
 /// An install between `begin_install` and `complete_install`. Not `Clone`:
 /// its verifier is used once.
 pub struct PendingInstall {
@@ -870,6 +890,27 @@ impl Resolver {
                 installed_by,
             )
         })?;
+        self.forget(|k, v| {
+            matches!(k, Key::Workspace(w) if *w == installed.workspace_id) || v.workspace_id == installed.workspace_id
+        });
+        Ok(installed.into())
+    }
+
+    /// Installs with Linear's client_credentials grant (no browser): fetches
+    /// the app's token, identifies the workspace, writes secret and registry
+    /// row. Resolvers later fetch a new token instead of refreshing.
+    pub fn install_client_credentials(
+        &self,
+        params: &ClientCredentialsParams,
+        installed_by: &str,
+    ) -> Result<Installed> {
+        let wit = wit_install::ClientCredentialsParams {
+            client_id: params.client_id.clone(),
+            client_secret: params.client_secret.clone(),
+            scopes: params.scopes.clone(),
+        };
+        let installed = self
+            .call(|i| i.api.linear_oauth_install().call_install_client_credentials(&mut i.store, &wit, installed_by))?;
         self.forget(|k, v| {
             matches!(k, Key::Workspace(w) if *w == installed.workspace_id) || v.workspace_id == installed.workspace_id
         });

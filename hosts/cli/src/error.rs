@@ -32,6 +32,10 @@ pub fn exit_codes_help() -> String {
         }
         out.truncate(out.trim_end().len());
     }
+    out.push_str(
+        "\nA client_credentials grant the Linear app does not allow is 8 (the token\n\
+         endpoint's answer), with the app setting to enable in the message.",
+    );
     out
 }
 
@@ -57,6 +61,10 @@ impl From<Error> for CliError {
         Self::Lib(e)
     }
 }
+
+/// The Linear setting a disabled client_credentials grant needs (the
+/// component says so in the description; exit code 8, token endpoint).
+const CLIENT_CREDENTIALS_HINT: &str = "enable \"Client credentials\" in the Linear app's settings (Settings > API > OAuth applications > the app), then run `linear-oauth setup --client-credentials` again";
 
 const REDIRECT_HINT: &str = "make sure --redirect-uri byte-matches the Linear app's callback URL, scopes are space-separated, and the app allows actor=app (or try --no-actor-app)";
 
@@ -99,6 +107,11 @@ impl CliError {
         let hint = match self {
             // The table's hint, unless the error says something more specific.
             Self::Lib(e) => match e {
+                Error::TokenEndpoint { description, .. }
+                    if description.as_deref().unwrap_or_default().contains("client credentials grant") =>
+                {
+                    CLIENT_CREDENTIALS_HINT
+                }
                 Error::TokenEndpoint { description, .. }
                     if description.as_deref().unwrap_or_default().contains("redirect_uri") =>
                 {

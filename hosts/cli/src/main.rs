@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use linear_oauth_host::{InstallParams, Options, Resolver, RevokeOutcome};
+use linear_oauth_host::{ClientCredentialsParams, InstallParams, Options, Resolver, RevokeOutcome};
 use serde_json::json;
 
 use crate::error::CliError;
@@ -57,7 +57,8 @@ struct Target {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Install a Linear workspace: browser authorization with PKCE, then store the token.
+    /// Install a Linear workspace: browser authorization with PKCE (or, with
+    /// --client-credentials, the app's own token without a browser), then store the token.
     Setup(SetupArgs),
     /// Print a valid access token (refreshing if needed) and nothing else.
     Token {
@@ -122,6 +123,11 @@ struct SetupArgs {
     /// Leave out actor=app (for diagnosing app settings).
     #[arg(long)]
     no_actor_app: bool,
+    /// No browser: fetch the app's token with Linear's client_credentials grant
+    /// (enable "Client credentials" in the Linear app's settings first). The
+    /// token has no refresh token; resolvers fetch a new one when it expires.
+    #[arg(long, conflicts_with_all = ["no_actor_app", "no_browser", "redirect_uri", "timeout"])]
+    client_credentials: bool,
     /// Print the authorization URL on stderr instead of opening a browser.
     #[arg(long)]
     no_browser: bool,
@@ -266,7 +272,7 @@ fn revoke(cli: &Cli, r: &Resolver, workspace: &str, purge: bool, force: bool) ->
         let at_linear = match &rev.outcome {
             RevokeOutcome::Revoked => "revoked at Linear".to_owned(),
             RevokeOutcome::AlreadyDead => {
-                "the grant was already dead at Linear (its refresh token is refused)".to_owned()
+                "the grant was already dead at Linear (its stored credential is refused or expired)".to_owned()
             }
             RevokeOutcome::NotConfirmed(_) => "Linear did NOT confirm the revoke".to_owned(),
             RevokeOutcome::Failed(m) => format!("revoking at Linear FAILED ({m})"),
@@ -416,32 +422,44 @@ const MAX_SETUP_TIMEOUT: Duration = Duration::from_secs(86_400);
 fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
     let timeout = linear_oauth_host::checked_seconds("--timeout", args.timeout, false, MAX_SETUP_TIMEOUT)?;
     let r = Resolver::new(options(cli)?)?;
-    let params = InstallParams {
-        client_id: args.client_id.clone(),
-        client_secret: client_secret(args.client_secret_stdin)?,
-        redirect_uri: args.redirect_uri.clone(),
-        scopes: vec![args.scopes.clone()],
-        actor_app: !args.no_actor_app,
-    };
     let installed_by = args
         .installed_by
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "linear-oauth-cli".into());
-    let flow = callback::Flow {
-        timeout,
-        open_browser: !args.no_browser,
-        spinner: std::io::stderr().is_terminal() && !cli.json,
-        installed_by,
+    let client_secret = client_secret(args.client_secret_stdin)?;
+    let installed = if args.client_credentials {
+        let params = ClientCredentialsParams {
+            client_id: args.client_id.clone(),
+            client_secret,
+            scopes: vec![args.scopes.clone()],
+        };
+        r.install_client_credentials(&params, &installed_by)?
+    } else {
+        let params = InstallParams {
+            client_id: args.client_id.clone(),
+            client_secret,
+            redirect_uri: args.redirect_uri.clone(),
+            scopes: vec![args.scopes.clone()],
+            actor_app: !args.no_actor_app,
+        };
+        let flow = callback::Flow {
+            timeout,
+            open_browser: !args.no_browser,
+            spinner: std::io::stderr().is_terminal() && !cli.json,
+            installed_by,
+        };
+        flow.run(&r, &params, |url| eprintln!("Open this URL to authorize the install:\n{url}"))?
     };
-    let installed = flow.run(&r, &params, |url| eprintln!("Open this URL to authorize the install:\n{url}"))?;
+    let grant_type = if args.client_credentials { "client_credentials" } else { "authorization_code" };
     if cli.json {
         print_json(&json!({
             "workspace_id": installed.workspace_id, "workspace_name": installed.workspace_name,
             "workspace_slug": installed.workspace_slug, "viewer": { "id": installed.viewer_id, "name": installed.viewer_name, "email": installed.viewer_email },
             "secret_id": installed.secret_id, "scope": installed.scope, "expires_at": installed.expires_at,
             "installed_at": installed.installed_at, "replaced": installed.replaced, "store": r.options().store,
+            "grant_type": grant_type,
         }));
     } else {
         println!(
@@ -451,7 +469,12 @@ fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
             installed.workspace_slug,
             installed.workspace_id
         );
-        println!("  authorized by  {} <{}>", installed.viewer_name, installed.viewer_email);
+        if args.client_credentials {
+            println!("  grant          client credentials (app token; fetched anew when it expires)");
+            println!("  app user       {} <{}>", installed.viewer_name, installed.viewer_email);
+        } else {
+            println!("  authorized by  {} <{}>", installed.viewer_name, installed.viewer_email);
+        }
         println!("  scopes         {}", installed.scope);
         println!("  secret         {} in {}", installed.secret_id, r.options().store);
         println!("  token expires  {}", installed.expires_at);

@@ -446,6 +446,89 @@ impl<'t> ScopedTask<'t> for RevokeCall {
     }
 }
 
+/// What `installClientCredentials` needs. The app must allow Linear's
+/// client_credentials grant.
+#[napi(object)]
+pub struct ClientCredentialsInstall {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Sent space-separated; commas are split too.
+    pub scopes: Vec<String>,
+    /// Recorded as `installed_by_platform_user_id`.
+    pub installed_by: String,
+}
+
+impl fmt::Debug for ClientCredentialsInstall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentialsInstall")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .field("installed_by", &self.installed_by)
+            .finish()
+    }
+}
+
+/// What an install wrote (no secrets).
+#[napi(object)]
+#[derive(Debug)]
+pub struct Installed {
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub workspace_slug: String,
+    pub viewer_id: String,
+    pub viewer_name: String,
+    pub viewer_email: String,
+    pub secret_id: String,
+    pub scope: String,
+    pub expires_at: String,
+    pub installed_at: String,
+    /// A secret for this workspace existed and was replaced.
+    pub replaced: bool,
+}
+
+/// `installClientCredentials` on the libuv pool (it talks to Linear).
+#[derive(Debug)]
+pub struct InstallCall {
+    params: linear_oauth_host::ClientCredentialsParams,
+    installed_by: String,
+    resolver: HostResolver,
+    hooks: Arc<Hooks>,
+    tokens: Arc<Mutex<JsTokens>>,
+}
+
+impl<'t> ScopedTask<'t> for InstallCall {
+    type Output = HostResult<linear_oauth_host::Installed>;
+    type JsValue = Installed;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.resolver.install_client_credentials(&self.params, &self.installed_by)
+        }));
+        Ok(result.unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into()))))
+    }
+
+    fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Installed> {
+        let i = output.map_err(|e| js_error(env, &self.hooks, &e))?;
+        let ws = &i.workspace_id;
+        lock(&self.tokens)
+            .forget(env, |kind, key, t| (kind == Kind::Workspace && key == ws) || t.workspace_id == *ws)?;
+        Ok(Installed {
+            workspace_id: i.workspace_id,
+            workspace_name: i.workspace_name,
+            workspace_slug: i.workspace_slug,
+            viewer_id: i.viewer_id,
+            viewer_name: i.viewer_name,
+            viewer_email: i.viewer_email,
+            secret_id: i.secret_id,
+            scope: i.scope,
+            expires_at: i.expires_at,
+            installed_at: i.installed_at,
+            replaced: i.replaced,
+        })
+    }
+}
+
 // ----------------------------------------------------------------- the class
 
 #[napi(custom_finalize)]
@@ -572,6 +655,20 @@ impl Resolver {
             workspace_id,
             purge: o.purge.unwrap_or(false),
             force: o.force.unwrap_or(false),
+            resolver: self.inner.clone(),
+            hooks: self.hooks.clone(),
+            tokens: self.tokens.clone(),
+        })
+    }
+
+    /// Installs a workspace with Linear's client_credentials grant (no
+    /// browser); resolves later fetch a new token instead of refreshing.
+    #[napi(ts_return_type = "Promise<Installed>")]
+    pub fn install_client_credentials(&self, params: ClientCredentialsInstall) -> AsyncTask<InstallCall> {
+        let ClientCredentialsInstall { client_id, client_secret, scopes, installed_by } = params;
+        AsyncTask::new(InstallCall {
+            params: linear_oauth_host::ClientCredentialsParams { client_id, client_secret, scopes },
+            installed_by,
             resolver: self.inner.clone(),
             hooks: self.hooks.clone(),
             tokens: self.tokens.clone(),

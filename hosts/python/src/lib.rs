@@ -426,6 +426,66 @@ fn no_panic<T>(f: impl FnOnce() -> host::Result<T>) -> host::Result<T> {
         .unwrap_or_else(|_| Err(host::Error::Internal("the resolver panicked; this is a bug".into())))
 }
 
+/// What an install wrote (no secrets): the workspace, the app user GraphQL
+/// named, the secret id and the token's scope and expiry.
+#[pyclass(module = "linear_oauth", name = "Installed", frozen)]
+struct PyInstalled(host::Installed);
+
+#[pymethods]
+impl PyInstalled {
+    #[getter]
+    fn workspace_id(&self) -> &str {
+        &self.0.workspace_id
+    }
+    #[getter]
+    fn workspace_name(&self) -> &str {
+        &self.0.workspace_name
+    }
+    #[getter]
+    fn workspace_slug(&self) -> &str {
+        &self.0.workspace_slug
+    }
+    #[getter]
+    fn viewer_id(&self) -> &str {
+        &self.0.viewer_id
+    }
+    #[getter]
+    fn viewer_name(&self) -> &str {
+        &self.0.viewer_name
+    }
+    #[getter]
+    fn viewer_email(&self) -> &str {
+        &self.0.viewer_email
+    }
+    #[getter]
+    fn secret_id(&self) -> &str {
+        &self.0.secret_id
+    }
+    #[getter]
+    fn scope(&self) -> &str {
+        &self.0.scope
+    }
+    #[getter]
+    fn expires_at(&self) -> &str {
+        &self.0.expires_at
+    }
+    #[getter]
+    fn installed_at(&self) -> &str {
+        &self.0.installed_at
+    }
+    /// A secret for this workspace existed and was replaced.
+    #[getter]
+    fn replaced(&self) -> bool {
+        self.0.replaced
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Installed(workspace_id={:?}, workspace_slug={:?}, secret_id={:?}, scope={:?}, expires_at={:?})",
+            self.0.workspace_id, self.0.workspace_slug, self.0.secret_id, self.0.scope, self.0.expires_at
+        )
+    }
+}
+
 type HostCall = fn(&host::Resolver, &str) -> host::Result<Arc<host::ResolvedToken>>;
 
 impl PyResolver {
@@ -641,6 +701,24 @@ impl PyResolver {
             .map_err(|e| to_py_err(py, e))
     }
 
+    /// Installs a workspace with Linear's client_credentials grant (no
+    /// browser; the app must allow the grant). Resolves later fetch a new
+    /// token instead of refreshing.
+    #[pyo3(signature = (client_id, client_secret, scopes, *, installed_by))]
+    fn install_client_credentials(
+        &self,
+        py: Python<'_>,
+        client_id: String,
+        client_secret: String,
+        scopes: Vec<String>,
+        installed_by: &str,
+    ) -> PyResult<PyInstalled> {
+        let params = host::ClientCredentialsParams { client_id, client_secret, scopes };
+        py.detach(|| no_panic(|| self.inner.install_client_credentials(&params, installed_by)))
+            .map(PyInstalled)
+            .map_err(|e| to_py_err(py, e))
+    }
+
     /// The cached token for a workspace if it may be served without any I/O, else None.
     fn cached(&self, workspace_id: &str) -> Option<PyResolvedToken> {
         self.inner.cached(workspace_id).map(PyResolvedToken)
@@ -685,6 +763,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyResolvedToken>()?;
     m.add_class::<PyLoadInfo>()?;
     m.add_class::<PyRevocation>()?;
+    m.add_class::<PyInstalled>()?;
     m.add_function(wrap_pyfunction!(load_info, m)?)?;
     // Private helpers: attributes of the module, but not in its `__all__`.
     m.setattr("_emit_log", wrap_pyfunction!(emit_log, m)?)?;

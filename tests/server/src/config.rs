@@ -14,6 +14,8 @@ pub const DEFAULT_CLIENT_SECRET: &str = "test-client-secret";
 pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8080/oauth/callback";
 /// Linear's access-token lifetime (one day minus a second).
 pub const DEFAULT_EXPIRES_IN: u64 = 86_399;
+/// Linear's client-credentials token lifetime (30 days minus a second).
+pub const DEFAULT_CLIENT_CREDENTIALS_EXPIRES_IN: u64 = 2_591_999;
 /// How long a spent refresh token may be replayed when a grace mode is on.
 pub const DEFAULT_GRACE_WINDOW_S: u64 = 1_800;
 
@@ -24,6 +26,15 @@ pub struct ClientConfig {
     pub client_secret: String,
     /// Compared byte-exactly against `redirect_uri`, as Linear does.
     pub redirect_uris: Vec<String>,
+    /// The app's client-credentials toggle. Linear makes it opt-in per app;
+    /// here it defaults on so tests need not enable it, and off is the knob
+    /// for the disabled-grant answer.
+    #[serde(default = "enabled")]
+    pub client_credentials: bool,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 impl ClientConfig {
@@ -36,6 +47,7 @@ impl ClientConfig {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             redirect_uris: redirect_uris.into_iter().map(Into::into).collect(),
+            client_credentials: true,
         }
     }
 }
@@ -54,6 +66,7 @@ impl fmt::Debug for ClientConfig {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("redirect_uris", &self.redirect_uris)
+            .field("client_credentials", &self.client_credentials)
             .finish()
     }
 }
@@ -193,6 +206,8 @@ pub struct Faults {
     pub grace_window_s: u64,
     pub omit_refresh_token: bool,
     pub expires_in: u64,
+    /// Lifetime of client-credentials tokens (Linear: 30 days).
+    pub client_credentials_expires_in: u64,
     pub deny_next_authorize: u32,
     /// When non-zero, every token response body is sent one byte every
     /// `drip_ms` ms (a slow network, not anything Linear does), until reset.
@@ -217,6 +232,7 @@ impl Faults {
             grace_window_s: config.grace_window_s,
             omit_refresh_token: false,
             expires_in: config.expires_in,
+            client_credentials_expires_in: DEFAULT_CLIENT_CREDENTIALS_EXPIRES_IN,
             deny_next_authorize: 0,
             drip_ms: 0,
             fail_retry_after: String::new(),
@@ -245,6 +261,7 @@ impl Faults {
             grace_window_s,
             omit_refresh_token,
             expires_in,
+            client_credentials_expires_in,
             deny_next_authorize,
             drip_ms,
             fail_retry_after,
@@ -263,6 +280,7 @@ impl Faults {
             grace_window_s,
             omit_refresh_token,
             expires_in,
+            client_credentials_expires_in,
             deny_next_authorize,
             drip_ms,
             fail_retry_after
@@ -309,6 +327,8 @@ pub struct FaultsPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_credentials_expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny_next_authorize: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drip_ms: Option<u64>,
@@ -330,6 +350,10 @@ pub struct Counters {
     pub token_refresh: u64,
     /// Successful refreshes, grace replays included.
     pub token_refresh_ok: u64,
+    /// `client_credentials` grant requests that got past fault injection.
+    pub token_client_credentials: u64,
+    /// Client-credentials tokens issued.
+    pub token_client_credentials_ok: u64,
     /// Responses with `"error":"invalid_grant"`.
     pub invalid_grant: u64,
     /// Responses with `"error":"invalid_client"` (authorize and token).
@@ -348,6 +372,8 @@ pub struct Counters {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedTokens {
     pub access_token: String,
+    /// Empty for a client-credentials token (Linear issues none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub refresh_token: String,
     pub expires_in: u64,
     pub scope: String,

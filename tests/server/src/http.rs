@@ -34,7 +34,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::config::{ClientConfig, FaultsPatch, Organization, Viewer};
+use crate::config::{ClientConfig, FaultsPatch, IssuedTokens, Organization, Viewer};
 use crate::state::{normalize_scope, GrantError, RevokeResult, State, TokenFault, TokenState};
 
 type Resp = Response<Full<Bytes>>;
@@ -110,7 +110,7 @@ async fn route(
     let resp = match parts.uri.path() {
         "/oauth/authorize" if get => either(authorize(&shared, query)),
         // The token endpoint of https://linear.app/developers/oauth-2-0-authentication
-        // (authorization_code and refresh_token grants); `drip_ms` slows the
+        // (authorization_code, refresh_token and client_credentials grants); `drip_ms` slows the
         // network under it, Linear's answer stays the same.
         "/oauth/token" if post => {
             let drip_ms = shared.lock().faults.drip_ms;
@@ -325,18 +325,34 @@ fn token_grant(shared: &Shared, headers: &HeaderMap, body: Result<Bytes, Resp>) 
     require_form(headers)?;
     let params = parse_params(&body)?;
     let grant_type = required(&params, "grant_type")?;
-    if grant_type != "authorization_code" && grant_type != "refresh_token" {
+    if !["authorization_code", "refresh_token", "client_credentials"].contains(&grant_type) {
         return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
+            "grant_type must be authorization_code, refresh_token or client_credentials",
         ));
     }
     if grant_type == "refresh_token" {
         shared.lock().counters.token_refresh += 1;
     }
+    if grant_type == "client_credentials" {
+        shared.lock().counters.token_client_credentials += 1;
+    }
     let credentials = client_credentials(shared, headers, &params)?;
-    let result = if grant_type == "authorization_code" {
+    let result = if grant_type == "client_credentials" {
+        // Linear's "Client credentials tokens"
+        // (https://linear.app/developers/oauth-2-0-authentication): opt-in per
+        // app; `scope` required; client authentication by Basic or body
+        // fields; an app-actor token for the app's workspace valid 30 days
+        // (`expires_in` 2591999) and no refresh token. Only one such token is
+        // active per app: issuing one revokes the previous one everywhere.
+        // With the toggle off Linear answers `{"error":"Error",
+        // "error_description":"Client does not support the client_credentials
+        // grant type"}`.
+        let scope = required(&params, "scope")?;
+        let mut st = shared.lock();
+        st.authenticate(&credentials.0, &credentials.1).and_then(|()| st.client_credentials(&credentials.0, scope))
+    } else if grant_type == "authorization_code" {
         let code = required(&params, "code")?;
         let redirect_uri = required(&params, "redirect_uri")?;
         let verifier = required(&params, "code_verifier")?;
@@ -370,6 +386,9 @@ fn grant_error(e: GrantError) -> Resp {
     match e {
         GrantError::InvalidClient => invalid_client(),
         GrantError::InvalidGrant(desc) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", desc),
+        GrantError::ClientCredentialsDisabled => {
+            oauth_error(StatusCode::BAD_REQUEST, "Error", "Client does not support the client_credentials grant type")
+        }
     }
 }
 
@@ -535,6 +554,9 @@ struct IssueRequest {
     client_id: Option<String>,
     scope: Option<String>,
     expires_in: Option<u64>,
+    /// `client_credentials` mints the app's one client-credentials token
+    /// (no refresh token); absent or `authorization_code`, a token pair.
+    grant_type: Option<String>,
 }
 
 async fn admin_issue(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
@@ -551,8 +573,25 @@ async fn admin_issue(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
     if st.client(&client_id).is_none() {
         return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id"));
     }
-    let expires_in = req.expires_in.unwrap_or(st.faults.expires_in);
-    let tokens = st.issue(&client_id, req.scope.as_deref().unwrap_or("read"), expires_in);
+    let scope = req.scope.as_deref().unwrap_or("read");
+    let tokens = match req.grant_type.as_deref() {
+        None | Some("authorization_code") => {
+            let expires_in = req.expires_in.unwrap_or(st.faults.expires_in);
+            st.issue(&client_id, scope, expires_in)
+        }
+        Some("client_credentials") => {
+            let expires_in = req.expires_in.unwrap_or(st.faults.client_credentials_expires_in);
+            let t = st.issue_client_credentials(&client_id, scope, expires_in);
+            IssuedTokens { access_token: t.access_token, refresh_token: String::new(), expires_in, scope: t.scope }
+        }
+        Some(_) => {
+            return Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or client_credentials",
+            ))
+        }
+    };
     Ok(json_response(StatusCode::OK, &tokens))
 }
 

@@ -10,8 +10,11 @@
 //!
 //! HTTP surface:
 //! - `GET /oauth/authorize`: auto-approves with a 302 to `redirect_uri?code=..&state=..`.
-//! - `POST /oauth/token`: `authorization_code` (PKCE S256 required) and
-//!   `refresh_token` (rotating, one-shot refresh tokens; see [`GraceMode`]).
+//! - `POST /oauth/token`: `authorization_code` (PKCE S256 required),
+//!   `refresh_token` (rotating, one-shot refresh tokens; see [`GraceMode`])
+//!   and `client_credentials` (one active token per app, ended by the next
+//!   one or by a client secret rotation through `add_client`; 30 days; no
+//!   refresh token; [`ClientConfig::client_credentials`] is the app's toggle).
 //!   Client auth by form fields or HTTP Basic. All fault knobs act here.
 //! - `POST /oauth/revoke`: as Linear documents it
 //!   (<https://linear.app/developers/oauth-2-0-authentication>), not RFC 7009:
@@ -42,7 +45,8 @@ use tokio::sync::oneshot;
 
 pub use config::{
     ClientConfig, Counters, FailNext, Faults, FaultsPatch, GraceMode, IssuedTokens, Organization, ServerConfig, Viewer,
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_EXPIRES_IN, DEFAULT_GRACE_WINDOW_S, DEFAULT_REDIRECT_URI,
+    DEFAULT_CLIENT_CREDENTIALS_EXPIRES_IN, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_EXPIRES_IN,
+    DEFAULT_GRACE_WINDOW_S, DEFAULT_REDIRECT_URI,
 };
 
 use crate::http::Shared;
@@ -164,6 +168,32 @@ impl TestServer {
         let mut st = self.shared.lock();
         assert!(st.client(client_id).is_some(), "TestServer::issue_tokens: unknown client_id {client_id:?}");
         st.issue(client_id, scope, expires_in)
+    }
+
+    /// Mints the app's client-credentials token without a token request (no
+    /// refresh token), revoking its previous one as Linear does.
+    ///
+    /// # Panics
+    /// If `client_id` is not registered (a test bug).
+    pub fn issue_client_credentials(&self, client_id: &str, scope: &str, expires_in: u64) -> IssuedTokens {
+        let mut st = self.shared.lock();
+        assert!(
+            st.client(client_id).is_some(),
+            "TestServer::issue_client_credentials: unknown client_id {client_id:?}"
+        );
+        let t = st.issue_client_credentials(client_id, scope, expires_in);
+        IssuedTokens { access_token: t.access_token, refresh_token: String::new(), expires_in, scope: t.scope }
+    }
+
+    /// Turns the app's client-credentials toggle on or off.
+    ///
+    /// # Panics
+    /// If `client_id` is not registered (a test bug).
+    pub fn set_client_credentials(&self, client_id: &str, enabled: bool) {
+        let mut st = self.shared.lock();
+        let mut c = st.client(client_id).cloned().expect("TestServer::set_client_credentials: unknown client_id");
+        c.client_credentials = enabled;
+        st.upsert_client(c);
     }
 
     /// Whether the refresh token would be accepted (not spent, not revoked).

@@ -16,6 +16,7 @@ usage: linear-oauth-testserver [options]
   --grace MODE             none | same_pair | new_pair (default none)
   --grace-window-s N       replay grace window in seconds (default 1800)
   --expires-in N           access token lifetime in seconds (default 86399)
+  --no-client-credentials  the client does not allow the client_credentials grant
   -h, --help               show this help";
 
 struct Args {
@@ -49,6 +50,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--grace" => config.grace = value()?.parse::<GraceMode>()?,
             "--grace-window-s" => config.grace_window_s = number(value()?)?,
             "--expires-in" => config.expires_in = number(value()?)?,
+            "--no-client-credentials" => client.client_credentials = false,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }

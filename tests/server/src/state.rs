@@ -53,6 +53,8 @@ pub(crate) struct TokenResponse {
 pub(crate) enum GrantError {
     InvalidClient,
     InvalidGrant(&'static str),
+    /// The app's client-credentials toggle is off.
+    ClientCredentialsDisabled,
 }
 
 pub(crate) const EXPIRED_OR_REVOKED: &str = "Token has been expired or revoked.";
@@ -140,6 +142,8 @@ pub(crate) struct State {
     access: HashMap<String, AccessRecord>,
     refresh: HashMap<String, RefreshRecord>,
     next_grant: GrantId,
+    /// Each app's one live client-credentials grant.
+    client_credentials: HashMap<String, GrantId>,
 }
 
 impl State {
@@ -154,6 +158,7 @@ impl State {
             access: HashMap::new(),
             refresh: HashMap::new(),
             next_grant: 1,
+            client_credentials: HashMap::new(),
             config,
         }
     }
@@ -173,7 +178,15 @@ impl State {
         self.config.clients.first().map(|c| c.client_id.clone()).or_else(|| self.clients.keys().next().cloned())
     }
 
+    /// A changed client secret is a rotation: as at Linear, it ends the
+    /// app's client-credentials token.
     pub fn upsert_client(&mut self, client: ClientConfig) {
+        let rotated = self.clients.get(&client.client_id).is_some_and(|c| c.client_secret != client.client_secret);
+        if rotated {
+            if let Some(grant) = self.client_credentials.remove(&client.client_id) {
+                self.revoke_grant(grant);
+            }
+        }
         self.clients.insert(client.client_id.clone(), client);
     }
 
@@ -354,6 +367,36 @@ impl State {
                     }
                 }
             }
+        }
+    }
+
+    /// The client_credentials grant, client already authenticated: an
+    /// app-actor token, no refresh token, and the app's previous
+    /// client-credentials token revoked (one active token per app).
+    pub fn client_credentials(&mut self, client_id: &str, scope: &str) -> Result<TokenResponse, GrantError> {
+        if !self.clients.get(client_id).is_some_and(|c| c.client_credentials) {
+            return Err(GrantError::ClientCredentialsDisabled);
+        }
+        let expires_in = self.faults.client_credentials_expires_in;
+        let resp = self.issue_client_credentials(client_id, scope, expires_in);
+        self.counters.token_client_credentials_ok += 1;
+        Ok(resp)
+    }
+
+    /// Mints a client-credentials token, ending the app's previous one.
+    pub fn issue_client_credentials(&mut self, client_id: &str, scope: &str, expires_in: u64) -> TokenResponse {
+        if let Some(previous) = self.client_credentials.remove(client_id) {
+            self.revoke_grant(previous);
+        }
+        let grant = self.new_grant();
+        self.client_credentials.insert(client_id.to_owned(), grant);
+        let access_token = self.mint_access(grant, None, expires_in);
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            scope: normalize_scope(scope),
+            refresh_token: None,
         }
     }
 

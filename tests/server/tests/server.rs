@@ -206,11 +206,7 @@ fn code_exchange_failures() {
     post_form(
         addr,
         "/oauth/token",
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_CLIENT_ID),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
-        ],
+        &[("grant_type", "password"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET)],
     )
     .oauth_error(400, "unsupported_grant_type");
     request(
@@ -932,4 +928,99 @@ fn drip_sends_token_bodies_a_byte_at_a_time_until_reset() {
     let t = Instant::now();
     token_pair(&refresh(addr, &seeded.refresh_token));
     assert!(t.elapsed() < Duration::from_millis(5) * (len / 2), "reset clears drip: {:?}", t.elapsed());
+}
+
+// Linear's client_credentials grant: https://linear.app/developers/oauth-2-0-authentication
+// ("Client credentials tokens").
+
+fn client_credentials(addr: SocketAddr, scope: Option<&str>) -> HttpResponse {
+    let mut params = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", DEFAULT_CLIENT_ID),
+        ("client_secret", DEFAULT_CLIENT_SECRET),
+    ];
+    if let Some(s) = scope {
+        params.push(("scope", s));
+    }
+    post_form(addr, "/oauth/token", &params)
+}
+
+#[test]
+fn client_credentials_one_active_token_per_app_thirty_days_no_refresh_token() {
+    let server = start();
+    let first = client_credentials(server.addr(), Some("read write"));
+    assert_eq!(first.status, 200, "{}", first.text());
+    let first = first.json();
+    assert_eq!(first["expires_in"], 2_591_999);
+    assert_eq!(first["scope"], "read write");
+    assert!(first.get("refresh_token").is_none(), "{first}");
+    let first = first["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(graphql(server.addr(), Some(&first)).status, 200);
+
+    // Basic client authentication works too; the new token ends the old one.
+    let second = post_form_with(
+        server.addr(),
+        "/oauth/token",
+        &[("grant_type", "client_credentials"), ("scope", "read")],
+        &[("Authorization", &basic(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET))],
+    );
+    assert_eq!(second.status, 200, "{}", second.text());
+    let second = second.json()["access_token"].as_str().unwrap().to_owned();
+    assert!(!server.access_token_live(&first));
+    assert_eq!(graphql(server.addr(), Some(&first)).status, 401);
+    assert!(server.access_token_live(&second));
+    let c = server.counters();
+    assert_eq!((c.token_client_credentials, c.token_client_credentials_ok), (2, 2));
+
+    // Scope is required; a bad secret is invalid_client.
+    assert_eq!(client_credentials(server.addr(), None).status, 400);
+    let bad = post_form(
+        server.addr(),
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "read"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", "x"),
+        ],
+    );
+    assert_eq!(bad.status, 401);
+    assert!(server.access_token_live(&second), "a refused request revokes nothing");
+}
+
+#[test]
+fn client_credentials_disabled_answers_as_linear_does() {
+    let server = start();
+    let live = server.issue_client_credentials(DEFAULT_CLIENT_ID, "read", 3600);
+    assert!(live.refresh_token.is_empty());
+    server.set_client_credentials(DEFAULT_CLIENT_ID, false);
+    let r = client_credentials(server.addr(), Some("read"));
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json(),
+        json!({"error": "Error", "error_description": "Client does not support the client_credentials grant type"})
+    );
+    assert!(server.access_token_live(&live.access_token));
+    // The admin API's toggle is the client's field.
+    let c = ClientConfig { client_credentials: true, ..ClientConfig::default() };
+    let before_rotation = server.issue_client_credentials(DEFAULT_CLIENT_ID, "read", 3600);
+    assert_eq!(post_json(server.addr(), "/_admin/clients", &serde_json::to_value(&c).unwrap()).status, 200);
+    assert_eq!(client_credentials(server.addr(), Some("read")).status, 200);
+    assert!(!server.access_token_live(&before_rotation.access_token), "superseded by the new one");
+    // Rotating the client secret ends the app's client-credentials token.
+    let live = server.issue_client_credentials(DEFAULT_CLIENT_ID, "read", 3600);
+    server.add_client(ClientConfig { client_secret: "rotated".into(), ..ClientConfig::default() });
+    assert!(!server.access_token_live(&live.access_token));
+    server.add_client(ClientConfig::default());
+    let issued = post_json(server.addr(), "/_admin/issue", &json!({"grant_type": "client_credentials"})).json();
+    assert!(issued.get("refresh_token").is_none() && issued["expires_in"] == 2_591_999, "{issued}");
+}
+
+#[test]
+fn client_credentials_token_is_revoked_with_bearer() {
+    let server = start();
+    let t = server.issue_client_credentials(DEFAULT_CLIENT_ID, "read", 3600);
+    assert_eq!(revoke_bearer(server.addr(), &t.access_token).status, 200);
+    assert!(!server.access_token_live(&t.access_token));
+    assert_eq!(revoke_bearer(server.addr(), &t.access_token).status, 401);
 }

@@ -17,6 +17,7 @@ standard :mod:`logging` logger ``linear_oauth`` with structured fields in
 
 from linear_oauth._native import (
     AuthorizationError,
+    Installed,
     InternalError,
     InvalidInput,
     InvalidStoredToken,
@@ -58,6 +59,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AuthorizationError",
+    "Installed",
     "InternalError",
     "InvalidInput",
     "InvalidStoredToken",
