@@ -141,7 +141,10 @@ impl Smoke {
     fn burst(&self, n: usize) -> StepResult {
         // Several resolvers sharing the file store stand in for processes.
         self.resolver.invalidate(&self.workspace_id);
-        self.server.set_faults(FaultsPatch { latency_ms: Some(100), ..Default::default() });
+        // The stored token is due (30 s, from the step before); the refreshed
+        // one is not, so a thread that starts after the refresh landed
+        // serves it instead of refreshing again.
+        self.server.set_faults(FaultsPatch { latency_ms: Some(100), expires_in: Some(86_399), ..Default::default() });
         let before = self.server.counters().token_requests;
         let resolvers: Vec<Resolver> =
             (0..4.min(n.max(1))).map(|_| Resolver::new(self.options.clone())).collect::<Result<_, _>>().map_err(lib)?;
@@ -186,7 +189,8 @@ impl Smoke {
         };
         let ig_before = self.server.counters().invalid_grant;
         let late = Resolver::with_backends(self.options.clone(), stale).map_err(lib)?;
-        let t = late.resolve(&self.workspace_id).map_err(lib)?;
+        // Forced: the snapshot is fresh (the burst stored a 24 h token).
+        let t = late.force_refresh(&self.secret_id).map_err(lib)?;
         check(self.server.counters().invalid_grant == ig_before + 1, "the stale refresh token was not refused")?;
         check(t.access_token == theirs.access_token, "did not adopt the token the other process stored")?;
         Ok("invalid_grant -> uncached re-read -> adopted the rotated token".into())
