@@ -8,7 +8,7 @@ use std::time::Duration;
 use linear_oauth_core::{
     after_invalid_grant, client_credentials_disabled, client_credentials_form, freshness, is_transient,
     parse_retry_after, parse_token_response, refresh_form, retry_delay, Attempt, EndpointFailure, Freshness, Grant,
-    Recovery, RegistryStatus, StoredToken,
+    Recovery, RegistryStatus, Serve, StoredToken,
 };
 
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
@@ -278,23 +278,18 @@ fn if_fresh(s: &Settings, secret_id: &str, tok: &StoredToken) -> Option<Resolved
     }
 }
 
-/// What to serve when another refresher rotated the token while we waited:
-/// theirs, while it is still valid at all. Refreshing again just because it
-/// sits inside the threshold (Linear issued a short-lived token) would turn one
-/// refresh into one per waiter.
-fn if_rotated_usable(s: &Settings, secret_id: &str, tok: &StoredToken) -> Option<ResolvedToken> {
-    if let Some(r) = if_fresh(s, secret_id, tok) {
-        return Some(r);
+/// Core's decision as the host's result.
+fn serve(s: &Settings, secret_id: &str, tok: &StoredToken, d: Serve) -> ResolvedToken {
+    match d {
+        Serve::Fresh { refresh_due_ms } => resolved(s, secret_id, tok, refresh_due_ms),
+        // Due now: the host serves it to this caller only, never from its fast
+        // path, and does not refresh it ahead either (that is the next caller's).
+        Serve::DueButValid => never_ahead(resolved(s, secret_id, tok, now_ms())),
     }
-    let expires = linear_oauth_core::parse_instant(&tok.expires_at)?;
-    // Due now: the host serves it to this caller only, never from its fast
-    // path, and does not refresh it ahead either (that is the next caller's).
-    (expires > now_ms() + 1000).then(|| never_ahead(resolved(s, secret_id, tok, now_ms())))
 }
 
-/// What a would-be refresher may serve instead of refreshing, given what is
-/// stored `current`ly and what it `seen` before waiting: another refresher's
-/// token, or (unless forced) a token that is fresh anyway.
+/// What a would-be refresher may serve instead of refreshing (see core's
+/// `usable_without_refresh`).
 fn usable_without_refresh(
     s: &Settings,
     secret_id: &str,
@@ -302,18 +297,8 @@ fn usable_without_refresh(
     seen: &StoredToken,
     force: bool,
 ) -> Option<ResolvedToken> {
-    if rotated(current, seen) {
-        if_rotated_usable(s, secret_id, current)
-    } else if force {
-        None
-    } else {
-        if_fresh(s, secret_id, current)
-    }
-}
-
-/// Whether someone refreshed (or reinstalled) since `seen` was read.
-fn rotated(current: &StoredToken, seen: &StoredToken) -> bool {
-    current.refresh_token != seen.refresh_token || current.access_token != seen.access_token
+    linear_oauth_core::usable_without_refresh(current, seen, force, now_ms(), s.refresh_threshold_ms)
+        .map(|d| serve(s, secret_id, current, d))
 }
 
 /// Releases the in-process lock even on an early return.

@@ -1,6 +1,6 @@
 //! What to do after `invalid_grant`: another refresher may have rotated first.
 
-use crate::{freshness, StoredToken};
+use crate::{freshness, parse_instant, Freshness, StoredToken};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recovery {
@@ -28,10 +28,74 @@ pub fn after_invalid_grant(
     }
 }
 
+/// What a would-be refresher may serve instead of refreshing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// Fresh: serve it; it may be cached until `refresh_due_ms`.
+    Fresh { refresh_due_ms: i64 },
+    /// Another refresher's token, inside the threshold but valid for more
+    /// than a second: serve it to this caller only, and do not refresh again
+    /// (one refresh per waiter otherwise, when Linear issues short tokens).
+    DueButValid,
+}
+
+/// Whether somebody renewed (or reinstalled) since `seen` was read.
+pub fn renewed_since(current: &StoredToken, seen: &StoredToken) -> bool {
+    current.lineage() != seen.lineage() || current.access_token != seen.access_token
+}
+
+/// Another refresher's token: served while it is valid at all.
+pub fn rotated_usable(tok: &StoredToken, now_ms: i64, threshold_ms: u64) -> Option<Serve> {
+    if let Freshness::Fresh { refresh_due_ms } = freshness(&tok.expires_at, now_ms, threshold_ms) {
+        return Some(Serve::Fresh { refresh_due_ms });
+    }
+    (parse_instant(&tok.expires_at)? > now_ms + 1000).then_some(Serve::DueButValid)
+}
+
+/// What a would-be refresher may serve, given what is stored `current`ly and
+/// what it had `seen` before waiting: another refresher's token, or (unless
+/// `force`d) one that is fresh anyway.
+pub fn usable_without_refresh(
+    current: &StoredToken,
+    seen: &StoredToken,
+    force: bool,
+    now_ms: i64,
+    threshold_ms: u64,
+) -> Option<Serve> {
+    if renewed_since(current, seen) {
+        rotated_usable(current, now_ms, threshold_ms)
+    } else if force {
+        None
+    } else {
+        match freshness(&current.expires_at, now_ms, threshold_ms) {
+            Freshness::Fresh { refresh_due_ms } => Some(Serve::Fresh { refresh_due_ms }),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::format_instant;
+
+    #[test]
+    fn what_a_waiter_serves_instead_of_refreshing() {
+        let (now, t): (i64, u64) = (1_000_000_000, 60_000);
+        let day = now + 86_400_000;
+        let due = Some(Serve::Fresh { refresh_due_ms: day - 60_000 });
+        // Nobody renewed: a fresh token is served unless forced; an expiring one is refreshed.
+        assert_eq!(usable_without_refresh(&token("r1", day), &token("r1", day), false, now, t), due);
+        assert_eq!(usable_without_refresh(&token("r1", day), &token("r1", day), true, now, t), None);
+        assert_eq!(usable_without_refresh(&token("r1", now + 30_000), &token("r1", now + 30_000), false, now, t), None);
+        // Somebody renewed: theirs, even when forced, and even inside the threshold...
+        assert_eq!(usable_without_refresh(&token("r2", day), &token("r1", day), true, now, t), due);
+        let short = token("r2", now + 30_000);
+        assert_eq!(usable_without_refresh(&short, &token("r1", day), false, now, t), Some(Serve::DueButValid));
+        // ...but not when it is about to expire.
+        assert_eq!(usable_without_refresh(&token("r2", now + 500), &token("r1", day), false, now, t), None);
+        assert!(!renewed_since(&token("r1", day), &token("r1", now)));
+    }
 
     fn token(refresh: &str, expires_ms: i64) -> StoredToken {
         let mut v: serde_json::Value = serde_json::from_str(&crate::stored::tests::sample()).unwrap();
