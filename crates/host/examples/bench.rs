@@ -5,36 +5,19 @@
 
 use std::time::{Duration, Instant};
 
-use linear_oauth_host::store::MemoryBackend;
-use linear_oauth_host::{Backends, Options, RegistryRow, Resolver};
+use linear_oauth_host::{Backends, Options, Resolver};
 use linear_oauth_testserver::{ServerConfig, TestServer};
+
+mod common;
 
 fn main() {
     let server = TestServer::start(ServerConfig::default()).unwrap();
-    let backends = Backends::from_backend(MemoryBackend::default());
-    let issued = server.issue_tokens("test-client-id", "read write", 86_399);
-    let token = linear_oauth_testserver::fixtures::stored_token(
-        &issued.access_token,
-        &issued.refresh_token,
-        "2099-01-01T00:00:00.000Z",
-        "org-bench",
-        "bench",
-    );
-    backends.secrets.put("bgagent-linear-oauth-bench", &token.to_string(), None).unwrap();
-    backends
-        .registry
-        .put(&RegistryRow {
-            workspace_id: "org-bench".into(),
-            workspace_slug: "bench".into(),
-            secret_id: "bgagent-linear-oauth-bench".into(),
-            status: "active".into(),
-        })
-        .unwrap();
+    let (backends, _) = common::seeded(&server, 86_399, "2099-01-01T00:00:00.000Z");
     let options = Options {
         store: "memory:".into(),
         api_base: server.base_url(),
         authorize_url: server.authorize_url(),
-        log_sink: Some(std::sync::Arc::new(Quiet)),
+        log_sink: Some(std::sync::Arc::new(common::Quiet)),
         ..Options::default()
     };
 
@@ -116,10 +99,4 @@ fn refresh_latency(label: &str, r: &Resolver, secret: &str, n: usize) {
         samples[n / 2].as_secs_f64() * 1e6,
         samples[n * 99 / 100].as_secs_f64() * 1e6
     );
-}
-
-#[derive(Debug)]
-struct Quiet;
-impl linear_oauth_host::LogSink for Quiet {
-    fn log(&self, _: linear_oauth_host::LogLevel, _: &str, _: &[(String, String)]) {}
 }

@@ -11,10 +11,11 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use linear_oauth_host::store::MemoryBackend;
-use linear_oauth_host::{Backends, LogLevel, LogSink, Options, RegistryRow, Resolver};
-use linear_oauth_testserver::fixtures::{iso8601_in, stored_token};
+use linear_oauth_host::{Options, Resolver};
+use linear_oauth_testserver::fixtures::iso8601_in;
 use linear_oauth_testserver::{FaultsPatch, ServerConfig, TestServer};
+
+mod common;
 
 const CALLERS: usize = 8;
 const LIFETIME_S: u64 = 6;
@@ -34,26 +35,14 @@ fn main() {
 fn run(label: &str, ahead: Duration, period: Duration) {
     let server = TestServer::start(ServerConfig::default()).unwrap();
     server.set_faults(FaultsPatch { latency_ms: Some(300), expires_in: Some(LIFETIME_S), ..Default::default() });
-    let backends = Backends::from_backend(MemoryBackend::default());
-    let issued = server.issue_tokens("test-client-id", "read write", LIFETIME_S);
-    let token = stored_token(&issued.access_token, &issued.refresh_token, &iso8601_in(5), "org-bench", "bench");
-    backends.secrets.put("bgagent-linear-oauth-bench", &token.to_string(), None).unwrap();
-    backends
-        .registry
-        .put(&RegistryRow {
-            workspace_id: "org-bench".into(),
-            workspace_slug: "bench".into(),
-            secret_id: "bgagent-linear-oauth-bench".into(),
-            status: "active".into(),
-        })
-        .unwrap();
+    let (backends, _) = common::seeded(&server, LIFETIME_S, &iso8601_in(5));
     let options = Options {
         store: "memory:".into(),
         api_base: server.base_url(),
         authorize_url: server.authorize_url(),
         refresh_threshold: Duration::from_secs(2),
         refresh_ahead: ahead,
-        log_sink: Some(Arc::new(Quiet)),
+        log_sink: Some(Arc::new(common::Quiet)),
         ..Options::default()
     };
     let r = Resolver::with_backends(options, backends).unwrap();
@@ -90,10 +79,4 @@ fn run(label: &str, ahead: Duration, period: Duration) {
         waits,
         server.counters().token_requests - before
     );
-}
-
-#[derive(Debug)]
-struct Quiet;
-impl LogSink for Quiet {
-    fn log(&self, _: LogLevel, _: &str, _: &[(String, String)]) {}
 }

@@ -8,10 +8,11 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use linear_oauth_host::store::MemoryBackend;
-use linear_oauth_host::{Backends, LogLevel, LogSink, Options, RegistryRow, Resolver};
-use linear_oauth_testserver::fixtures::{iso8601_in, stored_token};
+use linear_oauth_host::{Options, Resolver};
+use linear_oauth_testserver::fixtures::iso8601_in;
 use linear_oauth_testserver::{FailNext, FaultsPatch, ServerConfig, TestServer};
+
+mod common;
 
 const CALLERS: usize = 64;
 const OUTAGE: Duration = Duration::from_secs(3);
@@ -29,25 +30,13 @@ fn main() {
 
 fn run(memory: Duration) {
     let server = TestServer::start(ServerConfig::default()).unwrap();
-    let backends = Backends::from_backend(MemoryBackend::default());
-    let issued = server.issue_tokens("test-client-id", "read write", 86_399);
-    let token = stored_token(&issued.access_token, &issued.refresh_token, &iso8601_in(30), "org-bench", "bench");
-    backends.secrets.put("bgagent-linear-oauth-bench", &token.to_string(), None).unwrap();
-    backends
-        .registry
-        .put(&RegistryRow {
-            workspace_id: "org-bench".into(),
-            workspace_slug: "bench".into(),
-            secret_id: "bgagent-linear-oauth-bench".into(),
-            status: "active".into(),
-        })
-        .unwrap();
+    let (backends, issued_access) = common::seeded(&server, 86_399, &iso8601_in(30));
     let options = Options {
         store: "memory:".into(),
         api_base: server.base_url(),
         authorize_url: server.authorize_url(),
         failure_memory: memory,
-        log_sink: Some(Arc::new(Quiet)),
+        log_sink: Some(Arc::new(common::Quiet)),
         ..Options::default()
     };
     let r = Resolver::with_backends(options, backends).unwrap();
@@ -101,12 +90,6 @@ fn run(memory: Duration) {
     std::thread::sleep(memory);
     let before = server.counters().token_refresh_ok;
     let t = r.resolve("org-bench").unwrap();
-    let refreshed = server.counters().token_refresh_ok - before == 1 && t.access_token != issued.access_token;
+    let refreshed = server.counters().token_refresh_ok - before == 1 && t.access_token != issued_access;
     println!("{:<22} first resolve after the outage refreshed: {refreshed}", "");
-}
-
-#[derive(Debug)]
-struct Quiet;
-impl LogSink for Quiet {
-    fn log(&self, _: LogLevel, _: &str, _: &[(String, String)]) {}
 }

@@ -25,6 +25,8 @@ use linear_oauth_testserver::{FaultsPatch, ServerConfig, TestServer};
 const CLIENT_ID: &str = "test-client-id";
 const CLIENT_SECRET: &str = "test-client-secret";
 
+mod common;
+
 fn main() {
     let n: usize = std::env::args().nth(1).map(|a| a.parse().expect("N: refreshes per row")).unwrap_or(50);
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("run under tests/with-moto.sh (AWS_ENDPOINT_URL)");
@@ -35,7 +37,7 @@ fn main() {
     let base = Options {
         api_base: server.base_url(),
         authorize_url: server.authorize_url(),
-        log_sink: Some(std::sync::Arc::new(Quiet)),
+        log_sink: Some(std::sync::Arc::new(common::Quiet)),
         ..Options::default()
     };
     println!("refresh path, {n} refreshes per row, {delay} ms added to every AWS request (moto on loopback)");
@@ -265,10 +267,4 @@ impl OldNodeResolver {
             .unwrap();
         answer["access_token"].as_str().unwrap().to_owned()
     }
-}
-
-#[derive(Debug)]
-struct Quiet;
-impl linear_oauth_host::LogSink for Quiet {
-    fn log(&self, _: linear_oauth_host::LogLevel, _: &str, _: &[(String, String)]) {}
 }
