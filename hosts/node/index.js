@@ -263,6 +263,14 @@ class Resolver {
     this.#hotSecrets.clear();
   }
 
+  // The host forgets the old token's entries when a call that replaces
+  // tokens lands; this side's hot maps follow, whatever the outcome.
+  #forgetHotWhenSettled(p) {
+    const forget = () => this.#forgetHot();
+    p.then(forget, forget);
+    return p;
+  }
+
   #slow(inflight, name, id, secret) {
     try {
       checkId(name, id);
@@ -295,10 +303,7 @@ class Resolver {
     }
     this.#workspaces.delete(workspaceId);
     this.#forgetHot();
-    const p = this.#native.reportUnauthorized(workspaceId, accessToken);
-    const forget = () => this.#forgetHot();
-    p.then(forget, forget);
-    return p;
+    return this.#forgetHotWhenSettled(this.#native.reportUnauthorized(workspaceId, accessToken));
   }
 
   /** Refreshes now even if the stored token is fresh. */
@@ -309,11 +314,7 @@ class Resolver {
       return Promise.reject(e);
     }
     this.#secrets.delete(secretId);
-    const p = this.#native.forceRefresh(secretId);
-    // The host forgets the old token's entries when the refresh lands.
-    const forget = () => this.#forgetHot();
-    p.then(forget, forget);
-    return p;
+    return this.#forgetHotWhenSettled(this.#native.forceRefresh(secretId));
   }
 
   /**
@@ -330,10 +331,7 @@ class Resolver {
       return Promise.reject(e);
     }
     this.#workspaces.delete(workspaceId);
-    const p = this.#native.revoke(workspaceId, options);
-    const forget = () => this.#forgetHot();
-    p.then(forget, forget);
-    return p;
+    return this.#forgetHotWhenSettled(this.#native.revoke(workspaceId, options));
   }
 
   /**
@@ -350,10 +348,7 @@ class Resolver {
       params.scopes.every((s) => typeof s === 'string');
     // Checked here so a bad call rejects with INVALID_INPUT (never echoing a value) instead of throwing.
     if (!ok) return Promise.reject(invalidInput(shape));
-    const p = this.#native.installClientCredentials(params);
-    const forget = () => this.#forgetHot();
-    p.then(forget, forget);
-    return p;
+    return this.#forgetHotWhenSettled(this.#native.installClientCredentials(params));
   }
 
   /** Forgets everything cached about this workspace. */
