@@ -81,7 +81,7 @@ bench: setup venv
 # also as the wasm they ship as.
 lint: setup
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
 
 # Installable artifacts for x86_64 and aarch64 Linux in dist/ (about 50 min

@@ -50,7 +50,7 @@ fn main() {
     seed(&server, &backends, "benchfile");
     let stats = measure(&server, &endpoint, n, |_| {
         let r = Resolver::with_backends(file.clone(), backends.clone()).unwrap();
-        time(|| r.resolve("org-benchfile").unwrap().access_token.clone())
+        time(|| r.resolve("org-benchfile").unwrap().access_token.secret().to_owned())
     });
     stats.print("file store, CLI (new resolver, by workspace id)");
     let _ = std::fs::remove_dir_all(&dir);
@@ -67,7 +67,7 @@ fn main() {
     warm_up(&aws_opts(false), "org-benchcli");
     let stats = measure(&server, &endpoint, n, |_| {
         let r = Resolver::new(aws_opts(false)).unwrap();
-        time(|| r.resolve("org-benchcli").unwrap().access_token.clone())
+        time(|| r.resolve("org-benchcli").unwrap().access_token.secret().to_owned())
     });
     stats.print("aws store, CLI (new resolver, by workspace id)");
 
@@ -78,7 +78,7 @@ fn main() {
     let stats = measure(&server, &endpoint, n, |_| {
         // Refreshes are a day apart in use: let the previous one finish first.
         std::thread::sleep(Duration::from_millis(50));
-        time(|| r.resolve_secret(&secret).unwrap().access_token.clone())
+        time(|| r.resolve_secret(&secret).unwrap().access_token.secret().to_owned())
     });
     stats.print("aws store, long-lived, by secret id");
     drop(r);

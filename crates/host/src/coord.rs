@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::bindings;
+use crate::ctx::Ctx;
+
 #[derive(Debug, Default)]
 pub(crate) struct Coordination {
     cache: Mutex<HashMap<String, (String, Option<Instant>)>>,
@@ -60,6 +63,32 @@ impl Coordination {
         if let Some(entry) = entry {
             *entry.held.lock().unwrap() = false;
             entry.freed.notify_one();
+        }
+    }
+}
+
+/// The component's `coordination` import.
+impl bindings::coordination::Host for Ctx {
+    fn cache_get(&mut self, key: String) -> Option<String> {
+        self.shared.coord.cache_get(&key)
+    }
+    fn cache_set(&mut self, key: String, value: String, ttl_ms: u64) {
+        self.shared.coord.cache_set(key, value, Duration::from_millis(ttl_ms));
+    }
+    fn cache_remove(&mut self, key: String) {
+        self.shared.coord.cache_remove(&key);
+    }
+    fn lock(&mut self, key: String, timeout_ms: u64) -> bool {
+        let ok = self.shared.coord.lock(&key, Duration::from_millis(timeout_ms));
+        if ok {
+            self.held.push(key);
+        }
+        ok
+    }
+    fn unlock(&mut self, key: String) {
+        if let Some(i) = self.held.iter().position(|k| *k == key) {
+            self.held.swap_remove(i);
+            self.shared.coord.unlock(&key);
         }
     }
 }

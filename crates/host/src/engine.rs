@@ -3,11 +3,11 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
-use crate::bindings::{self, LinearOauthPre};
-use crate::resolver::Ctx;
+use crate::bindings::LinearOauthPre;
+use crate::ctx::{self, Ctx};
 use crate::Error;
 
 include!("engine_config.rs");
@@ -58,13 +58,7 @@ fn load() -> wasmtime::Result<Runtime> {
         Err(e) => (fallback(&engine, &e)?, Some(format!("{e:#}"))),
     };
     let mut linker = Linker::<Ctx>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
-    bindings::types::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c)?;
-    bindings::secret_store::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c)?;
-    bindings::registry::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c)?;
-    bindings::coordination::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c)?;
-    bindings::log::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c)?;
+    ctx::link(&mut linker)?;
     let pre = LinearOauthPre::new(linker.instantiate_pre(&component)?)?;
 
     let ticker = engine.clone();

@@ -5,23 +5,27 @@
 
 mod bindings;
 mod coord;
+mod ctx;
 mod engine;
 mod error;
 mod http;
 mod log;
 mod options;
+mod pool;
 mod resolver;
 pub mod store;
+mod types;
 
 pub use engine::LoadInfo;
 pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
 pub use log::{LogLevel, LogSink, TracingSink};
 pub use options::{checked_seconds, DurationOption, Options};
-pub use resolver::{
-    AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Resolver,
-    Revocation, RevokeOutcome,
-};
+pub use resolver::Resolver;
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
+pub use types::{
+    AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
+    RevokeOutcome, SecretString,
+};
 
 /// The component's wasm, embedded only where it can be used: compiling it at
 /// load when the precompiled artifact is rejected (`jit` feature).

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use crate::bindings;
+use crate::ctx::Ctx;
+
 /// Severity, as the WIT `log.level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -43,5 +46,20 @@ impl LogSink for TracingSink {
             LogLevel::Warn => tracing::warn!(target: "linear_oauth", %fields, "{message}"),
             LogLevel::Error => tracing::error!(target: "linear_oauth", %fields, "{message}"),
         }
+    }
+}
+
+/// The component's `log` import: events go to the resolver's sink.
+impl bindings::log::Host for Ctx {
+    fn log(&mut self, level: bindings::log::Level, message: String, fields: Vec<(String, String)>) {
+        use bindings::log::Level as L;
+        let level = match level {
+            L::Trace => LogLevel::Trace,
+            L::Debug => LogLevel::Debug,
+            L::Info => LogLevel::Info,
+            L::Warn => LogLevel::Warn,
+            L::Error => LogLevel::Error,
+        };
+        self.shared.sink.log(level, &message, &fields);
     }
 }

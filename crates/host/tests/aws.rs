@@ -92,7 +92,7 @@ fn old_layout_data_resolves_and_survives_a_refresh() {
     assert_eq!(tok.secret_id, arn, "the registry's ARN is the secret id");
     // Read as the old tooling does: unstaged, which Secrets Manager answers with AWSCURRENT.
     let stored = unstaged(&rt, &sm, &secret_name);
-    assert_eq!(stored["access_token"], tok.access_token.as_str());
+    assert_eq!(stored["access_token"], tok.access_token.secret());
     assert_eq!(stored["team_hint"]["kept"], true, "unknown secret fields kept");
     assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
     let row = rt
@@ -189,7 +189,7 @@ fn setup_writes_the_old_layout_and_resolvers_share_one_refresh() {
             std::thread::spawn(move || {
                 let r = Resolver::new(o).unwrap();
                 b.wait();
-                r.resolve(&w).unwrap().access_token.clone()
+                r.resolve(&w).unwrap().access_token.secret().to_owned()
             })
         })
         .collect();
@@ -269,7 +269,7 @@ fn write_back_failure_on_aws_keeps_the_rotated_token() {
     r.invalidate(&s.workspace_id);
     r.resolve(&s.workspace_id).unwrap();
     let now = stored(&real, &s.secret_id);
-    assert_eq!(now["access_token"], tok.access_token.as_str(), "written once the store works");
+    assert_eq!(now["access_token"], tok.access_token.secret(), "written once the store works");
     assert!(server.refresh_token_live(now["refresh_token"].as_str().unwrap()));
 }
 
@@ -347,11 +347,11 @@ fn unstaged_reads_see_every_project_write_back() {
     for _ in 0..3 {
         let tok = r.force_refresh(&s.secret_id).unwrap();
         let read = unstaged(&rt, &sm, &s.secret_id);
-        assert_eq!(read["access_token"], tok.access_token.as_str(), "an unstaged read sees the write-back");
+        assert_eq!(read["access_token"], tok.access_token.secret(), "an unstaged read sees the write-back");
         assert!(server.refresh_token_live(read["refresh_token"].as_str().unwrap()));
         assert_eq!(current_versions(&rt, &sm, &s.secret_id).len(), 1, "one AWSCURRENT");
-        assert!(!seen.contains(&tok.access_token), "each refresh rotated");
-        seen.push(tok.access_token.clone());
+        assert!(!seen.iter().any(|s| tok.access_token == *s), "each refresh rotated");
+        seen.push(tok.access_token.secret().to_owned());
     }
     // The aside label of the compare-and-swap stays on one version (the latest write), never piles up.
     let versions =
@@ -377,7 +377,7 @@ fn an_old_style_writer_interleaved_with_the_project_loses_no_token() {
     let r = Resolver::new(aws_options(&server, &t)).unwrap();
     for round in 0..3 {
         let ours = r.force_refresh(&s.secret_id).unwrap();
-        assert_eq!(unstaged(&rt, &sm, &s.secret_id)["access_token"], ours.access_token.as_str(), "round {round}");
+        assert_eq!(unstaged(&rt, &sm, &s.secret_id)["access_token"], ours.access_token.secret(), "round {round}");
         // The old writer refreshes from what it reads: the project's token.
         let theirs = old_style_refresh(&server, &rt, &sm, &s.secret_id);
         assert_eq!(current_versions(&rt, &sm, &s.secret_id).len(), 1, "one AWSCURRENT after a plain put");
@@ -548,7 +548,7 @@ fn a_refresh_sends_few_aws_requests() {
         open.send(()).unwrap();
         drop(r); // sends the queued release
         assert_eq!(sent(&before, &aws.requests()).get("UpdateItem"), Some(&2), "released afterwards");
-        assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.as_str());
+        assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.secret());
     }
     assert_eq!(server.counters().invalid_grant, 0);
 }

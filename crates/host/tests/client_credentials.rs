@@ -75,7 +75,7 @@ fn install_fetches_identifies_stores_and_registers() {
 
     let t = r.resolve(&installed.workspace_id).unwrap();
     assert_eq!(t.access_token, stored["access_token"].as_str().unwrap());
-    assert!(server.access_token_live(&t.access_token));
+    assert!(server.access_token_live(t.access_token.secret()));
     let c = server.counters();
     assert_eq!((c.token_requests, c.token_client_credentials, c.graphql), (1, 1, 1), "{c:?}");
 }
@@ -138,7 +138,7 @@ fn an_expiring_token_is_fetched_anew_once_for_many_threads_and_two_resolvers() {
             .map(|i| {
                 let r = &resolvers[i % 2];
                 let ws = seeded.workspace_id.clone();
-                s.spawn(move || r.resolve(&ws).unwrap().access_token.clone())
+                s.spawn(move || r.resolve(&ws).unwrap().access_token.secret().to_owned())
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -244,7 +244,7 @@ fn no_client_secret_or_token_in_logs_errors_debug_or_inspect() {
     let err = r.install_client_credentials(&params, "u").unwrap_err();
     let errs = format!("{err} {err:?}");
     let everything = format!("{} {errs} {inspection:?} {renewed:?} {installed:?}", sink.text());
-    for secret in [APP_SECRET, first.as_str(), renewed.access_token.as_str()] {
+    for secret in [APP_SECRET, first.as_str(), renewed.access_token.secret()] {
         assert!(!everything.contains(secret), "a secret leaked: {everything}");
     }
     assert!(sink.text().contains("fetched a new client-credentials token"), "{}", sink.text());
@@ -262,7 +262,13 @@ fn a_401_report_fetches_one_new_token_and_other_processes_find_it_without_a_post
     let got: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..32)
             .map(|_| {
-                s.spawn(|| a.report_unauthorized(&seeded.workspace_id, &seeded.access).unwrap().access_token.clone())
+                s.spawn(|| {
+                    a.report_unauthorized(&seeded.workspace_id, &seeded.access)
+                        .unwrap()
+                        .access_token
+                        .secret()
+                        .to_owned()
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()

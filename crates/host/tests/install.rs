@@ -32,7 +32,8 @@ fn full_install_then_resolve() {
         "{}",
         pending.authorize_url
     );
-    assert!(!format!("{pending:?}").contains("verifier"), "the PKCE verifier stays out of Debug");
+    let debug = format!("{pending:?}");
+    assert!(debug.contains("code_verifier: [redacted]"), "the PKCE verifier stays out of Debug: {debug}");
     let (status, location) = browser_get(&pending.authorize_url);
     assert_eq!(status, 302);
     let location = location.unwrap();

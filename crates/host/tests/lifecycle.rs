@@ -45,7 +45,7 @@ fn an_outage_shorter_than_the_token_life_is_invisible_and_shares_one_failure() {
     for _ in 0..2 {
         let r2 = r.clone();
         let w = s.workspace_id.clone();
-        for got in concurrently(64, move || r2.resolve(&w).map(|t| t.access_token.clone())) {
+        for got in concurrently(64, move || r2.resolve(&w).map(|t| t.access_token.secret().to_owned())) {
             assert_eq!(got.unwrap(), s.access, "the current token, not an error");
         }
         std::thread::sleep(Duration::from_millis(1200));
@@ -59,7 +59,7 @@ fn an_outage_shorter_than_the_token_life_is_invisible_and_shares_one_failure() {
     server.set_faults(fail(0, 503));
     let t = r.resolve(&s.workspace_id).unwrap();
     assert_ne!(t.access_token, s.access);
-    assert_eq!(stored(&b, &s.secret_id)["access_token"], t.access_token.as_str());
+    assert_eq!(stored(&b, &s.secret_id)["access_token"], t.access_token.secret());
 }
 
 #[test]
@@ -148,7 +148,8 @@ fn concurrent_reports_of_one_rejected_token_refresh_once() {
     let r = resolver_with(&server, &b, None);
     assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
     let (r2, w, rejected) = (r.clone(), s.workspace_id.clone(), s.access.clone());
-    let got = concurrently(32, move || r2.report_unauthorized(&w, &rejected).map(|t| t.access_token.clone()));
+    let got =
+        concurrently(32, move || r2.report_unauthorized(&w, &rejected).map(|t| t.access_token.secret().to_owned()));
     let first = got[0].clone().unwrap();
     assert_ne!(first, s.access);
     assert!(got.iter().all(|t| t.as_ref() == Ok(&first)), "every reporter gets the one new token");
@@ -203,7 +204,7 @@ fn refresh_ahead_serves_the_valid_token_and_refreshes_once_in_the_background() {
     let r = resolver_with(&server, &b, None);
     server.set_faults(FaultsPatch { latency_ms: Some(300), ..Default::default() });
     let (r2, w) = (r.clone(), s.workspace_id.clone());
-    for got in concurrently(8, move || r2.resolve(&w).map(|t| t.access_token.clone())) {
+    for got in concurrently(8, move || r2.resolve(&w).map(|t| t.access_token.secret().to_owned())) {
         assert_eq!(got.unwrap(), s.access, "callers get the valid token, not a wait");
     }
     wait_for("the background refresh", || stored(&b, &s.secret_id)["access_token"] != s.access.as_str());

@@ -95,7 +95,7 @@ fn expiring_token_is_refreshed_and_written_back() {
     let t = r.resolve(&s.workspace_id).unwrap();
     assert_ne!(t.access_token, s.access);
     let stored = stored(&b, &s.secret_id);
-    assert_eq!(stored["access_token"], t.access_token.as_str());
+    assert_eq!(stored["access_token"], t.access_token.secret());
     let new_refresh = stored["refresh_token"].as_str().unwrap();
     assert_ne!(new_refresh, s.refresh, "rotated refresh token stored");
     assert!(server.refresh_token_live(new_refresh));
@@ -272,7 +272,7 @@ fn thirty_two_threads_one_refresh() {
             let (r, barrier, id) = (r.clone(), barrier.clone(), s.workspace_id.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                r.resolve(&id).unwrap().access_token.clone()
+                r.resolve(&id).unwrap().access_token.secret().to_owned()
             })
         })
         .collect::<Vec<_>>()
@@ -307,7 +307,7 @@ fn two_resolvers_sharing_a_store_refresh_once() {
             let (r, barrier, id) = (resolvers[i % 4].clone(), barrier.clone(), s.workspace_id.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                r.resolve(&id).map(|t| t.access_token.clone())
+                r.resolve(&id).map(|t| t.access_token.secret().to_owned())
             })
         })
         .collect();
@@ -385,7 +385,7 @@ fn write_back_failure_keeps_the_rotated_token() {
     r.invalidate(&s.workspace_id);
     r.resolve(&s.workspace_id).unwrap();
     let now_stored = stored(&b, &s.secret_id);
-    assert_eq!(now_stored["access_token"], t.access_token.as_str());
+    assert_eq!(now_stored["access_token"], t.access_token.secret());
     assert!(server.refresh_token_live(now_stored["refresh_token"].as_str().unwrap()));
 }
 
@@ -480,7 +480,7 @@ fn no_secret_in_logs_errors_or_debug() {
     let t = r.resolve(&s.workspace_id).unwrap();
     seen += &format!("{t:?} {r:?}");
     let st = stored(&b, &s.secret_id);
-    secrets.extend([t.access_token.clone(), st["refresh_token"].as_str().unwrap().to_owned()]);
+    secrets.extend([t.access_token.secret().to_owned(), st["refresh_token"].as_str().unwrap().to_owned()]);
     let echo = format!("{{\"error\":\"x\",\"error_description\":\"{}\"}}", CLIENT_SECRET);
     let faults = [
         FaultsPatch { fail_next: Some(FailNext { count: 1, status: 500, body: Some(echo) }), ..Default::default() },
@@ -771,7 +771,7 @@ fn crash_mid_refresh_recovers_within_linears_grace() {
     let sink = Arc::new(Captured::default());
     let r = resolver_with(&server, &b, Some(sink.clone()));
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert!(server.access_token_live(&t.access_token));
+    assert!(server.access_token_live(t.access_token.secret()));
     let stored_refresh = stored(&b, &s.secret_id)["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(stored_refresh, s.refresh);
     assert!(server.refresh_token_live(&stored_refresh), "the recovered pair is stored");

@@ -210,11 +210,11 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             };
             if cli.json {
                 print_json(&json!({
-                    "access_token": tok.access_token, "scope": tok.scope, "workspace_slug": tok.workspace_slug,
+                    "access_token": tok.access_token.secret(), "scope": tok.scope, "workspace_slug": tok.workspace_slug,
                     "secret_id": tok.secret_id, "expires_at": tok.expires_at,
                 }));
             } else {
-                println!("{}", tok.access_token);
+                println!("{}", tok.access_token.secret());
             }
         }
         Command::Inspect(t) => inspect(cli, &r, t)?,
@@ -432,14 +432,14 @@ fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
     let installed = if args.client_credentials {
         let params = ClientCredentialsParams {
             client_id: args.client_id.clone(),
-            client_secret,
+            client_secret: client_secret.into(),
             scopes: vec![args.scopes.clone()],
         };
         r.install_client_credentials(&params, &installed_by)?
     } else {
         let params = InstallParams {
             client_id: args.client_id.clone(),
-            client_secret,
+            client_secret: client_secret.into(),
             redirect_uri: args.redirect_uri.clone(),
             scopes: vec![args.scopes.clone()],
             actor_app: !args.no_actor_app,

@@ -112,7 +112,7 @@ impl Smoke {
 
     fn resolve(&self) -> StepResult {
         let t = self.resolver.resolve(&self.workspace_id).map_err(lib)?;
-        check(self.server.access_token_live(&t.access_token), "resolved token is not live at the server")?;
+        check(self.server.access_token_live(t.access_token.secret()), "resolved token is not live at the server")?;
         let by_secret = self.resolver.resolve_secret(&self.secret_id).map_err(lib)?;
         check(by_secret.access_token == t.access_token, "workspace and secret paths disagree")?;
         Ok(format!("scope {:?}, expires {}", t.scope, t.expires_at))
@@ -134,7 +134,7 @@ impl Smoke {
         let refreshes = self.server.counters().token_refresh_ok - before;
         check(refreshes == 2, format!("{refreshes} refreshes, want 2 (forced, then expiring)"))?;
         check(t.access_token != forced.access_token, "expiring token was served instead of refreshed")?;
-        check(self.server.access_token_live(&t.access_token), "refreshed token is not live at the server")?;
+        check(self.server.access_token_live(t.access_token.secret()), "refreshed token is not live at the server")?;
         Ok("forced refresh, then expiry-driven refresh".into())
     }
 
@@ -154,7 +154,7 @@ impl Smoke {
                 let (r, b, w) = (resolvers[i % resolvers.len()].clone(), barrier.clone(), self.workspace_id.clone());
                 std::thread::spawn(move || {
                     b.wait();
-                    r.resolve(&w).map(|t| t.access_token.clone())
+                    r.resolve(&w).map(|t| t.access_token.secret().to_owned())
                 })
             })
             .collect();

@@ -23,7 +23,6 @@ use std::fmt;
 use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use linear_oauth_host::{
     DurationOption, Error as HostError, LogLevel, LogSink, Options, ResolvedToken, Resolver as HostResolver,
@@ -301,7 +300,7 @@ fn token_object<'e>(
     // No lock held while JS runs.
     let t = &*token;
     let args = FnArgs::from((
-        t.access_token.clone(),
+        t.access_token.secret().to_owned(),
         t.scope.clone(),
         t.workspace_slug.clone(),
         t.secret_id.clone(),
@@ -667,7 +666,11 @@ impl Resolver {
     pub fn install_client_credentials(&self, params: ClientCredentialsInstall) -> AsyncTask<InstallCall> {
         let ClientCredentialsInstall { client_id, client_secret, scopes, installed_by } = params;
         AsyncTask::new(InstallCall {
-            params: linear_oauth_host::ClientCredentialsParams { client_id, client_secret, scopes },
+            params: linear_oauth_host::ClientCredentialsParams {
+                client_id,
+                client_secret: client_secret.into(),
+                scopes,
+            },
             installed_by,
             resolver: self.inner.clone(),
             hooks: self.hooks.clone(),
@@ -743,6 +746,7 @@ pub fn load_info() -> Result<LoadInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn records_are_one_json_object_with_level_message_fields_time() {
@@ -771,6 +775,9 @@ mod tests {
             ..Default::default()
         };
         let (o, level) = apply(Options::default(), ok).unwrap();
-        assert_eq!((Duration::from_millis(500), "memory:", LogLevel::Info));
+        assert_eq!(
+            (o.refresh_threshold, o.store.as_str(), level),
+            (Duration::from_millis(500), "memory:", LogLevel::Info)
+        );
     }
 }

@@ -13,7 +13,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use linear_oauth_host as host;
 use pyo3::exceptions::PyValueError;
@@ -64,11 +63,14 @@ fn new_exception<'py>(
     Ok(ty.cast_into::<PyType>()?.unbind())
 }
 
+/// Class attributes and their class-level defaults.
+type Attributes<'py> = Vec<(&'static str, Bound<'py, PyAny>)>;
+
 /// What Python adds to a kind's class: attributes (with their class-level
 /// defaults, named in the docstring) and, for `InvalidInput`, `ValueError`.
-fn python_extras<'py>(py: Python<'py>, code: &str) -> PyResult<(Vec<(&'static str, Bound<'py, PyAny>)>, &'static str)> {
+fn python_extras<'py>(py: Python<'py>, code: &str) -> PyResult<(Attributes<'py>, &'static str)> {
     let none = || py.None().into_bound(py);
-    let endpoint = || -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
+    let endpoint = || -> PyResult<Attributes<'py>> {
         Ok(vec![("status", 0u16.into_pyobject(py)?.into_any()), ("error", none()), ("description", none())])
     };
     Ok(match code {
@@ -272,7 +274,7 @@ impl PyResolvedToken {
     /// The bearer token for Linear's API.
     #[getter]
     fn access_token(&self) -> &str {
-        &self.0.access_token
+        self.0.access_token.secret()
     }
 
     /// Space-separated scopes Linear granted.
@@ -713,7 +715,7 @@ impl PyResolver {
         scopes: Vec<String>,
         installed_by: &str,
     ) -> PyResult<PyInstalled> {
-        let params = host::ClientCredentialsParams { client_id, client_secret, scopes };
+        let params = host::ClientCredentialsParams { client_id, client_secret: client_secret.into(), scopes };
         py.detach(|| no_panic(|| self.inner.install_client_credentials(&params, installed_by)))
             .map(PyInstalled)
             .map_err(|e| to_py_err(py, e))

@@ -7,6 +7,7 @@ mod aws;
 mod deferred;
 mod file;
 mod memory;
+mod wit;
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,0 +1,88 @@
+//! `Ctx`, the `T` of every instance's wasmtime `Store`, and `link`, which
+//! adds every capability the component imports to a `Linker<Ctx>`. Each WIT
+//! `Host` impl lives next to the capability it wraps: `store/wit.rs`
+//! (secret-store, registry), `coord.rs` (coordination), `log.rs` (log).
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::StoreLimits;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::{self, resolver as wit_resolver};
+use crate::coord::Coordination;
+use crate::http::{EgressPolicy, Origin};
+use crate::store::Backends;
+use crate::{LogLevel, LogSink, Options};
+
+/// Everything instances of one resolver share.
+pub(crate) struct Shared {
+    pub backends: Backends,
+    pub coord: Coordination,
+    pub sink: Arc<dyn LogSink>,
+    pub origin: Origin,
+    pub options: Options,
+    pub settings: wit_resolver::Settings,
+}
+
+/// The `T` of each instance's `Store`.
+pub(crate) struct Ctx {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub http: WasiHttpCtx,
+    pub egress: EgressPolicy,
+    pub limits: StoreLimits,
+    pub shared: Arc<Shared>,
+    /// Locks this instance holds; released if it traps mid-call.
+    pub held: Vec<String>,
+    /// Store leases (key, holder) taken during the current call; released if
+    /// it traps, so a deadline does not leave a refresh blocked until expiry.
+    pub leases: Vec<(String, String)>,
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // Leases first: an in-process waiter woken by the unlock below must
+        // find the store lease free.
+        for (key, holder) in self.leases.drain(..) {
+            if let Err(e) = self.shared.backends.registry.release_lease(&key, &holder) {
+                self.shared.sink.log(
+                    LogLevel::Warn,
+                    "releasing the refresh lease of a failed call failed; it will expire",
+                    &[("lease".into(), key.clone()), ("error".into(), e.to_string())],
+                );
+            }
+        }
+        for key in self.held.drain(..) {
+            self.shared.coord.unlock(&key);
+        }
+    }
+}
+
+impl WasiView for Ctx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for Ctx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+    }
+}
+
+impl bindings::types::Host for Ctx {}
+
+/// Everything the component imports: WASI (sync), outgoing HTTP only, and
+/// this crate's capabilities.
+pub(crate) fn link(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(linker)?;
+    bindings::types::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    bindings::secret_store::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    bindings::registry::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    bindings::coordination::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    bindings::log::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The component's `secret-store` and `registry` imports over `Backends`.
+//! Errors cross as strings; the component maps them to its `store` error.
+
+use std::time::Duration;
+
+use crate::bindings;
+use crate::ctx::Ctx;
+use crate::store::PutOutcome;
+use crate::Error;
+
+fn store_err(e: Error) -> String {
+    match e {
+        Error::Store(m) => m,
+        other => other.to_string(),
+    }
+}
+
+impl bindings::secret_store::Host for Ctx {
+    fn get(&mut self, id: String) -> std::result::Result<Option<bindings::secret_store::Versioned>, String> {
+        let v = self.shared.backends.secrets.get(&id).map_err(store_err)?;
+        Ok(v.map(|v| bindings::secret_store::Versioned { value: v.value, version: v.version }))
+    }
+
+    fn put(
+        &mut self,
+        id: String,
+        value: String,
+        expected_version: Option<String>,
+    ) -> std::result::Result<bindings::secret_store::PutOutcome, String> {
+        Ok(match self.shared.backends.secrets.put(&id, &value, expected_version.as_deref()).map_err(store_err)? {
+            PutOutcome::Written(v) => bindings::secret_store::PutOutcome::Written(v),
+            PutOutcome::Conflict => bindings::secret_store::PutOutcome::Conflict,
+        })
+    }
+
+    fn delete(&mut self, id: String) -> std::result::Result<bool, String> {
+        self.shared.backends.secrets.delete(&id).map_err(store_err)
+    }
+
+    fn reserve(&mut self, id: String, bytes: u64) -> std::result::Result<(), String> {
+        self.shared.backends.secrets.reserve(&id, bytes).map_err(store_err)
+    }
+}
+
+fn row_to_wit(r: crate::store::RegistryRow) -> bindings::registry::Row {
+    bindings::registry::Row {
+        workspace_id: r.workspace_id,
+        workspace_slug: r.workspace_slug,
+        secret_id: r.secret_id,
+        status: r.status,
+    }
+}
+
+impl bindings::registry::Host for Ctx {
+    fn get(&mut self, workspace_id: String) -> std::result::Result<Option<bindings::registry::Row>, String> {
+        Ok(self.shared.backends.registry.get(&workspace_id).map_err(store_err)?.map(row_to_wit))
+    }
+
+    fn put(&mut self, r: bindings::registry::Row) -> std::result::Result<(), String> {
+        let row = crate::store::RegistryRow {
+            workspace_id: r.workspace_id,
+            workspace_slug: r.workspace_slug,
+            secret_id: r.secret_id,
+            status: r.status,
+        };
+        self.shared.backends.registry.put(&row).map_err(store_err)
+    }
+
+    fn list(&mut self) -> std::result::Result<Vec<bindings::registry::Row>, String> {
+        Ok(self.shared.backends.registry.list().map_err(store_err)?.into_iter().map(row_to_wit).collect())
+    }
+
+    fn try_lease(
+        &mut self,
+        key: String,
+        holder: String,
+        ttl_ms: u64,
+        note: String,
+    ) -> std::result::Result<bindings::registry::LeaseGrant, String> {
+        let g = self
+            .shared
+            .backends
+            .registry
+            .try_lease(&key, &holder, Duration::from_millis(ttl_ms), &note)
+            .map_err(store_err)?;
+        if g.acquired && !self.leases.iter().any(|(k, h)| *k == key && *h == holder) {
+            self.leases.push((key, holder));
+        }
+        Ok(bindings::registry::LeaseGrant {
+            acquired: g.acquired,
+            previous_note: g.previous_note,
+            written_version: g.written_version,
+        })
+    }
+
+    fn release_lease(
+        &mut self,
+        key: String,
+        holder: String,
+        written_version: Option<String>,
+    ) -> std::result::Result<(), String> {
+        self.shared.backends.registry.finish_lease(&key, &holder, written_version.as_deref()).map_err(store_err)?;
+        self.leases.retain(|(k, h)| !(*k == key && *h == holder));
+        Ok(())
+    }
+}

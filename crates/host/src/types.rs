@@ -1,0 +1,285 @@
+//! The public records of the Rust API. Secrets are `SecretString`s, so every
+//! record can derive `Debug` without a hand-written redaction to keep in step
+//! with its fields.
+
+use std::fmt;
+
+use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wit_resolver};
+
+/// A secret (token, client secret, code, verifier): `Debug` prints
+/// `[redacted]`, there is no `Display`, and reading it takes `.secret()`, so
+/// every place that exposes one says so.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_secret(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl PartialEq<str> for SecretString {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for SecretString {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for SecretString {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == *other
+    }
+}
+
+/// A token the caller may use now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedToken {
+    pub access_token: SecretString,
+    pub scope: String,
+    pub workspace_slug: String,
+    pub workspace_id: String,
+    pub secret_id: String,
+    /// ISO-8601 UTC.
+    pub expires_at: String,
+    /// Unix ms until which this token is served without asking the component.
+    pub serve_until_ms: u64,
+    /// Unix ms from which a long-lived resolver refreshes it in the background
+    /// (`u64::MAX`: never).
+    pub refresh_ahead_at_ms: u64,
+}
+
+impl From<wit_resolver::ResolvedToken> for ResolvedToken {
+    fn from(t: wit_resolver::ResolvedToken) -> Self {
+        Self {
+            access_token: SecretString::new(t.access_token),
+            scope: t.scope,
+            workspace_slug: t.workspace_slug,
+            workspace_id: t.workspace_id,
+            secret_id: t.secret_id,
+            expires_at: t.expires_at,
+            serve_until_ms: t.serve_until_ms,
+            refresh_ahead_at_ms: t.refresh_ahead_at_ms,
+        }
+    }
+}
+
+/// What an install needs from the operator.
+#[derive(Debug, Clone)]
+pub struct InstallParams {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub redirect_uri: String,
+    /// Sent space-separated; commas in user input are split too.
+    pub scopes: Vec<String>,
+    /// `actor=app` (default on).
+    pub actor_app: bool,
+}
+
+impl From<&InstallParams> for wit_install::InstallParams {
+    fn from(p: &InstallParams) -> Self {
+        Self {
+            client_id: p.client_id.clone(),
+            client_secret: p.client_secret.secret().to_owned(),
+            redirect_uri: p.redirect_uri.clone(),
+            scopes: p.scopes.clone(),
+            actor_app: p.actor_app,
+        }
+    }
+}
+
+/// What a client-credentials install needs: the Linear app's credentials
+/// (the app must allow the client_credentials grant) and the scopes.
+#[derive(Debug, Clone)]
+pub struct ClientCredentialsParams {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Sent space-separated; commas in user input are split too.
+    pub scopes: Vec<String>,
+}
+
+/// An install between `begin_install` and `complete_install`. Not `Clone`:
+/// its verifier is used once.
+#[derive(Debug)]
+pub struct PendingInstall {
+    pub authorize_url: String,
+    pub(crate) state: SecretString,
+    pub(crate) code_verifier: SecretString,
+}
+
+impl PendingInstall {
+    /// The `state` sent to Linear (not secret once in the URL, but never logged).
+    pub fn state(&self) -> &str {
+        self.state.secret()
+    }
+}
+
+/// An authorization code from the callback.
+#[derive(Debug)]
+pub struct AuthCode(pub(crate) SecretString);
+
+/// The result of a finished install (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub workspace_slug: String,
+    pub viewer_id: String,
+    pub viewer_name: String,
+    pub viewer_email: String,
+    pub secret_id: String,
+    pub scope: String,
+    pub expires_at: String,
+    pub installed_at: String,
+    pub replaced: bool,
+}
+
+impl From<wit_install::Installed> for Installed {
+    fn from(i: wit_install::Installed) -> Self {
+        Self {
+            workspace_id: i.workspace_id,
+            workspace_name: i.workspace_name,
+            workspace_slug: i.workspace_slug,
+            viewer_id: i.viewer_id,
+            viewer_name: i.viewer_name,
+            viewer_email: i.viewer_email,
+            secret_id: i.secret_id,
+            scope: i.scope,
+            expires_at: i.expires_at,
+            installed_at: i.installed_at,
+            replaced: i.replaced,
+        }
+    }
+}
+
+/// A stored credential as an operator may see it: secrets only as fingerprints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    pub secret_id: String,
+    pub fields: Vec<(String, String)>,
+    /// Empty when the stored token is valid.
+    pub invalid_fields: Vec<String>,
+    /// Negative when already expired; `None` when unreadable.
+    pub expires_in_ms: Option<i64>,
+    pub needs_refresh: bool,
+}
+
+/// How a revoke ended at Linear. Messages never contain secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Linear's revoke endpoint answered 200: the grant is ended.
+    Revoked,
+    /// Linear did not confirm, but the stored refresh token is refused with
+    /// `invalid_grant`: the grant is provably dead.
+    AlreadyDead,
+    /// Linear answered 400/401 every time and the grant could not be shown
+    /// dead (what was tried). Remove the app's authorization in Linear.
+    NotConfirmed(String),
+    /// A 5xx, 429 or transport failure (a short reason); try again.
+    Failed(String),
+}
+
+impl RevokeOutcome {
+    /// Whether the grant is known to be dead at Linear.
+    pub fn confirmed(&self) -> bool {
+        matches!(self, Self::Revoked | Self::AlreadyDead)
+    }
+
+    /// `revoked`, `already-dead`, `not-confirmed` or `failed`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::AlreadyDead => "already-dead",
+            Self::NotConfirmed(_) => "not-confirmed",
+            Self::Failed(_) => "failed",
+        }
+    }
+
+    /// The explanation carried by `NotConfirmed` and `Failed`.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::NotConfirmed(m) | Self::Failed(m) => Some(m),
+            Self::Revoked | Self::AlreadyDead => None,
+        }
+    }
+}
+
+impl From<wit_admin::RevokeOutcome> for RevokeOutcome {
+    fn from(o: wit_admin::RevokeOutcome) -> Self {
+        match o {
+            wit_admin::RevokeOutcome::Revoked => Self::Revoked,
+            wit_admin::RevokeOutcome::AlreadyDead => Self::AlreadyDead,
+            wit_admin::RevokeOutcome::NotConfirmed(m) => Self::NotConfirmed(m),
+            wit_admin::RevokeOutcome::Failed(m) => Self::Failed(m),
+        }
+    }
+}
+
+/// What `revoke` did. The registry row is `revoked` whatever the outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub workspace_id: String,
+    pub secret_id: String,
+    pub outcome: RevokeOutcome,
+    /// The last HTTP status of Linear's revoke endpoint; `None` when it never
+    /// answered or no readable token was stored.
+    pub linear_status: Option<u16>,
+    pub purged: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_print_secrets_redacted() {
+        let t = ResolvedToken {
+            access_token: "lin_oauth_sekrit".into(),
+            scope: "read".into(),
+            workspace_slug: "acme".into(),
+            workspace_id: "org-1".into(),
+            secret_id: "s".into(),
+            expires_at: "2026-01-01T00:00:00Z".into(),
+            serve_until_ms: 1,
+            refresh_ahead_at_ms: u64::MAX,
+        };
+        let p = ClientCredentialsParams { client_id: "cid".into(), client_secret: "cs-sekrit".into(), scopes: vec![] };
+        let code = AuthCode("code-sekrit".into());
+        for debug in [format!("{t:?}"), format!("{t:#?}"), format!("{p:?}"), format!("{code:?}")] {
+            assert!(!debug.contains("sekrit"), "{debug}");
+            assert!(debug.contains("[redacted]"), "{debug}");
+        }
+        assert_eq!(t.access_token, "lin_oauth_sekrit");
+        assert_eq!(t.access_token.secret(), "lin_oauth_sekrit");
+    }
+}
