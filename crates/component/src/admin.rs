@@ -11,11 +11,22 @@ use crate::exports::linear::oauth::resolver::Settings;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store::{self, PutOutcome};
-use crate::linear::oauth::types::{EndpointError, Error};
+use crate::linear::oauth::types::{EndpointError, Error, Target};
 use crate::resolver::{check_id, endpoint, invalidate, resolve_secret, settings};
 use crate::{http, log_event, now_ms};
 
-pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
+pub fn inspect(target: &Target) -> Result<Inspection, Error> {
+    let (secret_id, row) = match target {
+        Target::Workspace(workspace_id) => {
+            check_id("workspace id", workspace_id)?;
+            let row = registry::get(workspace_id)
+                .map_err(|e| Error::Store(format!("registry read failed: {e}")))?
+                .ok_or_else(|| Error::NotRegistered(format!("workspace {workspace_id} is not registered")))?;
+            (row.secret_id.clone(), Some(row))
+        }
+        Target::Secret(secret_id) => (secret_id.clone(), None),
+    };
+    let secret_id = secret_id.as_str();
     check_id("secret id", secret_id)?;
     let s = settings();
     let v = secret_store::get(secret_id)
@@ -32,7 +43,21 @@ pub fn inspect(secret_id: &str) -> Result<Inspection, Error> {
         },
         Err(_) => (None, true),
     };
-    Ok(Inspection { secret_id: secret_id.to_owned(), fields, invalid_fields, expires_in_ms, needs_refresh })
+    // A secret target's row: the workspace the stored token names, if its
+    // row points back here (one read, where a scan would cost the registry).
+    let registry = match row {
+        Some(row) => Some(row),
+        None => named_workspace(&v.value)
+            .and_then(|w| registry::get(&w).ok().flatten())
+            .filter(|row| row.secret_id == secret_id),
+    };
+    Ok(Inspection { secret_id: secret_id.to_owned(), fields, invalid_fields, expires_in_ms, needs_refresh, registry })
+}
+
+/// The `workspace_id` a stored value names, even when other fields are bad.
+fn named_workspace(value: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(value).ok()?;
+    v.get("workspace_id")?.as_str().filter(|w| !w.is_empty()).map(str::to_owned)
 }
 
 /// See the WIT `admin.revoke`. The row is marked first, so a Linear outage

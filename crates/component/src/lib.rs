@@ -17,7 +17,7 @@ wit_bindgen::generate!({
 
 use exports::linear::oauth::{admin as admin_api, install as install_api, resolver as resolver_api};
 use linear::oauth::log::{log, Level};
-use linear::oauth::types::{EndpointError, Error};
+use linear::oauth::types::{EndpointError, Error, Target};
 
 struct Component;
 
@@ -35,9 +35,9 @@ impl resolver_api::Guest for Component {
         resolver::call_started();
         resolver::resolve_secret(&secret_id, false)
     }
-    fn force_refresh(secret_id: String) -> Result<resolver_api::ResolvedToken, Error> {
+    fn force_refresh(target: Target) -> Result<resolver_api::ResolvedToken, Error> {
         resolver::call_started();
-        resolver::resolve_secret(&secret_id, true)
+        resolver::force_refresh(&target)
     }
     fn report_unauthorized(workspace_id: String, access_token: String) -> Result<resolver_api::ResolvedToken, Error> {
         resolver::call_started();
@@ -76,8 +76,8 @@ impl install_api::Guest for Component {
 }
 
 impl admin_api::Guest for Component {
-    fn inspect(secret_id: String) -> Result<admin_api::Inspection, Error> {
-        admin::inspect(&secret_id)
+    fn inspect(target: Target) -> Result<admin_api::Inspection, Error> {
+        admin::inspect(&target)
     }
     fn revoke(workspace_id: String, purge: bool, force: bool) -> Result<admin_api::Revocation, Error> {
         admin::revoke(&workspace_id, purge, force)

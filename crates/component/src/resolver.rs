@@ -16,7 +16,7 @@ use crate::linear::oauth::coordination as coord;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store::{self, PutOutcome};
-use crate::linear::oauth::types::Error;
+use crate::linear::oauth::types::{Error, Target};
 use crate::{endpoint_error, http, log_event, now_ms};
 
 thread_local! {
@@ -112,6 +112,18 @@ pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
     check_id("workspace id", workspace_id)?;
     let row = active_row(workspace_id)?;
     resolve_secret(&row.secret_id, false)
+}
+
+/// An operator's refresh: a workspace must be registered and active.
+pub fn force_refresh(target: &Target) -> Result<ResolvedToken, Error> {
+    match target {
+        Target::Workspace(workspace_id) => {
+            check_id("workspace id", workspace_id)?;
+            let row = active_row(workspace_id)?;
+            resolve_secret(&row.secret_id, true)
+        }
+        Target::Secret(secret_id) => resolve_secret(secret_id, true),
+    }
 }
 
 /// A caller's Linear API call with `access_token` got 401. Never a token

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use linear_oauth_host::{Backends, Options, Resolver};
+use linear_oauth_host::{Backends, Options, Resolver, Target};
 use linear_oauth_testserver::{ServerConfig, TestServer};
 
 mod common;
@@ -89,7 +89,7 @@ fn refresh_latency(label: &str, r: &Resolver, secret: &str, n: usize) {
     let mut samples: Vec<Duration> = (0..n)
         .map(|_| {
             let t = Instant::now();
-            r.force_refresh(secret).unwrap();
+            r.force_refresh(Target::Secret(secret)).unwrap();
             t.elapsed()
         })
         .collect();

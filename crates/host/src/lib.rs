@@ -24,7 +24,7 @@ pub use resolver::Resolver;
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
 pub use types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
-    RevokeOutcome, SecretString,
+    RevokeOutcome, SecretString, Target,
 };
 
 /// The component's wasm, embedded only where it can be used: compiling it at

@@ -20,7 +20,7 @@ use crate::pool::{ms, Pool};
 use crate::store::{now_ms, Backends};
 use crate::types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
-    SecretString,
+    SecretString, Target,
 };
 use crate::{LogLevel, Options, Result, TracingSink};
 
@@ -262,12 +262,22 @@ impl Resolver {
         self.ahead.lock().unwrap().insert(secret_id.to_owned(), cooldown);
     }
 
-    /// Refreshes now even if the token is fresh (same coordination rules).
-    pub fn force_refresh(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
+    /// Refreshes now even if the token is fresh (same coordination rules); a
+    /// workspace must be registered and active.
+    pub fn force_refresh(&self, target: Target<'_>) -> Result<Arc<ResolvedToken>> {
+        let wit = target.into();
         let t: ResolvedToken =
-            self.pool.call(|i| i.api.linear_oauth_resolver().call_force_refresh(&mut i.store, secret_id))?.into();
-        self.forget(|k, v| matches!(k, Key::Secret(s) if s == secret_id) || v.secret_id == secret_id);
-        Ok(self.fast_put(Key::Secret(secret_id.to_owned()), t))
+            self.pool.call(|i| i.api.linear_oauth_resolver().call_force_refresh(&mut i.store, &wit))?.into();
+        self.forget(|k, v| {
+            v.secret_id == t.secret_id
+                || matches!(k, Key::Secret(s) if *s == t.secret_id)
+                || matches!((k, target), (Key::Workspace(w), Target::Workspace(tw)) if w == tw)
+        });
+        let key = match target {
+            Target::Workspace(w) => Key::Workspace(w.to_owned()),
+            Target::Secret(s) => Key::Secret(s.to_owned()),
+        };
+        Ok(self.fast_put(key, t))
     }
 
     /// Forgets everything cached about this workspace.
@@ -284,15 +294,18 @@ impl Resolver {
         self.fast.write().unwrap().retain(|k, v| !pred(k, v));
     }
 
-    /// The stored credential with secrets redacted, and whether it is valid.
-    pub fn inspect(&self, secret_id: &str) -> Result<Inspection> {
-        let i = self.pool.call(|i| i.api.linear_oauth_admin().call_inspect(&mut i.store, secret_id))?;
+    /// The stored credential with secrets redacted, whether it is valid, and
+    /// its registry row (any status).
+    pub fn inspect(&self, target: Target<'_>) -> Result<Inspection> {
+        let wit = target.into();
+        let i = self.pool.call(|i| i.api.linear_oauth_admin().call_inspect(&mut i.store, &wit))?;
         Ok(Inspection {
             secret_id: i.secret_id,
             fields: i.fields,
             invalid_fields: i.invalid_fields,
             expires_in_ms: i.expires_in_ms,
             needs_refresh: i.needs_refresh,
+            registry: i.registry.map(Into::into),
         })
     }
 

@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wit_resolver};
+use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wit_resolver, types as wit_types};
+use crate::store::RegistryRow;
 
 /// A secret (token, client secret, code, verifier): `Debug` prints
 /// `[redacted]`, there is no `Display`, and reading it takes `.secret()`, so
@@ -182,6 +183,24 @@ impl From<wit_install::Installed> for Installed {
     }
 }
 
+/// What an operator action is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Through its registry row (which must exist).
+    Workspace(&'a str),
+    /// A stored secret directly.
+    Secret(&'a str),
+}
+
+impl From<Target<'_>> for wit_types::Target {
+    fn from(t: Target<'_>) -> Self {
+        match t {
+            Target::Workspace(w) => Self::Workspace(w.to_owned()),
+            Target::Secret(s) => Self::Secret(s.to_owned()),
+        }
+    }
+}
+
 /// A stored credential as an operator may see it: secrets only as fingerprints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspection {
@@ -192,6 +211,9 @@ pub struct Inspection {
     /// Negative when already expired; `None` when unreadable.
     pub expires_in_ms: Option<i64>,
     pub needs_refresh: bool,
+    /// The target's registry row; for a secret target, the row of the
+    /// workspace the stored token names if it points at this secret.
+    pub registry: Option<RegistryRow>,
 }
 
 /// How a revoke ended at Linear. Messages never contain secrets.

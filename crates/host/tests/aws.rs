@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use linear_oauth_host::store::{AwsBackend, DeferredRelease, Registry, SecretStore};
-use linear_oauth_host::{Backends, Error, LeaseGrant, Options, PutOutcome, Resolver};
+use linear_oauth_host::{Backends, Error, LeaseGrant, Options, PutOutcome, Resolver, Target};
 use linear_oauth_testserver::FaultsPatch;
 
 fn endpoint() -> String {
@@ -345,7 +345,7 @@ fn unstaged_reads_see_every_project_write_back() {
     let r = Resolver::new(aws_options(&server, &t)).unwrap();
     let mut seen = vec![s.access.clone()];
     for _ in 0..3 {
-        let tok = r.force_refresh(&s.secret_id).unwrap();
+        let tok = r.force_refresh(Target::Secret(&s.secret_id)).unwrap();
         let read = unstaged(&rt, &sm, &s.secret_id);
         assert_eq!(read["access_token"], tok.access_token.secret(), "an unstaged read sees the write-back");
         assert!(server.refresh_token_live(read["refresh_token"].as_str().unwrap()));
@@ -376,7 +376,7 @@ fn an_old_style_writer_interleaved_with_the_project_loses_no_token() {
     let (rt, sm, _) = raw();
     let r = Resolver::new(aws_options(&server, &t)).unwrap();
     for round in 0..3 {
-        let ours = r.force_refresh(&s.secret_id).unwrap();
+        let ours = r.force_refresh(Target::Secret(&s.secret_id)).unwrap();
         assert_eq!(unstaged(&rt, &sm, &s.secret_id)["access_token"], ours.access_token.secret(), "round {round}");
         // The old writer refreshes from what it reads: the project's token.
         let theirs = old_style_refresh(&server, &rt, &sm, &s.secret_id);
@@ -551,6 +551,23 @@ fn a_refresh_sends_few_aws_requests() {
         assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.secret());
     }
     assert_eq!(server.counters().invalid_grant, 0);
+}
+
+/// `inspect --workspace` reads one registry item, not the whole table.
+#[test]
+fn inspect_by_workspace_reads_one_row() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let b = Backends { secrets: aws.clone(), registry: aws.clone() };
+    let s = seed(&server, &b, &format!("in{}", std::process::id()), 3600);
+    let r = Resolver::with_backends(aws_options(&server, &t), b.clone()).unwrap();
+    for target in [Target::Workspace(&s.workspace_id), Target::Secret(&s.secret_id)] {
+        let before = aws.requests();
+        let i = r.inspect(target).unwrap();
+        assert_eq!(i.registry.map(|row| row.workspace_id), Some(s.workspace_id.clone()));
+        assert_eq!(sent(&before, &aws.requests()), ops(&[("GetItem", 1), ("GetSecretValue", 1)]), "{target:?}");
+    }
 }
 
 fn unstaged_value(id: &str) -> serde_json::Value {

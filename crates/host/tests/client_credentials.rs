@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use linear_oauth_host::{Backends, ClientCredentialsParams, Error, InstallParams, RevokeOutcome};
+use linear_oauth_host::{Backends, ClientCredentialsParams, Error, InstallParams, RevokeOutcome, Target};
 use linear_oauth_testserver::{fixtures, ClientConfig, TestServer};
 use serde_json::Value;
 
@@ -122,7 +122,7 @@ fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fiel
     .to_vec();
     eleven.sort();
     assert_eq!(keys(stored(&b, &installed.secret_id)), eleven);
-    r.force_refresh(&installed.secret_id).unwrap();
+    r.force_refresh(Target::Secret(&installed.secret_id)).unwrap();
     assert_eq!(keys(stored(&b, &installed.secret_id)), eleven);
     assert_eq!(server.counters().token_refresh_ok, 1, "an authorization-code token is still refreshed");
 }
@@ -165,7 +165,7 @@ fn another_process_finds_the_new_token_in_the_store_without_a_post() {
     let (a, other) = (resolver_with(&server, &b, None), resolver_with(&server, &b, None));
     assert_eq!(a.resolve(&seeded.workspace_id).unwrap().access_token, seeded.access);
     // The other process renews: the token `a` holds dies at Linear.
-    let fresh = other.force_refresh(&seeded.secret_id).unwrap();
+    let fresh = other.force_refresh(Target::Secret(&seeded.secret_id)).unwrap();
     assert!(!server.access_token_live(&seeded.access));
     assert_eq!(server.counters().token_requests, 1);
     // `a` got a 401 with its token; it forgets its cache and reads the store.
@@ -234,8 +234,8 @@ fn no_client_secret_or_token_in_logs_errors_debug_or_inspect() {
     assert!(!format!("{params:?}").contains(APP_SECRET));
     let installed = r.install_client_credentials(&params, "u").unwrap();
     let first = stored(&b, &installed.secret_id)["access_token"].as_str().unwrap().to_owned();
-    let renewed = r.force_refresh(&installed.secret_id).unwrap();
-    let inspection = r.inspect(&installed.secret_id).unwrap();
+    let renewed = r.force_refresh(Target::Secret(&installed.secret_id)).unwrap();
+    let inspection = r.inspect(Target::Secret(&installed.secret_id)).unwrap();
     let field = |n: &str| inspection.fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
     assert_eq!(field("grant_type"), "client_credentials");
     assert!(field("client_secret").starts_with("[redacted sha256:"));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use linear_oauth_host::store::SecretStore;
-use linear_oauth_host::{Backends, Error, Options, PutOutcome, Resolver, Versioned};
+use linear_oauth_host::{Backends, Error, Options, PutOutcome, Resolver, Target, Versioned};
 use linear_oauth_testserver::FaultsPatch;
 
 fn lease_key(secret_id: &str) -> String {
@@ -130,8 +130,8 @@ fn overlong_ids_are_invalid_input_in_every_call() {
         for (what, result) in [
             ("resolve", r.resolve(&id).map(|_| ())),
             ("resolve_secret", r.resolve_secret(&id).map(|_| ())),
-            ("force_refresh", r.force_refresh(&id).map(|_| ())),
-            ("inspect", r.inspect(&id).map(|_| ())),
+            ("force_refresh", r.force_refresh(Target::Secret(&id)).map(|_| ())),
+            ("inspect", r.inspect(Target::Secret(&id)).map(|_| ())),
         ] {
             assert!(matches!(result, Err(Error::InvalidInput(_))), "{what}({id}): {result:?}");
         }

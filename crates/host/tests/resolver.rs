@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use linear_oauth_host::store::{Registry, SecretStore};
-use linear_oauth_host::{Error, LeaseGrant, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Versioned};
+use linear_oauth_host::{
+    Error, LeaseGrant, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Target, Versioned,
+};
 use linear_oauth_testserver::{FailNext, FaultsPatch};
 
 #[test]
@@ -535,7 +537,7 @@ fn inspect_redacts_and_validates() {
     let b = memory();
     let s = seed(&server, &b, "acme", 30);
     let r = resolver_with(&server, &b, None);
-    let i = r.inspect(&s.secret_id).unwrap();
+    let i = r.inspect(Target::Secret(&s.secret_id)).unwrap();
     assert!(i.invalid_fields.is_empty());
     assert!(i.needs_refresh);
     assert!(i.expires_in_ms.unwrap() <= 30_000 && i.expires_in_ms.unwrap() > 0);
@@ -548,14 +550,14 @@ fn inspect_redacts_and_validates() {
     assert_eq!(field("team_hint"), "[redacted]");
 
     b.secrets.put("half", r#"{"access_token":"x","scope":""}"#, None).unwrap();
-    let i = r.inspect("half").unwrap();
+    let i = r.inspect(Target::Secret("half")).unwrap();
     assert_eq!(i.invalid_fields.len(), 10);
     assert_eq!(i.expires_in_ms, None);
-    assert!(matches!(r.inspect("absent"), Err(Error::SecretMissing(_))));
+    assert!(matches!(r.inspect(Target::Secret("absent")), Err(Error::SecretMissing(_))));
 
     // A truncated secret is "not valid JSON", not eleven missing fields.
     b.secrets.put("truncated", r#"{"access_token":"x","#, None).unwrap();
-    assert_eq!(r.inspect("truncated").unwrap().invalid_fields, vec!["<not valid JSON>".to_owned()]);
+    assert_eq!(r.inspect(Target::Secret("truncated")).unwrap().invalid_fields, vec!["<not valid JSON>".to_owned()]);
     match r.resolve_secret("truncated") {
         Err(Error::InvalidStoredToken(f)) => assert_eq!(f, vec!["<not valid JSON>".to_owned()]),
         other => panic!("{other:?}"),
@@ -563,8 +565,48 @@ fn inspect_redacts_and_validates() {
     b.secrets
         .put("secretive", &serde_json::json!({"old_refresh_token": "lin_oauth_OLD_SECRET_x"}).to_string(), None)
         .unwrap();
-    let shown = format!("{:?}", r.inspect("secretive").unwrap());
+    let shown = format!("{:?}", r.inspect(Target::Secret("secretive")).unwrap());
     assert!(!shown.contains("lin_oauth_OLD_SECRET_x") && shown.contains("[redacted sha256:"), "{shown}");
+}
+
+/// Operator actions by workspace id go through the component (the CLI no
+/// longer reads the registry itself): the row comes back with the
+/// inspection, a refresh needs an active row.
+#[test]
+fn operator_actions_take_a_workspace_or_a_secret() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    let row = |status: &str| RegistryRow {
+        workspace_id: s.workspace_id.clone(),
+        workspace_slug: "acme".into(),
+        secret_id: s.secret_id.clone(),
+        status: status.into(),
+    };
+
+    let by_ws = r.inspect(Target::Workspace(&s.workspace_id)).unwrap();
+    assert_eq!((by_ws.secret_id.as_str(), by_ws.registry.clone()), (s.secret_id.as_str(), Some(row("active"))));
+    // A secret target finds the row of the workspace its token names.
+    assert_eq!(r.inspect(Target::Secret(&s.secret_id)).unwrap().registry, Some(row("active")));
+    // ... only when that row points back at it.
+    b.secrets.put("copy", &b.secrets.get(&s.secret_id).unwrap().unwrap().value, None).unwrap();
+    assert_eq!(r.inspect(Target::Secret("copy")).unwrap().registry, None);
+    assert!(matches!(r.inspect(Target::Workspace("org-nobody")), Err(Error::NotRegistered(_))));
+
+    let before = server.counters().token_refresh_ok;
+    let t = r.force_refresh(Target::Workspace(&s.workspace_id)).unwrap();
+    assert_eq!(server.counters().token_refresh_ok, before + 1, "a fresh token is refreshed anyway");
+    assert_ne!(t.access_token, s.access.as_str());
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token, "the cache has the new token");
+    assert!(matches!(r.force_refresh(Target::Workspace("org-nobody")), Err(Error::NotRegistered(_))));
+
+    b.registry.put(&row("revoked")).unwrap();
+    r.invalidate(&s.workspace_id);
+    assert!(matches!(r.force_refresh(Target::Workspace(&s.workspace_id)), Err(Error::Revoked(_))));
+    assert_eq!(server.counters().token_refresh_ok, before + 1, "nothing sent for a revoked workspace");
+    // A revoked workspace can still be looked at.
+    assert_eq!(r.inspect(Target::Workspace(&s.workspace_id)).unwrap().registry, Some(row("revoked")));
 }
 
 /// The stored token's `(access_token, refresh_token, expires_at)`.
@@ -593,7 +635,7 @@ fn revoke_ends_the_grant_at_linear() {
     // The kept secret is marked expired, so the secret path asks Linear and is refused.
     assert!(b.secrets.get(&s.secret_id).unwrap().is_some());
     assert!(matches!(r.resolve_secret(&s.secret_id), Err(Error::ReauthorizationRequired(_))));
-    assert!(matches!(r.force_refresh(&s.secret_id), Err(Error::ReauthorizationRequired(_))));
+    assert!(matches!(r.force_refresh(Target::Secret(&s.secret_id)), Err(Error::ReauthorizationRequired(_))));
     let shown = format!("{rev:?} {}", log.text());
     assert!(!shown.contains(&s.access) && !shown.contains(&s.refresh) && !shown.contains(CLIENT_SECRET), "{shown}");
 

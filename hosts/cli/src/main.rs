@@ -219,8 +219,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Command::Inspect(t) => inspect(cli, &r, t)?,
         Command::Refresh(t) => {
-            let secret = secret_for(&r, t)?;
-            let tok = r.force_refresh(&secret)?;
+            let tok = r.force_refresh(target(t))?;
             if cli.json {
                 print_json(
                     &json!({ "secret_id": tok.secret_id, "workspace_slug": tok.workspace_slug, "expires_at": tok.expires_at }),
@@ -286,22 +285,10 @@ fn revoke(cli: &Cli, r: &Resolver, workspace: &str, purge: bool, force: bool) ->
     }
 }
 
-/// The secret id for a target; a workspace must be registered and active.
-fn secret_for(r: &Resolver, t: &Target) -> Result<String, CliError> {
+fn target(t: &Target) -> linear_oauth_host::Target<'_> {
     match (&t.workspace, &t.secret) {
-        (_, Some(s)) => Ok(s.clone()),
-        (Some(w), _) => {
-            let row =
-                r.backends().registry.get(w)?.ok_or_else(|| {
-                    linear_oauth_host::Error::NotRegistered(format!("workspace {w} is not registered"))
-                })?;
-            if row.status != "active" {
-                return Err(
-                    linear_oauth_host::Error::Revoked(format!("workspace {w} has status {:?}", row.status)).into()
-                );
-            }
-            Ok(row.secret_id)
-        }
+        (Some(w), _) => linear_oauth_host::Target::Workspace(w),
+        (_, Some(s)) => linear_oauth_host::Target::Secret(s),
         _ => unreachable!("clap requires one"),
     }
 }
@@ -317,19 +304,8 @@ fn human_duration(ms: i64) -> String {
 }
 
 fn inspect(cli: &Cli, r: &Resolver, t: &Target) -> Result<(), CliError> {
-    let rows = r.backends().registry.list()?;
-    let row = match (&t.workspace, &t.secret) {
-        (Some(w), _) => Some(
-            rows.iter()
-                .find(|row| row.workspace_id == *w)
-                .cloned()
-                .ok_or_else(|| linear_oauth_host::Error::NotRegistered(format!("workspace {w} is not registered")))?,
-        ),
-        (_, Some(s)) => rows.iter().find(|row| row.secret_id == *s).cloned(),
-        _ => unreachable!("clap requires one"),
-    };
-    let secret = t.secret.clone().or_else(|| row.as_ref().map(|r| r.secret_id.clone())).expect("one is set");
-    let i = r.inspect(&secret)?;
+    let i = r.inspect(target(t))?;
+    let row = &i.registry;
     let field = |n: &str| i.fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     if cli.json {
         print_json(&json!({
@@ -344,7 +320,7 @@ fn inspect(cli: &Cli, r: &Resolver, t: &Target) -> Result<(), CliError> {
         }));
     } else {
         println!("secret        {}", i.secret_id);
-        match &row {
+        match row {
             Some(r) => println!("registry      {} ({}) status {}", r.workspace_id, r.workspace_slug, r.status),
             None => println!("registry      no row points at this secret"),
         }

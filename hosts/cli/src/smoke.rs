@@ -6,7 +6,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use linear_oauth_host::store::SecretStore;
-use linear_oauth_host::{Backends, Error, InstallParams, Options, PutOutcome, Resolver, RevokeOutcome, Versioned};
+use linear_oauth_host::{
+    Backends, Error, InstallParams, Options, PutOutcome, Resolver, RevokeOutcome, Target, Versioned,
+};
 use linear_oauth_testserver::{ClientConfig, FaultsPatch, ServerConfig, TestServer};
 use serde_json::json;
 
@@ -128,7 +130,7 @@ impl Smoke {
     fn refresh(&self) -> StepResult {
         self.expire_quickly(true);
         let before = self.server.counters().token_refresh_ok;
-        let forced = self.resolver.force_refresh(&self.secret_id).map_err(lib)?;
+        let forced = self.resolver.force_refresh(Target::Secret(&self.secret_id)).map_err(lib)?;
         self.resolver.invalidate(&self.workspace_id);
         let t = self.resolver.resolve(&self.workspace_id).map_err(lib)?;
         let refreshes = self.server.counters().token_refresh_ok - before;
@@ -176,7 +178,7 @@ impl Smoke {
         // Another process refreshes (rotating the refresh token) and stores its result…
         self.expire_quickly(false);
         let other = Resolver::new(self.options.clone()).map_err(lib)?;
-        let theirs = other.force_refresh(&self.secret_id).map_err(lib)?;
+        let theirs = other.force_refresh(Target::Secret(&self.secret_id)).map_err(lib)?;
         // …while this one still holds what it read before.
         let stale = Backends {
             secrets: Arc::new(StaleRead {
@@ -190,7 +192,7 @@ impl Smoke {
         let ig_before = self.server.counters().invalid_grant;
         let late = Resolver::with_backends(self.options.clone(), stale).map_err(lib)?;
         // Forced: the snapshot is fresh (the burst stored a 24 h token).
-        let t = late.force_refresh(&self.secret_id).map_err(lib)?;
+        let t = late.force_refresh(Target::Secret(&self.secret_id)).map_err(lib)?;
         check(self.server.counters().invalid_grant == ig_before + 1, "the stale refresh token was not refused")?;
         check(t.access_token == theirs.access_token, "did not adopt the token the other process stored")?;
         Ok("invalid_grant -> uncached re-read -> adopted the rotated token".into())

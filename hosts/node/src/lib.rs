@@ -360,7 +360,7 @@ impl<'t> ScopedTask<'t> for Call {
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| match &self.op {
             Op::Resolve(id) => r.resolve(id),
             Op::ResolveSecret(id) => r.resolve_secret(id),
-            Op::ForceRefresh(id) => r.force_refresh(id),
+            Op::ForceRefresh(id) => r.force_refresh(linear_oauth_host::Target::Secret(id)),
             Op::ReportUnauthorized(id, token) => r.report_unauthorized(id, &token.0),
         }));
         Ok(result.unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into()))))

@@ -690,7 +690,7 @@ impl PyResolver {
 
     /// Refreshes now even if the stored token is fresh (same coordination).
     fn force_refresh(&self, py: Python<'_>, secret_id: &str) -> PyResult<PyResolvedToken> {
-        self.call(py, secret_id, None, host::Resolver::force_refresh)
+        self.call(py, secret_id, None, |r, id| r.force_refresh(host::Target::Secret(id)))
     }
 
     /// Revokes the workspace's grant at Linear and marks it revoked here.

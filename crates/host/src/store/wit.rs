@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::bindings;
 use crate::ctx::Ctx;
-use crate::store::PutOutcome;
+use crate::store::{PutOutcome, RegistryRow};
 use crate::Error;
 
 fn store_err(e: Error) -> String {
@@ -42,32 +42,39 @@ impl bindings::secret_store::Host for Ctx {
     }
 }
 
-fn row_to_wit(r: crate::store::RegistryRow) -> bindings::registry::Row {
-    bindings::registry::Row {
-        workspace_id: r.workspace_id,
-        workspace_slug: r.workspace_slug,
-        secret_id: r.secret_id,
-        status: r.status,
+impl From<RegistryRow> for bindings::registry::Row {
+    fn from(r: RegistryRow) -> Self {
+        Self {
+            workspace_id: r.workspace_id,
+            workspace_slug: r.workspace_slug,
+            secret_id: r.secret_id,
+            status: r.status,
+        }
+    }
+}
+
+impl From<bindings::registry::Row> for RegistryRow {
+    fn from(r: bindings::registry::Row) -> Self {
+        Self {
+            workspace_id: r.workspace_id,
+            workspace_slug: r.workspace_slug,
+            secret_id: r.secret_id,
+            status: r.status,
+        }
     }
 }
 
 impl bindings::registry::Host for Ctx {
     fn get(&mut self, workspace_id: String) -> std::result::Result<Option<bindings::registry::Row>, String> {
-        Ok(self.shared.backends.registry.get(&workspace_id).map_err(store_err)?.map(row_to_wit))
+        Ok(self.shared.backends.registry.get(&workspace_id).map_err(store_err)?.map(Into::into))
     }
 
     fn put(&mut self, r: bindings::registry::Row) -> std::result::Result<(), String> {
-        let row = crate::store::RegistryRow {
-            workspace_id: r.workspace_id,
-            workspace_slug: r.workspace_slug,
-            secret_id: r.secret_id,
-            status: r.status,
-        };
-        self.shared.backends.registry.put(&row).map_err(store_err)
+        self.shared.backends.registry.put(&r.into()).map_err(store_err)
     }
 
     fn list(&mut self) -> std::result::Result<Vec<bindings::registry::Row>, String> {
-        Ok(self.shared.backends.registry.list().map_err(store_err)?.into_iter().map(row_to_wit).collect())
+        Ok(self.shared.backends.registry.list().map_err(store_err)?.into_iter().map(Into::into).collect())
     }
 
     fn try_lease(
