@@ -258,7 +258,6 @@ fn read_secret(secret_id: &str) -> Result<(StoredToken, String), Error> {
 }
 
 fn resolved(s: &Settings, secret_id: &str, tok: &StoredToken, refresh_due_ms: i64) -> ResolvedToken {
-    let ttl_end = now_ms().saturating_add(i64::try_from(s.cache_ttl_ms).unwrap_or(i64::MAX));
     ResolvedToken {
         access_token: tok.access_token.secret().to_owned(),
         scope: tok.scope.clone(),
@@ -266,7 +265,7 @@ fn resolved(s: &Settings, secret_id: &str, tok: &StoredToken, refresh_due_ms: i6
         workspace_id: tok.workspace_id.clone(),
         secret_id: secret_id.to_owned(),
         expires_at: tok.expires_at.clone(),
-        serve_until_ms: u64::try_from(ttl_end.min(refresh_due_ms)).unwrap_or(0),
+        serve_until_ms: linear_oauth_core::serve_until(now_ms(), s.cache_ttl_ms, refresh_due_ms),
         refresh_ahead_at_ms: linear_oauth_core::refresh_ahead_at(
             refresh_due_ms,
             linear_oauth_core::parse_instant(&tok.updated_at),
@@ -799,16 +798,13 @@ fn write_back(
     Ok(resolved(s, secret_id, new, refresh_due))
 }
 
-/// Somebody wrote the secret while we refreshed. If they did not rotate the
-/// refresh token, apply our refresh on top of their write; if they did, theirs
-/// is the newer install or refresh and stays.
+/// Somebody wrote the secret while we refreshed: core's
+/// `merge_after_conflict` decides whether ours goes on top of theirs.
 fn merge_after_conflict(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken) -> Result<(), String> {
     let (current, version) = read_secret(secret_id).map_err(|e| format!("{e:?}"))?;
-    if current.lineage() != old.lineage() {
+    let Some(merged) = linear_oauth_core::merge_after_conflict(old, new, &current) else {
         return Ok(());
-    }
-    let mut merged = new.clone();
-    merged.clone_extra_from(&current);
+    };
     match put_with_retry(s, secret_id, &merged, Some(&version))? {
         PutOutcome::Written(_) => Ok(()),
         PutOutcome::Conflict => Err("the secret kept changing during write-back".into()),

@@ -31,6 +31,13 @@ pub fn freshness(expires_at: &str, now_ms: i64, threshold_ms: u64) -> Freshness 
     }
 }
 
+/// Until when a host may hand out a token without asking the component
+/// again: the cache TTL, but never past the token's refresh point.
+pub fn serve_until(now_ms: i64, cache_ttl_ms: u64, refresh_due_ms: i64) -> u64 {
+    let ttl_end = now_ms.saturating_add(i64::try_from(cache_ttl_ms).unwrap_or(i64::MAX));
+    u64::try_from(ttl_end.min(refresh_due_ms)).unwrap_or(0)
+}
+
 /// When a long-lived host should start a background refresh of a token due
 /// at `refresh_due_ms`: `ahead_ms` earlier, but never in its first half
 /// between `updated_ms` (its refresh) and due, so a token whose whole life
@@ -49,6 +56,14 @@ pub fn refresh_ahead_at(refresh_due_ms: i64, updated_ms: Option<i64>, ahead_ms: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn served_until_the_ttl_or_the_refresh_point() {
+        assert_eq!(serve_until(1_000, 30_000, 1_000_000), 31_000, "the TTL ends first");
+        assert_eq!(serve_until(1_000, 30_000, 5_000), 5_000, "the refresh point comes first");
+        assert_eq!(serve_until(1_000, u64::MAX, 5_000), 5_000, "no overflow");
+        assert_eq!(serve_until(1_000, 30_000, -5), 0, "a due token is not served from a cache");
+    }
 
     #[test]
     fn refresh_ahead_window() {

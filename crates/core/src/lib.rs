@@ -21,10 +21,12 @@ mod token;
 
 pub use authorize::{normalize_scopes, AuthorizeRequest, DEFAULT_SCOPES};
 pub use callback::{parse_callback, CallbackError};
-pub use expiry::{freshness, refresh_ahead_at, Freshness};
+pub use expiry::{freshness, refresh_ahead_at, serve_until, Freshness};
 pub use naming::{secret_name, validate_slug, DEFAULT_SECRET_PREFIX};
 pub use pkce::{fingerprint, pkce_challenge, PkcePair, State};
-pub use recovery::{after_invalid_grant, renewed_since, rotated_usable, usable_without_refresh, Recovery, Serve};
+pub use recovery::{
+    after_invalid_grant, merge_after_conflict, renewed_since, rotated_usable, usable_without_refresh, Recovery, Serve,
+};
 pub use redact::{redact, MIN_REDACTED_LEN, REDACTED};
 pub use registry::RegistryStatus;
 pub use retry::{is_transient, parse_retry_after, retry_delay, Attempt, BACKOFF_BASE_MS, MAX_ATTEMPTS};

@@ -52,6 +52,20 @@ pub fn rotated_usable(tok: &StoredToken, now_ms: i64, threshold_ms: u64) -> Opti
     (parse_instant(&tok.expires_at)? > now_ms + 1000).then_some(Serve::DueButValid)
 }
 
+/// Our refresh of `old` into `new` lost a compare-and-swap to a write of
+/// `current`. If that writer did not renew (same lineage: it changed other
+/// fields, or is an old-style writer putting the same grant back), our
+/// refresh goes on top of it, keeping its unknown fields; if it did renew or
+/// reinstall, theirs is newer and stays (`None`).
+pub fn merge_after_conflict(old: &StoredToken, new: &StoredToken, current: &StoredToken) -> Option<StoredToken> {
+    if current.lineage() != old.lineage() {
+        return None;
+    }
+    let mut merged = new.clone();
+    merged.clone_extra_from(current);
+    Some(merged)
+}
+
 /// What a would-be refresher may serve, given what is stored `current`ly and
 /// what it had `seen` before waiting: another refresher's token, or (unless
 /// `force`d) one that is fresh anyway.
@@ -102,6 +116,22 @@ mod tests {
         v["refresh_token"] = refresh.into();
         v["expires_at"] = format_instant(expires_ms).into();
         StoredToken::parse(&v.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_lost_write_back_merges_only_onto_the_same_grant() {
+        let now = 1_000_000_000;
+        let old = token("r1", now + 30_000);
+        let new = token("r2", now + 86_400_000);
+        // Somebody added a field without renewing: ours goes on top, with their field.
+        let mut v: serde_json::Value = serde_json::from_str(&old.to_json()).unwrap();
+        v["note"] = "theirs".into();
+        let touched = StoredToken::parse(&v.to_string()).unwrap();
+        let merged = merge_after_conflict(&old, &new, &touched).expect("same grant");
+        assert_eq!(merged.lineage(), "r2");
+        assert_eq!(merged.extra()["note"], "theirs");
+        // Somebody renewed or reinstalled: theirs stays.
+        assert_eq!(merge_after_conflict(&old, &new, &token("r9", now + 86_400_000)), None);
     }
 
     #[test]
