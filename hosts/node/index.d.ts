@@ -93,8 +93,9 @@ export interface ResolverOptions {
   store?: string
   /** DynamoDB registry table of the `aws` store (LINEAR_OAUTH_REGISTRY_TABLE). */
   registryTable?: string
-  /** Default `https://api.linear.app` (https, or http on loopback only). */
+  /** Linear API base (https, or http on loopback only); default `https://api.linear.app`. */
   apiBase?: string
+  /** Linear's authorization page; default `https://linear.app/oauth/authorize`. */
   authorizeUrl?: string
   /** Refresh when `now + threshold >= expiresAt`; default 60. */
   refreshThresholdSeconds?: number
@@ -114,6 +115,8 @@ export interface ResolverOptions {
   failureMemorySeconds?: number
   /** How long before the refresh threshold a background refresh starts; default 600, 0 off. */
   refreshAheadSeconds?: number
+  /** Linear memory cap of one component instance, in bytes; default 67108864. */
+  maxMemoryBytes?: number
   /** Events below this level are dropped; default `info`. */
   logLevel?: LogLevel
   /** Default: one JSON object per line on stderr. */

@@ -162,10 +162,10 @@ function logBridge(logger) {
 
 // ---------------------------------------------------------------- options
 
-const STRING_OPTIONS = ['store', 'registryTable', 'apiBase', 'authorizeUrl', 'secretPrefix'];
-// The host's table of seconds options, as Node spells them.
-const SECONDS_OPTIONS = binding.secondsOptions().map(([name]) => name);
-const KNOWN_OPTIONS = new Set([...STRING_OPTIONS, ...SECONDS_OPTIONS, 'logLevel', 'logger']);
+// The host's options table, as Node spells it: name -> 'text' | 'seconds' | 'bytes'.
+const SETTINGS = new Map(binding.settings().map(([name, kind]) => [name, kind]));
+const KNOWN_OPTIONS = new Set([...SETTINGS.keys(), 'logLevel', 'logger']);
+const WANTED = { text: 'a string', seconds: 'a number of seconds', bytes: 'a number of bytes' };
 
 function nativeOptions(options) {
   if (options === undefined || options === null) return [{}, undefined];
@@ -175,10 +175,9 @@ function nativeOptions(options) {
     const value = options[key];
     if (!KNOWN_OPTIONS.has(key)) throw invalidInput(`unknown option ${JSON.stringify(key)}`);
     if (value === undefined || key === 'logger') continue;
-    if (STRING_OPTIONS.includes(key)) {
-      if (typeof value !== 'string') throw invalidInput(`${key} must be a string`);
-    } else if (SECONDS_OPTIONS.includes(key)) {
-      if (typeof value !== 'number') throw invalidInput(`${key} must be a number of seconds`);
+    const kind = SETTINGS.get(key);
+    if (kind !== undefined) {
+      if (typeof value !== (kind === 'text' ? 'string' : 'number')) throw invalidInput(`${key} must be ${WANTED[kind]}`);
     } else if (key === 'logLevel' && !LEVELS.includes(value)) {
       throw invalidInput(`logLevel must be one of ${LEVELS.join(', ')}`);
     }

@@ -19,7 +19,7 @@ mod types;
 pub use engine::LoadInfo;
 pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
 pub use log::{LogLevel, LogSink, TracingSink};
-pub use options::{checked_seconds, DurationOption, Options};
+pub use options::{checked_seconds, DurationOption, Options, Setting, SettingKind, SETTINGS};
 pub use resolver::Resolver;
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
 pub use types::{

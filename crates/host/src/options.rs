@@ -1,4 +1,10 @@
-//! How a `Resolver` is configured. Every host exposes these same options.
+//! How a `Resolver` is configured. [`SETTINGS`] lists every option a user
+//! sets (name, environment variable, kind, range, doc) once; `from_env`, the
+//! CLI's global flags, Python's keyword arguments and Node's options object
+//! are read through it, and the bindings' type stubs are checked against it.
+//! Log levels are each binding's own (Node `logLevel`, Python's `logging`
+//! level, the CLI's `--verbose`); the log sink and `long_lived` are set by
+//! the host program, not by its users.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +67,7 @@ impl Default for Options {
             authorize_url: DEFAULT_AUTHORIZE_URL.into(),
             refresh_threshold: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(60),
-            secret_prefix: "bgagent-linear-oauth-".into(),
+            secret_prefix: linear_oauth_core::DEFAULT_SECRET_PREFIX.into(),
             // Per phase (connect, first byte, between bytes): at most ~15 s a request.
             http_timeout: Duration::from_secs(5),
             // Outlives one refresh plus write-back, so it only expires when its holder died...
@@ -89,11 +95,9 @@ pub fn default_store() -> String {
 }
 
 impl Options {
-    /// Reads `LINEAR_OAUTH_STORE`, `LINEAR_OAUTH_REGISTRY_TABLE`, `LINEAR_OAUTH_API_BASE`,
-    /// `LINEAR_OAUTH_AUTHORIZE_URL`, and the seconds-valued `LINEAR_OAUTH_REFRESH_THRESHOLD_S`,
-    /// `LINEAR_OAUTH_CACHE_TTL_S`, `LINEAR_OAUTH_HTTP_TIMEOUT_S`, `LINEAR_OAUTH_LEASE_TTL_S`,
-    /// `LINEAR_OAUTH_LEASE_WAIT_S`, `LINEAR_OAUTH_FAILURE_MEMORY_S`, `LINEAR_OAUTH_REFRESH_AHEAD_S` over the defaults. Seconds go through
-    /// [`DurationOption::from_secs`], so a bad value is `InvalidInput`, never a panic.
+    /// Every [`SETTINGS`] entry's environment variable (`LINEAR_OAUTH_*`) over
+    /// the defaults; empty variables are ignored. A bad value is
+    /// `InvalidInput` naming the variable, never a panic.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(|k| std::env::var(k).ok())
     }
@@ -101,42 +105,22 @@ impl Options {
     /// `from_env` over any lookup (tests must not mutate the process environment).
     fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let mut o = Self::default();
-        let var = |k: &str| lookup(k).filter(|v| !v.is_empty());
-        if let Some(v) = var("LINEAR_OAUTH_STORE") {
-            o.store = v;
-        }
-        if let Some(v) = var("LINEAR_OAUTH_REGISTRY_TABLE") {
-            o.registry_table = Some(v);
-        }
-        if let Some(v) = var("LINEAR_OAUTH_API_BASE") {
-            o.api_base = v;
-        }
-        if let Some(v) = var("LINEAR_OAUTH_AUTHORIZE_URL") {
-            o.authorize_url = v;
-        }
-        for opt in DurationOption::ALL {
-            let Some(k) = opt.env_var() else { continue };
-            let Some(v) = var(k) else { continue };
-            // A non-number gets the same message as an out-of-range one.
-            let secs = v.trim().parse::<f64>().unwrap_or(f64::NAN);
-            let d = opt
-                .from_secs(k, secs)
-                .map_err(|_| Error::InvalidInput(format!("{k} {}, got {v:?}", opt.range_text())))?;
-            *opt.field_mut(&mut o) = d;
+        for setting in SETTINGS {
+            let Some(k) = setting.env_var else { continue };
+            if let Some(v) = lookup(k).filter(|v| !v.is_empty()) {
+                setting.parse_into(&mut o, k, &v)?;
+            }
         }
         Ok(o)
     }
 
-    /// Seconds for the option named `name` (its environment variable, such as
-    /// `LINEAR_OAUTH_HTTP_TIMEOUT_S`, or its field name, such as `http_timeout`),
-    /// checked against that option's range. For hosts whose callers spell the
-    /// option differently, [`DurationOption::from_secs`] takes the spelling.
+    /// Seconds for the option named `name` in any spelling [`Setting::find`]
+    /// knows, checked against that option's range.
     pub fn duration_from_secs(name: &str, secs: f64) -> Result<Duration, Error> {
-        let opt = DurationOption::ALL
-            .into_iter()
-            .find(|o| o.env_var() == Some(name) || o.field() == name)
-            .ok_or_else(|| Error::InvalidInput(format!("{name} is not a duration option")))?;
-        opt.from_secs(name, secs)
+        match Setting::find(name).map(|s| s.kind) {
+            Some(SettingKind::Seconds(opt)) => opt.from_secs(name, secs),
+            _ => Err(Error::InvalidInput(format!("{name} is not a duration option"))),
+        }
     }
 
     /// The checks every host applies, for callers that build `Options` by hand;
@@ -145,13 +129,7 @@ impl Options {
         for opt in DurationOption::ALL {
             opt.check(opt.field(), *opt.field_ref(self))?;
         }
-        if self.max_memory_bytes < MIN_MEMORY_BYTES {
-            return Err(Error::InvalidInput(format!(
-                "max_memory_bytes must be at least {MIN_MEMORY_BYTES} (the component needs a few MiB), got {}",
-                self.max_memory_bytes
-            )));
-        }
-        Ok(())
+        check_memory("max_memory_bytes", self.max_memory_bytes)
     }
 }
 
@@ -197,7 +175,7 @@ impl DurationOption {
     ];
 
     /// The `Options` field it sets.
-    pub fn field(self) -> &'static str {
+    pub const fn field(self) -> &'static str {
         match self {
             Self::RefreshThreshold => "refresh_threshold",
             Self::CacheTtl => "cache_ttl",
@@ -210,26 +188,6 @@ impl DurationOption {
         }
     }
 
-    /// Its Python keyword argument (`http_timeout_s`).
-    pub fn python_name(self) -> String {
-        format!("{}_s", self.field())
-    }
-
-    /// Its Node option (`httpTimeoutSeconds`).
-    pub fn node_name(self) -> String {
-        let mut out = String::new();
-        for (i, part) in self.field().split('_').enumerate() {
-            let mut chars = part.chars();
-            match (i, chars.next()) {
-                (0, Some(c)) => out.push(c),
-                (_, Some(c)) => out.push(c.to_ascii_uppercase()),
-                (_, None) => {}
-            }
-            out.extend(chars);
-        }
-        out + "Seconds"
-    }
-
     /// Its value in `Options::default()`.
     pub fn default_value(self) -> Duration {
         *self.field_ref(&Options::default())
@@ -238,20 +196,6 @@ impl DurationOption {
     /// Sets it in `o`, unchecked (see [`Self::from_secs`]).
     pub fn set(self, o: &mut Options, d: Duration) {
         *self.field_mut(o) = d;
-    }
-
-    /// The environment variable `Options::from_env` reads it from, if any.
-    pub fn env_var(self) -> Option<&'static str> {
-        match self {
-            Self::RefreshThreshold => Some("LINEAR_OAUTH_REFRESH_THRESHOLD_S"),
-            Self::CacheTtl => Some("LINEAR_OAUTH_CACHE_TTL_S"),
-            Self::HttpTimeout => Some("LINEAR_OAUTH_HTTP_TIMEOUT_S"),
-            Self::LeaseTtl => Some("LINEAR_OAUTH_LEASE_TTL_S"),
-            Self::LeaseWait => Some("LINEAR_OAUTH_LEASE_WAIT_S"),
-            Self::CallDeadline => None,
-            Self::FailureMemory => Some("LINEAR_OAUTH_FAILURE_MEMORY_S"),
-            Self::RefreshAhead => Some("LINEAR_OAUTH_REFRESH_AHEAD_S"),
-        }
     }
 
     /// Whether zero is a meaningful value.
@@ -332,6 +276,235 @@ pub fn checked_seconds(label: &str, secs: f64, allow_zero: bool, max: Duration) 
     }
 }
 
+/// The type of a [`Setting`]'s value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingKind {
+    /// A string; `optional` ones default to unset.
+    Text { optional: bool },
+    /// Seconds (a float), checked by the [`DurationOption`].
+    Seconds(DurationOption),
+    /// A byte count (an integer).
+    Bytes,
+}
+
+/// One user-facing option: everything a binding needs to read, check and
+/// document it.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The `Options` field.
+    pub field: &'static str,
+    pub kind: SettingKind,
+    pub env_var: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+/// Every user-facing option, in the order bindings list them.
+pub const SETTINGS: [Setting; 14] = {
+    use SettingKind::{Bytes, Seconds, Text};
+    const fn text(field: &'static str, env_var: &'static str, doc: &'static str, optional: bool) -> Setting {
+        Setting { field, kind: Text { optional }, env_var: Some(env_var), doc }
+    }
+    const fn seconds(opt: DurationOption, env_var: Option<&'static str>, doc: &'static str) -> Setting {
+        Setting { field: opt.field(), kind: Seconds(opt), env_var, doc }
+    }
+    [
+        text("store", "LINEAR_OAUTH_STORE", "where tokens and the registry live: file:DIR, memory: or aws", false),
+        text("registry_table", "LINEAR_OAUTH_REGISTRY_TABLE", "DynamoDB registry table of the aws store", true),
+        text("api_base", "LINEAR_OAUTH_API_BASE", "Linear API base (token, revoke and GraphQL endpoints)", false),
+        text("authorize_url", "LINEAR_OAUTH_AUTHORIZE_URL", "Linear's authorization page", false),
+        text("secret_prefix", "LINEAR_OAUTH_SECRET_PREFIX", "secret names are <prefix><workspace slug>", false),
+        seconds(
+            DurationOption::RefreshThreshold,
+            Some("LINEAR_OAUTH_REFRESH_THRESHOLD_S"),
+            "refresh when this close to expiry",
+        ),
+        seconds(
+            DurationOption::CacheTtl,
+            Some("LINEAR_OAUTH_CACHE_TTL_S"),
+            "serve rows and tokens from memory this long",
+        ),
+        seconds(
+            DurationOption::HttpTimeout,
+            Some("LINEAR_OAUTH_HTTP_TIMEOUT_S"),
+            "connect timeout and per-phase response timeout of each HTTP request",
+        ),
+        seconds(
+            DurationOption::LeaseTtl,
+            Some("LINEAR_OAUTH_LEASE_TTL_S"),
+            "life of a cross-process refresh lease whose holder died",
+        ),
+        seconds(
+            DurationOption::LeaseWait,
+            Some("LINEAR_OAUTH_LEASE_WAIT_S"),
+            "how long a caller waits for another process's refresh",
+        ),
+        seconds(
+            DurationOption::CallDeadline,
+            Some("LINEAR_OAUTH_CALL_DEADLINE_S"),
+            "hard limit on one call into the component",
+        ),
+        seconds(
+            DurationOption::FailureMemory,
+            Some("LINEAR_OAUTH_FAILURE_MEMORY_S"),
+            "how long a transient refresh failure is shared by later callers; 0 turns it off",
+        ),
+        seconds(
+            DurationOption::RefreshAhead,
+            Some("LINEAR_OAUTH_REFRESH_AHEAD_S"),
+            "refresh this long before the threshold in the background; 0 turns it off",
+        ),
+        Setting {
+            field: "max_memory_bytes",
+            kind: Bytes,
+            env_var: Some("LINEAR_OAUTH_MAX_MEMORY_BYTES"),
+            doc: "linear memory cap of one component instance",
+        },
+    ]
+};
+
+impl Setting {
+    /// The one named `name` in any binding's spelling (`http_timeout`,
+    /// `http_timeout_s`, `httpTimeoutSeconds`, `LINEAR_OAUTH_HTTP_TIMEOUT_S`).
+    pub fn find(name: &str) -> Option<&'static Setting> {
+        SETTINGS
+            .iter()
+            .find(|s| s.field == name || s.python_name() == name || s.node_name() == name || s.env_var == Some(name))
+    }
+
+    /// Python's keyword argument: the field, with `_s` for seconds.
+    pub fn python_name(&self) -> String {
+        match self.kind {
+            SettingKind::Seconds(_) => format!("{}_s", self.field),
+            _ => self.field.to_owned(),
+        }
+    }
+
+    /// Node's option: camelCase, with `Seconds` for seconds.
+    pub fn node_name(&self) -> String {
+        let camel = camel_case(self.field);
+        match self.kind {
+            SettingKind::Seconds(_) => camel + "Seconds",
+            _ => camel,
+        }
+    }
+
+    /// The CLI's global flag, without the dashes (`http-timeout-s`).
+    pub fn cli_flag(&self) -> String {
+        self.python_name().replace('_', "-")
+    }
+
+    /// The default as documentation shows it (`None`: unset).
+    pub fn default_text(&self) -> Option<String> {
+        let d = Options::default();
+        match self.kind {
+            // Depends on the environment; see `default_store`.
+            SettingKind::Text { .. } if self.field == "store" => Some("file:$XDG_DATA_HOME/linear-oauth".into()),
+            SettingKind::Text { .. } => self.text_value(&d),
+            SettingKind::Seconds(opt) => Some(format_seconds(opt.default_value())),
+            SettingKind::Bytes => Some(d.max_memory_bytes.to_string()),
+        }
+    }
+
+    fn text_value(&self, o: &Options) -> Option<String> {
+        match self.field {
+            "store" => Some(o.store.clone()),
+            "registry_table" => o.registry_table.clone(),
+            "api_base" => Some(o.api_base.clone()),
+            "authorize_url" => Some(o.authorize_url.clone()),
+            "secret_prefix" => Some(o.secret_prefix.clone()),
+            other => unreachable!("{other} is not a text setting"),
+        }
+    }
+
+    /// Sets a text setting.
+    pub fn set_text(&self, o: &mut Options, value: String) {
+        match self.field {
+            "store" => o.store = value,
+            "registry_table" => o.registry_table = Some(value),
+            "api_base" => o.api_base = value,
+            "authorize_url" => o.authorize_url = value,
+            "secret_prefix" => o.secret_prefix = value,
+            other => unreachable!("{other} is not a text setting"),
+        }
+    }
+
+    /// Sets it from seconds or bytes as a binding received them, checked;
+    /// `label` is the caller's spelling of the option.
+    pub fn set_number(&self, o: &mut Options, label: &str, value: f64) -> Result<(), Error> {
+        match self.kind {
+            SettingKind::Seconds(opt) => opt.set(o, opt.from_secs(label, value)?),
+            SettingKind::Bytes => {
+                let ok = value.is_finite() && value.fract() == 0.0 && value >= 0.0 && value <= MAX_MEMORY_BYTES as f64;
+                if !ok {
+                    return Err(Error::InvalidInput(format!(
+                        "{label} must be a whole number of bytes from {MIN_MEMORY_BYTES} to {MAX_MEMORY_BYTES}, got {value}"
+                    )));
+                }
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let bytes = value as usize;
+                check_memory(label, bytes)?;
+                o.max_memory_bytes = bytes;
+            }
+            SettingKind::Text { .. } => {
+                return Err(Error::InvalidInput(format!("{label} must be a string, got a number")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets it from text (an environment variable or a CLI flag).
+    pub fn parse_into(&self, o: &mut Options, label: &str, raw: &str) -> Result<(), Error> {
+        if let SettingKind::Text { .. } = self.kind {
+            self.set_text(o, raw.to_owned());
+            return Ok(());
+        }
+        // A non-number gets the same message as an out-of-range one.
+        let n = raw.trim().parse::<f64>().unwrap_or(f64::NAN);
+        self.set_number(o, label, n).map_err(|e| match e {
+            Error::InvalidInput(m) => {
+                Error::InvalidInput(format!("{}, got {raw:?}", m.rsplit_once(", got ").map_or(m.as_str(), |(h, _)| h)))
+            }
+            other => other,
+        })
+    }
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in snake.split('_').enumerate() {
+        let mut chars = part.chars();
+        match (i, chars.next()) {
+            (0, Some(c)) => out.push(c),
+            (_, Some(c)) => out.push(c.to_ascii_uppercase()),
+            (_, None) => {}
+        }
+        out.extend(chars);
+    }
+    out
+}
+
+/// `60`, `0.5`: seconds as a user would type them.
+fn format_seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Far above what a token needs; below what a 32-bit host could map.
+const MAX_MEMORY_BYTES: usize = 1 << 30;
+
+fn check_memory(label: &str, bytes: usize) -> Result<(), Error> {
+    if !(MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&bytes) {
+        return Err(Error::InvalidInput(format!(
+            "{label} must be from {MIN_MEMORY_BYTES} (the component needs a few MiB) to {MAX_MEMORY_BYTES}, got {bytes}"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,13 +532,65 @@ mod tests {
 
     #[test]
     fn binding_spellings() {
-        assert_eq!(DurationOption::HttpTimeout.python_name(), "http_timeout_s");
-        assert_eq!(DurationOption::HttpTimeout.node_name(), "httpTimeoutSeconds");
-        assert_eq!(DurationOption::RefreshThreshold.node_name(), "refreshThresholdSeconds");
+        let http = Setting::find("http_timeout").unwrap();
+        assert_eq!(http.python_name(), "http_timeout_s");
+        assert_eq!(http.node_name(), "httpTimeoutSeconds");
+        assert_eq!(http.cli_flag(), "http-timeout-s");
+        assert_eq!(http.default_text().as_deref(), Some("5"));
+        assert_eq!(Setting::find("refreshThresholdSeconds").unwrap().field, "refresh_threshold");
+        let table = Setting::find("LINEAR_OAUTH_REGISTRY_TABLE").unwrap();
+        assert_eq!(
+            (table.node_name(), table.cli_flag(), table.default_text()),
+            ("registryTable".into(), "registry-table".into(), None)
+        );
+        assert_eq!(Setting::find("maxMemoryBytes").unwrap().python_name(), "max_memory_bytes");
+        assert_eq!(
+            Setting::find("secret_prefix").unwrap().default_text().as_deref(),
+            Some(linear_oauth_core::DEFAULT_SECRET_PREFIX)
+        );
         assert_eq!(DurationOption::LeaseWait.default_value(), Duration::from_secs(30));
         let mut o = Options::default();
         DurationOption::CacheTtl.set(&mut o, Duration::from_secs(7));
         assert_eq!(o.cache_ttl, Duration::from_secs(7));
+    }
+
+    /// Every `Options` field a user sets is in the table once, with an
+    /// environment variable, and every spelling names one setting.
+    #[test]
+    fn the_table_covers_every_user_option_once() {
+        let fields: Vec<_> = SETTINGS.iter().map(|s| s.field).collect();
+        let debug = format!("{:?}", Options::default());
+        for field in debug.split(&['{', ',', ' '][..]).filter_map(|p| p.strip_suffix(':')) {
+            let set_by_host = ["log_sink", "long_lived"].contains(&field);
+            assert_eq!(fields.contains(&field), !set_by_host, "{field}");
+        }
+        for opt in DurationOption::ALL {
+            assert_eq!(fields.iter().filter(|f| **f == opt.field()).count(), 1, "{opt:?}");
+        }
+        for s in SETTINGS {
+            for name in [s.field.to_owned(), s.python_name(), s.node_name(), s.env_var.unwrap().to_owned()] {
+                assert_eq!(Setting::find(&name).map(|f| f.field), Some(s.field), "{name} names another setting");
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_are_checked_for_every_kind() {
+        let mut o = Options::default();
+        let bytes = Setting::find("max_memory_bytes").unwrap();
+        bytes.set_number(&mut o, "maxMemoryBytes", 8_388_608.0).unwrap();
+        assert_eq!(o.max_memory_bytes, 8 << 20);
+        for bad in [-1.0, 1.5, 1e300, f64::NAN, 1024.0] {
+            let e = bytes.set_number(&mut o, "maxMemoryBytes", bad).unwrap_err();
+            assert!(matches!(&e, Error::InvalidInput(m) if m.contains("maxMemoryBytes")), "{bad}: {e:?}");
+        }
+        assert_eq!(o.max_memory_bytes, 8 << 20, "a refused value changes nothing");
+        let store = Setting::find("store").unwrap();
+        assert!(store.set_number(&mut o, "store", 1.0).is_err());
+        store.parse_into(&mut o, "LINEAR_OAUTH_STORE", "memory:").unwrap();
+        assert_eq!(o.store, "memory:");
+        let e = bytes.parse_into(&mut o, "LINEAR_OAUTH_MAX_MEMORY_BYTES", "lots").unwrap_err();
+        assert!(e.to_string().contains(r#"got "lots""#), "{e}");
     }
 
     #[test]

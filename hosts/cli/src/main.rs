@@ -5,6 +5,7 @@
 mod callback;
 mod doctor;
 mod error;
+mod settings;
 mod smoke;
 
 use std::io::{IsTerminal, Read};
@@ -21,18 +22,8 @@ use crate::error::CliError;
 #[derive(Debug, Parser)]
 #[command(name = "linear-oauth", version, after_help = error::exit_codes_help())]
 struct Cli {
-    /// Where tokens and the registry live: file:DIR, memory: or aws [default: file:$XDG_DATA_HOME/linear-oauth]
-    #[arg(long, env = "LINEAR_OAUTH_STORE", global = true)]
-    store: Option<String>,
-    /// DynamoDB registry table of the aws store.
-    #[arg(long, env = "LINEAR_OAUTH_REGISTRY_TABLE", global = true)]
-    registry_table: Option<String>,
-    /// Linear API base (token, revoke and GraphQL endpoints) [default: https://api.linear.app]
-    #[arg(long, env = "LINEAR_OAUTH_API_BASE", global = true)]
-    api_base: Option<String>,
-    /// Linear authorization page [default: https://linear.app/oauth/authorize]
-    #[arg(long, env = "LINEAR_OAUTH_AUTHORIZE_URL", global = true)]
-    authorize_url: Option<String>,
+    #[command(flatten)]
+    settings: settings::SettingFlags,
     /// Machine-readable output.
     #[arg(long, global = true)]
     json: bool,
@@ -157,22 +148,10 @@ fn main() -> ExitCode {
 }
 
 fn options(cli: &Cli) -> Result<Options, CliError> {
-    let mut o = Options::from_env()?;
+    let mut o = cli.settings.options()?;
     // The process ends with the command: a rotated token the store refuses
     // must fail the command, not wait in memory for a later call.
     o.long_lived = false;
-    if let Some(s) = &cli.store {
-        o.store = s.clone();
-    }
-    if let Some(s) = &cli.registry_table {
-        o.registry_table = Some(s.clone());
-    }
-    if let Some(s) = &cli.api_base {
-        o.api_base = s.clone();
-    }
-    if let Some(s) = &cli.authorize_url {
-        o.authorize_url = s.clone();
-    }
     Ok(o)
 }
 
@@ -186,7 +165,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Setup(args) => return setup(cli, args),
         Command::Doctor => return doctor::run(&options(cli)?, cli.json),
         Command::Aws(AwsCommand::Bootstrap) => {
-            let table = cli.registry_table.clone().unwrap_or_default();
+            let table = cli.settings.get("registry_table").unwrap_or_default();
             let created = linear_oauth_host::store::AwsBackend::open(&table)?.bootstrap()?;
             if cli.json {
                 print_json(&json!({ "table": table, "created": created }));

@@ -75,6 +75,34 @@ fn out_of_range_seconds_are_invalid_input() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// Every option of the host's table is a global flag with its variable and
+/// default in `--help`; a flag wins over the variable and is checked under
+/// its own name.
+#[test]
+fn global_flags_are_the_options_table() {
+    let dir = tempdir();
+    let out = cmd(&dir, &["--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for s in linear_oauth_host::SETTINGS {
+        let line = help.lines().find(|l| l.trim_start().starts_with(&format!("--{} ", s.cli_flag())));
+        let line = line.unwrap_or_else(|| panic!("--{} missing from --help:\n{help}", s.cli_flag()));
+        assert!(line.contains(s.env_var.unwrap()), "{line}");
+        if let Some(d) = s.default_text() {
+            assert!(line.contains(&format!("[default: {d}]")), "{line}");
+        }
+    }
+    for (flag, v) in [("--http-timeout-s", "1e20"), ("--lease-ttl-s", "0"), ("--max-memory-bytes", "1000")] {
+        let (code, err) = run(&mut cmd(&dir, &["list", flag, v]));
+        assert_eq!(code, 11, "{flag} {v}: {err}");
+        assert!(err.contains(flag), "{err}");
+    }
+    // A bad variable is refused even under a good flag: nothing set is ignored.
+    let (code, err) = run(cmd(&dir, &["list", "--cache-ttl-s", "5"]).env("LINEAR_OAUTH_CACHE_TTL_S", "-1"));
+    assert_eq!(code, 11, "{err}");
+    let out = cmd(&dir, &["list", "--store", "memory:"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no workspaces registered in memory:", "the flag wins");
+}
+
 #[test]
 fn a_redirect_uri_on_port_zero_is_refused() {
     let dir = tempdir();

@@ -25,7 +25,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use linear_oauth_host::{
-    DurationOption, Error as HostError, LogLevel, LogSink, Options, ResolvedToken, Resolver as HostResolver,
+    Error as HostError, LogLevel, LogSink, Options, ResolvedToken, Resolver as HostResolver, Setting, SettingKind,
+    SETTINGS,
 };
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -48,64 +49,55 @@ type LogTsfn = ThreadsafeFunction<String, Unknown<'static>, String, Status, fals
 /// for `fromEnv`, the environment).
 #[derive(Debug, Default)]
 struct NativeOptions {
-    store: Option<String>,
-    registry_table: Option<String>,
-    api_base: Option<String>,
-    authorize_url: Option<String>,
-    secret_prefix: Option<String>,
-    /// Seconds options by the host's table, under their Node names.
-    seconds: Vec<(DurationOption, f64)>,
+    /// Options of the host's table, under their Node names.
+    text: Vec<(&'static Setting, String)>,
+    numbers: Vec<(&'static Setting, f64)>,
     log_level: Option<String>,
 }
 
 impl NativeOptions {
     fn read(o: Option<Object<'_>>) -> Result<Self> {
         let Some(o) = o else { return Ok(Self::default()) };
-        let mut seconds = Vec::new();
-        for opt in DurationOption::ALL {
-            if let Some(v) = o.get::<f64>(&opt.node_name())? {
-                seconds.push((opt, v));
+        let mut out = Self { log_level: o.get("logLevel")?, ..Self::default() };
+        for setting in &SETTINGS {
+            let name = setting.node_name();
+            if let SettingKind::Text { .. } = setting.kind {
+                if let Some(v) = o.get::<String>(&name)? {
+                    out.text.push((setting, v));
+                }
+            } else if let Some(v) = o.get::<f64>(&name)? {
+                out.numbers.push((setting, v));
             }
         }
-        Ok(Self {
-            store: o.get("store")?,
-            registry_table: o.get("registryTable")?,
-            api_base: o.get("apiBase")?,
-            authorize_url: o.get("authorizeUrl")?,
-            secret_prefix: o.get("secretPrefix")?,
-            seconds,
-            log_level: o.get("logLevel")?,
-        })
+        Ok(out)
     }
 }
 
-/// The host's seconds options as Node spells them (`SECONDS_OPTIONS` in
-/// index.js), with their defaults in seconds.
+/// The host's options table as Node spells it (`SETTINGS` in index.js):
+/// `[name, kind, default]`, the default as text (`null`: unset).
 #[napi(skip_typescript)]
-pub fn seconds_options() -> Vec<(String, f64)> {
-    DurationOption::ALL.iter().map(|o| (o.node_name(), o.default_value().as_secs_f64())).collect()
+pub fn settings() -> Vec<(String, &'static str, Option<String>)> {
+    SETTINGS
+        .iter()
+        .map(|s| {
+            let kind = match s.kind {
+                SettingKind::Text { .. } => "text",
+                SettingKind::Seconds(_) => "seconds",
+                SettingKind::Bytes => "bytes",
+            };
+            (s.node_name(), kind, s.default_text())
+        })
+        .collect()
 }
 
 /// Lays the given options over `base`; returns the minimum log level too.
 fn apply(mut base: Options, o: NativeOptions) -> HostResult<(Options, LogLevel)> {
-    if let Some(v) = o.store {
-        base.store = v;
-    }
-    if let Some(v) = o.registry_table {
-        base.registry_table = Some(v);
-    }
-    if let Some(v) = o.api_base {
-        base.api_base = v;
-    }
-    if let Some(v) = o.authorize_url {
-        base.authorize_url = v;
-    }
-    if let Some(v) = o.secret_prefix {
-        base.secret_prefix = v;
+    for (setting, v) in o.text {
+        setting.set_text(&mut base, v);
     }
     // The host's one validator, under this host's option name.
-    for (opt, secs) in o.seconds {
-        opt.set(&mut base, opt.from_secs(&opt.node_name(), secs)?);
+    for (setting, v) in o.numbers {
+        setting.set_number(&mut base, &setting.node_name(), v)?;
     }
     let level = match o.log_level.as_deref() {
         None => LogLevel::Info,
@@ -762,16 +754,17 @@ mod tests {
 
     #[test]
     fn options_are_validated() {
-        let bad = NativeOptions { seconds: vec![(DurationOption::CacheTtl, -1.0)], ..Default::default() };
+        let find = |n: &str| Setting::find(n).unwrap();
+        let bad = NativeOptions { numbers: vec![(find("cacheTtlSeconds"), -1.0)], ..Default::default() };
         assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
-        let bad = NativeOptions { seconds: vec![(DurationOption::HttpTimeout, 0.0)], ..Default::default() };
+        let bad = NativeOptions { numbers: vec![(find("httpTimeoutSeconds"), 0.0)], ..Default::default() };
         let e = apply(Options::default(), bad).unwrap_err();
         assert!(e.to_string().contains("httpTimeoutSeconds"), "{e}");
         let bad = NativeOptions { log_level: Some("loud".into()), ..Default::default() };
         assert!(matches!(apply(Options::default(), bad), Err(HostError::InvalidInput(_))));
         let ok = NativeOptions {
-            seconds: vec![(DurationOption::RefreshThreshold, 0.5)],
-            store: Some("memory:".into()),
+            numbers: vec![(find("refreshThresholdSeconds"), 0.5)],
+            text: vec![(find("store"), "memory:".into())],
             ..Default::default()
         };
         let (o, level) = apply(Options::default(), ok).unwrap();

@@ -41,15 +41,23 @@ test('index.d.ts declares every export and every public Resolver method', () => 
   for (const code of cjs.ERROR_CODES) assert.match(dts, new RegExp(`'${code}'`), code);
 });
 
-test('every seconds option of the host is typed in index.d.ts with its real default', () => {
+test('every option of the host is typed in index.d.ts with its real default, and no other', () => {
   const native = require('../native.js').loadNative();
   const dts = fs.readFileSync(path.join(pkgDir, 'index.d.ts'), 'utf8');
   const options = /export interface ResolverOptions \{([^]*?)\n\}/.exec(dts)[1];
-  for (const [name, def] of native.secondsOptions()) {
-    const m = new RegExp(`/\\*\\*([^*]*)\\*/\\s*${name}\\?: number`).exec(options);
-    assert.ok(m, `${name} is declared with a doc comment`);
-    assert.match(m[1], new RegExp(`default ${def}\\b`), `${name}: the documented default is the host's ${def}`);
+  const table = native.settings();
+  assert.ok(table.length >= 14);
+  for (const [name, kind, def] of table) {
+    const type = kind === 'text' ? 'string' : 'number';
+    const m = new RegExp(`/\\*\\*([^*]*)\\*/\\s*${name}\\?: ${type}\\n`).exec(options);
+    assert.ok(m, `${name} is declared as ${type} with a doc comment`);
+    if (def !== null) {
+      const shown = kind === 'text' ? `\`${def}\`` : def;
+      assert.ok(m[1].includes(`default ${shown}`), `${name}: the documented default is the host's ${shown}: ${m[1]}`);
+    }
   }
+  const declared = [...options.matchAll(/^  (\w+)\?:/gm)].map((m) => m[1]);
+  assert.deepEqual(declared.sort(), [...table.map(([n]) => n), 'logLevel', 'logger'].sort());
 });
 
 test('error codes are the host’s table, and the ErrorCode type lists exactly those', () => {

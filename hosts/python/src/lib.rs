@@ -15,10 +15,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use linear_oauth_host as host;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyInt, PyString, PyTuple, PyType};
 
 /// `__module__` of every public type: users see `linear_oauth.Resolver`.
 const MODULE: &str = "linear_oauth";
@@ -413,12 +413,55 @@ struct PyResolver {
     inner: host::Resolver,
 }
 
-/// The host's one validator for seconds options, under this host's keyword.
-/// Test hook: the host's seconds options as Python keywords, with defaults.
+/// Test hook: the host's options table as Python keywords: (name, kind,
+/// default as text or None).
 #[pyfunction]
-#[pyo3(name = "_seconds_options")]
-fn seconds_options() -> Vec<(String, f64)> {
-    host::DurationOption::ALL.iter().map(|o| (o.python_name(), o.default_value().as_secs_f64())).collect()
+#[pyo3(name = "_settings")]
+fn settings() -> Vec<(String, &'static str, Option<String>)> {
+    host::SETTINGS.iter().map(|s| (s.python_name(), kind_name(s.kind), s.default_text())).collect()
+}
+
+fn kind_name(kind: host::SettingKind) -> &'static str {
+    match kind {
+        host::SettingKind::Text { .. } => "text",
+        host::SettingKind::Seconds(_) => "seconds",
+        host::SettingKind::Bytes => "bytes",
+    }
+}
+
+/// Keyword arguments over the defaults, each through the host's table and
+/// its one validator (under the keyword's name). `None` means the default.
+fn options_from_kwargs(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<host::Options> {
+    let mut options = host::Options::default();
+    for (key, value) in kwargs.into_iter().flatten() {
+        let name: String = key.extract()?;
+        let setting = host::SETTINGS
+            .iter()
+            .find(|s| s.python_name() == name)
+            .ok_or_else(|| PyTypeError::new_err(format!("Resolver() got an unexpected keyword argument '{name}'")))?;
+        if value.is_none() {
+            continue;
+        }
+        let wrong_type = |want: &str| PyTypeError::new_err(format!("{name} must be {want}"));
+        match setting.kind {
+            host::SettingKind::Text { .. } => {
+                setting.set_text(&mut options, value.extract().map_err(|_| wrong_type("a str"))?);
+            }
+            host::SettingKind::Seconds(_) => {
+                let secs: f64 = value.extract().map_err(|_| wrong_type("a number of seconds"))?;
+                setting.set_number(&mut options, &name, secs).map_err(|e| to_py_err(py, e))?;
+            }
+            host::SettingKind::Bytes => {
+                if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+                    return Err(wrong_type("an int"));
+                }
+                // Out-of-range ints (even beyond 64 bits) get the table's message.
+                let n: f64 = value.extract()?;
+                setting.set_number(&mut options, &name, n).map_err(|e| to_py_err(py, e))?;
+            }
+        }
+    }
+    Ok(options)
 }
 
 /// A panic in the host becomes `InternalError` (an `Exception`), never a
@@ -583,71 +626,12 @@ fn complete_future(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>
 
 #[pymethods]
 impl PyResolver {
-    /// Every option is keyword-only; `None` means the host default.
+    /// Every option is keyword-only (see `linear_oauth_host::SETTINGS`);
+    /// `None` means the host default.
     #[new]
-    #[pyo3(signature = (
-        *,
-        store = None,
-        registry_table = None,
-        api_base = None,
-        authorize_url = None,
-        refresh_threshold_s = None,
-        cache_ttl_s = None,
-        secret_prefix = None,
-        http_timeout_s = None,
-        lease_ttl_s = None,
-        lease_wait_s = None,
-        call_deadline_s = None,
-        max_memory_bytes = None,
-        failure_memory_s = None,
-        refresh_ahead_s = None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        store: Option<String>,
-        registry_table: Option<String>,
-        api_base: Option<String>,
-        authorize_url: Option<String>,
-        refresh_threshold_s: Option<f64>,
-        cache_ttl_s: Option<f64>,
-        secret_prefix: Option<String>,
-        http_timeout_s: Option<f64>,
-        lease_ttl_s: Option<f64>,
-        lease_wait_s: Option<f64>,
-        call_deadline_s: Option<f64>,
-        max_memory_bytes: Option<usize>,
-        failure_memory_s: Option<f64>,
-        refresh_ahead_s: Option<f64>,
-    ) -> PyResult<Self> {
-        let d = host::Options::default();
-        let mut options = host::Options {
-            store: store.unwrap_or(d.store),
-            registry_table: registry_table.or(d.registry_table),
-            api_base: api_base.unwrap_or(d.api_base),
-            authorize_url: authorize_url.unwrap_or(d.authorize_url),
-            secret_prefix: secret_prefix.unwrap_or(d.secret_prefix),
-            max_memory_bytes: max_memory_bytes.unwrap_or(d.max_memory_bytes),
-            // log_sink is set by `open`; fields added to the host later keep their defaults.
-            ..d
-        };
-        use host::DurationOption as D;
-        let seconds = [
-            (D::RefreshThreshold, refresh_threshold_s),
-            (D::CacheTtl, cache_ttl_s),
-            (D::HttpTimeout, http_timeout_s),
-            (D::LeaseTtl, lease_ttl_s),
-            (D::LeaseWait, lease_wait_s),
-            (D::CallDeadline, call_deadline_s),
-            (D::FailureMemory, failure_memory_s),
-            (D::RefreshAhead, refresh_ahead_s),
-        ];
-        // The host's one validator, under the keyword's name.
-        for (opt, value) in seconds {
-            if let Some(secs) = value {
-                opt.set(&mut options, opt.from_secs(&opt.python_name(), secs).map_err(|e| to_py_err(py, e))?);
-            }
-        }
+    #[pyo3(signature = (**options))]
+    fn new(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let options = options_from_kwargs(py, options)?;
         Self::open(py, options)
     }
 
@@ -771,7 +755,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_emit_log", wrap_pyfunction!(emit_log, m)?)?;
     m.setattr("_complete_future", wrap_pyfunction!(complete_future, m)?)?;
     m.setattr("_error_kinds", wrap_pyfunction!(error_kinds, m)?)?;
-    m.setattr("_seconds_options", wrap_pyfunction!(seconds_options, m)?)?;
+    m.setattr("_settings", wrap_pyfunction!(settings, m)?)?;
     let t = error_types(py)?;
     m.add("LinearOAuthError", t.base.clone_ref(py))?;
     for (kind, ty) in host::ERROR_KINDS.iter().zip(&t.kinds) {

@@ -60,18 +60,34 @@ def test_the_module_matches_the_hosts_error_table() -> None:
     assert declared == {name for _, name, _ in table}
 
 
-def test_every_seconds_option_of_the_host_is_a_typed_keyword(tmp_path: Path) -> None:
+def test_every_option_of_the_host_is_a_typed_keyword(tmp_path: Path) -> None:
     from linear_oauth import _native
 
     pyi = (Path(lo.__file__).parent / "_native.pyi").read_text()
-    table = _native._seconds_options()  # type: ignore[attr-defined]
-    assert len(table) >= 8
-    for name, default in table:
-        assert f"{name}: float | None = None" in pyi, name
-        # Accepted at its default by the constructor; refused when negative, by its own name.
-        lo.Resolver(store=f"file:{tmp_path}", **{name: default})
-        with pytest.raises(lo.InvalidInput, match=name):
-            lo.Resolver(store=f"file:{tmp_path}", **{name: -1.0})
+    table = _native._settings()  # type: ignore[attr-defined]
+    assert len(table) >= 14
+    declared = pyi[pyi.index("class Resolver:") :]
+    declared = declared[: declared.index(") -> Resolver:")]
+    types = {"text": "str", "seconds": "float", "bytes": "int"}
+    for name, kind, default in table:
+        assert f"{name}: {types[kind]} | None = None" in declared, name
+        if kind == "seconds":
+            # Accepted at its default by the constructor; refused when negative, by its own name.
+            lo.Resolver(store=f"file:{tmp_path}", **{name: float(default)})
+            with pytest.raises(lo.InvalidInput, match=name):
+                lo.Resolver(store=f"file:{tmp_path}", **{name: -1.0})
+        if kind == "bytes":
+            lo.Resolver(store=f"file:{tmp_path}", **{name: int(default)})
+            for bad in (1024, -1, 2**80):
+                with pytest.raises(lo.InvalidInput, match=name):
+                    lo.Resolver(store=f"file:{tmp_path}", **{name: bad})
+            with pytest.raises(TypeError, match=name):
+                lo.Resolver(store=f"file:{tmp_path}", **{name: "64MiB"})
+    # Exactly the table: nothing declared that the host does not take.
+    keywords = {line.strip().split(":")[0] for line in declared.splitlines() if " | None = None" in line}
+    assert keywords == {name for name, _, _ in table}
+    with pytest.raises(TypeError, match="unexpected keyword argument 'http_timeout'"):
+        lo.Resolver(store=f"file:{tmp_path}", http_timeout=5)
 
 
 def test_attribute_defaults_exist_on_the_classes() -> None:
