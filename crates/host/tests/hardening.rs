@@ -169,6 +169,32 @@ fn an_oversized_secret_file_is_a_store_error_not_a_trap() {
 }
 
 #[test]
+fn a_file_store_that_cannot_take_the_rotated_token_is_not_refreshed() {
+    let server = server();
+    let dir = tempdir("unwritable");
+    let r = Resolver::new(Options { store: format!("file:{}", dir.display()), ..options(&server) }).unwrap();
+    let b = r.backends().clone();
+    let s = seed(&server, &b, "acme", 10);
+    // Every write of this secret fails: its lock file's place is taken by a directory.
+    let blocker = dir.join("locks").join(format!("secret-{}.lock", s.secret_id));
+    std::fs::remove_file(&blocker).unwrap();
+    std::fs::create_dir(&blocker).unwrap();
+    let err = r.resolve(&s.workspace_id).unwrap_err();
+    assert!(matches!(&err, Error::Store(m) if m.contains("not refreshing")), "{err:?}");
+    assert_eq!(server.counters().token_refresh, 0, "the refresh token was not spent");
+    assert!(server.refresh_token_live(&s.refresh));
+    assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "store unchanged, not blanked");
+    // Once the store takes writes again, the next call refreshes and saves.
+    std::fs::remove_dir(&blocker).unwrap();
+    let t = r.resolve(&s.workspace_id).unwrap();
+    let stored = stored(&b, &s.secret_id);
+    assert_ne!(t.access_token, s.access);
+    assert_eq!(stored["access_token"], t.access_token.as_str());
+    assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_store_directory_others_can_reach_is_refused_unchanged() {
     let dir = tempdir("mode");
     std::fs::create_dir(&dir).unwrap();
