@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use linear_oauth_host::store::SecretStore;
 use linear_oauth_host::{Backends, Error, Options, PutOutcome, Resolver, Versioned};
-use linear_oauth_testserver::FaultsPatch;
+use linear_oauth_testserver::{FaultsPatch, TestServer};
 
 fn lease_key(secret_id: &str) -> String {
     format!("refresh:{secret_id}")
@@ -145,13 +145,19 @@ fn overlong_ids_are_invalid_input_in_every_call() {
     Resolver::with_backends(Options { secret_prefix: "p".repeat(150), ..options(&server) }, memory()).unwrap();
 }
 
-#[test]
-fn an_oversized_secret_file_is_a_store_error_not_a_trap() {
+/// A resolver on a file store in a fresh directory, holding workspace `acme`.
+fn on_file_store(tag: &str, expires_in_s: i64) -> (TestServer, std::path::PathBuf, Resolver, Backends, Seeded) {
     let server = server();
-    let dir = tempdir("big");
+    let dir = tempdir(tag);
     let r = Resolver::new(Options { store: format!("file:{}", dir.display()), ..options(&server) }).unwrap();
     let b = r.backends().clone();
-    let s = seed(&server, &b, "acme", 3600);
+    let s = seed(&server, &b, "acme", expires_in_s);
+    (server, dir, r, b, s)
+}
+
+#[test]
+fn an_oversized_secret_file_is_a_store_error_not_a_trap() {
+    let (_server, dir, r, _, s) = on_file_store("big", 3600);
     let path = dir.join("secrets").join(format!("{}.json", s.secret_id));
     assert!(path.exists());
     // 100 MB (sparse) would exhaust the component's memory.
@@ -170,11 +176,7 @@ fn an_oversized_secret_file_is_a_store_error_not_a_trap() {
 
 #[test]
 fn a_file_store_that_cannot_take_the_rotated_token_is_not_refreshed() {
-    let server = server();
-    let dir = tempdir("unwritable");
-    let r = Resolver::new(Options { store: format!("file:{}", dir.display()), ..options(&server) }).unwrap();
-    let b = r.backends().clone();
-    let s = seed(&server, &b, "acme", 10);
+    let (server, dir, r, b, s) = on_file_store("unwritable", 10);
     // Every write of this secret fails: its lock file's place is taken by a directory.
     let blocker = dir.join("locks").join(format!("secret-{}.lock", s.secret_id));
     std::fs::remove_file(&blocker).unwrap();

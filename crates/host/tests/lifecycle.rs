@@ -140,9 +140,7 @@ fn an_unreachable_endpoint_serves_the_unexpired_token() {
 
 #[test]
 fn a_pair_lost_to_a_timeout_is_recovered_within_linears_grace() {
-    let server = server();
-    let b = memory();
-    let s = seed(&server, &b, "acme", -5);
+    let (server, b, s, _) = acme(-5);
     // Linear rotates, then its answer never arrives in time.
     server.set_faults(FaultsPatch {
         grace: Some(GraceMode::SamePair),

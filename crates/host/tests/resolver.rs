@@ -139,11 +139,9 @@ fn expiring_token_is_refreshed_and_written_back() {
 
 #[test]
 fn a_refresh_without_rotation_keeps_the_old_refresh_token() {
-    let server = server();
-    let b = memory();
-    let s = seed(&server, &b, "acme", 10);
+    let (server, b, s, r) = acme(10);
     server.set_faults(FaultsPatch { omit_refresh_token: Some(true), ..Default::default() });
-    let t = resolver_with(&server, &b, None).resolve_secret(&s.secret_id).unwrap();
+    let t = r.resolve_secret(&s.secret_id).unwrap();
     let stored = stored(&b, &s.secret_id);
     assert_ne!(t.access_token, s.access);
     assert_eq!(stored["access_token"], t.access_token.as_str());
@@ -152,9 +150,7 @@ fn a_refresh_without_rotation_keeps_the_old_refresh_token() {
 
 #[test]
 fn a_cached_token_is_not_served_once_it_is_expiring() {
-    let server = server();
-    let b = memory();
-    let s = seed(&server, &b, "acme", 61); // fresh for another second under the 60 s threshold
+    let (server, b, s, _) = acme(61); // fresh for another second under the 60 s threshold
     let r = Resolver::with_backends(Options { refresh_ahead: Duration::ZERO, ..options(&server) }, b.clone()).unwrap();
     assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
     assert!(r.cached(&s.workspace_id).is_some());
@@ -166,10 +162,7 @@ fn a_cached_token_is_not_served_once_it_is_expiring() {
 
 #[test]
 fn a_refresh_by_another_resolver_is_adopted_without_refreshing_again() {
-    let server = server();
-    let b = memory();
-    let s = seed(&server, &b, "acme", 61);
-    let a = resolver_with(&server, &b, None);
+    let (server, b, s, a) = acme(61);
     assert_eq!(a.resolve(&s.workspace_id).unwrap().access_token, s.access, "cached in a");
     // "Another process" that refreshes now.
     let eager = Options { refresh_threshold: Duration::from_secs(600), ..options(&server) };
@@ -182,10 +175,7 @@ fn a_refresh_by_another_resolver_is_adopted_without_refreshing_again() {
 
 #[test]
 fn force_refresh_rotates_a_fresh_token() {
-    let server = server();
-    let b = memory();
-    let s = seed(&server, &b, "acme", 3600);
-    let r = resolver_with(&server, &b, None);
+    let (server, b, s, r) = acme(3600);
     assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
     let t = r.force_refresh(&s.secret_id).unwrap();
     assert_ne!(t.access_token, s.access);
@@ -197,12 +187,11 @@ fn force_refresh_rotates_a_fresh_token() {
 
 #[test]
 fn a_token_endpoint_slower_than_the_timeout_is_a_transport_error() {
-    let server = server();
-    let b = memory();
-    let s = seed(&server, &b, "acme", -5);
+    let (server, b, s, _) = acme(-5);
     server.set_faults(FaultsPatch { latency_ms: Some(2000), ..Default::default() });
-    let o = Options { http_timeout: Duration::from_millis(300), ..options(&server) };
-    let r = Resolver::with_backends(o, b.clone()).unwrap();
+    let r =
+        Resolver::with_backends(Options { http_timeout: Duration::from_millis(300), ..options(&server) }, b.clone())
+            .unwrap();
     let started = Instant::now();
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Transport(_))));
     assert!(started.elapsed() < Duration::from_millis(1900), "{:?}", started.elapsed());
