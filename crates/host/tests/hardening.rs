@@ -197,6 +197,15 @@ fn a_file_store_that_cannot_take_the_rotated_token_is_not_refreshed() {
 }
 
 #[test]
+fn a_corrupt_registry_is_a_store_error_that_names_it() {
+    let (_server, dir, r, _, s) = on_file_store("registry", 3600);
+    std::fs::write(dir.join("registry.json"), "{not json").unwrap();
+    let err = r.resolve(&s.workspace_id).unwrap_err();
+    assert!(matches!(&err, Error::Store(m) if m.contains("registry")), "{err:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_store_directory_others_can_reach_is_refused_unchanged() {
     let dir = tempdir("mode");
     std::fs::create_dir(&dir).unwrap();

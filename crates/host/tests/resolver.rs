@@ -95,6 +95,9 @@ fn invalid_stored_tokens_list_their_fields() {
     let r = resolver_with(&server, &b, Some(sink.clone()));
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/stored_tokens.json");
     let vectors: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let outcomes: std::collections::HashSet<bool> =
+        vectors["vectors"].as_array().unwrap().iter().map(|c| c["valid"].as_bool().unwrap()).collect();
+    assert_eq!(outcomes.len(), 2, "the vectors have valid and invalid cases");
     for (i, case) in vectors["vectors"].as_array().unwrap().iter().enumerate() {
         let id = format!("vector-{i}");
         b.secrets.put(&id, case["value"].as_str().unwrap(), None).unwrap();

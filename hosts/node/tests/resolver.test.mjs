@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import lo from '../index.js';
-import { useServer, tmpStore, seed, options, sleep } from './helpers.mjs';
+import { useServer, tmpStore, seed, putSecret, options, sleep } from './helpers.mjs';
 
 let server;
 useServer((s) => (server = s));
@@ -126,6 +126,18 @@ test('token endpoint errors carry status, error and description', async () => {
     assert.equal(e.status, 400);
     assert.equal(e.error, 'invalid_request');
     assert.equal(e.description, 'Bad things');
+  });
+});
+
+test('an invalid stored token carries invalidFields, also as missingFields', async () => {
+  const dir = tmpStore();
+  await putSecret(server, dir, 'half', '{"access_token":"x","scope":""}');
+  const r = new lo.Resolver(options(server, dir));
+  await rejectsWith(r.resolveSecret('half'), 'INVALID_STORED_TOKEN', (e) => {
+    assert.equal(e.invalidFields.length, 10);
+    assert.ok(e.invalidFields.includes('scope') && !e.invalidFields.includes('access_token'), String(e.invalidFields));
+    assert.deepEqual(e.missingFields, e.invalidFields, 'the old name still works');
+    for (const f of e.invalidFields) assert.ok(e.message.includes(f), e.message);
   });
 });
 

@@ -88,6 +88,7 @@ def test_raised_errors_carry_their_attributes(server: TestServer, store: Store, 
     assert isinstance(bad.value.invalid_fields, tuple) and len(bad.value.invalid_fields) == 10
     assert "scope" in bad.value.invalid_fields and "access_token" not in bad.value.invalid_fields
     assert bad.value.missing_fields == bad.value.invalid_fields, "the old name still works"
+    assert all(f in str(bad.value) for f in bad.value.invalid_fields), str(bad.value)
     assert bad.value.code == "INVALID_STORED_TOKEN"
 
     s = store.seed("acme", -5)  # expired: a 502 cannot be served around
