@@ -11,8 +11,11 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # dependencies instead of building wasmtime and the AWS SDK twice.
 export CARGO_BUILD_TARGET ?= $(shell rustc -vV | sed -n 's/^host: //p')
 BUILD_DIR := $(TARGET_DIR)/$(CARGO_BUILD_TARGET)
-# The Python and Node suites start this Linear-compatible server.
+# The Linear-compatible server (benchmarks, dist-check), and the same server
+# with routes that seed stores through the host's own backends, which the
+# Python and Node suites start (tests/harness).
 export LINEAR_OAUTH_TESTSERVER := $(BUILD_DIR)/debug/linear-oauth-testserver
+export LINEAR_OAUTH_TESTHARNESS := $(BUILD_DIR)/debug/linear-oauth-testharness
 
 .PHONY: all help setup venv build smoke test test-rust test-python test-node bench lint ci dist dist-check
 
@@ -52,8 +55,8 @@ test-rust:
 # `pip install ./hosts/python` builds the extension with the component
 # embedded (release by default; here the dev profile, which reuses what
 # `cargo test` built). stubtest checks the hand-written .pyi against it.
-# `cargo test --no-run` (a no-op after test-rust) builds the test server with
-# the same features as the rest; a lone `-p linear-oauth-testserver` build
+# `cargo test --no-run` (a no-op after test-rust) builds the test harness with
+# the same features as the rest; a lone `-p linear-oauth-testharness` build
 # would resolve features differently and recompile its dependencies.
 test-python:
 	$(CARGO) test --no-run --quiet
@@ -68,7 +71,7 @@ test-node:
 	git diff --exit-code -- hosts/node/index.d.ts  # the committed types match the build
 
 bench: setup venv
-	$(CARGO) build -p linear-oauth-testserver
+	$(CARGO) test --no-run --quiet
 	$(CARGO) build --release -p linear-oauth-host --example bench --example refresh_bench
 	VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/bench
 	# The refresh path with 5 ms added to every AWS request (a network round trip).

@@ -2,7 +2,7 @@
 // pure-JS cached resolver doing the same work, and the paths that reach the
 // component, the store and the local test server.
 //
-//   node bench.mjs            (after `npm run build` and `cargo build -p linear-oauth-testserver`)
+//   node bench.mjs            (after `npm run build` and `cargo build -p linear-oauth-testharness`)
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use linear_oauth_host::store::SecretStore;
 use linear_oauth_host::{Backends, Error, Options, PutOutcome, Resolver, Target, Versioned};
-use linear_oauth_testserver::FaultsPatch;
+use linear_oauth_testserver::{FaultsPatch, TestServer};
 
 fn lease_key(secret_id: &str) -> String {
     format!("refresh:{secret_id}")
@@ -145,13 +145,19 @@ fn overlong_ids_are_invalid_input_in_every_call() {
     Resolver::with_backends(Options { secret_prefix: "p".repeat(150), ..options(&server) }, memory()).unwrap();
 }
 
-#[test]
-fn an_oversized_secret_file_is_a_store_error_not_a_trap() {
+/// A resolver on a file store in a fresh directory, holding workspace `acme`.
+fn on_file_store(tag: &str, expires_in_s: i64) -> (TestServer, std::path::PathBuf, Resolver, Backends, Seeded) {
     let server = server();
-    let dir = tempdir("big");
+    let dir = tempdir(tag);
     let r = Resolver::new(Options { store: format!("file:{}", dir.display()), ..options(&server) }).unwrap();
     let b = r.backends().clone();
-    let s = seed(&server, &b, "acme", 3600);
+    let s = seed(&server, &b, "acme", expires_in_s);
+    (server, dir, r, b, s)
+}
+
+#[test]
+fn an_oversized_secret_file_is_a_store_error_not_a_trap() {
+    let (_server, dir, r, _, s) = on_file_store("big", 3600);
     let path = dir.join("secrets").join(format!("{}.json", s.secret_id));
     assert!(path.exists());
     // 100 MB (sparse) would exhaust the component's memory.
@@ -165,6 +171,37 @@ fn an_oversized_secret_file_is_a_store_error_not_a_trap() {
     std::fs::write(&path, v.to_string()).unwrap();
     r.invalidate(&s.workspace_id);
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Store(_))));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_file_store_that_cannot_take_the_rotated_token_is_not_refreshed() {
+    let (server, dir, r, b, s) = on_file_store("unwritable", 10);
+    // Every write of this secret fails: its lock file's place is taken by a directory.
+    let blocker = dir.join("locks").join(format!("secret-{}.lock", s.secret_id));
+    std::fs::remove_file(&blocker).unwrap();
+    std::fs::create_dir(&blocker).unwrap();
+    let err = r.resolve(&s.workspace_id).unwrap_err();
+    assert!(matches!(&err, Error::Store(m) if m.contains("not refreshing")), "{err:?}");
+    assert_eq!(server.counters().token_refresh, 0, "the refresh token was not spent");
+    assert!(server.refresh_token_live(&s.refresh));
+    assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "store unchanged, not blanked");
+    // Once the store takes writes again, the next call refreshes and saves.
+    std::fs::remove_dir(&blocker).unwrap();
+    let t = r.resolve(&s.workspace_id).unwrap();
+    let stored = stored(&b, &s.secret_id);
+    assert_ne!(t.access_token, s.access);
+    assert_eq!(stored["access_token"], t.access_token.secret());
+    assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_corrupt_registry_is_a_store_error_that_names_it() {
+    let (_server, dir, r, _, s) = on_file_store("registry", 3600);
+    std::fs::write(dir.join("registry.json"), "{not json").unwrap();
+    let err = r.resolve(&s.workspace_id).unwrap_err();
+    assert!(matches!(&err, Error::Store(m) if m.contains("registry")), "{err:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

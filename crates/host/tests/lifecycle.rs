@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use linear_oauth_host::{Error, Options, Resolver};
-use linear_oauth_testserver::{FailNext, FaultsPatch};
+use linear_oauth_testserver::{FailNext, FaultsPatch, GraceMode};
 
 fn fail(count: u32, status: u16) -> FaultsPatch {
     FaultsPatch { fail_next: Some(FailNext { count, status, body: None }), ..Default::default() }
@@ -136,6 +136,29 @@ fn an_unreachable_endpoint_serves_the_unexpired_token() {
     // Expired, the same outage is an error.
     let s = seed(&server, &b, "beta", -5);
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Transport(_))));
+}
+
+#[test]
+fn a_pair_lost_to_a_timeout_is_recovered_within_linears_grace() {
+    let (server, b, s, _) = acme(-5);
+    // Linear rotates, then its answer never arrives in time.
+    server.set_faults(FaultsPatch {
+        grace: Some(GraceMode::SamePair),
+        post_grant_delay_ms: Some(1500),
+        ..Default::default()
+    });
+    let o = Options { http_timeout: Duration::from_millis(400), failure_memory: Duration::ZERO, ..options(&server) };
+    let r = Resolver::with_backends(o, b.clone()).unwrap();
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Transport(_))));
+    assert!(!server.refresh_token_live(&s.refresh), "the server did rotate");
+    assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str());
+    // The next call replays the original request inside the grace window.
+    server.set_faults(FaultsPatch { post_grant_delay_ms: Some(0), ..Default::default() });
+    let t = r.resolve(&s.workspace_id).unwrap();
+    let stored = stored(&b, &s.secret_id);
+    assert_ne!(t.access_token, s.access);
+    assert_eq!(stored["access_token"], t.access_token.secret());
+    assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
 }
 
 // ------------------------------------------------------------- 401 reports

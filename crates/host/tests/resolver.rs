@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use linear_oauth_host::store::{Registry, SecretStore};
 use linear_oauth_host::{
-    Error, LeaseGrant, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Target, Versioned,
+    Error, LeaseGrant, LogLevel, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Target, Versioned,
 };
 use linear_oauth_testserver::{FailNext, FaultsPatch};
 
@@ -36,12 +36,23 @@ fn happy_path_and_cache() {
     assert_eq!(server.counters().token_requests, 0);
 }
 
+/// The captured events at `level` whose message contains `text`.
+fn events(sink: &Captured, level: LogLevel, text: &str) -> Vec<Event> {
+    sink.0.lock().unwrap().iter().filter(|(l, m, _)| *l == level && m.contains(text)).cloned().collect()
+}
+
+/// The value of field `name` of a captured event.
+fn field<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
+    event.2.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
 #[test]
 fn not_registered_revoked_and_unknown_status() {
     let server = server();
     let b = memory();
     let s = seed(&server, &b, "acme", 3600);
-    let r = resolver_with(&server, &b, None);
+    let sink = Arc::new(Captured::default());
+    let r = resolver_with(&server, &b, Some(sink.clone()));
     assert!(matches!(r.resolve("org-nope"), Err(Error::NotRegistered(_))));
     for status in ["revoked", "", "paused"] {
         b.registry
@@ -63,17 +74,30 @@ fn not_registered_revoked_and_unknown_status() {
             status: "active".into(),
         })
         .unwrap();
+    // An unknown status is a warning that names it and the workspace.
+    let unknown = events(&sink, LogLevel::Warn, "unknown registry status");
+    assert_eq!(unknown.len(), 1, "{}", sink.text());
+    assert_eq!((field(&unknown[0], "status"), field(&unknown[0], "workspace_id")), (Some("paused"), Some("org-acme")));
     assert!(matches!(r.resolve("org-gone"), Err(Error::SecretMissing(_))));
-    assert!(matches!(r.resolve(""), Err(Error::InvalidInput(_))));
+    assert!(matches!(r.resolve_secret("no-such-secret"), Err(Error::SecretMissing(_))));
+    for bad in ["", "   ", "a\nb"] {
+        assert!(matches!(r.resolve(bad), Err(Error::InvalidInput(_))), "{bad:?}");
+        assert!(matches!(r.resolve_secret(bad), Err(Error::InvalidInput(_))), "{bad:?}");
+    }
+    assert_eq!(server.counters().token_requests, 0);
 }
 
 #[test]
 fn invalid_stored_tokens_list_their_fields() {
     let server = server();
     let b = memory();
-    let r = resolver_with(&server, &b, None);
+    let sink = Arc::new(Captured::default());
+    let r = resolver_with(&server, &b, Some(sink.clone()));
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/stored_tokens.json");
     let vectors: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let outcomes: std::collections::HashSet<bool> =
+        vectors["vectors"].as_array().unwrap().iter().map(|c| c["valid"].as_bool().unwrap()).collect();
+    assert_eq!(outcomes.len(), 2, "the vectors have valid and invalid cases");
     for (i, case) in vectors["vectors"].as_array().unwrap().iter().enumerate() {
         let id = format!("vector-{i}");
         b.secrets.put(&id, case["value"].as_str().unwrap(), None).unwrap();
@@ -82,7 +106,11 @@ fn invalid_stored_tokens_list_their_fields() {
             assert_eq!(result.unwrap().access_token, "lin_oauth_vector_access", "{}", case["name"]);
         } else {
             let want: Vec<String> = serde_json::from_value(case["bad_fields"].clone()).unwrap();
-            assert_eq!(result.unwrap_err(), Error::InvalidStoredToken(want), "{}", case["name"]);
+            assert_eq!(result.unwrap_err(), Error::InvalidStoredToken(want.clone()), "{}", case["name"]);
+            // Logged with the secret and its bad fields, for whoever fixes it.
+            let logged = sink.0.lock().unwrap().iter().find(|e| field(e, "secret_id") == Some(id.as_str())).cloned();
+            let logged = logged.unwrap_or_else(|| panic!("{}: not logged: {}", case["name"], sink.text()));
+            assert_eq!(field(&logged, "fields"), Some(want.join(",").as_str()), "{}", case["name"]);
         }
     }
     assert_eq!(server.counters().token_requests, 0, "a bad secret fails at read time");
@@ -113,6 +141,93 @@ fn expiring_token_is_refreshed_and_written_back() {
 }
 
 #[test]
+fn a_refresh_without_rotation_keeps_the_old_refresh_token() {
+    let (server, b, s, r) = acme(10);
+    server.set_faults(FaultsPatch { omit_refresh_token: Some(true), ..Default::default() });
+    let t = r.resolve_secret(&s.secret_id).unwrap();
+    let stored = stored(&b, &s.secret_id);
+    assert_ne!(t.access_token, s.access);
+    assert_eq!(stored["access_token"], t.access_token.secret());
+    assert_eq!(stored["refresh_token"], s.refresh.as_str(), "no refresh_token in the answer: the old one stays");
+}
+
+#[test]
+fn a_cached_token_is_not_served_once_it_is_expiring() {
+    let (server, b, s, _) = acme(61); // fresh for another second under the 60 s threshold
+    let r = Resolver::with_backends(Options { refresh_ahead: Duration::ZERO, ..options(&server) }, b.clone()).unwrap();
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert!(r.cached(&s.workspace_id).is_some());
+    std::thread::sleep(Duration::from_millis(1300));
+    assert!(r.cached(&s.workspace_id).is_none(), "inside the cache TTL, but expiring");
+    assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_eq!(server.counters().token_refresh_ok, 1);
+}
+
+#[test]
+fn a_refresh_by_another_resolver_is_adopted_without_refreshing_again() {
+    let (server, b, s, a) = acme(61);
+    assert_eq!(a.resolve(&s.workspace_id).unwrap().access_token, s.access, "cached in a");
+    // "Another process" that refreshes now.
+    let eager = Options { refresh_threshold: Duration::from_secs(600), ..options(&server) };
+    let by_b = Resolver::with_backends(eager, b.clone()).unwrap().resolve(&s.workspace_id).unwrap();
+    assert_ne!(by_b.access_token, s.access);
+    std::thread::sleep(Duration::from_millis(1300)); // a's copy is now expiring
+    assert_eq!(a.resolve(&s.workspace_id).unwrap().access_token, by_b.access_token);
+    assert_eq!(server.counters().token_requests, 1);
+}
+
+#[test]
+fn force_refresh_rotates_a_fresh_token() {
+    let (server, b, s, r) = acme(3600);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    let t = r.force_refresh(Target::Secret(&s.secret_id)).unwrap();
+    assert_ne!(t.access_token, s.access);
+    assert_eq!(stored(&b, &s.secret_id)["access_token"], t.access_token.secret());
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token, "the cached old token was dropped");
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, t.access_token);
+    assert_eq!(server.counters().token_refresh_ok, 1);
+}
+
+#[test]
+fn a_token_endpoint_slower_than_the_timeout_is_a_transport_error() {
+    let (server, b, s, _) = acme(-5);
+    server.set_faults(FaultsPatch { latency_ms: Some(2000), ..Default::default() });
+    let r =
+        Resolver::with_backends(Options { http_timeout: Duration::from_millis(300), ..options(&server) }, b.clone())
+            .unwrap();
+    let started = Instant::now();
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Transport(_))));
+    assert!(started.elapsed() < Duration::from_millis(1900), "{:?}", started.elapsed());
+    assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str());
+    assert!(server.refresh_token_live(&s.refresh), "the server never processed the refresh");
+}
+
+#[test]
+fn cached_resolves_from_many_threads_agree() {
+    let server = server();
+    let b = memory();
+    let workspaces: Arc<Vec<Seeded>> =
+        Arc::new((0..8).map(|i| seed(&server, &b, &format!("ws{i:02}"), 3600)).collect());
+    let r = resolver_with(&server, &b, None);
+    let handles: Vec<_> = (0..16)
+        .map(|t| {
+            let (r, ws) = (r.clone(), workspaces.clone());
+            std::thread::spawn(move || {
+                for i in 0..125 {
+                    let s = &ws[(t + i) % ws.len()];
+                    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(server.counters().token_requests, 0);
+    assert!(workspaces.iter().all(|s| r.cached(&s.workspace_id).is_some()));
+}
+
+#[test]
 fn malformed_expiry_counts_as_expiring() {
     let server = server();
     let b = memory();
@@ -123,7 +238,9 @@ fn malformed_expiry_counts_as_expiring() {
     let sink = Arc::new(Captured::default());
     let r = resolver_with(&server, &b, Some(sink.clone()));
     assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
-    assert!(sink.text().contains("malformed"), "{}", sink.text());
+    let warned = events(&sink, LogLevel::Warn, "malformed");
+    assert_eq!(warned.len(), 1, "{}", sink.text());
+    assert_eq!(field(&warned[0], "secret_id"), Some(s.secret_id.as_str()));
 }
 
 #[test]
@@ -254,11 +371,16 @@ fn invalid_grant_with_unchanged_token_requires_reauthorization_and_keeps_the_sec
     let s = seed(&server, &b, "acme", 10);
     linear_oauth_testserver_refresh(&server, &s.refresh); // spent, nobody stored the result
     let before = b.secrets.get(&s.secret_id).unwrap().unwrap();
-    let r = resolver_with(&server, &b, None);
+    let sink = Arc::new(Captured::default());
+    let r = resolver_with(&server, &b, Some(sink.clone()));
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
     assert_eq!(b.secrets.get(&s.secret_id).unwrap().unwrap(), before, "store untouched");
     // And it stays an error (no cached bogus state).
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
+    assert_eq!(b.secrets.get(&s.secret_id).unwrap().unwrap(), before, "never deleted or blanked");
+    let c = server.counters();
+    assert_eq!((c.invalid_grant, c.token_refresh_ok), (2, 1), "only the competing spend succeeded");
+    assert!(!events(&sink, LogLevel::Error, "installed again").is_empty(), "{}", sink.text());
 }
 
 #[test]

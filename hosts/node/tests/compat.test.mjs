@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 
 import lo from '../index.js';
-import { useServer, tmpStore, seed, options, writeSecret, tokenJson, isoIn, runNode, captureLogger, settleLogs } from './helpers.mjs';
+import { useServer, tmpStore, seed, putSecret, options, runNode, captureLogger, settleLogs } from './helpers.mjs';
 
 let server;
 useServer((s) => (server = s));
@@ -24,22 +24,21 @@ test('resolveLinearOauthToken returns the old shape from the module-level resolv
   const s = await seed(server, dir, 'acme', 3600);
   const script = `
     import { resolveLinearOauthToken, invalidateLinearOauthCache, LinearOauthTokenResult } from './index.mjs';
-    import { writeFileSync } from 'node:fs';
     const a = await resolveLinearOauthToken(${JSON.stringify(s.workspaceId)}, 'linear-workspaces');
     const out = { isResult: a instanceof LinearOauthTokenResult, accessOk: a.accessToken === ${JSON.stringify(s.access)},
       json: JSON.parse(JSON.stringify(a)), keys: Object.keys(a) };
     // Cached until invalidated.
-    writeFileSync(process.env.SECRET_FILE, process.env.NEW_VALUE);
+    const seeded = await fetch(process.env.SEED_URL, { method: 'POST', body: process.env.SEED_BODY });
+    if (!seeded.ok) throw new Error(await seeded.text());
     out.cached = (await resolveLinearOauthToken(${JSON.stringify(s.workspaceId)}, 'linear-workspaces')).accessToken === ${JSON.stringify(s.access)};
     invalidateLinearOauthCache(${JSON.stringify(s.workspaceId)});
     out.after = (await resolveLinearOauthToken(${JSON.stringify(s.workspaceId)}, 'linear-workspaces')).accessToken;
     process.stdout.write(JSON.stringify(out));
   `;
-  const { secretFile } = await import('./helpers.mjs');
   const run = await runNode(script, {
     ...env(dir),
-    SECRET_FILE: secretFile(dir, s.secretId),
-    NEW_VALUE: tokenJson({ access: 'replaced', refresh: 'r', expiresAt: isoIn(3600), workspaceId: s.workspaceId, slug: 'acme' }),
+    SEED_URL: `${server.base}/_admin/seed`,
+    SEED_BODY: JSON.stringify({ store: `file:${dir}`, slug: 'acme', fields: { access_token: 'replaced' } }),
   });
   assert.equal(run.code, 0, run.stderr);
   const out = JSON.parse(run.stdout);
@@ -101,7 +100,7 @@ test('resolveLinearOauthToken uses options.resolver when given, logging through 
   await settleLogs();
   assert.ok(log.records.some((x) => x.code === 'NOT_REGISTERED' && x.level === 'warn'), log.text());
   assert.equal(await lo.resolveLinearOauthToken(s.workspaceId, 't', { resolver: {} }), null, 'a bad resolver option is a logged failure');
-  writeSecret(dir, s.secretId, '{}');
+  await putSecret(server, dir, s.secretId, '{}');
   lo.invalidateLinearOauthCache(s.workspaceId); // the module-level resolver: not created, a no-op
   assert.equal((await lo.resolveLinearOauthToken(s.workspaceId, 't', { resolver: r })).accessToken, s.access, 'r still caches');
 });

@@ -1,5 +1,6 @@
-// Test fixtures: the Linear-compatible test server (out of process), file
-// stores seeded on disk, stored-token test data and a capturing logger.
+// Test fixtures: the test harness (out of process: the Linear-compatible
+// test server plus routes that seed and read stores through the host's own
+// backends), file stores seeded through it, and a capturing logger.
 import { before, beforeEach, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -16,13 +17,13 @@ export const CLIENT_ID = 'test-client-id';
 export const CLIENT_SECRET = 'test-client-secret';
 
 const serverBin =
-  process.env.LINEAR_OAUTH_TESTSERVER || path.join(repoRoot, 'target/debug/linear-oauth-testserver');
+  process.env.LINEAR_OAUTH_TESTHARNESS || path.join(repoRoot, 'target/debug/linear-oauth-testharness');
 
-/** Starts the test server; resolves once it printed its `listening on` line. */
+/** Starts the test harness; resolves once it printed its `listening on` line. */
 export async function startServer(args = []) {
   if (!fs.existsSync(serverBin)) {
     throw new Error(
-      `test server not found at ${serverBin}: run \`cargo build -p linear-oauth-testserver\` or set LINEAR_OAUTH_TESTSERVER`,
+      `test harness not found at ${serverBin}: run \`cargo build -p linear-oauth-testharness\` or set LINEAR_OAUTH_TESTHARNESS`,
     );
   }
   const child = spawn(serverBin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -57,6 +58,14 @@ export async function startServer(args = []) {
     issue: (req = {}) => admin('POST', '/_admin/issue', req),
     refreshLive: async (token) =>
       (await admin('GET', `/_admin/refresh-token-status?token=${encodeURIComponent(token)}`)).live,
+    /** `POST /_admin/seed` into the file store in `dir` (see tests/harness). */
+    seed: (dir, request) => admin('POST', '/_admin/seed', { store: `file:${dir}`, ...request }),
+    /** The stored secret `id` of the file store in `dir`, parsed; null when absent. */
+    stored: async (dir, id) => {
+      const q = new URLSearchParams({ store: `file:${dir}`, secret_id: id });
+      const { value } = await admin('GET', `/_admin/stored?${q}`);
+      return value === null ? null : JSON.parse(value);
+    },
     /** Spends a refresh token directly, as a competing (uncoordinated) refresher would. */
     spend: async (refreshToken) => {
       const res = await fetch(`${base}/oauth/token`, {
@@ -82,7 +91,6 @@ export async function startServer(args = []) {
 
 const tmpDirs = [];
 
-/** A fresh directory for a file store. */
 /**
  * One test server for the calling test file, handed to `set` once started;
  * reset before each test (unless `reset: false`); stopped, and the stores
@@ -105,6 +113,7 @@ export function useServer(set, { reset = true } = {}) {
   });
 }
 
+/** A fresh directory for a file store. */
 export function tmpStore() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lo-node-'));
   tmpDirs.push(dir);
@@ -115,67 +124,19 @@ export function cleanupStores() {
   for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
-/** The file store's name for a secret id: all but [A-Za-z0-9_-] percent-encoded. */
-export function secretFile(dir, id) {
-  let name = '';
-  for (const b of Buffer.from(id, 'utf8')) {
-    const c = String.fromCharCode(b);
-    name += /[A-Za-z0-9_-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return path.join(dir, 'secrets', `${name}.json`);
+/**
+ * A registered workspace in the file store in `dir` whose stored token holds
+ * a live pair minted at the server, expiring in `expiresInS`; `extra` adds
+ * to the seed request (`fields`, `status`, ...).
+ */
+export async function seed(server, dir, slug, expiresInS, extra = {}) {
+  const got = await server.seed(dir, { slug, expires_in_s: expiresInS, ...extra });
+  return { workspaceId: got.workspace_id, secretId: got.secret_id, slug, access: got.access_token, refresh: got.refresh_token };
 }
 
-export function writeSecret(dir, id, value) {
-  fs.mkdirSync(path.join(dir, 'secrets'), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(secretFile(dir, id), value, { mode: 0o600 });
-}
-
-export function readSecret(dir, id) {
-  return JSON.parse(fs.readFileSync(secretFile(dir, id), 'utf8'));
-}
-
-export function writeRow(dir, workspaceId, row) {
-  const file = path.join(dir, 'registry.json');
-  const rows = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
-  rows[workspaceId] = row;
-  fs.writeFileSync(file, JSON.stringify(rows, null, 2), { mode: 0o600 });
-}
-
-/** An ISO-8601 UTC instant `secs` from now. */
-export function isoIn(secs) {
-  return new Date(Date.now() + secs * 1000).toISOString();
-}
-
-/** Stored-token JSON as the old tooling wrote it (test data). */
-export function tokenJson({ access, refresh, expiresAt, workspaceId, slug }) {
-  return JSON.stringify({
-    access_token: access,
-    refresh_token: refresh,
-    expires_at: expiresAt,
-    scope: 'read write',
-    client_id: CLIENT_ID,
-    client_secret: CLIENT_SECRET,
-    workspace_id: workspaceId,
-    workspace_slug: slug,
-    installed_at: '2026-01-01T00:00:00.000Z',
-    updated_at: '2026-01-01T00:00:00.000Z',
-    installed_by_platform_user_id: 'platform-user-1',
-    team_hint: { kept: true },
-  });
-}
-
-/** A workspace whose live server-side tokens are stored, expiring in `expiresInS`. */
-export async function seed(server, dir, slug, expiresInS, status = 'active') {
-  const issued = await server.issue({ client_id: CLIENT_ID, scope: 'read write', expires_in: 86399 });
-  const workspaceId = `org-${slug}`;
-  const secretId = `bgagent-linear-oauth-${slug}`;
-  writeSecret(
-    dir,
-    secretId,
-    tokenJson({ access: issued.access_token, refresh: issued.refresh_token, expiresAt: isoIn(expiresInS), workspaceId, slug }),
-  );
-  writeRow(dir, workspaceId, { workspace_slug: slug, oauth_secret_arn: secretId, status });
-  return { workspaceId, secretId, slug, access: issued.access_token, refresh: issued.refresh_token };
+/** Stores `value` exactly under `id` in the file store in `dir`, with no registry row. */
+export async function putSecret(server, dir, id, value) {
+  await server.seed(dir, { secret_id: id, value });
 }
 
 /** Collects log records from the `logger` option. */

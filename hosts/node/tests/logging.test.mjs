@@ -11,8 +11,7 @@ import {
   seed,
   options,
   captureLogger,
-  readSecret,
-  writeSecret,
+  putSecret,
   runNode,
   settleLogs,
   CLIENT_SECRET,
@@ -86,7 +85,7 @@ test('the default logger writes one JSON object per line on stderr, without secr
   assert.ok(refreshed, run.stderr);
   assert.equal(refreshed.level, 'info');
   assert.equal(refreshed.workspace_id, s.workspaceId);
-  const stored = readSecret(dir, s.secretId);
+  const stored = await server.stored(dir, s.secretId);
   for (const secret of [s.access, s.refresh, stored.access_token, stored.refresh_token, CLIENT_SECRET]) {
     assert.ok(!run.stderr.includes(secret), 'a secret reached stderr');
   }
@@ -152,7 +151,7 @@ test('no secret in logs, errors or inspect output on any path', async () => {
   const s = await seed(server, dir, 'acme', 10);
   secrets.push(s.access, s.refresh);
   const t = await r.resolve(s.workspaceId);
-  const stored = readSecret(dir, s.secretId);
+  const stored = await server.stored(dir, s.secretId);
   secrets.push(t.accessToken, stored.refresh_token);
   seen += everyView(t) + inspect(r, { showHidden: true, depth: Infinity });
 
@@ -175,7 +174,7 @@ test('no secret in logs, errors or inspect output on any path', async () => {
   const reauth = await r.resolve(s3.workspaceId).catch((e) => e);
   assert.equal(reauth.code, 'REAUTHORIZATION_REQUIRED');
   seen += `${reauth.stack}\n${inspect(reauth, { showHidden: true })}`;
-  writeSecret(dir, 'broken', JSON.stringify({ access_token: s3.access, client_secret: CLIENT_SECRET }));
+  await putSecret(server, dir, 'broken', JSON.stringify({ access_token: s3.access, client_secret: CLIENT_SECRET }));
   const broken = await r.resolveSecret('broken').catch((e) => e);
   assert.equal(broken.code, 'INVALID_STORED_TOKEN');
   seen += `${broken.stack}\n${inspect(broken, { showHidden: true })}`;

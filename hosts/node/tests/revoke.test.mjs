@@ -2,11 +2,10 @@
 // behaviour matrix lives in crates/host/tests): outcome, purge rules, redaction.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { inspect } from 'node:util';
 
 import lo from '../index.js';
-import { useServer, tmpStore, seed, options, secretFile } from './helpers.mjs';
+import { useServer, tmpStore, seed, options } from './helpers.mjs';
 
 let server;
 useServer((s) => (server = s));
@@ -37,9 +36,9 @@ test('an unconfirmed revoke keeps the secret unless forced', async () => {
   assert.equal(rev.confirmed, false);
   assert.ok(rev.detail);
   assert.equal(rev.purged, false);
-  assert.ok(fs.existsSync(secretFile(dir, s.secretId)));
+  assert.notEqual(await server.stored(dir, s.secretId), null);
   rev = await r.revoke(s.workspaceId, { purge: true, force: true });
   assert.equal(rev.purged, true);
-  assert.ok(!fs.existsSync(secretFile(dir, s.secretId)));
+  assert.equal(await server.stored(dir, s.secretId), null);
   await assert.rejects(r.revoke(s.workspaceId, 'purge'), (e) => e.code === 'INVALID_INPUT');
 });

@@ -1,8 +1,6 @@
-"""Fixtures: the Linear-compatible test server (a subprocess), file stores
-seeded the way the old tooling wrote them, and resolvers pointed at both.
-
-Stored-token JSON appears here only as TEST DATA; the package itself never
-declares the schema.
+"""Fixtures: the test harness (a subprocess: the Linear-compatible test server
+plus routes that seed and read stores through the host's own backends), file
+stores seeded through it, and resolvers pointed at both.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,7 +22,6 @@ import pytest
 import linear_oauth as lo
 
 REPO = Path(__file__).resolve().parents[3]
-VECTORS = REPO / "tests" / "vectors"
 CLIENT_ID = "test-client-id"
 CLIENT_SECRET = "test-client-secret"
 
@@ -33,20 +29,21 @@ CLIENT_SECRET = "test-client-secret"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def testserver_binary() -> Path:
-    configured = os.environ.get("LINEAR_OAUTH_TESTSERVER")
-    path = Path(configured) if configured else REPO / "target" / "debug" / "linear-oauth-testserver"
+def harness_binary() -> Path:
+    configured = os.environ.get("LINEAR_OAUTH_TESTHARNESS")
+    path = Path(configured) if configured else REPO / "target" / "debug" / "linear-oauth-testharness"
     if not path.is_file():
         pytest.fail(
-            f"test server binary not found at {path}; build it with "
-            "`cargo build -p linear-oauth-testserver` or set LINEAR_OAUTH_TESTSERVER",
+            f"test harness binary not found at {path}; build it with "
+            "`cargo build -p linear-oauth-testharness` or set LINEAR_OAUTH_TESTHARNESS",
             pytrace=False,
         )
     return path
 
 
 class TestServer:
-    """Client of a running `linear-oauth-testserver` (admin API + raw token endpoint)."""
+    """Client of a running `linear-oauth-testharness`: the Linear-compatible
+    test server's admin API and raw token endpoint, and the store routes."""
 
     __test__ = False  # not a test class
 
@@ -116,7 +113,7 @@ class TestServer:
 @pytest.fixture(scope="session")
 def _server_process() -> Iterator[TestServer]:
     proc = subprocess.Popen(
-        [str(testserver_binary())],
+        [str(harness_binary())],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -145,77 +142,6 @@ def server(_server_process: TestServer) -> TestServer:
     return _server_process
 
 
-def iso_in(seconds: float) -> str:
-    """An ISO-8601 UTC instant `seconds` from now (negative = past)."""
-    t = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-def token_json(access: str, refresh: str, expires_at: str, workspace_id: str, slug: str, **extra: Any) -> str:
-    """A stored-token value as the old tooling wrote it (test data)."""
-    value = {
-        "access_token": access,
-        "refresh_token": refresh,
-        "expires_at": expires_at,
-        "scope": "read write",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "workspace_id": workspace_id,
-        "workspace_slug": slug,
-        "installed_at": "2026-01-01T00:00:00.000Z",
-        "updated_at": "2026-01-01T00:00:00.000Z",
-        "installed_by_platform_user_id": "platform-user-1",
-        "team_hint": {"kept": True},
-    }
-    value.update(extra)
-    return json.dumps(value)
-
-
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-
-
-def file_name(id_: str) -> str:
-    """The file store's escaping: everything but [A-Za-z0-9_-] as %XX of its UTF-8 bytes."""
-    return "".join(c if c in _UNRESERVED else "".join(f"%{b:02X}" for b in c.encode()) for c in id_)
-
-
-class FileStore:
-    """Writes the `file:` store layout directly: secrets/<id>.json and registry.json."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        (root / "secrets").mkdir(parents=True, exist_ok=True, mode=0o700)
-        root.chmod(0o700)
-
-    @property
-    def uri(self) -> str:
-        return f"file:{self.root}"
-
-    def secret_path(self, secret_id: str) -> Path:
-        return self.root / "secrets" / f"{file_name(secret_id)}.json"
-
-    def put_secret(self, secret_id: str, value: str) -> None:
-        path = self.secret_path(secret_id)
-        path.write_text(value)
-        path.chmod(0o600)
-
-    def raw_secret(self, secret_id: str) -> str:
-        return self.secret_path(secret_id).read_text()
-
-    def secret(self, secret_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.raw_secret(secret_id))
-        return data
-
-    def put_row(self, workspace_id: str, slug: str, secret_id: str, status: str | None = "active") -> None:
-        path = self.root / "registry.json"
-        rows = json.loads(path.read_text()) if path.exists() else {}
-        row: dict[str, str] = {"workspace_slug": slug, "oauth_secret_arn": secret_id}
-        if status is not None:
-            row["status"] = status
-        rows[workspace_id] = row
-        path.write_text(json.dumps(rows))
-
-
 @dataclass
 class Seeded:
     workspace_id: str
@@ -224,26 +150,51 @@ class Seeded:
     refresh: str
 
 
-def seed(server: TestServer, store: FileStore, slug: str, expires_in_s: float) -> Seeded:
-    """A workspace whose live server-side pair is stored, expiring in `expires_in_s`."""
-    issued = server.issue()
-    workspace_id = f"org-{slug}"
-    secret_id = f"bgagent-linear-oauth-{slug}"
-    store.put_secret(
-        secret_id,
-        token_json(issued["access_token"], issued["refresh_token"], iso_in(expires_in_s), workspace_id, slug),
-    )
-    store.put_row(workspace_id, slug, secret_id)
-    return Seeded(workspace_id, secret_id, issued["access_token"], issued["refresh_token"])
+class Store:
+    """A `file:` store, seeded and read through the harness's admin routes,
+    which use the host's own stores: no test here knows the store's layout."""
+
+    def __init__(self, server: TestServer, root: Path) -> None:
+        self.server = server
+        self.uri = f"file:{root}"
+
+    def seed(self, slug: str, expires_in_s: float = 3600, **request: Any) -> Seeded:
+        """A registered workspace whose stored token holds a live pair minted
+        at the server, expiring in `expires_in_s`; `request` adds to the seed
+        request (`fields`, `status`, `grant_type`, `client_id`, ...)."""
+        got = self.server.admin(
+            "POST", "seed", {"store": self.uri, "slug": slug, "expires_in_s": expires_in_s, **request}
+        )
+        return Seeded(got["workspace_id"], got["secret_id"], got["access_token"], got["refresh_token"])
+
+    def put_secret(self, secret_id: str, value: str) -> None:
+        """Stores `value` exactly, under `secret_id`, with no registry row."""
+        self.server.admin("POST", "seed", {"store": self.uri, "secret_id": secret_id, "value": value})
+
+    def raw_secret(self, secret_id: str) -> str | None:
+        q = urllib.parse.urlencode({"store": self.uri, "secret_id": secret_id})
+        value: str | None = self.server.admin("GET", f"stored?{q}")["value"]
+        return value
+
+    def secret(self, secret_id: str) -> dict[str, Any]:
+        raw = self.raw_secret(secret_id)
+        assert raw is not None, f"no secret {secret_id}"
+        data: dict[str, Any] = json.loads(raw)
+        return data
+
+    def rows(self) -> list[dict[str, str]]:
+        q = urllib.parse.urlencode({"store": self.uri})
+        rows: list[dict[str, str]] = self.server.admin("GET", f"registry?{q}")["rows"]
+        return rows
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FileStore:
-    return FileStore(tmp_path / "store")
+def store(server: TestServer, tmp_path: Path) -> Store:
+    return Store(server, tmp_path / "store")
 
 
 @pytest.fixture
-def make_resolver(server: TestServer, store: FileStore) -> Any:
+def make_resolver(server: TestServer, store: Store) -> Any:
     """Resolvers against the test server and the test's store; keywords override."""
 
     def make(**options: Any) -> lo.Resolver:

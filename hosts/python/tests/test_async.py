@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 import linear_oauth as lo
-from conftest import FileStore, TestServer, seed
+from conftest import Store, TestServer
 
 
 def test_resolve_async_refreshes_without_blocking_the_loop(
-    server: TestServer, store: FileStore, make_resolver: Any
+    server: TestServer, store: Store, make_resolver: Any
 ) -> None:
-    s = seed(server, store, "acme", 10)
+    s = store.seed("acme", 10)
     server.faults(latency_ms=500)
     r = make_resolver()
 
@@ -42,9 +42,9 @@ def test_resolve_async_refreshes_without_blocking_the_loop(
 
 
 def test_a_cached_token_answers_without_a_thread_hop(
-    server: TestServer, store: FileStore, make_resolver: Any
+    server: TestServer, store: Store, make_resolver: Any
 ) -> None:
-    s = seed(server, store, "acme", 3600)
+    s = store.seed("acme", 3600)
     r = make_resolver()
 
     async def main() -> None:
@@ -60,9 +60,9 @@ def test_a_cached_token_answers_without_a_thread_hop(
     asyncio.run(main())
 
 
-def test_errors_propagate_as_typed_exceptions(server: TestServer, store: FileStore, make_resolver: Any) -> None:
+def test_errors_propagate_as_typed_exceptions(server: TestServer, store: Store, make_resolver: Any) -> None:
     r = make_resolver()
-    s = seed(server, store, "acme", -5)  # expired: a 503 cannot be served around
+    s = store.seed("acme", -5)  # expired: a 503 cannot be served around
     server.faults(fail_next={"count": 3, "status": 503})
 
     async def main() -> None:
@@ -77,9 +77,9 @@ def test_errors_propagate_as_typed_exceptions(server: TestServer, store: FileSto
     asyncio.run(main())
 
 
-def test_gathered_resolves_refresh_once(server: TestServer, store: FileStore, make_resolver: Any) -> None:
-    s = seed(server, store, "acme", 10)
-    other = seed(server, store, "other", 3600)
+def test_gathered_resolves_refresh_once(server: TestServer, store: Store, make_resolver: Any) -> None:
+    s = store.seed("acme", 10)
+    other = store.seed("other", 3600)
     server.faults(latency_ms=200)
     r = make_resolver()
 
@@ -97,9 +97,9 @@ def test_gathered_resolves_refresh_once(server: TestServer, store: FileStore, ma
 
 
 def test_a_cancelled_await_leaves_the_refresh_to_finish(
-    server: TestServer, store: FileStore, make_resolver: Any
+    server: TestServer, store: Store, make_resolver: Any
 ) -> None:
-    s = seed(server, store, "acme", 10)
+    s = store.seed("acme", 10)
     server.faults(latency_ms=400)
     r = make_resolver()
 
@@ -114,15 +114,15 @@ def test_a_cancelled_await_leaves_the_refresh_to_finish(
     assert server.counters()["token_requests"] == 1, "the rotated pair was written back, not lost"
 
 
-def test_needs_a_running_loop(store: FileStore, make_resolver: Any) -> None:
+def test_needs_a_running_loop(store: Store, make_resolver: Any) -> None:
     with pytest.raises(RuntimeError):
         make_resolver().resolve_async("org-x")
 
 
 def test_a_closed_loop_does_not_break_the_background_thread(
-    server: TestServer, store: FileStore, make_resolver: Any
+    server: TestServer, store: Store, make_resolver: Any
 ) -> None:
-    s = seed(server, store, "acme", 10)
+    s = store.seed("acme", 10)
     server.faults(latency_ms=300)
     r = make_resolver()
     loop = asyncio.new_event_loop()

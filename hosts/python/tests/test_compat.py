@@ -12,11 +12,11 @@ import pytest
 
 import linear_oauth as lo
 from linear_oauth import compat
-from conftest import FileStore, TestServer, iso_in, seed, token_json
+from conftest import Store, TestServer
 
 
 @pytest.fixture
-def env(server: TestServer, store: FileStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def env(server: TestServer, store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The agent's environment, and a fresh module-level resolver."""
     for k in list(os.environ):
         if k.startswith("LINEAR_OAUTH_") or k == "LINEAR_API_TOKEN":
@@ -29,15 +29,15 @@ def env(server: TestServer, store: FileStore, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(compat, "_resolver", None)
 
 
-def test_secret_id_from_channel_metadata(env: None, server: TestServer, store: FileStore) -> None:
-    s = seed(server, store, "acme", 3600)
+def test_secret_id_from_channel_metadata(env: None, server: TestServer, store: Store) -> None:
+    s = store.seed("acme", 3600)
     token = compat.resolve_linear_api_token({"linear_oauth_secret_arn": s.secret_id, "other": 1})
     assert token == s.access
     assert os.environ["LINEAR_API_TOKEN"] == s.access
 
 
-def test_secret_id_from_the_environment(env: None, server: TestServer, store: FileStore, monkeypatch: Any) -> None:
-    s = seed(server, store, "acme", 3600)
+def test_secret_id_from_the_environment(env: None, server: TestServer, store: Store, monkeypatch: Any) -> None:
+    s = store.seed("acme", 3600)
     monkeypatch.setenv("LINEAR_OAUTH_SECRET_ARN", s.secret_id)
     assert compat.resolve_linear_api_token() == s.access
     assert compat.resolve_linear_api_token({}) == s.access
@@ -45,17 +45,17 @@ def test_secret_id_from_the_environment(env: None, server: TestServer, store: Fi
     assert lo.compat is compat
 
 
-def test_metadata_wins_over_the_environment(env: None, server: TestServer, store: FileStore, monkeypatch: Any) -> None:
-    a = seed(server, store, "aaaa", 3600)
-    b = seed(server, store, "bbbb", 3600)
+def test_metadata_wins_over_the_environment(env: None, server: TestServer, store: Store, monkeypatch: Any) -> None:
+    a = store.seed("aaaa", 3600)
+    b = store.seed("bbbb", 3600)
     monkeypatch.setenv("LINEAR_OAUTH_SECRET_ARN", a.secret_id)
     assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": b.secret_id}) == b.access
 
 
 def test_expired_token_is_refreshed_and_the_rotation_written_back(
-    env: None, server: TestServer, store: FileStore, monkeypatch: Any
+    env: None, server: TestServer, store: Store, monkeypatch: Any
 ) -> None:
-    s = seed(server, store, "acme", -3600)  # expired an hour ago
+    s = store.seed("acme", -3600)  # expired an hour ago
     monkeypatch.setenv("LINEAR_API_TOKEN", s.access)  # the old helper's shortcut must not apply
     token = compat.resolve_linear_api_token({"linear_oauth_secret_arn": s.secret_id})
     assert token and token != s.access
@@ -66,7 +66,7 @@ def test_expired_token_is_refreshed_and_the_rotation_written_back(
 
 
 def test_failures_return_empty_after_logging(
-    env: None, server: TestServer, store: FileStore, monkeypatch: Any, caplog: pytest.LogCaptureFixture
+    env: None, server: TestServer, store: Store, monkeypatch: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="linear_oauth")
     monkeypatch.setenv("LINEAR_API_TOKEN", "left-alone")
@@ -81,7 +81,7 @@ def test_failures_return_empty_after_logging(
     assert rec.levelno == logging.ERROR
     assert getattr(rec, "secret_id") == "absent" and getattr(rec, "error_code") == "SECRET_MISSING"
     # A spent refresh token on an expired token: never handed out as valid.
-    s = seed(server, store, "acme", -60)
+    s = store.seed("acme", -60)
     server.spend(s.refresh)
     assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": s.secret_id}) == ""
     assert "REAUTHORIZATION_REQUIRED" in [getattr(r, "error_code", None) for r in caplog.records]
@@ -92,9 +92,9 @@ def test_failures_return_empty_after_logging(
 
 
 def test_bad_environment_is_a_logged_failure_and_is_retried(
-    env: None, server: TestServer, store: FileStore, monkeypatch: Any, caplog: pytest.LogCaptureFixture
+    env: None, server: TestServer, store: Store, monkeypatch: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    s = seed(server, store, "acme", 3600)
+    s = store.seed("acme", 3600)
     monkeypatch.setenv("LINEAR_OAUTH_CACHE_TTL_S", "-5")
     assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": s.secret_id}) == ""
     assert "LINEAR_OAUTH_CACHE_TTL_S" in caplog.text
@@ -103,9 +103,9 @@ def test_bad_environment_is_a_logged_failure_and_is_retried(
 
 
 def test_one_shared_resolver_even_under_a_thread_burst(
-    env: None, server: TestServer, store: FileStore, monkeypatch: Any
+    env: None, server: TestServer, store: Store, monkeypatch: Any
 ) -> None:
-    s = seed(server, store, "acme", 10)
+    s = store.seed("acme", 10)
     server.faults(latency_ms=100)
     made: list[lo.Resolver] = []
     real = lo.Resolver.from_env
@@ -135,28 +135,28 @@ def test_one_shared_resolver_even_under_a_thread_burst(
     assert server.counters()["token_requests"] == 1
 
 
-def test_cached_token_is_served_within_the_ttl(env: None, server: TestServer, store: FileStore) -> None:
-    s = seed(server, store, "acme", 3600)
+def test_cached_token_is_served_within_the_ttl(env: None, server: TestServer, store: Store) -> None:
+    s = store.seed("acme", 3600)
     assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": s.secret_id}) == s.access
-    store.put_secret(s.secret_id, token_json("reinstalled", "r2", iso_in(3600), s.workspace_id, "acme"))
+    store.seed("acme", 3600, fields={"access_token": "reinstalled"})
     # Within the cache TTL the helper serves its cached, still-valid token: no store read per task.
     assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": s.secret_id}) == s.access
     assert server.counters()["token_requests"] == 0
 
 
-def test_invalidate_forgets_a_token_resolved_by_secret_id(env: None, server: TestServer, store: FileStore) -> None:
-    s = seed(server, store, "acme", 3600)
+def test_invalidate_forgets_a_token_resolved_by_secret_id(env: None, server: TestServer, store: Store) -> None:
+    s = store.seed("acme", 3600)
     assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": s.secret_id}) == s.access
-    store.put_secret(s.secret_id, token_json("reinstalled", "r2", iso_in(3600), s.workspace_id, "acme"))
+    store.seed("acme", 3600, fields={"access_token": "reinstalled"})
     # The agent path never reads the registry; invalidating the workspace still forgets the token.
     compat._shared_resolver().invalidate(s.workspace_id)
     assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": s.secret_id}) == "reinstalled"
 
 
 def test_the_token_is_exported_only_when_it_changes(
-    env: None, server: TestServer, store: FileStore, monkeypatch: Any
+    env: None, server: TestServer, store: Store, monkeypatch: Any
 ) -> None:
-    s = seed(server, store, "acme", 3600)
+    s = store.seed("acme", 3600)
     writes: list[str] = []
 
     class Recording(dict[str, str]):
@@ -173,7 +173,7 @@ def test_the_token_is_exported_only_when_it_changes(
     rotated = compat._shared_resolver().force_refresh(s.secret_id).access_token
     assert compat.resolve_linear_api_token(meta) == rotated
     assert writes == [s.access, rotated], "a new token is exported"
-    other = seed(server, store, "othr", 3600)
+    other = store.seed("othr", 3600)
     assert compat.resolve_linear_api_token({"linear_oauth_secret_arn": other.secret_id}) == other.access
     assert compat.resolve_linear_api_token(meta) == rotated
     assert writes == [s.access, rotated, other.access, rotated], "switching workspaces exports each switch"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import linear_oauth as lo
-from conftest import FileStore, TestServer, seed
+from conftest import Store, TestServer
 
 SUBCLASSES = {
     lo.NotRegistered: "NOT_REGISTERED",
@@ -96,7 +96,7 @@ def test_attribute_defaults_exist_on_the_classes() -> None:
         assert (cls.status, cls.error, cls.description) == (0, None, None)
 
 
-def test_raised_errors_carry_their_attributes(server: TestServer, store: FileStore, make_resolver: Any) -> None:
+def test_raised_errors_carry_their_attributes(server: TestServer, store: Store, make_resolver: Any) -> None:
     r = make_resolver()
     store.put_secret("half", '{"access_token":"x","scope":""}')
     with pytest.raises(lo.InvalidStoredToken) as bad:
@@ -104,9 +104,10 @@ def test_raised_errors_carry_their_attributes(server: TestServer, store: FileSto
     assert isinstance(bad.value.invalid_fields, tuple) and len(bad.value.invalid_fields) == 10
     assert "scope" in bad.value.invalid_fields and "access_token" not in bad.value.invalid_fields
     assert bad.value.missing_fields == bad.value.invalid_fields, "the old name still works"
+    assert all(f in str(bad.value) for f in bad.value.invalid_fields), str(bad.value)
     assert bad.value.code == "INVALID_STORED_TOKEN"
 
-    s = seed(server, store, "acme", -5)  # expired: a 502 cannot be served around
+    s = store.seed("acme", -5)  # expired: a 502 cannot be served around
     server.faults(fail_next={"count": 3, "status": 502, "body": "<html>bad gateway</html>"})
     with pytest.raises(lo.TokenEndpointError) as endpoint:
         r.resolve(s.workspace_id)
@@ -121,7 +122,7 @@ def test_raised_errors_carry_their_attributes(server: TestServer, store: FileSto
     assert nr.value.args == (str(nr.value),)
 
 
-def test_errors_pickle_round_trip(store: FileStore, make_resolver: Any) -> None:
+def test_errors_pickle_round_trip(store: Store, make_resolver: Any) -> None:
     with pytest.raises(lo.SecretMissing) as info:
         make_resolver().resolve_secret("absent")
     again = pickle.loads(pickle.dumps(info.value))
@@ -131,14 +132,23 @@ def test_errors_pickle_round_trip(store: FileStore, make_resolver: Any) -> None:
 def test_store_errors_are_typed(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    with pytest.raises(lo.StoreError):
+    with pytest.raises(lo.StoreError, match="not a directory"):
         lo.Resolver(store=f"file:{blocker}")
-    root = tmp_path / "store"
-    root.mkdir(mode=0o700)  # the store creates nothing on reads
-    r = lo.Resolver(store=f"file:{root}")
-    (root / "registry.json").write_text("{not json")
-    with pytest.raises(lo.StoreError, match="registry"):
-        r.resolve("org-x")
+
+
+def test_token_endpoint_errors_carry_retry_after(server: TestServer, store: Store, make_resolver: Any) -> None:
+    s = store.seed("acme", -5)  # expired: nothing to serve around the failure
+    r = make_resolver()
+    server.faults(fail_next={"count": 3, "status": 429}, fail_retry_after="120")
+    with pytest.raises(lo.TokenEndpointError) as e:
+        r.resolve(s.workspace_id)
+    assert e.value.status == 429
+    assert e.value.retry_after is not None and 100 < e.value.retry_after <= 120
+    server.faults(fail_next={"count": 1, "status": 400}, fail_retry_after="")
+    s2 = store.seed("beta", -5)
+    with pytest.raises(lo.TokenEndpointError) as e2:
+        r.resolve(s2.workspace_id)
+    assert e2.value.retry_after is None
 
 
 def test_public_surface() -> None:

@@ -10,14 +10,14 @@ import pytest
 
 import linear_oauth as lo
 from linear_oauth import _native
-from conftest import CLIENT_SECRET, FileStore, TestServer, seed
+from conftest import CLIENT_SECRET, Store, TestServer
 
 
 def test_refresh_logs_one_info_line_with_fields(
-    server: TestServer, store: FileStore, make_resolver: Any, caplog: pytest.LogCaptureFixture
+    server: TestServer, store: Store, make_resolver: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="linear_oauth")
-    s = seed(server, store, "acme", 10)
+    s = store.seed("acme", 10)
     t = make_resolver().resolve(s.workspace_id)
     refreshed = [r for r in caplog.records if r.getMessage() == "refreshed Linear access token"]
     assert len(refreshed) == 1
@@ -74,7 +74,7 @@ def _everything_said(caplog: pytest.LogCaptureFixture) -> str:
 
 
 def test_no_secret_in_repr_errors_or_logs(
-    server: TestServer, store: FileStore, make_resolver: Any, caplog: pytest.LogCaptureFixture
+    server: TestServer, store: Store, make_resolver: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(1, logger="linear_oauth")
     r = make_resolver()
@@ -82,7 +82,7 @@ def test_no_secret_in_repr_errors_or_logs(
     seen: list[str] = [repr(r), str(r)]
 
     # Success with a refresh.
-    s = seed(server, store, "acme", 10)
+    s = store.seed("acme", 10)
     secrets += [s.access, s.refresh]
     t = r.resolve(s.workspace_id)
     stored = store.secret(s.secret_id)
@@ -106,13 +106,13 @@ def test_no_secret_in_repr_errors_or_logs(
         {"oversize_next": 1},
     ]
     for i, fault in enumerate(faults):
-        s2 = seed(server, store, f"beta{i}", -5)
+        s2 = store.seed(f"beta{i}", -5)
         secrets += [s2.access, s2.refresh]
         server.faults(**fault)
         with pytest.raises(lo.LinearOAuthError) as info:
             r.resolve(s2.workspace_id)
         record(info.value)
-    s3 = seed(server, store, "gamma", 10)
+    s3 = store.seed("gamma", 10)
     secrets += [s3.access, s3.refresh]
     server.spend(s3.refresh)
     with pytest.raises(lo.ReauthorizationRequired) as reauth:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 import linear_oauth as lo
-from conftest import FileStore, TestServer, seed
+from conftest import Store, TestServer
 
 
-def test_revoke_ends_the_grant_and_reports_it(server: TestServer, store: FileStore, make_resolver: Any) -> None:
-    s = seed(server, store, "acme", 3600)
+def test_revoke_ends_the_grant_and_reports_it(server: TestServer, store: Store, make_resolver: Any) -> None:
+    s = store.seed("acme", 3600)
     r = make_resolver()
     rev = r.revoke(s.workspace_id)
     assert isinstance(rev, lo.Revocation)
@@ -25,15 +25,16 @@ def test_revoke_ends_the_grant_and_reports_it(server: TestServer, store: FileSto
         assert s.access not in text and s.refresh not in text
 
 
-def test_unconfirmed_revoke_keeps_the_secret_unless_forced(server: TestServer, store: FileStore, make_resolver: Any) -> None:
-    s = seed(server, store, "acme", 3600)
+def test_unconfirmed_revoke_keeps_the_secret_unless_forced(server: TestServer, store: Store, make_resolver: Any) -> None:
+    s = store.seed("acme", 3600)
     server.faults(revoke_fail_next={"count": 10, "status": 503}, fail_next={"count": 10, "status": 503})
     r = make_resolver()
     rev = r.revoke(s.workspace_id, purge=True)
     assert rev.outcome == "failed" and not rev.confirmed and rev.detail
     assert rev.purged is False
-    assert store.raw_secret(s.secret_id)  # kept: the grant may still be live
+    assert store.raw_secret(s.secret_id) is not None  # kept: the grant may still be live
     rev = r.revoke(s.workspace_id, purge=True, force=True)
     assert rev.purged is True
+    assert store.raw_secret(s.secret_id) is None
     with pytest.raises(TypeError):
         r.revoke(s.workspace_id, True)  # type: ignore[misc]  # purge and force are keyword-only

@@ -34,7 +34,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::config::{ClientConfig, FaultsPatch, IssuedTokens, Organization, Viewer};
+use crate::config::{ClientConfig, FaultsPatch, Organization, Viewer};
+use crate::routes::{AdminRequest, AdminRoutes, Handle};
 use crate::state::{normalize_scope, GrantError, RevokeResult, State, TokenFault, TokenState};
 
 type Resp = Response<Full<Bytes>>;
@@ -44,19 +45,23 @@ const MAX_BODY: usize = 1 << 20;
 /// Size of the `oversize_next` body.
 const OVERSIZE_BYTES: usize = 2 << 20;
 
-/// State shared between the accept loop and the owning [`crate::TestServer`].
+/// State shared between the accept loop and the owning [`crate::TestServer`],
+/// and the admin routes added from outside.
 #[derive(Clone)]
-pub(crate) struct Shared(Arc<Mutex<State>>);
+pub(crate) struct Shared {
+    state: Arc<Mutex<State>>,
+    routes: Option<Arc<dyn AdminRoutes>>,
+}
 
 impl Shared {
-    pub fn new(state: State) -> Self {
-        Shared(Arc::new(Mutex::new(state)))
+    pub fn new(state: State, routes: Option<Arc<dyn AdminRoutes>>) -> Self {
+        Shared { state: Arc::new(Mutex::new(state)), routes }
     }
 
     /// A handler that panicked mid-update cannot leave the maps unsound,
     /// only odd, so a poisoned lock is still usable for a test server.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -150,7 +155,10 @@ async fn route(
         | "/_admin/access-token-status" => {
             oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
         }
-        _ => oauth_error(StatusCode::NOT_FOUND, "not_found", "No such endpoint"),
+        p if p.starts_with("/_admin/") && shared.routes.is_some() => {
+            either(added_route(&shared, &parts.method, p, query, body).await)
+        }
+        _ => not_found(),
     };
     Ok(resp.map(BodyExt::boxed))
 }
@@ -581,8 +589,7 @@ async fn admin_issue(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
         }
         Some("client_credentials") => {
             let expires_in = req.expires_in.unwrap_or(st.faults.client_credentials_expires_in);
-            let t = st.issue_client_credentials(&client_id, scope, expires_in);
-            IssuedTokens { access_token: t.access_token, refresh_token: String::new(), expires_in, scope: t.scope }
+            st.issue_app_token(&client_id, scope, expires_in)
         }
         Some(_) => {
             return Err(oauth_error(
@@ -629,7 +636,28 @@ fn token_status(shared: &Shared, query: &str, refresh: bool) -> Result<Resp, Res
     Ok(json_response(StatusCode::OK, &json!({"live": state == TokenState::Live, "state": state})))
 }
 
+/// A route of [`Shared::routes`], run on a blocking thread (it may do I/O).
+async fn added_route(shared: &Shared, method: &Method, path: &str, query: &str, body: Incoming) -> Result<Resp, Resp> {
+    let Some(routes) = shared.routes.clone() else { return Err(not_found()) };
+    let req = AdminRequest {
+        method: method.as_str().to_owned(),
+        path: path.strip_prefix("/_admin/").unwrap_or(path).to_owned(),
+        query: parse_params(query.as_bytes())?,
+        body: read_body(body).await?.to_vec(),
+    };
+    let handle = Handle(shared.clone());
+    let answer = tokio::task::spawn_blocking(move || routes.handle(&handle, &req))
+        .await
+        .map_err(|_| oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The admin route panicked"))?;
+    let (status, body) = answer.ok_or_else(not_found)?;
+    Ok(json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &body))
+}
+
 // ------------------------------------------------------------------ helpers
+
+fn not_found() -> Resp {
+    oauth_error(StatusCode::NOT_FOUND, "not_found", "No such endpoint")
+}
 
 fn either(r: Result<Resp, Resp>) -> Resp {
     r.unwrap_or_else(|e| e)

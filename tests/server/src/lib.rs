@@ -29,19 +29,24 @@
 //! - `/_admin/`: `GET counters`, `GET|POST faults` (`revoke_fail_next` acts on
 //!   revoke, the others on token), `POST reset`,
 //!   `POST clients`, `POST issue`, `GET|POST org`,
-//!   `GET refresh-token-status?token=`, `GET access-token-status?token=`.
+//!   `GET refresh-token-status?token=`, `GET access-token-status?token=`,
+//!   and whatever [`AdminRoutes`] a runner adds (tests/harness: store seeding).
 
+pub mod cli;
 mod config;
 pub mod fixtures;
 mod http;
+mod routes;
 mod state;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
+
+pub use routes::{AdminRequest, AdminRoutes, Handle};
 
 pub use config::{
     ClientConfig, Counters, FailNext, Faults, FaultsPatch, GraceMode, IssuedTokens, Organization, ServerConfig, Viewer,
@@ -68,10 +73,19 @@ impl TestServer {
 
     /// Starts a server on the given port of 127.0.0.1 (0 = ephemeral).
     pub fn start_on(config: ServerConfig, port: u16) -> std::io::Result<TestServer> {
+        Self::start_with_routes(config, port, None)
+    }
+
+    /// [`Self::start_on`], answering `routes` too under `/_admin/`.
+    pub fn start_with_routes(
+        config: ServerConfig,
+        port: u16,
+        routes: Option<Arc<dyn AdminRoutes>>,
+    ) -> std::io::Result<TestServer> {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let shared = Shared::new(State::new(config));
+        let shared = Shared::new(State::new(config), routes);
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let server_shared = shared.clone();
@@ -165,9 +179,9 @@ impl TestServer {
     /// If `client_id` is not registered (a test bug: the tokens could never
     /// be refreshed).
     pub fn issue_tokens(&self, client_id: &str, scope: &str, expires_in: u64) -> IssuedTokens {
-        let mut st = self.shared.lock();
-        assert!(st.client(client_id).is_some(), "TestServer::issue_tokens: unknown client_id {client_id:?}");
-        st.issue(client_id, scope, expires_in)
+        self.handle()
+            .issue_tokens(client_id, scope, expires_in)
+            .unwrap_or_else(|e| panic!("TestServer::issue_tokens: {e}"))
     }
 
     /// Mints the app's client-credentials token without a token request (no
@@ -176,13 +190,13 @@ impl TestServer {
     /// # Panics
     /// If `client_id` is not registered (a test bug).
     pub fn issue_client_credentials(&self, client_id: &str, scope: &str, expires_in: u64) -> IssuedTokens {
-        let mut st = self.shared.lock();
-        assert!(
-            st.client(client_id).is_some(),
-            "TestServer::issue_client_credentials: unknown client_id {client_id:?}"
-        );
-        let t = st.issue_client_credentials(client_id, scope, expires_in);
-        IssuedTokens { access_token: t.access_token, refresh_token: String::new(), expires_in, scope: t.scope }
+        self.handle()
+            .issue_client_credentials(client_id, scope, expires_in)
+            .unwrap_or_else(|e| panic!("TestServer::issue_client_credentials: {e}"))
+    }
+
+    fn handle(&self) -> Handle {
+        Handle(self.shared.clone())
     }
 
     /// Turns the app's client-credentials toggle on or off.

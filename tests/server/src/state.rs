@@ -446,6 +446,12 @@ impl State {
         }
     }
 
+    /// [`Self::issue_client_credentials`] as the admin API shows it (no refresh token).
+    pub fn issue_app_token(&mut self, client_id: &str, scope: &str, expires_in: u64) -> IssuedTokens {
+        let t = self.issue_client_credentials(client_id, scope, expires_in);
+        IssuedTokens { access_token: t.access_token, refresh_token: String::new(), expires_in, scope: t.scope }
+    }
+
     pub fn issue(&mut self, client_id: &str, scope: &str, expires_in: u64) -> IssuedTokens {
         let scope = normalize_scope(scope);
         let grant = self.new_grant();

@@ -60,6 +60,16 @@ pub fn seed(server: &TestServer, backends: &Backends, slug: &str, expires_in_s: 
     Seeded { workspace_id, secret_id, access: issued.access_token, refresh: issued.refresh_token }
 }
 
+/// The usual start: a server, a memory store holding workspace `acme` whose
+/// token expires in `expires_in_s`, and a resolver on both.
+pub fn acme(expires_in_s: i64) -> (TestServer, Backends, Seeded, Resolver) {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", expires_in_s);
+    let r = resolver_with(&server, &b, None);
+    (server, b, s, r)
+}
+
 pub fn memory() -> Backends {
     Backends::from_backend(MemoryBackend::default())
 }
