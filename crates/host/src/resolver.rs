@@ -365,18 +365,22 @@ fn row_to_wit(r: crate::RegistryRow) -> bindings::registry::Row {
     }
 }
 
+fn row_from_wit(r: bindings::registry::Row) -> crate::RegistryRow {
+    crate::RegistryRow {
+        workspace_id: r.workspace_id,
+        workspace_slug: r.workspace_slug,
+        secret_id: r.secret_id,
+        status: r.status,
+    }
+}
+
 impl bindings::registry::Host for Ctx {
     fn get(&mut self, workspace_id: String) -> std::result::Result<Option<bindings::registry::Row>, String> {
         Ok(self.shared.backends.registry.get(&workspace_id).map_err(store_err)?.map(row_to_wit))
     }
 
     fn put(&mut self, r: bindings::registry::Row) -> std::result::Result<(), String> {
-        let row = crate::RegistryRow {
-            workspace_id: r.workspace_id,
-            workspace_slug: r.workspace_slug,
-            secret_id: r.secret_id,
-            status: r.status,
-        };
+        let row = row_from_wit(r);
         self.shared.backends.registry.put(&row).map_err(store_err)
     }
 
@@ -405,6 +409,28 @@ impl bindings::registry::Host for Ctx {
             previous_note: g.previous_note,
             written_version: g.written_version,
         })
+    }
+
+    fn take_lease_if_unchanged(
+        &mut self,
+        key: String,
+        holder: String,
+        ttl_ms: u64,
+        note: String,
+        seen_version: String,
+        r: bindings::registry::Row,
+    ) -> std::result::Result<bool, String> {
+        let row = row_from_wit(r);
+        let taken = self
+            .shared
+            .backends
+            .registry
+            .take_lease_if_unchanged(&key, &holder, Duration::from_millis(ttl_ms), &note, &seen_version, &row)
+            .map_err(store_err)?;
+        if taken && !self.leases.iter().any(|(k, h)| *k == key && *h == holder) {
+            self.leases.push((key, holder));
+        }
+        Ok(taken)
     }
 
     fn release_lease(
