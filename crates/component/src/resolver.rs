@@ -234,12 +234,12 @@ fn active_row(workspace_id: &str) -> Result<Row, Error> {
 /// also remembered until `invalidate`, for `resolve` of a warm process.
 fn read_row(workspace_id: &str) -> Result<Row, Error> {
     let s = settings();
-    let row = registry::get(workspace_id)
-        .map_err(|e| Error::Store(format!("registry read failed: {e}")))?
-        .ok_or_else(|| {
+    let row = registry::get(workspace_id).map_err(|e| Error::Store(format!("registry read failed: {e}")))?.ok_or_else(
+        || {
             coord::cache_remove(&known_key(workspace_id));
             Error::NotRegistered(format!("workspace {workspace_id} is not registered"))
-        })?;
+        },
+    )?;
     coord::cache_set(&row_key(workspace_id), &row_to_json(&row), s.cache_ttl_ms);
     if RegistryStatus::parse(&row.status) == RegistryStatus::Active {
         coord::cache_set(&known_key(workspace_id), &row_to_json(&row), u64::MAX);

@@ -640,7 +640,8 @@ fn a_warm_resolve_checks_the_row_it_remembers() {
     let r = Resolver::new(Options { cache_ttl: ttl, ..aws_options(&server, &t) }).unwrap();
     let lapse = || std::thread::sleep(ttl + Duration::from_millis(20));
     let lease_free = |secret_id: &str| {
-        let free = aws.try_lease(&format!("refresh:{secret_id}"), "probe", Duration::from_secs(5), "").unwrap().acquired;
+        let free =
+            aws.try_lease(&format!("refresh:{secret_id}"), "probe", Duration::from_secs(5), "").unwrap().acquired;
         aws.release_lease(&format!("refresh:{secret_id}"), "probe").unwrap();
         free
     };
@@ -688,8 +689,11 @@ fn a_warm_resolve_checks_the_row_it_remembers() {
     let e = seed(&server, &b, &format!("we{}", std::process::id()), 10);
     r.resolve(&e.workspace_id).unwrap();
     let moved = seed(&server, &b, &format!("wm{}", std::process::id()), 86_000);
-    Registry::put(&*aws, &linear_oauth_host::RegistryRow { workspace_id: e.workspace_id.clone(), ..row(&moved, "active") })
-        .unwrap();
+    Registry::put(
+        &*aws,
+        &linear_oauth_host::RegistryRow { workspace_id: e.workspace_id.clone(), ..row(&moved, "active") },
+    )
+    .unwrap();
     lapse();
     let tok = r.resolve(&e.workspace_id).unwrap();
     assert_eq!(tok.secret_id, moved.secret_id);
