@@ -150,7 +150,9 @@ pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
         Some(RowCheck::Verified) => result,
         Some(RowCheck::Moved(current)) => resolve_secret(&current.secret_id, false),
         Some(RowCheck::Unverified(_)) | None => {
-            let current = checked_status(workspace_id, read_row(workspace_id)?)?;
+            // Read now, unless another call of this process just did (or
+            // confirmed it taking the lease) and cached it.
+            let current = active_row(workspace_id)?;
             if current.secret_id == row.secret_id {
                 result
             } else {
@@ -507,7 +509,16 @@ impl Lease {
             // A warm `resolve`: one request checks the remembered row, that the
             // lease is free and that nobody refreshed since our read.
             let taken = registry::take_lease_if_unchanged(key, &s.holder_id, s.lease_ttl_ms, &note, seen_version, &row)
-                .unwrap_or(false);
+                .unwrap_or_else(|e| {
+                    // The long way still works (e.g. without IAM's
+                    // dynamodb:ConditionCheckItem), at two more requests.
+                    log_event(
+                        Level::Warn,
+                        "taking the refresh lease with the row check failed; reading the row instead",
+                        &[("secret_id", secret_id), ("error", &e)],
+                    );
+                    false
+                });
             if taken {
                 row_confirmed(s, &row);
                 return Ok(Acquired::Ours(seen.clone(), seen_version.to_owned()));
