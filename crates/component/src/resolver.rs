@@ -26,11 +26,25 @@ thread_local! {
     static WRITTEN: RefCell<Option<String>> = const { RefCell::new(None) };
     /// When the host's current call began: retries stay inside its deadline.
     static CALL_STARTED_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+    /// The registry row a `resolve` works from, and whether this call has
+    /// checked it yet (see `resolve`).
+    static ROW_CHECK: RefCell<Option<RowCheck>> = const { RefCell::new(None) };
 }
 
 /// Marks the start of a host call (every export that may refresh).
 pub fn call_started() {
     CALL_STARTED_MS.with(|c| c.set(now_ms()));
+    ROW_CHECK.with(|c| c.borrow_mut().take());
+}
+
+/// Where a `resolve` from a remembered registry row stands.
+enum RowCheck {
+    /// Read as active by an earlier call; not checked in this one yet.
+    Unverified(Row),
+    /// Checked in this call: read, or confirmed by the lease take.
+    Verified,
+    /// Read in this call, active, and naming another secret: resolve that one.
+    Moved(Row),
 }
 
 pub fn init(s: Settings) -> Result<(), Error> {
@@ -63,6 +77,10 @@ pub(crate) fn endpoint(s: &Settings, path: &str) -> String {
 
 fn row_key(workspace_id: &str) -> String {
     format!("row:{workspace_id}")
+}
+/// The last row read as active, kept past `cache-ttl` (see `resolve`).
+fn known_key(workspace_id: &str) -> String {
+    format!("known:{workspace_id}")
 }
 fn token_key(secret_id: &str) -> String {
     format!("tok:{secret_id}")
@@ -108,10 +126,72 @@ pub(crate) fn check_id(what: &str, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Registry row, status, stored token, refresh if expiring. A warm process
+/// whose cached row lapsed (rows are cached for `cache-ttl`, refreshes come
+/// hours apart) starts from the row it remembers instead of reading it: a
+/// refresh checks the row in the same request that takes the lease
+/// (`take-lease-if-unchanged`), and every other outcome reads it before the
+/// caller gets anything, so no answer rests on a row older than the cache
+/// ttl. The row's status decides first: a revoked workspace's error is
+/// `revoked`, whatever reading or refreshing its secret ended in.
 pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
     check_id("workspace id", workspace_id)?;
-    let row = active_row(workspace_id)?;
-    resolve_secret(&row.secret_id, false)
+    let remembered = match coord::cache_get(&row_key(workspace_id)) {
+        Some(_) => None,
+        None => coord::cache_get(&known_key(workspace_id)).and_then(|v| row_from_json(&v)),
+    };
+    let Some(row) = remembered else {
+        let row = active_row(workspace_id)?;
+        return resolve_secret(&row.secret_id, false);
+    };
+    ROW_CHECK.with(|c| *c.borrow_mut() = Some(RowCheck::Unverified(row.clone())));
+    let result = resolve_secret(&row.secret_id, false);
+    match ROW_CHECK.with(|c| c.borrow_mut().take()) {
+        Some(RowCheck::Verified) => result,
+        Some(RowCheck::Moved(current)) => resolve_secret(&current.secret_id, false),
+        Some(RowCheck::Unverified(_)) | None => {
+            // Read now, unless another call of this process just did (or
+            // confirmed it taking the lease) and cached it.
+            let current = active_row(workspace_id)?;
+            if current.secret_id == row.secret_id {
+                result
+            } else {
+                resolve_secret(&current.secret_id, false)
+            }
+        }
+    }
+}
+
+/// The remembered row of this call's `resolve`, if it has not been checked yet.
+fn unverified_row() -> Option<Row> {
+    ROW_CHECK.with(|c| match &*c.borrow() {
+        Some(RowCheck::Unverified(row)) => Some(row.clone()),
+        _ => None,
+    })
+}
+
+/// Reads the remembered row before a refresh whose lease take could not
+/// check it: a revoked or removed workspace ends here, before any token
+/// request; a row naming another secret ends this attempt (`resolve` starts
+/// over with that secret).
+fn verify_row(row: &Row) -> Result<(), Error> {
+    let current = read_row(&row.workspace_id).and_then(|r| checked_status(&row.workspace_id, r));
+    let (state, result) = match current {
+        Ok(current) if current.secret_id != row.secret_id => (
+            RowCheck::Moved(current),
+            Err(Error::Store(format!("workspace {} now names another secret", row.workspace_id))),
+        ),
+        Ok(_) => (RowCheck::Verified, Ok(())),
+        Err(e) => (RowCheck::Verified, Err(e)),
+    };
+    ROW_CHECK.with(|c| *c.borrow_mut() = Some(state));
+    result
+}
+
+/// The lease take confirmed the remembered row: it counts as read now.
+fn row_confirmed(s: &Settings, row: &Row) {
+    coord::cache_set(&row_key(&row.workspace_id), &row_to_json(row), s.cache_ttl_ms);
+    ROW_CHECK.with(|c| *c.borrow_mut() = Some(RowCheck::Verified));
 }
 
 /// An operator's refresh: a workspace must be registered and active.
@@ -157,17 +237,34 @@ pub fn refresh_ahead(secret_id: &str) -> Result<ResolvedToken, Error> {
 
 /// The registry row of an active workspace (cached), or why there is none.
 fn active_row(workspace_id: &str) -> Result<Row, Error> {
-    let s = settings();
     let row = match coord::cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v)) {
         Some(row) => row,
-        None => {
-            let row = registry::get(workspace_id)
-                .map_err(|e| Error::Store(format!("registry read failed: {e}")))?
-                .ok_or_else(|| Error::NotRegistered(format!("workspace {workspace_id} is not registered")))?;
-            coord::cache_set(&row_key(workspace_id), &row_to_json(&row), s.cache_ttl_ms);
-            row
-        }
+        None => read_row(workspace_id)?,
     };
+    checked_status(workspace_id, row)
+}
+
+/// Reads the registry row and caches it for `cache-ttl`; an active one is
+/// also remembered until `invalidate`, for `resolve` of a warm process.
+fn read_row(workspace_id: &str) -> Result<Row, Error> {
+    let s = settings();
+    let row = registry::get(workspace_id).map_err(|e| Error::Store(format!("registry read failed: {e}")))?.ok_or_else(
+        || {
+            coord::cache_remove(&known_key(workspace_id));
+            Error::NotRegistered(format!("workspace {workspace_id} is not registered"))
+        },
+    )?;
+    coord::cache_set(&row_key(workspace_id), &row_to_json(&row), s.cache_ttl_ms);
+    if RegistryStatus::parse(&row.status) == RegistryStatus::Active {
+        coord::cache_set(&known_key(workspace_id), &row_to_json(&row), u64::MAX);
+    } else {
+        coord::cache_remove(&known_key(workspace_id));
+    }
+    Ok(row)
+}
+
+/// The row if its workspace is active, else why it does not resolve.
+fn checked_status(workspace_id: &str, row: Row) -> Result<Row, Error> {
     match RegistryStatus::parse(&row.status) {
         RegistryStatus::Active => Ok(row),
         RegistryStatus::Revoked => {
@@ -228,6 +325,7 @@ pub fn invalidate(workspace_id: &str) {
         coord::cache_remove(&token_key(&secret_id));
     }
     coord::cache_remove(&row_key(workspace_id));
+    coord::cache_remove(&known_key(workspace_id));
 }
 
 /// Caches a token, and which secret holds the workspace's token.
@@ -239,6 +337,7 @@ fn cache_token(s: &Settings, secret_id: &str, tok: &StoredToken) {
 fn invalidate_secret(secret_id: &str, workspace_id: &str) {
     coord::cache_remove(&token_key(secret_id));
     coord::cache_remove(&row_key(workspace_id));
+    coord::cache_remove(&known_key(workspace_id));
 }
 
 /// Reads the stored token, bypassing every cache.
@@ -417,6 +516,26 @@ impl Lease {
             "started_ms": started,
         })
         .to_string();
+        if let Some(row) = unverified_row() {
+            // A warm `resolve`: one request checks the remembered row, that the
+            // lease is free and that nobody refreshed since our read.
+            let taken = registry::take_lease_if_unchanged(key, &s.holder_id, s.lease_ttl_ms, &note, seen_version, &row)
+                .unwrap_or_else(|e| {
+                    // The long way still works (e.g. without IAM's
+                    // dynamodb:ConditionCheckItem), at two more requests.
+                    log_event(
+                        Level::Warn,
+                        "taking the refresh lease with the row check failed; reading the row instead",
+                        &[("secret_id", secret_id), ("error", &e)],
+                    );
+                    false
+                });
+            if taken {
+                row_confirmed(s, &row);
+                return Ok(Acquired::Ours(seen.clone(), seen_version.to_owned()));
+            }
+            verify_row(&row)?;
+        }
         loop {
             let grant = registry::try_lease(key, &s.holder_id, s.lease_ttl_ms, &note)
                 .map_err(|e| Error::Store(format!("refresh lease failed: {e}")))?;

@@ -7,19 +7,31 @@
 //! (a network round trip) and counts requests by operation, so the counts
 //! come from the emulator and hold for any version of this code. Every
 //! iteration is a real refresh (token POST to the local test server, answered
-//! with a token due again, so the next iteration refreshes too). Rows:
+//! with a token due again, so the next iteration refreshes too). "on path"
+//! counts the requests sent before the caller had its token: all of them but
+//! the lease releases, which every row of this project sends afterwards
+//! (counted where they are sent). Rows:
 //! - file store, CLI: a short-lived resolver per refresh, by workspace id;
 //! - aws store, CLI: the same on Secrets Manager + DynamoDB (a new resolver,
-//!   and so new AWS clients, per refresh, as in a new process);
+//!   and so new AWS clients, per refresh, as in a new process); its release
+//!   is held and sent once the token is out, untimed (the CLI hands it to a
+//!   process that outlives it); next to it the release on the path (before);
+//! - aws store, long-lived, by workspace id, warm: one resolver whose row
+//!   cache lapses between refreshes (as it does with refreshes hours apart);
+//!   next to it a new resolver per refresh, which reads the row first (what
+//!   the warm path did before it checked the row in the lease take);
 //! - aws store, long-lived, by secret id: one resolver (the agent's path);
 //! - old Node resolver (emulated): GetItem, GetSecretValue, the POST, and
 //!   PutSecretValue without stages: no lease, no compare-and-swap.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use linear_oauth_host::{Backends, Options, RegistryRow, Resolver};
+use linear_oauth_host::store::{AwsBackend, DeferredRelease, Registry};
+use linear_oauth_host::{Backends, Error, LeaseGrant, Options, RegistryRow, Resolver};
 use linear_oauth_testserver::{FaultsPatch, ServerConfig, TestServer};
 
 const CLIENT_ID: &str = "test-client-id";
@@ -41,14 +53,17 @@ fn main() {
         ..Options::default()
     };
     println!("refresh path, {n} refreshes per row, {delay} ms added to every AWS request (moto on loopback)");
-    println!("  {:<48} {:>9} {:>9} {:>13}  AWS requests by operation", "", "p50", "p99", "AWS requests");
+    println!(
+        "  {:<52} {:>9} {:>9} {:>13} {:>8}  AWS requests by operation",
+        "", "p50", "p99", "AWS requests", "on path"
+    );
 
     // File store, as the CLI uses it.
     let dir = std::env::temp_dir().join(format!("lo-refresh-bench-{}", std::process::id()));
     let file = Options { store: format!("file:{}", dir.display()), long_lived: false, ..base.clone() };
     let backends = Backends::open(&file.store).unwrap();
     seed(&server, &backends, "benchfile");
-    let stats = measure(&server, &endpoint, n, |_| {
+    let stats = measure(&server, &endpoint, n, None, |_| {
         let r = Resolver::with_backends(file.clone(), backends.clone()).unwrap();
         time(|| r.resolve("org-benchfile").unwrap().access_token.secret().to_owned())
     });
@@ -57,27 +72,72 @@ fn main() {
 
     // The aws store.
     let table = format!("lo-refresh-bench-{}", std::process::id());
-    let aws = linear_oauth_host::store::AwsBackend::open(&table).unwrap();
+    let aws = AwsBackend::open(&table).unwrap();
     aws.bootstrap().unwrap();
     let backends = Backends::from_backend(aws);
     let aws_opts =
         |long_lived| Options { store: "aws".into(), registry_table: Some(table.clone()), long_lived, ..base.clone() };
+    let releases = Arc::new(AtomicU64::new(0));
+    // A fresh AWS backend (new clients, as in a new process) whose releases are counted.
+    let counted =
+        || Arc::new(Counted { inner: Arc::new(AwsBackend::open(&table).unwrap()), releases: releases.clone() });
 
+    // The CLI: releases held until the token is out, then sent (untimed).
+    let cli = |workspace_id: &str| {
+        let counted = counted();
+        let held = Arc::new(DeferredRelease::held(counted.clone()));
+        let backends = Backends { secrets: counted.inner.clone(), registry: held.clone() };
+        let r = Resolver::with_backends(aws_opts(false), backends).unwrap();
+        let took = time(|| r.resolve(workspace_id).unwrap().access_token.secret().to_owned());
+        held.finish_pending();
+        took
+    };
     seed(&server, &backends, "benchcli");
-    warm_up(&aws_opts(false), "org-benchcli");
-    let stats = measure(&server, &endpoint, n, |_| {
+    cli("org-benchcli"); // the first refresh of a secret creates its lease item (and reads the secret twice)
+    let stats = measure(&server, &endpoint, n, Some(&releases), |_| cli("org-benchcli"));
+    stats.print("aws store, CLI (new resolver, by workspace id)");
+    // For comparison: the release on the caller's path, as the CLI sent it before.
+    let stats = measure(&server, &endpoint, n, None, |_| {
         let r = Resolver::new(aws_opts(false)).unwrap();
         time(|| r.resolve("org-benchcli").unwrap().access_token.secret().to_owned())
     });
-    stats.print("aws store, CLI (new resolver, by workspace id)");
+    stats.print("  the same, release on the path (before)");
+
+    // Long-lived: releases on a worker thread, as `Resolver::new` sets up.
+    let long_lived = |cache_ttl| {
+        let counted = counted();
+        let backends =
+            Backends { secrets: counted.inner.clone(), registry: Arc::new(DeferredRelease::new(counted.clone())) };
+        Resolver::with_backends(Options { cache_ttl, ..aws_opts(true) }, backends).unwrap()
+    };
+    // Refreshes are hours apart in use: the previous one has finished (and
+    // the registry row's cache lapsed) before the next.
+    let apart = Duration::from_millis(50);
+    seed(&server, &backends, "benchws");
+    let r = long_lived(Duration::from_millis(20));
+    r.resolve("org-benchws").unwrap();
+    std::thread::sleep(Duration::from_millis(200)); // its lease release, before counting
+    let stats = measure(&server, &endpoint, n, Some(&releases), |_| {
+        std::thread::sleep(apart);
+        time(|| r.resolve("org-benchws").unwrap().access_token.secret().to_owned())
+    });
+    stats.print("aws store, long-lived, by workspace id (warm)");
+    drop(r);
+    // For comparison: a new resolver each time reads the row first, as the
+    // warm path did before it remembered the row.
+    let stats = measure(&server, &endpoint, n, Some(&releases), |_| {
+        std::thread::sleep(apart);
+        let r = long_lived(Options::default().cache_ttl);
+        time(|| r.resolve("org-benchws").unwrap().access_token.secret().to_owned())
+    });
+    stats.print("  cold: row read first (the warm path before)");
 
     let secret = seed(&server, &backends, "benchagent");
-    let r = Resolver::new(aws_opts(true)).unwrap();
+    let r = long_lived(Options::default().cache_ttl);
     r.resolve_secret(&secret).unwrap();
-    std::thread::sleep(Duration::from_millis(200)); // its lease release, before counting
-    let stats = measure(&server, &endpoint, n, |_| {
-        // Refreshes are a day apart in use: let the previous one finish first.
-        std::thread::sleep(Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(200));
+    let stats = measure(&server, &endpoint, n, Some(&releases), |_| {
+        std::thread::sleep(apart);
         time(|| r.resolve_secret(&secret).unwrap().access_token.secret().to_owned())
     });
     stats.print("aws store, long-lived, by secret id");
@@ -85,15 +145,48 @@ fn main() {
 
     seed(&server, &backends, "benchold");
     let old = OldNodeResolver::new(&table, server.token_url());
-    let stats = measure(&server, &endpoint, n, |_| time(|| old.refresh("org-benchold")));
+    let stats = measure(&server, &endpoint, n, None, |_| time(|| old.refresh("org-benchold")));
     stats.print("old Node resolver (emulated), by workspace id");
 }
 
-/// One CLI refresh before measuring, so each row starts from the same state:
-/// the secret's lease item exists (the first refresh of a secret in a table
-/// creates it and reads the secret once more).
-fn warm_up(options: &Options, workspace_id: &str) {
-    Resolver::new(options.clone()).unwrap().resolve(workspace_id).unwrap();
+/// The aws registry, counting lease releases (sent off the caller's path).
+#[derive(Debug)]
+struct Counted {
+    inner: Arc<AwsBackend>,
+    releases: Arc<AtomicU64>,
+}
+
+impl Registry for Counted {
+    fn get(&self, id: &str) -> Result<Option<RegistryRow>, Error> {
+        Registry::get(&*self.inner, id)
+    }
+    fn put(&self, row: &RegistryRow) -> Result<(), Error> {
+        Registry::put(&*self.inner, row)
+    }
+    fn list(&self) -> Result<Vec<RegistryRow>, Error> {
+        self.inner.list()
+    }
+    fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
+        self.inner.try_lease(key, holder, ttl, note)
+    }
+    fn take_lease_if_unchanged(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+        note: &str,
+        seen_version: &str,
+        row: &RegistryRow,
+    ) -> Result<bool, Error> {
+        self.inner.take_lease_if_unchanged(key, holder, ttl, note, seen_version, row)
+    }
+    fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
+        self.finish_lease(key, holder, None)
+    }
+    fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
+        self.releases.fetch_add(1, Ordering::SeqCst);
+        self.inner.finish_lease(key, holder, written_version)
+    }
 }
 
 fn time(f: impl FnOnce() -> String) -> (Duration, String) {
@@ -105,6 +198,8 @@ fn time(f: impl FnOnce() -> String) -> (Duration, String) {
 struct Stats {
     samples: Vec<Duration>,
     requests: BTreeMap<String, u64>,
+    /// Lease releases sent after the caller had its token.
+    released: u64,
     n: usize,
 }
 
@@ -118,7 +213,14 @@ impl Stats {
             .iter()
             .map(|(op, c)| format!("{} {:.2}", op.rsplit('.').next().unwrap_or(op), per(*c)))
             .collect();
-        println!("  {label:<48} {:>6.2} ms {:>6.2} ms {:>9.2}/ref  {}", ms(50), ms(99), per(total), ops.join(", "));
+        println!(
+            "  {label:<52} {:>6.2} ms {:>6.2} ms {:>9.2}/ref {:>8.2}  {}",
+            ms(50),
+            ms(99),
+            per(total),
+            per(total - self.released),
+            ops.join(", ")
+        );
     }
 }
 
@@ -127,9 +229,11 @@ fn measure(
     server: &TestServer,
     endpoint: &str,
     n: usize,
+    releases: Option<&AtomicU64>,
     mut refresh: impl FnMut(usize) -> (Duration, String),
 ) -> Stats {
     let before_posts = server.counters().token_refresh_ok;
+    let before_releases = releases.map_or(0, |r| r.load(Ordering::SeqCst));
     let before = launcher_requests(endpoint);
     let mut last = String::new();
     let mut samples = Vec::with_capacity(n);
@@ -142,6 +246,7 @@ fn measure(
     // A long-lived host releases its last lease in the background.
     std::thread::sleep(Duration::from_millis(200));
     let after = launcher_requests(endpoint);
+    let released = releases.map_or(0, |r| r.load(Ordering::SeqCst)) - before_releases;
     assert_eq!(server.counters().token_refresh_ok - before_posts, n as u64, "one POST per refresh");
     samples.sort();
     let requests = after
@@ -152,7 +257,7 @@ fn measure(
         })
         .filter(|(_, d)| *d > 0)
         .collect();
-    Stats { samples, requests, n }
+    Stats { samples, requests, released, n }
 }
 
 /// A registry row and an expiring stored token for `org-<slug>`; the secret id.

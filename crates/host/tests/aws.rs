@@ -446,8 +446,9 @@ fn an_old_style_write_during_a_refresh_is_not_overwritten() {
     assert!(server.refresh_token_live(now["refresh_token"].as_str().unwrap()));
 }
 
-/// Holds lease releases until the test opens the gate, so what was sent
-/// before the caller got its token can be counted exactly.
+/// Holds lease releases until the test opens the gate (one release per
+/// message), so what was sent before the caller got its token can be counted
+/// exactly.
 #[derive(Debug)]
 struct GatedRelease {
     inner: Arc<AwsBackend>,
@@ -466,6 +467,17 @@ impl Registry for GatedRelease {
     }
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
         self.inner.try_lease(key, holder, ttl, note)
+    }
+    fn take_lease_if_unchanged(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+        note: &str,
+        seen_version: &str,
+        row: &linear_oauth_host::RegistryRow,
+    ) -> Result<bool, Error> {
+        self.inner.take_lease_if_unchanged(key, holder, ttl, note, seen_version, row)
     }
     fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
         self.finish_lease(key, holder, None)
@@ -494,8 +506,37 @@ fn ops(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
     list.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect()
 }
 
-/// The refresh path's AWS requests, counted at the SDK (every attempt), so
-/// the number cannot creep back up.
+/// Polls until `f` holds (a release landing on a worker thread).
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let t = std::time::Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The AWS requests of a refresh on the caller's critical path (sent before
+/// it has its token), per path, counted at the SDK (every attempt) so the
+/// numbers cannot creep back up. What each request buys:
+/// - GetItem, the registry row: the secret's name derives from the slug, not
+///   the workspace id, and only an `active` row resolves. A cold process has
+///   no other source for either; a warm one checks the row it remembers in
+///   the request that takes the lease instead.
+/// - GetSecretValue: the refresh token lives only in the secret, and another
+///   process may have refreshed it already (then nothing else is sent).
+/// - UpdateItem (or TransactWriteItems, warm), taking the lease: one POST per
+///   expiry across processes; the lease item also says whether anybody
+///   refreshed since the read (no second GetSecretValue) and whether a holder
+///   died mid-refresh (crash takeover).
+/// - PutSecretValue + UpdateSecretVersionStage: the compare-and-swap write-
+///   back. Secrets Manager has no conditional put; the new version goes in
+///   aside and `AWSCURRENT` moves to it only from the version read, which
+///   also stops an overwrite of writers that take no lease (the old tooling,
+///   a holder presumed dead).
+/// - UpdateItem, the release: after the caller has its token, in every host.
+///
+/// So: by secret id 4; by workspace id 4 in a warm process, 5 in a cold one
+/// (the CLI), the fifth being the row read nothing else can replace.
 #[test]
 fn a_refresh_sends_few_aws_requests() {
     let server = server();
@@ -505,49 +546,80 @@ fn a_refresh_sends_few_aws_requests() {
     let s = seed(&server, &b, &format!("rq{}", std::process::id()), 10);
     // Every refresh stores a token that is due again (30 s < the 60 s threshold).
     server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
-    let short_lived = || Options { long_lived: false, ..aws_options(&server, &t) };
-
-    // The CLI (short-lived: the release is on its path), a cold process, by workspace id.
-    // The first refresh in a table finds no lease item yet, so it reads the secret again.
-    let before = aws.requests();
-    Resolver::with_backends(short_lived(), b.clone()).unwrap().resolve(&s.workspace_id).unwrap();
-    let first = sent(&before, &aws.requests());
-    let cli = ops(&[
+    let cold = ops(&[
         ("GetItem", 1),                  // registry row
         ("GetSecretValue", 1),           // stored token: expiring
-        ("UpdateItem", 2),               // take the lease (it says nobody refreshed since the read); release it
+        ("UpdateItem", 1),               // take the lease (it says nobody refreshed since the read)
         ("PutSecretValue", 1),           // the new version, labelled aside
         ("UpdateSecretVersionStage", 1), // AWSCURRENT moves to it only from the version read
     ]);
-    let mut first_expected = cli.clone();
+
+    // The CLI: a cold process by workspace id, its releases held until the
+    // caller has the token (hosts/cli hands them to a process that outlives it).
+    let cli = || {
+        let held = Arc::new(DeferredRelease::held(aws.clone()));
+        let backends = Backends { secrets: aws.clone(), registry: held.clone() };
+        let r = Resolver::with_backends(Options { long_lived: false, ..aws_options(&server, &t) }, backends).unwrap();
+        let before = aws.requests();
+        r.resolve(&s.workspace_id).unwrap();
+        let critical = sent(&before, &aws.requests());
+        held.finish_pending();
+        (critical, sent(&before, &aws.requests()))
+    };
+    // The first refresh in a table finds no lease item yet, so it reads the secret again.
+    let (first, _) = cli();
+    let mut first_expected = cold.clone();
     *first_expected.get_mut("GetSecretValue").unwrap() += 1;
     assert_eq!(first, first_expected, "the first refresh of a secret");
-    let before = aws.requests();
-    Resolver::with_backends(short_lived(), b.clone()).unwrap().resolve(&s.workspace_id).unwrap();
-    let steady = sent(&before, &aws.requests());
-    assert_eq!(steady, cli, "a refresh: 6 requests where there were 8");
+    let (critical, all) = cli();
+    assert_eq!(critical, cold, "the CLI: 5 before the caller has its token");
+    assert_eq!(all.get("UpdateItem"), Some(&2), "and the release afterwards");
 
-    // A long-lived host releases the lease after the caller has its token.
+    // Long-lived hosts: the release goes to a worker thread (gated here).
     let gated = |rx| Backends {
         secrets: aws.clone(),
         registry: Arc::new(DeferredRelease::new(Arc::new(GatedRelease { inner: aws.clone(), gate: Mutex::new(rx) }))),
     };
-    for by_workspace in [true, false] {
-        let (open, rx) = std::sync::mpsc::channel();
-        let r = Resolver::with_backends(aws_options(&server, &t), gated(rx)).unwrap();
+    let released = |before: &BTreeMap<String, u64>, n| {
+        eventually("the release", || sent(before, &aws.requests()).get("UpdateItem") == Some(&n));
+    };
+    // By secret id (the agent's path): no registry row at all.
+    let (open, rx) = std::sync::mpsc::channel();
+    let r = Resolver::with_backends(aws_options(&server, &t), gated(rx)).unwrap();
+    let before = aws.requests();
+    let tok = r.resolve_secret(&s.secret_id).unwrap();
+    let mut by_secret = cold.clone();
+    by_secret.remove("GetItem");
+    assert_eq!(sent(&before, &aws.requests()), by_secret, "by secret id");
+    open.send(()).unwrap();
+    released(&before, 2);
+    assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.secret());
+    drop(r);
+
+    // By workspace id: the first resolve of a process reads the row; later
+    // ones (rows cached for cache_ttl, refreshes hours apart) check the row
+    // they remember in the transaction that takes the lease.
+    let (open, rx) = std::sync::mpsc::channel();
+    let ttl = Duration::from_millis(100);
+    let r = Resolver::with_backends(Options { cache_ttl: ttl, ..aws_options(&server, &t) }, gated(rx)).unwrap();
+    let before = aws.requests();
+    r.resolve(&s.workspace_id).unwrap();
+    assert_eq!(sent(&before, &aws.requests()), cold, "cold, by workspace id");
+    open.send(()).unwrap();
+    released(&before, 2);
+    for round in 0..2 {
+        std::thread::sleep(ttl + Duration::from_millis(20)); // the row cache lapses
         let before = aws.requests();
-        let tok = if by_workspace { r.resolve(&s.workspace_id) } else { r.resolve_secret(&s.secret_id) }.unwrap();
-        let critical = sent(&before, &aws.requests());
-        let mut expected = cli.clone();
-        *expected.get_mut("UpdateItem").unwrap() -= 1;
-        if !by_workspace {
-            expected.remove("GetItem"); // the agent's path: it knows the secret id
-        }
-        assert_eq!(critical, expected, "on the caller's path (by workspace id: {by_workspace})");
-        assert!(critical.values().sum::<u64>() <= if by_workspace { 5 } else { 4 });
+        let tok = r.resolve(&s.workspace_id).unwrap();
+        let warm = ops(&[
+            ("GetSecretValue", 1),
+            ("TransactWriteItems", 1), // the lease, if the remembered row is still active and names this secret
+            ("PutSecretValue", 1),
+            ("UpdateSecretVersionStage", 1),
+        ]);
+        assert_eq!(sent(&before, &aws.requests()), warm, "warm, by workspace id (round {round})");
         open.send(()).unwrap();
-        drop(r); // sends the queued release
-        assert_eq!(sent(&before, &aws.requests()).get("UpdateItem"), Some(&2), "released afterwards");
+        released(&before, 1);
         assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.secret());
     }
     assert_eq!(server.counters().invalid_grant, 0);
@@ -568,6 +640,82 @@ fn inspect_by_workspace_reads_one_row() {
         assert_eq!(i.registry.map(|row| row.workspace_id), Some(s.workspace_id.clone()));
         assert_eq!(sent(&before, &aws.requests()), ops(&[("GetItem", 1), ("GetSecretValue", 1)]), "{target:?}");
     }
+}
+
+/// A warm process resolving by workspace id does not read the row before a
+/// refresh, yet never serves a workspace whose row is no longer active, and
+/// reports it as revoked (not as the invalid_grant or missing secret its
+/// refresh would otherwise end in); a row naming another secret is followed.
+#[test]
+fn a_warm_resolve_checks_the_row_it_remembers() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let b = Backends { secrets: aws.clone(), registry: aws.clone() };
+    server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
+    let ttl = Duration::from_millis(50);
+    let r = Resolver::new(Options { cache_ttl: ttl, ..aws_options(&server, &t) }).unwrap();
+    let lapse = || std::thread::sleep(ttl + Duration::from_millis(20));
+    let lease_free = |secret_id: &str| {
+        let free =
+            aws.try_lease(&format!("refresh:{secret_id}"), "probe", Duration::from_secs(5), "").unwrap().acquired;
+        aws.release_lease(&format!("refresh:{secret_id}"), "probe").unwrap();
+        free
+    };
+
+    // Another tool flips the status; the grant is alive and the secret untouched.
+    let a = seed(&server, &b, &format!("wa{}", std::process::id()), 10);
+    r.resolve(&a.workspace_id).unwrap();
+    let row = |s: &Seeded, status: &str| linear_oauth_host::RegistryRow {
+        workspace_id: s.workspace_id.clone(),
+        workspace_slug: s.secret_id.trim_start_matches("bgagent-linear-oauth-").into(),
+        secret_id: s.secret_id.clone(),
+        status: status.into(),
+    };
+    Registry::put(&*aws, &row(&a, "revoked")).unwrap();
+    lapse();
+    let posts = server.counters().token_requests;
+    assert!(matches!(r.resolve(&a.workspace_id), Err(Error::Revoked(_))));
+    assert_eq!(server.counters().token_requests, posts, "no refresh of a revoked workspace");
+    eventually("the lease free", || lease_free(&a.secret_id));
+    // Active again: resolves again.
+    Registry::put(&*aws, &row(&a, "active")).unwrap();
+    lapse();
+    r.resolve(&a.workspace_id).unwrap();
+
+    // Revoked through the project with the secret purged: revoked, not secret-missing.
+    let c = seed(&server, &b, &format!("wc{}", std::process::id()), 10);
+    r.resolve(&c.workspace_id).unwrap();
+    let admin = Resolver::new(aws_options(&server, &t)).unwrap();
+    assert!(admin.revoke(&c.workspace_id, true, true).unwrap().purged);
+    lapse();
+    assert!(matches!(r.resolve(&c.workspace_id), Err(Error::Revoked(_))));
+
+    // Revoked at Linear (the grant is dead) and the status flipped, secret kept:
+    // the refresh is never sent, so no reauthorization-required either.
+    let d = seed(&server, &b, &format!("wd{}", std::process::id()), 10);
+    r.resolve(&d.workspace_id).unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_str(&SecretStore::get(&*aws, &d.secret_id).unwrap().unwrap().value).unwrap();
+    assert!(server.revoke_grant(stored["refresh_token"].as_str().unwrap()));
+    Registry::put(&*aws, &row(&d, "revoked")).unwrap();
+    lapse();
+    assert!(matches!(r.resolve(&d.workspace_id), Err(Error::Revoked(_))));
+
+    // Installed again under another secret: the row is followed.
+    let e = seed(&server, &b, &format!("we{}", std::process::id()), 10);
+    r.resolve(&e.workspace_id).unwrap();
+    let moved = seed(&server, &b, &format!("wm{}", std::process::id()), 86_000);
+    Registry::put(
+        &*aws,
+        &linear_oauth_host::RegistryRow { workspace_id: e.workspace_id.clone(), ..row(&moved, "active") },
+    )
+    .unwrap();
+    lapse();
+    let tok = r.resolve(&e.workspace_id).unwrap();
+    assert_eq!(tok.secret_id, moved.secret_id);
+    assert_eq!(tok.access_token, moved.access, "the new secret's fresh token");
+    assert!(lease_free(&e.secret_id), "nothing left held on the old secret");
 }
 
 fn unstaged_value(id: &str) -> serde_json::Value {

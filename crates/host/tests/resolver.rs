@@ -87,6 +87,44 @@ fn not_registered_revoked_and_unknown_status() {
     assert_eq!(server.counters().token_requests, 0);
 }
 
+/// A warm process resolving by workspace id starts from the row it
+/// remembers once its row cache lapsed. On a store that cannot check the row
+/// while taking the lease (memory, file), a refresh reads the row before it
+/// posts anything: a workspace revoked meanwhile is `revoked` with no token
+/// request, one installed again under another secret is followed.
+#[test]
+fn a_warm_resolve_reads_the_row_before_refreshing_where_the_lease_cannot_check_it() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "warm", 10);
+    let ttl = Duration::from_millis(30);
+    let r = Resolver::with_backends(Options { cache_ttl: ttl, ..options(&server) }, b.clone()).unwrap();
+    server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() }); // every refresh due again
+    r.resolve(&s.workspace_id).unwrap();
+    let row = |secret_id: &str, status: &str| RegistryRow {
+        workspace_id: s.workspace_id.clone(),
+        workspace_slug: "warm".into(),
+        secret_id: secret_id.into(),
+        status: status.into(),
+    };
+    b.registry.put(&row(&s.secret_id, "revoked")).unwrap();
+    std::thread::sleep(ttl * 2);
+    let posts = server.counters().token_requests;
+    assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Revoked(_))));
+    assert_eq!(server.counters().token_requests, posts, "no refresh of a revoked workspace");
+    assert!(b.registry.try_lease(&format!("refresh:{}", s.secret_id), "x", ttl, "").unwrap().acquired, "no lease left");
+    b.registry.release_lease(&format!("refresh:{}", s.secret_id), "x").unwrap();
+
+    b.registry.put(&row(&s.secret_id, "active")).unwrap();
+    std::thread::sleep(ttl * 2);
+    r.resolve(&s.workspace_id).unwrap();
+    let other = seed(&server, &b, "warm2", 3600);
+    b.registry.put(&row(&other.secret_id, "active")).unwrap();
+    std::thread::sleep(ttl * 2);
+    let t = r.resolve(&s.workspace_id).unwrap();
+    assert_eq!((t.secret_id.as_str(), t.access_token.secret()), (other.secret_id.as_str(), other.access.as_str()));
+}
+
 #[test]
 fn invalid_stored_tokens_list_their_fields() {
     let server = server();

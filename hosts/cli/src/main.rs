@@ -5,6 +5,7 @@
 mod callback;
 mod doctor;
 mod error;
+mod release;
 mod settings;
 mod smoke;
 
@@ -17,6 +18,7 @@ use linear_oauth_host::{ClientCredentialsParams, InstallParams, Options, Resolve
 use serde_json::json;
 
 use crate::error::CliError;
+use crate::release::Releases;
 
 /// Linear OAuth credentials for services: install, resolve, inspect, refresh, revoke.
 #[derive(Debug, Parser)]
@@ -89,6 +91,13 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         burst: usize,
     },
+    /// Internal: gives back the refresh leases an exited command held (see release.rs).
+    #[command(hide = true)]
+    ReleaseLeases {
+        /// JSON list of [key, holder, written version or null].
+        #[arg(long)]
+        leases: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,13 +147,18 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    match run(&cli) {
+    let releases = Releases::default();
+    let code = match run(&cli, &releases) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             e.report(cli.json);
             ExitCode::from(e.exit_code())
         }
-    }
+    };
+    // Everything the caller reads is out: lease releases go to a process
+    // that outlives this one, so the caller's wait ends here.
+    releases.hand_off();
+    code
 }
 
 fn options(cli: &Cli) -> Result<Options, CliError> {
@@ -159,9 +173,10 @@ fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
 }
 
-fn run(cli: &Cli) -> Result<(), CliError> {
+fn run(cli: &Cli, releases: &Releases) -> Result<(), CliError> {
     match &cli.command {
         Command::Smoke { burst } => return smoke::run(*burst, cli.json),
+        Command::ReleaseLeases { leases } => return release::send(&options(cli)?, leases),
         Command::Setup(args) => return setup(cli, args),
         Command::Doctor => return doctor::run(&options(cli)?, cli.json),
         Command::Aws(AwsCommand::Bootstrap) => {
@@ -178,7 +193,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         }
         _ => {}
     }
-    let r = Resolver::new(options(cli)?)?;
+    let r = releases.resolver(options(cli)?)?;
     match &cli.command {
         Command::Token { target: t, unauthorized } => {
             let tok = match (&t.workspace, &t.secret) {
@@ -231,7 +246,11 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 }
             }
         }
-        Command::Setup(_) | Command::Smoke { .. } | Command::Aws(_) | Command::Doctor => unreachable!("handled above"),
+        Command::Setup(_)
+        | Command::Smoke { .. }
+        | Command::Aws(_)
+        | Command::Doctor
+        | Command::ReleaseLeases { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

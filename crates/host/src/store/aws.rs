@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType, ReturnValue,
+    ScalarAttributeType, TransactWriteItem, Update,
 };
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
@@ -395,6 +396,64 @@ impl Registry for AwsBackend {
                     Ok(LeaseGrant { acquired: false, previous_note: None, written_version: None })
                 }
                 Err(e) => Err(store_err("update-item (lease)", e)),
+            }
+        })
+    }
+
+    /// One `TransactWriteItems`: the lease update (free, and its last holder
+    /// wrote `seen_version`) and a `ConditionCheck` that the registry item is
+    /// still active and points at the same secret. Both hold or nothing is
+    /// written. Transactions return no old image, so the conditions say all
+    /// the taker needs: nobody died holding the lease and nobody refreshed.
+    fn take_lease_if_unchanged(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+        note: &str,
+        seen_version: &str,
+        row: &RegistryRow,
+    ) -> Result<bool, Error> {
+        let expires = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let lease = Update::builder()
+            .table_name(&self.table)
+            .key(KEY, s(format!("{LEASE_PREFIX}{key}")))
+            .update_expression("SET lease_holder = :holder, lease_expires_ms = :expires, lease_note = :note")
+            .condition_expression(format!("attribute_not_exists(lease_holder) AND {WRITTEN} = :seen"))
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+            .expression_attribute_values(":note", s(note))
+            .expression_attribute_values(":seen", s(seen_version))
+            .build()
+            .map_err(|e| store_err("transact-write-items (lease)", e))?;
+        let registry = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(KEY, s(&row.workspace_id))
+            .condition_expression("#status = :active AND oauth_secret_arn = :secret")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":secret", s(&row.secret_id))
+            .build()
+            .map_err(|e| store_err("transact-write-items (registry)", e))?;
+        self.block(async {
+            let result = self
+                .ddb
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(lease).build())
+                .transact_items(TransactWriteItem::builder().condition_check(registry).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                // A condition failed, or another transaction touched the items: the long way.
+                Err(e)
+                    if e.as_service_error().is_some_and(|e| {
+                        e.is_transaction_canceled_exception() || e.is_transaction_in_progress_exception()
+                    }) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(store_err("transact-write-items (lease)", e)),
             }
         })
     }

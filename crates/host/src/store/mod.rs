@@ -15,7 +15,7 @@ use std::time::Duration;
 
 #[cfg(feature = "aws")]
 pub use aws::AwsBackend;
-pub use deferred::DeferredRelease;
+pub use deferred::{DeferredRelease, HeldRelease};
 pub use file::FileBackend;
 pub use memory::MemoryBackend;
 
@@ -89,6 +89,25 @@ pub trait Registry: Send + Sync + fmt::Debug {
     fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
         let _ = written_version;
         self.release_lease(key, holder)
+    }
+    /// Takes `key` only if it is free (released, not expired), its last
+    /// holder recorded `seen_version` (nobody refreshed since the taker read
+    /// it), and the registry still holds `row` with status `active` - all in
+    /// one request, so a warm process need not read the row before a refresh.
+    /// `false`: a condition did not hold and nothing was taken; the caller
+    /// reads the row and takes the lease with `try_lease`. Stores where a
+    /// read costs no round trip need not check anything and answer `false`.
+    fn take_lease_if_unchanged(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+        note: &str,
+        seen_version: &str,
+        row: &RegistryRow,
+    ) -> Result<bool, Error> {
+        let _ = (key, holder, ttl, note, seen_version, row);
+        Ok(false)
     }
 }
 

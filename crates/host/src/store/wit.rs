@@ -100,6 +100,27 @@ impl bindings::registry::Host for Ctx {
         })
     }
 
+    fn take_lease_if_unchanged(
+        &mut self,
+        key: String,
+        holder: String,
+        ttl_ms: u64,
+        note: String,
+        seen_version: String,
+        r: bindings::registry::Row,
+    ) -> std::result::Result<bool, String> {
+        let taken = self
+            .shared
+            .backends
+            .registry
+            .take_lease_if_unchanged(&key, &holder, Duration::from_millis(ttl_ms), &note, &seen_version, &r.into())
+            .map_err(store_err)?;
+        if taken && !self.leases.iter().any(|(k, h)| *k == key && *h == holder) {
+            self.leases.push((key, holder));
+        }
+        Ok(taken)
+    }
+
     fn release_lease(
         &mut self,
         key: String,
