@@ -63,17 +63,19 @@ pub enum ProbeResult {
     Inconclusive(String),
 }
 
-/// How a revoke ended.
+/// How a revoke ended at Linear. Messages never contain secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevokeOutcome {
-    /// Linear answered 200.
+    /// Linear's revoke endpoint answered 200: the grant is ended.
     Revoked,
     /// Linear did not confirm, but the stored refresh token is refused with
     /// `invalid_grant`: the grant is provably dead.
     AlreadyDead,
-    /// Linear refused every attempt and the grant could not be shown dead.
+    /// Linear answered 400/401 every time and the grant could not be shown
+    /// dead (what was tried). Remove the app's authorization in Linear.
     NotConfirmed(String),
-    /// A 5xx, 429, unexpected status or transport error: try again later.
+    /// A 5xx, 429, unexpected status or transport error (a short reason):
+    /// try again later.
     Failed(String),
 }
 
@@ -81,6 +83,24 @@ impl RevokeOutcome {
     /// Whether the grant is known to be dead at Linear.
     pub fn confirmed(&self) -> bool {
         matches!(self, Self::Revoked | Self::AlreadyDead)
+    }
+
+    /// `revoked`, `already-dead`, `not-confirmed` or `failed`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::AlreadyDead => "already-dead",
+            Self::NotConfirmed(_) => "not-confirmed",
+            Self::Failed(_) => "failed",
+        }
+    }
+
+    /// The explanation carried by `NotConfirmed` and `Failed`.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::NotConfirmed(m) | Self::Failed(m) => Some(m),
+            Self::Revoked | Self::AlreadyDead => None,
+        }
     }
 }
 

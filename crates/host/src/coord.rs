@@ -6,7 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::bindings;
-use crate::ctx::Ctx;
+use wasmtime::component::HasData;
 
 #[derive(Debug, Default)]
 pub(crate) struct Coordination {
@@ -67,19 +67,33 @@ impl Coordination {
     }
 }
 
+/// What the `coordination` import needs of an instance's state.
+pub(crate) struct CoordView<'a> {
+    pub coord: &'a Coordination,
+    /// Locks the instance holds; released if it traps mid-call.
+    pub held: &'a mut Vec<String>,
+}
+
+/// `HasData` for `add_to_linker`: the import sees a [`CoordView`].
+pub(crate) struct Coord;
+
+impl HasData for Coord {
+    type Data<'a> = CoordView<'a>;
+}
+
 /// The component's `coordination` import.
-impl bindings::coordination::Host for Ctx {
+impl bindings::coordination::Host for CoordView<'_> {
     fn cache_get(&mut self, key: String) -> Option<String> {
-        self.shared.coord.cache_get(&key)
+        self.coord.cache_get(&key)
     }
     fn cache_set(&mut self, key: String, value: String, ttl_ms: u64) {
-        self.shared.coord.cache_set(key, value, Duration::from_millis(ttl_ms));
+        self.coord.cache_set(key, value, Duration::from_millis(ttl_ms));
     }
     fn cache_remove(&mut self, key: String) {
-        self.shared.coord.cache_remove(&key);
+        self.coord.cache_remove(&key);
     }
     fn lock(&mut self, key: String, timeout_ms: u64) -> bool {
-        let ok = self.shared.coord.lock(&key, Duration::from_millis(timeout_ms));
+        let ok = self.coord.lock(&key, Duration::from_millis(timeout_ms));
         if ok {
             self.held.push(key);
         }
@@ -88,7 +102,7 @@ impl bindings::coordination::Host for Ctx {
     fn unlock(&mut self, key: String) {
         if let Some(i) = self.held.iter().position(|k| *k == key) {
             self.held.swap_remove(i);
-            self.shared.coord.unlock(&key);
+            self.coord.unlock(&key);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `Ctx`, the `T` of every instance's wasmtime `Store`, and `link`, which
 //! adds every capability the component imports to a `Linker<Ctx>`. Each WIT
-//! `Host` impl lives next to the capability it wraps: `store/wit.rs`
-//! (secret-store, registry), `coord.rs` (coordination), `log.rs` (log).
+//! `Host` impl lives next to the capability it wraps, on a view of just the
+//! state it needs (`store/wit.rs` for secret-store and registry, `coord.rs`,
+//! `log.rs`), so those modules know nothing of `Ctx`: imports go one way.
 
 use std::sync::Arc;
 
@@ -11,8 +12,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, resolver as wit_resolver};
-use crate::coord::Coordination;
+use crate::coord::{Coord, CoordView, Coordination};
 use crate::http::{EgressPolicy, Origin};
+use crate::log::{Log, LogView};
+use crate::store::wit::{Storage, StoreView};
 use crate::store::Backends;
 use crate::{LogLevel, LogSink, Options};
 
@@ -74,15 +77,24 @@ impl WasiHttpView for Ctx {
 
 impl bindings::types::Host for Ctx {}
 
+impl Ctx {
+    fn store(&mut self) -> StoreView<'_> {
+        StoreView { backends: &self.shared.backends, leases: &mut self.leases }
+    }
+}
+
 /// Everything the component imports: WASI (sync), outgoing HTTP only, and
 /// this crate's capabilities.
 pub(crate) fn link(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_sync(linker)?;
     bindings::types::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
-    bindings::secret_store::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
-    bindings::registry::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
-    bindings::coordination::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
-    bindings::log::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    bindings::secret_store::add_to_linker::<Ctx, Storage>(linker, Ctx::store)?;
+    bindings::registry::add_to_linker::<Ctx, Storage>(linker, Ctx::store)?;
+    bindings::coordination::add_to_linker::<Ctx, Coord>(linker, |c| CoordView {
+        coord: &c.shared.coord,
+        held: &mut c.held,
+    })?;
+    bindings::log::add_to_linker::<Ctx, Log>(linker, |c| LogView(c.shared.sink.as_ref()))?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::bindings;
-use crate::ctx::Ctx;
+use wasmtime::component::HasData;
 
 /// Severity, as the WIT `log.level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,8 +49,18 @@ impl LogSink for TracingSink {
     }
 }
 
+/// What the `log` import needs of an instance's state: its sink.
+pub(crate) struct LogView<'a>(pub &'a dyn LogSink);
+
+/// `HasData` for `add_to_linker`: the import sees a [`LogView`].
+pub(crate) struct Log;
+
+impl HasData for Log {
+    type Data<'a> = LogView<'a>;
+}
+
 /// The component's `log` import: events go to the resolver's sink.
-impl bindings::log::Host for Ctx {
+impl bindings::log::Host for LogView<'_> {
     fn log(&mut self, level: bindings::log::Level, message: String, fields: Vec<(String, String)>) {
         use bindings::log::Level as L;
         let level = match level {
@@ -60,6 +70,6 @@ impl bindings::log::Host for Ctx {
             L::Warn => LogLevel::Warn,
             L::Error => LogLevel::Error,
         };
-        self.shared.sink.log(level, &message, &fields);
+        self.0.log(level, &message, &fields);
     }
 }

@@ -324,7 +324,7 @@ impl Resolver {
         Ok(Revocation {
             workspace_id: r.workspace_id,
             secret_id: r.secret_id,
-            outcome: r.outcome.into(),
+            outcome: crate::types::revoke_outcome(r.outcome),
             linear_status: r.linear_status,
             purged: r.purged,
         })

@@ -216,54 +216,15 @@ pub struct Inspection {
     pub registry: Option<RegistryRow>,
 }
 
-/// How a revoke ended at Linear. Messages never contain secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RevokeOutcome {
-    /// Linear's revoke endpoint answered 200: the grant is ended.
-    Revoked,
-    /// Linear did not confirm, but the stored refresh token is refused with
-    /// `invalid_grant`: the grant is provably dead.
-    AlreadyDead,
-    /// Linear answered 400/401 every time and the grant could not be shown
-    /// dead (what was tried). Remove the app's authorization in Linear.
-    NotConfirmed(String),
-    /// A 5xx, 429 or transport failure (a short reason); try again.
-    Failed(String),
-}
+/// How a revoke ended at Linear: core's decision, as the component reports it.
+pub use linear_oauth_core::RevokeOutcome;
 
-impl RevokeOutcome {
-    /// Whether the grant is known to be dead at Linear.
-    pub fn confirmed(&self) -> bool {
-        matches!(self, Self::Revoked | Self::AlreadyDead)
-    }
-
-    /// `revoked`, `already-dead`, `not-confirmed` or `failed`.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Revoked => "revoked",
-            Self::AlreadyDead => "already-dead",
-            Self::NotConfirmed(_) => "not-confirmed",
-            Self::Failed(_) => "failed",
-        }
-    }
-
-    /// The explanation carried by `NotConfirmed` and `Failed`.
-    pub fn detail(&self) -> Option<&str> {
-        match self {
-            Self::NotConfirmed(m) | Self::Failed(m) => Some(m),
-            Self::Revoked | Self::AlreadyDead => None,
-        }
-    }
-}
-
-impl From<wit_admin::RevokeOutcome> for RevokeOutcome {
-    fn from(o: wit_admin::RevokeOutcome) -> Self {
-        match o {
-            wit_admin::RevokeOutcome::Revoked => Self::Revoked,
-            wit_admin::RevokeOutcome::AlreadyDead => Self::AlreadyDead,
-            wit_admin::RevokeOutcome::NotConfirmed(m) => Self::NotConfirmed(m),
-            wit_admin::RevokeOutcome::Failed(m) => Self::Failed(m),
-        }
+pub(crate) fn revoke_outcome(o: wit_admin::RevokeOutcome) -> RevokeOutcome {
+    match o {
+        wit_admin::RevokeOutcome::Revoked => RevokeOutcome::Revoked,
+        wit_admin::RevokeOutcome::AlreadyDead => RevokeOutcome::AlreadyDead,
+        wit_admin::RevokeOutcome::NotConfirmed(m) => RevokeOutcome::NotConfirmed(m),
+        wit_admin::RevokeOutcome::Failed(m) => RevokeOutcome::Failed(m),
     }
 }
 

@@ -7,7 +7,7 @@ mod aws;
 mod deferred;
 mod file;
 mod memory;
-mod wit;
+pub(crate) mod wit;
 
 use std::fmt;
 use std::sync::Arc;

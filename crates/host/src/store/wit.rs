@@ -3,10 +3,25 @@
 
 use std::time::Duration;
 
+use wasmtime::component::HasData;
+
 use crate::bindings;
-use crate::ctx::Ctx;
-use crate::store::{PutOutcome, RegistryRow};
+use crate::store::{Backends, PutOutcome, RegistryRow};
 use crate::Error;
+
+/// What these imports need of an instance's state (`ctx::link` builds it).
+pub(crate) struct StoreView<'a> {
+    pub backends: &'a Backends,
+    /// Leases taken during the current call, released if it traps.
+    pub leases: &'a mut Vec<(String, String)>,
+}
+
+/// `HasData` for `add_to_linker`: the imports see a [`StoreView`].
+pub(crate) struct Storage;
+
+impl HasData for Storage {
+    type Data<'a> = StoreView<'a>;
+}
 
 fn store_err(e: Error) -> String {
     match e {
@@ -15,9 +30,9 @@ fn store_err(e: Error) -> String {
     }
 }
 
-impl bindings::secret_store::Host for Ctx {
+impl bindings::secret_store::Host for StoreView<'_> {
     fn get(&mut self, id: String) -> std::result::Result<Option<bindings::secret_store::Versioned>, String> {
-        let v = self.shared.backends.secrets.get(&id).map_err(store_err)?;
+        let v = self.backends.secrets.get(&id).map_err(store_err)?;
         Ok(v.map(|v| bindings::secret_store::Versioned { value: v.value, version: v.version }))
     }
 
@@ -27,18 +42,18 @@ impl bindings::secret_store::Host for Ctx {
         value: String,
         expected_version: Option<String>,
     ) -> std::result::Result<bindings::secret_store::PutOutcome, String> {
-        Ok(match self.shared.backends.secrets.put(&id, &value, expected_version.as_deref()).map_err(store_err)? {
+        Ok(match self.backends.secrets.put(&id, &value, expected_version.as_deref()).map_err(store_err)? {
             PutOutcome::Written(v) => bindings::secret_store::PutOutcome::Written(v),
             PutOutcome::Conflict => bindings::secret_store::PutOutcome::Conflict,
         })
     }
 
     fn delete(&mut self, id: String) -> std::result::Result<bool, String> {
-        self.shared.backends.secrets.delete(&id).map_err(store_err)
+        self.backends.secrets.delete(&id).map_err(store_err)
     }
 
     fn reserve(&mut self, id: String, bytes: u64) -> std::result::Result<(), String> {
-        self.shared.backends.secrets.reserve(&id, bytes).map_err(store_err)
+        self.backends.secrets.reserve(&id, bytes).map_err(store_err)
     }
 }
 
@@ -64,17 +79,17 @@ impl From<bindings::registry::Row> for RegistryRow {
     }
 }
 
-impl bindings::registry::Host for Ctx {
+impl bindings::registry::Host for StoreView<'_> {
     fn get(&mut self, workspace_id: String) -> std::result::Result<Option<bindings::registry::Row>, String> {
-        Ok(self.shared.backends.registry.get(&workspace_id).map_err(store_err)?.map(Into::into))
+        Ok(self.backends.registry.get(&workspace_id).map_err(store_err)?.map(Into::into))
     }
 
     fn put(&mut self, r: bindings::registry::Row) -> std::result::Result<(), String> {
-        self.shared.backends.registry.put(&r.into()).map_err(store_err)
+        self.backends.registry.put(&r.into()).map_err(store_err)
     }
 
     fn list(&mut self) -> std::result::Result<Vec<bindings::registry::Row>, String> {
-        Ok(self.shared.backends.registry.list().map_err(store_err)?.into_iter().map(Into::into).collect())
+        Ok(self.backends.registry.list().map_err(store_err)?.into_iter().map(Into::into).collect())
     }
 
     fn try_lease(
@@ -84,12 +99,8 @@ impl bindings::registry::Host for Ctx {
         ttl_ms: u64,
         note: String,
     ) -> std::result::Result<bindings::registry::LeaseGrant, String> {
-        let g = self
-            .shared
-            .backends
-            .registry
-            .try_lease(&key, &holder, Duration::from_millis(ttl_ms), &note)
-            .map_err(store_err)?;
+        let g =
+            self.backends.registry.try_lease(&key, &holder, Duration::from_millis(ttl_ms), &note).map_err(store_err)?;
         if g.acquired && !self.leases.iter().any(|(k, h)| *k == key && *h == holder) {
             self.leases.push((key, holder));
         }
@@ -110,7 +121,6 @@ impl bindings::registry::Host for Ctx {
         r: bindings::registry::Row,
     ) -> std::result::Result<bool, String> {
         let taken = self
-            .shared
             .backends
             .registry
             .take_lease_if_unchanged(&key, &holder, Duration::from_millis(ttl_ms), &note, &seen_version, &r.into())
@@ -127,7 +137,7 @@ impl bindings::registry::Host for Ctx {
         holder: String,
         written_version: Option<String>,
     ) -> std::result::Result<(), String> {
-        self.shared.backends.registry.finish_lease(&key, &holder, written_version.as_deref()).map_err(store_err)?;
+        self.backends.registry.finish_lease(&key, &holder, written_version.as_deref()).map_err(store_err)?;
         self.leases.retain(|(k, h)| !(*k == key && *h == holder));
         Ok(())
     }
