@@ -139,55 +139,71 @@ const MIN_MEMORY_BYTES: usize = 4 << 20;
 const DAY: Duration = Duration::from_secs(86_400);
 const MONTH: Duration = Duration::from_secs(30 * 86_400);
 
-/// A seconds-valued setting and its range. Every host converts user input
-/// through [`DurationOption::from_secs`], so env, CLI flags, Python and Node
-/// accept and refuse the same values with the same message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DurationOption {
+/// Declares [`DurationOption`]: one line per seconds option (variant,
+/// `Options` field, whether zero means something, and why), from which its
+/// list and field accessors come.
+macro_rules! duration_options {
+    ($($(#[doc = $doc:literal])* $variant:ident => $field:ident, zero: $zero:literal;)*) => {
+        /// A seconds-valued setting and its range. Every host converts user input
+        /// through [`DurationOption::from_secs`], so env, CLI flags, Python and Node
+        /// accept and refuse the same values with the same message.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum DurationOption {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl DurationOption {
+            pub const ALL: [Self; [$(stringify!($variant)),*].len()] = [$(Self::$variant),*];
+
+            /// The `Options` field it sets.
+            pub const fn field(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($field),)*
+                }
+            }
+
+            /// Whether zero is a meaningful value.
+            pub fn allows_zero(self) -> bool {
+                match self {
+                    $(Self::$variant => $zero,)*
+                }
+            }
+
+            fn field_ref(self, o: &Options) -> &Duration {
+                match self {
+                    $(Self::$variant => &o.$field,)*
+                }
+            }
+
+            fn field_mut(self, o: &mut Options) -> &mut Duration {
+                match self {
+                    $(Self::$variant => &mut o.$field,)*
+                }
+            }
+        }
+    };
+}
+
+duration_options! {
     /// Zero means "refresh only once expired". `0..=30 days`.
-    RefreshThreshold,
+    RefreshThreshold => refresh_threshold, zero: true;
     /// Zero turns the caches off. `0..=30 days`.
-    CacheTtl,
+    CacheTtl => cache_ttl, zero: true;
     /// `(0, 1 day]`: zero would fail every request.
-    HttpTimeout,
+    HttpTimeout => http_timeout, zero: false;
     /// `(0, 1 day]`: zero would make every lease expired on arrival.
-    LeaseTtl,
+    LeaseTtl => lease_ttl, zero: false;
     /// `(0, 1 day]`: zero would turn every concurrent refresh into an error.
-    LeaseWait,
+    LeaseWait => lease_wait, zero: false;
     /// `(0, 1 day]`: zero would trap every call.
-    CallDeadline,
+    CallDeadline => call_deadline, zero: false;
     /// Zero turns the memory off. `0..=30 days`.
-    FailureMemory,
+    FailureMemory => failure_memory, zero: true;
     /// Zero turns refresh-ahead off. `0..=30 days`.
-    RefreshAhead,
+    RefreshAhead => refresh_ahead, zero: true;
 }
 
 impl DurationOption {
-    pub const ALL: [Self; 8] = [
-        Self::RefreshThreshold,
-        Self::CacheTtl,
-        Self::HttpTimeout,
-        Self::LeaseTtl,
-        Self::LeaseWait,
-        Self::CallDeadline,
-        Self::FailureMemory,
-        Self::RefreshAhead,
-    ];
-
-    /// The `Options` field it sets.
-    pub const fn field(self) -> &'static str {
-        match self {
-            Self::RefreshThreshold => "refresh_threshold",
-            Self::CacheTtl => "cache_ttl",
-            Self::HttpTimeout => "http_timeout",
-            Self::LeaseTtl => "lease_ttl",
-            Self::LeaseWait => "lease_wait",
-            Self::CallDeadline => "call_deadline",
-            Self::FailureMemory => "failure_memory",
-            Self::RefreshAhead => "refresh_ahead",
-        }
-    }
-
     /// Its value in `Options::default()`.
     pub fn default_value(self) -> Duration {
         *self.field_ref(&Options::default())
@@ -196,11 +212,6 @@ impl DurationOption {
     /// Sets it in `o`, unchecked (see [`Self::from_secs`]).
     pub fn set(self, o: &mut Options, d: Duration) {
         *self.field_mut(o) = d;
-    }
-
-    /// Whether zero is a meaningful value.
-    pub fn allows_zero(self) -> bool {
-        matches!(self, Self::RefreshThreshold | Self::CacheTtl | Self::FailureMemory | Self::RefreshAhead)
     }
 
     /// The largest value accepted.
@@ -228,32 +239,6 @@ impl DurationOption {
             return Err(Error::InvalidInput(format!("{label} {}, got {} s", self.range_text(), d.as_secs_f64())));
         }
         Ok(())
-    }
-
-    fn field_ref(self, o: &Options) -> &Duration {
-        match self {
-            Self::RefreshThreshold => &o.refresh_threshold,
-            Self::CacheTtl => &o.cache_ttl,
-            Self::HttpTimeout => &o.http_timeout,
-            Self::LeaseTtl => &o.lease_ttl,
-            Self::LeaseWait => &o.lease_wait,
-            Self::CallDeadline => &o.call_deadline,
-            Self::FailureMemory => &o.failure_memory,
-            Self::RefreshAhead => &o.refresh_ahead,
-        }
-    }
-
-    fn field_mut(self, o: &mut Options) -> &mut Duration {
-        match self {
-            Self::RefreshThreshold => &mut o.refresh_threshold,
-            Self::CacheTtl => &mut o.cache_ttl,
-            Self::HttpTimeout => &mut o.http_timeout,
-            Self::LeaseTtl => &mut o.lease_ttl,
-            Self::LeaseWait => &mut o.lease_wait,
-            Self::CallDeadline => &mut o.call_deadline,
-            Self::FailureMemory => &mut o.failure_memory,
-            Self::RefreshAhead => &mut o.refresh_ahead,
-        }
     }
 }
 
@@ -566,6 +551,13 @@ mod tests {
         }
         for opt in DurationOption::ALL {
             assert_eq!(fields.iter().filter(|f| **f == opt.field()).count(), 1, "{opt:?}");
+        }
+        // Every text setting reads and writes its own field.
+        for s in SETTINGS.iter().filter(|s| matches!(s.kind, SettingKind::Text { .. })) {
+            let mut o = Options::default();
+            s.set_text(&mut o, format!("set-{}", s.field));
+            assert_eq!(s.text_value(&o), Some(format!("set-{}", s.field)));
+            assert_eq!(s.default_text().is_none(), s.kind == SettingKind::Text { optional: true }, "{}", s.field);
         }
         for s in SETTINGS {
             for name in [s.field.to_owned(), s.python_name(), s.node_name(), s.env_var.unwrap().to_owned()] {
