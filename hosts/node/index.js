@@ -201,10 +201,12 @@ function checkId(name, value) {
  *
  * Three tiers, the first two on the calling thread:
  * 1. `#hot*`: tokens the host served from its fast path, kept until the
- *    host's own `serve_until` instant. The host only ever drops such an entry
- *    early through `invalidate` or `forceRefresh` (both go through here and
- *    clear these maps) and only replaces one after it has expired, so this is
- *    the host's fast path with the napi call taken out, not a second policy.
+ *    host's own `serve_until` and refresh-ahead instants. The host only ever
+ *    drops such an entry early through calls that go through here and clear
+ *    these maps, and only replaces one after it has expired, so this is the
+ *    host's fast path with the napi call taken out, not a second policy
+ *    (73 ns a cached resolve against 560 ns through `native.cached()`:
+ *    `node bench.mjs`).
  * 2. `native.cached()`: asks the host (no I/O).
  * 3. `native.resolve()`: the component, store and network on a libuv thread.
  */
