@@ -1,5 +1,6 @@
 //! Per-process state shared by every component instance: the cache the
 //! component fills and the per-key locks that make a refresh single-flight.
+//! Hints (`recall`/`remember`) go to the resolver's `HintStore` (hints.rs).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -90,6 +91,12 @@ impl bindings::coordination::Host for Ctx {
             self.held.swap_remove(i);
             self.shared.coord.unlock(&key);
         }
+    }
+    fn recall(&mut self, key: String) -> Option<String> {
+        self.shared.hints.recall(&key)
+    }
+    fn remember(&mut self, key: String, value: Option<String>) {
+        self.shared.hints.remember(&key, value.as_deref());
     }
 }
 

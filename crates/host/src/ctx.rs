@@ -12,6 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, resolver as wit_resolver};
 use crate::coord::Coordination;
+use crate::hints::HintStore;
 use crate::http::{EgressPolicy, Origin};
 use crate::store::Backends;
 use crate::{LogLevel, LogSink, Options};
@@ -20,6 +21,7 @@ use crate::{LogLevel, LogSink, Options};
 pub(crate) struct Shared {
     pub backends: Backends,
     pub coord: Coordination,
+    pub hints: Arc<dyn HintStore>,
     pub sink: Arc<dyn LogSink>,
     pub origin: Origin,
     pub options: Options,
