@@ -78,9 +78,15 @@ pub(crate) fn endpoint(s: &Settings, path: &str) -> String {
 fn row_key(workspace_id: &str) -> String {
     format!("row:{workspace_id}")
 }
-/// The last row read as active, kept past `cache-ttl` (see `resolve`).
+/// The last row read as active, kept past `cache-ttl` as a host hint (see
+/// `resolve`): in memory in a long-lived host, in a file for the CLI's next
+/// process. Ids, slug and status only; never anything secret.
 fn known_key(workspace_id: &str) -> String {
     format!("known:{workspace_id}")
+}
+
+fn forget_known(workspace_id: &str) {
+    coord::remember(&known_key(workspace_id), None);
 }
 fn token_key(secret_id: &str) -> String {
     format!("tok:{secret_id}")
@@ -128,7 +134,8 @@ pub(crate) fn check_id(what: &str, id: &str) -> Result<(), Error> {
 
 /// Registry row, status, stored token, refresh if expiring. A warm process
 /// whose cached row lapsed (rows are cached for `cache-ttl`, refreshes come
-/// hours apart) starts from the row it remembers instead of reading it: a
+/// hours apart), or a new CLI process whose host kept the hint, starts from
+/// the row it remembers instead of reading it: a
 /// refresh checks the row in the same request that takes the lease
 /// (`take-lease-if-unchanged`), and every other outcome reads it before the
 /// caller gets anything, so no answer rests on a row older than the cache
@@ -138,7 +145,11 @@ pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
     check_id("workspace id", workspace_id)?;
     let remembered = match coord::cache_get(&row_key(workspace_id)) {
         Some(_) => None,
-        None => coord::cache_get(&known_key(workspace_id)).and_then(|v| row_from_json(&v)),
+        // Only a corrupt hint names another workspace or a status other
+        // than active (only active rows are remembered): no hint then.
+        None => coord::recall(&known_key(workspace_id)).and_then(|v| row_from_json(&v)).filter(|row| {
+            row.workspace_id == workspace_id && RegistryStatus::parse(&row.status) == RegistryStatus::Active
+        }),
     };
     let Some(row) = remembered else {
         let row = active_row(workspace_id)?;
@@ -250,15 +261,15 @@ fn read_row(workspace_id: &str) -> Result<Row, Error> {
     let s = settings();
     let row = registry::get(workspace_id).map_err(|e| Error::Store(format!("registry read failed: {e}")))?.ok_or_else(
         || {
-            coord::cache_remove(&known_key(workspace_id));
+            forget_known(workspace_id);
             Error::NotRegistered(format!("workspace {workspace_id} is not registered"))
         },
     )?;
     coord::cache_set(&row_key(workspace_id), &row_to_json(&row), s.cache_ttl_ms);
     if RegistryStatus::parse(&row.status) == RegistryStatus::Active {
-        coord::cache_set(&known_key(workspace_id), &row_to_json(&row), u64::MAX);
+        coord::remember(&known_key(workspace_id), Some(&row_to_json(&row)));
     } else {
-        coord::cache_remove(&known_key(workspace_id));
+        forget_known(workspace_id);
     }
     Ok(row)
 }
@@ -325,7 +336,7 @@ pub fn invalidate(workspace_id: &str) {
         coord::cache_remove(&token_key(&secret_id));
     }
     coord::cache_remove(&row_key(workspace_id));
-    coord::cache_remove(&known_key(workspace_id));
+    forget_known(workspace_id);
 }
 
 /// Caches a token, and which secret holds the workspace's token.
@@ -337,7 +348,7 @@ fn cache_token(s: &Settings, secret_id: &str, tok: &StoredToken) {
 fn invalidate_secret(secret_id: &str, workspace_id: &str) {
     coord::cache_remove(&token_key(secret_id));
     coord::cache_remove(&row_key(workspace_id));
-    coord::cache_remove(&known_key(workspace_id));
+    forget_known(workspace_id);
 }
 
 /// Reads the stored token, bypassing every cache.

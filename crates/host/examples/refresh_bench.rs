@@ -13,9 +13,12 @@
 //! (counted where they are sent). Rows:
 //! - file store, CLI: a short-lived resolver per refresh, by workspace id;
 //! - aws store, CLI: the same on Secrets Manager + DynamoDB (a new resolver,
-//!   and so new AWS clients, per refresh, as in a new process); its release
-//!   is held and sent once the token is out, untimed (the CLI hands it to a
-//!   process that outlives it); next to it the release on the path (before);
+//!   and so new AWS clients, per refresh, as in a new process) with the
+//!   CLI's hint file, so it checks the registry row it remembers while taking
+//!   the lease; its release is held and sent once the token is out, untimed
+//!   (the CLI hands it to a process that outlives it); next to it the same
+//!   without a hint file (a command's first refresh in a cache directory,
+//!   which reads the row), and with the release on the path as well (before);
 //! - aws store, long-lived, by workspace id, warm: one resolver whose row
 //!   cache lapses between refreshes (as it does with refreshes hours apart);
 //!   next to it a new resolver per refresh, which reads the row first (what
@@ -31,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use linear_oauth_host::store::{AwsBackend, DeferredRelease, Registry};
-use linear_oauth_host::{Backends, Error, LeaseGrant, Options, RegistryRow, Resolver};
+use linear_oauth_host::{Backends, Error, FileHints, HintStore, LeaseGrant, Options, RegistryRow, Resolver};
 use linear_oauth_testserver::{FaultsPatch, ServerConfig, TestServer};
 
 const CLIENT_ID: &str = "test-client-id";
@@ -82,26 +85,34 @@ fn main() {
     let counted =
         || Arc::new(Counted { inner: Arc::new(AwsBackend::open(&table).unwrap()), releases: releases.clone() });
 
-    // The CLI: releases held until the token is out, then sent (untimed).
-    let cli = |workspace_id: &str| {
+    // The CLI: releases held until the token is out, then sent (untimed);
+    // hints in a file, as hosts/cli keeps them under ~/.cache/linear-oauth.
+    let cache = std::env::temp_dir().join(format!("lo-refresh-bench-cache-{}", std::process::id()));
+    let cli = |workspace_id: &str, hint_file: bool| {
         let counted = counted();
         let held = Arc::new(DeferredRelease::held(counted.clone()));
         let backends = Backends { secrets: counted.inner.clone(), registry: held.clone() };
-        let r = Resolver::with_backends(aws_opts(false), backends).unwrap();
+        let hints = hint_file.then(|| Arc::new(FileHints::new(&cache, &table)) as Arc<dyn HintStore>);
+        let r = Resolver::with_backends(Options { hints, ..aws_opts(false) }, backends).unwrap();
         let took = time(|| r.resolve(workspace_id).unwrap().access_token.secret().to_owned());
         held.finish_pending();
         took
     };
     seed(&server, &backends, "benchcli");
-    cli("org-benchcli"); // the first refresh of a secret creates its lease item (and reads the secret twice)
-    let stats = measure(&server, &endpoint, n, Some(&releases), |_| cli("org-benchcli"));
+    // The first refresh of a secret creates its lease item (and reads the
+    // secret twice); the first in a cache directory reads the row.
+    cli("org-benchcli", true);
+    let stats = measure(&server, &endpoint, n, Some(&releases), |_| cli("org-benchcli", true));
     stats.print("aws store, CLI (new resolver, by workspace id)");
+    let _ = std::fs::remove_dir_all(&cache);
+    let stats = measure(&server, &endpoint, n, Some(&releases), |_| cli("org-benchcli", false));
+    stats.print("  the same, no hint file (row read first)");
     // For comparison: the release on the caller's path, as the CLI sent it before.
     let stats = measure(&server, &endpoint, n, None, |_| {
         let r = Resolver::new(aws_opts(false)).unwrap();
         time(|| r.resolve("org-benchcli").unwrap().access_token.secret().to_owned())
     });
-    stats.print("  the same, release on the path (before)");
+    stats.print("  no hint file, release on the path (before)");
 
     // Long-lived: releases on a worker thread, as `Resolver::new` sets up.
     let long_lived = |cache_ttl| {

@@ -1,12 +1,15 @@
 //! Per-process state shared by every component instance: the cache the
 //! component fills and the per-key locks that make a refresh single-flight.
+//! Hints (`recall`/`remember`) go to the resolver's `HintStore` (hints.rs).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::bindings;
 use wasmtime::component::HasData;
+
+use crate::bindings;
+use crate::hints::HintStore;
 
 #[derive(Debug, Default)]
 pub(crate) struct Coordination {
@@ -70,6 +73,8 @@ impl Coordination {
 /// What the `coordination` import needs of an instance's state.
 pub(crate) struct CoordView<'a> {
     pub coord: &'a Coordination,
+    /// Non-secret hints the host may keep across processes.
+    pub hints: &'a dyn HintStore,
     /// Locks the instance holds; released if it traps mid-call.
     pub held: &'a mut Vec<String>,
 }
@@ -104,6 +109,12 @@ impl bindings::coordination::Host for CoordView<'_> {
             self.held.swap_remove(i);
             self.coord.unlock(&key);
         }
+    }
+    fn recall(&mut self, key: String) -> Option<String> {
+        self.hints.recall(&key)
+    }
+    fn remember(&mut self, key: String, value: Option<String>) {
+        self.hints.remember(&key, value.as_deref());
     }
 }
 

@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, resolver as wit_resolver};
 use crate::coord::{Coord, CoordView, Coordination};
+use crate::hints::HintStore;
 use crate::http::{EgressPolicy, Origin};
 use crate::log::{Log, LogView};
 use crate::store::wit::{Storage, StoreView};
@@ -23,6 +24,7 @@ use crate::{LogLevel, LogSink, Options};
 pub(crate) struct Shared {
     pub backends: Backends,
     pub coord: Coordination,
+    pub hints: Arc<dyn HintStore>,
     pub sink: Arc<dyn LogSink>,
     pub origin: Origin,
     pub options: Options,
@@ -93,6 +95,7 @@ pub(crate) fn link(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     bindings::registry::add_to_linker::<Ctx, Storage>(linker, Ctx::store)?;
     bindings::coordination::add_to_linker::<Ctx, Coord>(linker, |c| CoordView {
         coord: &c.shared.coord,
+        hints: c.shared.hints.as_ref(),
         held: &mut c.held,
     })?;
     bindings::log::add_to_linker::<Ctx, Log>(linker, |c| LogView(c.shared.sink.as_ref()))?;

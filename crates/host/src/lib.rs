@@ -8,6 +8,7 @@ mod coord;
 mod ctx;
 mod engine;
 mod error;
+pub mod hints;
 mod http;
 mod log;
 mod options;
@@ -18,6 +19,7 @@ mod types;
 
 pub use engine::LoadInfo;
 pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
+pub use hints::{FileHints, HintStore, MemoryHints};
 pub use log::{LogLevel, LogSink, TracingSink};
 pub use options::{checked_seconds, DurationOption, Options, Setting, SettingKind, SETTINGS};
 pub use resolver::Resolver;

@@ -3,13 +3,13 @@
 //! CLI's global flags, Python's keyword arguments and Node's options object
 //! are read through it, and the bindings' type stubs are checked against it.
 //! Log levels are each binding's own (Node `logLevel`, Python's `logging`
-//! level, the CLI's `--verbose`); the log sink and `long_lived` are set by
-//! the host program, not by its users.
+//! level, the CLI's `--verbose`); the log sink, the hint store and
+//! `long_lived` are set by the host program, not by its users.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, LogSink};
+use crate::{Error, HintStore, LogSink};
 
 /// Resolver options; `Default` is production Linear with the file store.
 #[derive(Debug, Clone)]
@@ -39,6 +39,11 @@ pub struct Options {
     pub max_memory_bytes: usize,
     /// Where log events go; `None` means `tracing`.
     pub log_sink: Option<Arc<dyn LogSink>>,
+    /// Where the component keeps non-secret hints between calls; `None`
+    /// means this resolver's memory. A host whose process ends with the call
+    /// (the CLI) passes a [`FileHints`](crate::FileHints), so its next
+    /// process can take the warm refresh route.
+    pub hints: Option<Arc<dyn HintStore>>,
     /// Whether the process outlives the call (services: yes). A refreshed
     /// token the store refuses is then kept in memory and written later; a
     /// short-lived process (the CLI) instead retries the write longer and
@@ -77,6 +82,7 @@ impl Default for Options {
             call_deadline: Duration::from_secs(60),
             max_memory_bytes: 64 << 20,
             log_sink: None,
+            hints: None,
             long_lived: true,
             failure_memory: Duration::from_secs(1),
             refresh_ahead: Duration::from_secs(600),
@@ -546,7 +552,7 @@ mod tests {
         let fields: Vec<_> = SETTINGS.iter().map(|s| s.field).collect();
         let debug = format!("{:?}", Options::default());
         for field in debug.split(&['{', ',', ' '][..]).filter_map(|p| p.strip_suffix(':')) {
-            let set_by_host = ["log_sink", "long_lived"].contains(&field);
+            let set_by_host = ["log_sink", "hints", "long_lived"].contains(&field);
             assert_eq!(fields.contains(&field), !set_by_host, "{field}");
         }
         for opt in DurationOption::ALL {

@@ -15,6 +15,7 @@ use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wi
 use crate::coord::Coordination;
 use crate::ctx::Shared;
 use crate::engine::runtime;
+use crate::hints::MemoryHints;
 use crate::http::Origin;
 use crate::pool::{ms, Pool};
 use crate::store::{now_ms, Backends};
@@ -101,6 +102,7 @@ impl Resolver {
         let shared = Arc::new(Shared {
             backends,
             coord: Coordination::default(),
+            hints: options.hints.clone().unwrap_or_else(|| Arc::new(MemoryHints::default())),
             sink: options.log_sink.clone().unwrap_or_else(|| Arc::new(TracingSink)),
             origin,
             options,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use linear_oauth_host::store::{AwsBackend, DeferredRelease, Registry, SecretStore};
-use linear_oauth_host::{Backends, Error, LeaseGrant, Options, PutOutcome, Resolver, Target};
+use linear_oauth_host::{Backends, Error, FileHints, HintStore, LeaseGrant, Options, PutOutcome, Resolver, Target};
 use linear_oauth_testserver::FaultsPatch;
 
 fn endpoint() -> String {
@@ -535,8 +535,10 @@ fn eventually(what: &str, f: impl Fn() -> bool) {
 ///   a holder presumed dead).
 /// - UpdateItem, the release: after the caller has its token, in every host.
 ///
-/// So: by secret id 4; by workspace id 4 in a warm process, 5 in a cold one
-/// (the CLI), the fifth being the row read nothing else can replace.
+/// So: by secret id 4; by workspace id 4 in a warm process, 5 in a cold one,
+/// the fifth being the row read. The CLI (a new process per command) is cold
+/// the first time in a cache directory; it keeps the row it read as a hint in
+/// a file there, so later commands take the warm route: 4.
 #[test]
 fn a_refresh_sends_few_aws_requests() {
     let server = server();
@@ -554,26 +556,55 @@ fn a_refresh_sends_few_aws_requests() {
         ("UpdateSecretVersionStage", 1), // AWSCURRENT moves to it only from the version read
     ]);
 
-    // The CLI: a cold process by workspace id, its releases held until the
-    // caller has the token (hosts/cli hands them to a process that outlives it).
-    let cli = || {
+    let warm = ops(&[
+        ("GetSecretValue", 1),
+        ("TransactWriteItems", 1), // the lease, if the remembered row is still active and names this secret
+        ("PutSecretValue", 1),
+        ("UpdateSecretVersionStage", 1),
+    ]);
+
+    // The CLI: a new process by workspace id, its releases held until the
+    // caller has the token (hosts/cli hands them to a process that outlives
+    // it), its hints in a file in `cache` (hosts/cli: ~/.cache/linear-oauth).
+    let cli = |cache: Option<&std::path::Path>| {
         let held = Arc::new(DeferredRelease::held(aws.clone()));
         let backends = Backends { secrets: aws.clone(), registry: held.clone() };
-        let r = Resolver::with_backends(Options { long_lived: false, ..aws_options(&server, &t) }, backends).unwrap();
+        let hints = cache.map(|d| Arc::new(FileHints::new(d, &t)) as Arc<dyn HintStore>);
+        let o = Options { long_lived: false, hints, ..aws_options(&server, &t) };
+        let r = Resolver::with_backends(o, backends).unwrap();
         let before = aws.requests();
-        r.resolve(&s.workspace_id).unwrap();
+        let tok = r.resolve(&s.workspace_id).unwrap();
         let critical = sent(&before, &aws.requests());
         held.finish_pending();
+        assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.secret());
         (critical, sent(&before, &aws.requests()))
     };
     // The first refresh in a table finds no lease item yet, so it reads the secret again.
-    let (first, _) = cli();
+    let (first, _) = cli(None);
     let mut first_expected = cold.clone();
     *first_expected.get_mut("GetSecretValue").unwrap() += 1;
     assert_eq!(first, first_expected, "the first refresh of a secret");
-    let (critical, all) = cli();
-    assert_eq!(critical, cold, "the CLI: 5 before the caller has its token");
+    let (critical, all) = cli(None);
+    assert_eq!(critical, cold, "the CLI without a hint file: 5 before the caller has its token");
     assert_eq!(all.get("UpdateItem"), Some(&2), "and the release afterwards");
+    let cache = std::env::temp_dir().join(format!("lo-aws-hints-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let (critical, _) = cli(Some(&cache));
+    assert_eq!(critical, cold, "the CLI's first refresh in a fresh cache directory: 5");
+    for run in 0..2 {
+        let (critical, all) = cli(Some(&cache));
+        assert_eq!(critical, warm, "a later CLI refresh takes the warm route (run {run}): 4");
+        assert_eq!(all.get("UpdateItem"), Some(&1), "and the release afterwards (run {run})");
+    }
+    let file = std::fs::read_to_string(FileHints::new(&cache, &t).path()).unwrap();
+    assert!(file.contains(&s.secret_id), "the hint names the row: {file}");
+    let stored = unstaged_value(&s.secret_id);
+    for field in ["access_token", "refresh_token", "client_secret"] {
+        let value = stored[field].as_str().unwrap();
+        assert!(!file.contains(value), "{field} in the hint file");
+    }
+    assert!(!file.contains(&s.refresh) && !file.contains(&s.access) && !file.contains(CLIENT_SECRET));
+    std::fs::remove_dir_all(&cache).unwrap();
 
     // Long-lived hosts: the release goes to a worker thread (gated here).
     let gated = |rx| Backends {
@@ -611,12 +642,6 @@ fn a_refresh_sends_few_aws_requests() {
         std::thread::sleep(ttl + Duration::from_millis(20)); // the row cache lapses
         let before = aws.requests();
         let tok = r.resolve(&s.workspace_id).unwrap();
-        let warm = ops(&[
-            ("GetSecretValue", 1),
-            ("TransactWriteItems", 1), // the lease, if the remembered row is still active and names this secret
-            ("PutSecretValue", 1),
-            ("UpdateSecretVersionStage", 1),
-        ]);
         assert_eq!(sent(&before, &aws.requests()), warm, "warm, by workspace id (round {round})");
         open.send(()).unwrap();
         released(&before, 1);
@@ -648,24 +673,60 @@ fn inspect_by_workspace_reads_one_row() {
 /// refresh would otherwise end in); a row naming another secret is followed.
 #[test]
 fn a_warm_resolve_checks_the_row_it_remembers() {
+    remembered_row_cases(Route::Warm);
+}
+
+/// The same for the CLI: each command a new process, the remembered row a
+/// hint in a file that outlives it, so the hint may be days old.
+#[test]
+fn a_cli_resolve_checks_the_row_its_hint_file_names() {
+    remembered_row_cases(Route::Cli);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// One long-lived resolver whose row cache lapses between calls.
+    Warm,
+    /// A new short-lived resolver per call, hints in a file.
+    Cli,
+}
+
+fn remembered_row_cases(route: Route) {
     let server = server();
     let t = table();
     let aws = Arc::new(backend(&t));
     let b = Backends { secrets: aws.clone(), registry: aws.clone() };
     server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
     let ttl = Duration::from_millis(50);
-    let r = Resolver::new(Options { cache_ttl: ttl, ..aws_options(&server, &t) }).unwrap();
-    let lapse = || std::thread::sleep(ttl + Duration::from_millis(20));
+    let warm = Resolver::with_backends(Options { cache_ttl: ttl, ..aws_options(&server, &t) }, b.clone()).unwrap();
+    let cache = std::env::temp_dir().join(format!("lo-aws-row-hints-{}-{t}", std::process::id()));
+    // The resolver of the next call: the warm one once its row cache lapsed,
+    // or a new CLI "process" on the hint file.
+    let next = || match route {
+        Route::Warm => {
+            std::thread::sleep(ttl + Duration::from_millis(20));
+            warm.clone()
+        }
+        Route::Cli => {
+            let hints: Arc<dyn HintStore> = Arc::new(FileHints::new(&cache, &t));
+            let o = Options { long_lived: false, hints: Some(hints), ..aws_options(&server, &t) };
+            Resolver::with_backends(o, b.clone()).unwrap()
+        }
+    };
     let lease_free = |secret_id: &str| {
         let free =
             aws.try_lease(&format!("refresh:{secret_id}"), "probe", Duration::from_secs(5), "").unwrap().acquired;
         aws.release_lease(&format!("refresh:{secret_id}"), "probe").unwrap();
         free
     };
+    let tag = match route {
+        Route::Warm => "w",
+        Route::Cli => "c",
+    };
 
     // Another tool flips the status; the grant is alive and the secret untouched.
-    let a = seed(&server, &b, &format!("wa{}", std::process::id()), 10);
-    r.resolve(&a.workspace_id).unwrap();
+    let a = seed(&server, &b, &format!("{tag}a{}", std::process::id()), 10);
+    next().resolve(&a.workspace_id).unwrap();
     let row = |s: &Seeded, status: &str| linear_oauth_host::RegistryRow {
         workspace_id: s.workspace_id.clone(),
         workspace_slug: s.secret_id.trim_start_matches("bgagent-linear-oauth-").into(),
@@ -673,49 +734,76 @@ fn a_warm_resolve_checks_the_row_it_remembers() {
         status: status.into(),
     };
     Registry::put(&*aws, &row(&a, "revoked")).unwrap();
-    lapse();
     let posts = server.counters().token_requests;
+    let r = next();
+    let before = aws.requests();
     assert!(matches!(r.resolve(&a.workspace_id), Err(Error::Revoked(_))));
     assert_eq!(server.counters().token_requests, posts, "no refresh of a revoked workspace");
+    let tried = sent(&before, &aws.requests());
+    assert_eq!(tried.get("TransactWriteItems"), Some(&1), "the remembered row was used: {tried:?}");
+    assert_eq!(tried.get("GetItem"), Some(&1), "then read: {tried:?}");
     eventually("the lease free", || lease_free(&a.secret_id));
     // Active again: resolves again.
     Registry::put(&*aws, &row(&a, "active")).unwrap();
-    lapse();
-    r.resolve(&a.workspace_id).unwrap();
+    next().resolve(&a.workspace_id).unwrap();
 
     // Revoked through the project with the secret purged: revoked, not secret-missing.
-    let c = seed(&server, &b, &format!("wc{}", std::process::id()), 10);
-    r.resolve(&c.workspace_id).unwrap();
+    let c = seed(&server, &b, &format!("{tag}c{}", std::process::id()), 10);
+    next().resolve(&c.workspace_id).unwrap();
     let admin = Resolver::new(aws_options(&server, &t)).unwrap();
     assert!(admin.revoke(&c.workspace_id, true, true).unwrap().purged);
-    lapse();
-    assert!(matches!(r.resolve(&c.workspace_id), Err(Error::Revoked(_))));
+    assert!(matches!(next().resolve(&c.workspace_id), Err(Error::Revoked(_))));
 
     // Revoked at Linear (the grant is dead) and the status flipped, secret kept:
     // the refresh is never sent, so no reauthorization-required either.
-    let d = seed(&server, &b, &format!("wd{}", std::process::id()), 10);
-    r.resolve(&d.workspace_id).unwrap();
+    let d = seed(&server, &b, &format!("{tag}d{}", std::process::id()), 10);
+    next().resolve(&d.workspace_id).unwrap();
     let stored: serde_json::Value =
         serde_json::from_str(&SecretStore::get(&*aws, &d.secret_id).unwrap().unwrap().value).unwrap();
     assert!(server.revoke_grant(stored["refresh_token"].as_str().unwrap()));
     Registry::put(&*aws, &row(&d, "revoked")).unwrap();
-    lapse();
-    assert!(matches!(r.resolve(&d.workspace_id), Err(Error::Revoked(_))));
+    assert!(matches!(next().resolve(&d.workspace_id), Err(Error::Revoked(_))));
 
     // Installed again under another secret: the row is followed.
-    let e = seed(&server, &b, &format!("we{}", std::process::id()), 10);
-    r.resolve(&e.workspace_id).unwrap();
-    let moved = seed(&server, &b, &format!("wm{}", std::process::id()), 86_000);
+    let e = seed(&server, &b, &format!("{tag}e{}", std::process::id()), 10);
+    next().resolve(&e.workspace_id).unwrap();
+    let moved = seed(&server, &b, &format!("{tag}m{}", std::process::id()), 86_000);
     Registry::put(
         &*aws,
         &linear_oauth_host::RegistryRow { workspace_id: e.workspace_id.clone(), ..row(&moved, "active") },
     )
     .unwrap();
-    lapse();
-    let tok = r.resolve(&e.workspace_id).unwrap();
+    let posts = server.counters().token_requests;
+    let tok = next().resolve(&e.workspace_id).unwrap();
     assert_eq!(tok.secret_id, moved.secret_id);
     assert_eq!(tok.access_token, moved.access, "the new secret's fresh token");
+    assert_eq!(server.counters().token_requests, posts, "the old secret is not refreshed");
     assert!(lease_free(&e.secret_id), "nothing left held on the old secret");
+    // The next call starts from the row it followed: the fresh token, no POST.
+    assert_eq!(next().resolve(&e.workspace_id).unwrap().access_token, moved.access);
+
+    // The row deleted (an operator cleaned up): not registered, as cold.
+    let f = seed(&server, &b, &format!("{tag}f{}", std::process::id()), 10);
+    next().resolve(&f.workspace_id).unwrap();
+    delete_row(&t, &f.workspace_id);
+    let posts = server.counters().token_requests;
+    assert!(matches!(next().resolve(&f.workspace_id), Err(Error::NotRegistered(_))));
+    assert_eq!(server.counters().token_requests, posts, "no refresh of an unregistered workspace");
+    if route == Route::Cli {
+        let file = std::fs::read_to_string(FileHints::new(&cache, &t).path()).unwrap();
+        assert!(!file.contains(&f.workspace_id), "a deleted row's hint is forgotten: {file}");
+        assert!(!file.contains(&d.workspace_id), "a revoked row's hint is forgotten: {file}");
+        assert!(file.contains(&moved.secret_id), "the followed row is remembered: {file}");
+        let _ = std::fs::remove_dir_all(&cache);
+    }
+}
+
+fn delete_row(table: &str, workspace_id: &str) {
+    let (rt, _, ddb) = raw();
+    rt.block_on(
+        ddb.delete_item().table_name(table).key("linear_workspace_id", AttributeValue::S(workspace_id.into())).send(),
+    )
+    .unwrap();
 }
 
 fn unstaged_value(id: &str) -> serde_json::Value {

@@ -166,7 +166,28 @@ fn options(cli: &Cli) -> Result<Options, CliError> {
     // The process ends with the command: a rotated token the store refuses
     // must fail the command, not wait in memory for a later call.
     o.long_lived = false;
+    o.hints = hint_store(&o);
     Ok(o)
+}
+
+/// Where the component's hints outlive this process: on the aws store, a
+/// file under `$XDG_CACHE_HOME/linear-oauth` (or `~/.cache/linear-oauth`),
+/// one per store and registry table. It holds the registry row a workspace
+/// was last read with (ids, slug, status; nothing secret), so the next
+/// command's refresh checks the row in the DynamoDB request that takes the
+/// lease instead of reading it first: 4 AWS requests on the path, not 5.
+/// Other stores gain nothing (their lease take cannot check a row), so their
+/// hints stay in memory, as do all hints without a cache directory.
+fn hint_store(o: &Options) -> Option<std::sync::Arc<dyn linear_oauth_host::HintStore>> {
+    if o.store != "aws" {
+        return None;
+    }
+    let base =
+        std::env::var_os("XDG_CACHE_HOME").map(std::path::PathBuf::from).filter(|p| p.is_absolute()).or_else(|| {
+            std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| std::path::PathBuf::from(h).join(".cache"))
+        })?;
+    let identity = format!("store={}\nregistry_table={}", o.store, o.registry_table.as_deref().unwrap_or_default());
+    Some(std::sync::Arc::new(linear_oauth_host::FileHints::new(base.join("linear-oauth"), &identity)))
 }
 
 fn print_json(v: &serde_json::Value) {

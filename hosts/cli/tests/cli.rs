@@ -36,6 +36,7 @@ impl Env {
             .env("LINEAR_OAUTH_STORE", format!("file:{}", self.dir.display()))
             .env("LINEAR_OAUTH_API_BASE", self.server.base_url())
             .env("LINEAR_OAUTH_AUTHORIZE_URL", self.server.authorize_url())
+            .env("XDG_CACHE_HOME", self.dir.join("cache"))
             .env_remove("LINEAR_OAUTH_CLIENT_SECRET")
             .stdin(Stdio::null());
         c
@@ -273,6 +274,8 @@ fn token_by_workspace_and_secret() {
     let token = out.strip_suffix('\n').unwrap();
     assert!(!token.contains('\n') && env.server.access_token_live(token), "stdout is exactly the token");
     assert!(err.is_empty(), "{err}");
+    // Only the aws store keeps hints in a file (a file store's lease take cannot use them).
+    assert!(!env.dir.join("cache").exists(), "no hint file for the file store");
     let o = env.run(&["token", "--secret", "bgagent-linear-oauth-testws", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["access_token"], token);

@@ -27,6 +27,8 @@ struct Fixture {
     store: String,
     table: Option<String>,
     dir: Option<std::path::PathBuf>,
+    /// The processes' `XDG_CACHE_HOME` (the aws store's hint file), not the user's.
+    cache: std::path::PathBuf,
 }
 
 fn unique() -> String {
@@ -37,17 +39,18 @@ fn unique() -> String {
 impl Fixture {
     fn new(backend: Backend, grace: GraceMode) -> Self {
         let server = TestServer::start(ServerConfig { grace, ..ServerConfig::default() }).unwrap();
+        let cache = std::env::temp_dir().join(format!("lo-race-cache-{}", unique()));
         match backend {
             Backend::File => {
                 let dir = std::env::temp_dir().join(format!("lo-race-{}", unique()));
-                Self { server, store: format!("file:{}", dir.display()), table: None, dir: Some(dir) }
+                Self { server, store: format!("file:{}", dir.display()), table: None, dir: Some(dir), cache }
             }
             Backend::Aws => {
                 std::env::var("AWS_ENDPOINT_URL")
                     .expect("the aws race suite needs moto: set AWS_ENDPOINT_URL (make test starts it)");
                 let table = format!("lo-race-{}", unique());
                 linear_oauth_host::store::AwsBackend::open(&table).unwrap().bootstrap().unwrap();
-                Self { server, store: "aws".into(), table: Some(table), dir: None }
+                Self { server, store: "aws".into(), table: Some(table), dir: None, cache }
             }
         }
     }
@@ -62,6 +65,7 @@ impl Fixture {
             .env("LINEAR_OAUTH_STORE", &self.store)
             .env("LINEAR_OAUTH_API_BASE", self.server.base_url())
             .env("LINEAR_OAUTH_AUTHORIZE_URL", self.server.authorize_url())
+            .env("XDG_CACHE_HOME", &self.cache)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -103,6 +107,7 @@ impl Drop for Fixture {
         if let Some(d) = &self.dir {
             let _ = std::fs::remove_dir_all(d);
         }
+        let _ = std::fs::remove_dir_all(&self.cache);
     }
 }
 

@@ -3,7 +3,10 @@
 //! stderr are closed (a shell's `T=$(...)` waits for both), and the release
 //! still lands. Between the CLI and moto sits a proxy that counts requests
 //! and holds every lease release until the test lets it through, so a release
-//! on the caller's path makes the CLI hang here instead of passing.
+//! on the caller's path makes the CLI hang here instead of passing. The
+//! proxy's counts also show the hint file at work: a command's first refresh
+//! in a cache directory reads the registry row (5 requests on the path),
+//! later ones check the row they remember while taking the lease (4).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -156,9 +159,13 @@ fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
         })
         .unwrap();
     let proxy = Proxy::start(&moto);
-    let token = |endpoint: &str| {
+    let scratch = std::env::temp_dir().join(format!("lo-release-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (first_cache, cache) = (scratch.join("first"), scratch.join("cache"));
+    let token = |endpoint: &str, cache: &std::path::Path| {
         Command::new(BIN)
             .args(["token", "--workspace", &workspace_id])
+            .env("XDG_CACHE_HOME", cache)
             .env("LINEAR_OAUTH_STORE", "aws")
             .env("LINEAR_OAUTH_REGISTRY_TABLE", &table)
             .env("LINEAR_OAUTH_API_BASE", server.base_url())
@@ -176,13 +183,13 @@ fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
         free
     };
     // The first refresh of a secret creates its lease item (and reads the secret twice).
-    let first = token(&moto).wait_with_output().unwrap();
+    let first = token(&moto, &first_cache).wait_with_output().unwrap();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     eventually("the first run's release", lease_free);
 
-    for run in 0..2 {
+    for run in 0..3 {
         let before = proxy.served();
-        let mut child = token(&proxy.url);
+        let mut child = token(&proxy.url, &cache);
         // The caller reads stdout and stderr to EOF, as `T=$(linear-oauth token ... 2>&1)` does.
         let (tx, rx) = mpsc::channel();
         let pipes: [Box<dyn Read + Send>; 2] =
@@ -219,14 +226,26 @@ fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
         let stored: serde_json::Value =
             serde_json::from_str(&backends.secrets.get(&secret_id).unwrap().unwrap().value).unwrap();
         assert_eq!(stdout.trim(), stored["access_token"].as_str().unwrap(), "run {run}: the refreshed token");
-        // Everything the caller waited for: 5 requests (see crates/host/tests/aws.rs for why each).
-        let critical = ops(&[
-            ("GetItem", 1),
-            ("GetSecretValue", 1),
-            ("UpdateItem", 1),
-            ("PutSecretValue", 1),
-            ("UpdateSecretVersionStage", 1),
-        ]);
+        // Everything the caller waited for (see crates/host/tests/aws.rs for
+        // why each): the first run in this cache directory reads the row and
+        // takes the lease with an UpdateItem, 5; later runs check the row the
+        // hint file names in the TransactWriteItems that takes the lease, 4.
+        let critical = if run == 0 {
+            ops(&[
+                ("GetItem", 1),
+                ("GetSecretValue", 1),
+                ("UpdateItem", 1),
+                ("PutSecretValue", 1),
+                ("UpdateSecretVersionStage", 1),
+            ])
+        } else {
+            ops(&[
+                ("GetSecretValue", 1),
+                ("TransactWriteItems", 1),
+                ("PutSecretValue", 1),
+                ("UpdateSecretVersionStage", 1),
+            ])
+        };
         assert_eq!(minus(&proxy.served(), &before), critical, "run {run}: requests before the caller had its token");
         // The release comes from a process that outlived the CLI, and is held at the proxy.
         eventually("the release to reach the proxy", || proxy.held() == 1);
@@ -234,9 +253,51 @@ fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
         proxy.open();
         eventually("the release to land", lease_free);
         let mut all = critical.clone();
-        all.insert("UpdateItem".into(), 2);
+        *all.entry("UpdateItem".into()).or_default() += 1;
         eventually("the proxy to count it", || minus(&proxy.served(), &before) == all);
         proxy.state.0.lock().unwrap().open = false;
     }
     assert_eq!(server.counters().invalid_grant, 0);
+
+    // The hint file: private, and nothing secret in it.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = cache.join("linear-oauth");
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "one hint file per store: {files:?}");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&dir), mode(&files[0])), (0o700, 0o600));
+    let hints = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(hints.contains(&secret_id) && hints.contains(&table), "{hints}");
+    let stored: serde_json::Value =
+        serde_json::from_str(&backends.secrets.get(&secret_id).unwrap().unwrap().value).unwrap();
+    let mut secrets = vec![issued.access_token.clone(), issued.refresh_token.clone(), "test-client-secret".into()];
+    secrets.extend(["access_token", "refresh_token", "client_secret"].map(|f| stored[f].as_str().unwrap().to_owned()));
+    for s in &secrets {
+        assert!(!hints.contains(s.as_str()), "a secret in the hint file: {hints}");
+    }
+
+    // A stale hint: the row revoked behind the CLI's back. The command fails
+    // as a cold one would (revoked), with no token request.
+    backends
+        .registry
+        .put(&RegistryRow {
+            workspace_id: workspace_id.clone(),
+            workspace_slug: slug.clone(),
+            secret_id: secret_id.clone(),
+            status: "revoked".into(),
+        })
+        .unwrap();
+    proxy.open();
+    let posts = server.counters().token_requests;
+    let before = proxy.served();
+    let out = token(&proxy.url, &cache).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not active"), "{stderr}");
+    assert_eq!(server.counters().token_requests, posts, "no refresh of a revoked workspace");
+    let tried = minus(&proxy.served(), &before);
+    assert_eq!(tried.get("TransactWriteItems"), Some(&1), "the hint was used: {tried:?}");
+    let hints = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(!hints.contains(&secret_id), "the revoked row is no longer remembered: {hints}");
+    let _ = std::fs::remove_dir_all(&scratch);
 }
