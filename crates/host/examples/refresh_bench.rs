@@ -33,8 +33,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use linear_oauth_host::store::{AwsBackend, DeferredRelease, Registry};
-use linear_oauth_host::{Backends, Error, FileHints, HintStore, LeaseGrant, Options, RegistryRow, Resolver};
+use linear_oauth_host::store::{AwsBackend, DeferredRelease, ObservedReleases};
+use linear_oauth_host::{Backends, FileHints, HintStore, Options, RegistryRow, Resolver};
 use linear_oauth_testserver::{FaultsPatch, ServerConfig, TestServer};
 
 const CLIENT_ID: &str = "test-client-id";
@@ -82,16 +82,22 @@ fn main() {
         |long_lived| Options { store: "aws".into(), registry_table: Some(table.clone()), long_lived, ..base.clone() };
     let releases = Arc::new(AtomicU64::new(0));
     // A fresh AWS backend (new clients, as in a new process) whose releases are counted.
-    let counted =
-        || Arc::new(Counted { inner: Arc::new(AwsBackend::open(&table).unwrap()), releases: releases.clone() });
+    let counted = || {
+        let aws = Arc::new(AwsBackend::open(&table).unwrap());
+        let releases = releases.clone();
+        let before_release = move |_: &str| {
+            releases.fetch_add(1, Ordering::SeqCst);
+        };
+        (aws.clone(), Arc::new(ObservedReleases { inner: aws, before_release }))
+    };
 
     // The CLI: releases held until the token is out, then sent (untimed);
     // hints in a file, as hosts/cli keeps them under ~/.cache/linear-oauth.
     let cache = std::env::temp_dir().join(format!("lo-refresh-bench-cache-{}", std::process::id()));
     let cli = |workspace_id: &str, hint_file: bool| {
-        let counted = counted();
-        let held = Arc::new(DeferredRelease::held(counted.clone()));
-        let backends = Backends { secrets: counted.inner.clone(), registry: held.clone() };
+        let (aws, counted) = counted();
+        let held = Arc::new(DeferredRelease::held(counted));
+        let backends = Backends { secrets: aws, registry: held.clone() };
         let hints = hint_file.then(|| Arc::new(FileHints::new(&cache, &table)) as Arc<dyn HintStore>);
         let r = Resolver::with_backends(Options { hints, ..aws_opts(false) }, backends).unwrap();
         let took = time(|| r.resolve(workspace_id).unwrap().access_token.secret().to_owned());
@@ -116,9 +122,8 @@ fn main() {
 
     // Long-lived: releases on a worker thread, as `Resolver::new` sets up.
     let long_lived = |cache_ttl| {
-        let counted = counted();
-        let backends =
-            Backends { secrets: counted.inner.clone(), registry: Arc::new(DeferredRelease::new(counted.clone())) };
+        let (aws, counted) = counted();
+        let backends = Backends { secrets: aws, registry: Arc::new(DeferredRelease::new(counted)) };
         Resolver::with_backends(Options { cache_ttl, ..aws_opts(true) }, backends).unwrap()
     };
     // Refreshes are hours apart in use: the previous one has finished (and
@@ -158,46 +163,6 @@ fn main() {
     let old = OldNodeResolver::new(&table, server.token_url());
     let stats = measure(&server, &endpoint, n, None, |_| time(|| old.refresh("org-benchold")));
     stats.print("old Node resolver (emulated), by workspace id");
-}
-
-/// The aws registry, counting lease releases (sent off the caller's path).
-#[derive(Debug)]
-struct Counted {
-    inner: Arc<AwsBackend>,
-    releases: Arc<AtomicU64>,
-}
-
-impl Registry for Counted {
-    fn get(&self, id: &str) -> Result<Option<RegistryRow>, Error> {
-        Registry::get(&*self.inner, id)
-    }
-    fn put(&self, row: &RegistryRow) -> Result<(), Error> {
-        Registry::put(&*self.inner, row)
-    }
-    fn list(&self) -> Result<Vec<RegistryRow>, Error> {
-        self.inner.list()
-    }
-    fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
-        self.inner.try_lease(key, holder, ttl, note)
-    }
-    fn take_lease_if_unchanged(
-        &self,
-        key: &str,
-        holder: &str,
-        ttl: Duration,
-        note: &str,
-        seen_version: &str,
-        row: &RegistryRow,
-    ) -> Result<bool, Error> {
-        self.inner.take_lease_if_unchanged(key, holder, ttl, note, seen_version, row)
-    }
-    fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
-        self.finish_lease(key, holder, None)
-    }
-    fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
-        self.releases.fetch_add(1, Ordering::SeqCst);
-        self.inner.finish_lease(key, holder, written_version)
-    }
 }
 
 fn time(f: impl FnOnce() -> String) -> (Duration, String) {

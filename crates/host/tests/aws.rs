@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use linear_oauth_host::store::{AwsBackend, DeferredRelease, Registry, SecretStore};
-use linear_oauth_host::{Backends, Error, FileHints, HintStore, LeaseGrant, Options, PutOutcome, Resolver, Target};
+use linear_oauth_host::store::{AwsBackend, DeferredRelease, ObservedReleases, Registry, SecretStore};
+use linear_oauth_host::{Backends, Error, FileHints, HintStore, Options, PutOutcome, Resolver, Target};
 use linear_oauth_testserver::FaultsPatch;
 
 fn endpoint() -> String {
@@ -446,48 +446,6 @@ fn an_old_style_write_during_a_refresh_is_not_overwritten() {
     assert!(server.refresh_token_live(now["refresh_token"].as_str().unwrap()));
 }
 
-/// Holds lease releases until the test opens the gate (one release per
-/// message), so what was sent before the caller got its token can be counted
-/// exactly.
-#[derive(Debug)]
-struct GatedRelease {
-    inner: Arc<AwsBackend>,
-    gate: Mutex<std::sync::mpsc::Receiver<()>>,
-}
-
-impl Registry for GatedRelease {
-    fn get(&self, id: &str) -> Result<Option<linear_oauth_host::RegistryRow>, Error> {
-        Registry::get(&*self.inner, id)
-    }
-    fn put(&self, row: &linear_oauth_host::RegistryRow) -> Result<(), Error> {
-        Registry::put(&*self.inner, row)
-    }
-    fn list(&self) -> Result<Vec<linear_oauth_host::RegistryRow>, Error> {
-        self.inner.list()
-    }
-    fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
-        self.inner.try_lease(key, holder, ttl, note)
-    }
-    fn take_lease_if_unchanged(
-        &self,
-        key: &str,
-        holder: &str,
-        ttl: Duration,
-        note: &str,
-        seen_version: &str,
-        row: &linear_oauth_host::RegistryRow,
-    ) -> Result<bool, Error> {
-        self.inner.take_lease_if_unchanged(key, holder, ttl, note, seen_version, row)
-    }
-    fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
-        self.finish_lease(key, holder, None)
-    }
-    fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
-        let _ = self.gate.lock().unwrap().recv();
-        self.inner.finish_lease(key, holder, written_version)
-    }
-}
-
 /// Requests sent between two snapshots of the counter, by operation.
 fn sent(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     after
@@ -607,9 +565,19 @@ fn a_refresh_sends_few_aws_requests() {
     std::fs::remove_dir_all(&cache).unwrap();
 
     // Long-lived hosts: the release goes to a worker thread (gated here).
-    let gated = |rx| Backends {
-        secrets: aws.clone(),
-        registry: Arc::new(DeferredRelease::new(Arc::new(GatedRelease { inner: aws.clone(), gate: Mutex::new(rx) }))),
+    let gated = |rx: std::sync::mpsc::Receiver<()>| {
+        let rx = Mutex::new(rx);
+        Backends {
+            secrets: aws.clone(),
+            // Holds each release until the test opens the gate (one per message),
+            // so what was sent before the caller got its token counts exactly.
+            registry: Arc::new(DeferredRelease::new(Arc::new(ObservedReleases {
+                inner: aws.clone(),
+                before_release: move |_: &str| {
+                    let _ = rx.lock().unwrap().recv();
+                },
+            }))),
+        }
     };
     let released = |before: &BTreeMap<String, u64>, n| {
         eventually("the release", || sent(before, &aws.requests()).get("UpdateItem") == Some(&n));

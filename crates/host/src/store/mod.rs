@@ -111,6 +111,53 @@ pub trait Registry: Send + Sync + fmt::Debug {
     }
 }
 
+/// A registry that calls `before_release` with the lease key before each
+/// release and is otherwise `inner`: how tests and benchmarks count or hold
+/// releases without writing the whole trait out again.
+pub struct ObservedReleases<F> {
+    pub inner: Arc<dyn Registry>,
+    pub before_release: F,
+}
+
+impl<F> fmt::Debug for ObservedReleases<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObservedReleases").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl<F: Fn(&str) + Send + Sync> Registry for ObservedReleases<F> {
+    fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error> {
+        self.inner.get(workspace_id)
+    }
+    fn put(&self, row: &RegistryRow) -> Result<(), Error> {
+        self.inner.put(row)
+    }
+    fn list(&self) -> Result<Vec<RegistryRow>, Error> {
+        self.inner.list()
+    }
+    fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
+        self.inner.try_lease(key, holder, ttl, note)
+    }
+    fn take_lease_if_unchanged(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+        note: &str,
+        seen_version: &str,
+        row: &RegistryRow,
+    ) -> Result<bool, Error> {
+        self.inner.take_lease_if_unchanged(key, holder, ttl, note, seen_version, row)
+    }
+    fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error> {
+        self.finish_lease(key, holder, None)
+    }
+    fn finish_lease(&self, key: &str, holder: &str, written_version: Option<&str>) -> Result<(), Error> {
+        (self.before_release)(key);
+        self.inner.finish_lease(key, holder, written_version)
+    }
+}
+
 /// A secret store and a registry, usually one backend serving both.
 #[derive(Debug, Clone)]
 pub struct Backends {
