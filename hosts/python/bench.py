@@ -35,39 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[2]
-FAR_FUTURE = "2099-01-01T00:00:00.000Z"
-
-
-def stored_token(access: str, refresh: str, expires_at: str, workspace_id: str, slug: str) -> str:
-    # Benchmark data in the stored-token layout (the package never declares it).
-    return json.dumps(
-        {
-            "access_token": access,
-            "refresh_token": refresh,
-            "expires_at": expires_at,
-            "scope": "read write",
-            "client_id": "test-client-id",
-            "client_secret": "test-client-secret",
-            "workspace_id": workspace_id,
-            "workspace_slug": slug,
-            "installed_at": "2026-01-01T00:00:00.000Z",
-            "updated_at": "2026-01-01T00:00:00.000Z",
-            "installed_by_platform_user_id": "bench",
-        }
-    )
-
-
-def seed_store(root: Path, secret_id: str, workspace_id: str, value: str) -> str:
-    # The file store refuses files and directories that others can read.
-    (root / "secrets").mkdir(parents=True, exist_ok=True, mode=0o700)
-    root.chmod(0o700)
-    (root / "secrets" / f"{secret_id}.json").write_text(value)  # id is [A-Za-z0-9_-] only
-    (root / "registry.json").write_text(
-        json.dumps({workspace_id: {"workspace_slug": "bench", "oauth_secret_arn": secret_id, "status": "active"}})
-    )
-    for f in (root / "secrets" / f"{secret_id}.json", root / "registry.json"):
-        f.chmod(0o600)
-    return f"file:{root}"
+DAY_S = 86_000  # seeded tokens stay fresh for the whole run
 
 
 def process_ms(code: str, env: dict[str, str]) -> float:
@@ -107,17 +75,19 @@ def per_call_ns(fn: Callable[[], object], calls: int, repeats: int = 5) -> float
     return best
 
 
-def cached_cost(calls: int) -> None:
+def cached_cost(server: Server, calls: int) -> None:
     import linear_oauth as lo
 
     with tempfile.TemporaryDirectory() as tmp:
-        uri = seed_store(Path(tmp) / "store", "bench-secret", "org-bench", stored_token("a", "r", FAR_FUTURE, "org-bench", "bench"))
-        r = lo.Resolver(store=uri)
-        r.resolve("org-bench")
-        r.resolve_secret("bench-secret")
+        uri = f"file:{tmp}/store"
+        seeded = server.seed(uri, "bench", DAY_S)
+        ws_id, secret_id = seeded["workspace_id"], seeded["secret_id"]
+        r = lo.Resolver(store=uri, api_base=server.base_url)
+        r.resolve(ws_id)
+        r.resolve_secret(secret_id)
         baseline = per_call_ns(lambda: None, calls)
-        ws = per_call_ns(lambda: r.resolve("org-bench"), calls) - baseline
-        sec = per_call_ns(lambda: r.resolve_secret("bench-secret"), calls) - baseline
+        ws = per_call_ns(lambda: r.resolve(ws_id), calls) - baseline
+        sec = per_call_ns(lambda: r.resolve_secret(secret_id), calls) - baseline
         verdict = "ok" if max(ws, sec) < 1000 else "OVER TARGET"
         print(f"cached resolve(workspace_id)    {ws:8.0f} ns/call   [target < 1 us: {verdict}]")
         print(f"cached resolve_secret(id)       {sec:8.0f} ns/call")
@@ -125,7 +95,7 @@ def cached_cost(calls: int) -> None:
         async def awaited(n: int) -> float:
             started = time.perf_counter_ns()
             for _ in range(n):
-                await r.resolve_secret_async("bench-secret")
+                await r.resolve_secret_async(secret_id)
             return (time.perf_counter_ns() - started) / n
 
         n = max(calls // 10, 1000)
@@ -133,10 +103,13 @@ def cached_cost(calls: int) -> None:
 
 
 class Server:
+    """The test harness: the Linear-compatible server, plus admin routes that
+    seed stores through the host's own backends (no store layout here)."""
+
     def __init__(self) -> None:
-        path = Path(os.environ.get("LINEAR_OAUTH_TESTSERVER") or REPO / "target/debug/linear-oauth-testserver")
+        path = Path(os.environ.get("LINEAR_OAUTH_TESTHARNESS") or REPO / "target/debug/linear-oauth-testharness")
         if not path.is_file():
-            raise SystemExit(f"{path} not found: cargo build -p linear-oauth-testserver")
+            raise SystemExit(f"{path} not found: cargo build -p linear-oauth-testharness")
         self.proc = subprocess.Popen([str(path)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], 15)
@@ -154,12 +127,16 @@ class Server:
             data: dict[str, Any] = json.loads(resp.read())
             return data
 
+    def seed(self, store: str, slug: str, expires_in_s: float) -> dict[str, Any]:
+        """A registered workspace whose stored token is a live pair minted here."""
+        return self.admin("seed", {"store": store, "slug": slug, "expires_in_s": expires_in_s})
+
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
 
-def compat_cost(calls: int) -> None:
+def compat_cost(server: Server, calls: int) -> None:
     """The agent's helper on a cached, fresh token, next to what the old helper
     did on that path: look the secret id up, return $LINEAR_API_TOKEN (an
     emulation of its shortcut, which trusted the variable without a check)."""
@@ -167,13 +144,16 @@ def compat_cost(calls: int) -> None:
     from linear_oauth import compat
 
     with tempfile.TemporaryDirectory() as tmp:
-        uri = seed_store(Path(tmp) / "store", "bench-secret", "org-bench", stored_token("a", "r", FAR_FUTURE, "org-bench", "bench"))
-        saved = {k: os.environ.get(k) for k in ("LINEAR_OAUTH_STORE", compat.TOKEN_ENV)}
+        uri = f"file:{tmp}/store"
+        seeded = server.seed(uri, "bench", DAY_S)
+        secret_id = seeded["secret_id"]
+        saved = {k: os.environ.get(k) for k in ("LINEAR_OAUTH_STORE", "LINEAR_OAUTH_API_BASE", compat.TOKEN_ENV)}
         os.environ["LINEAR_OAUTH_STORE"] = uri
+        os.environ["LINEAR_OAUTH_API_BASE"] = server.base_url
         compat._resolver = None
         try:
-            meta = {compat.SECRET_METADATA_KEY: "bench-secret"}
-            assert compat.resolve_linear_api_token(meta) == "a"
+            meta = {compat.SECRET_METADATA_KEY: secret_id}
+            assert compat.resolve_linear_api_token(meta) == seeded["access_token"]
             r = compat._shared_resolver()
 
             def old_shortcut() -> str:
@@ -183,7 +163,7 @@ def compat_cost(calls: int) -> None:
 
             baseline = per_call_ns(lambda: None, calls)
             helper = per_call_ns(lambda: compat.resolve_linear_api_token(meta), calls) - baseline
-            plain = per_call_ns(lambda: r.resolve_secret("bench-secret"), calls) - baseline
+            plain = per_call_ns(lambda: r.resolve_secret(secret_id), calls) - baseline
             old = per_call_ns(old_shortcut, calls) - baseline
             verdict = "ok" if helper <= old else "SLOWER"
             print(f"compat.resolve_linear_api_token {helper:8.0f} ns/call   [target <= old shortcut: {verdict}]")
@@ -198,30 +178,25 @@ def compat_cost(calls: int) -> None:
                     os.environ[k] = v
 
 
-def refresh_cost(runs: int, store_dir: str | None) -> None:
+def refresh_cost(server: Server, runs: int, store_dir: str | None) -> None:
     import linear_oauth as lo
 
-    server = Server()
-    try:
-        issued = server.admin("issue", {"client_id": "test-client-id", "scope": "read write"})
-        with tempfile.TemporaryDirectory(dir=store_dir) as tmp:
-            value = stored_token(issued["access_token"], issued["refresh_token"], FAR_FUTURE, "org-bench", "bench")
-            uri = seed_store(Path(tmp) / "store", "bench-secret", "org-bench", value)
-            r = lo.Resolver(store=uri, api_base=server.base_url)
-            r.force_refresh("bench-secret")  # warm the pool and the connection path
-            samples = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                r.force_refresh("bench-secret")
-                samples.append((time.perf_counter() - started) * 1000)
-        samples.sort()
-        p90 = samples[min(len(samples) - 1, int(len(samples) * 0.9))]
-        print(
-            f"refresh path (force_refresh)    {statistics.median(samples):8.2f} ms median, {p90:.2f} ms p90 "
-            f"({runs} runs; loopback test server; file store in {tmp}, every write fsynced)"
-        )
-    finally:
-        server.close()
+    with tempfile.TemporaryDirectory(dir=store_dir) as tmp:
+        uri = f"file:{tmp}/store"
+        secret_id = server.seed(uri, "bench", DAY_S)["secret_id"]
+        r = lo.Resolver(store=uri, api_base=server.base_url)
+        r.force_refresh(secret_id)  # warm the pool and the connection path
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            r.force_refresh(secret_id)
+            samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p90 = samples[min(len(samples) - 1, int(len(samples) * 0.9))]
+    print(
+        f"refresh path (force_refresh)    {statistics.median(samples):8.2f} ms median, {p90:.2f} ms p90 "
+        f"({runs} runs; loopback test server; file store in {tmp}, every write fsynced)"
+    )
 
 
 def main() -> None:
@@ -235,13 +210,17 @@ def main() -> None:
     import linear_oauth as lo
 
     print(f"linear_oauth {lo.__version__} on Python {sys.version.split()[0]}; component: {lo.load_info()!r}")
-    if args.only_compat:
-        compat_cost(args.calls)
-        return
-    import_cost(args.runs)
-    cached_cost(args.calls)
-    compat_cost(args.calls)
-    refresh_cost(args.refreshes, args.store_dir)
+    server = Server()
+    try:
+        if args.only_compat:
+            compat_cost(server, args.calls)
+            return
+        import_cost(args.runs)
+        cached_cost(server, args.calls)
+        compat_cost(server, args.calls)
+        refresh_cost(server, args.refreshes, args.store_dir)
+    finally:
+        server.close()
 
 
 if __name__ == "__main__":
