@@ -1,51 +1,17 @@
 //! The `linear-oauth` binary against the Linear-compatible test server.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use linear_oauth_testserver::{ClientConfig, FaultsPatch, ServerConfig, TestServer};
+use common::{text, Env, BIN, STORED_SECRET};
+use linear_oauth_testserver::FaultsPatch;
 
-const BIN: &str = env!("CARGO_BIN_EXE_linear-oauth");
 const CLIENT_ID: &str = "cli-client";
 const CLIENT_SECRET: &str = "cli-client-secret-canary";
 
-struct Env {
-    server: TestServer,
-    dir: PathBuf,
-    redirect: String,
-}
-
 impl Env {
-    fn new() -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let server = TestServer::start(ServerConfig::default()).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let redirect = format!("http://127.0.0.1:{port}/oauth/callback");
-        server.add_client(ClientConfig::new(CLIENT_ID, CLIENT_SECRET, [redirect.clone()]));
-        let dir =
-            std::env::temp_dir().join(format!("lo-cli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
-        let _ = std::fs::remove_dir_all(&dir);
-        Self { server, dir, redirect }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .env("LINEAR_OAUTH_STORE", format!("file:{}", self.dir.display()))
-            .env("LINEAR_OAUTH_API_BASE", self.server.base_url())
-            .env("LINEAR_OAUTH_AUTHORIZE_URL", self.server.authorize_url())
-            .env("XDG_CACHE_HOME", self.dir.join("cache"))
-            .env_remove("LINEAR_OAUTH_CLIENT_SECRET")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
     /// Starts `setup --no-browser` and returns it with the authorization URL it printed.
     fn start_setup(&self, extra: &[&str]) -> (Child, String, BufReader<std::process::ChildStderr>) {
         let mut args = vec![
@@ -91,12 +57,6 @@ impl Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn finish(
     mut child: Child,
     mut stderr: BufReader<std::process::ChildStderr>,
@@ -113,10 +73,6 @@ fn get(url: &str) -> (u16, Option<String>) {
     linear_oauth_testserver::fixtures::browser_get(url).unwrap()
 }
 
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
-
 fn stored_secret_values(env: &Env) -> Vec<String> {
     let mut out = vec![CLIENT_SECRET.to_owned()];
     for entry in std::fs::read_dir(env.dir.join("secrets")).unwrap() {
@@ -130,7 +86,7 @@ fn stored_secret_values(env: &Env) -> Vec<String> {
 
 #[test]
 fn setup_waits_past_other_paths_then_installs() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let (child, url, stderr) = env.start_setup(&[]);
     assert!(url.contains("scope=read+write+app%3Aassignable+app%3Amentionable") && url.contains("actor=app"), "{url}");
     let (_, location) = get(&url);
@@ -156,7 +112,7 @@ fn setup_waits_past_other_paths_then_installs() {
 
 #[test]
 fn setup_ignores_a_state_mismatch_never_exchanges_its_code_and_keeps_waiting() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let (child, url, stderr) = env.start_setup(&["--json"]);
     let (_, location) = get(&url);
     let location = location.unwrap();
@@ -175,7 +131,7 @@ fn setup_ignores_a_state_mismatch_never_exchanges_its_code_and_keeps_waiting() {
 #[test]
 fn setup_is_not_stalled_by_a_slow_client_and_times_out_by_the_clock() {
     use std::time::{Duration, Instant};
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let (child, url, stderr) = env.start_setup(&[]);
     let (_, location) = get(&url);
     let location = location.unwrap();
@@ -218,7 +174,7 @@ fn setup_is_not_stalled_by_a_slow_client_and_times_out_by_the_clock() {
 
 #[test]
 fn setup_reports_access_denied() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     env.server.set_faults(FaultsPatch { deny_next_authorize: Some(1), ..Default::default() });
     let (child, url, stderr) = env.start_setup(&[]);
     let (_, location) = get(&url);
@@ -230,7 +186,7 @@ fn setup_reports_access_denied() {
 
 #[test]
 fn setup_times_out() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let (child, _url, stderr) = env.start_setup(&["--timeout", "1"]);
     let (status, _, err) = finish(child, stderr);
     assert_eq!(status.code(), Some(13));
@@ -239,7 +195,7 @@ fn setup_times_out() {
 
 #[test]
 fn setup_needs_a_client_secret() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let o = env.run(&["setup", "--client-id", CLIENT_ID, "--redirect-uri", &env.redirect]);
     assert_eq!(o.status.code(), Some(11), "{:?}", text(&o));
     let mut child = env
@@ -266,7 +222,7 @@ fn setup_needs_a_client_secret() {
 
 #[test]
 fn token_by_workspace_and_secret() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let id = env.install();
     let o = env.run(&["token", "--workspace", &id]);
     assert!(o.status.success());
@@ -287,7 +243,7 @@ fn token_by_workspace_and_secret() {
 
 #[test]
 fn unknown_workspace_is_a_clear_error() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let o = env.run(&["token", "--workspace", "org-missing"]);
     assert_eq!(o.status.code(), Some(3));
     let (out, err) = text(&o);
@@ -302,7 +258,7 @@ fn unknown_workspace_is_a_clear_error() {
 
 #[test]
 fn concurrent_token_processes_refresh_once() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     env.server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
     let id = env.install();
     env.server.set_faults(FaultsPatch { expires_in: Some(86_399), latency_ms: Some(50), ..Default::default() });
@@ -317,9 +273,7 @@ fn concurrent_token_processes_refresh_once() {
     assert_eq!(env.server.counters().token_requests - before, 1, "exactly one refresh POST");
     let first = &outs[0].stdout;
     assert!(outs.iter().all(|o| o.stdout == *first));
-    let stored: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(env.dir.join("secrets/bgagent-linear-oauth-testws.json")).unwrap())
-            .unwrap();
+    let stored = env.stored();
     assert!(
         env.server.refresh_token_live(stored["refresh_token"].as_str().unwrap()),
         "the stored refresh token is the live one"
@@ -328,7 +282,7 @@ fn concurrent_token_processes_refresh_once() {
 
 #[test]
 fn inspect_refresh_revoke_purge_and_list() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let id = env.install();
     let o = env.run(&["inspect", "--workspace", &id]);
     assert!(o.status.success());
@@ -373,7 +327,7 @@ fn inspect_refresh_revoke_purge_and_list() {
     assert!(o.status.success(), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((v["outcome"].as_str(), v["purged"].as_bool()), (Some("already-dead"), Some(true)), "{v}");
-    assert!(!env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists());
+    assert!(!env.dir.join(STORED_SECRET).exists());
     assert_eq!(env.run(&["token", "--secret", "bgagent-linear-oauth-testws"]).status.code(), Some(5));
     for s in secrets {
         assert!(!all_output.contains(&s), "secret leaked: {all_output}");
@@ -382,13 +336,9 @@ fn inspect_refresh_revoke_purge_and_list() {
 
 #[test]
 fn inspect_flags_an_invalid_secret() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     env.install();
-    std::fs::write(
-        env.dir.join("secrets/bgagent-linear-oauth-testws.json"),
-        r#"{"access_token":"lin_oauth_canary","scope":""}"#,
-    )
-    .unwrap();
+    std::fs::write(env.dir.join(STORED_SECRET), r#"{"access_token":"lin_oauth_canary","scope":""}"#).unwrap();
     let o = env.run(&["inspect", "--secret", "bgagent-linear-oauth-testws"]);
     assert_eq!(o.status.code(), Some(6));
     let (out, err) = text(&o);
@@ -407,7 +357,7 @@ fn smoke_passes() {
 #[test]
 fn doctor_reports_a_healthy_install_and_names_the_fix_for_each_problem() {
     use std::os::unix::fs::PermissionsExt;
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let ws = env.install();
     let out = env.run(&["--json", "doctor"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -440,15 +390,12 @@ fn doctor_reports_a_healthy_install_and_names_the_fix_for_each_problem() {
 }
 
 fn stored_refresh_token(env: &Env) -> String {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(env.dir.join("secrets/bgagent-linear-oauth-testws.json")).unwrap())
-            .unwrap();
-    v["refresh_token"].as_str().unwrap().to_owned()
+    env.stored()["refresh_token"].as_str().unwrap().to_owned()
 }
 
 #[test]
 fn revoke_of_a_grant_already_revoked_at_linear_exits_0() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let id = env.install();
     assert!(env.server.revoke_grant(&stored_refresh_token(&env)));
     let o = env.run(&["revoke", "--workspace", &id]);
@@ -462,7 +409,7 @@ fn revoke_of_a_grant_already_revoked_at_linear_exits_0() {
 
 #[test]
 fn revoke_when_linear_fails_exits_15_marks_the_row_and_keeps_the_secret() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let id = env.install();
     let secrets = stored_secret_values(&env);
     let refresh = stored_refresh_token(&env);
@@ -475,7 +422,7 @@ fn revoke_when_linear_fails_exits_15_marks_the_row_and_keeps_the_secret() {
     assert_eq!(o.status.code(), Some(15), "{out}\n{err}");
     assert!(out.contains("FAILED") && out.contains("503") && out.contains("kept"), "{out}");
     assert!(err.contains("remove the app's authorization in Linear's workspace settings"), "{err}");
-    assert!(env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists(), "no purge without confirmation");
+    assert!(env.dir.join(STORED_SECRET).exists(), "no purge without confirmation");
     assert!(env.server.refresh_token_live(&refresh), "the grant is untouched");
     assert!(text(&env.run(&["list"])).0.contains("revoked"), "the row is revoked anyway");
     assert_eq!(env.run(&["token", "--workspace", &id]).status.code(), Some(4));
@@ -493,7 +440,7 @@ fn revoke_when_linear_fails_exits_15_marks_the_row_and_keeps_the_secret() {
 
 #[test]
 fn revoke_purge_keeps_an_unconfirmed_secret_unless_forced() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let id = env.install();
     // Linear refuses the revokes although the grant is live.
     let refuse = || FaultsPatch {
@@ -511,7 +458,7 @@ fn revoke_purge_keeps_an_unconfirmed_secret_unless_forced() {
         (err["error"]["kind"].as_str(), err["error"]["exit_code"].as_u64()),
         (Some("REVOKE_NOT_CONFIRMED"), Some(15))
     );
-    assert!(env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists());
+    assert!(env.dir.join(STORED_SECRET).exists());
 
     assert_eq!(env.run(&["revoke", "--workspace", &id, "--force"]).status.code(), Some(2), "--force needs --purge");
     env.server.set_faults(refuse());
@@ -519,7 +466,7 @@ fn revoke_purge_keeps_an_unconfirmed_secret_unless_forced() {
     assert_eq!(o.status.code(), Some(15), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((v["outcome"].as_str(), v["purged"].as_bool()), (Some("not-confirmed"), Some(true)), "{v}");
-    assert!(!env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists());
+    assert!(!env.dir.join(STORED_SECRET).exists());
 }
 
 #[test]
@@ -530,20 +477,10 @@ fn help_lists_the_revoke_exit_code() {
 
 #[test]
 fn token_unauthorized_reads_the_rejected_token_from_stdin_and_refreshes_once() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let id = env.install();
     let old = text(&env.run(&["token", "--workspace", &id])).0.trim().to_owned();
-    let report = |rejected: &str| {
-        let mut child = env
-            .cmd(&["token", "--workspace", &id, "--unauthorized"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(format!("{rejected}\n").as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let report = |rejected: &str| env.report_unauthorized(&id, rejected);
     let before = env.server.counters().token_requests;
     let o = report(&old);
     let (out, err) = text(&o);
@@ -563,7 +500,7 @@ fn token_unauthorized_reads_the_rejected_token_from_stdin_and_refreshes_once() {
 
 #[test]
 fn json_errors_carry_linear_retry_after() {
-    let env = Env::new();
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let id = env.install();
     env.server.set_faults(FaultsPatch {
         fail_next: Some(linear_oauth_testserver::FailNext { count: 3, status: 429, body: None }),
@@ -588,14 +525,14 @@ fn json_errors_carry_linear_retry_after() {
 fn a_refresh_frozen_past_its_lease_loses_nothing() {
     use linear_oauth_testserver::GraceMode;
     for grace in [GraceMode::None, GraceMode::SamePair] {
-        let env = Env::new();
+        let env = Env::new(CLIENT_ID, CLIENT_SECRET);
         let id = env.install();
         env.server.set_faults(FaultsPatch {
             grace: Some(grace),
             post_grant_delay_ms: Some(3000),
             ..Default::default()
         });
-        let secret = env.dir.join("secrets/bgagent-linear-oauth-testws.json");
+        let secret = env.dir.join(STORED_SECRET);
         let leased = |c: &mut Command| {
             c.env("LINEAR_OAUTH_LEASE_TTL_S", "1").env("LINEAR_OAUTH_HTTP_TIMEOUT_S", "30");
         };

@@ -1,76 +1,34 @@
 //! `linear-oauth setup --client-credentials` and what follows, against the
 //! Linear-compatible test server (issue 10, item 5).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
 
-use linear_oauth_testserver::{ClientConfig, FaultsPatch, ServerConfig, TestServer};
+use std::process::{Child, Output, Stdio};
+
+use common::{text, Env, STORED_SECRET};
+use linear_oauth_testserver::FaultsPatch;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_linear-oauth");
 const CLIENT_ID: &str = "cc-cli-app";
 const CLIENT_SECRET: &str = "cc-cli-secret-canary";
 
-struct Env {
-    server: TestServer,
-    dir: PathBuf,
+fn env() -> Env {
+    Env::new(CLIENT_ID, CLIENT_SECRET)
 }
 
-impl Env {
-    fn new() -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let server = TestServer::start(ServerConfig::default()).unwrap();
-        server.add_client(ClientConfig::new(CLIENT_ID, CLIENT_SECRET, ["http://localhost:8080/oauth/callback"]));
-        let dir =
-            std::env::temp_dir().join(format!("lo-cc-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
-        let _ = std::fs::remove_dir_all(&dir);
-        Self { server, dir }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .env("LINEAR_OAUTH_STORE", format!("file:{}", self.dir.display()))
-            .env("LINEAR_OAUTH_API_BASE", self.server.base_url())
-            .env("LINEAR_OAUTH_AUTHORIZE_URL", self.server.authorize_url())
-            .env("LINEAR_OAUTH_CLIENT_SECRET", CLIENT_SECRET)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn setup(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["setup", "--client-credentials", "--client-id", CLIENT_ID, "--installed-by", "ops"];
-        args.extend_from_slice(extra);
-        self.run(&args)
-    }
-
-    fn stored(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.dir.join("secrets/bgagent-linear-oauth-testws.json")).unwrap())
-            .unwrap()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+/// `setup --client-credentials` with the app's secret in its variable.
+fn setup(env: &Env, extra: &[&str]) -> Output {
+    let mut args = vec!["setup", "--client-credentials", "--client-id", CLIENT_ID, "--installed-by", "ops"];
+    args.extend_from_slice(extra);
+    env.cmd(&args).env("LINEAR_OAUTH_CLIENT_SECRET", CLIENT_SECRET).output().unwrap()
 }
 
 #[test]
 fn setup_client_credentials_installs_without_a_browser_and_tokens_are_fetched_anew_at_expiry() {
-    let env = Env::new();
+    let env = env();
     // The first token lives 30 s: inside the 60 s threshold, so the next resolve renews it.
     env.server.set_faults(FaultsPatch { client_credentials_expires_in: Some(30), ..Default::default() });
-    let o = env.setup(&["--json", "--scopes", "read,write"]);
+    let o = setup(&env, &["--json", "--scopes", "read,write"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -116,26 +74,26 @@ fn setup_client_credentials_installs_without_a_browser_and_tokens_are_fetched_an
 
 #[test]
 fn a_disabled_grant_exits_8_and_names_the_linear_setting() {
-    let env = Env::new();
+    let env = env();
     env.server.set_client_credentials(CLIENT_ID, false);
-    let o = env.setup(&[]);
+    let o = setup(&env, &[]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(8), "{out}\n{err}");
     assert!(err.contains("Client does not support the client_credentials grant type"), "{err}");
     assert!(err.contains("enable \"Client credentials\" in the Linear app's settings"), "{err}");
     assert!(!err.contains(CLIENT_SECRET));
-    assert!(!env.dir.join("secrets/bgagent-linear-oauth-testws.json").exists());
+    assert!(!env.dir.join(STORED_SECRET).exists());
 
-    let o = env.setup(&["--json"]);
+    let o = setup(&env, &["--json"]);
     let e: Value = serde_json::from_str(text(&o).1.trim()).unwrap();
     assert_eq!((e["error"]["kind"].as_str(), e["error"]["exit_code"].as_u64()), (Some("TOKEN_ENDPOINT"), Some(8)));
 }
 
 #[test]
 fn client_credentials_conflicts_with_browser_only_flags() {
-    let env = Env::new();
+    let env = env();
     for browser_only in [&["--no-browser"][..], &["--redirect-uri", "http://127.0.0.1:9/cb"], &["--timeout", "5"]] {
-        let o = env.setup(browser_only);
+        let o = setup(&env, browser_only);
         assert_eq!(o.status.code(), Some(2), "{browser_only:?}: {:?}", text(&o));
     }
     let help = text(&env.run(&["--help"])).0;
@@ -145,22 +103,13 @@ fn client_credentials_conflicts_with_browser_only_flags() {
 
 #[test]
 fn a_401_report_from_another_process_finds_the_new_token_without_a_post() {
-    use std::io::Write as _;
-    let env = Env::new();
-    let o = env.setup(&["--json"]);
+    let env = env();
+    let o = setup(&env, &["--json"]);
     assert!(o.status.success(), "{:?}", text(&o));
     let id = serde_json::from_slice::<Value>(&o.stdout).unwrap()["workspace_id"].as_str().unwrap().to_owned();
     let old = env.stored()["access_token"].as_str().unwrap().to_owned();
     let report = |token: &str| {
-        let mut child = env
-            .cmd(&["token", "--workspace", &id, "--unauthorized"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(format!("{token}\n").as_bytes()).unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = env.report_unauthorized(&id, token);
         assert!(o.status.success(), "{:?}", text(&o));
         text(&o).0.trim().to_owned()
     };
