@@ -8,8 +8,8 @@
 //! run crosses several refresh points; the shape matches 24 h tokens with a
 //! 60 s threshold and a 10 min window.
 
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use linear_oauth_host::{Options, Resolver};
 use linear_oauth_testserver::fixtures::iso8601_in;
@@ -46,29 +46,11 @@ fn run(label: &str, ahead: Duration, period: Duration) {
         ..Options::default()
     };
     let r = Resolver::with_backends(options, backends).unwrap();
-    r.resolve("org-bench").unwrap();
+    r.resolve(common::WORKSPACE).unwrap();
     let before = server.counters().token_requests;
-    let barrier = Arc::new(Barrier::new(CALLERS));
-    let handles: Vec<_> = (0..CALLERS)
-        .map(|_| {
-            let (r, barrier) = (r.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                let end = Instant::now() + period;
-                let mut lat = Vec::new();
-                while Instant::now() < end {
-                    let t = Instant::now();
-                    r.resolve("org-bench").unwrap();
-                    lat.push(t.elapsed());
-                    std::thread::sleep(Duration::from_micros(500));
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut lat: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
+    let (lat, errors) = common::callers(&r, CALLERS, period, Duration::from_micros(500));
+    assert_eq!(errors, 0, "every resolve gets a token");
+    let pct = |p: f64| common::pct(&lat, p);
     let waits = lat.iter().filter(|d| **d > Duration::from_millis(100)).count();
     println!(
         "{label:<18} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>12} {:>6}",

@@ -5,8 +5,8 @@
 //!
 //! cargo run --release -p linear-oauth-host --example bench_outage
 
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use linear_oauth_host::{Options, Resolver};
 use linear_oauth_testserver::fixtures::iso8601_in;
@@ -44,35 +44,9 @@ fn run(memory: Duration) {
         fail_next: Some(FailNext { count: 1_000_000, status: 503, body: None }),
         ..Default::default()
     });
-    let barrier = Arc::new(Barrier::new(CALLERS));
-    let handles: Vec<_> = (0..CALLERS)
-        .map(|_| {
-            let (r, barrier) = (r.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                let end = Instant::now() + OUTAGE;
-                let (mut lat, mut errors) = (Vec::new(), 0usize);
-                while Instant::now() < end {
-                    let t = Instant::now();
-                    if r.resolve("org-bench").is_err() {
-                        errors += 1;
-                    }
-                    lat.push(t.elapsed());
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                (lat, errors)
-            })
-        })
-        .collect();
-    let (mut lat, mut errors) = (Vec::new(), 0);
-    for h in handles {
-        let (l, e) = h.join().unwrap();
-        lat.extend(l);
-        errors += e;
-    }
+    let (lat, errors) = common::callers(&r, CALLERS, OUTAGE, Duration::from_millis(5));
     let posts = server.counters().token_requests;
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize].as_secs_f64();
+    let pct = |p: f64| common::pct(&lat, p).as_secs_f64();
     println!(
         "{:<22} {:>7} {:>7} {:>9.1} {:>9.1} {:>9.1} {:>6}",
         format!("{} s", memory.as_secs_f64()),
@@ -89,7 +63,7 @@ fn run(memory: Duration) {
     });
     std::thread::sleep(memory);
     let before = server.counters().token_refresh_ok;
-    let t = r.resolve("org-bench").unwrap();
+    let t = r.resolve(common::WORKSPACE).unwrap();
     let refreshed = server.counters().token_refresh_ok - before == 1 && t.access_token != issued_access;
     println!("{:<22} first resolve after the outage refreshed: {refreshed}", "");
 }
