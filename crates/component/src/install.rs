@@ -8,6 +8,7 @@ use linear_oauth_core::{
 };
 
 use crate::exports::linear::oauth::install::{ClientCredentialsParams, InstallParams, Installed, Pending};
+use crate::exports::linear::oauth::resolver::Settings;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store;
@@ -87,14 +88,7 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
         &p.client_id,
         &client_secret,
     );
-    let resp = http::post(
-        &endpoint(&s, "oauth/token"),
-        "application/x-www-form-urlencoded",
-        form.as_bytes(),
-        None,
-        s.http_timeout_ms,
-    )
-    .map_err(Error::Transport)?;
+    let resp = post_token_form(&s, &form)?;
     let token = parse_token_response(resp.status, &resp.body).map_err(|f| endpoint_error(f, &secrets))?;
     let rec = Record {
         client_id: &p.client_id,
@@ -104,6 +98,19 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
         grant: Grant::AuthorizationCode,
     };
     identify_and_store(&s, &token, &rec)
+}
+
+/// One POST of an install's form to Linear's token endpoint. An install is
+/// interactive, so a failure is reported, not retried.
+fn post_token_form(s: &Settings, form: &str) -> Result<http::Response, Error> {
+    http::post(
+        &endpoint(s, "oauth/token"),
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+        None,
+        s.http_timeout_ms,
+    )
+    .map_err(Error::Transport)
 }
 
 /// Linear's client_credentials grant: no browser, no refresh token; the token
@@ -123,14 +130,7 @@ pub fn install_client_credentials(p: &ClientCredentialsParams, installed_by: &st
     let s = settings();
     let client_secret = ClientSecret::new(p.client_secret.clone());
     let form = client_credentials_form(&scopes, &p.client_id, &client_secret);
-    let resp = http::post(
-        &endpoint(&s, "oauth/token"),
-        "application/x-www-form-urlencoded",
-        form.as_bytes(),
-        None,
-        s.http_timeout_ms,
-    )
-    .map_err(Error::Transport)?;
+    let resp = post_token_form(&s, &form)?;
     let token = parse_token_response(resp.status, &resp.body)
         .map_err(|f| client_credentials_error(f, &[p.client_secret.as_str()]))?;
     let rec = Record {
@@ -153,11 +153,7 @@ struct Record<'a> {
 }
 
 /// GraphQL identity, then the secret and the registry row.
-fn identify_and_store(
-    s: &crate::exports::linear::oauth::resolver::Settings,
-    token: &TokenResponse,
-    r: &Record<'_>,
-) -> Result<Installed, Error> {
+fn identify_and_store(s: &Settings, token: &TokenResponse, r: &Record<'_>) -> Result<Installed, Error> {
     let gql = http::post(
         &endpoint(s, "graphql"),
         "application/json",
