@@ -349,13 +349,12 @@ impl<'t> ScopedTask<'t> for Call {
 
     fn compute(&mut self) -> Result<Self::Output> {
         let r = &self.resolver;
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| match &self.op {
+        Ok(no_panic(|| match &self.op {
             Op::Resolve(id) => r.resolve(id),
             Op::ResolveSecret(id) => r.resolve_secret(id),
             Op::ForceRefresh(id) => r.force_refresh(linear_oauth_host::Target::Secret(id)),
             Op::ReportUnauthorized(id, token) => r.report_unauthorized(id, &token.0),
-        }));
-        Ok(result.unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into()))))
+        }))
     }
 
     fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Object<'t>> {
@@ -397,6 +396,12 @@ pub struct RevokeOptions {
     pub force: Option<bool>,
 }
 
+/// A panic in the host becomes `INTERNAL`, never an abort of the Node process.
+fn no_panic<R>(f: impl FnOnce() -> HostResult<R>) -> HostResult<R> {
+    std::panic::catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into())))
+}
+
 /// `revoke` on the libuv pool (it talks to Linear and may probe a refresh).
 #[derive(Debug)]
 pub struct RevokeCall {
@@ -413,10 +418,7 @@ impl<'t> ScopedTask<'t> for RevokeCall {
     type JsValue = Revocation;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            self.resolver.revoke(&self.workspace_id, self.purge, self.force)
-        }));
-        Ok(result.unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into()))))
+        Ok(no_panic(|| self.resolver.revoke(&self.workspace_id, self.purge, self.force)))
     }
 
     fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Revocation> {
@@ -493,10 +495,7 @@ impl<'t> ScopedTask<'t> for InstallCall {
     type JsValue = Installed;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            self.resolver.install_client_credentials(&self.params, &self.installed_by)
-        }));
-        Ok(result.unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into()))))
+        Ok(no_panic(|| self.resolver.install_client_credentials(&self.params, &self.installed_by)))
     }
 
     fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Installed> {
