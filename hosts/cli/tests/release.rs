@@ -149,15 +149,13 @@ fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
     let issued = server.issue_tokens("test-client-id", "read write", 86_399);
     let value = stored_token(&issued.access_token, &issued.refresh_token, &iso8601_in(20), &workspace_id, &slug);
     backends.secrets.put(&secret_id, &value.to_string(), None).unwrap();
-    backends
-        .registry
-        .put(&RegistryRow {
-            workspace_id: workspace_id.clone(),
-            workspace_slug: slug.clone(),
-            secret_id: secret_id.clone(),
-            status: "active".into(),
-        })
-        .unwrap();
+    let row = |status: &str| RegistryRow {
+        workspace_id: workspace_id.clone(),
+        workspace_slug: slug.clone(),
+        secret_id: secret_id.clone(),
+        status: status.into(),
+    };
+    backends.registry.put(&row("active")).unwrap();
     let proxy = Proxy::start(&moto);
     let scratch = std::env::temp_dir().join(format!("lo-release-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
@@ -278,15 +276,7 @@ fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
 
     // A stale hint: the row revoked behind the CLI's back. The command fails
     // as a cold one would (revoked), with no token request.
-    backends
-        .registry
-        .put(&RegistryRow {
-            workspace_id: workspace_id.clone(),
-            workspace_slug: slug.clone(),
-            secret_id: secret_id.clone(),
-            status: "revoked".into(),
-        })
-        .unwrap();
+    backends.registry.put(&row("revoked")).unwrap();
     proxy.open();
     let posts = server.counters().token_requests;
     let before = proxy.served();
