@@ -12,7 +12,7 @@ use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store::{self, PutOutcome};
 use crate::linear::oauth::types::{EndpointError, Error, Target};
-use crate::resolver::{check_id, endpoint, invalidate, resolve_secret, settings};
+use crate::resolver::{check_id, endpoint, invalidate, named_workspace, probe_refresh, settings};
 use crate::{http, log_event, now_ms};
 
 pub fn inspect(target: &Target) -> Result<Inspection, Error> {
@@ -52,12 +52,6 @@ pub fn inspect(target: &Target) -> Result<Inspection, Error> {
             .filter(|row| row.secret_id == secret_id),
     };
     Ok(Inspection { secret_id: secret_id.to_owned(), fields, invalid_fields, expires_in_ms, needs_refresh, registry })
-}
-
-/// The `workspace_id` a stored value names, even when other fields are bad.
-fn named_workspace(value: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(value).ok()?;
-    v.get("workspace_id")?.as_str().filter(|w| !w.is_empty()).map(str::to_owned)
 }
 
 /// See the WIT `admin.revoke`. The row is marked first, so a Linear outage
@@ -165,7 +159,7 @@ fn revoke_at_linear(s: &Settings, secret_id: &str, tok: &StoredToken) -> (Revoke
             // The resolver's own forced refresh: single flight, lease,
             // invalid_grant recovery and conditional write-back of the rotated
             // token, exactly as for a caller.
-            RevokeStep::Probe => plan.on_probe(match resolve_secret(secret_id, true) {
+            RevokeStep::Probe => plan.on_probe(match probe_refresh(secret_id) {
                 Ok(t) => {
                     refreshed = Some(t.access_token);
                     ProbeResult::Refreshed

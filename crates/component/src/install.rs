@@ -13,7 +13,7 @@ use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store;
 use crate::linear::oauth::types::{EndpointError, Error};
-use crate::resolver::{client_credentials_error, endpoint, invalidate, settings};
+use crate::resolver::{check_id, client_credentials_error, endpoint, invalidate, named_workspace, settings};
 use crate::{endpoint_error, http, log_event, now_ms, random_32};
 
 fn scopes(p: &InstallParams) -> Result<Vec<String>, Error> {
@@ -29,6 +29,11 @@ fn scopes(p: &InstallParams) -> Result<Vec<String>, Error> {
     Ok(scopes)
 }
 
+/// An operator-chosen secret name must be one every store can hold.
+fn check_secret_choice(secret_id: Option<&str>) -> Result<(), Error> {
+    secret_id.map_or(Ok(()), |id| check_id("secret id", id))
+}
+
 fn check_params(p: &InstallParams) -> Result<(), Error> {
     if p.client_id.trim().is_empty() {
         return Err(Error::InvalidInput("client id is empty".into()));
@@ -42,6 +47,7 @@ fn check_params(p: &InstallParams) -> Result<(), Error> {
 
 pub fn begin(p: &InstallParams) -> Result<Pending, Error> {
     check_params(p)?;
+    check_secret_choice(p.secret_id.as_deref())?;
     let scopes = scopes(p)?;
     let s = settings();
     let pkce = PkcePair::from_random(random_32());
@@ -77,6 +83,7 @@ pub fn parse_callback(query: &str, expected_state: &str) -> Result<String, Error
 
 pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by: &str) -> Result<Installed, Error> {
     check_params(p)?;
+    check_secret_choice(p.secret_id.as_deref())?;
     let scopes = scopes(p)?.join(" ");
     let s = settings();
     let client_secret = ClientSecret::new(p.client_secret.clone());
@@ -96,6 +103,7 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
         installed_by,
         requested_scope: &scopes,
         grant: Grant::AuthorizationCode,
+        secret_id: p.secret_id.as_deref(),
     };
     identify_and_store(&s, &token, &rec)
 }
@@ -126,6 +134,7 @@ pub fn install_client_credentials(p: &ClientCredentialsParams, installed_by: &st
     if scopes.is_empty() {
         return Err(Error::InvalidInput("at least one scope is required".into()));
     }
+    check_secret_choice(p.secret_id.as_deref())?;
     let scopes = scopes.join(" ");
     let s = settings();
     let client_secret = ClientSecret::new(p.client_secret.clone());
@@ -139,6 +148,7 @@ pub fn install_client_credentials(p: &ClientCredentialsParams, installed_by: &st
         installed_by,
         requested_scope: &scopes,
         grant: Grant::ClientCredentials,
+        secret_id: p.secret_id.as_deref(),
     };
     identify_and_store(&s, &token, &rec)
 }
@@ -150,6 +160,8 @@ struct Record<'a> {
     installed_by: &'a str,
     requested_scope: &'a str,
     grant: Grant,
+    /// The operator's choice of secret name, instead of `<prefix><slug>`.
+    secret_id: Option<&'a str>,
 }
 
 /// GraphQL identity, then the secret and the registry row.
@@ -171,9 +183,25 @@ fn identify_and_store(s: &Settings, token: &TokenResponse, r: &Record<'_>) -> Re
         }));
     }
     let id = parse_identity(&gql.body).map_err(Error::Transport)?;
-    let secret_id = secret_name(&s.secret_prefix, &id.workspace_slug).map_err(Error::InvalidInput)?;
+    let secret_id = match r.secret_id {
+        Some(chosen) => chosen.to_owned(),
+        None => secret_name(&s.secret_prefix, &id.workspace_slug).map_err(Error::InvalidInput)?,
+    };
 
     let previous = secret_store::get(&secret_id).map_err(|e| Error::Store(format!("secret read failed: {e}")))?;
+    if let Some(other) = previous.as_ref().and_then(|v| named_workspace(&v.value)).filter(|w| *w != id.workspace_id) {
+        log_event(
+            Level::Error,
+            "refusing to overwrite another workspace's secret",
+            &[("secret_id", &secret_id), ("stored_workspace_id", &other), ("workspace_id", &id.workspace_id)],
+        );
+        return Err(Error::InvalidInput(format!(
+            "secret {secret_id} holds the token of workspace {other}, but Linear installed workspace {} (url key {:?}; \
+             a url key can change hands); nothing was written. Choose another secret name for this workspace \
+             (`linear-oauth setup --secret-id NAME`), or revoke workspace {other} first if it is really gone",
+            id.workspace_id, id.workspace_slug
+        )));
+    }
     let previous_token = previous.as_ref().and_then(|v| StoredToken::parse(&v.value).ok());
     let rec = InstallRecord {
         client_id: r.client_id,

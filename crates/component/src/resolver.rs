@@ -16,7 +16,7 @@ use crate::linear::oauth::coordination as coord;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store::{self, PutOutcome};
-use crate::linear::oauth::types::{Error, Target};
+use crate::linear::oauth::types::{Error, Lifetime, Target};
 use crate::{endpoint_error, http, log_event, now_ms};
 
 thread_local! {
@@ -151,15 +151,16 @@ pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
             row.workspace_id == workspace_id && RegistryStatus::parse(&row.status) == RegistryStatus::Active
         }),
     };
+    let of_row = |row: &Row, force| resolve_secret_with(&settings(), &row.secret_id, force, Some(workspace_id));
     let Some(row) = remembered else {
         let row = active_row(workspace_id)?;
-        return resolve_secret(&row.secret_id, false);
+        return of_row(&row, false);
     };
     ROW_CHECK.with(|c| *c.borrow_mut() = Some(RowCheck::Unverified(row.clone())));
-    let result = resolve_secret(&row.secret_id, false);
+    let result = of_row(&row, false);
     match ROW_CHECK.with(|c| c.borrow_mut().take()) {
         Some(RowCheck::Verified) => result,
-        Some(RowCheck::Moved(current)) => resolve_secret(&current.secret_id, false),
+        Some(RowCheck::Moved(current)) => of_row(&current, false),
         Some(RowCheck::Unverified(_)) | None => {
             // Read now, unless another call of this process just did (or
             // confirmed it taking the lease) and cached it.
@@ -167,7 +168,7 @@ pub fn resolve(workspace_id: &str) -> Result<ResolvedToken, Error> {
             if current.secret_id == row.secret_id {
                 result
             } else {
-                resolve_secret(&current.secret_id, false)
+                of_row(&current, false)
             }
         }
     }
@@ -211,7 +212,7 @@ pub fn force_refresh(target: &Target) -> Result<ResolvedToken, Error> {
         Target::Workspace(workspace_id) => {
             check_id("workspace id", workspace_id)?;
             let row = active_row(workspace_id)?;
-            resolve_secret(&row.secret_id, true)
+            resolve_secret_with(&settings(), &row.secret_id, true, Some(workspace_id))
         }
         Target::Secret(secret_id) => resolve_secret(secret_id, true),
     }
@@ -225,10 +226,11 @@ pub fn report_unauthorized(workspace_id: &str, access_token: &str) -> Result<Res
     let row = active_row(workspace_id)?;
     check_id("secret id", &row.secret_id)?;
     let (current, version) = read_secret(&row.secret_id)?;
+    check_usable(&row.secret_id, &current, Some(workspace_id))?;
     let fields = [("workspace_id", workspace_id), ("secret_id", row.secret_id.as_str())];
     if current.access_token.secret() != access_token {
         log_event(Level::Info, "a rejected token is no longer the stored one; serving the stored token", &fields);
-        return resolve_secret(&row.secret_id, false);
+        return resolve_secret_with(&settings(), &row.secret_id, false, Some(workspace_id));
     }
     log_event(Level::Warn, "Linear rejected the stored access token; refreshing", &fields);
     refresh_single_flight(&settings(), &row.secret_id, &current, &version, true)
@@ -243,7 +245,7 @@ pub fn refresh_ahead(secret_id: &str) -> Result<ResolvedToken, Error> {
         refresh_ahead_ms: 0,
         ..s
     };
-    resolve_secret_with(&ahead, secret_id, false)
+    resolve_secret_with(&ahead, secret_id, false, None)
 }
 
 /// The registry row of an active workspace (cached), or why there is none.
@@ -293,10 +295,52 @@ fn checked_status(workspace_id: &str, row: Row) -> Result<Row, Error> {
 }
 
 pub fn resolve_secret(secret_id: &str, force: bool) -> Result<ResolvedToken, Error> {
-    resolve_secret_with(&settings(), secret_id, force)
+    resolve_secret_with(&settings(), secret_id, force, None)
 }
 
-fn resolve_secret_with(s: &Settings, secret_id: &str, force: bool) -> Result<ResolvedToken, Error> {
+/// Revoke's probing refresh: a forced refresh that a revoked mark does not
+/// stop (revoke marks the secret, and may run again over a marked one).
+pub(crate) fn probe_refresh(secret_id: &str) -> Result<ResolvedToken, Error> {
+    let s = settings();
+    check_id("secret id", secret_id)?;
+    let (tok, version) = read_secret(secret_id)?;
+    refresh_single_flight(&s, secret_id, &tok, &version, true)
+}
+
+/// Whether a stored token may be served or refreshed at all: not when its
+/// workspace was revoked (the mark `revoke` leaves on a kept secret, honoured
+/// on every path, by secret id too), and not when the registry row of
+/// `workspace` led to a token of another workspace (a url key that changed
+/// hands): fail closed rather than hand one workspace's token to another.
+fn check_usable(secret_id: &str, tok: &StoredToken, workspace: Option<&str>) -> Result<(), Error> {
+    if let Some(at) = tok.revoked_at() {
+        return Err(Error::Revoked(format!(
+            "secret {secret_id} (workspace {}) was revoked at {at}; run the install again to use it",
+            tok.workspace_id
+        )));
+    }
+    match workspace {
+        Some(w) if w != tok.workspace_id => {
+            log_event(
+                Level::Error,
+                "the registry row of a workspace names a secret that holds another workspace's token; refusing it",
+                &[("workspace_id", w), ("secret_id", secret_id), ("stored_workspace_id", &tok.workspace_id)],
+            );
+            Err(Error::InvalidStoredToken(vec![format!(
+                "workspace_id (the secret holds workspace {}, but workspace {w}'s registry row names it)",
+                tok.workspace_id
+            )]))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn resolve_secret_with(
+    s: &Settings,
+    secret_id: &str,
+    force: bool,
+    workspace: Option<&str>,
+) -> Result<ResolvedToken, Error> {
     check_id("secret id", secret_id)?;
     retry_unsaved(secret_id);
     if !force {
@@ -305,12 +349,14 @@ fn resolve_secret_with(s: &Settings, secret_id: &str, force: bool) -> Result<Res
                 if let Freshness::Fresh { refresh_due_ms } =
                     freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms)
                 {
+                    check_usable(secret_id, &tok, workspace)?;
                     return Ok(resolved(s, secret_id, &tok, refresh_due_ms));
                 }
             }
         }
     }
     let (tok, version) = read_secret(secret_id)?;
+    check_usable(secret_id, &tok, workspace)?;
     cache_token(s, secret_id, &tok);
     match freshness(&tok.expires_at, now_ms(), s.refresh_threshold_ms) {
         Freshness::Fresh { refresh_due_ms } if !force => Ok(resolved(s, secret_id, &tok, refresh_due_ms)),
@@ -568,7 +614,19 @@ impl Lease {
             {
                 return Ok(Acquired::Ours(seen.clone(), seen_version.to_owned()));
             }
-            let (current, version) = read_secret(secret_id)?;
+            let read = read_secret(secret_id).and_then(|(current, version)| {
+                revoked_meanwhile(secret_id, seen, &current)?;
+                Ok((current, version))
+            });
+            let (current, version) = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    if grant.acquired {
+                        let _ = registry::release_lease(key, &s.holder_id, None);
+                    }
+                    return Err(e);
+                }
+            };
             if let Some(r) = usable_without_refresh(s, secret_id, &current, seen, force) {
                 if grant.acquired {
                     let _ = registry::release_lease(key, &s.holder_id, None);
@@ -828,6 +886,7 @@ fn refresh_now(
         }
         Err(RefreshFailure::InvalidGrant) => {
             let (reread, version2) = read_secret(secret_id)?;
+            revoked_meanwhile(secret_id, &tok, &reread)?;
             match after_invalid_grant(tok.lineage(), &reread, now_ms(), s.refresh_threshold_ms) {
                 Recovery::UseStored => {
                     log_event(
@@ -857,6 +916,16 @@ fn refresh_now(
     }
 }
 
+/// A revoke marked the secret after `seen` was read: whatever was under way
+/// stops. (A `seen` already marked is revoke's own probe.)
+fn revoked_meanwhile(secret_id: &str, seen: &StoredToken, current: &StoredToken) -> Result<(), Error> {
+    if seen.revoked_at().is_none() && current.revoked_at().is_some() {
+        invalidate_secret(secret_id, &current.workspace_id);
+        return check_usable(secret_id, current, None);
+    }
+    Ok(())
+}
+
 fn reauthorize(secret_id: &str, workspace_id: &str) -> Error {
     invalidate_secret(secret_id, workspace_id);
     log_event(
@@ -881,7 +950,7 @@ fn write_back(
     let result = match put_with_retry(s, secret_id, new, Some(version)) {
         Ok(PutOutcome::Written(_)) => Ok(()),
         Ok(PutOutcome::Conflict) => merge_after_conflict(s, secret_id, old, new),
-        Err(e) => Err(e),
+        Err(e) => Err(WriteFailure::Failed(e)),
     };
     let refresh_due = match freshness(&new.expires_at, now_ms(), s.refresh_threshold_ms) {
         Freshness::Fresh { refresh_due_ms } => refresh_due_ms,
@@ -903,7 +972,15 @@ fn write_back(
                 ],
             );
         }
-        Err(e) if !s.long_lived => {
+        Err(WriteFailure::Revoked(e)) => {
+            log_event(
+                Level::Warn,
+                "the workspace was revoked while its token was refreshed; dropping the refreshed token",
+                &[("workspace_id", &new.workspace_id), ("secret_id", secret_id)],
+            );
+            return Err(e);
+        }
+        Err(WriteFailure::Failed(e)) if s.lifetime == Lifetime::Command => {
             invalidate_secret(secret_id, &new.workspace_id);
             log_event(
                 Level::Error,
@@ -916,11 +993,19 @@ fn write_back(
                 new.workspace_id
             )));
         }
-        Err(e) => {
+        Err(WriteFailure::Failed(e)) => {
+            // Kept either way: a thawed invocation process writes it on its
+            // next call like a service does.
             coord::cache_set(&unsaved_key(secret_id), &new.to_json(), u64::MAX);
             log_event(
                 Level::Error,
-                "refreshed token could not be written back; keeping it in memory and retrying on later calls",
+                if s.lifetime == Lifetime::Invocation {
+                    "refreshed token could not be written back within the call; the stored refresh token is now \
+                     spent and the rotated one is only in this process's memory: if the process is frozen for good \
+                     the workspace must be installed again"
+                } else {
+                    "refreshed token could not be written back; keeping it in memory and retrying on later calls"
+                },
                 &[("workspace_id", &new.workspace_id), ("secret_id", secret_id), ("error", &e)],
             );
         }
@@ -928,22 +1013,36 @@ fn write_back(
     Ok(resolved(s, secret_id, new, refresh_due))
 }
 
+/// Why a refreshed token was not written.
+enum WriteFailure {
+    /// A revoke marked the secret meanwhile: the token is dropped.
+    Revoked(Error),
+    /// The store kept failing or changing.
+    Failed(String),
+}
+
 /// Somebody wrote the secret while we refreshed: core's
 /// `merge_after_conflict` decides whether ours goes on top of theirs.
-fn merge_after_conflict(s: &Settings, secret_id: &str, old: &StoredToken, new: &StoredToken) -> Result<(), String> {
-    let (current, version) = read_secret(secret_id).map_err(|e| format!("{e:?}"))?;
+fn merge_after_conflict(
+    s: &Settings,
+    secret_id: &str,
+    old: &StoredToken,
+    new: &StoredToken,
+) -> Result<(), WriteFailure> {
+    let (current, version) = read_secret(secret_id).map_err(|e| WriteFailure::Failed(format!("{e:?}")))?;
+    revoked_meanwhile(secret_id, old, &current).map_err(WriteFailure::Revoked)?;
     let Some(merged) = linear_oauth_core::merge_after_conflict(old, new, &current) else {
         return Ok(());
     };
-    match put_with_retry(s, secret_id, &merged, Some(&version))? {
+    match put_with_retry(s, secret_id, &merged, Some(&version)).map_err(WriteFailure::Failed)? {
         PutOutcome::Written(_) => Ok(()),
-        PutOutcome::Conflict => Err("the secret kept changing during write-back".into()),
+        PutOutcome::Conflict => Err(WriteFailure::Failed("the secret kept changing during write-back".into())),
     }
 }
 
 /// Waits (ms) before each write attempt. A long-lived host has a later call
-/// to retry on; a short-lived one has only this call, so it keeps trying for
-/// about 5 s (well inside the call deadline).
+/// to retry on; an invocation or a command has only this call, so it keeps
+/// trying for about 5 s (well inside the call deadline).
 const WRITE_RETRY: &[u64] = &[0, 50, 200, 500];
 const WRITE_RETRY_SHORT_LIVED: &[u64] = &[0, 50, 200, 500, 1000, 1500, 2000];
 
@@ -955,7 +1054,7 @@ fn put_with_retry(
 ) -> Result<PutOutcome, String> {
     let json = tok.to_json();
     let mut last = String::new();
-    let patience = if s.long_lived { WRITE_RETRY } else { WRITE_RETRY_SHORT_LIVED };
+    let patience = if s.lifetime == Lifetime::LongLived { WRITE_RETRY } else { WRITE_RETRY_SHORT_LIVED };
     for &delay in patience {
         std::thread::sleep(Duration::from_millis(delay));
         match secret_store::put(secret_id, &json, version) {
@@ -978,6 +1077,10 @@ fn retry_unsaved(secret_id: &str) {
         return;
     };
     let Ok((current, version)) = read_secret(secret_id) else { return };
+    if revoked_meanwhile(secret_id, &unsaved, &current).is_err() {
+        coord::cache_remove(&unsaved_key(secret_id));
+        return;
+    }
     let newer =
         linear_oauth_core::parse_instant(&current.updated_at) > linear_oauth_core::parse_instant(&unsaved.updated_at);
     if newer || matches!(secret_store::put(secret_id, &unsaved.to_json(), Some(&version)), Ok(PutOutcome::Written(_))) {
@@ -986,6 +1089,12 @@ fn retry_unsaved(secret_id: &str) {
             log_event(Level::Info, "wrote back a refreshed token kept in memory", &[("secret_id", secret_id)]);
         }
     }
+}
+
+/// The `workspace_id` a stored value names, even when other fields are bad.
+pub(crate) fn named_workspace(value: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(value).ok()?;
+    v.get("workspace_id")?.as_str().filter(|w| !w.is_empty()).map(str::to_owned)
 }
 
 fn row_to_json(r: &Row) -> String {

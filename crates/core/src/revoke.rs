@@ -30,11 +30,14 @@ pub fn access_token_unexpired(tok: &StoredToken, now_ms: i64) -> bool {
     parse_instant(&tok.expires_at).is_some_and(|e| e > now_ms)
 }
 
-/// The stored token after a revoke: due now, so nothing serves it from the
-/// store again without asking Linear (which then answers `invalid_grant` for a
-/// dead grant). Every other field, unknown ones included, is kept.
+/// The stored token after a revoke: marked revoked (see
+/// [`StoredToken::revoked_at`]), so no path serves or refreshes it, not even
+/// one that never reads the registry; and due now, so an old reader that
+/// ignores the mark asks Linear (which answers `invalid_grant` for a dead
+/// grant) instead of serving it. Every other field, unknown ones included, is
+/// kept.
 pub fn expired_after_revoke(tok: &StoredToken, now_ms: i64) -> StoredToken {
-    let mut t = tok.clone();
+    let mut t = tok.marked_revoked(&format_instant(now_ms));
     t.expires_at = format_instant(now_ms);
     t.updated_at = format_instant(now_ms);
     t
@@ -384,6 +387,9 @@ mod tests {
         assert!(!access_token_unexpired(&e, NOW));
         assert_eq!(e.expires_at, format_instant(NOW));
         assert_eq!(e.updated_at, format_instant(NOW));
-        assert_eq!((&e.access_token, &e.refresh_token, e.extra()), (&t.access_token, &t.refresh_token, t.extra()));
+        assert_eq!(e.revoked_at(), Some(format_instant(NOW).as_str()));
+        assert_eq!(t.revoked_at(), None);
+        assert_eq!((&e.access_token, &e.refresh_token), (&t.access_token, &t.refresh_token));
+        assert_eq!(e.marked_revoked("x").extra().len(), t.extra().len() + 1, "only the mark was added");
     }
 }

@@ -31,8 +31,9 @@ pub const FIELDS: [&str; 11] = [
 
 /// Fields (of the eleven, plus ones other writers add) whose values are not
 /// secret: `inspect` shows them in clear and fingerprints every other string.
-/// `grant_type` marks a client-credentials token (issue 10).
-pub const NON_SECRET_FIELDS: [&str; 9] = [
+/// `grant_type` marks a client-credentials token (issue 10); `revoked_at`
+/// a token whose workspace was revoked.
+pub const NON_SECRET_FIELDS: [&str; 10] = [
     "expires_at",
     "scope",
     "client_id",
@@ -42,12 +43,18 @@ pub const NON_SECRET_FIELDS: [&str; 9] = [
     "updated_at",
     "installed_by_platform_user_id",
     "grant_type",
+    "revoked_at",
 ];
 
 /// The field that marks a token's grant; absent means authorization code.
 pub const GRANT_TYPE_FIELD: &str = "grant_type";
 /// Its value for a client-credentials token.
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+/// Set (to the instant) by `revoke` on a secret it keeps: the secret itself
+/// says its workspace was revoked, so paths that never read the registry (by
+/// secret id) refuse it too. Every rewrite keeps it (it is an unknown field
+/// to old writers as well); only a new install of the workspace clears it.
+pub const REVOKED_AT_FIELD: &str = "revoked_at";
 
 /// How a stored token was obtained, and therefore how it is renewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +261,24 @@ impl StoredToken {
         &self.extra
     }
 
+    /// When `revoke` marked this token revoked, if it did: such a token is
+    /// never served or refreshed.
+    pub fn revoked_at(&self) -> Option<&str> {
+        match self.extra.get(REVOKED_AT_FIELD) {
+            Some(Value::String(at)) => Some(at),
+            // Any other value still marks it: fail closed.
+            Some(_) => Some("(unreadable instant)"),
+            None => None,
+        }
+    }
+
+    /// The same token marked revoked at `at`.
+    pub fn marked_revoked(&self, at: &str) -> Self {
+        let mut t = self.clone();
+        t.extra.insert(REVOKED_AT_FIELD.to_owned(), Value::String(at.to_owned()));
+        t
+    }
+
     /// How this token is renewed (validated by [`Self::parse`]).
     pub fn grant(&self) -> Grant {
         match self.extra.get(GRANT_TYPE_FIELD) {
@@ -288,8 +313,8 @@ impl StoredToken {
     }
 
     /// A freshly installed token. `previous` (the secret being replaced, if it
-    /// parsed) donates its unknown fields, except its grant marker: the grant
-    /// is this install's. An authorization-code install needs a refresh token;
+    /// parsed) donates its unknown fields, except its grant marker (the grant
+    /// is this install's) and its revoked mark (a new install is a new grant). An authorization-code install needs a refresh token;
     /// a client-credentials one drops any (Linear sends none).
     pub fn installed(
         resp: &TokenResponse,
@@ -306,6 +331,7 @@ impl StoredToken {
         };
         let mut extra = previous.map(|p| p.extra.clone()).unwrap_or_default();
         extra.remove(GRANT_TYPE_FIELD);
+        extra.remove(REVOKED_AT_FIELD);
         if rec.grant == Grant::ClientCredentials {
             extra.insert(GRANT_TYPE_FIELD.to_owned(), Value::String(CLIENT_CREDENTIALS.to_owned()));
         }
@@ -455,6 +481,32 @@ pub(crate) mod tests {
         assert_eq!(t.scope, "read write");
         let no_refresh = TokenResponse::for_tests("a", None, 1, None);
         assert!(StoredToken::installed(&no_refresh, &rec, None, 0).is_err());
+    }
+
+    #[test]
+    fn a_new_install_clears_the_revoked_mark_and_every_rewrite_keeps_it() {
+        let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read"));
+        let secret = ClientSecret::new("cs");
+        let rec = InstallRecord {
+            client_id: "cid",
+            client_secret: &secret,
+            workspace_id: "org",
+            workspace_slug: "acme",
+            installed_by: "u1",
+            requested_scope: "read",
+            grant: Grant::AuthorizationCode,
+        };
+        let revoked = StoredToken::installed(&resp, &rec, None, 0).unwrap().marked_revoked("2026-01-01T00:00:00.000Z");
+        assert_eq!(revoked.revoked_at(), Some("2026-01-01T00:00:00.000Z"));
+        let reread = StoredToken::parse(&revoked.to_json()).unwrap();
+        assert_eq!(reread.revoked_at(), revoked.revoked_at(), "kept through a write and a read");
+        assert_eq!(reread.refreshed(&resp, 1).revoked_at(), revoked.revoked_at(), "kept by a refresh");
+        let reinstalled = StoredToken::installed(&resp, &rec, Some(&reread), 0).unwrap();
+        assert_eq!(reinstalled.revoked_at(), None);
+        // A mark that is not a string still marks the token.
+        let mut v: Value = serde_json::from_str(&revoked.to_json()).unwrap();
+        v["revoked_at"] = Value::Bool(true);
+        assert!(StoredToken::parse(&v.to_string()).unwrap().revoked_at().is_some());
     }
 
     fn client_credentials_sample() -> Value {

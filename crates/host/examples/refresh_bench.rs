@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use linear_oauth_host::store::{AwsBackend, DeferredRelease, ObservedReleases};
-use linear_oauth_host::{Backends, FileHints, HintStore, Options, RegistryRow, Resolver};
+use linear_oauth_host::{Backends, FileHints, HintStore, Lifetime, Options, RegistryRow, Resolver};
 use linear_oauth_testserver::{FaultsPatch, ServerConfig, TestServer};
 
 const CLIENT_ID: &str = "test-client-id";
@@ -63,7 +63,7 @@ fn main() {
 
     // File store, as the CLI uses it.
     let dir = std::env::temp_dir().join(format!("lo-refresh-bench-{}", std::process::id()));
-    let file = Options { store: format!("file:{}", dir.display()), long_lived: false, ..base.clone() };
+    let file = Options { store: format!("file:{}", dir.display()), lifetime: Some(Lifetime::Command), ..base.clone() };
     let backends = Backends::open(&file.store).unwrap();
     seed(&server, &backends, "benchfile");
     let stats = measure(&server, &endpoint, n, None, |_| {
@@ -79,7 +79,7 @@ fn main() {
     aws.bootstrap().unwrap();
     let backends = Backends::from_backend(aws);
     let aws_opts =
-        |long_lived| Options { store: "aws".into(), registry_table: Some(table.clone()), long_lived, ..base.clone() };
+        |lifetime| Options { store: "aws".into(), registry_table: Some(table.clone()), lifetime, ..base.clone() };
     let releases = Arc::new(AtomicU64::new(0));
     // A fresh AWS backend (new clients, as in a new process) whose releases are counted.
     let counted = || {
@@ -99,7 +99,7 @@ fn main() {
         let held = Arc::new(DeferredRelease::held(counted));
         let backends = Backends { secrets: aws, registry: held.clone() };
         let hints = hint_file.then(|| Arc::new(FileHints::new(&cache, &table)) as Arc<dyn HintStore>);
-        let r = Resolver::with_backends(Options { hints, ..aws_opts(false) }, backends).unwrap();
+        let r = Resolver::with_backends(Options { hints, ..aws_opts(Some(Lifetime::Command)) }, backends).unwrap();
         let took = time(|| r.resolve(workspace_id).unwrap().access_token.secret().to_owned());
         held.finish_pending();
         took
@@ -115,7 +115,7 @@ fn main() {
     stats.print("  the same, no hint file (row read first)");
     // For comparison: the release on the caller's path, as the CLI sent it before.
     let stats = measure(&server, &endpoint, n, None, |_| {
-        let r = Resolver::new(aws_opts(false)).unwrap();
+        let r = Resolver::new(aws_opts(Some(Lifetime::Command))).unwrap();
         time(|| r.resolve("org-benchcli").unwrap().access_token.secret().to_owned())
     });
     stats.print("  no hint file, release on the path (before)");
@@ -124,7 +124,7 @@ fn main() {
     let long_lived = |cache_ttl| {
         let (aws, counted) = counted();
         let backends = Backends { secrets: aws, registry: Arc::new(DeferredRelease::new(counted)) };
-        Resolver::with_backends(Options { cache_ttl, ..aws_opts(true) }, backends).unwrap()
+        Resolver::with_backends(Options { cache_ttl, ..aws_opts(Some(Lifetime::LongLived)) }, backends).unwrap()
     };
     // Refreshes are hours apart in use: the previous one has finished (and
     // the registry row's cache lapsed) before the next.

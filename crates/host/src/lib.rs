@@ -21,7 +21,9 @@ pub use engine::LoadInfo;
 pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
 pub use hints::{FileHints, HintStore, MemoryHints};
 pub use log::{LogLevel, LogSink, TracingSink};
-pub use options::{checked_seconds, DurationOption, Options, Setting, SettingKind, SETTINGS};
+pub use options::{
+    checked_seconds, DurationOption, Lifetime, Options, Setting, SettingKind, INVOCATION_ENV_VARS, SETTINGS,
+};
 pub use resolver::Resolver;
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
 pub use types::{

@@ -3,8 +3,8 @@
 //! CLI's global flags, Python's keyword arguments and Node's options object
 //! are read through it, and the bindings' type stubs are checked against it.
 //! Log levels are each binding's own (Node `logLevel`, Python's `logging`
-//! level, the CLI's `--verbose`); the log sink, the hint store and
-//! `long_lived` are set by the host program, not by its users.
+//! level, the CLI's `--verbose`); the log sink and the hint store are set by
+//! the host program, not by its users.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,12 +44,9 @@ pub struct Options {
     /// (the CLI) passes a [`FileHints`](crate::FileHints), so its next
     /// process can take the warm refresh route.
     pub hints: Option<Arc<dyn HintStore>>,
-    /// Whether the process outlives the call (services: yes). A refreshed
-    /// token the store refuses is then kept in memory and written later; a
-    /// short-lived process (the CLI) instead retries the write longer and
-    /// fails with `Error::Store`, so it never reports success over a rotated
-    /// refresh token that only its memory holds.
-    pub long_lived: bool,
+    /// How long the process outlives a call; `None` detects it (see
+    /// [`Lifetime::detect`]).
+    pub lifetime: Option<Lifetime>,
     /// How long a transient refresh failure (429, 5xx, transport) is shared
     /// by the callers that follow, instead of each sending a request; zero
     /// turns it off.
@@ -83,7 +80,7 @@ impl Default for Options {
             max_memory_bytes: 64 << 20,
             log_sink: None,
             hints: None,
-            long_lived: true,
+            lifetime: None,
             failure_memory: Duration::from_secs(1),
             refresh_ahead: Duration::from_secs(600),
         }
@@ -91,13 +88,73 @@ impl Default for Options {
 }
 
 /// `file:` + `$XDG_DATA_HOME/linear-oauth` (or `~/.local/share/linear-oauth`).
+/// With neither variable set it names `./linear-oauth`, which
+/// [`Options::check_store`] refuses to open.
 pub fn default_store() -> String {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let base = default_store_base().unwrap_or_else(|| std::path::PathBuf::from("."));
     format!("file:{}", base.join("linear-oauth").display())
+}
+
+fn default_store_base() -> Option<std::path::PathBuf> {
+    let var = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    var("XDG_DATA_HOME").or_else(|| var("HOME").map(|h| h.join(".local/share")))
+}
+
+/// How long a host's process outlives the calls it serves. It decides what
+/// may happen after a call returns: background refreshes, deferred lease
+/// releases, and where a refreshed token the store refused waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// A service: refresh-ahead in the background, lease releases off the
+    /// caller's path, an unsaved token kept in memory for later calls.
+    LongLived,
+    /// An invocation environment (AWS Lambda): the process may be frozen as
+    /// soon as a call returns and never thawed, so nothing that can rotate
+    /// or write a credential outlives the call that started it:
+    /// refresh-ahead refreshes inline, leases are released before the call
+    /// returns, a write-back is retried within the call and a failure is
+    /// logged at error (the caller still gets the rotated token).
+    Invocation,
+    /// A command that exits after its output (the CLI; not a user setting):
+    /// as `Invocation`, but a write-back that keeps failing fails the call.
+    Command,
+}
+
+/// The variables AWS Lambda sets in every function's environment.
+pub const INVOCATION_ENV_VARS: [&str; 2] = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_RUNTIME_API"];
+
+impl Lifetime {
+    /// The value a user may set, as spelled in options and variables.
+    pub fn parse(label: &str, raw: &str) -> Result<Self, Error> {
+        match raw.trim() {
+            "long-lived" => Ok(Self::LongLived),
+            "invocation" => Ok(Self::Invocation),
+            other => Err(Error::InvalidInput(format!(
+                "{label} must be \"long-lived\" or \"invocation\" (or unset to detect it), got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LongLived => "long-lived",
+            Self::Invocation => "invocation",
+            Self::Command => "command",
+        }
+    }
+
+    /// `Invocation` when an AWS Lambda variable is set (the one that is
+    /// named second), else `LongLived`.
+    pub fn detect() -> (Self, Option<&'static str>) {
+        Self::detect_in(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+    }
+
+    fn detect_in(is_set: impl Fn(&str) -> bool) -> (Self, Option<&'static str>) {
+        match INVOCATION_ENV_VARS.into_iter().find(|k| is_set(k)) {
+            Some(var) => (Self::Invocation, Some(var)),
+            None => (Self::LongLived, None),
+        }
+    }
 }
 
 impl Options {
@@ -135,7 +192,52 @@ impl Options {
         for opt in DurationOption::ALL {
             opt.check(opt.field(), *opt.field_ref(self))?;
         }
-        check_memory("max_memory_bytes", self.max_memory_bytes)
+        check_memory("max_memory_bytes", self.max_memory_bytes)?;
+        if self.registry_table.is_some() && self.store != "aws" {
+            return Err(Error::InvalidInput(format!(
+                "registry_table (LINEAR_OAUTH_REGISTRY_TABLE) is only read by the aws store, but the store is {:?}; \
+                 set store (LINEAR_OAUTH_STORE) to aws, or unset the table",
+                self.store
+            )));
+        }
+        Ok(())
+    }
+
+    /// The lifetime in force, and the variable it was detected from (none
+    /// when set explicitly or when no invocation variable is set).
+    pub fn effective_lifetime(&self) -> (Lifetime, Option<&'static str>) {
+        match self.lifetime {
+            Some(l) => (l, None),
+            None => Lifetime::detect(),
+        }
+    }
+
+    /// Before opening `store` by name: the default file store is refused
+    /// where it cannot be what the user meant. In an invocation environment
+    /// a file store lives and dies with one instance (every cold start would
+    /// reinstall nothing and find nothing); without `HOME` or
+    /// `XDG_DATA_HOME` it would land in whatever directory the process
+    /// started in. (A store named explicitly is never refused here, unless
+    /// it is spelled exactly as the default.)
+    pub fn check_store(&self) -> Result<(), Error> {
+        if self.store != default_store() {
+            return Ok(());
+        }
+        let fix = "set store (LINEAR_OAUTH_STORE) explicitly: aws (with LINEAR_OAUTH_REGISTRY_TABLE) or file:DIR";
+        if let (Lifetime::Invocation, why) = self.effective_lifetime() {
+            let why = why.map_or_else(|| "lifetime is invocation".to_owned(), |v| format!("{v} is set"));
+            return Err(Error::InvalidInput(format!(
+                "no store was chosen in an invocation environment ({why}), where the default file store {} would be \
+                 private to one instance and lost with it; {fix}",
+                self.store
+            )));
+        }
+        if default_store_base().is_none() {
+            return Err(Error::InvalidInput(format!(
+                "no store was chosen and neither HOME nor XDG_DATA_HOME is set, so there is no default file store; {fix}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -290,7 +392,7 @@ pub struct Setting {
 }
 
 /// Every user-facing option, in the order bindings list them.
-pub const SETTINGS: [Setting; 14] = {
+pub const SETTINGS: [Setting; 15] = {
     use SettingKind::{Bytes, Seconds, Text};
     const fn text(field: &'static str, env_var: &'static str, doc: &'static str, optional: bool) -> Setting {
         Setting { field, kind: Text { optional }, env_var: Some(env_var), doc }
@@ -350,6 +452,14 @@ pub const SETTINGS: [Setting; 14] = {
             env_var: Some("LINEAR_OAUTH_MAX_MEMORY_BYTES"),
             doc: "linear memory cap of one component instance",
         },
+        text(
+            "lifetime",
+            "LINEAR_OAUTH_LIFETIME",
+            "long-lived (a service) or invocation (AWS Lambda: nothing runs after a call returns); unset: \
+             invocation when AWS_LAMBDA_FUNCTION_NAME or AWS_LAMBDA_RUNTIME_API is set, else long-lived \
+             (the CLI is always a command)",
+            true,
+        ),
     ]
 };
 
@@ -403,20 +513,24 @@ impl Setting {
             "api_base" => Some(o.api_base.clone()),
             "authorize_url" => Some(o.authorize_url.clone()),
             "secret_prefix" => Some(o.secret_prefix.clone()),
+            "lifetime" => o.lifetime.map(|l| l.as_str().to_owned()),
             other => unreachable!("{other} is not a text setting"),
         }
     }
 
-    /// Sets a text setting.
-    pub fn set_text(&self, o: &mut Options, value: String) {
+    /// Sets a text setting; `label` is the caller's spelling of it (only
+    /// `lifetime` can refuse a value).
+    pub fn set_text(&self, o: &mut Options, label: &str, value: String) -> Result<(), Error> {
         match self.field {
             "store" => o.store = value,
             "registry_table" => o.registry_table = Some(value),
             "api_base" => o.api_base = value,
             "authorize_url" => o.authorize_url = value,
             "secret_prefix" => o.secret_prefix = value,
+            "lifetime" => o.lifetime = Some(Lifetime::parse(label, &value)?),
             other => unreachable!("{other} is not a text setting"),
         }
+        Ok(())
     }
 
     /// Sets it from seconds or bytes as a binding received them, checked;
@@ -446,8 +560,7 @@ impl Setting {
     /// Sets it from text (an environment variable or a CLI flag).
     pub fn parse_into(&self, o: &mut Options, label: &str, raw: &str) -> Result<(), Error> {
         if let SettingKind::Text { .. } = self.kind {
-            self.set_text(o, raw.to_owned());
-            return Ok(());
+            return self.set_text(o, label, raw.to_owned());
         }
         // A non-number gets the same message as an out-of-range one.
         let n = raw.trim().parse::<f64>().unwrap_or(f64::NAN);
@@ -552,7 +665,7 @@ mod tests {
         let fields: Vec<_> = SETTINGS.iter().map(|s| s.field).collect();
         let debug = format!("{:?}", Options::default());
         for field in debug.split(&['{', ',', ' '][..]).filter_map(|p| p.strip_suffix(':')) {
-            let set_by_host = ["log_sink", "hints", "long_lived"].contains(&field);
+            let set_by_host = ["log_sink", "hints"].contains(&field);
             assert_eq!(fields.contains(&field), !set_by_host, "{field}");
         }
         for opt in DurationOption::ALL {
@@ -561,8 +674,9 @@ mod tests {
         // Every text setting reads and writes its own field.
         for s in SETTINGS.iter().filter(|s| matches!(s.kind, SettingKind::Text { .. })) {
             let mut o = Options::default();
-            s.set_text(&mut o, format!("set-{}", s.field));
-            assert_eq!(s.text_value(&o), Some(format!("set-{}", s.field)));
+            let value = if s.field == "lifetime" { "invocation".to_owned() } else { format!("set-{}", s.field) };
+            s.set_text(&mut o, s.field, value.clone()).unwrap();
+            assert_eq!(s.text_value(&o), Some(value));
             assert_eq!(s.default_text().is_none(), s.kind == SettingKind::Text { optional: true }, "{}", s.field);
         }
         for s in SETTINGS {
@@ -609,6 +723,37 @@ mod tests {
         Options { cache_ttl: Duration::ZERO, refresh_threshold: Duration::ZERO, ..Options::default() }
             .validate()
             .unwrap();
+    }
+
+    #[test]
+    fn lifetime_is_detected_from_lambda_variables_or_set() {
+        assert_eq!(Lifetime::detect_in(|_| false), (Lifetime::LongLived, None));
+        assert_eq!(
+            Lifetime::detect_in(|k| k == "AWS_LAMBDA_RUNTIME_API"),
+            (Lifetime::Invocation, Some("AWS_LAMBDA_RUNTIME_API"))
+        );
+        assert_eq!(Lifetime::detect_in(|_| true).1, Some("AWS_LAMBDA_FUNCTION_NAME"));
+        let env = |k: &str| (k == "LINEAR_OAUTH_LIFETIME").then(|| "invocation".to_owned());
+        let o = Options::from_vars(env).unwrap();
+        assert_eq!(o.effective_lifetime(), (Lifetime::Invocation, None));
+        let e = Options::from_vars(|k| (k == "LINEAR_OAUTH_LIFETIME").then(|| "command".to_owned())).unwrap_err();
+        assert!(e.to_string().contains("LINEAR_OAUTH_LIFETIME") && e.to_string().contains("long-lived"), "{e}");
+    }
+
+    #[test]
+    fn misconfigured_stores_are_invalid_input_naming_the_option() {
+        let aws_table =
+            |store: &str| Options { store: store.into(), registry_table: Some("t".into()), ..Options::default() };
+        aws_table("aws").validate().unwrap();
+        for store in ["memory:", "file:/tmp/x"] {
+            let e = aws_table(store).validate().unwrap_err();
+            assert!(matches!(&e, Error::InvalidInput(m) if m.contains("LINEAR_OAUTH_REGISTRY_TABLE")), "{e:?}");
+        }
+        // The default file store in an invocation environment; an explicit one is fine.
+        let invocation = Options { lifetime: Some(Lifetime::Invocation), ..Options::default() };
+        let e = invocation.check_store().unwrap_err();
+        assert!(matches!(&e, Error::InvalidInput(m) if m.contains("LINEAR_OAUTH_STORE")), "{e:?}");
+        Options { store: "memory:".into(), ..invocation }.check_store().unwrap();
     }
 
     #[test]

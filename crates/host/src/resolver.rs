@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wit_resolver};
+use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wit_resolver, types as wit_types};
 use crate::coord::Coordination;
 use crate::ctx::Shared;
 use crate::engine::runtime;
@@ -23,7 +23,7 @@ use crate::types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
     SecretString, Target,
 };
-use crate::{LogLevel, Options, Result, TracingSink};
+use crate::{Lifetime, LogLevel, Options, Result, TracingSink};
 
 /// The least time between two refresh-ahead attempts of one secret after one
 /// did not refresh.
@@ -65,9 +65,11 @@ impl Resolver {
     /// Opens the store named in `options.store`.
     pub fn new(options: Options) -> Result<Self> {
         options.validate()?;
+        options.check_store()?;
         let mut backends = Backends::open_with(&options.store, options.registry_table.as_deref())?;
-        if options.long_lived && options.store == "aws" {
-            // A lease release is a DynamoDB round trip nobody here waits for.
+        if options.effective_lifetime().0 == Lifetime::LongLived && options.store == "aws" {
+            // A lease release is a DynamoDB round trip nobody here waits
+            // for; only a process that outlives the call may send it later.
             backends.registry = Arc::new(crate::store::DeferredRelease::new(backends.registry));
         }
         Self::with_backends(options, backends)
@@ -77,9 +79,10 @@ impl Resolver {
     pub fn with_backends(options: Options, backends: Backends) -> Result<Self> {
         options.validate()?;
         let origin = Origin::from_api_base(&options.api_base)?;
-        // A short-lived host has no later moment to refresh ahead in, so it
-        // refreshes inline that much earlier.
-        let (threshold, ahead) = if options.long_lived {
+        let (lifetime, detected_from) = options.effective_lifetime();
+        // Only a process that outlives the call may refresh in the
+        // background; any other refreshes inline that much earlier.
+        let (threshold, ahead) = if lifetime == Lifetime::LongLived {
             (options.refresh_threshold, options.refresh_ahead)
         } else {
             (options.refresh_threshold + options.refresh_ahead, Duration::ZERO)
@@ -94,7 +97,11 @@ impl Resolver {
             lease_ttl_ms: ms(options.lease_ttl),
             lease_wait_ms: ms(options.lease_wait),
             holder_id: holder_id(),
-            long_lived: options.long_lived,
+            lifetime: match lifetime {
+                Lifetime::LongLived => wit_types::Lifetime::LongLived,
+                Lifetime::Invocation => wit_types::Lifetime::Invocation,
+                Lifetime::Command => wit_types::Lifetime::Command,
+            },
             call_deadline_ms: ms(options.call_deadline),
             failure_memory_ms: ms(options.failure_memory),
             refresh_ahead_ms: ms(ahead),
@@ -109,6 +116,12 @@ impl Resolver {
             settings,
         });
         let r = Self { pool: Arc::new(Pool::new(shared)?), fast: Arc::default(), ahead: Arc::default() };
+        // Once per resolver: what may run after a call returns depends on it.
+        if lifetime != Lifetime::Command {
+            let mut fields = vec![("lifetime".to_owned(), lifetime.as_str().to_owned())];
+            fields.extend(detected_from.map(|v| ("detected_from".to_owned(), v.to_owned())));
+            r.pool.shared.sink.log(LogLevel::Info, "linear-oauth resolver ready", &fields);
+        }
         if let Some(reason) = &runtime()?.info.fallback_reason {
             r.pool.shared.sink.log(
                 LogLevel::Warn,
@@ -387,6 +400,7 @@ impl Resolver {
             client_id: params.client_id.clone(),
             client_secret: params.client_secret.secret().to_owned(),
             scopes: params.scopes.clone(),
+            secret_id: params.secret_id.clone(),
         };
         let installed = self
             .pool

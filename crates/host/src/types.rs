@@ -105,6 +105,9 @@ pub struct InstallParams {
     pub scopes: Vec<String>,
     /// `actor=app` (default on).
     pub actor_app: bool,
+    /// The secret to write instead of `<prefix><slug>`: for a workspace
+    /// whose url key's secret holds another workspace's token.
+    pub secret_id: Option<String>,
 }
 
 impl From<&InstallParams> for wit_install::InstallParams {
@@ -115,6 +118,7 @@ impl From<&InstallParams> for wit_install::InstallParams {
             redirect_uri: p.redirect_uri.clone(),
             scopes: p.scopes.clone(),
             actor_app: p.actor_app,
+            secret_id: p.secret_id.clone(),
         }
     }
 }
@@ -127,6 +131,8 @@ pub struct ClientCredentialsParams {
     pub client_secret: SecretString,
     /// Sent space-separated; commas in user input are split too.
     pub scopes: Vec<String>,
+    /// As in [`InstallParams::secret_id`].
+    pub secret_id: Option<String>,
 }
 
 /// An install between `begin_install` and `complete_install`. Not `Clone`:
@@ -256,7 +262,12 @@ mod tests {
             serve_until_ms: 1,
             refresh_ahead_at_ms: u64::MAX,
         };
-        let p = ClientCredentialsParams { client_id: "cid".into(), client_secret: "cs-sekrit".into(), scopes: vec![] };
+        let p = ClientCredentialsParams {
+            client_id: "cid".into(),
+            client_secret: "cs-sekrit".into(),
+            scopes: vec![],
+            secret_id: None,
+        };
         let code = AuthCode("code-sekrit".into());
         for debug in [format!("{t:?}"), format!("{t:#?}"), format!("{p:?}"), format!("{code:?}")] {
             assert!(!debug.contains("sekrit"), "{debug}");

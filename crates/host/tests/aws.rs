@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use linear_oauth_host::store::{AwsBackend, DeferredRelease, ObservedReleases, Registry, SecretStore};
-use linear_oauth_host::{Backends, Error, FileHints, HintStore, Options, PutOutcome, Resolver, Target};
+use linear_oauth_host::{Backends, Error, FileHints, HintStore, Lifetime, Options, PutOutcome, Resolver, Target};
 use linear_oauth_testserver::FaultsPatch;
 
 fn endpoint() -> String {
@@ -157,6 +157,7 @@ fn setup_writes_the_old_layout_and_resolvers_share_one_refresh() {
         redirect_uri: "http://localhost:8080/oauth/callback".into(),
         scopes: vec!["read write".into()],
         actor_app: true,
+        secret_id: None,
     };
     let pending = r.begin_install(&params).unwrap();
     let location = http_location(&pending.authorize_url);
@@ -528,7 +529,7 @@ fn a_refresh_sends_few_aws_requests() {
         let held = Arc::new(DeferredRelease::held(aws.clone()));
         let backends = Backends { secrets: aws.clone(), registry: held.clone() };
         let hints = cache.map(|d| Arc::new(FileHints::new(d, &t)) as Arc<dyn HintStore>);
-        let o = Options { long_lived: false, hints, ..aws_options(&server, &t) };
+        let o = Options { lifetime: Some(Lifetime::Command), hints, ..aws_options(&server, &t) };
         let r = Resolver::with_backends(o, backends).unwrap();
         let before = aws.requests();
         let tok = r.resolve(&s.workspace_id).unwrap();
@@ -677,7 +678,7 @@ fn remembered_row_cases(route: Route) {
         }
         Route::Cli => {
             let hints: Arc<dyn HintStore> = Arc::new(FileHints::new(&cache, &t));
-            let o = Options { long_lived: false, hints: Some(hints), ..aws_options(&server, &t) };
+            let o = Options { lifetime: Some(Lifetime::Command), hints: Some(hints), ..aws_options(&server, &t) };
             Resolver::with_backends(o, b.clone()).unwrap()
         }
     };
@@ -736,6 +737,12 @@ fn remembered_row_cases(route: Route) {
     let e = seed(&server, &b, &format!("{tag}e{}", std::process::id()), 10);
     next().resolve(&e.workspace_id).unwrap();
     let moved = seed(&server, &b, &format!("{tag}m{}", std::process::id()), 86_000);
+    // A reinstall writes the workspace's own id into its new secret (a
+    // secret of another workspace would fail closed).
+    let mut v: serde_json::Value =
+        serde_json::from_str(&SecretStore::get(&*aws, &moved.secret_id).unwrap().unwrap().value).unwrap();
+    v["workspace_id"] = e.workspace_id.clone().into();
+    SecretStore::put(&*aws, &moved.secret_id, &v.to_string(), None).unwrap();
     Registry::put(
         &*aws,
         &linear_oauth_host::RegistryRow { workspace_id: e.workspace_id.clone(), ..row(&moved, "active") },
@@ -777,4 +784,26 @@ fn delete_row(table: &str, workspace_id: &str) {
 fn unstaged_value(id: &str) -> serde_json::Value {
     let (rt, sm, _) = raw();
     unstaged(&rt, &sm, id)
+}
+
+#[test]
+fn an_invocation_releases_its_lease_before_the_call_returns() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let real = Backends { secrets: aws.clone(), registry: aws.clone() };
+    let s = seed(&server, &real, &format!("inv{}", std::process::id()), 10);
+    let invocation =
+        Resolver::new(Options { lifetime: Some(Lifetime::Invocation), ..aws_options(&server, &t) }).unwrap();
+    // Only a process that outlives the call may send the release later.
+    assert!(!format!("{:?}", invocation.backends().registry).contains("DeferredRelease"));
+    let long_lived =
+        Resolver::new(Options { lifetime: Some(Lifetime::LongLived), ..aws_options(&server, &t) }).unwrap();
+    assert!(format!("{:?}", long_lived.backends().registry).contains("DeferredRelease"));
+
+    let tok = invocation.resolve(&s.workspace_id).unwrap();
+    assert_ne!(tok.access_token, s.access);
+    // The moment the call returned, the lease is free for anyone else.
+    let key = format!("refresh:{}", s.secret_id);
+    assert!(aws.try_lease(&key, "another-process", Duration::from_secs(25), "{}").unwrap().acquired);
 }

@@ -21,6 +21,7 @@ fn app(server: &TestServer) -> ClientCredentialsParams {
         client_id: APP_ID.into(),
         client_secret: APP_SECRET.into(),
         scopes: vec!["read,write".into()],
+        secret_id: None,
     }
 }
 
@@ -91,6 +92,7 @@ fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fiel
         redirect_uri: "http://localhost:8080/oauth/callback".into(),
         scopes: vec!["read write".into()],
         actor_app: true,
+        secret_id: None,
     };
     // Installed over a client-credentials secret: the grant marker must go.
     let cc = r.install_client_credentials(&app(&server), "u").unwrap();

@@ -17,6 +17,7 @@ fn params() -> InstallParams {
         redirect_uri: "http://localhost:8080/oauth/callback".into(),
         scopes: vec!["read,write".into(), "app:assignable app:mentionable".into()],
         actor_app: true,
+        secret_id: None,
     }
 }
 

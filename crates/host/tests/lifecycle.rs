@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::*;
-use linear_oauth_host::{Error, Options, Resolver};
+use linear_oauth_host::{Error, Lifetime, Options, Resolver};
 use linear_oauth_testserver::{FailNext, FaultsPatch, GraceMode};
 
 fn fail(count: u32, status: u16) -> FaultsPatch {
@@ -254,7 +254,8 @@ fn refresh_ahead_off_and_short_lived_hosts() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(server.counters().token_requests, 0);
     // Short-lived (the CLI): the same token is refreshed inline.
-    let cli = Resolver::with_backends(Options { long_lived: false, ..options(&server) }, b.clone()).unwrap();
+    let cli =
+        Resolver::with_backends(Options { lifetime: Some(Lifetime::Command), ..options(&server) }, b.clone()).unwrap();
     assert_ne!(cli.resolve(&s.workspace_id).unwrap().access_token, s.access);
     assert_eq!(server.counters().token_requests, 1);
 }

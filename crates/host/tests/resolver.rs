@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use linear_oauth_host::store::{Registry, SecretStore};
 use linear_oauth_host::{
-    Error, LeaseGrant, LogLevel, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Target, Versioned,
+    Error, LeaseGrant, Lifetime, LogLevel, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Target, Versioned,
 };
 use linear_oauth_testserver::{FailNext, FaultsPatch};
 
@@ -119,6 +119,10 @@ fn a_warm_resolve_reads_the_row_before_refreshing_where_the_lease_cannot_check_i
     std::thread::sleep(ttl * 2);
     r.resolve(&s.workspace_id).unwrap();
     let other = seed(&server, &b, "warm2", 3600);
+    // Reinstalled under another secret, which holds this workspace's token.
+    let mut v = stored(&b, &other.secret_id);
+    v["workspace_id"] = s.workspace_id.clone().into();
+    b.secrets.put(&other.secret_id, &v.to_string(), None).unwrap();
     b.registry.put(&row(&other.secret_id, "active")).unwrap();
     std::thread::sleep(ttl * 2);
     let t = r.resolve(&s.workspace_id).unwrap();
@@ -598,7 +602,7 @@ fn a_short_lived_host_fails_instead_of_keeping_an_unsaved_rotated_token() {
     let wrapped = linear_oauth_host::Backends { secrets: failing.clone(), registry: b.registry.clone() };
     let sink = Arc::new(Captured::default());
     let mut o = options(&server);
-    o.long_lived = false; // as the CLI runs
+    o.lifetime = Some(Lifetime::Command); // as the CLI runs
     o.log_sink = Some(sink.clone());
     let r = linear_oauth_host::Resolver::with_backends(o, wrapped).unwrap();
     let started = Instant::now();
@@ -792,10 +796,13 @@ fn revoke_ends_the_grant_at_linear() {
     assert!(!server.access_token_live(&s.access) && !server.refresh_token_live(&s.refresh));
     assert_eq!(b.registry.get(&s.workspace_id).unwrap().unwrap().status, "revoked");
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::Revoked(_))), "cached token not served after revoke");
-    // The kept secret is marked expired, so the secret path asks Linear and is refused.
+    // The kept secret is marked revoked (and expired, for old readers), so the
+    // secret paths are revoked too, without asking Linear.
     assert!(b.secrets.get(&s.secret_id).unwrap().is_some());
-    assert!(matches!(r.resolve_secret(&s.secret_id), Err(Error::ReauthorizationRequired(_))));
-    assert!(matches!(r.force_refresh(Target::Secret(&s.secret_id)), Err(Error::ReauthorizationRequired(_))));
+    let posts = server.counters().token_requests;
+    assert!(matches!(r.resolve_secret(&s.secret_id), Err(Error::Revoked(_))));
+    assert!(matches!(r.force_refresh(Target::Secret(&s.secret_id)), Err(Error::Revoked(_))));
+    assert_eq!(server.counters().token_requests, posts);
     let shown = format!("{rev:?} {}", log.text());
     assert!(!shown.contains(&s.access) && !shown.contains(&s.refresh) && !shown.contains(CLIENT_SECRET), "{shown}");
 

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use linear_oauth_host::{ClientCredentialsParams, InstallParams, Options, Resolver, RevokeOutcome};
+use linear_oauth_host::{ClientCredentialsParams, InstallParams, Lifetime, Options, Resolver, RevokeOutcome};
 use serde_json::json;
 
 use crate::error::CliError;
@@ -123,6 +123,10 @@ struct SetupArgs {
     /// Leave out actor=app (for diagnosing app settings).
     #[arg(long)]
     no_actor_app: bool,
+    /// Store the token in this secret instead of <secret prefix><url key>
+    /// (for a workspace whose url key's secret holds another workspace).
+    #[arg(long, value_name = "NAME")]
+    secret_id: Option<String>,
     /// No browser: fetch the app's token with Linear's client_credentials grant
     /// (enable "Client credentials" in the Linear app's settings first). The
     /// token has no refresh token; resolvers fetch a new one when it expires.
@@ -165,7 +169,8 @@ fn options(cli: &Cli) -> Result<Options, CliError> {
     let mut o = cli.settings.options()?;
     // The process ends with the command: a rotated token the store refuses
     // must fail the command, not wait in memory for a later call.
-    o.long_lived = false;
+    o.lifetime = Some(Lifetime::Command);
+    o.check_store()?;
     o.hints = hint_store(&o);
     Ok(o)
 }
@@ -429,6 +434,7 @@ fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
             client_id: args.client_id.clone(),
             client_secret: client_secret.into(),
             scopes: vec![args.scopes.clone()],
+            secret_id: args.secret_id.clone(),
         };
         r.install_client_credentials(&params, &installed_by)?
     } else {
@@ -438,6 +444,7 @@ fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
             redirect_uri: args.redirect_uri.clone(),
             scopes: vec![args.scopes.clone()],
             actor_app: !args.no_actor_app,
+            secret_id: args.secret_id.clone(),
         };
         let flow = callback::Flow {
             timeout,

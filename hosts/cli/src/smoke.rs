@@ -86,6 +86,7 @@ impl Smoke {
             redirect_uri: redirect,
             scopes: vec!["read write app:assignable app:mentionable".into()],
             actor_app: true,
+            secret_id: None,
         };
         let flow = Flow {
             timeout: Duration::from_secs(20),

@@ -314,12 +314,15 @@ fn inspect_refresh_revoke_purge_and_list() {
     all_output += &text(&o).0;
     assert!(text(&o).0.contains("revoked at Linear"), "{:?}", text(&o));
     assert_eq!(env.run(&["token", "--workspace", &id]).status.code(), Some(4));
-    // The grant is dead at Linear, not only marked here: the secret path fails too.
+    // The secret paths fail too: the kept secret is marked revoked (exit 4,
+    // as by workspace), so they send nothing to Linear.
+    let before = env.server.counters().token_requests;
     for args in
         [["refresh", "--secret", "bgagent-linear-oauth-testws"], ["token", "--secret", "bgagent-linear-oauth-testws"]]
     {
         let o = env.run(&args);
-        assert_eq!(o.status.code(), Some(7), "{args:?}: {:?}", text(&o));
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {:?}", text(&o));
+        assert_eq!(env.server.counters().token_requests, before, "{args:?} sent a token request");
         all_output += &(text(&o).0 + &text(&o).1);
     }
     assert!(text(&env.run(&["list"])).0.contains("revoked"));
@@ -426,6 +429,17 @@ fn revoke_when_linear_fails_exits_15_marks_the_row_and_keeps_the_secret() {
     assert!(env.server.refresh_token_live(&refresh), "the grant is untouched");
     assert!(text(&env.run(&["list"])).0.contains("revoked"), "the row is revoked anyway");
     assert_eq!(env.run(&["token", "--workspace", &id]).status.code(), Some(4));
+    // The secret-id paths never read the row; the kept secret's own mark
+    // stops them, before any token request.
+    let secret_id = "bgagent-linear-oauth-testws";
+    let before = env.server.counters().token_requests;
+    for args in [["token", "--secret", secret_id], ["refresh", "--secret", secret_id]] {
+        let o = env.run(&args);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {:?}", text(&o));
+        assert!(text(&o).1.contains("revoked"), "{:?}", text(&o));
+    }
+    assert_eq!(env.server.counters().token_requests, before, "no token POST on a secret-id path");
+    assert!(env.server.refresh_token_live(&refresh));
     for s in &secrets {
         assert!(!out.contains(s.as_str()) && !err.contains(s.as_str()), "secret leaked");
     }
@@ -436,6 +450,36 @@ fn revoke_when_linear_fails_exits_15_marks_the_row_and_keeps_the_secret() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["outcome"], "revoked");
     assert!(!env.server.refresh_token_live(&refresh));
+}
+
+#[test]
+fn setup_refuses_a_url_key_that_holds_another_workspace_and_takes_a_secret_name() {
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
+    let x = env.install();
+    let x_token = text(&env.run(&["token", "--workspace", &x])).0;
+    // Another organization now answers with the same url key.
+    env.server.set_organization(linear_oauth_testserver::Organization {
+        id: "org-other".into(),
+        name: "Other".into(),
+        url_key: "testws".into(),
+    });
+    let (child, url, stderr) = env.start_setup(&[]);
+    let (_, location) = get(&url);
+    get(&location.unwrap());
+    let (status, _, err) = finish(child, stderr);
+    assert_eq!(status.code(), Some(11), "{err}");
+    assert!(err.contains(&x) && err.contains("org-other") && err.contains("--secret-id"), "{err}");
+    assert_eq!(env.stored()["workspace_id"], x.as_str(), "the first workspace's secret is untouched");
+    assert_eq!(text(&env.run(&["token", "--workspace", &x])).0, x_token);
+
+    let (child, url, stderr) = env.start_setup(&["--secret-id", "bgagent-linear-oauth-testws-2"]);
+    let (_, location) = get(&url);
+    get(&location.unwrap());
+    let (status, _, err) = finish(child, stderr);
+    assert!(status.success(), "{err}");
+    let other = text(&env.run(&["token", "--workspace", "org-other"])).0;
+    assert!(!other.trim().is_empty() && other != x_token);
+    assert_eq!(text(&env.run(&["token", "--workspace", &x])).0, x_token);
 }
 
 #[test]

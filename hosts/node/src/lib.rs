@@ -93,7 +93,7 @@ pub fn settings() -> Vec<(String, &'static str, Option<String>)> {
 /// Lays the given options over `base`; returns the minimum log level too.
 fn apply(mut base: Options, o: NativeOptions) -> HostResult<(Options, LogLevel)> {
     for (setting, v) in o.text {
-        setting.set_text(&mut base, v);
+        setting.set_text(&mut base, &setting.node_name(), v)?;
     }
     // The host's one validator, under this host's option name.
     for (setting, v) in o.numbers {
@@ -661,6 +661,7 @@ impl Resolver {
                 client_id,
                 client_secret: client_secret.into(),
                 scopes,
+                secret_id: None,
             },
             installed_by,
             resolver: self.inner.clone(),

@@ -37,6 +37,10 @@ test('an unconfirmed revoke keeps the secret unless forced', async () => {
   assert.ok(rev.detail);
   assert.equal(rev.purged, false);
   assert.notEqual(await server.stored(dir, s.secretId), null);
+  // The kept secret is marked: the secret-id path is revoked too, with no token request.
+  const before = (await server.counters()).token_requests;
+  await assert.rejects(new lo.Resolver(options(server, dir)).resolveSecret(s.secretId), (e) => e.code === 'REVOKED');
+  assert.equal((await server.counters()).token_requests, before);
   rev = await r.revoke(s.workspaceId, { purge: true, force: true });
   assert.equal(rev.purged, true);
   assert.equal(await server.stored(dir, s.secretId), null);

@@ -445,7 +445,8 @@ fn options_from_kwargs(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> Py
         let wrong_type = |want: &str| PyTypeError::new_err(format!("{name} must be {want}"));
         match setting.kind {
             host::SettingKind::Text { .. } => {
-                setting.set_text(&mut options, value.extract().map_err(|_| wrong_type("a str"))?);
+                let text = value.extract().map_err(|_| wrong_type("a str"))?;
+                setting.set_text(&mut options, &name, text).map_err(|e| to_py_err(py, e))?;
             }
             host::SettingKind::Seconds(_) => {
                 let secs: f64 = value.extract().map_err(|_| wrong_type("a number of seconds"))?;
@@ -699,7 +700,8 @@ impl PyResolver {
         scopes: Vec<String>,
         installed_by: &str,
     ) -> PyResult<PyInstalled> {
-        let params = host::ClientCredentialsParams { client_id, client_secret: client_secret.into(), scopes };
+        let params =
+            host::ClientCredentialsParams { client_id, client_secret: client_secret.into(), scopes, secret_id: None };
         py.detach(|| no_panic(|| self.inner.install_client_credentials(&params, installed_by)))
             .map(PyInstalled)
             .map_err(|e| to_py_err(py, e))

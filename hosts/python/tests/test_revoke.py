@@ -33,6 +33,11 @@ def test_unconfirmed_revoke_keeps_the_secret_unless_forced(server: TestServer, s
     assert rev.outcome == "failed" and not rev.confirmed and rev.detail
     assert rev.purged is False
     assert store.raw_secret(s.secret_id) is not None  # kept: the grant may still be live
+    # The kept secret is marked: the secret-id path is revoked too, with no token request.
+    before = server.counters()["token_requests"]
+    with pytest.raises(lo.Revoked):
+        make_resolver().resolve_secret(s.secret_id)
+    assert server.counters()["token_requests"] == before
     rev = r.revoke(s.workspace_id, purge=True, force=True)
     assert rev.purged is True
     assert store.raw_secret(s.secret_id) is None

@@ -120,6 +120,7 @@ class Resolver:
         max_memory_bytes: int | None = None,
         failure_memory_s: float | None = None,
         refresh_ahead_s: float | None = None,
+        lifetime: str | None = None,
     ) -> Resolver: ...
     @staticmethod
     def from_env() -> Resolver: ...
