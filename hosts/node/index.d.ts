@@ -117,12 +117,7 @@ export interface ResolverOptions {
   refreshAheadSeconds?: number
   /** Linear memory cap of one component instance, in bytes; default 67108864. */
   maxMemoryBytes?: number
-  /**
-   * `'long-lived'` (a service: refreshes ahead in the background) or `'invocation'`
-   * (AWS Lambda: nothing that rotates or writes a credential runs after a call
-   * returns); unset: `'invocation'` when `AWS_LAMBDA_FUNCTION_NAME` or
-   * `AWS_LAMBDA_RUNTIME_API` is set, else `'long-lived'` (LINEAR_OAUTH_LIFETIME).
-   */
+  /** `'long-lived'` (a service: refreshes ahead in the background) or `'invocation'` (AWS Lambda: nothing that rotates or writes a credential runs after a call returns); unset: `'invocation'` when `AWS_LAMBDA_FUNCTION_NAME` or `AWS_LAMBDA_RUNTIME_API` is set, else `'long-lived'` (LINEAR_OAUTH_LIFETIME). */
   lifetime?: string
   /** Events below this level are dropped; default `info`. */
   logLevel?: LogLevel
@@ -146,7 +141,9 @@ export declare class LinearOauthTokenResult {
  * `Resolver.fromEnv()` created on first use unless `options.resolver` is given.
  * `registryTableName` is the DynamoDB registry table of the aws store
  * (`LINEAR_OAUTH_STORE=aws`); it configures the module-level resolver when that
- * is first created.
+ * is first created. Another store chosen in `LINEAR_OAUTH_STORE` ignores it;
+ * with no store chosen, the resolver is refused (`INVALID_INPUT` naming
+ * `LINEAR_OAUTH_STORE`) instead of reading a default file store.
  */
 export declare function resolveLinearOauthToken(
   linearWorkspaceId: string,

@@ -431,8 +431,13 @@ function compatResolver(registryTableName, options) {
   }
   if (moduleResolver === undefined) {
     // The old module named the DynamoDB registry per call; it is the aws
-    // store's registry table (LINEAR_OAUTH_STORE=aws).
-    moduleResolver = registryTableName ? Resolver.fromEnv({ registryTable: String(registryTableName) }) : Resolver.fromEnv();
+    // store's registry table (LINEAR_OAUTH_STORE=aws). Old callers pass it
+    // whatever the store, so another store chosen explicitly ignores it; with
+    // no store chosen it is refused (invalid input naming
+    // LINEAR_OAUTH_STORE), never read from a default file store.
+    const store = process.env.LINEAR_OAUTH_STORE;
+    const table = registryTableName && (!store || store === 'aws') ? String(registryTableName) : undefined;
+    moduleResolver = table ? Resolver.fromEnv({ registryTable: table }) : Resolver.fromEnv();
   }
   return moduleResolver;
 }

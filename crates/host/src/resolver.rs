@@ -116,8 +116,10 @@ impl Resolver {
             settings,
         });
         let r = Self { pool: Arc::new(Pool::new(shared)?), fast: Arc::default(), ahead: Arc::default() };
-        // Once per resolver: what may run after a call returns depends on it.
-        if lifetime != Lifetime::Command {
+        // Once per resolver: what may run after a call returns depends on
+        // it. The plain service default stays quiet (constructing a resolver
+        // need not import a binding's logging machinery).
+        if lifetime == Lifetime::Invocation || r.pool.shared.options.lifetime == Some(Lifetime::LongLived) {
             let mut fields = vec![("lifetime".to_owned(), lifetime.as_str().to_owned())];
             fields.extend(detected_from.map(|v| ("detected_from".to_owned(), v.to_owned())));
             r.pool.shared.sink.log(LogLevel::Info, "linear-oauth resolver ready", &fields);

@@ -27,7 +27,12 @@ fn an_invocation_refreshes_ahead_inline_and_nothing_runs_after_the_call() {
     let server = server();
     let b = memory();
     let s = seed(&server, &b, "acme", INSIDE_AHEAD_S);
-    let r = with_lifetime(&server, &b, Lifetime::Invocation);
+    let sink = std::sync::Arc::new(Captured::default());
+    let o = Options { lifetime: Some(Lifetime::Invocation), log_sink: Some(sink.clone()), ..options(&server) };
+    let r = Resolver::with_backends(o, b.clone()).unwrap();
+    let ready = sink.text().matches("Info linear-oauth resolver ready").count();
+    assert_eq!(ready, 1, "the lifetime is logged once, at construction: {}", sink.text());
+    assert!(sink.text().contains(r#"("lifetime", "invocation")"#), "{}", sink.text());
     let t = r.resolve(&s.workspace_id).unwrap();
     // The refresh happened inside the call: the caller has the new token,
     // and the store holds it the moment the call returns.

@@ -4,6 +4,7 @@ so nothing that rotates a credential runs after the call."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,20 @@ from conftest import Store, TestServer
 
 
 def test_an_invocation_refreshes_inside_the_call(
-    server: TestServer, store: Store, make_resolver: Any, monkeypatch: pytest.MonkeyPatch
+    server: TestServer,
+    store: Store,
+    make_resolver: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="linear_oauth")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "agent-task")
     s = store.seed("acme", 300)  # inside refresh-ahead (600 s) + threshold (60 s)
     r = make_resolver()
+    ready = [rec for rec in caplog.records if rec.getMessage() == "linear-oauth resolver ready"]
+    assert len(ready) == 1, "logged once, at construction"
+    assert getattr(ready[0], "lifetime") == "invocation"
+    assert getattr(ready[0], "detected_from") == "AWS_LAMBDA_FUNCTION_NAME"
     t = r.resolve(s.workspace_id)
     assert t.access_token != s.access, "refreshed inline, not in a background thread"
     assert store.secret(s.secret_id)["access_token"] == t.access_token, "written before the call returned"
