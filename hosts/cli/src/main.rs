@@ -143,7 +143,16 @@ struct SetupArgs {
     installed_by: Option<String>,
 }
 
+/// Where `setup` may find the client secret. Read once and removed from this
+/// process's environment, so that no child inherits it.
+pub(crate) const CLIENT_SECRET_ENV: &str = "LINEAR_OAUTH_CLIENT_SECRET";
+
 fn main() -> ExitCode {
+    // First, while this is the only thread: the browser opener (started by the
+    // webbrowser crate, whose Command we cannot reach) and release-leases
+    // must not see the client secret.
+    let env_secret = std::env::var(CLIENT_SECRET_ENV).ok().filter(|s| !s.is_empty());
+    std::env::remove_var(CLIENT_SECRET_ENV);
     let cli = Cli::parse();
     let filter = if cli.verbose { "linear_oauth=debug" } else { "linear_oauth=warn" };
     tracing_subscriber::fmt()
@@ -152,7 +161,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     let releases = Releases::default();
-    let code = match run(&cli, &releases) {
+    let code = match run(&cli, &releases, env_secret) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             e.report(cli.json);
@@ -199,11 +208,11 @@ fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
 }
 
-fn run(cli: &Cli, releases: &Releases) -> Result<(), CliError> {
+fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(), CliError> {
     match &cli.command {
         Command::Smoke { burst } => return smoke::run(*burst, cli.json),
         Command::ReleaseLeases { leases } => return release::send(&options(cli)?, leases),
-        Command::Setup(args) => return setup(cli, args),
+        Command::Setup(args) => return setup(cli, args, env_secret),
         Command::Doctor => return doctor::run(&options(cli)?, cli.json),
         Command::Aws(AwsCommand::Bootstrap) => {
             let table = cli.settings.get("registry_table").unwrap_or_default();
@@ -391,8 +400,8 @@ fn rejected_token() -> Result<String, CliError> {
     Ok(token.to_owned())
 }
 
-fn client_secret(from_stdin: bool) -> Result<String, CliError> {
-    let secret = if let Some(s) = std::env::var("LINEAR_OAUTH_CLIENT_SECRET").ok().filter(|s| !s.is_empty()) {
+fn client_secret(from_env: Option<String>, from_stdin: bool) -> Result<String, CliError> {
+    let secret = if let Some(s) = from_env {
         s
     } else if from_stdin {
         let mut s = String::new();
@@ -419,7 +428,7 @@ fn client_secret(from_stdin: bool) -> Result<String, CliError> {
 /// The longest `setup --timeout`.
 const MAX_SETUP_TIMEOUT: Duration = Duration::from_secs(86_400);
 
-fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
+fn setup(cli: &Cli, args: &SetupArgs, env_secret: Option<String>) -> Result<(), CliError> {
     let timeout = linear_oauth_host::checked_seconds("--timeout", args.timeout, false, MAX_SETUP_TIMEOUT)?;
     let r = Resolver::new(options(cli)?)?;
     let installed_by = args
@@ -428,7 +437,7 @@ fn setup(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
         .or_else(|| std::env::var("USER").ok())
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "linear-oauth-cli".into());
-    let client_secret = client_secret(args.client_secret_stdin)?;
+    let client_secret = client_secret(env_secret, args.client_secret_stdin)?;
     let installed = if args.client_credentials {
         let params = ClientCredentialsParams {
             client_id: args.client_id.clone(),

@@ -79,17 +79,25 @@ impl Releases {
 /// meant for the caller does not stop it) and does not wait for it.
 #[allow(clippy::zombie_processes)] // this process exits next; init reaps the child
 fn spawn(store: &str, registry_table: Option<&str>, leases: &[HeldRelease]) -> std::io::Result<()> {
+    command(&std::env::current_exe()?, store, registry_table, leases).spawn().map(drop)
+}
+
+/// The `release-leases` command line: the store's settings and the leases,
+/// and none of the client secret (main takes it out of the environment
+/// already; this keeps it out whatever happens to that).
+fn command(exe: &std::path::Path, store: &str, registry_table: Option<&str>, leases: &[HeldRelease]) -> Command {
     let list: Vec<_> = leases.iter().map(|l| serde_json::json!([l.key, l.holder, l.written_version])).collect();
-    let mut c = Command::new(std::env::current_exe()?);
+    let mut c = Command::new(exe);
     c.arg("release-leases").arg("--leases").arg(serde_json::Value::from(list).to_string()).arg("--store").arg(store);
     if let Some(t) = registry_table {
         c.arg("--registry-table").arg(t);
     }
+    c.env_remove(crate::CLIENT_SECRET_ENV);
     // Its warnings may go where ours do, unless a reader waits for that
     // stream's EOF (a pipe: `2>&1` inside `$(...)`), which would wait for it.
     let stderr = if stderr_is_a_pipe() { Stdio::null() } else { Stdio::inherit() };
     c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).process_group(0);
-    c.spawn().map(drop)
+    c
 }
 
 fn stderr_is_a_pipe() -> bool {
@@ -113,4 +121,14 @@ pub fn send(options: &Options, leases: &str) -> Result<(), CliError> {
         }
     }
     failed.map_or(Ok(()), |e| Err(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_release_process_does_not_inherit_the_client_secret() {
+        let c = super::command(std::path::Path::new("linear-oauth"), "aws", Some("table"), &[]);
+        let removed = c.get_envs().any(|(k, v)| k == crate::CLIENT_SECRET_ENV && v.is_none());
+        assert!(removed, "{:?}", c.get_envs().collect::<Vec<_>>());
+    }
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Output, Stdio};
 
 use common::{text, Env, BIN, STORED_SECRET};
-use linear_oauth_testserver::FaultsPatch;
+use linear_oauth_testserver::{ClientConfig, FaultsPatch};
 
 const CLIENT_ID: &str = "cli-client";
 const CLIENT_SECRET: &str = "cli-client-secret-canary";
@@ -191,6 +191,60 @@ fn setup_times_out() {
     let (status, _, err) = finish(child, stderr);
     assert_eq!(status.code(), Some(13));
     assert!(err.contains("Invalid redirect_uri"), "hint mentions the redirect URI: {err}");
+}
+
+/// The browser opener is a child of `setup`: it gets the authorization URL
+/// and not the client secret, which `setup` still uses. `$BROWSER` here is a
+/// script that records its environment and the URL it was given. The redirect
+/// URI is `localhost`, so the callback listens on 127.0.0.1 and ::1.
+#[test]
+fn setup_opens_the_browser_without_the_client_secret_in_its_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let redirect = format!("http://localhost:{port}/oauth/callback");
+    env.server.add_client(ClientConfig::new(CLIENT_ID, CLIENT_SECRET, [redirect.clone()]));
+    let seen = env.dir.with_extension("browser");
+    std::fs::create_dir_all(&seen).unwrap();
+    let browser = seen.join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!(
+            "#!/bin/sh\nenv > {d}/env.tmp && printf '%s' \"$1\" > {d}/url.tmp && mv {d}/env.tmp {d}/env && mv {d}/url.tmp {d}/url\n",
+            d = seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = env
+        .cmd(&["setup", "--client-id", CLIENT_ID, "--redirect-uri", &redirect, "--timeout", "60"])
+        .env("LINEAR_OAUTH_CLIENT_SECRET", CLIENT_SECRET)
+        .env("BROWSER", &browser)
+        .env("LO_TEST_INHERITED", "yes")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = loop {
+        if let Ok(url) = std::fs::read_to_string(seen.join("url")) {
+            break url;
+        }
+        if child.try_wait().unwrap().is_some() {
+            panic!("setup exited before opening the browser: {:?}", text(&child.wait_with_output().unwrap()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let browser_env = std::fs::read_to_string(seen.join("env")).unwrap();
+    assert!(browser_env.contains("LO_TEST_INHERITED=yes"), "the opener's environment: {browser_env}");
+    assert!(!browser_env.contains(CLIENT_SECRET), "the opener inherited the client secret");
+    assert!(!browser_env.contains("LINEAR_OAUTH_CLIENT_SECRET"), "{browser_env}");
+    assert!(url.contains(&format!("redirect_uri=http%3A%2F%2Flocalhost%3A{port}")), "{url}");
+    let (_, location) = get(&url);
+    assert_eq!(get(&location.unwrap()).0, 200);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(env.stored()["client_secret"], CLIENT_SECRET, "setup used the secret it took from the environment");
+    let _ = std::fs::remove_dir_all(&seen);
 }
 
 #[test]

@@ -184,3 +184,41 @@ fn a_secret_file_others_can_read_is_refused() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "lin_oauth_canary_access");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `setup --redirect-uri http://localhost:PORT/...` with 127.0.0.1:PORT held
+/// by another program: an error naming the address and the way out, not a
+/// wait on ::1 alone.
+#[test]
+fn setup_on_localhost_names_a_taken_ipv4_port() {
+    let dir = tempdir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let redirect = format!("http://localhost:{port}/oauth/callback");
+    let args = ["setup", "--no-browser", "--client-id", "x", "--redirect-uri", &redirect, "--timeout", "5"];
+    let (code, err) = run(cmd(&dir, &args).env("LINEAR_OAUTH_CLIENT_SECRET", "not-used"));
+    assert_eq!(code, 10, "{err}");
+    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("another program") && err.contains("--redirect-uri"), "{err}");
+}
+
+/// The same with [::1]:PORT held: a browser resolving localhost to ::1 would
+/// hand the code to that program, so setup refuses and names the IPv4
+/// literal to use instead. (A machine without IPv6 cannot hold ::1.)
+#[test]
+fn setup_on_localhost_names_a_taken_ipv6_port() {
+    let taken = match std::net::TcpListener::bind("[::1]:0") {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("skipped: no IPv6 loopback on this machine ({e})");
+            return;
+        }
+    };
+    let dir = tempdir();
+    let port = taken.local_addr().unwrap().port();
+    let redirect = format!("http://localhost:{port}/oauth/callback");
+    let args = ["setup", "--no-browser", "--client-id", "x", "--redirect-uri", &redirect, "--timeout", "5"];
+    let (code, err) = run(cmd(&dir, &args).env("LINEAR_OAUTH_CLIENT_SECRET", "not-used"));
+    assert_eq!(code, 10, "{err}");
+    assert!(err.contains(&format!("cannot listen on [::1]:{port}")), "{err}");
+    assert!(err.contains(&format!("--redirect-uri http://127.0.0.1:{port}/oauth/callback")), "{err}");
+}

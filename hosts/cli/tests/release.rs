@@ -134,6 +134,28 @@ fn minus(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
     after.iter().map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0))).filter(|(_, v)| *v > 0).collect()
 }
 
+/// Set for the CLI; its release-leases child must not have it.
+const CLIENT_SECRET_CANARY: &str = "release-client-secret-canary";
+
+/// The environment of the one running `linear-oauth release-leases` for `table`.
+fn release_process_environ(table: &str) -> Vec<String> {
+    let split = |b: Vec<u8>| -> Vec<String> {
+        b.split(|c| *c == 0).filter(|v| !v.is_empty()).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
+    };
+    let found: Vec<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|c| c.is_ascii_digit()))
+        .filter_map(|e| {
+            let args = split(std::fs::read(e.path().join("cmdline")).ok()?);
+            (args.iter().any(|a| a == "release-leases") && args.iter().any(|a| a == table))
+                .then(|| split(std::fs::read(e.path().join("environ")).unwrap()))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one release-leases process for {table}");
+    found.into_iter().next().unwrap()
+}
+
 #[test]
 fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
     let moto = std::env::var("AWS_ENDPOINT_URL").expect("this test needs moto: set AWS_ENDPOINT_URL (make test)");
@@ -168,6 +190,7 @@ fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
             .env("LINEAR_OAUTH_REGISTRY_TABLE", &table)
             .env("LINEAR_OAUTH_API_BASE", server.base_url())
             .env("AWS_ENDPOINT_URL", endpoint)
+            .env("LINEAR_OAUTH_CLIENT_SECRET", CLIENT_SECRET_CANARY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -247,6 +270,13 @@ fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
         assert_eq!(minus(&proxy.served(), &before), critical, "run {run}: requests before the caller had its token");
         // The release comes from a process that outlived the CLI, and is held at the proxy.
         eventually("the release to reach the proxy", || proxy.held() == 1);
+        if run == 0 {
+            // That process is waiting on the proxy now: it has the store's
+            // settings and none of the client secret.
+            let environ = release_process_environ(&table);
+            assert!(environ.iter().any(|v| v.starts_with("AWS_ENDPOINT_URL=")), "{environ:?}");
+            assert!(!environ.iter().any(|v| v.contains("CLIENT_SECRET")), "release-leases inherited the client secret");
+        }
         assert!(!lease_free(), "run {run}: still held while the release waits");
         proxy.open();
         eventually("the release to land", lease_free);
