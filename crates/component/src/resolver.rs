@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use linear_oauth_core::{
     after_invalid_grant, client_credentials_disabled, client_credentials_form, freshness, is_transient,
-    parse_retry_after, parse_token_response, refresh_form, retry_delay, Attempt, EndpointFailure, Freshness, Grant,
-    Recovery, RegistryStatus, Serve, StoredToken,
+    parse_retry_after, parse_token_response, refresh_form, request_slack_ms, retry_delay, write_retry_fits, Attempt,
+    EndpointFailure, Freshness, Grant, Recovery, RegistryStatus, Serve, StoredToken,
 };
 
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
@@ -492,7 +492,10 @@ fn refresh_single_flight(
     if let Some(r) = remembered_failure(s, secret_id, seen, force) {
         return r;
     }
-    if !coord::lock(&key, s.lease_wait_ms) {
+    // One wait for this process's lock and the lease together, ending in
+    // time for a refresh of our own to fit the call.
+    let wait_until = linear_oauth_core::wait_deadline(now_ms(), s.lease_wait_ms, call_end(s), s.http_timeout_ms);
+    if !coord::lock(&key, u64::try_from(wait_until.saturating_sub(now_ms())).unwrap_or(0)) {
         return Err(Error::Transport(format!("timed out waiting for this process's refresh of {secret_id}")));
     }
     let _guard = LockGuard(key.clone());
@@ -512,13 +515,12 @@ fn refresh_single_flight(
     if let Some(r) = remembered_failure(s, secret_id, seen, force) {
         return r;
     }
-    let lease = Lease::acquire(s, &key, secret_id, seen, seen_version, force)?;
+    let lease = Lease::acquire(s, &key, secret_id, seen, seen_version, force, wait_until)?;
     WRITTEN.with(|w| w.borrow_mut().take());
     let result = match lease {
         Acquired::ByOther(r) => return Ok(r),
-        Acquired::Ours(current, version) => {
-            reserve_space(secret_id, &current).and_then(|()| refresh_now(s, secret_id, current, version, force))
-        }
+        Acquired::Ours { token, version, lease_end_ms } => reserve_space(secret_id, &token)
+            .and_then(|()| refresh_now(s, secret_id, *token, version, force, lease_end_ms)),
     };
     let written = WRITTEN.with(|w| w.borrow_mut().take());
     if let Err(e) = registry::release_lease(&key, &s.holder_id, written.as_deref()) {
@@ -546,8 +548,9 @@ fn reserve_space(secret_id: &str, current: &StoredToken) -> Result<(), Error> {
 }
 
 enum Acquired {
-    /// We hold the lease; the token and version to refresh from.
-    Ours(StoredToken, String),
+    /// We hold the lease until at least `lease_end_ms`; the token and
+    /// version to refresh from.
+    Ours { token: Box<StoredToken>, version: String, lease_end_ms: i64 },
     /// Another process refreshed while we waited.
     ByOther(ResolvedToken),
 }
@@ -555,8 +558,8 @@ enum Acquired {
 struct Lease;
 
 impl Lease {
-    /// Takes the cross-process lease, or waits (with backoff) for its holder's
-    /// refresh to land in the store.
+    /// Takes the cross-process lease, or waits (with backoff, until
+    /// `wait_until`) for its holder's refresh to land in the store.
     fn acquire(
         s: &Settings,
         key: &str,
@@ -564,8 +567,11 @@ impl Lease {
         seen: &StoredToken,
         seen_version: &str,
         force: bool,
+        wait_until: i64,
     ) -> Result<Acquired, Error> {
         let started = now_ms();
+        // A lease taken by a request sent at `asked` lasts at least until this.
+        let lease_end = |asked: i64| asked.saturating_add(ms_i64(s.lease_ttl_ms));
         let mut backoff = 20u64;
         // What we are about to do, for whoever finds this lease expired.
         let note = serde_json::json!({
@@ -576,6 +582,7 @@ impl Lease {
         if let Some(row) = unverified_row() {
             // A warm `resolve`: one request checks the remembered row, that the
             // lease is free and that nobody refreshed since our read.
+            let asked = now_ms();
             let taken = registry::take_lease_if_unchanged(key, &s.holder_id, s.lease_ttl_ms, &note, seen_version, &row)
                 .unwrap_or_else(|e| {
                     // The long way still works (e.g. without IAM's
@@ -589,11 +596,16 @@ impl Lease {
                 });
             if taken {
                 row_confirmed(s, &row);
-                return Ok(Acquired::Ours(seen.clone(), seen_version.to_owned()));
+                return Ok(Acquired::Ours {
+                    token: Box::new(seen.clone()),
+                    version: seen_version.to_owned(),
+                    lease_end_ms: lease_end(asked),
+                });
             }
             verify_row(&row)?;
         }
         loop {
+            let asked = now_ms();
             let grant = registry::try_lease(key, &s.holder_id, s.lease_ttl_ms, &note)
                 .map_err(|e| Error::Store(format!("refresh lease failed: {e}")))?;
             if let Some(previous) = &grant.previous_note {
@@ -612,7 +624,11 @@ impl Lease {
             // store holds what we saw. Saves a read per refresh.
             if grant.acquired && grant.previous_note.is_none() && grant.written_version.as_deref() == Some(seen_version)
             {
-                return Ok(Acquired::Ours(seen.clone(), seen_version.to_owned()));
+                return Ok(Acquired::Ours {
+                    token: Box::new(seen.clone()),
+                    version: seen_version.to_owned(),
+                    lease_end_ms: lease_end(asked),
+                });
             }
             let read = read_secret(secret_id).and_then(|(current, version)| {
                 revoked_meanwhile(secret_id, seen, &current)?;
@@ -635,15 +651,16 @@ impl Lease {
                 return Ok(Acquired::ByOther(r));
             }
             if grant.acquired {
-                return Ok(Acquired::Ours(current, version));
+                return Ok(Acquired::Ours { token: Box::new(current), version, lease_end_ms: lease_end(asked) });
             }
-            let waited = u64::try_from(now_ms() - started).unwrap_or(0);
-            if waited >= s.lease_wait_ms {
+            let now = now_ms();
+            if now >= wait_until {
+                let waited = u64::try_from(now - started).unwrap_or(0);
                 return Err(Error::Transport(format!(
                     "another process has been refreshing {secret_id} for {waited} ms; try again"
                 )));
             }
-            std::thread::sleep(Duration::from_millis(backoff.min(s.lease_wait_ms - waited)));
+            std::thread::sleep(Duration::from_millis(backoff.min(u64::try_from(wait_until - now).unwrap_or(0))));
             backoff = (backoff * 2).min(250);
         }
     }
@@ -657,12 +674,9 @@ enum RefreshFailure {
     Transient(Error),
 }
 
-/// Until when (Unix ms) a refresh may keep retrying: inside the host's call
-/// deadline and the lease just taken, leaving room for one more request.
-fn refresh_deadline(s: &Settings) -> i64 {
-    let call_end = CALL_STARTED_MS.with(std::cell::Cell::get).saturating_add(ms_i64(s.call_deadline_ms));
-    let lease_end = now_ms().saturating_add(ms_i64(s.lease_ttl_ms));
-    call_end.min(lease_end).saturating_sub(ms_i64(s.http_timeout_ms.saturating_mul(2)))
+/// When the host's current call ends (its deadline traps what runs past it).
+fn call_end(s: &Settings) -> i64 {
+    CALL_STARTED_MS.with(std::cell::Cell::get).saturating_add(ms_i64(s.call_deadline_ms))
 }
 
 fn ms_i64(ms: u64) -> i64 {
@@ -670,11 +684,13 @@ fn ms_i64(ms: u64) -> i64 {
 }
 
 /// One refresh request, retried through rate limits and outages as core's
-/// [`retry_delay`] decides: never re-sent when it may have reached Linear.
+/// [`retry_delay`] decides: never re-sent when it may have reached Linear,
+/// and only when the retry, at its slowest, and its write-back end by
+/// `end_ms` (the lease's or the call's end, whichever is first).
 fn post_refresh(
     s: &Settings,
     tok: &StoredToken,
-    deadline_ms: i64,
+    end_ms: i64,
 ) -> Result<linear_oauth_core::TokenResponse, RefreshFailure> {
     let mut attempt = 0;
     loop {
@@ -684,9 +700,9 @@ fn post_refresh(
             Err(Sent::InvalidGrant) => return Err(RefreshFailure::InvalidGrant),
             Err(Sent::Failed(outcome, error)) => (outcome, error),
         };
-        let remaining = u64::try_from(deadline_ms.saturating_sub(now_ms())).unwrap_or(0);
         let jitter = u64::from_le_bytes(crate::random_32()[..8].try_into().unwrap_or_default());
-        match retry_delay(attempt, outcome, remaining, jitter) {
+        let slack = request_slack_ms(now_ms(), end_ms, s.http_timeout_ms);
+        match slack.and_then(|remaining| retry_delay(attempt, outcome, remaining, jitter)) {
             Some(delay) => {
                 log_event(
                     Level::Warn,
@@ -870,10 +886,11 @@ fn refresh_now(
     tok: StoredToken,
     version: String,
     force: bool,
+    lease_end_ms: i64,
 ) -> Result<ResolvedToken, Error> {
     let fields = [("workspace_id", tok.workspace_id.as_str()), ("secret_id", secret_id)];
-    let deadline = refresh_deadline(s);
-    match post_refresh(s, &tok, deadline) {
+    let end = lease_end_ms.min(call_end(s));
+    match post_refresh(s, &tok, end) {
         Ok(resp) => write_back(s, secret_id, &tok, &tok.refreshed(&resp, now_ms()), &version),
         Err(RefreshFailure::Transient(e)) => {
             remember_failure(s, secret_id, &e);
@@ -898,7 +915,15 @@ fn refresh_now(
                     if_fresh(s, secret_id, &reread)
                         .ok_or_else(|| Error::Transport("stored token expired meanwhile".into()))
                 }
-                Recovery::RefreshAgain => match post_refresh(s, &reread, deadline) {
+                // A second request, under the same lease: only if it fits.
+                Recovery::RefreshAgain if request_slack_ms(now_ms(), end, s.http_timeout_ms).is_none() => {
+                    let e = Error::Transport(format!(
+                        "the token of {secret_id} was rotated elsewhere and is due again, but too little of the \
+                         refresh lease or call is left to refresh it once more; try again"
+                    ));
+                    serve_through_outage(s, secret_id, &reread, e, force)
+                }
+                Recovery::RefreshAgain => match post_refresh(s, &reread, end) {
                     Ok(resp) => write_back(s, secret_id, &reread, &reread.refreshed(&resp, now_ms()), &version2),
                     Err(RefreshFailure::InvalidGrant) => Err(reauthorize(secret_id, &reread.workspace_id)),
                     Err(RefreshFailure::Transient(e)) => {
@@ -1042,7 +1067,8 @@ fn merge_after_conflict(
 
 /// Waits (ms) before each write attempt. A long-lived host has a later call
 /// to retry on; an invocation or a command has only this call, so it keeps
-/// trying for about 5 s (well inside the call deadline).
+/// trying for about 5 s. Either stops early rather than run into the call
+/// deadline, whose trap would drop the token a failed write keeps in memory.
 const WRITE_RETRY: &[u64] = &[0, 50, 200, 500];
 const WRITE_RETRY_SHORT_LIVED: &[u64] = &[0, 50, 200, 500, 1000, 1500, 2000];
 
@@ -1054,9 +1080,15 @@ fn put_with_retry(
 ) -> Result<PutOutcome, String> {
     let json = tok.to_json();
     let mut last = String::new();
+    let mut last_took = 0;
     let patience = if s.lifetime == Lifetime::LongLived { WRITE_RETRY } else { WRITE_RETRY_SHORT_LIVED };
-    for &delay in patience {
+    for (i, &delay) in patience.iter().enumerate() {
+        if i > 0 && !write_retry_fits(now_ms(), delay, last_took, call_end(s)) {
+            last = format!("{last} (no time left in the call to try again)");
+            break;
+        }
         std::thread::sleep(Duration::from_millis(delay));
+        let started = now_ms();
         match secret_store::put(secret_id, &json, version) {
             Ok(o) => {
                 if let PutOutcome::Written(v) = &o {
@@ -1066,6 +1098,7 @@ fn put_with_retry(
             }
             Err(e) => last = e,
         }
+        last_took = u64::try_from(now_ms().saturating_sub(started)).unwrap_or(0);
     }
     Err(format!("secret write failed: {last}"))
 }

@@ -5,6 +5,7 @@
 //! behaves the same inside the WASI component.
 
 mod authorize;
+mod budget;
 mod callback;
 mod expiry;
 mod naming;
@@ -20,6 +21,10 @@ mod timefmt;
 mod token;
 
 pub use authorize::{normalize_scopes, AuthorizeRequest, DEFAULT_SCOPES};
+pub use budget::{
+    check_budgets, request_needs_ms, request_slack_ms, wait_deadline, worst_request_ms, write_retry_fits,
+    BudgetConflict, AFTER_WRITE_MS, REQUEST_PHASES, WRITE_BACK_RESERVE_MS,
+};
 pub use callback::{parse_callback, CallbackError};
 pub use expiry::{freshness, refresh_ahead_at, serve_until, Freshness};
 pub use naming::{secret_name, validate_slug, DEFAULT_SECRET_PREFIX};

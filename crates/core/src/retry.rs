@@ -44,8 +44,8 @@ pub fn is_transient(a: Attempt) -> bool {
 
 /// After attempt number `attempt` (1-based) ended in `a`, how long to wait
 /// before sending the same request again; `None` to stop. `remaining_ms` is
-/// what is left of the caller's budget (call deadline and lease) once one
-/// more request is allowed for; `jitter` is any random number.
+/// how long the caller may still wait before sending it (see
+/// [`request_slack_ms`](crate::request_slack_ms)); `jitter` is any random number.
 pub fn retry_delay(attempt: u32, a: Attempt, remaining_ms: u64, jitter: u64) -> Option<u64> {
     if attempt >= MAX_ATTEMPTS {
         return None;

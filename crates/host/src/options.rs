@@ -29,11 +29,15 @@ pub struct Options {
     pub secret_prefix: String,
     /// Connect timeout and per-phase response timeout of each HTTP request.
     pub http_timeout: Duration,
-    /// Lifetime of a cross-process refresh lease whose holder died.
+    /// Lifetime of a cross-process refresh lease whose holder died. At least
+    /// 3 x `http_timeout` + 2 s: a request may take 3 x `http_timeout`, and its
+    /// answer is saved inside the lease (see [`Options::validate`]).
     pub lease_ttl: Duration,
-    /// How long a caller waits for another process's refresh.
+    /// How long a caller waits for another process's refresh; less when the
+    /// call could not fit a refresh of its own after waiting that long.
     pub lease_wait: Duration,
-    /// Hard limit on one call into the component.
+    /// Hard limit on one call into the component; at least 3 x
+    /// `http_timeout` + 2 s, like `lease_ttl`.
     pub call_deadline: Duration,
     /// Linear memory cap of one component instance.
     pub max_memory_bytes: usize,
@@ -200,7 +204,7 @@ impl Options {
                 self.store
             )));
         }
-        Ok(())
+        self.check_budgets()
     }
 
     /// The lifetime in force, and the variable it was detected from (none
@@ -238,6 +242,40 @@ impl Options {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses timings under which a refresh cannot hold (core's
+    /// `check_budgets`): a token request may take 3 x `http_timeout` (the
+    /// host ends it there) and its answer must still be saved inside the
+    /// lease and the call.
+    fn check_budgets(&self) -> Result<(), Error> {
+        use crate::pool::ms;
+        use linear_oauth_core::{check_budgets, BudgetConflict, REQUEST_PHASES, WRITE_BACK_RESERVE_MS};
+        let Err(conflict) = check_budgets(ms(self.http_timeout), ms(self.lease_ttl), ms(self.call_deadline)) else {
+            return Ok(());
+        };
+        let (field, value, why) = match conflict {
+            BudgetConflict::LeaseTooShort { .. } => (
+                DurationOption::LeaseTtl.field(),
+                self.lease_ttl,
+                "a lease that ends first lets another process send the same refresh token",
+            ),
+            BudgetConflict::CallTooShort { .. } => (
+                DurationOption::CallDeadline.field(),
+                self.call_deadline,
+                "a call that ends first cuts off the write-back and loses the rotated refresh token",
+            ),
+        };
+        let (BudgetConflict::LeaseTooShort { needs_ms } | BudgetConflict::CallTooShort { needs_ms }) = conflict;
+        let http = DurationOption::HttpTimeout.field();
+        Err(Error::InvalidInput(format!(
+            "{field} ({} s) must be at least {REQUEST_PHASES} x {http} ({} s) + {} s for the write-back = {} s: \
+             a token request may take {REQUEST_PHASES} x {http}, and {why}; raise {field} or lower {http}",
+            format_seconds(value),
+            format_seconds(self.http_timeout),
+            format_seconds(Duration::from_millis(WRITE_BACK_RESERVE_MS)),
+            format_seconds(Duration::from_millis(needs_ms)),
+        )))
     }
 }
 
@@ -424,7 +462,7 @@ pub const SETTINGS: [Setting; 15] = {
         seconds(
             DurationOption::LeaseTtl,
             Some("LINEAR_OAUTH_LEASE_TTL_S"),
-            "life of a cross-process refresh lease whose holder died",
+            "life of a cross-process refresh lease whose holder died; at least 3 x http timeout + 2 s",
         ),
         seconds(
             DurationOption::LeaseWait,
@@ -434,7 +472,7 @@ pub const SETTINGS: [Setting; 15] = {
         seconds(
             DurationOption::CallDeadline,
             Some("LINEAR_OAUTH_CALL_DEADLINE_S"),
-            "hard limit on one call into the component",
+            "hard limit on one call into the component; at least 3 x http timeout + 2 s",
         ),
         seconds(
             DurationOption::FailureMemory,
@@ -723,6 +761,36 @@ mod tests {
         Options { cache_ttl: Duration::ZERO, refresh_threshold: Duration::ZERO, ..Options::default() }
             .validate()
             .unwrap();
+    }
+
+    /// A token request may take 3 x http_timeout; the lease and the call
+    /// must each outlast it and its write-back (issue 20: a retry ran past
+    /// the lease and a waiter sent the same refresh token).
+    #[test]
+    fn timings_under_which_a_refresh_cannot_hold_are_refused_naming_both_options() {
+        let secs = Duration::from_secs;
+        let d = Options::default();
+        d.validate().unwrap();
+        assert_eq!(
+            (d.http_timeout, d.lease_ttl, d.call_deadline, d.lease_wait),
+            (secs(5), secs(25), secs(60), secs(30))
+        );
+        // Exactly enough: 3 x 5 s + 2 s.
+        Options { lease_ttl: secs(17), call_deadline: secs(17), ..Options::default() }.validate().unwrap();
+        let cases = [
+            (Options { lease_ttl: secs(14), ..Options::default() }, "lease_ttl (14 s)"),
+            (Options { lease_ttl: Duration::from_millis(16_999), ..Options::default() }, "lease_ttl (16.999 s)"),
+            (Options { http_timeout: secs(8), ..Options::default() }, "lease_ttl (25 s)"),
+            (Options { call_deadline: secs(16), ..Options::default() }, "call_deadline (16 s)"),
+        ];
+        for (o, named) in cases {
+            let e = o.validate().unwrap_err();
+            let Error::InvalidInput(m) = &e else { panic!("{o:?}: {e:?}") };
+            assert!(m.starts_with(named) && m.contains("http_timeout"), "{m}");
+        }
+        let e = Options { lease_ttl: secs(10), ..Options::default() }.validate().unwrap_err();
+        let full = "lease_ttl (10 s) must be at least 3 x http_timeout (5 s) + 2 s for the write-back = 17 s: ";
+        assert!(matches!(&e, Error::InvalidInput(m) if m.starts_with(full)), "{e}");
     }
 
     #[test]

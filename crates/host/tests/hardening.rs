@@ -80,11 +80,17 @@ fn a_call_past_its_deadline_is_a_transport_error_and_releases_its_lease() {
     let b = memory();
     let s = seed(&server, &b, "acme", 10);
     let slow = Backends {
-        secrets: Arc::new(SlowPuts { inner: b.clone(), delay: Duration::from_millis(2500) }),
+        secrets: Arc::new(SlowPuts { inner: b.clone(), delay: Duration::from_millis(3500) }),
         registry: b.registry.clone(),
     };
     let sink = Arc::new(Captured::default());
-    let o = Options { call_deadline: Duration::from_secs(2), log_sink: Some(sink.clone()), ..options(&server) };
+    // The shortest call that fits a request (3 x 0.3 s) and its write-back (2 s).
+    let o = Options {
+        http_timeout: Duration::from_millis(300),
+        call_deadline: Duration::from_secs(3),
+        log_sink: Some(sink.clone()),
+        ..options(&server)
+    };
     let r = Resolver::with_backends(o, slow).unwrap();
     // The write-back (lease held) returns after the deadline: the instance traps.
     let err = r.resolve(&s.workspace_id).unwrap_err();

@@ -631,8 +631,13 @@ fn a_refresh_frozen_past_its_lease_loses_nothing() {
             ..Default::default()
         });
         let secret = env.dir.join(STORED_SECRET);
+        // A's request must outlive the freeze (30 s per phase), so its lease
+        // and call must outlast 3 x 30 s plus the write-back. Rather than wait
+        // that out, A's lease runs out while A is frozen (below).
         let leased = |c: &mut Command| {
-            c.env("LINEAR_OAUTH_LEASE_TTL_S", "1").env("LINEAR_OAUTH_HTTP_TIMEOUT_S", "30");
+            c.env("LINEAR_OAUTH_HTTP_TIMEOUT_S", "30")
+                .env("LINEAR_OAUTH_LEASE_TTL_S", "92")
+                .env("LINEAR_OAUTH_CALL_DEADLINE_S", "92");
         };
         let before = env.server.counters().token_refresh_ok;
         let mut a = env.cmd(&["refresh", "--workspace", &id]);
@@ -648,7 +653,13 @@ fn a_refresh_frozen_past_its_lease_loses_nothing() {
             |sig: &str| assert!(Command::new("kill").args([sig, &a.id().to_string()]).status().unwrap().success());
         signal("-STOP");
         env.server.set_faults(FaultsPatch { post_grant_delay_ms: Some(0), ..Default::default() });
-        std::thread::sleep(std::time::Duration::from_millis(1500)); // past A's lease
+        // Time passes past A's lease: the file store's lease record says it expired.
+        let leases: Vec<_> = std::fs::read_dir(env.dir.join("leases")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(leases.len(), 1, "A holds the one lease");
+        let mut lease: serde_json::Value = serde_json::from_slice(&std::fs::read(&leases[0]).unwrap()).unwrap();
+        assert!(lease["expires_ms"].as_u64().is_some(), "{lease}");
+        lease["expires_ms"] = 0.into();
+        std::fs::write(&leases[0], lease.to_string()).unwrap();
         let stored_before_b = std::fs::read(&secret).unwrap();
         let mut b = env.cmd(&["refresh", "--workspace", &id]);
         leased(&mut b);

@@ -187,8 +187,14 @@ fn killed_mid_refresh(backend: Backend, grace: GraceMode) -> (Fixture, String, S
     let (workspace_id, secret_id) = f.seed_expiring(&format!("crash{}", unique().replace('-', "x")));
     let before = f.backends().secrets.get(&secret_id).unwrap().unwrap().value;
     f.server.set_faults(FaultsPatch { post_grant_delay_ms: Some(5_000), ..Default::default() });
-    let mut victim =
-        f.cmd(&["token", "--workspace", &workspace_id]).env("LINEAR_OAUTH_LEASE_TTL_S", "2").spawn().unwrap();
+    // A short lease, so the next process need not wait long to take it over;
+    // it must still outlast a request (3 x 1 s) and its write-back (2 s).
+    let short_lease = |c: &mut Command| {
+        c.env("LINEAR_OAUTH_LEASE_TTL_S", "5").env("LINEAR_OAUTH_HTTP_TIMEOUT_S", "1");
+    };
+    let mut victim = f.cmd(&["token", "--workspace", &workspace_id]);
+    short_lease(&mut victim);
+    let mut victim = victim.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while f.server.counters().token_refresh_ok == 0 {
         assert!(Instant::now() < deadline, "the refresh never reached the server");
@@ -198,11 +204,9 @@ fn killed_mid_refresh(backend: Backend, grace: GraceMode) -> (Fixture, String, S
     victim.wait().unwrap();
     f.server.set_faults(FaultsPatch { post_grant_delay_ms: Some(0), ..Default::default() });
     assert_eq!(f.backends().secrets.get(&secret_id).unwrap().unwrap().value, before, "the victim wrote nothing");
-    let next = f
-        .cmd(&["token", "--workspace", &workspace_id, "--verbose"])
-        .env("LINEAR_OAUTH_LEASE_TTL_S", "2")
-        .output()
-        .unwrap();
+    let mut next = f.cmd(&["token", "--workspace", &workspace_id, "--verbose"]);
+    short_lease(&mut next);
+    let next = next.output().unwrap();
     (f, secret_id, before, next)
 }
 

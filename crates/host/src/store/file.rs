@@ -4,7 +4,9 @@
 //! `locks/`. Writes go to a temp file, are fsynced, renamed over the target and
 //! the directory is fsynced, so a crash leaves the old or the new value, never
 //! half of one. Read-compare-write sequences hold an OS file lock, which is
-//! what makes versions and leases safe across processes.
+//! what makes versions and leases safe across processes. Waits for a lock are
+//! bounded: a holder that stopped (SIGSTOP, a frozen Lambda) or hangs on a
+//! network file system would otherwise block every caller forever.
 //!
 //! The store touches only what it owns. It creates its directory (0700) and
 //! subdirectories on the first write, never on a read, and never changes the
@@ -22,7 +24,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
@@ -55,6 +57,17 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
 fn version_of(bytes: &[u8]) -> String {
     Sha256::digest(bytes)[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// How long an operation waits for a lock another process holds. Holders
+/// keep one for a read and an fsynced write, milliseconds; a lock held
+/// longer belongs to a stopped process or a hung file system.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// `try_lease` waits less, then reports the lease as taken: a busy lease
+/// lock means another process is taking or giving back that lease, and the
+/// component's lease wait (its backoff, `lease_wait`, and its error when
+/// that runs out) covers the rest.
+const LEASE_LOCK_WAIT: Duration = Duration::from_millis(250);
 
 /// Holds an exclusive OS lock until dropped.
 struct Locked(File);
@@ -149,7 +162,20 @@ impl FileBackend {
         Ok(self.root.join("leases").join(file_name("lease key", key, ".json")?))
     }
 
+    /// The lock `name`, waiting at most [`LOCK_WAIT`] for another holder.
     fn lock(&self, name: &str) -> Result<Locked, Error> {
+        let (locked, path) = self.lock_within(name, LOCK_WAIT)?;
+        locked.ok_or_else(|| {
+            Error::Store(format!(
+                "lock {} has been held by another process for over {} s (stopped, or on a hung file system?); try again",
+                path.display(),
+                LOCK_WAIT.as_secs_f64()
+            ))
+        })
+    }
+
+    /// Polls for the lock `name` with backoff; `None` once `wait` has passed.
+    fn lock_within(&self, name: &str, wait: Duration) -> Result<(Option<Locked>, PathBuf), Error> {
         let path = self.root.join("locks").join(file_name("lock", name, ".lock")?);
         self.ensure_dirs()?;
         let file = OpenOptions::new()
@@ -159,8 +185,21 @@ impl FileBackend {
             .mode(0o600)
             .open(&path)
             .map_err(|e| io_err("opening lock", &path, e))?;
-        file.lock().map_err(|e| io_err("locking", &path, e))?;
-        Ok(Locked(file))
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok((Some(Locked(file)), path)),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &path, e)),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok((None, path));
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
     }
 
     fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
@@ -386,7 +425,9 @@ impl Registry for FileBackend {
 
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
         let path = self.lease_path(key)?;
-        let _lock = self.lock(&format!("lease-{key}"))?;
+        let (Some(_lock), _) = self.lock_within(&format!("lease-{key}"), LEASE_LOCK_WAIT)? else {
+            return Ok(LeaseGrant { acquired: false, previous_note: None, written_version: None });
+        };
         let current: Option<Value> = Self::read(&path)?.and_then(|b| serde_json::from_slice(&b).ok());
         let now = now_ms();
         let fields = current.as_ref().map(|v| {
@@ -609,6 +650,36 @@ mod tests {
             assert!(matches!(b.try_lease(&id, "me", Duration::from_secs(1), ""), Err(Error::InvalidInput(_))), "{id}");
         }
         SecretStore::put(&b, &"a".repeat(243), "v", None).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A lock held by a process that stopped (here: another open file, which
+    /// `flock` treats like another process) delays operations boundedly:
+    /// `try_lease` finds the lease taken, writes fail with a store error.
+    #[test]
+    fn a_lock_held_elsewhere_is_waited_for_boundedly() {
+        let dir = tmp();
+        let b = FileBackend::open(&dir).unwrap();
+        SecretStore::put(&b, "s", "v", None).unwrap();
+        let held = [b.lock("lease-k").unwrap(), b.lock("secret-s").unwrap()];
+        let (tx, rx) = std::sync::mpsc::channel();
+        let b2 = b.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let lease = b2.try_lease("k", "me", Duration::from_secs(5), "");
+            let put = SecretStore::put(&b2, "s", "w", None);
+            let _ = tx.send((lease, put, started.elapsed()));
+        });
+        let (lease, put, took) =
+            rx.recv_timeout(Duration::from_secs(15)).expect("the store waits without bound for a lock held elsewhere");
+        assert!(!lease.unwrap().acquired, "a busy lease lock is a taken lease");
+        let err = put.unwrap_err();
+        assert!(matches!(&err, Error::Store(m) if m.contains("held by another process")), "{err:?}");
+        assert!(took >= LEASE_LOCK_WAIT + LOCK_WAIT, "{took:?}");
+        assert_eq!(SecretStore::get(&b, "s").unwrap().unwrap().value, "v", "nothing written");
+        drop(held);
+        assert!(b.try_lease("k", "me", Duration::from_secs(5), "").unwrap().acquired);
+        assert!(matches!(SecretStore::put(&b, "s", "w", None).unwrap(), PutOutcome::Written(_)));
         fs::remove_dir_all(&dir).unwrap();
     }
 
