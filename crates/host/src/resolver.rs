@@ -54,11 +54,15 @@ impl fmt::Debug for Resolver {
     }
 }
 
-fn holder_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("pid{}-{:08x}-{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+/// This resolver's name on the leases it takes: 128 random bits in hex. A pid
+/// and a counter coincide across containers and Lambdas (every one is pid 1
+/// or 8 and starts at 0), and two holders with one name would both think they
+/// hold the lease.
+fn holder_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| crate::Error::Internal(format!("no OS randomness for a lease holder id: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Resolver {
@@ -93,7 +97,7 @@ impl Resolver {
             http_timeout_ms: ms(options.http_timeout),
             lease_ttl_ms: ms(options.lease_ttl),
             lease_wait_ms: ms(options.lease_wait),
-            holder_id: holder_id(),
+            holder_id: holder_id()?,
             long_lived: options.long_lived,
             call_deadline_ms: ms(options.call_deadline),
             failure_memory_ms: ms(options.failure_memory),
@@ -395,5 +399,25 @@ impl Resolver {
             matches!(k, Key::Workspace(w) if *w == installed.workspace_id) || v.workspace_id == installed.workspace_id
         });
         Ok(installed.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lease holder ids are random, not pid-and-counter (which repeat across
+    /// containers): two resolvers of one process get two 128-bit hex names.
+    #[test]
+    fn each_resolver_holds_leases_under_its_own_random_id() {
+        let options = || Options { store: "memory:".into(), ..Options::default() };
+        let a = Resolver::new(options()).unwrap();
+        let b = Resolver::new(options()).unwrap();
+        let (a, b) = (&a.pool.shared.settings.holder_id, &b.pool.shared.settings.holder_id);
+        for id in [a, b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{id}");
+        }
+        assert_ne!(a, b);
     }
 }
