@@ -22,7 +22,7 @@ pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
 pub use hints::{FileHints, HintStore, MemoryHints};
 pub use log::{LogLevel, LogSink, TracingSink};
 pub use options::{checked_seconds, DurationOption, Options, Setting, SettingKind, SETTINGS};
-pub use resolver::Resolver;
+pub use resolver::{Resolver, TEST_PANIC_ENV};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
 pub use types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,

@@ -65,9 +65,31 @@ fn holder_id() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The environment variable of [`test_panic`].
+pub const TEST_PANIC_ENV: &str = "LINEAR_OAUTH_TEST_PANIC_ID";
+
+/// Test hook, compiled into debug builds only (release and dist builds, what
+/// ships, have no `debug_assertions`, so there it is nothing): when
+/// [`TEST_PANIC_ENV`] is `ENTRY:ID`, the entry point `ENTRY` (`new`,
+/// `resolve`, `resolve_secret`, `cached`, `cached_secret`, `invalidate`)
+/// called with `ID` (for `new`, the `store` option) panics inside the host,
+/// so the Python and Node layers can test that a panic reaches their caller
+/// as an internal error.
+#[cfg(debug_assertions)]
+fn test_panic(entry: &str, id: &str) {
+    if std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v.as_encoded_bytes() == format!("{entry}:{id}").as_bytes()) {
+        panic!("{TEST_PANIC_ENV} names {entry}:{id}: a test-only panic");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+fn test_panic(_: &str, _: &str) {}
+
 impl Resolver {
     /// Opens the store named in `options.store`.
     pub fn new(options: Options) -> Result<Self> {
+        test_panic("new", &options.store);
         options.validate()?;
         let mut backends = Backends::open_with(&options.store, options.registry_table.as_deref())?;
         if options.long_lived && options.store == "aws" {
@@ -150,6 +172,7 @@ impl Resolver {
     /// The cached token for a workspace if it may be served without any I/O
     /// (inside the refresh-ahead window this starts the background refresh).
     pub fn cached(&self, workspace_id: &str) -> Option<Arc<ResolvedToken>> {
+        test_panic("cached", workspace_id);
         let t = self.fast_get(&Key::Workspace(workspace_id.to_owned()))?;
         self.maybe_refresh_ahead(&t);
         Some(t)
@@ -157,6 +180,7 @@ impl Resolver {
 
     /// The cached token for a secret id if it may be served without any I/O.
     pub fn cached_secret(&self, secret_id: &str) -> Option<Arc<ResolvedToken>> {
+        test_panic("cached_secret", secret_id);
         let t = self.fast_get(&Key::Secret(secret_id.to_owned()))?;
         self.maybe_refresh_ahead(&t);
         Some(t)
@@ -164,6 +188,7 @@ impl Resolver {
 
     /// Registry row -> status -> stored token -> refresh if expiring.
     pub fn resolve(&self, workspace_id: &str) -> Result<Arc<ResolvedToken>> {
+        test_panic("resolve", workspace_id);
         let key = Key::Workspace(workspace_id.to_owned());
         if let Some(t) = self.fast_get(&key) {
             self.maybe_refresh_ahead(&t);
@@ -177,6 +202,7 @@ impl Resolver {
 
     /// The same from a secret id, without the registry.
     pub fn resolve_secret(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
+        test_panic("resolve_secret", secret_id);
         let key = Key::Secret(secret_id.to_owned());
         if let Some(t) = self.fast_get(&key) {
             self.maybe_refresh_ahead(&t);
@@ -288,6 +314,7 @@ impl Resolver {
 
     /// Forgets everything cached about this workspace.
     pub fn invalidate(&self, workspace_id: &str) {
+        test_panic("invalidate", workspace_id);
         self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id);
         if let Err(e) =
             self.pool.call(|i| i.api.linear_oauth_resolver().call_invalidate(&mut i.store, workspace_id).map(Ok))
