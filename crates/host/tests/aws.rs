@@ -778,3 +778,25 @@ fn unstaged_value(id: &str) -> serde_json::Value {
     let (rt, sm, _) = raw();
     unstaged(&rt, &sm, id)
 }
+
+/// A resolver on the aws store made and used inside a Tokio runtime (an async
+/// service, a `#[tokio::test]`). `AwsBackend::open` used to `block_on` the SDK
+/// configuration on the caller's thread, which panics there ("Cannot start a
+/// runtime from within a runtime"), and dropping its runtime there panicked too.
+#[test]
+fn a_resolver_on_the_aws_store_opens_resolves_and_drops_inside_a_tokio_runtime() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let s = seed(&server, &Backends { secrets: aws.clone(), registry: aws }, &format!("rt{}", std::process::id()), 10);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let token = rt.block_on(async {
+        let r = Resolver::new(aws_options(&server, &t)).unwrap();
+        let token = r.resolve(&s.workspace_id).unwrap().access_token.secret().to_owned();
+        drop(r);
+        token
+    });
+    assert_ne!(token, s.access, "expiring: refreshed inside the runtime");
+    assert_eq!(server.counters().token_refresh, 1);
+}
+

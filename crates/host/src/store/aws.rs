@@ -34,7 +34,8 @@ const WRITTEN: &str = "secret_version";
 const PENDING_STAGE: &str = "LINEAR_OAUTH_PENDING";
 
 pub struct AwsBackend {
-    rt: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (see `Drop`).
+    rt: Option<tokio::runtime::Runtime>,
     secrets: aws_sdk_secretsmanager::Client,
     ddb: aws_sdk_dynamodb::Client,
     table: String,
@@ -68,6 +69,34 @@ impl aws_sdk_secretsmanager::config::Intercept for RequestCounter {
 impl std::fmt::Debug for AwsBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AwsBackend").field("table", &self.table).finish_non_exhaustive()
+    }
+}
+
+/// `rt.block_on(f)`, on a plain thread when the caller is inside a Tokio
+/// runtime already (an async program, a `#[tokio::test]`), where `block_on`
+/// panics ("Cannot start a runtime from within a runtime").
+fn block_on<F: Future + Send>(rt: &tokio::runtime::Runtime, f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|scope| {
+            scope.spawn(|| rt.block_on(f)).join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    } else {
+        rt.block_on(f)
+    }
+}
+
+impl Drop for AwsBackend {
+    /// Dropping a runtime inside another one panics; there it is shut down
+    /// without waiting (nothing of ours runs on it between calls).
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            }
+        }
     }
 }
 
@@ -106,7 +135,8 @@ impl AwsBackend {
             .connect_timeout(Duration::from_secs(5))
             .operation_attempt_timeout(Duration::from_secs(10))
             .build();
-        let conf = rt.block_on(
+        let conf = block_on(
+            &rt,
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .http_client(http)
                 .timeout_config(timeouts)
@@ -118,7 +148,7 @@ impl AwsBackend {
         Ok(Self {
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
             ddb: aws_sdk_dynamodb::Client::from_conf(ddb),
-            rt,
+            rt: Some(rt),
             table: registry_table.to_owned(),
             requests,
         })
@@ -129,17 +159,12 @@ impl AwsBackend {
         self.requests.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Runs an SDK future to completion from synchronous code (never from a
-    /// Tokio worker: the host hops off those before calling a store).
+    /// Runs an SDK future to completion from synchronous code.
     fn block<F: Future + Send>(&self, f: F) -> F::Output
     where
         F::Output: Send,
     {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|scope| scope.spawn(|| self.rt.block_on(f)).join().expect("AWS call panicked"))
-        } else {
-            self.rt.block_on(f)
-        }
+        block_on(self.rt.as_ref().expect("the runtime lives until drop"), f)
     }
 
     /// Creates the registry table (on-demand billing) and waits until it is active.
