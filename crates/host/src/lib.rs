@@ -21,7 +21,8 @@ pub use engine::LoadInfo;
 pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
 pub use hints::{FileHints, HintStore, MemoryHints};
 pub use log::{LogLevel, LogSink, TracingSink};
-pub use options::{checked_seconds, DurationOption, Options, Setting, SettingKind, SETTINGS};
+pub use options::{checked_seconds, default_max_instances, DurationOption, Options, Setting, SettingKind, SETTINGS};
+pub use pool::PoolStats;
 pub use resolver::{Resolver, TEST_PANIC_ENV};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
 pub use types::{

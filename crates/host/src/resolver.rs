@@ -7,8 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wit_resolver};
@@ -35,11 +34,39 @@ enum Key {
     Secret(String),
 }
 
+/// An uncached resolve in flight; later callers of its key wait for it.
+#[derive(Debug, Default)]
+struct Flight {
+    done: Mutex<bool>,
+    landed: Condvar,
+}
+
+/// Ends a flight when its call returns (or panics).
+struct Landing<'a> {
+    resolver: &'a Resolver,
+    key: &'a Key,
+    flight: Arc<Flight>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        self.resolver.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(self.key);
+        *self.flight.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.flight.landed.notify_all();
+    }
+}
+
 /// Resolves Linear access tokens; cheap to share across threads.
 #[derive(Clone)]
 pub struct Resolver {
     pool: Arc<Pool>,
     fast: Arc<RwLock<HashMap<Key, Arc<ResolvedToken>>>>,
+    /// Uncached resolves in flight by key: a caller of a key already in
+    /// flight waits outside the pool and then takes the result from the fast
+    /// path, so 1,000 callers of one expiring workspace hold one instance
+    /// instead of filling the pool's bound with callers waiting on one
+    /// refresh (which would stall resolves of other workspaces).
+    inflight: Arc<Mutex<HashMap<Key, Arc<Flight>>>>,
     /// Refresh-ahead per secret id: running, or cooling down after a failure
     /// until the given Unix ms (`u64::MAX` while running).
     ahead: Arc<Mutex<HashMap<String, u64>>>,
@@ -134,7 +161,12 @@ impl Resolver {
             options,
             settings,
         });
-        let r = Self { pool: Arc::new(Pool::new(shared)?), fast: Arc::default(), ahead: Arc::default() };
+        let r = Self {
+            pool: Arc::new(Pool::new(shared)?),
+            fast: Arc::default(),
+            inflight: Arc::default(),
+            ahead: Arc::default(),
+        };
         if let Some(reason) = &runtime()?.info.fallback_reason {
             r.pool.shared.sink.log(
                 LogLevel::Warn,
@@ -194,10 +226,54 @@ impl Resolver {
             self.maybe_refresh_ahead(&t);
             return Ok(t);
         }
-        let t = self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve(&mut i.store, workspace_id))?;
-        let t = self.fast_put(key, t.into());
+        self.single_flight(key, || {
+            self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve(&mut i.store, workspace_id))
+        })
+    }
+
+    /// `call` (an uncached resolve of `key`) unless one is in flight: then
+    /// its result from the fast path once it lands, or (it failed, or may
+    /// not be served) `call` after all. Followers wait holding nothing, and
+    /// the call they wait for never waits on a follower, so this cannot
+    /// deadlock with the pool's bound.
+    fn single_flight(
+        &self,
+        key: Key,
+        call: impl FnOnce() -> Result<wit_resolver::ResolvedToken>,
+    ) -> Result<Arc<ResolvedToken>> {
+        let (flight, leader) = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            match inflight.get(&key) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f = Arc::new(Flight::default());
+                    inflight.insert(key.clone(), f.clone());
+                    (f, true)
+                }
+            }
+        };
+        let _landing = if leader {
+            Some(Landing { resolver: self, key: &key, flight })
+        } else {
+            let mut done = flight.done.lock().unwrap_or_else(|e| e.into_inner());
+            while !*done {
+                done = flight.landed.wait(done).unwrap_or_else(|e| e.into_inner());
+            }
+            drop(done);
+            if let Some(t) = self.fast_get(&key) {
+                self.maybe_refresh_ahead(&t);
+                return Ok(t);
+            }
+            None
+        };
+        let t = self.fast_put(key.clone(), call()?.into());
         self.maybe_refresh_ahead(&t);
         Ok(t)
+    }
+
+    /// How the instance pool has been used (bound, peak, instances made).
+    pub fn pool_stats(&self) -> crate::PoolStats {
+        self.pool.stats()
     }
 
     /// The same from a secret id, without the registry.
@@ -208,10 +284,9 @@ impl Resolver {
             self.maybe_refresh_ahead(&t);
             return Ok(t);
         }
-        let t = self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve_secret(&mut i.store, secret_id))?;
-        let t = self.fast_put(key, t.into());
-        self.maybe_refresh_ahead(&t);
-        Ok(t)
+        self.single_flight(key, || {
+            self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve_secret(&mut i.store, secret_id))
+        })
     }
 
     /// A Linear API call made with `access_token` got 401: returns a token
