@@ -800,3 +800,23 @@ fn a_resolver_on_the_aws_store_opens_resolves_and_drops_inside_a_tokio_runtime()
     assert_eq!(server.counters().token_refresh, 1);
 }
 
+/// Secrets Manager answers a write to a secret scheduled for deletion with
+/// `InvalidRequestException`: a store error that says so, never a conflict
+/// (which would send the writer round a re-read and retry that cannot succeed).
+/// moto lets such writes through; `tests/moto_serial.py` refuses them as AWS
+/// documents, and without the fix the refused stage move was `Conflict`.
+#[test]
+fn a_write_to_a_secret_scheduled_for_deletion_is_a_store_error_not_a_conflict() {
+    let t = table();
+    let b = backend(&t);
+    let (rt, sm, _) = raw();
+    let id = format!("lo-deleting-{}", std::process::id());
+    let PutOutcome::Written(v) = SecretStore::put(&b, &id, "one", None).unwrap() else { panic!("written") };
+    rt.block_on(sm.delete_secret().secret_id(&id).recovery_window_in_days(7).send()).unwrap();
+    for expected in [Some(v.as_str()), None] {
+        let e = SecretStore::put(&b, &id, "two", expected).unwrap_err();
+        let Error::Store(m) = &e else { panic!("{e:?}") };
+        assert!(m.contains("scheduled for deletion") && m.contains("restore-secret"), "{m}");
+    }
+}
+

@@ -104,6 +104,31 @@ fn store_err(op: &str, e: impl std::error::Error) -> Error {
     Error::Store(format!("{op}: {}", DisplayErrorContext(e)))
 }
 
+/// Secrets Manager's error for an operation the secret's state forbids,
+/// above all a secret scheduled for deletion.
+const INVALID_REQUEST: &str = "InvalidRequestException";
+
+/// An operation the secret's state refuses: no lost race, so nothing to retry
+/// or re-read; the operator has to act.
+fn refused_by_state(id: &str, op: &str) -> Error {
+    Error::Store(format!(
+        "Secrets Manager refused {op} on secret {id} ({INVALID_REQUEST}): it is scheduled for deletion or otherwise \
+         unusable; restore it (aws secretsmanager restore-secret --secret-id {id}) or install the workspace again"
+    ))
+}
+
+/// What a refused move of `AWSCURRENT` means for a compare-and-swap: another
+/// version is current (`InvalidParameterException`: a conflict, the caller
+/// re-reads), or the secret cannot be written at all (`InvalidRequestException`,
+/// e.g. scheduled for deletion: a store error). `None` for anything else.
+fn stage_refusal(id: &str, code: Option<&str>) -> Option<Result<PutOutcome, Error>> {
+    match code? {
+        "InvalidParameterException" => Some(Ok(PutOutcome::Conflict)),
+        INVALID_REQUEST => Some(Err(refused_by_state(id, "UpdateSecretVersionStage"))),
+        _ => None,
+    }
+}
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -223,6 +248,8 @@ impl AwsBackend {
                 }))
             }
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+            // Scheduled for deletion (a purge): gone, as in the other stores.
+            Err(e) if e.code() == Some(INVALID_REQUEST) => Ok(None),
             Err(e) => Err(store_err("get-secret-value", e)),
         }
     }
@@ -246,7 +273,10 @@ impl AwsBackend {
             .version_stages(PENDING_STAGE)
             .send()
             .await
-            .map_err(|e| store_err("put-secret-value", e))?;
+            .map_err(|e| match e.code() {
+                Some(INVALID_REQUEST) => refused_by_state(id, "PutSecretValue"),
+                _ => store_err("put-secret-value", e),
+            })?;
         let new_version = staged.version_id().unwrap_or_default().to_owned();
         match self
             .secrets
@@ -259,10 +289,10 @@ impl AwsBackend {
             .await
         {
             Ok(_) => Ok(PutOutcome::Written(new_version)),
-            Err(e) if matches!(e.code(), Some("InvalidParameterException" | "InvalidRequestException")) => {
-                Ok(PutOutcome::Conflict)
-            }
-            Err(e) => Err(store_err("update-secret-version-stage", e)),
+            Err(e) => match stage_refusal(id, e.code()) {
+                Some(outcome) => outcome,
+                None => Err(store_err("update-secret-version-stage", e)),
+            },
         }
     }
 }
@@ -283,6 +313,9 @@ impl SecretStore for AwsBackend {
                     None => match self.secrets.create_secret().name(id).secret_string(value).send().await {
                         Ok(out) => return Ok(PutOutcome::Written(out.version_id().unwrap_or_default().to_owned())),
                         Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => continue,
+                        Err(e) if e.code() == Some(INVALID_REQUEST) => {
+                            return Err(refused_by_state(id, "CreateSecret"))
+                        }
                         Err(e) => return Err(store_err("create-secret", e)),
                     },
                     Some(current) => {
@@ -511,5 +544,21 @@ impl Registry for AwsBackend {
                 Err(e) => Err(store_err("update-item (lease release)", e)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `InvalidRequestException` (e.g. a secret scheduled for deletion) was a
+    /// conflict, so the caller re-read and retried a write that cannot succeed.
+    #[test]
+    fn a_refused_stage_move_is_a_conflict_only_when_another_version_is_current() {
+        assert!(matches!(stage_refusal("s", Some("InvalidParameterException")), Some(Ok(PutOutcome::Conflict))));
+        let Some(Err(Error::Store(m))) = stage_refusal("s", Some("InvalidRequestException")) else { panic!() };
+        assert!(m.contains("scheduled for deletion") && m.contains("restore-secret --secret-id s"), "{m}");
+        assert!(stage_refusal("s", Some("ThrottlingException")).is_none());
+        assert!(stage_refusal("s", None).is_none());
     }
 }
