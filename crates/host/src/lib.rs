@@ -24,7 +24,7 @@ pub use log::{LogLevel, LogSink, TracingSink};
 pub use options::{checked_seconds, default_max_instances, DurationOption, Options, Setting, SettingKind, SETTINGS};
 pub use pool::PoolStats;
 pub use resolver::{Resolver, TEST_PANIC_ENV};
-pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
+pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, SecretDeletion, Versioned};
 pub use types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
     RevokeOutcome, SecretString, Target,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, HintStore, LogSink};
+use crate::{Error, HintStore, LogSink, SecretDeletion};
 
 /// Resolver options; `Default` is production Linear with the file store.
 #[derive(Debug, Clone)]
@@ -62,6 +62,10 @@ pub struct Options {
     /// background refresh, so no caller waits for Linear; zero turns it off.
     /// A short-lived host refreshes inline instead, this much earlier.
     pub refresh_ahead: Duration,
+    /// How a purge (`revoke` with `purge`) deletes the secret in the `aws`
+    /// store: a 7-day recovery window by default. Set by the host program
+    /// (the CLI's `revoke` flags), not a [`SETTINGS`] entry.
+    pub secret_deletion: SecretDeletion,
 }
 
 pub const DEFAULT_API_BASE: &str = "https://api.linear.app";
@@ -91,6 +95,7 @@ impl Default for Options {
             long_lived: true,
             failure_memory: Duration::from_secs(1),
             refresh_ahead: Duration::from_secs(600),
+            secret_deletion: SecretDeletion::default(),
         }
     }
 }

@@ -118,7 +118,8 @@ impl Resolver {
     pub fn new(options: Options) -> Result<Self> {
         test_panic("new", &options.store);
         options.validate()?;
-        let mut backends = Backends::open_with(&options.store, options.registry_table.as_deref())?;
+        let mut backends =
+            Backends::open_deleting(&options.store, options.registry_table.as_deref(), options.secret_deletion)?;
         if options.long_lived && options.store == "aws" {
             // A lease release is a DynamoDB round trip nobody here waits for.
             backends.registry = Arc::new(crate::store::DeferredRelease::new(backends.registry));
@@ -420,7 +421,9 @@ impl Resolver {
     /// Marks the registry row revoked (always), revokes the grant at Linear as
     /// Linear documents it, and reports how that went. With `purge` the secret
     /// is deleted only if the grant is known dead (`Revoked`, `AlreadyDead`),
-    /// or anyway with `force`; a kept secret is marked expired.
+    /// or anyway with `force`; a kept secret is marked expired. The deletion
+    /// is the store's `delete`: the `aws` store keeps the secret restorable
+    /// for `Options::secret_deletion`'s window, file and memory delete at once.
     pub fn revoke(&self, workspace_id: &str, purge: bool, force: bool) -> Result<Revocation> {
         let r: wit_admin::Revocation =
             self.pool.call(|i| i.api.linear_oauth_admin().call_revoke(&mut i.store, workspace_id, purge, force))?;

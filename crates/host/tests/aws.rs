@@ -820,3 +820,40 @@ fn a_write_to_a_secret_scheduled_for_deletion_is_a_store_error_not_a_conflict() 
     }
 }
 
+fn deleted_date(rt: &tokio::runtime::Runtime, sm: &aws_sdk_secretsmanager::Client, id: &str) -> Option<String> {
+    let out = rt.block_on(sm.describe_secret().secret_id(id).send()).unwrap();
+    out.deleted_date().map(|d| d.to_string())
+}
+
+/// `revoke --purge --force` deleted the secret with no recovery window. It now
+/// schedules the deletion (7 days by default), so a mistaken purge can be
+/// restored; `SecretDeletion::Immediate` still deletes at once.
+#[test]
+fn a_purge_on_aws_keeps_the_secret_restorable_unless_told_otherwise() {
+    use linear_oauth_host::{RevokeOutcome, SecretDeletion};
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let backends = Backends { secrets: aws.clone(), registry: aws };
+    let (rt, sm, _) = raw();
+    let pid = std::process::id();
+    let kept = seed(&server, &backends, &format!("pk{pid}"), 3600);
+    let gone = seed(&server, &backends, &format!("pg{pid}"), 3600);
+
+    let r = Resolver::new(aws_options(&server, &t)).unwrap();
+    assert_eq!(r.options().secret_deletion, SecretDeletion::RecoveryWindow(7), "the default");
+    let rev = r.revoke(&kept.workspace_id, true, true).unwrap();
+    assert_eq!((rev.outcome, rev.purged), (RevokeOutcome::Revoked, true));
+    assert!(deleted_date(&rt, &sm, &kept.secret_id).is_some(), "scheduled for deletion");
+    assert!(matches!(r.resolve_secret(&kept.secret_id), Err(Error::SecretMissing(_))), "gone for resolvers");
+    rt.block_on(sm.restore_secret().secret_id(&kept.secret_id).send()).unwrap();
+    assert_eq!(unstaged(&rt, &sm, &kept.secret_id)["access_token"], kept.access.as_str(), "restored intact");
+
+    let o = Options { secret_deletion: SecretDeletion::Immediate, ..aws_options(&server, &t) };
+    let rev = Resolver::new(o).unwrap().revoke(&gone.workspace_id, true, true).unwrap();
+    assert!(rev.purged);
+    let e = rt.block_on(sm.describe_secret().secret_id(&gone.secret_id).send()).unwrap_err();
+    assert!(e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "gone at once");
+    assert!(matches!(SecretDeletion::window(6), Err(Error::InvalidInput(_))));
+    assert!(matches!(SecretDeletion::window(31), Err(Error::InvalidInput(_))));
+}

@@ -23,7 +23,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-use super::{now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretStore, Versioned, LEASE_CLOCK_SKEW_MS};
+use super::{
+    now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretDeletion, SecretStore, Versioned, LEASE_CLOCK_SKEW_MS,
+};
 use crate::Error;
 
 const KEY: &str = "linear_workspace_id";
@@ -40,6 +42,7 @@ pub struct AwsBackend {
     ddb: aws_sdk_dynamodb::Client,
     table: String,
     requests: RequestCounter,
+    deletion: SecretDeletion,
 }
 
 /// Counts the requests this backend sends, by operation (`X-Amz-Target`,
@@ -176,7 +179,14 @@ impl AwsBackend {
             rt: Some(rt),
             table: registry_table.to_owned(),
             requests,
+            deletion: SecretDeletion::default(),
         })
+    }
+
+    /// How `delete` (a purge) removes a secret; a recovery window by default.
+    pub fn with_deletion(mut self, deletion: SecretDeletion) -> Self {
+        self.deletion = deletion;
+        self
     }
 
     /// Requests sent so far, by operation (`X-Amz-Target`); every retry counts.
@@ -329,11 +339,20 @@ impl SecretStore for AwsBackend {
         })
     }
 
+    /// Schedules the deletion with this backend's recovery window (see
+    /// [`SecretDeletion`]), or deletes at once when configured so.
     fn delete(&self, id: &str) -> Result<bool, Error> {
         self.block(async {
-            match self.secrets.delete_secret().secret_id(id).force_delete_without_recovery(true).send().await {
+            let request = self.secrets.delete_secret().secret_id(id);
+            let request = match self.deletion {
+                SecretDeletion::RecoveryWindow(days) => request.recovery_window_in_days(i64::from(days)),
+                SecretDeletion::Immediate => request.force_delete_without_recovery(true),
+            };
+            match request.send().await {
                 Ok(_) => Ok(true),
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
+                // Already scheduled for deletion: nothing more to delete.
+                Err(e) if e.code() == Some(INVALID_REQUEST) => Ok(false),
                 Err(e) => Err(store_err("delete-secret", e)),
             }
         })
