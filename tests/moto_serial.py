@@ -23,7 +23,16 @@ AWSCURRENT label as the one source of the current version.
    AWSCURRENT, so readers of the old layout (unstaged reads, as boto3 and the
    old Lambdas do) see what they would see in AWS.
 
-3. For benchmarks: MOTO_DELAY_MS=N (environment) holds every request N ms
+3. moto 5.2.5 lets PutSecretValue and UpdateSecretVersionStage write to a
+   secret scheduled for deletion, and answers CreateSecret of its name with
+   ResourceExistsException. Secrets Manager refuses all three with
+   InvalidRequestException, whose documented causes begin with "The secret is
+   scheduled for deletion" (Errors of
+   https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html,
+   .../API_UpdateSecretVersionStage.html and .../API_CreateSecret.html);
+   `patch_secrets_manager` does the same.
+
+4. For benchmarks: MOTO_DELAY_MS=N (environment) holds every request N ms
    before it is handled, outside the lock, as a network round trip to AWS
    would; and GET /_launcher/requests answers how many requests of each
    operation (X-Amz-Target) it has served, so a benchmark can count the
@@ -46,7 +55,8 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from moto.secretsmanager.models import FakeSecret
+from moto.secretsmanager.exceptions import InvalidRequestException
+from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
 
 CURRENT = "AWSCURRENT"
 PREVIOUS = "AWSPREVIOUS"
@@ -76,11 +86,34 @@ def _make_current(secret, secret_version, version_id):
     secret.versions[version_id] = secret_version
 
 
+def _refusing_deleted(method, operation, key="secret_id"):
+    """`method` of the backend, refused for a secret marked for deletion."""
+
+    def refuse(self, *args, **kwargs):
+        secret_id = kwargs.get(key, args[0] if args else None)
+        if secret_id is not None and self._is_valid_identifier(secret_id):
+            secret = self.secrets[secret_id]
+            if getattr(secret, "is_deleted", lambda: False)():
+                raise InvalidRequestException(
+                    f"An error occurred (InvalidRequestException) when calling the {operation} operation: "
+                    "You can't perform this operation on the secret because it was marked for deletion."
+                )
+        return method(self, *args, **kwargs)
+
+    return refuse
+
+
 def patch_secrets_manager():
     # The label is the truth: assignments to the default are ignored.
     FakeSecret.default_version_id = property(_current_version_id, lambda self, value: None)
     FakeSecret.set_default_version_id = lambda self, version_id: None
     FakeSecret.reset_default_version = _make_current
+    for name, operation, key in [
+        ("put_secret_value", "PutSecretValue", "secret_id"),
+        ("update_secret_version_stage", "UpdateSecretVersionStage", "secret_id"),
+        ("create_secret", "CreateSecret", "name"),
+    ]:
+        setattr(SecretsManagerBackend, name, _refusing_deleted(getattr(SecretsManagerBackend, name), operation, key))
 
 
 class Serialized:

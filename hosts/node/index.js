@@ -237,7 +237,13 @@ class Resolver {
     const t = this.#hotWorkspaces.get(workspaceId);
     if (hot(t)) return Promise.resolve(t);
     if (typeof workspaceId === 'string') {
-      const c = this.#native.cached(workspaceId);
+      let c;
+      try {
+        c = this.#native.cached(workspaceId);
+      } catch (e) {
+        // A host bug (INTERNAL): a rejection, as from the slow path, never a throw.
+        return Promise.reject(e);
+      }
       if (c !== null) {
         this.#hotWorkspaces.set(workspaceId, c);
         return Promise.resolve(c);
@@ -250,7 +256,13 @@ class Resolver {
     const t = this.#hotSecrets.get(secretId);
     if (hot(t)) return Promise.resolve(t);
     if (typeof secretId === 'string') {
-      const c = this.#native.cachedSecret(secretId);
+      let c;
+      try {
+        c = this.#native.cachedSecret(secretId);
+      } catch (e) {
+        // A host bug (INTERNAL): a rejection, as from the slow path, never a throw.
+        return Promise.reject(e);
+      }
       if (c !== null) {
         this.#hotSecrets.set(secretId, c);
         return Promise.resolve(c);

@@ -22,10 +22,12 @@ pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
 pub use hints::{FileHints, HintStore, MemoryHints};
 pub use log::{LogLevel, LogSink, TracingSink};
 pub use options::{
-    checked_seconds, DurationOption, Lifetime, Options, Setting, SettingKind, INVOCATION_ENV_VARS, SETTINGS,
+    checked_seconds, default_max_instances, DurationOption, Lifetime, Options, Setting, SettingKind,
+    INVOCATION_ENV_VARS, SETTINGS,
 };
-pub use resolver::Resolver;
-pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, Versioned};
+pub use pool::PoolStats;
+pub use resolver::{Resolver, TEST_PANIC_ENV};
+pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, SecretDeletion, Versioned};
 pub use types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
     RevokeOutcome, SecretString, Target,

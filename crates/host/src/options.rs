@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, HintStore, LogSink};
+use crate::{Error, HintStore, LogSink, SecretDeletion};
 
 /// Resolver options; `Default` is production Linear with the file store.
 #[derive(Debug, Clone)]
@@ -41,6 +41,10 @@ pub struct Options {
     pub call_deadline: Duration,
     /// Linear memory cap of one component instance.
     pub max_memory_bytes: usize,
+    /// Most calls inside component instances at once (each holds one
+    /// instance); more callers queue. Cache hits never take one. Default
+    /// [`default_max_instances`]. Set by the host program, not a [`SETTINGS`] entry.
+    pub max_instances: usize,
     /// Where log events go; `None` means `tracing`.
     pub log_sink: Option<Arc<dyn LogSink>>,
     /// Where the component keeps non-secret hints between calls; `None`
@@ -59,6 +63,10 @@ pub struct Options {
     /// background refresh, so no caller waits for Linear; zero turns it off.
     /// A short-lived host refreshes inline instead, this much earlier.
     pub refresh_ahead: Duration,
+    /// How a purge (`revoke` with `purge`) deletes the secret in the `aws`
+    /// store: a 7-day recovery window by default. Set by the host program
+    /// (the CLI's `revoke` flags), not a [`SETTINGS`] entry.
+    pub secret_deletion: SecretDeletion,
 }
 
 pub const DEFAULT_API_BASE: &str = "https://api.linear.app";
@@ -82,13 +90,25 @@ impl Default for Options {
             lease_wait: Duration::from_secs(30),
             call_deadline: Duration::from_secs(60),
             max_memory_bytes: 64 << 20,
+            max_instances: default_max_instances(),
             log_sink: None,
             hints: None,
             lifetime: None,
             failure_memory: Duration::from_secs(1),
             refresh_ahead: Duration::from_secs(600),
+            secret_deletion: SecretDeletion::default(),
         }
     }
+}
+
+/// Eight instances per core, from 16 to 64. An uncached call mostly waits on
+/// the store or Linear (a refresh: hundreds of ms), not the CPU, so the bound
+/// is about memory: an instance costs about 100 KiB resident in practice
+/// (`pool_rss` example) but may grow to `max_memory_bytes`. 16 let a small
+/// Lambda or a 2-core worker refresh 16 workspaces at once.
+pub fn default_max_instances() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 8).clamp(16, 64)
 }
 
 /// `file:` + `$XDG_DATA_HOME/linear-oauth` (or `~/.local/share/linear-oauth`).
@@ -195,6 +215,9 @@ impl Options {
     pub fn validate(&self) -> Result<(), Error> {
         for opt in DurationOption::ALL {
             opt.check(opt.field(), *opt.field_ref(self))?;
+        }
+        if self.max_instances == 0 {
+            return Err(Error::InvalidInput("max_instances must be at least 1".into()));
         }
         check_memory("max_memory_bytes", self.max_memory_bytes)?;
         if self.registry_table.is_some() && self.store != "aws" {
@@ -703,7 +726,7 @@ mod tests {
         let fields: Vec<_> = SETTINGS.iter().map(|s| s.field).collect();
         let debug = format!("{:?}", Options::default());
         for field in debug.split(&['{', ',', ' '][..]).filter_map(|p| p.strip_suffix(':')) {
-            let set_by_host = ["log_sink", "hints"].contains(&field);
+            let set_by_host = ["log_sink", "hints", "max_instances", "secret_deletion"].contains(&field);
             assert_eq!(fields.contains(&field), !set_by_host, "{field}");
         }
         for opt in DurationOption::ALL {

@@ -1,8 +1,19 @@
 //! A small pool of component instances. Every call that is not a cache hit
 //! takes one instance for its duration, so a slow refresh of one workspace
 //! holds one instance and never blocks calls for others.
+//!
+//! At most `Options::max_instances` calls are in instances at once; later
+//! callers queue for a slot before entering wasm. Without the bound every
+//! concurrent uncached caller got an instance (a `Store` whose linear memory
+//! may grow to `max_memory_bytes`). The bound cannot deadlock the in-process
+//! single flight: a caller waits for a slot holding nothing, and whoever
+//! holds a refresh lock (`coord.rs`) is inside an instance already and never
+//! waits for a slot, so the refresh completes and frees the lock and its
+//! waiters' slots. (`Resolver` also keeps callers of one id that is already
+//! in flight out of the queue; see `resolver.rs`.)
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
@@ -27,6 +38,48 @@ pub(crate) struct Instance {
 pub(crate) struct Pool {
     pub shared: Arc<Shared>,
     idle: Mutex<Vec<Instance>>,
+    slots: Slots,
+    created: AtomicUsize,
+}
+
+/// How the pool has been used: for tests and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The bound: most calls in an instance at once (`Options::max_instances`).
+    pub max_instances: usize,
+    /// Most calls that were in an instance at once so far.
+    pub peak_in_use: usize,
+    /// Instances made so far (discarded ones included).
+    pub instances_created: usize,
+}
+
+/// A counting semaphore: calls in an instance now, and the most so far.
+struct Slots {
+    max: usize,
+    state: Mutex<(usize, usize)>,
+    freed: Condvar,
+}
+
+/// One slot, given back when dropped (also when the call panics).
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn take(&self) -> Slot<'_> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.0 >= self.max {
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.0 += 1;
+        state.1 = state.1.max(state.0);
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner()).0 -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -48,13 +101,23 @@ impl Pool {
     /// Makes the first instance now, so configuration errors surface at
     /// construction.
     pub fn new(shared: Arc<Shared>) -> Result<Self> {
-        let pool = Self { shared, idle: Mutex::default() };
+        let slots = Slots { max: shared.options.max_instances, state: Mutex::default(), freed: Condvar::new() };
+        let pool = Self { shared, idle: Mutex::default(), slots, created: AtomicUsize::new(0) };
         let inst = pool.instantiate()?;
         pool.idle.lock().unwrap().push(inst);
         Ok(pool)
     }
 
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            max_instances: self.slots.max,
+            peak_in_use: self.slots.state.lock().unwrap_or_else(|e| e.into_inner()).1,
+            instances_created: self.created.load(Ordering::Relaxed),
+        }
+    }
+
     fn instantiate(&self) -> Result<Instance> {
+        self.created.fetch_add(1, Ordering::Relaxed);
         let rt = runtime()?;
         let ctx = Ctx {
             wasi: WasiCtx::builder().build(),
@@ -83,13 +146,14 @@ impl Pool {
         store.data_mut().egress.call_started(deadline);
     }
 
-    /// One call into an instance from the pool. A trap (deadline, memory cap,
-    /// bug) discards the instance and its locks; errors the component returns
-    /// keep it.
+    /// One call into an instance from the pool, once a slot is free. A trap
+    /// (deadline, memory cap, bug) discards the instance and its locks;
+    /// errors the component returns keep it.
     pub fn call<R: Send>(
         &self,
         f: impl FnOnce(&mut Instance) -> wasmtime::Result<std::result::Result<R, bindings::types::Error>> + Send,
     ) -> Result<R> {
+        let _slot = self.slots.take();
         off_tokio(|| {
             let popped = self.idle.lock().unwrap().pop();
             let mut inst = match popped {

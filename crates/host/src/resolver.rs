@@ -7,8 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wit_resolver, types as wit_types};
@@ -35,11 +34,39 @@ enum Key {
     Secret(String),
 }
 
+/// An uncached resolve in flight; later callers of its key wait for it.
+#[derive(Debug, Default)]
+struct Flight {
+    done: Mutex<bool>,
+    landed: Condvar,
+}
+
+/// Ends a flight when its call returns (or panics).
+struct Landing<'a> {
+    resolver: &'a Resolver,
+    key: &'a Key,
+    flight: Arc<Flight>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        self.resolver.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(self.key);
+        *self.flight.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.flight.landed.notify_all();
+    }
+}
+
 /// Resolves Linear access tokens; cheap to share across threads.
 #[derive(Clone)]
 pub struct Resolver {
     pool: Arc<Pool>,
     fast: Arc<RwLock<HashMap<Key, Arc<ResolvedToken>>>>,
+    /// Uncached resolves in flight by key: a caller of a key already in
+    /// flight waits outside the pool and then takes the result from the fast
+    /// path, so 1,000 callers of one expiring workspace hold one instance
+    /// instead of filling the pool's bound with callers waiting on one
+    /// refresh (which would stall resolves of other workspaces).
+    inflight: Arc<Mutex<HashMap<Key, Arc<Flight>>>>,
     /// Refresh-ahead per secret id: running, or cooling down after a failure
     /// until the given Unix ms (`u64::MAX` while running).
     ahead: Arc<Mutex<HashMap<String, u64>>>,
@@ -54,19 +81,46 @@ impl fmt::Debug for Resolver {
     }
 }
 
-fn holder_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("pid{}-{:08x}-{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+/// This resolver's name on the leases it takes: 128 random bits in hex. A pid
+/// and a counter coincide across containers and Lambdas (every one is pid 1
+/// or 8 and starts at 0), and two holders with one name would both think they
+/// hold the lease.
+fn holder_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| crate::Error::Internal(format!("no OS randomness for a lease holder id: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// The environment variable of [`test_panic`].
+pub const TEST_PANIC_ENV: &str = "LINEAR_OAUTH_TEST_PANIC_ID";
+
+/// Test hook, compiled into debug builds only (release and dist builds, what
+/// ships, have no `debug_assertions`, so there it is nothing): when
+/// [`TEST_PANIC_ENV`] is `ENTRY:ID`, the entry point `ENTRY` (`new`,
+/// `resolve`, `resolve_secret`, `cached`, `cached_secret`, `invalidate`)
+/// called with `ID` (for `new`, the `store` option) panics inside the host,
+/// so the Python and Node layers can test that a panic reaches their caller
+/// as an internal error.
+#[cfg(debug_assertions)]
+fn test_panic(entry: &str, id: &str) {
+    if std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v.as_encoded_bytes() == format!("{entry}:{id}").as_bytes()) {
+        panic!("{TEST_PANIC_ENV} names {entry}:{id}: a test-only panic");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+fn test_panic(_: &str, _: &str) {}
 
 impl Resolver {
     /// Opens the store named in `options.store`.
     pub fn new(options: Options) -> Result<Self> {
+        test_panic("new", &options.store);
         options.validate()?;
         options.check_store()?;
-        let mut backends = Backends::open_with(&options.store, options.registry_table.as_deref())?;
+        let mut backends =
+            Backends::open_deleting(&options.store, options.registry_table.as_deref(), options.secret_deletion)?;
         if options.effective_lifetime().0 == Lifetime::LongLived && options.store == "aws" {
             // A lease release is a DynamoDB round trip nobody here waits
             // for; only a process that outlives the call may send it later.
@@ -96,7 +150,7 @@ impl Resolver {
             http_timeout_ms: ms(options.http_timeout),
             lease_ttl_ms: ms(options.lease_ttl),
             lease_wait_ms: ms(options.lease_wait),
-            holder_id: holder_id(),
+            holder_id: holder_id()?,
             lifetime: match lifetime {
                 Lifetime::LongLived => wit_types::Lifetime::LongLived,
                 Lifetime::Invocation => wit_types::Lifetime::Invocation,
@@ -115,7 +169,12 @@ impl Resolver {
             options,
             settings,
         });
-        let r = Self { pool: Arc::new(Pool::new(shared)?), fast: Arc::default(), ahead: Arc::default() };
+        let r = Self {
+            pool: Arc::new(Pool::new(shared)?),
+            fast: Arc::default(),
+            inflight: Arc::default(),
+            ahead: Arc::default(),
+        };
         // Once per resolver: what may run after a call returns depends on
         // it. The plain service default stays quiet (constructing a resolver
         // need not import a binding's logging machinery).
@@ -161,6 +220,7 @@ impl Resolver {
     /// The cached token for a workspace if it may be served without any I/O
     /// (inside the refresh-ahead window this starts the background refresh).
     pub fn cached(&self, workspace_id: &str) -> Option<Arc<ResolvedToken>> {
+        test_panic("cached", workspace_id);
         let t = self.fast_get(&Key::Workspace(workspace_id.to_owned()))?;
         self.maybe_refresh_ahead(&t);
         Some(t)
@@ -168,6 +228,7 @@ impl Resolver {
 
     /// The cached token for a secret id if it may be served without any I/O.
     pub fn cached_secret(&self, secret_id: &str) -> Option<Arc<ResolvedToken>> {
+        test_panic("cached_secret", secret_id);
         let t = self.fast_get(&Key::Secret(secret_id.to_owned()))?;
         self.maybe_refresh_ahead(&t);
         Some(t)
@@ -175,28 +236,73 @@ impl Resolver {
 
     /// Registry row -> status -> stored token -> refresh if expiring.
     pub fn resolve(&self, workspace_id: &str) -> Result<Arc<ResolvedToken>> {
+        test_panic("resolve", workspace_id);
         let key = Key::Workspace(workspace_id.to_owned());
         if let Some(t) = self.fast_get(&key) {
             self.maybe_refresh_ahead(&t);
             return Ok(t);
         }
-        let t = self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve(&mut i.store, workspace_id))?;
-        let t = self.fast_put(key, t.into());
+        self.single_flight(key, || {
+            self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve(&mut i.store, workspace_id))
+        })
+    }
+
+    /// `call` (an uncached resolve of `key`) unless one is in flight: then
+    /// its result from the fast path once it lands, or (it failed, or may
+    /// not be served) `call` after all. Followers wait holding nothing, and
+    /// the call they wait for never waits on a follower, so this cannot
+    /// deadlock with the pool's bound.
+    fn single_flight(
+        &self,
+        key: Key,
+        call: impl FnOnce() -> Result<wit_resolver::ResolvedToken>,
+    ) -> Result<Arc<ResolvedToken>> {
+        let (flight, leader) = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            match inflight.get(&key) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f = Arc::new(Flight::default());
+                    inflight.insert(key.clone(), f.clone());
+                    (f, true)
+                }
+            }
+        };
+        let _landing = if leader {
+            Some(Landing { resolver: self, key: &key, flight })
+        } else {
+            let mut done = flight.done.lock().unwrap_or_else(|e| e.into_inner());
+            while !*done {
+                done = flight.landed.wait(done).unwrap_or_else(|e| e.into_inner());
+            }
+            drop(done);
+            if let Some(t) = self.fast_get(&key) {
+                self.maybe_refresh_ahead(&t);
+                return Ok(t);
+            }
+            None
+        };
+        let t = self.fast_put(key.clone(), call()?.into());
         self.maybe_refresh_ahead(&t);
         Ok(t)
     }
 
+    /// How the instance pool has been used (bound, peak, instances made).
+    pub fn pool_stats(&self) -> crate::PoolStats {
+        self.pool.stats()
+    }
+
     /// The same from a secret id, without the registry.
     pub fn resolve_secret(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
+        test_panic("resolve_secret", secret_id);
         let key = Key::Secret(secret_id.to_owned());
         if let Some(t) = self.fast_get(&key) {
             self.maybe_refresh_ahead(&t);
             return Ok(t);
         }
-        let t = self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve_secret(&mut i.store, secret_id))?;
-        let t = self.fast_put(key, t.into());
-        self.maybe_refresh_ahead(&t);
-        Ok(t)
+        self.single_flight(key, || {
+            self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve_secret(&mut i.store, secret_id))
+        })
     }
 
     /// A Linear API call made with `access_token` got 401: returns a token
@@ -299,6 +405,7 @@ impl Resolver {
 
     /// Forgets everything cached about this workspace.
     pub fn invalidate(&self, workspace_id: &str) {
+        test_panic("invalidate", workspace_id);
         self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id);
         if let Err(e) =
             self.pool.call(|i| i.api.linear_oauth_resolver().call_invalidate(&mut i.store, workspace_id).map(Ok))
@@ -329,7 +436,9 @@ impl Resolver {
     /// Marks the registry row revoked (always), revokes the grant at Linear as
     /// Linear documents it, and reports how that went. With `purge` the secret
     /// is deleted only if the grant is known dead (`Revoked`, `AlreadyDead`),
-    /// or anyway with `force`; a kept secret is marked expired.
+    /// or anyway with `force`; a kept secret is marked expired. The deletion
+    /// is the store's `delete`: the `aws` store keeps the secret restorable
+    /// for `Options::secret_deletion`'s window, file and memory delete at once.
     pub fn revoke(&self, workspace_id: &str, purge: bool, force: bool) -> Result<Revocation> {
         let r: wit_admin::Revocation =
             self.pool.call(|i| i.api.linear_oauth_admin().call_revoke(&mut i.store, workspace_id, purge, force))?;
@@ -411,5 +520,25 @@ impl Resolver {
             matches!(k, Key::Workspace(w) if *w == installed.workspace_id) || v.workspace_id == installed.workspace_id
         });
         Ok(installed.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lease holder ids are random, not pid-and-counter (which repeat across
+    /// containers): two resolvers of one process get two 128-bit hex names.
+    #[test]
+    fn each_resolver_holds_leases_under_its_own_random_id() {
+        let options = || Options { store: "memory:".into(), ..Options::default() };
+        let a = Resolver::new(options()).unwrap();
+        let b = Resolver::new(options()).unwrap();
+        let (a, b) = (&a.pool.shared.settings.holder_id, &b.pool.shared.settings.holder_id);
+        for id in [a, b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{id}");
+        }
+        assert_ne!(a, b);
     }
 }

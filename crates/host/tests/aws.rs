@@ -807,3 +807,82 @@ fn an_invocation_releases_its_lease_before_the_call_returns() {
     let key = format!("refresh:{}", s.secret_id);
     assert!(aws.try_lease(&key, "another-process", Duration::from_secs(25), "{}").unwrap().acquired);
 }
+
+/// A resolver on the aws store made and used inside a Tokio runtime (an async
+/// service, a `#[tokio::test]`). `AwsBackend::open` used to `block_on` the SDK
+/// configuration on the caller's thread, which panics there ("Cannot start a
+/// runtime from within a runtime"), and dropping its runtime there panicked too.
+#[test]
+fn a_resolver_on_the_aws_store_opens_resolves_and_drops_inside_a_tokio_runtime() {
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let s = seed(&server, &Backends { secrets: aws.clone(), registry: aws }, &format!("rt{}", std::process::id()), 10);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let token = rt.block_on(async {
+        let r = Resolver::new(aws_options(&server, &t)).unwrap();
+        let token = r.resolve(&s.workspace_id).unwrap().access_token.secret().to_owned();
+        drop(r);
+        token
+    });
+    assert_ne!(token, s.access, "expiring: refreshed inside the runtime");
+    assert_eq!(server.counters().token_refresh, 1);
+}
+
+/// Secrets Manager answers a write to a secret scheduled for deletion with
+/// `InvalidRequestException`: a store error that says so, never a conflict
+/// (which would send the writer round a re-read and retry that cannot succeed).
+/// moto lets such writes through; `tests/moto_serial.py` refuses them as AWS
+/// documents, and without the fix the refused stage move was `Conflict`.
+#[test]
+fn a_write_to_a_secret_scheduled_for_deletion_is_a_store_error_not_a_conflict() {
+    let t = table();
+    let b = backend(&t);
+    let (rt, sm, _) = raw();
+    let id = format!("lo-deleting-{}", std::process::id());
+    let PutOutcome::Written(v) = SecretStore::put(&b, &id, "one", None).unwrap() else { panic!("written") };
+    rt.block_on(sm.delete_secret().secret_id(&id).recovery_window_in_days(7).send()).unwrap();
+    for expected in [Some(v.as_str()), None] {
+        let e = SecretStore::put(&b, &id, "two", expected).unwrap_err();
+        let Error::Store(m) = &e else { panic!("{e:?}") };
+        assert!(m.contains("scheduled for deletion") && m.contains("restore-secret"), "{m}");
+    }
+}
+
+fn deleted_date(rt: &tokio::runtime::Runtime, sm: &aws_sdk_secretsmanager::Client, id: &str) -> Option<String> {
+    let out = rt.block_on(sm.describe_secret().secret_id(id).send()).unwrap();
+    out.deleted_date().map(|d| d.to_string())
+}
+
+/// `revoke --purge --force` deleted the secret with no recovery window. It now
+/// schedules the deletion (7 days by default), so a mistaken purge can be
+/// restored; `SecretDeletion::Immediate` still deletes at once.
+#[test]
+fn a_purge_on_aws_keeps_the_secret_restorable_unless_told_otherwise() {
+    use linear_oauth_host::{RevokeOutcome, SecretDeletion};
+    let server = server();
+    let t = table();
+    let aws = Arc::new(backend(&t));
+    let backends = Backends { secrets: aws.clone(), registry: aws };
+    let (rt, sm, _) = raw();
+    let pid = std::process::id();
+    let kept = seed(&server, &backends, &format!("pk{pid}"), 3600);
+    let gone = seed(&server, &backends, &format!("pg{pid}"), 3600);
+
+    let r = Resolver::new(aws_options(&server, &t)).unwrap();
+    assert_eq!(r.options().secret_deletion, SecretDeletion::RecoveryWindow(7), "the default");
+    let rev = r.revoke(&kept.workspace_id, true, true).unwrap();
+    assert_eq!((rev.outcome, rev.purged), (RevokeOutcome::Revoked, true));
+    assert!(deleted_date(&rt, &sm, &kept.secret_id).is_some(), "scheduled for deletion");
+    assert!(matches!(r.resolve_secret(&kept.secret_id), Err(Error::SecretMissing(_))), "gone for resolvers");
+    rt.block_on(sm.restore_secret().secret_id(&kept.secret_id).send()).unwrap();
+    assert_eq!(unstaged(&rt, &sm, &kept.secret_id)["access_token"], kept.access.as_str(), "restored intact");
+
+    let o = Options { secret_deletion: SecretDeletion::Immediate, ..aws_options(&server, &t) };
+    let rev = Resolver::new(o).unwrap().revoke(&gone.workspace_id, true, true).unwrap();
+    assert!(rev.purged);
+    let e = rt.block_on(sm.describe_secret().secret_id(&gone.secret_id).send()).unwrap_err();
+    assert!(e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "gone at once");
+    assert!(matches!(SecretDeletion::window(6), Err(Error::InvalidInput(_))));
+    assert!(matches!(SecretDeletion::window(31), Err(Error::InvalidInput(_))));
+}

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -1008,4 +1009,51 @@ fn invalidate_reaches_tokens_resolved_by_secret() {
         .unwrap();
     r.invalidate(&s.workspace_id);
     assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, "rotated-elsewhere");
+}
+
+/// Uncached calls beyond `max_instances` queue for an instance instead of
+/// each making one (a Store whose memory may grow to 64 MiB), and the queue
+/// does not deadlock the single flight: 1,000 concurrent resolves of one
+/// expiring workspace end with one refresh, and of 100 expiring workspaces
+/// with one refresh each. Seen through the pool's counters, not timing.
+#[test]
+fn concurrent_uncached_resolves_stay_within_the_instance_bound() {
+    for workspaces in [1usize, 100] {
+        let server = server();
+        let b = memory();
+        let seeded: Vec<Seeded> = (0..workspaces).map(|i| seed(&server, &b, &format!("bound{i:03}"), 10)).collect();
+        // Slow enough that the callers overlap.
+        server.set_faults(FaultsPatch { latency_ms: Some(50), ..Default::default() });
+        let r = Resolver::with_backends(Options { max_instances: 3, ..options(&server) }, b).unwrap();
+        let barrier = Arc::new(Barrier::new(1000));
+        let handles: Vec<_> = (0..1000)
+            .map(|i| {
+                let (r, barrier, ws) = (r.clone(), barrier.clone(), seeded[i % workspaces].workspace_id.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    r.resolve(&ws).map(|t| (ws, t.access_token.secret().to_owned()))
+                })
+            })
+            .collect();
+        let tokens: HashMap<String, HashSet<String>> =
+            handles.into_iter().map(|h| h.join().unwrap().unwrap()).fold(HashMap::new(), |mut m, (ws, t)| {
+                m.entry(ws).or_default().insert(t);
+                m
+            });
+        assert_eq!(server.counters().token_refresh, workspaces as u64, "one refresh per workspace");
+        assert!(tokens.values().all(|t| t.len() == 1), "every caller of a workspace got its one new token");
+        let stats = r.pool_stats();
+        assert_eq!(stats.max_instances, 3);
+        assert!(stats.peak_in_use <= 3 && stats.instances_created <= 3, "{workspaces} workspaces: {stats:?}");
+        if workspaces == 1 {
+            assert_eq!(stats.peak_in_use, 1, "callers of one workspace in flight wait outside the pool: {stats:?}");
+        }
+    }
+}
+
+#[test]
+fn max_instances_must_be_positive() {
+    let server = server();
+    let e = Resolver::with_backends(Options { max_instances: 0, ..options(&server) }, memory()).unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(ref m) if m.contains("max_instances")), "{e:?}");
 }

@@ -58,7 +58,7 @@ pub fn run(options: &Options, json_out: bool) -> Result<(), CliError> {
             }
             let summary = match (summary, &rows) {
                 (Some(s), _) => s,
-                (None, Ok(rows)) if uri == "aws" => aws_store(&mut report, &backends, rows),
+                (None, Ok(rows)) if uri == "aws" => aws_store(&mut report, &backends, rows, &options.secret_prefix),
                 (None, Err(_)) if uri == "aws" => "registry unreadable".into(),
                 (None, _) => "in-process only (nothing persists)".into(),
             };
@@ -231,7 +231,7 @@ fn file_store(report: &mut Report, dir: &Path) -> String {
     format!("directory mode {dir_mode:04o}, {files} files")
 }
 
-fn aws_store(report: &mut Report, backends: &Backends, rows: &[RegistryRow]) -> String {
+fn aws_store(report: &mut Report, backends: &Backends, rows: &[RegistryRow], prefix: &str) -> String {
     let mut readable = 0;
     for row in rows.iter().filter(|r| r.status == "active") {
         match backends.secrets.get(&row.secret_id) {
@@ -241,14 +241,21 @@ fn aws_store(report: &mut Report, backends: &Backends, rows: &[RegistryRow]) -> 
                 format!("workspace {} points at secret {} which does not exist", row.workspace_id, row.secret_id),
                 "install the workspace again with `linear-oauth setup`",
             ),
-            Err(e) => report.problem(
-                "store",
-                format!("cannot read secret {}: {e}", row.secret_id),
-                "grant secretsmanager:GetSecretValue and PutSecretValue/UpdateSecretVersionStage on bgagent-linear-oauth-* to this role",
-            ),
+            Err(e) => report.problem("store", format!("cannot read secret {}: {e}", row.secret_id), iam_fix(prefix)),
         }
     }
     format!("registry readable, {readable} active secrets readable")
+}
+
+/// The grant a resolver needs on the secrets named with the configured
+/// prefix (Secrets Manager appends 6 random characters to a secret's ARN,
+/// hence the `*`), and on a customer-managed KMS key if the secrets use one.
+fn iam_fix(prefix: &str) -> String {
+    format!(
+        "grant this role secretsmanager:GetSecretValue, PutSecretValue and UpdateSecretVersionStage on \
+         arn:aws:secretsmanager:REGION:ACCOUNT:secret:{prefix}*; if the secrets are encrypted with a customer-managed \
+         KMS key, also kms:Decrypt and kms:GenerateDataKey on that key (see README, AWS store)"
+    )
 }
 
 fn registry(report: &mut Report, rows: &[RegistryRow]) {

@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use linear_oauth_host::{ClientCredentialsParams, InstallParams, Lifetime, Options, Resolver, RevokeOutcome};
+use linear_oauth_host::{
+    ClientCredentialsParams, InstallParams, Lifetime, Options, Resolver, RevokeOutcome, SecretDeletion,
+};
 use serde_json::json;
 
 use crate::error::CliError;
@@ -77,6 +79,14 @@ enum Command {
         /// With --purge: delete the secret even when Linear did not confirm.
         #[arg(long, requires = "purge")]
         force: bool,
+        /// With --purge on the aws store: days Secrets Manager keeps the
+        /// deleted secret restorable (7 to 30). The file and memory stores
+        /// delete at once.
+        #[arg(long, requires = "purge", default_value_t = 7, value_parser = clap::value_parser!(u8).range(7..=30))]
+        recovery_window_days: u8,
+        /// With --purge on the aws store: delete at once, with no recovery window.
+        #[arg(long, requires = "purge", conflicts_with = "recovery_window_days")]
+        no_recovery: bool,
     },
     /// Registered workspaces and their status.
     List,
@@ -228,7 +238,14 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         }
         _ => {}
     }
-    let r = releases.resolver(options(cli)?)?;
+    let mut o = options(cli)?;
+    if let Command::Revoke { recovery_window_days, no_recovery, .. } = &cli.command {
+        o.secret_deletion = match no_recovery {
+            true => SecretDeletion::Immediate,
+            false => SecretDeletion::window(*recovery_window_days)?,
+        };
+    }
+    let r = releases.resolver(o)?;
     match &cli.command {
         Command::Token { target: t, unauthorized } => {
             let tok = match (&t.workspace, &t.secret) {
@@ -260,7 +277,7 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
                 );
             }
         }
-        Command::Revoke { workspace, purge, force } => return revoke(cli, &r, workspace, *purge, *force),
+        Command::Revoke { workspace, purge, force, .. } => return revoke(cli, &r, workspace, *purge, *force),
         Command::List => {
             let rows = r.backends().registry.list()?;
             if cli.json {
@@ -294,7 +311,14 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
 /// error (exit 15), after the result itself has been printed.
 fn revoke(cli: &Cli, r: &Resolver, workspace: &str, purge: bool, force: bool) -> Result<(), CliError> {
     let rev = r.revoke(workspace, purge, force)?;
-    let secret = if rev.purged { "deleted" } else { "kept (marked expired)" };
+    let secret = match (rev.purged, r.options().secret_deletion) {
+        (false, _) => "kept (marked expired)".to_owned(),
+        (true, SecretDeletion::RecoveryWindow(days)) if r.options().store == "aws" => format!(
+            "scheduled for deletion in {days} days (until then: aws secretsmanager restore-secret --secret-id {})",
+            rev.secret_id
+        ),
+        (true, _) => "deleted".to_owned(),
+    };
     if cli.json {
         print_json(&json!({
             "workspace_id": rev.workspace_id, "secret_id": rev.secret_id, "outcome": rev.outcome.label(),

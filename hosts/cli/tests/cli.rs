@@ -446,6 +446,76 @@ fn doctor_reports_a_healthy_install_and_names_the_fix_for_each_problem() {
     let _ = ws;
 }
 
+/// A stand-in for AWS on loopback: DynamoDB's `Scan` lists one active
+/// workspace whose secret is `secret_id`, and Secrets Manager refuses every
+/// request with `AccessDeniedException`, as IAM does for a role without the grant.
+fn aws_denying_secrets(secret_id: &str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let scan = serde_json::json!({ "Count": 1, "ScannedCount": 1, "Items": [{
+        "linear_workspace_id": { "S": "org-denied" }, "workspace_slug": { "S": "denied" },
+        "oauth_secret_arn": { "S": secret_id }, "status": { "S": "active" },
+    }]})
+    .to_string();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let (mut target, mut length, mut line) = (String::new(), 0usize, String::new());
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("x-amz-target:") {
+                    target = v.trim().to_owned();
+                } else if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let (status, kind, body) = if target.ends_with(".scan") {
+                ("200 OK", "application/x-amz-json-1.0", scan.clone())
+            } else {
+                let denied = r#"{"__type":"AccessDeniedException","message":"not authorized to perform this action"}"#;
+                ("400 Bad Request", "application/x-amz-json-1.1", denied.to_owned())
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// The IAM grant the doctor suggests names the configured secret prefix; it
+/// used to name `bgagent-linear-oauth-*` whatever the prefix.
+#[test]
+fn doctor_names_the_configured_secret_prefix_in_its_iam_fix() {
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
+    let endpoint = aws_denying_secrets("acme-tokens-denied");
+    let out = env
+        .cmd(&["--json", "doctor"])
+        .env("LINEAR_OAUTH_STORE", "aws")
+        .env("LINEAR_OAUTH_REGISTRY_TABLE", "lo-doctor")
+        .env("LINEAR_OAUTH_SECRET_PREFIX", "acme-tokens-")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    let store = problems.iter().find(|p| p["check"] == "store").unwrap_or_else(|| panic!("{report}"));
+    assert!(store["problem"].as_str().unwrap().contains("cannot read secret acme-tokens-denied"), "{store}");
+    let fix = store["fix"].as_str().unwrap();
+    assert!(fix.contains("secret:acme-tokens-*"), "{fix}");
+    assert!(!fix.contains("bgagent-linear-oauth"), "{fix}");
+    assert!(fix.contains("kms:Decrypt") && fix.contains("kms:GenerateDataKey"), "{fix}");
+}
+
 fn stored_refresh_token(env: &Env) -> String {
     env.stored()["refresh_token"].as_str().unwrap().to_owned()
 }

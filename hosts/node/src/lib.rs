@@ -396,7 +396,9 @@ pub struct RevokeOptions {
     pub force: Option<bool>,
 }
 
-/// A panic in the host becomes `INTERNAL`, never an abort of the Node process.
+/// A panic in the host becomes `INTERNAL`, never an abort of the Node process
+/// (a panic unwinding out of a napi callback aborts it). Every entry point
+/// that reaches the host goes through here.
 fn no_panic<R>(f: impl FnOnce() -> HostResult<R>) -> HostResult<R> {
     std::panic::catch_unwind(AssertUnwindSafe(f))
         .unwrap_or_else(|_| Err(HostError::Internal("the resolver panicked".into())))
@@ -546,10 +548,10 @@ impl Resolver {
     ) -> Result<Self> {
         let hooks = Arc::new(Hooks { make_token: make_token.create_ref()?, make_error: make_error.create_ref()? });
         let given = NativeOptions::read(options)?;
-        let built = (|| {
+        let built = no_panic(|| {
             let base = if from_env { Options::from_env()? } else { Options::default() };
             apply(base, given)
-        })();
+        });
         let (mut opts, min) = built.map_err(|e| js_error(env, &hooks, &e))?;
         let sink: Arc<dyn LogSink> = match log {
             None => Arc::new(StderrSink { min }),
@@ -559,7 +561,7 @@ impl Resolver {
             }
         };
         opts.log_sink = Some(sink.clone());
-        let inner = HostResolver::new(opts).map_err(|e| js_error(env, &hooks, &e))?;
+        let inner = no_panic(|| HostResolver::new(opts)).map_err(|e| js_error(env, &hooks, &e))?;
         Ok(Self { inner, sink, hooks, tokens: Arc::default() })
     }
 
@@ -573,10 +575,13 @@ impl Resolver {
     }
 
     fn cached_object<'e>(&self, env: &'e Env, kind: Kind, id: &str) -> Result<Option<Object<'e>>> {
-        let hit = match kind {
-            Kind::Workspace => self.inner.cached(id),
-            Kind::Secret => self.inner.cached_secret(id),
-        };
+        let hit = no_panic(|| {
+            Ok(match kind {
+                Kind::Workspace => self.inner.cached(id),
+                Kind::Secret => self.inner.cached_secret(id),
+            })
+        })
+        .map_err(|e| js_error(env, &self.hooks, &e))?;
         hit.map(|t| token_object(env, &self.hooks, &self.tokens, kind, id, t)).transpose()
     }
 }
@@ -673,7 +678,11 @@ impl Resolver {
     /// Forgets everything cached about this workspace.
     #[napi]
     pub fn invalidate(&self, env: &Env, workspace_id: String) -> Result<()> {
-        self.inner.invalidate(&workspace_id);
+        no_panic(|| {
+            self.inner.invalidate(&workspace_id);
+            Ok(())
+        })
+        .map_err(|e| js_error(env, &self.hooks, &e))?;
         lock(&self.tokens).forget(env, |kind, key, t| {
             (kind == Kind::Workspace && key == workspace_id) || t.workspace_id == workspace_id
         })
@@ -692,13 +701,16 @@ impl Resolver {
 
     /// One event through this resolver's sink; `fields` is `[k1, v1, k2, v2, ...]`.
     #[napi(skip_typescript)]
-    pub fn log(&self, level: String, message: String, fields: Vec<String>) -> Result<()> {
+    pub fn log(&self, env: &Env, level: String, message: String, fields: Vec<String>) -> Result<()> {
         let level = parse_level(&level)
             .ok_or_else(|| Error::new(Status::InvalidArg, format!("unknown log level {level:?}")))?;
         let pairs: Vec<(String, String)> =
             fields.chunks(2).map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default())).collect();
-        self.sink.log(level, &message, &pairs);
-        Ok(())
+        no_panic(|| {
+            self.sink.log(level, &message, &pairs);
+            Ok(())
+        })
+        .map_err(|e| js_error(env, &self.hooks, &e))
     }
 }
 

@@ -533,6 +533,12 @@ impl PyInstalled {
 }
 
 type HostCall = fn(&host::Resolver, &str) -> host::Result<Arc<host::ResolvedToken>>;
+/// The host's fast path for an id (`cached`, `cached_secret`, or none).
+type CachedCall = fn(&host::Resolver, &str) -> Option<Arc<host::ResolvedToken>>;
+
+fn uncached(_: &host::Resolver, _: &str) -> Option<Arc<host::ResolvedToken>> {
+    None
+}
 
 impl PyResolver {
     fn open(py: Python<'_>, mut options: host::Options) -> PyResult<Self> {
@@ -541,15 +547,15 @@ impl PyResolver {
         Ok(Self { inner })
     }
 
+    /// The host's fast path (with the GIL: no I/O), else one host call with
+    /// the GIL released; a panic in either is `InternalError`.
+    fn fast(&self, py: Python<'_>, id: &str, cached: CachedCall) -> PyResult<Option<Arc<host::ResolvedToken>>> {
+        no_panic(|| Ok(cached(&self.inner, id))).map_err(|e| to_py_err(py, e))
+    }
+
     /// The cached token, or one host call with the GIL released.
-    fn call(
-        &self,
-        py: Python<'_>,
-        id: &str,
-        cached: Option<Arc<host::ResolvedToken>>,
-        slow: HostCall,
-    ) -> PyResult<PyResolvedToken> {
-        if let Some(t) = cached {
+    fn call(&self, py: Python<'_>, id: &str, cached: CachedCall, slow: HostCall) -> PyResult<PyResolvedToken> {
+        if let Some(t) = self.fast(py, id, cached)? {
             return Ok(PyResolvedToken(t));
         }
         py.detach(|| no_panic(|| slow(&self.inner, id))).map(PyResolvedToken).map_err(|e| to_py_err(py, e))
@@ -563,13 +569,13 @@ impl PyResolver {
         &self,
         py: Python<'py>,
         id: &str,
-        cached: Option<Arc<host::ResolvedToken>>,
+        cached: CachedCall,
         slow: HostCall,
     ) -> PyResult<Bound<'py, PyAny>> {
         static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         let event_loop = GET_RUNNING_LOOP.import(py, "asyncio", "get_running_loop")?.call0()?;
         let future = event_loop.call_method0("create_future")?;
-        if let Some(t) = cached {
+        if let Some(t) = self.fast(py, id, cached)? {
             future.call_method1("set_result", (PyResolvedToken(t),))?;
             return Ok(future);
         }
@@ -579,7 +585,8 @@ impl PyResolver {
         std::thread::Builder::new()
             .name("linear-oauth-async".into())
             .spawn(move || {
-                let result = slow(&inner, &id);
+                // A panic here would leave the future pending forever.
+                let result = no_panic(|| slow(&inner, &id));
                 let _ = Python::try_attach(|py| {
                     if let Err(e) = deliver(py, loop_ref.bind(py), future_ref.bind(py), result) {
                         e.write_unraisable(py, None);
@@ -646,22 +653,22 @@ impl PyResolver {
 
     /// Registry row -> status -> stored token -> refresh if expiring.
     fn resolve(&self, py: Python<'_>, workspace_id: &str) -> PyResult<PyResolvedToken> {
-        self.call(py, workspace_id, self.inner.cached(workspace_id), host::Resolver::resolve)
+        self.call(py, workspace_id, host::Resolver::cached, host::Resolver::resolve)
     }
 
     /// The same from the stored token's id, without the registry.
     fn resolve_secret(&self, py: Python<'_>, secret_id: &str) -> PyResult<PyResolvedToken> {
-        self.call(py, secret_id, self.inner.cached_secret(secret_id), host::Resolver::resolve_secret)
+        self.call(py, secret_id, host::Resolver::cached_secret, host::Resolver::resolve_secret)
     }
 
     /// `await`able twin of `resolve`; needs a running event loop.
     fn resolve_async<'py>(&self, py: Python<'py>, workspace_id: &str) -> PyResult<Bound<'py, PyAny>> {
-        self.call_async(py, workspace_id, self.inner.cached(workspace_id), host::Resolver::resolve)
+        self.call_async(py, workspace_id, host::Resolver::cached, host::Resolver::resolve)
     }
 
     /// `await`able twin of `resolve_secret`; needs a running event loop.
     fn resolve_secret_async<'py>(&self, py: Python<'py>, secret_id: &str) -> PyResult<Bound<'py, PyAny>> {
-        self.call_async(py, secret_id, self.inner.cached_secret(secret_id), host::Resolver::resolve_secret)
+        self.call_async(py, secret_id, host::Resolver::cached_secret, host::Resolver::resolve_secret)
     }
 
     /// A Linear API call with `access_token` got 401: a token to retry with.
@@ -675,7 +682,7 @@ impl PyResolver {
 
     /// Refreshes now even if the stored token is fresh (same coordination).
     fn force_refresh(&self, py: Python<'_>, secret_id: &str) -> PyResult<PyResolvedToken> {
-        self.call(py, secret_id, None, |r, id| r.force_refresh(host::Target::Secret(id)))
+        self.call(py, secret_id, uncached, |r, id| r.force_refresh(host::Target::Secret(id)))
     }
 
     /// Revokes the workspace's grant at Linear and marks it revoked here.
@@ -708,18 +715,24 @@ impl PyResolver {
     }
 
     /// The cached token for a workspace if it may be served without any I/O, else None.
-    fn cached(&self, workspace_id: &str) -> Option<PyResolvedToken> {
-        self.inner.cached(workspace_id).map(PyResolvedToken)
+    fn cached(&self, py: Python<'_>, workspace_id: &str) -> PyResult<Option<PyResolvedToken>> {
+        Ok(self.fast(py, workspace_id, host::Resolver::cached)?.map(PyResolvedToken))
     }
 
     /// The cached token for a secret id if it may be served without any I/O, else None.
-    fn cached_secret(&self, secret_id: &str) -> Option<PyResolvedToken> {
-        self.inner.cached_secret(secret_id).map(PyResolvedToken)
+    fn cached_secret(&self, py: Python<'_>, secret_id: &str) -> PyResult<Option<PyResolvedToken>> {
+        Ok(self.fast(py, secret_id, host::Resolver::cached_secret)?.map(PyResolvedToken))
     }
 
     /// Forgets everything cached about this workspace.
-    fn invalidate(&self, py: Python<'_>, workspace_id: &str) {
-        py.detach(|| self.inner.invalidate(workspace_id));
+    fn invalidate(&self, py: Python<'_>, workspace_id: &str) -> PyResult<()> {
+        py.detach(|| {
+            no_panic(|| {
+                self.inner.invalidate(workspace_id);
+                Ok(())
+            })
+        })
+        .map_err(|e| to_py_err(py, e))
     }
 
     /// The store this resolver reads (`file:DIR` or `memory:`).

@@ -23,7 +23,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-use super::{now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretStore, Versioned, LEASE_CLOCK_SKEW_MS};
+use super::{
+    now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretDeletion, SecretStore, Versioned, LEASE_CLOCK_SKEW_MS,
+};
 use crate::Error;
 
 const KEY: &str = "linear_workspace_id";
@@ -34,11 +36,13 @@ const WRITTEN: &str = "secret_version";
 const PENDING_STAGE: &str = "LINEAR_OAUTH_PENDING";
 
 pub struct AwsBackend {
-    rt: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (see `Drop`).
+    rt: Option<tokio::runtime::Runtime>,
     secrets: aws_sdk_secretsmanager::Client,
     ddb: aws_sdk_dynamodb::Client,
     table: String,
     requests: RequestCounter,
+    deletion: SecretDeletion,
 }
 
 /// Counts the requests this backend sends, by operation (`X-Amz-Target`,
@@ -71,8 +75,61 @@ impl std::fmt::Debug for AwsBackend {
     }
 }
 
+/// `rt.block_on(f)`, on a plain thread when the caller is inside a Tokio
+/// runtime already (an async program, a `#[tokio::test]`), where `block_on`
+/// panics ("Cannot start a runtime from within a runtime").
+fn block_on<F: Future + Send>(rt: &tokio::runtime::Runtime, f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|scope| {
+            scope.spawn(|| rt.block_on(f)).join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    } else {
+        rt.block_on(f)
+    }
+}
+
+impl Drop for AwsBackend {
+    /// Dropping a runtime inside another one panics; there it is shut down
+    /// without waiting (nothing of ours runs on it between calls).
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            }
+        }
+    }
+}
+
 fn store_err(op: &str, e: impl std::error::Error) -> Error {
     Error::Store(format!("{op}: {}", DisplayErrorContext(e)))
+}
+
+/// Secrets Manager's error for an operation the secret's state forbids,
+/// above all a secret scheduled for deletion.
+const INVALID_REQUEST: &str = "InvalidRequestException";
+
+/// An operation the secret's state refuses: no lost race, so nothing to retry
+/// or re-read; the operator has to act.
+fn refused_by_state(id: &str, op: &str) -> Error {
+    Error::Store(format!(
+        "Secrets Manager refused {op} on secret {id} ({INVALID_REQUEST}): it is scheduled for deletion or otherwise \
+         unusable; restore it (aws secretsmanager restore-secret --secret-id {id}) or install the workspace again"
+    ))
+}
+
+/// What a refused move of `AWSCURRENT` means for a compare-and-swap: another
+/// version is current (`InvalidParameterException`: a conflict, the caller
+/// re-reads), or the secret cannot be written at all (`InvalidRequestException`,
+/// e.g. scheduled for deletion: a store error). `None` for anything else.
+fn stage_refusal(id: &str, code: Option<&str>) -> Option<Result<PutOutcome, Error>> {
+    match code? {
+        "InvalidParameterException" => Some(Ok(PutOutcome::Conflict)),
+        INVALID_REQUEST => Some(Err(refused_by_state(id, "UpdateSecretVersionStage"))),
+        _ => None,
+    }
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -106,7 +163,8 @@ impl AwsBackend {
             .connect_timeout(Duration::from_secs(5))
             .operation_attempt_timeout(Duration::from_secs(10))
             .build();
-        let conf = rt.block_on(
+        let conf = block_on(
+            &rt,
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .http_client(http)
                 .timeout_config(timeouts)
@@ -118,10 +176,17 @@ impl AwsBackend {
         Ok(Self {
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
             ddb: aws_sdk_dynamodb::Client::from_conf(ddb),
-            rt,
+            rt: Some(rt),
             table: registry_table.to_owned(),
             requests,
+            deletion: SecretDeletion::default(),
         })
+    }
+
+    /// How `delete` (a purge) removes a secret; a recovery window by default.
+    pub fn with_deletion(mut self, deletion: SecretDeletion) -> Self {
+        self.deletion = deletion;
+        self
     }
 
     /// Requests sent so far, by operation (`X-Amz-Target`); every retry counts.
@@ -129,17 +194,12 @@ impl AwsBackend {
         self.requests.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Runs an SDK future to completion from synchronous code (never from a
-    /// Tokio worker: the host hops off those before calling a store).
+    /// Runs an SDK future to completion from synchronous code.
     fn block<F: Future + Send>(&self, f: F) -> F::Output
     where
         F::Output: Send,
     {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|scope| scope.spawn(|| self.rt.block_on(f)).join().expect("AWS call panicked"))
-        } else {
-            self.rt.block_on(f)
-        }
+        block_on(self.rt.as_ref().expect("the runtime lives until drop"), f)
     }
 
     /// Creates the registry table (on-demand billing) and waits until it is active.
@@ -198,6 +258,8 @@ impl AwsBackend {
                 }))
             }
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+            // Scheduled for deletion (a purge): gone, as in the other stores.
+            Err(e) if e.code() == Some(INVALID_REQUEST) => Ok(None),
             Err(e) => Err(store_err("get-secret-value", e)),
         }
     }
@@ -221,7 +283,10 @@ impl AwsBackend {
             .version_stages(PENDING_STAGE)
             .send()
             .await
-            .map_err(|e| store_err("put-secret-value", e))?;
+            .map_err(|e| match e.code() {
+                Some(INVALID_REQUEST) => refused_by_state(id, "PutSecretValue"),
+                _ => store_err("put-secret-value", e),
+            })?;
         let new_version = staged.version_id().unwrap_or_default().to_owned();
         match self
             .secrets
@@ -234,10 +299,10 @@ impl AwsBackend {
             .await
         {
             Ok(_) => Ok(PutOutcome::Written(new_version)),
-            Err(e) if matches!(e.code(), Some("InvalidParameterException" | "InvalidRequestException")) => {
-                Ok(PutOutcome::Conflict)
-            }
-            Err(e) => Err(store_err("update-secret-version-stage", e)),
+            Err(e) => match stage_refusal(id, e.code()) {
+                Some(outcome) => outcome,
+                None => Err(store_err("update-secret-version-stage", e)),
+            },
         }
     }
 }
@@ -258,6 +323,9 @@ impl SecretStore for AwsBackend {
                     None => match self.secrets.create_secret().name(id).secret_string(value).send().await {
                         Ok(out) => return Ok(PutOutcome::Written(out.version_id().unwrap_or_default().to_owned())),
                         Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => continue,
+                        Err(e) if e.code() == Some(INVALID_REQUEST) => {
+                            return Err(refused_by_state(id, "CreateSecret"))
+                        }
                         Err(e) => return Err(store_err("create-secret", e)),
                     },
                     Some(current) => {
@@ -271,11 +339,20 @@ impl SecretStore for AwsBackend {
         })
     }
 
+    /// Schedules the deletion with this backend's recovery window (see
+    /// [`SecretDeletion`]), or deletes at once when configured so.
     fn delete(&self, id: &str) -> Result<bool, Error> {
         self.block(async {
-            match self.secrets.delete_secret().secret_id(id).force_delete_without_recovery(true).send().await {
+            let request = self.secrets.delete_secret().secret_id(id);
+            let request = match self.deletion {
+                SecretDeletion::RecoveryWindow(days) => request.recovery_window_in_days(i64::from(days)),
+                SecretDeletion::Immediate => request.force_delete_without_recovery(true),
+            };
+            match request.send().await {
                 Ok(_) => Ok(true),
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
+                // Already scheduled for deletion: nothing more to delete.
+                Err(e) if e.code() == Some(INVALID_REQUEST) => Ok(false),
                 Err(e) => Err(store_err("delete-secret", e)),
             }
         })
@@ -486,5 +563,21 @@ impl Registry for AwsBackend {
                 Err(e) => Err(store_err("update-item (lease release)", e)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `InvalidRequestException` (e.g. a secret scheduled for deletion) was a
+    /// conflict, so the caller re-read and retried a write that cannot succeed.
+    #[test]
+    fn a_refused_stage_move_is_a_conflict_only_when_another_version_is_current() {
+        assert!(matches!(stage_refusal("s", Some("InvalidParameterException")), Some(Ok(PutOutcome::Conflict))));
+        let Some(Err(Error::Store(m))) = stage_refusal("s", Some("InvalidRequestException")) else { panic!() };
+        assert!(m.contains("scheduled for deletion") && m.contains("restore-secret --secret-id s"), "{m}");
+        assert!(stage_refusal("s", Some("ThrottlingException")).is_none());
+        assert!(stage_refusal("s", None).is_none());
     }
 }

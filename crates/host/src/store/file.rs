@@ -306,10 +306,19 @@ impl FileBackend {
     }
 }
 
-/// `secrets/.<name>.reserve`: hidden, and as short as a temp file's name.
+/// `secrets/.<hex sha256 of the file name>.reserve`: hidden, one per secret
+/// (a prefix of the name would let two secrets share one, and a write of one
+/// would rename its bytes onto the other), and short enough for any file system.
+///
+/// Reservations named the old way (`.<first 64 bytes of the name>.reserve`)
+/// are not cleaned up: they exist only if a process died between reserving
+/// and writing, are never read again, hold at most [`MAX_SECRET_BYTES`] of
+/// zeros, and deleting one could pull it from under a process of the old
+/// version still writing through it.
 fn reservation_path(path: &Path) -> PathBuf {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("value");
-    path.with_file_name(format!(".{}.reserve", &name[..name.len().min(64)]))
+    let name = path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or(b"value");
+    let hash: String = Sha256::digest(name).iter().map(|b| format!("{b:02x}")).collect();
+    path.with_file_name(format!(".{hash}.reserve"))
 }
 
 fn row_from(workspace_id: &str, v: &Value) -> RegistryRow {
@@ -491,6 +500,28 @@ mod tests {
         assert_eq!(secrets.get("s1").unwrap().unwrap().value, "new", "written through the reservation, cut to length");
         assert!(!reserved.exists(), "the reservation became the secret");
         assert_eq!(fs::metadata(b.secret_path("s1").unwrap()).unwrap().permissions().mode() & 0o777, 0o600);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Names alike in their first 64 escaped bytes used to share one
+    /// reservation: a put of one renamed the other's reserved file onto itself.
+    #[test]
+    fn secrets_sharing_a_long_name_prefix_get_their_own_reservation() {
+        let dir = tmp();
+        let b = FileBackend::open(&dir).unwrap();
+        let secrets: &dyn SecretStore = &b;
+        let (a, c) = (format!("{}-a", "x".repeat(70)), format!("{}-c", "x".repeat(70)));
+        secrets.put(&a, "a-old", None).unwrap();
+        secrets.put(&c, "c-old", None).unwrap();
+        let reserved_a = reservation_path(&b.secret_path(&a).unwrap());
+        assert_ne!(reserved_a, reservation_path(&b.secret_path(&c).unwrap()));
+        secrets.reserve(&a, 4096).unwrap();
+        let v = secrets.get(&c).unwrap().unwrap().version;
+        assert!(matches!(secrets.put(&c, "c-new", Some(&v)).unwrap(), PutOutcome::Written(_)));
+        assert!(reserved_a.exists(), "another secret's write took this one's reservation");
+        assert_eq!(secrets.get(&a).unwrap().unwrap().value, "a-old");
+        let name = reserved_a.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name.len(), ".".len() + 64 + ".reserve".len(), "{name}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -41,6 +41,41 @@ pub enum PutOutcome {
     Conflict,
 }
 
+/// How a purge deletes a secret where the store can keep it recoverable
+/// (Secrets Manager's recovery window, which `RestoreSecret` undoes). The
+/// file and memory stores have no such thing and delete at once either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretDeletion {
+    /// Scheduled for deletion after this many days (7..=30, as Secrets
+    /// Manager allows); restorable until then.
+    RecoveryWindow(u8),
+    /// Gone at once (`ForceDeleteWithoutRecovery`).
+    Immediate,
+}
+
+impl SecretDeletion {
+    /// Secrets Manager's bounds for `RecoveryWindowInDays`.
+    pub const WINDOW_DAYS: std::ops::RangeInclusive<u8> = 7..=30;
+
+    /// A recovery window, or `InvalidInput` outside [`Self::WINDOW_DAYS`].
+    pub fn window(days: u8) -> Result<Self, Error> {
+        if Self::WINDOW_DAYS.contains(&days) {
+            Ok(Self::RecoveryWindow(days))
+        } else {
+            Err(Error::InvalidInput(format!(
+                "a recovery window is 7 to 30 days (Secrets Manager's limits), not {days}"
+            )))
+        }
+    }
+}
+
+impl Default for SecretDeletion {
+    /// Secrets Manager's shortest window: a mistaken purge can be undone for a week.
+    fn default() -> Self {
+        Self::RecoveryWindow(7)
+    }
+}
+
 /// One workspace in the registry (the DynamoDB item layout of the old tooling).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryRow {
@@ -179,8 +214,14 @@ impl Backends {
     /// `file:DIR`, `memory:`, or `aws` (Secrets Manager + the DynamoDB
     /// `registry_table`).
     pub fn open_with(uri: &str, registry_table: Option<&str>) -> Result<Self, Error> {
+        Self::open_deleting(uri, registry_table, SecretDeletion::default())
+    }
+
+    /// `open_with`, and purges delete as `deletion` says (where the store can
+    /// keep a deleted secret recoverable).
+    pub fn open_deleting(uri: &str, registry_table: Option<&str>, deletion: SecretDeletion) -> Result<Self, Error> {
         if uri == "aws" {
-            return Self::open_aws(registry_table.unwrap_or_default());
+            return Self::open_aws(registry_table.unwrap_or_default(), deletion);
         }
         if let Some(dir) = uri.strip_prefix("file:") {
             if dir.is_empty() {
@@ -197,12 +238,12 @@ impl Backends {
     }
 
     #[cfg(feature = "aws")]
-    fn open_aws(registry_table: &str) -> Result<Self, Error> {
-        Ok(Self::from_backend(AwsBackend::open(registry_table)?))
+    fn open_aws(registry_table: &str, deletion: SecretDeletion) -> Result<Self, Error> {
+        Ok(Self::from_backend(AwsBackend::open(registry_table)?.with_deletion(deletion)))
     }
 
     #[cfg(not(feature = "aws"))]
-    fn open_aws(_: &str) -> Result<Self, Error> {
+    fn open_aws(_: &str, _: SecretDeletion) -> Result<Self, Error> {
         Err(Error::InvalidInput("this build has no aws store (cargo feature `aws` of linear-oauth-host)".into()))
     }
 }
