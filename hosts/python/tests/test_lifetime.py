@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import linear_oauth as lo
-from conftest import Store, TestServer
+from conftest import Store, TestServer, wait_until
 
 
 def test_an_invocation_refreshes_inside_the_call(
@@ -35,10 +35,17 @@ def test_an_invocation_refreshes_inside_the_call(
     assert server.counters()["token_refresh_ok"] == 1
 
 
-def test_a_long_lived_resolver_still_answers_at_once(server: TestServer, store: Store, make_resolver: Any) -> None:
+def test_a_long_lived_resolver_still_answers_at_once(
+    server: TestServer, store: Store, make_resolver: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="linear_oauth")
     s = store.seed("acme", 300)
     r = make_resolver(lifetime="long-lived")
     assert r.resolve(s.workspace_id).access_token == s.access
+    # ... and refreshes in the background (waited for, so its log line
+    # cannot land in a later test).
+    wait_until(lambda: any(r.getMessage() == "refreshed Linear access token" for r in caplog.records))
+    assert store.secret(s.secret_id)["access_token"] != s.access
 
 
 def test_misconfigured_stores_and_lifetimes_are_invalid_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
