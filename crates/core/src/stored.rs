@@ -463,19 +463,24 @@ pub(crate) mod tests {
         assert_eq!(r2.scope, "read");
     }
 
-    #[test]
-    fn install_builds_a_valid_token() {
-        let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read write"));
-        let secret = ClientSecret::new("cs");
-        let rec = InstallRecord {
+    /// What an install of workspace `org` (`acme`) by `u1` knows.
+    fn record(secret: &ClientSecret, grant: Grant) -> InstallRecord<'_> {
+        InstallRecord {
             client_id: "cid",
-            client_secret: &secret,
+            client_secret: secret,
             workspace_id: "org",
             workspace_slug: "acme",
             installed_by: "u1",
             requested_scope: "read",
-            grant: Grant::AuthorizationCode,
-        };
+            grant,
+        }
+    }
+
+    #[test]
+    fn install_builds_a_valid_token() {
+        let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read write"));
+        let secret = ClientSecret::new("cs");
+        let rec = record(&secret, Grant::AuthorizationCode);
         let t = StoredToken::installed(&resp, &rec, None, 0).unwrap();
         assert_eq!(t.installed_at, "1970-01-01T00:00:00.000Z");
         assert_eq!(t.scope, "read write");
@@ -487,15 +492,7 @@ pub(crate) mod tests {
     fn a_new_install_clears_the_revoked_mark_and_every_rewrite_keeps_it() {
         let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read"));
         let secret = ClientSecret::new("cs");
-        let rec = InstallRecord {
-            client_id: "cid",
-            client_secret: &secret,
-            workspace_id: "org",
-            workspace_slug: "acme",
-            installed_by: "u1",
-            requested_scope: "read",
-            grant: Grant::AuthorizationCode,
-        };
+        let rec = record(&secret, Grant::AuthorizationCode);
         let revoked = StoredToken::installed(&resp, &rec, None, 0).unwrap().marked_revoked("2026-01-01T00:00:00.000Z");
         assert_eq!(revoked.revoked_at(), Some("2026-01-01T00:00:00.000Z"));
         let reread = StoredToken::parse(&revoked.to_json()).unwrap();
@@ -551,15 +548,7 @@ pub(crate) mod tests {
     fn authorization_code_tokens_keep_exactly_the_eleven_fields() {
         let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read"));
         let secret = ClientSecret::new("cs");
-        let mut rec = InstallRecord {
-            client_id: "cid",
-            client_secret: &secret,
-            workspace_id: "org",
-            workspace_slug: "acme",
-            installed_by: "u1",
-            requested_scope: "read",
-            grant: Grant::ClientCredentials,
-        };
+        let mut rec = record(&secret, Grant::ClientCredentials);
         let cc = StoredToken::installed(&resp, &rec, None, 0).unwrap();
         assert!(cc.refresh_token.is_none(), "Linear sends none; any other is dropped");
         assert_eq!(cc.grant(), Grant::ClientCredentials);
