@@ -7,13 +7,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use linear_oauth_host::store::SecretStore;
-use linear_oauth_host::{Backends, Error, Options, PutOutcome, Resolver, Target, Versioned};
+use linear_oauth_host::{Backends, Error, Options, Resolver, Target};
 use linear_oauth_testserver::{FailNext, FaultsPatch};
 
 fn secs(s: u64) -> Duration {
@@ -77,36 +75,6 @@ fn lease_key(secret_id: &str) -> String {
     format!("refresh:{secret_id}")
 }
 
-/// A store whose writes fail, each after `delay` (a store timing out),
-/// while `failing` is set.
-#[derive(Debug)]
-struct FailingPuts {
-    inner: Backends,
-    failing: AtomicBool,
-    delay: Duration,
-}
-
-impl SecretStore for FailingPuts {
-    fn get(&self, id: &str) -> Result<Option<Versioned>, Error> {
-        self.inner.secrets.get(id)
-    }
-    fn put(&self, id: &str, value: &str, expected: Option<&str>) -> Result<PutOutcome, Error> {
-        std::thread::sleep(self.delay);
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(Error::Store("injected write timeout".into()));
-        }
-        self.inner.secrets.put(id, value, expected)
-    }
-    fn delete(&self, id: &str) -> Result<bool, Error> {
-        self.inner.secrets.delete(id)
-    }
-}
-
-fn failing_puts(b: &Backends, delay: Duration) -> (Arc<FailingPuts>, Backends) {
-    let store = Arc::new(FailingPuts { inner: b.clone(), failing: true.into(), delay });
-    (store.clone(), Backends { secrets: store, registry: b.registry.clone() })
-}
-
 /// A caller that waited for a dead holder's lease until the end of its call
 /// had no time left to save what it refreshed: the call deadline trapped the
 /// write-back, and the rotated refresh token was lost with it. The wait now
@@ -134,7 +102,7 @@ fn a_long_lease_wait_leaves_a_refresh_and_its_write_back_their_time() {
     assert_eq!(server.counters().token_requests, 0, "nothing was spent");
     // The store recovers and the dead holder's lease runs out: the next call
     // refreshes, and what Linear rotated is what is stored.
-    store.failing.store(false, Ordering::SeqCst);
+    store.heal();
     std::thread::sleep(dead_until.saturating_duration_since(Instant::now()));
     let t = r.resolve(&s.workspace_id).unwrap();
     assert_ne!(t.access_token, s.access);
@@ -166,7 +134,7 @@ fn write_back_retries_stop_before_the_call_deadline_and_keep_the_rotated_token()
     assert!(sink.text().contains("keeping it in memory"), "{}", sink.text());
     assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "not written yet");
     // The store recovers: the next call writes the kept token.
-    store.failing.store(false, Ordering::SeqCst);
+    store.heal();
     r.invalidate(&s.workspace_id);
     assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token);
     let now_stored = stored(&b, &s.secret_id);

@@ -70,10 +70,7 @@ fn an_invocation_that_cannot_save_the_rotated_token_still_hands_it_to_its_caller
     let b = memory();
     let s = seed(&server, &b, "acme", 10);
     let sink = std::sync::Arc::new(Captured::default());
-    let failing = linear_oauth_host::Backends {
-        secrets: std::sync::Arc::new(FailingPuts(b.secrets.clone())),
-        registry: b.registry.clone(),
-    };
+    let (_, failing) = failing_puts(&b, Duration::ZERO);
     let o = Options { lifetime: Some(Lifetime::Invocation), log_sink: Some(sink.clone()), ..options(&server) };
     let t = Resolver::with_backends(o, failing).unwrap().resolve_secret(&s.secret_id).unwrap();
     assert_ne!(t.access_token, s.access, "the rotated token reaches the caller");
@@ -82,29 +79,10 @@ fn an_invocation_that_cannot_save_the_rotated_token_still_hands_it_to_its_caller
     assert!(!log.contains(t.access_token.secret()), "no secret in the log");
     // A command fails instead (it cannot report success over memory only).
     let s2 = seed(&server, &b, "beta", 10);
-    let failing = linear_oauth_host::Backends {
-        secrets: std::sync::Arc::new(FailingPuts(b.secrets.clone())),
-        registry: b.registry.clone(),
-    };
+    let (_, failing) = failing_puts(&b, Duration::ZERO);
     let o = Options { lifetime: Some(Lifetime::Command), ..options(&server) };
     let e = Resolver::with_backends(o, failing).unwrap().resolve_secret(&s2.secret_id).unwrap_err();
     assert!(matches!(e, Error::Store(_)), "{e:?}");
-}
-
-/// A secret store whose writes fail.
-#[derive(Debug)]
-struct FailingPuts(std::sync::Arc<dyn linear_oauth_host::store::SecretStore>);
-
-impl linear_oauth_host::store::SecretStore for FailingPuts {
-    fn get(&self, id: &str) -> linear_oauth_host::Result<Option<linear_oauth_host::Versioned>> {
-        self.0.get(id)
-    }
-    fn put(&self, _: &str, _: &str, _: Option<&str>) -> linear_oauth_host::Result<linear_oauth_host::PutOutcome> {
-        Err(Error::Store("disk full".into()))
-    }
-    fn delete(&self, id: &str) -> linear_oauth_host::Result<bool> {
-        self.0.delete(id)
-    }
 }
 
 #[test]

@@ -509,34 +509,12 @@ fn a_slow_refresh_does_not_block_other_workspaces() {
     refresher.join().unwrap();
 }
 
-#[derive(Debug)]
-struct FailingWrites {
-    inner: linear_oauth_host::Backends,
-    fail: std::sync::atomic::AtomicBool,
-}
-
-impl SecretStore for FailingWrites {
-    fn get(&self, id: &str) -> Result<Option<Versioned>, Error> {
-        self.inner.secrets.get(id)
-    }
-    fn put(&self, id: &str, value: &str, expected: Option<&str>) -> Result<PutOutcome, Error> {
-        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(Error::Store("injected write failure".into()));
-        }
-        self.inner.secrets.put(id, value, expected)
-    }
-    fn delete(&self, id: &str) -> Result<bool, Error> {
-        self.inner.secrets.delete(id)
-    }
-}
-
 #[test]
 fn write_back_failure_keeps_the_rotated_token() {
     let server = server();
     let b = memory();
     let s = seed(&server, &b, "acme", 10);
-    let failing = Arc::new(FailingWrites { inner: b.clone(), fail: true.into() });
-    let wrapped = linear_oauth_host::Backends { secrets: failing.clone(), registry: b.registry.clone() };
+    let (failing, wrapped) = failing_puts(&b, Duration::ZERO);
     let sink = Arc::new(Captured::default());
     let r = resolver_with(&server, &wrapped, Some(sink.clone()));
     let t = r.resolve(&s.workspace_id).unwrap();
@@ -548,7 +526,7 @@ fn write_back_failure_keeps_the_rotated_token() {
     assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token);
     assert_eq!(server.counters().token_refresh, 1);
     // Once the store works again, the kept token is written.
-    failing.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    failing.heal();
     r.invalidate(&s.workspace_id);
     r.resolve(&s.workspace_id).unwrap();
     let now_stored = stored(&b, &s.secret_id);
@@ -599,8 +577,7 @@ fn a_short_lived_host_fails_instead_of_keeping_an_unsaved_rotated_token() {
     let server = server();
     let b = memory();
     let s = seed(&server, &b, "acme", 10);
-    let failing = Arc::new(FailingWrites { inner: b.clone(), fail: true.into() });
-    let wrapped = linear_oauth_host::Backends { secrets: failing.clone(), registry: b.registry.clone() };
+    let (failing, wrapped) = failing_puts(&b, Duration::ZERO);
     let sink = Arc::new(Captured::default());
     let mut o = options(&server);
     o.lifetime = Some(Lifetime::Command); // as the CLI runs
@@ -619,7 +596,7 @@ fn a_short_lived_host_fails_instead_of_keeping_an_unsaved_rotated_token() {
     assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "store unchanged, not blanked");
     assert!(sink.text().contains("lost with this process"), "{}", sink.text());
     // Nothing unsaved is served afterwards: the next call reads the store again.
-    failing.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    failing.heal();
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
 }
 

@@ -1,11 +1,12 @@
 //! Shared fixtures: a test server, seeded stores, a capturing log sink.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use linear_oauth_host::store::MemoryBackend;
-use linear_oauth_host::{Backends, LogLevel, LogSink, Options, RegistryRow, Resolver};
+use linear_oauth_host::store::{MemoryBackend, SecretStore};
+use linear_oauth_host::{Backends, Error, LogLevel, LogSink, Options, PutOutcome, RegistryRow, Resolver, Versioned};
 use linear_oauth_testserver::{ServerConfig, TestServer};
 
 pub const CLIENT_ID: &str = "test-client-id";
@@ -101,4 +102,42 @@ pub fn resolver_with(server: &TestServer, backends: &Backends, sink: Option<Arc<
     let mut o = options(server);
     o.log_sink = sink.map(|s| s as Arc<dyn LogSink>);
     Resolver::with_backends(o, backends.clone()).unwrap()
+}
+
+/// A secret store over `inner` whose writes fail, each after `delay` (a store
+/// timing out), while `failing` is set; reads and deletes pass through.
+#[derive(Debug)]
+pub struct FailingPuts {
+    pub inner: Backends,
+    pub failing: AtomicBool,
+    pub delay: Duration,
+}
+
+impl SecretStore for FailingPuts {
+    fn get(&self, id: &str) -> Result<Option<Versioned>, Error> {
+        self.inner.secrets.get(id)
+    }
+    fn put(&self, id: &str, value: &str, expected: Option<&str>) -> Result<PutOutcome, Error> {
+        std::thread::sleep(self.delay);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(Error::Store("injected write failure".into()));
+        }
+        self.inner.secrets.put(id, value, expected)
+    }
+    fn delete(&self, id: &str) -> Result<bool, Error> {
+        self.inner.secrets.delete(id)
+    }
+}
+
+impl FailingPuts {
+    /// Lets writes through again.
+    pub fn heal(&self) {
+        self.failing.store(false, Ordering::SeqCst);
+    }
+}
+
+/// `b` with failing writes (see [`FailingPuts`]), and the store to heal it.
+pub fn failing_puts(b: &Backends, delay: Duration) -> (Arc<FailingPuts>, Backends) {
+    let store = Arc::new(FailingPuts { inner: b.clone(), failing: true.into(), delay });
+    (store.clone(), Backends { secrets: store, registry: b.registry.clone() })
 }
