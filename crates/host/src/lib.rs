@@ -4,6 +4,7 @@
 //! policy (allowlist, timeouts, memory and time limits).
 
 mod bindings;
+mod cache;
 mod coord;
 mod ctx;
 mod engine;

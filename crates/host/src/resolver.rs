@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wit_resolver, types as wit_types};
+use crate::cache::{Key, Scope, TokenCache};
 use crate::coord::Coordination;
 use crate::ctx::Shared;
 use crate::engine::runtime;
@@ -20,7 +21,7 @@ use crate::pool::{ms, Pool};
 use crate::store::{now_ms, Backends};
 use crate::types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
-    SecretString, Target,
+    Target,
 };
 use crate::{Lifetime, LogLevel, Options, Result, TracingSink};
 
@@ -28,45 +29,11 @@ use crate::{Lifetime, LogLevel, Options, Result, TracingSink};
 /// did not refresh.
 const AHEAD_RETRY: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Workspace(String),
-    Secret(String),
-}
-
-/// An uncached resolve in flight; later callers of its key wait for it.
-#[derive(Debug, Default)]
-struct Flight {
-    done: Mutex<bool>,
-    landed: Condvar,
-}
-
-/// Ends a flight when its call returns (or panics).
-struct Landing<'a> {
-    resolver: &'a Resolver,
-    key: &'a Key,
-    flight: Arc<Flight>,
-}
-
-impl Drop for Landing<'_> {
-    fn drop(&mut self) {
-        self.resolver.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(self.key);
-        *self.flight.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.flight.landed.notify_all();
-    }
-}
-
 /// Resolves Linear access tokens; cheap to share across threads.
 #[derive(Clone)]
 pub struct Resolver {
     pool: Arc<Pool>,
-    fast: Arc<RwLock<HashMap<Key, Arc<ResolvedToken>>>>,
-    /// Uncached resolves in flight by key: a caller of a key already in
-    /// flight waits outside the pool and then takes the result from the fast
-    /// path, so 1,000 callers of one expiring workspace hold one instance
-    /// instead of filling the pool's bound with callers waiting on one
-    /// refresh (which would stall resolves of other workspaces).
-    inflight: Arc<Mutex<HashMap<Key, Arc<Flight>>>>,
+    cache: Arc<TokenCache>,
     /// Refresh-ahead per secret id: running, or cooling down after a failure
     /// until the given Unix ms (`u64::MAX` while running).
     ahead: Arc<Mutex<HashMap<String, u64>>>,
@@ -169,12 +136,7 @@ impl Resolver {
             options,
             settings,
         });
-        let r = Self {
-            pool: Arc::new(Pool::new(shared)?),
-            fast: Arc::default(),
-            inflight: Arc::default(),
-            ahead: Arc::default(),
-        };
+        let r = Self { pool: Arc::new(Pool::new(shared)?), cache: Arc::default(), ahead: Arc::default() };
         // Once per resolver: what may run after a call returns depends on
         // it. The plain service default stays quiet (constructing a resolver
         // need not import a binding's logging machinery).
@@ -206,22 +168,29 @@ impl Resolver {
         Ok(runtime()?.info.clone())
     }
 
-    fn fast_get(&self, key: &Key) -> Option<Arc<ResolvedToken>> {
-        let t = self.fast.read().unwrap().get(key).cloned()?;
-        (now_ms() < t.serve_until_ms).then_some(t)
+    /// Counts the times this resolver's cache dropped tokens early (see
+    /// [`Resolver::holds`]).
+    pub fn generation(&self) -> u64 {
+        self.cache.generation()
     }
 
-    fn fast_put(&self, key: Key, t: ResolvedToken) -> Arc<ResolvedToken> {
-        let t = Arc::new(t);
-        self.fast.write().unwrap().insert(key, t.clone());
-        t
+    /// Whether `t` is still the token this resolver caches for `target`: a
+    /// binding may keep an object made from it (the one rule for dropping
+    /// cached tokens lives here, not in the bindings).
+    pub fn holds(&self, target: Target<'_>, t: &Arc<ResolvedToken>) -> bool {
+        self.cache.holds(target, t)
+    }
+
+    /// Drops every cached token (the binding's owner was finalized).
+    pub fn forget_all(&self) {
+        self.cache.clear();
     }
 
     /// The cached token for a workspace if it may be served without any I/O
     /// (inside the refresh-ahead window this starts the background refresh).
     pub fn cached(&self, workspace_id: &str) -> Option<Arc<ResolvedToken>> {
         test_panic("cached", workspace_id);
-        let t = self.fast_get(&Key::Workspace(workspace_id.to_owned()))?;
+        let t = self.cache.get(&Key::Workspace(workspace_id.to_owned()))?;
         self.maybe_refresh_ahead(&t);
         Some(t)
     }
@@ -229,7 +198,7 @@ impl Resolver {
     /// The cached token for a secret id if it may be served without any I/O.
     pub fn cached_secret(&self, secret_id: &str) -> Option<Arc<ResolvedToken>> {
         test_panic("cached_secret", secret_id);
-        let t = self.fast_get(&Key::Secret(secret_id.to_owned()))?;
+        let t = self.cache.get(&Key::Secret(secret_id.to_owned()))?;
         self.maybe_refresh_ahead(&t);
         Some(t)
     }
@@ -238,7 +207,7 @@ impl Resolver {
     pub fn resolve(&self, workspace_id: &str) -> Result<Arc<ResolvedToken>> {
         test_panic("resolve", workspace_id);
         let key = Key::Workspace(workspace_id.to_owned());
-        if let Some(t) = self.fast_get(&key) {
+        if let Some(t) = self.cache.get(&key) {
             self.maybe_refresh_ahead(&t);
             return Ok(t);
         }
@@ -247,42 +216,13 @@ impl Resolver {
         })
     }
 
-    /// `call` (an uncached resolve of `key`) unless one is in flight: then
-    /// its result from the fast path once it lands, or (it failed, or may
-    /// not be served) `call` after all. Followers wait holding nothing, and
-    /// the call they wait for never waits on a follower, so this cannot
-    /// deadlock with the pool's bound.
+    /// An uncached resolve of `key`, single-flighted by the cache.
     fn single_flight(
         &self,
         key: Key,
         call: impl FnOnce() -> Result<wit_resolver::ResolvedToken>,
     ) -> Result<Arc<ResolvedToken>> {
-        let (flight, leader) = {
-            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            match inflight.get(&key) {
-                Some(f) => (f.clone(), false),
-                None => {
-                    let f = Arc::new(Flight::default());
-                    inflight.insert(key.clone(), f.clone());
-                    (f, true)
-                }
-            }
-        };
-        let _landing = if leader {
-            Some(Landing { resolver: self, key: &key, flight })
-        } else {
-            let mut done = flight.done.lock().unwrap_or_else(|e| e.into_inner());
-            while !*done {
-                done = flight.landed.wait(done).unwrap_or_else(|e| e.into_inner());
-            }
-            drop(done);
-            if let Some(t) = self.fast_get(&key) {
-                self.maybe_refresh_ahead(&t);
-                return Ok(t);
-            }
-            None
-        };
-        let t = self.fast_put(key.clone(), call()?.into());
+        let t = self.cache.single_flight(key, || call().map(ResolvedToken::from))?;
         self.maybe_refresh_ahead(&t);
         Ok(t)
     }
@@ -296,7 +236,7 @@ impl Resolver {
     pub fn resolve_secret(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
         test_panic("resolve_secret", secret_id);
         let key = Key::Secret(secret_id.to_owned());
-        if let Some(t) = self.fast_get(&key) {
+        if let Some(t) = self.cache.get(&key) {
             self.maybe_refresh_ahead(&t);
             return Ok(t);
         }
@@ -311,13 +251,13 @@ impl Resolver {
     /// a refresh under the usual single flight and lease.
     /// `ReauthorizationRequired` when Linear refuses the refresh token too.
     pub fn report_unauthorized(&self, workspace_id: &str, access_token: &str) -> Result<Arc<ResolvedToken>> {
-        self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id);
+        self.cache.forget(Scope { workspace: Some(workspace_id), secret: None });
         let t: ResolvedToken = self
             .pool
             .call(|i| i.api.linear_oauth_resolver().call_report_unauthorized(&mut i.store, workspace_id, access_token))?
             .into();
-        self.forget(|_, v| v.secret_id == t.secret_id);
-        Ok(self.fast_put(Key::Workspace(workspace_id.to_owned()), t))
+        self.cache.forget(Scope { workspace: None, secret: Some(&t.secret_id) });
+        Ok(self.cache.put(Key::Workspace(workspace_id.to_owned()), t))
     }
 
     /// Starts one background refresh when `t` is inside the refresh-ahead
@@ -348,13 +288,6 @@ impl Resolver {
         }
     }
 
-    /// The access token cached for `secret_id`, if any (to tell whether a
-    /// background refresh changed it).
-    fn fast_token_of(&self, secret_id: &str) -> SecretString {
-        let fast = self.fast.read().unwrap();
-        fast.values().find(|v| v.secret_id == secret_id).map(|v| v.access_token.clone()).unwrap_or_default()
-    }
-
     /// The background refresh: every cached entry of the secret gets the result.
     fn refresh_ahead_now(&self, secret_id: &str) {
         let result = self.pool.call(|i| i.api.linear_oauth_resolver().call_refresh_ahead(&mut i.store, secret_id));
@@ -365,12 +298,8 @@ impl Resolver {
                 let t = Arc::new(ResolvedToken::from(t));
                 // Still due: the refresh failed for a transient reason and
                 // the valid token came back; try again later.
-                let cooldown = if t.access_token == self.fast_token_of(secret_id) { retry_at } else { 0 };
-                let mut fast = self.fast.write().unwrap();
-                for v in fast.values_mut().filter(|v| v.secret_id == secret_id) {
-                    *v = t.clone();
-                }
-                fast.entry(Key::Secret(secret_id.to_owned())).or_insert(t);
+                let cooldown = if t.access_token == self.cache.token_of(secret_id) { retry_at } else { 0 };
+                self.cache.replace_secret(secret_id, t);
                 cooldown
             }
             Err(e) => {
@@ -391,31 +320,23 @@ impl Resolver {
         let wit = target.into();
         let t: ResolvedToken =
             self.pool.call(|i| i.api.linear_oauth_resolver().call_force_refresh(&mut i.store, &wit))?.into();
-        self.forget(|k, v| {
-            v.secret_id == t.secret_id
-                || matches!(k, Key::Secret(s) if *s == t.secret_id)
-                || matches!((k, target), (Key::Workspace(w), Target::Workspace(tw)) if w == tw)
-        });
-        let key = match target {
-            Target::Workspace(w) => Key::Workspace(w.to_owned()),
-            Target::Secret(s) => Key::Secret(s.to_owned()),
+        let workspace = match target {
+            Target::Workspace(w) => Some(w),
+            Target::Secret(_) => None,
         };
-        Ok(self.fast_put(key, t))
+        self.cache.forget(Scope { workspace, secret: Some(&t.secret_id) });
+        Ok(self.cache.put(target.into(), t))
     }
 
     /// Forgets everything cached about this workspace.
     pub fn invalidate(&self, workspace_id: &str) {
         test_panic("invalidate", workspace_id);
-        self.forget(|k, v| matches!(k, Key::Workspace(w) if w == workspace_id) || v.workspace_id == workspace_id);
+        self.cache.forget(Scope { workspace: Some(workspace_id), secret: None });
         if let Err(e) =
             self.pool.call(|i| i.api.linear_oauth_resolver().call_invalidate(&mut i.store, workspace_id).map(Ok))
         {
             self.pool.shared.sink.log(LogLevel::Warn, "invalidate failed", &[("error".into(), e.to_string())]);
         }
-    }
-
-    fn forget(&self, pred: impl Fn(&Key, &ResolvedToken) -> bool) {
-        self.fast.write().unwrap().retain(|k, v| !pred(k, v));
     }
 
     /// The stored credential with secrets redacted, whether it is valid, and
@@ -442,11 +363,7 @@ impl Resolver {
     pub fn revoke(&self, workspace_id: &str, purge: bool, force: bool) -> Result<Revocation> {
         let r: wit_admin::Revocation =
             self.pool.call(|i| i.api.linear_oauth_admin().call_revoke(&mut i.store, workspace_id, purge, force))?;
-        self.forget(|k, v| {
-            matches!(k, Key::Workspace(w) if w == workspace_id)
-                || v.workspace_id == workspace_id
-                || v.secret_id == r.secret_id
-        });
+        self.cache.forget(Scope { workspace: Some(workspace_id), secret: Some(&r.secret_id) });
         Ok(Revocation {
             workspace_id: r.workspace_id,
             secret_id: r.secret_id,
@@ -493,9 +410,7 @@ impl Resolver {
                 installed_by,
             )
         })?;
-        self.forget(|k, v| {
-            matches!(k, Key::Workspace(w) if *w == installed.workspace_id) || v.workspace_id == installed.workspace_id
-        });
+        self.cache.forget(Scope { workspace: Some(&installed.workspace_id), secret: None });
         Ok(installed.into())
     }
 
@@ -516,9 +431,7 @@ impl Resolver {
         let installed = self
             .pool
             .call(|i| i.api.linear_oauth_install().call_install_client_credentials(&mut i.store, &wit, installed_by))?;
-        self.forget(|k, v| {
-            matches!(k, Key::Workspace(w) if *w == installed.workspace_id) || v.workspace_id == installed.workspace_id
-        });
+        self.cache.forget(Scope { workspace: Some(&installed.workspace_id), secret: None });
         Ok(installed.into())
     }
 }

@@ -219,6 +219,15 @@ enum Kind {
     Secret,
 }
 
+impl Kind {
+    fn target(self, id: &str) -> linear_oauth_host::Target<'_> {
+        match self {
+            Kind::Workspace => linear_oauth_host::Target::Workspace(id),
+            Kind::Secret => linear_oauth_host::Target::Secret(id),
+        }
+    }
+}
+
 /// A JS token object and the host token it was made from.
 struct JsToken {
     token: Arc<ResolvedToken>,
@@ -234,6 +243,8 @@ struct JsTokens {
     secrets: HashMap<String, JsToken>,
     /// Set when the resolver is finalized: later results are not kept.
     closed: bool,
+    /// The host cache's generation when these entries were last checked.
+    generation: u64,
 }
 
 impl fmt::Debug for JsTokens {
@@ -254,8 +265,20 @@ impl JsTokens {
         }
     }
 
+    /// After the host dropped tokens (its generation moved): drops (and
+    /// unrefs) the objects of tokens the host no longer caches. Which tokens
+    /// a call drops is the host's rule alone.
+    fn sync(&mut self, env: &Env, host: &HostResolver) -> Result<()> {
+        let generation = host.generation();
+        if generation == self.generation {
+            return Ok(());
+        }
+        self.generation = generation;
+        self.drop_where(env, |kind, id, t| !host.holds(kind.target(id), t))
+    }
+
     /// Drops (and unrefs) every entry `pred` selects.
-    fn forget(&mut self, env: &Env, pred: impl Fn(Kind, &str, &ResolvedToken) -> bool) -> Result<()> {
+    fn drop_where(&mut self, env: &Env, pred: impl Fn(Kind, &str, &Arc<ResolvedToken>) -> bool) -> Result<()> {
         for kind in [Kind::Workspace, Kind::Secret] {
             let map = self.map(kind);
             let gone: Vec<String> =
@@ -362,6 +385,7 @@ impl<'t> ScopedTask<'t> for Call {
             Op::Resolve(id) | Op::ReportUnauthorized(id, _) => (Kind::Workspace, id),
             Op::ResolveSecret(id) | Op::ForceRefresh(id) => (Kind::Secret, id),
         };
+        lock(&self.tokens).sync(env, &self.resolver)?;
         match output {
             Ok(token) => token_object(env, &self.hooks, &self.tokens, kind, id, token),
             Err(e) => Err(js_error(env, &self.hooks, &e)),
@@ -424,11 +448,8 @@ impl<'t> ScopedTask<'t> for RevokeCall {
     }
 
     fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Revocation> {
+        lock(&self.tokens).sync(env, &self.resolver)?;
         let r = output.map_err(|e| js_error(env, &self.hooks, &e))?;
-        let (ws, secret) = (&r.workspace_id, &r.secret_id);
-        lock(&self.tokens).forget(env, |kind, key, t| {
-            (kind == Kind::Workspace && key == ws) || t.workspace_id == *ws || t.secret_id == *secret
-        })?;
         Ok(Revocation {
             outcome: r.outcome.label().to_owned(),
             confirmed: r.outcome.confirmed(),
@@ -501,10 +522,8 @@ impl<'t> ScopedTask<'t> for InstallCall {
     }
 
     fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Installed> {
+        lock(&self.tokens).sync(env, &self.resolver)?;
         let i = output.map_err(|e| js_error(env, &self.hooks, &e))?;
-        let ws = &i.workspace_id;
-        lock(&self.tokens)
-            .forget(env, |kind, key, t| (kind == Kind::Workspace && key == ws) || t.workspace_id == *ws)?;
         Ok(Installed {
             workspace_id: i.workspace_id,
             workspace_name: i.workspace_name,
@@ -683,9 +702,15 @@ impl Resolver {
             Ok(())
         })
         .map_err(|e| js_error(env, &self.hooks, &e))?;
-        lock(&self.tokens).forget(env, |kind, key, t| {
-            (kind == Kind::Workspace && key == workspace_id) || t.workspace_id == workspace_id
-        })
+        lock(&self.tokens).sync(env, &self.inner)
+    }
+
+    /// Counts the host cache's drops of tokens: the wrapper stamps its hot
+    /// entries with it and asks again about those stamped before a drop.
+    #[napi(skip_typescript)]
+    pub fn generation(&self) -> f64 {
+        // Exact in an f64 up to 2^53 drops.
+        self.inner.generation() as f64
     }
 
     /// The token if it may be served without I/O (the wrapper's fast path).
@@ -718,7 +743,7 @@ impl ObjectFinalize for Resolver {
     fn finalize(self, env: Env) -> Result<()> {
         let mut tokens = lock(&self.tokens);
         tokens.closed = true;
-        tokens.forget(&env, |_, _, _| true)
+        tokens.drop_where(&env, |_, _, _| true)
     }
 }
 

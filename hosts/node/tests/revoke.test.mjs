@@ -46,3 +46,23 @@ test('an unconfirmed revoke keeps the secret unless forced', async () => {
   assert.equal(await server.stored(dir, s.secretId), null);
   await assert.rejects(r.revoke(s.workspaceId, 'purge'), (e) => e.code === 'INVALID_INPUT');
 });
+
+test('a revoke drops only its workspace: another workspace keeps its token object and serves no I/O', async () => {
+  const dir = tmpStore();
+  const a = await seed(server, dir, 'acme', 3600);
+  const b = await seed(server, dir, 'beta', 3600);
+  const r = new lo.Resolver(options(server, dir));
+  const ta = await r.resolve(a.workspaceId);
+  const tb = await r.resolve(b.workspaceId);
+  await r.resolveSecret(a.secretId);
+  // Changed behind the resolver's back: read again only if the cache dropped it.
+  await seed(server, dir, 'beta', 3600, { fields: { access_token: 'beta-rotated-elsewhere' } });
+  await r.revoke(a.workspaceId);
+  // The host's rule dropped acme's entries (by workspace and by secret)...
+  await assert.rejects(r.resolve(a.workspaceId), (e) => e.code === 'REVOKED');
+  await assert.rejects(r.resolveSecret(a.secretId), (e) => e.code === 'REVOKED');
+  // ...and kept beta's: the very same object, from memory.
+  assert.equal(await r.resolve(b.workspaceId), tb);
+  assert.equal(tb.accessToken, b.access);
+  assert.notEqual(ta, tb);
+});
