@@ -20,6 +20,8 @@ mod settings;
 mod token;
 mod write_back;
 
+#[cfg(test)]
+mod tests;
 
 wit_bindgen::generate!({
     world: "linear-oauth",
