@@ -7,6 +7,7 @@ use linear_oauth_core::{
 };
 
 use crate::cache::invalidate;
+use crate::call::Call;
 use crate::exports::linear::oauth::admin::{Inspection, Revocation, RevokeOutcome as RevokeOutcomeWit};
 use crate::io::Imports;
 use crate::keys::{check_id, named_workspace};
@@ -15,7 +16,7 @@ use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store::{self, PutOutcome};
 use crate::linear::oauth::types::{EndpointError, Error, Target};
 use crate::resolve::probe_refresh;
-use crate::settings::{endpoint, settings, Call};
+use crate::settings::{endpoint, settings};
 use crate::{http, log_event, now_ms};
 
 pub fn inspect(target: &Target) -> Result<Inspection, Error> {

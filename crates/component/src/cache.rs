@@ -3,10 +3,10 @@
 
 use linear_oauth_core::StoredToken;
 
+use crate::call::Call;
 use crate::io::Io;
 use crate::keys::{known_key, row_from_json, row_key, token_key, workspace_secret_key};
 use crate::linear::oauth::registry::Row;
-use crate::settings::Call;
 
 /// A cached stored token under `key` (a token or an unsaved one).
 pub(crate) fn cached_token(io: &dyn Io, key: &str) -> Option<StoredToken> {

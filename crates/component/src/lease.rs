@@ -4,11 +4,12 @@
 use linear_oauth_core::StoredToken;
 
 use crate::cache::cache_token;
+use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::types::Error;
 use crate::rows::{row_confirmed, unverified_row, verify_row};
-use crate::settings::{ms_i64, Call};
+use crate::settings::ms_i64;
 use crate::token::{read_secret, revoked_meanwhile, usable_without_refresh};
 
 pub(crate) enum Acquired {

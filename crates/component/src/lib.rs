@@ -6,6 +6,7 @@
 
 mod admin;
 mod cache;
+mod call;
 mod http;
 mod install;
 mod io;
@@ -62,8 +63,8 @@ impl resolver_api::Guest for Component {
 }
 
 /// The context of a host call that starts now, over the world's imports.
-fn call() -> settings::Call<'static> {
-    settings::Call::start(&io::Imports, settings::settings())
+fn call() -> call::Call<'static> {
+    call::Call::start(&io::Imports, settings::settings())
 }
 
 impl install_api::Guest for Component {

@@ -5,11 +5,12 @@
 use linear_oauth_core::StoredToken;
 
 use crate::cache::invalidate_secret;
+use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
 use crate::keys::failure_key;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::types::{EndpointError, Error};
-use crate::settings::{ms_i64, Call};
+use crate::settings::ms_i64;
 use crate::token::{never_ahead, resolved};
 
 /// A short, secret-free description of an error for a log field.

@@ -4,6 +4,7 @@
 use linear_oauth_core::{after_invalid_grant, request_slack_ms, Recovery, StoredToken};
 
 use crate::cache::{cache_token, cached_token, invalidate_secret};
+use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
 use crate::io::Io;
 use crate::keys::{refresh_key, token_key};
@@ -12,7 +13,6 @@ use crate::linear::oauth::log::Level;
 use crate::linear::oauth::types::Error;
 use crate::outage::{remember_failure, remembered_failure, serve_through_outage};
 use crate::request::{post_refresh, RefreshFailure};
-use crate::settings::Call;
 use crate::token::{if_fresh, read_secret, revoked_meanwhile, updated_after, usable_without_refresh};
 use crate::write_back::write_back;
 

@@ -6,12 +6,13 @@ use linear_oauth_core::{
     refresh_form, request_slack_ms, retry_delay, Attempt, EndpointFailure, Grant, StoredToken, TokenResponse,
 };
 
+use crate::call::Call;
 use crate::endpoint_error;
 use crate::http::Failure;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::types::{EndpointError, Error};
 use crate::outage::describe_error;
-use crate::settings::{endpoint, Call};
+use crate::settings::endpoint;
 
 /// How a renewal request ended without a token.
 pub(crate) enum RefreshFailure {

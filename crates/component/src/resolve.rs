@@ -6,6 +6,7 @@
 use linear_oauth_core::{Freshness, RegistryStatus};
 
 use crate::cache::{cache_token, cached_row, cached_token, invalidate};
+use crate::call::{Call, RowCheck};
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
 use crate::keys::{check_id, known_key, row_from_json, token_key, unsaved_key};
 use crate::linear::oauth::log::Level;
@@ -13,7 +14,6 @@ use crate::linear::oauth::registry::Row;
 use crate::linear::oauth::types::{Error, Target};
 use crate::refresh::refresh_single_flight;
 use crate::rows::active_row;
-use crate::settings::{Call, RowCheck};
 use crate::token::{check_usable, fresh, read_secret, resolved};
 use crate::write_back::retry_unsaved;
 

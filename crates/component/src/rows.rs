@@ -4,11 +4,11 @@
 use linear_oauth_core::RegistryStatus;
 
 use crate::cache::{cached_row, forget_known};
+use crate::call::{Call, RowCheck};
 use crate::keys::{known_key, row_key, row_to_json};
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::Row;
 use crate::linear::oauth::types::Error;
-use crate::settings::{Call, RowCheck};
 
 /// The registry row of an active workspace (cached), or why there is none.
 pub(crate) fn active_row(cx: &Call<'_>, workspace_id: &str) -> Result<Row, Error> {

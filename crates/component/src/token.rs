@@ -4,10 +4,10 @@
 use linear_oauth_core::{freshness, parse_instant, Freshness, Serve, StoredToken};
 
 use crate::cache::invalidate_secret;
+use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::types::Error;
-use crate::settings::Call;
 
 /// Reads the stored token, bypassing every cache.
 pub(crate) fn read_secret(cx: &Call<'_>, secret_id: &str) -> Result<(StoredToken, String), Error> {

@@ -4,12 +4,12 @@
 use linear_oauth_core::{write_retry_fits, Grant, StoredToken};
 
 use crate::cache::{cache_token, cached_token, invalidate_secret};
+use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
 use crate::keys::unsaved_key;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::secret_store::PutOutcome;
 use crate::linear::oauth::types::{Error, Lifetime};
-use crate::settings::Call;
 use crate::token::{fresh_until, read_secret, resolved, revoked_meanwhile, updated_after};
 
 /// Persists a refreshed token; never loses it silently. Returns the token to

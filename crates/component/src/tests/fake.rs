@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use linear_oauth_core::{format_instant, StoredToken};
 
+use crate::call::Call;
 use crate::exports::linear::oauth::resolver::Settings;
 use crate::http::{Failure, Response};
 use crate::io::Io;
@@ -14,7 +15,6 @@ use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{LeaseGrant, Row};
 use crate::linear::oauth::secret_store::{PutOutcome, Versioned};
 use crate::linear::oauth::types::Lifetime;
-use crate::settings::Call;
 
 pub const START_MS: i64 = 1_800_000_000_000;
 pub const MINUTE: i64 = 60_000;

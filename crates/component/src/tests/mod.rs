@@ -7,12 +7,12 @@ mod fake;
 use fake::{error_answer, token_answer, Fake, MINUTE, SECRET, WS};
 use linear_oauth_core::format_instant;
 
+use crate::call::Call;
 use crate::http::Failure;
 use crate::keys::{known_key, refresh_key, row_to_json, unsaved_key};
 use crate::linear::oauth::registry::Row;
 use crate::linear::oauth::types::{Error, Lifetime, Target};
 use crate::resolve::{force_refresh, report_unauthorized, resolve, resolve_secret};
-use crate::settings::Call;
 
 /// A token due for refresh: inside the 5-minute threshold, still valid.
 const DUE: i64 = 2 * MINUTE;
