@@ -67,8 +67,11 @@ smoke: setup
 test: setup venv
 	VENV=$(VENV) tests/with-moto.sh $(MAKE) --no-print-directory test-rust test-python test-node
 
+# The component is no default member (its library is a wasm cdylib); its
+# native unit tests (the resolver over fake I/O) run on their own, cheaply.
 test-rust:
 	$(CARGO) test $(LOCKED)
+	$(CARGO) test $(LOCKED) -p linear-oauth-component
 
 # `pip install ./hosts/python` builds the extension with the component
 # embedded (release by default; here the dev profile, which reuses what

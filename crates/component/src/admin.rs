@@ -6,13 +6,17 @@ use linear_oauth_core::{
     RevokeOutcome, RevokePlan, RevokeStep, StoredToken, REVOKE_CONTENT_TYPE,
 };
 
+use crate::cache::invalidate;
+use crate::call::Call;
 use crate::exports::linear::oauth::admin::{Inspection, Revocation, RevokeOutcome as RevokeOutcomeWit};
-use crate::exports::linear::oauth::resolver::Settings;
+use crate::io::Imports;
+use crate::keys::{check_id, named_workspace};
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store::{self, PutOutcome};
 use crate::linear::oauth::types::{EndpointError, Error, Target};
-use crate::resolver::{check_id, endpoint, invalidate, named_workspace, probe_refresh, settings};
+use crate::resolve::probe_refresh;
+use crate::settings::{endpoint, settings};
 use crate::{http, log_event, now_ms};
 
 pub fn inspect(target: &Target) -> Result<Inspection, Error> {
@@ -58,16 +62,17 @@ pub fn inspect(target: &Target) -> Result<Inspection, Error> {
 /// or a refusal never leaves the workspace resolvable.
 pub fn revoke(workspace_id: &str, purge: bool, force: bool) -> Result<Revocation, Error> {
     check_id("workspace id", workspace_id)?;
-    let s = settings();
+    // The probing refresh's budget counts from the start of this call.
+    let mut cx = crate::call();
     let row = registry::get(workspace_id)
         .map_err(|e| Error::Store(format!("registry read failed: {e}")))?
         .ok_or_else(|| Error::NotRegistered(format!("workspace {workspace_id} is not registered")))?;
     registry::put(&Row { status: "revoked".into(), ..row.clone() })
         .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
-    invalidate(workspace_id);
+    invalidate(&Imports, workspace_id);
     let stored = secret_store::get(&row.secret_id).map_err(|e| Error::Store(format!("secret read failed: {e}")))?;
     let (outcome, linear_status) = match stored.as_ref().map(|v| StoredToken::parse(&v.value)) {
-        Some(Ok(tok)) => revoke_at_linear(&s, &row.secret_id, &tok),
+        Some(Ok(tok)) => revoke_at_linear(&mut cx, &row.secret_id, &tok),
         Some(Err(e)) => (
             RevokeOutcome::NotConfirmed(format!(
                 "the stored token is unreadable ({}), so nothing could be sent to Linear",
@@ -78,7 +83,7 @@ pub fn revoke(workspace_id: &str, purge: bool, force: bool) -> Result<Revocation
         None => (RevokeOutcome::NotConfirmed("no stored token to revoke with".into()), None),
     };
     // The probing refresh may have cached a token.
-    invalidate(workspace_id);
+    invalidate(&Imports, workspace_id);
     let confirmed = outcome.confirmed();
     let purged = if stored.is_none() {
         false
@@ -127,7 +132,7 @@ fn outcome_label(o: &RevokeOutcome) -> (&'static str, &str) {
 
 /// Runs core's [`RevokePlan`]: only the I/O happens here. Returns the outcome
 /// and the last status the revoke endpoint answered with.
-fn revoke_at_linear(s: &Settings, secret_id: &str, tok: &StoredToken) -> (RevokeOutcome, Option<u16>) {
+fn revoke_at_linear(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken) -> (RevokeOutcome, Option<u16>) {
     let (mut plan, mut step) = RevokePlan::start(tok, now_ms());
     // The access token of a probing refresh that found the grant live.
     let mut refreshed: Option<String> = None;
@@ -144,11 +149,11 @@ fn revoke_at_linear(s: &Settings, secret_id: &str, tok: &StoredToken) -> (Revoke
                     RevokeCredential::RefreshedAccessToken => (refreshed.as_deref(), String::new()),
                 };
                 let answer = http::post(
-                    &endpoint(s, "oauth/revoke"),
+                    &endpoint(&cx.s, "oauth/revoke"),
                     REVOKE_CONTENT_TYPE,
                     body.as_bytes(),
                     bearer,
-                    s.http_timeout_ms,
+                    cx.s.http_timeout_ms,
                 )
                 .map(|r| r.status);
                 if let Ok(status) = answer {
@@ -159,7 +164,7 @@ fn revoke_at_linear(s: &Settings, secret_id: &str, tok: &StoredToken) -> (Revoke
             // The resolver's own forced refresh: single flight, lease,
             // invalid_grant recovery and conditional write-back of the rotated
             // token, exactly as for a caller.
-            RevokeStep::Probe => plan.on_probe(match probe_refresh(secret_id) {
+            RevokeStep::Probe => plan.on_probe(match probe_refresh(cx, secret_id) {
                 Ok(t) => {
                     refreshed = Some(t.access_token);
                     ProbeResult::Refreshed

@@ -7,13 +7,17 @@ use linear_oauth_core::{
     InstallRecord, PkcePair, PkceVerifier, State, StoredToken, TokenResponse, IDENTITY_QUERY,
 };
 
+use crate::cache::invalidate;
 use crate::exports::linear::oauth::install::{ClientCredentialsParams, InstallParams, Installed, Pending};
 use crate::exports::linear::oauth::resolver::Settings;
+use crate::io::Imports;
+use crate::keys::{check_id, named_workspace};
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
 use crate::linear::oauth::secret_store;
 use crate::linear::oauth::types::{EndpointError, Error};
-use crate::resolver::{check_id, client_credentials_error, endpoint, invalidate, named_workspace, settings};
+use crate::request::client_credentials_error;
+use crate::settings::{endpoint, settings};
 use crate::{endpoint_error, http, log_event, now_ms, random_32};
 
 fn scopes(p: &InstallParams) -> Result<Vec<String>, Error> {
@@ -223,7 +227,7 @@ fn identify_and_store(s: &Settings, token: &TokenResponse, r: &Record<'_>) -> Re
         status: "active".into(),
     })
     .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
-    invalidate(&id.workspace_id);
+    invalidate(&Imports, &id.workspace_id);
     let grant = match r.grant {
         Grant::AuthorizationCode => "authorization_code",
         Grant::ClientCredentials => "client_credentials",

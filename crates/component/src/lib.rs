@@ -5,9 +5,24 @@
 #![allow(unsafe_code)]
 
 mod admin;
+mod cache;
+mod call;
 mod http;
 mod install;
-mod resolver;
+mod io;
+mod keys;
+mod lease;
+mod outage;
+mod refresh;
+mod request;
+mod resolve;
+mod rows;
+mod settings;
+mod token;
+mod write_back;
+
+#[cfg(test)]
+mod tests;
 
 wit_bindgen::generate!({
     world: "linear-oauth",
@@ -25,31 +40,31 @@ export!(Component);
 
 impl resolver_api::Guest for Component {
     fn init(s: resolver_api::Settings) -> Result<(), Error> {
-        resolver::init(s)
+        settings::init(s)
     }
     fn resolve(workspace_id: String) -> Result<resolver_api::ResolvedToken, Error> {
-        resolver::call_started();
-        resolver::resolve(&workspace_id)
+        resolve::resolve(&mut call(), &workspace_id)
     }
     fn resolve_secret(secret_id: String) -> Result<resolver_api::ResolvedToken, Error> {
-        resolver::call_started();
-        resolver::resolve_secret(&secret_id, false)
+        resolve::resolve_secret(&mut call(), &secret_id)
     }
     fn force_refresh(target: Target) -> Result<resolver_api::ResolvedToken, Error> {
-        resolver::call_started();
-        resolver::force_refresh(&target)
+        resolve::force_refresh(&mut call(), &target)
     }
     fn report_unauthorized(workspace_id: String, access_token: String) -> Result<resolver_api::ResolvedToken, Error> {
-        resolver::call_started();
-        resolver::report_unauthorized(&workspace_id, &access_token)
+        resolve::report_unauthorized(&mut call(), &workspace_id, &access_token)
     }
     fn refresh_ahead(secret_id: String) -> Result<resolver_api::ResolvedToken, Error> {
-        resolver::call_started();
-        resolver::refresh_ahead(&secret_id)
+        resolve::refresh_ahead(&mut call(), &secret_id)
     }
     fn invalidate(workspace_id: String) {
-        resolver::invalidate(&workspace_id);
+        cache::invalidate(&io::Imports, &workspace_id);
     }
+}
+
+/// The context of a host call that starts now, over the world's imports.
+fn call() -> call::Call<'static> {
+    call::Call::start(&io::Imports, settings::settings())
 }
 
 impl install_api::Guest for Component {

@@ -8,6 +8,7 @@ mod authorize;
 mod budget;
 mod callback;
 mod expiry;
+mod ids;
 mod naming;
 mod pkce;
 mod recovery;
@@ -27,6 +28,7 @@ pub use budget::{
 };
 pub use callback::{parse_callback, CallbackError};
 pub use expiry::{freshness, refresh_ahead_at, serve_until, Freshness};
+pub use ids::{check_id, encoded_len, escape_id, IdError, MAX_ID_ENCODED};
 pub use naming::{secret_name, validate_slug, DEFAULT_SECRET_PREFIX};
 pub use pkce::{fingerprint, pkce_challenge, PkcePair, State};
 pub use recovery::{

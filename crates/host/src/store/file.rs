@@ -26,15 +26,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{lease_decision, now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
 use crate::Error;
-
-/// Secret ids (names or ARNs) become file names: everything but `[A-Za-z0-9_-]` is escaped.
-const FILE_NAME: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'-');
 
 /// Largest stored value: Secrets Manager's limit for a `SecretString`. A
 /// stored token is well under 1 KiB.
@@ -78,9 +74,11 @@ impl Drop for Locked {
     }
 }
 
-/// The file name for `key`, or `InvalidInput` when it would be too long.
+/// The file name for `key` (a secret id, name or ARN, or a lease or lock
+/// key: core's escaping, everything but `[A-Za-z0-9_-]` percent-encoded), or
+/// `InvalidInput` when it would be too long.
 fn file_name(what: &str, key: &str, ext: &str) -> Result<String, Error> {
-    let name = format!("{}{ext}", utf8_percent_encode(key, FILE_NAME));
+    let name = format!("{}{ext}", linear_oauth_core::escape_id(key));
     if name.len() > MAX_FILE_NAME {
         let shown: String = key.chars().take(40).collect();
         return Err(Error::InvalidInput(format!(

@@ -1,0 +1,57 @@
+//! One host call's state, handed down every stage of the resolver by `&mut`:
+//! what a function reads or changes shows in its signature.
+
+use crate::exports::linear::oauth::resolver::Settings;
+use crate::io::Io;
+use crate::linear::oauth::log::Level;
+use crate::linear::oauth::registry::Row;
+use crate::settings::ms_i64;
+
+/// Where a `resolve` from a remembered registry row stands.
+#[derive(Debug, Clone)]
+pub(crate) enum RowCheck {
+    /// Read as active by an earlier call; not checked in this one yet.
+    Unverified(Row),
+    /// Checked in this call: read, or confirmed by the lease take.
+    Verified,
+    /// Read in this call, active, and naming another secret: resolve that one.
+    Moved(Row),
+}
+
+/// The context of one host call.
+pub(crate) struct Call<'a> {
+    pub io: &'a dyn Io,
+    /// `init`'s settings, or a variant of them for this call (refresh-ahead).
+    pub s: Settings,
+    /// When the host's call began: retries stay inside its deadline.
+    pub started_ms: i64,
+    /// Renew even a fresh token (an operator's refresh, a 401 report, revoke's probe).
+    pub force: bool,
+    /// The registry row a `resolve` works from, and whether this call has
+    /// checked it yet (set in `resolve`, read and confirmed by the lease).
+    pub row_check: Option<RowCheck>,
+    /// The version the current refresh's write-back stored, for the lease
+    /// release to hand on.
+    pub written: Option<String>,
+}
+
+impl<'a> Call<'a> {
+    /// A host call that starts now.
+    pub fn start(io: &'a dyn Io, s: Settings) -> Self {
+        let started_ms = io.now_ms();
+        Self { io, s, started_ms, force: false, row_check: None, written: None }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.io.now_ms()
+    }
+
+    pub fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
+        self.io.log(level, message, fields);
+    }
+
+    /// When the host's current call ends (its deadline traps what runs past it).
+    pub fn call_end(&self) -> i64 {
+        self.started_ms.saturating_add(ms_i64(self.s.call_deadline_ms))
+    }
+}

@@ -1,0 +1,55 @@
+//! Ids, the keys of the host's per-process cache and hints, and the codec of
+//! the registry rows kept there. Pure: no I/O.
+
+use crate::linear::oauth::registry::Row;
+use crate::linear::oauth::types::Error;
+
+/// Core's id rule, as the error hosts see.
+pub(crate) fn check_id(what: &'static str, id: &str) -> Result<(), Error> {
+    linear_oauth_core::check_id(what, id).map_err(|e| Error::InvalidInput(e.to_string()))
+}
+
+pub(crate) fn row_key(workspace_id: &str) -> String {
+    format!("row:{workspace_id}")
+}
+/// The last row read as active, kept past `cache-ttl` as a host hint (see
+/// `resolve`): in memory in a long-lived host, in a file for the CLI's next
+/// process. Ids, slug and status only; never anything secret.
+pub(crate) fn known_key(workspace_id: &str) -> String {
+    format!("known:{workspace_id}")
+}
+pub(crate) fn token_key(secret_id: &str) -> String {
+    format!("tok:{secret_id}")
+}
+pub(crate) fn workspace_secret_key(workspace_id: &str) -> String {
+    format!("ws:{workspace_id}")
+}
+/// A refreshed token the store would not take: served from memory and
+/// written again on later calls, so a rotated refresh token is never lost.
+pub(crate) fn unsaved_key(secret_id: &str) -> String {
+    format!("unsaved:{secret_id}")
+}
+/// A transient refresh failure, shared by the callers that follow it.
+pub(crate) fn failure_key(secret_id: &str) -> String {
+    format!("fail:{secret_id}")
+}
+/// This process's single flight and the cross-process lease of a refresh.
+pub(crate) fn refresh_key(secret_id: &str) -> String {
+    format!("refresh:{secret_id}")
+}
+
+/// The `workspace_id` a stored value names, even when other fields are bad.
+pub(crate) fn named_workspace(value: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(value).ok()?;
+    v.get("workspace_id")?.as_str().filter(|w| !w.is_empty()).map(str::to_owned)
+}
+
+pub(crate) fn row_to_json(r: &Row) -> String {
+    serde_json::json!([r.workspace_id, r.workspace_slug, r.secret_id, r.status]).to_string()
+}
+
+pub(crate) fn row_from_json(s: &str) -> Option<Row> {
+    let v: Vec<String> = serde_json::from_str(s).ok()?;
+    let [workspace_id, workspace_slug, secret_id, status]: [String; 4] = v.try_into().ok()?;
+    Some(Row { workspace_id, workspace_slug, secret_id, status })
+}
