@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use linear_oauth_host::{Error, InstallParams, Lifetime, Options, Resolver, RevokeOutcome, Target};
+use linear_oauth_testserver::fixtures;
 use linear_oauth_testserver::Organization;
-use linear_oauth_testserver::{fixtures, FailNext, FaultsPatch};
 
 fn with_lifetime(
     server: &linear_oauth_testserver::TestServer,
@@ -87,14 +87,8 @@ fn an_invocation_that_cannot_save_the_rotated_token_still_hands_it_to_its_caller
 
 #[test]
 fn a_revoke_linear_did_not_confirm_still_stops_every_secret_path() {
-    let server = server();
-    let b = memory();
-    let s = seed(&server, &b, "acme", 3600);
-    let r = resolver_with(&server, &b, None);
-    server.set_faults(FaultsPatch {
-        revoke_fail_next: Some(FailNext { count: 1, status: 503, body: None }),
-        ..Default::default()
-    });
+    let (server, b, s, r) = acme(3600);
+    revoke_fails_next(&server, 1, 503);
     let rev = r.revoke(&s.workspace_id, false, false).unwrap();
     assert!(matches!(rev.outcome, RevokeOutcome::Failed(_)), "{rev:?}");
     assert!(stored(&b, &s.secret_id)["revoked_at"].is_string(), "the kept secret says it was revoked");
@@ -159,10 +153,7 @@ fn setup_clears_the_revoked_mark() {
     let r = resolver_with(&server, &b, None);
     server.set_organization(org("org-x", "acme"));
     let installed = install(&r, None).unwrap();
-    server.set_faults(FaultsPatch {
-        revoke_fail_next: Some(FailNext { count: 1, status: 503, body: None }),
-        ..Default::default()
-    });
+    revoke_fails_next(&server, 1, 503);
     r.revoke(&installed.workspace_id, false, false).unwrap();
     assert!(matches!(r.resolve_secret(&installed.secret_id), Err(Error::Revoked(_))));
     install(&r, None).unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use linear_oauth_host::store::{MemoryBackend, SecretStore};
 use linear_oauth_host::{Backends, Error, LogLevel, LogSink, Options, PutOutcome, RegistryRow, Resolver, Versioned};
-use linear_oauth_testserver::{ServerConfig, TestServer};
+use linear_oauth_testserver::{FailNext, FaultsPatch, ServerConfig, TestServer};
 
 pub const CLIENT_ID: &str = "test-client-id";
 pub const CLIENT_SECRET: &str = "test-client-secret";
@@ -69,6 +69,14 @@ pub fn acme(expires_in_s: i64) -> (TestServer, Backends, Seeded, Resolver) {
     let s = seed(&server, &b, "acme", expires_in_s);
     let r = resolver_with(&server, &b, None);
     (server, b, s, r)
+}
+
+/// Linear's revoke endpoint answers the next `count` requests with `status`.
+pub fn revoke_fails_next(server: &TestServer, count: u32, status: u16) {
+    server.set_faults(FaultsPatch {
+        revoke_fail_next: Some(FailNext { count, status, body: None }),
+        ..Default::default()
+    });
 }
 
 pub fn memory() -> Backends {

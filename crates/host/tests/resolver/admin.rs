@@ -155,14 +155,8 @@ fn revoke_with_an_expired_access_token_sends_the_refresh_token() {
 
 #[test]
 fn revoke_when_linear_fails_marks_the_row_and_keeps_the_secret() {
-    let server = server();
-    let b = memory();
-    let s = seed(&server, &b, "acme", 3600);
-    let r = resolver_with(&server, &b, None);
-    server.set_faults(FaultsPatch {
-        revoke_fail_next: Some(FailNext { count: 1, status: 503, body: None }),
-        ..Default::default()
-    });
+    let (server, b, s, r) = acme(3600);
+    revoke_fails_next(&server, 1, 503);
     let rev = r.revoke(&s.workspace_id, true, false).unwrap();
     let RevokeOutcome::Failed(reason) = &rev.outcome else { panic!("{rev:?}") };
     assert!(reason.contains("503"), "{reason}");
@@ -226,14 +220,8 @@ fn purge_without_confirmation_keeps_the_secret_unless_forced() {
 
 #[test]
 fn revoke_with_a_live_grant_after_a_refusal_revokes_with_the_refreshed_token() {
-    let server = server();
-    let b = memory();
-    let s = seed(&server, &b, "acme", 3600);
-    let r = resolver_with(&server, &b, None);
-    server.set_faults(FaultsPatch {
-        revoke_fail_next: Some(FailNext { count: 1, status: 400, body: None }),
-        ..Default::default()
-    });
+    let (server, b, s, r) = acme(3600);
+    revoke_fails_next(&server, 1, 400);
     let rev = r.revoke(&s.workspace_id, false, false).unwrap();
     assert_eq!(rev.outcome, RevokeOutcome::Revoked, "{rev:?}");
     let (access, refresh, _) = stored_pair(&b, &s.secret_id);
