@@ -8,6 +8,7 @@ mod coord;
 mod ctx;
 mod engine;
 mod error;
+mod files;
 pub mod hints;
 mod http;
 mod log;

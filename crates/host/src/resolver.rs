@@ -89,7 +89,7 @@ fn holder_id() -> Result<String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)
         .map_err(|e| crate::Error::Internal(format!("no OS randomness for a lease holder id: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::files::hex(&bytes))
 }
 
 /// The environment variable of [`test_panic`].
