@@ -24,7 +24,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use super::{
-    now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretDeletion, SecretStore, Versioned, LEASE_CLOCK_SKEW_MS,
+    now_ms, LeaseGrant, Leases, PutOutcome, Registry, RegistryRow, SecretDeletion, SecretStore, Versioned,
+    LEASE_CLOCK_SKEW_MS,
 };
 use crate::Error;
 
@@ -433,7 +434,9 @@ impl Registry for AwsBackend {
             Ok(rows)
         })
     }
+}
 
+impl Leases for AwsBackend {
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
         let now = now_ms();
         let expires = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));

@@ -30,7 +30,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{lease_decision, now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
+use super::{lease_decision, now_ms, LeaseGrant, Leases, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
 use crate::{files, Error};
 
 /// Secret ids (names or ARNs) become file names: everything but `[A-Za-z0-9_-]` is escaped.
@@ -400,7 +400,9 @@ impl Registry for FileBackend {
         rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
         Ok(rows)
     }
+}
 
+impl Leases for FileBackend {
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
         let path = self.lease_path(key)?;
         let (Some(_lock), _) = self.lock_within(&format!("lease-{key}"), LEASE_LOCK_WAIT)? else {
