@@ -17,6 +17,7 @@ mod pool;
 mod resolver;
 mod settings;
 pub mod store;
+mod test_hook;
 mod types;
 
 pub use engine::LoadInfo;
@@ -25,9 +26,10 @@ pub use hints::{FileHints, HintStore, MemoryHints};
 pub use log::{LogLevel, LogSink, TracingSink, UnknownLogLevel};
 pub use options::{default_max_instances, Lifetime, Options, INVOCATION_ENV_VARS, SETTINGS};
 pub use pool::PoolStats;
-pub use resolver::{Resolver, TEST_PANIC_ENV};
+pub use resolver::Resolver;
 pub use settings::{camel_case, checked_seconds, Setting, SettingKind, SettingValue};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, SecretDeletion, Versioned};
+pub use test_hook::TEST_PANIC_ENV;
 pub use types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
     RevokeOutcome, SecretString, Target,
