@@ -34,9 +34,10 @@ class LinearOAuthError extends Error {
   }
 }
 
-// The native side builds errors through this (the one host-error mapping is in Rust).
-function makeError(code, message, invalidFields, status, error, description, retryAfter) {
-  return new LinearOAuthError(code, message, { invalidFields, status, error, description, retryAfter });
+// The native side builds errors through this: the host's attributes of the
+// error (`Error::attrs`, JSON with camelCase names) become its properties.
+function makeError(code, message, attributes) {
+  return Object.assign(new LinearOAuthError(code, message), JSON.parse(attributes));
 }
 
 function invalidInput(message) {

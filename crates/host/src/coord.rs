@@ -11,6 +11,17 @@ use wasmtime::component::HasData;
 use crate::bindings;
 use crate::hints::HintStore;
 
+/// This resolver's name on the leases it takes: 128 random bits in hex. A pid
+/// and a counter coincide across containers and Lambdas (every one is pid 1
+/// or 8 and starts at 0), and two holders with one name would both think they
+/// hold the lease.
+pub(crate) fn holder_id() -> crate::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| crate::Error::Internal(format!("no OS randomness for a lease holder id: {e}")))?;
+    Ok(crate::files::hex(&bytes))
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Coordination {
     cache: Mutex<HashMap<String, (String, Option<Instant>)>>,

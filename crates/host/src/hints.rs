@@ -8,8 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -61,8 +60,7 @@ impl FileHints {
     /// Hints for the store named by `identity` (e.g. the store and its
     /// registry table) in `dir`, which is created `0700` when first written.
     pub fn new(dir: impl Into<PathBuf>, identity: &str) -> Self {
-        let digest = Sha256::digest(identity.as_bytes());
-        let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let name = crate::files::hex(&Sha256::digest(identity.as_bytes())[..8]);
         Self { path: dir.into().join(format!("hints-{name}.json")), identity: identity.to_owned() }
     }
 
@@ -91,23 +89,8 @@ impl FileHints {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         let body = serde_json::json!({ "identity": self.identity, "hints": hints }).to_string();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let tmp = dir.join(format!(".{}.{}-{nanos}.tmp", self.file_name(), std::process::id()));
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(body.as_bytes()))
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written
-    }
-
-    fn file_name(&self) -> String {
-        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        // A hint is only a shortcut: not worth an fsync.
+        crate::files::write_atomic(&self.path, body.as_bytes(), false)
     }
 }
 

@@ -9,26 +9,28 @@ mod coord;
 mod ctx;
 mod engine;
 mod error;
+mod files;
 pub mod hints;
 mod http;
 mod log;
 mod options;
 mod pool;
 mod resolver;
+mod settings;
 pub mod store;
+mod test_hook;
 mod types;
 
 pub use engine::LoadInfo;
-pub use error::{Error, ErrorKind, Result, ERROR_KINDS};
+pub use error::{no_panic, Attr, Error, ErrorKind, Result, ERROR_KINDS};
 pub use hints::{FileHints, HintStore, MemoryHints};
-pub use log::{LogLevel, LogSink, TracingSink};
-pub use options::{
-    checked_seconds, default_max_instances, DurationOption, Lifetime, Options, Setting, SettingKind,
-    INVOCATION_ENV_VARS, SETTINGS,
-};
+pub use log::{LogLevel, LogSink, TracingSink, UnknownLogLevel};
+pub use options::{default_max_instances, Lifetime, Options, INVOCATION_ENV_VARS, SETTINGS};
 pub use pool::PoolStats;
-pub use resolver::{Resolver, TEST_PANIC_ENV};
+pub use resolver::Resolver;
+pub use settings::{camel_case, checked_seconds, Setting, SettingKind, SettingValue};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, SecretDeletion, Versioned};
+pub use test_hook::TEST_PANIC_ENV;
 pub use types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
     RevokeOutcome, SecretString, Target,

@@ -27,6 +27,34 @@ impl LogLevel {
     }
 }
 
+/// A level name no binding knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownLogLevel(pub String);
+
+impl fmt::Display for UnknownLogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown log level {:?}", self.0)
+    }
+}
+
+impl From<UnknownLogLevel> for crate::Error {
+    fn from(e: UnknownLogLevel) -> Self {
+        Self::InvalidInput(e.to_string())
+    }
+}
+
+/// `trace`, `debug`, `info`, `warn` or `error`, as every binding spells them.
+impl std::str::FromStr for LogLevel {
+    type Err = UnknownLogLevel;
+
+    fn from_str(s: &str) -> Result<Self, UnknownLogLevel> {
+        [Self::Trace, Self::Debug, Self::Info, Self::Warn, Self::Error]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| UnknownLogLevel(s.to_owned()))
+    }
+}
+
 /// Receives one structured event. Field values never carry secrets.
 pub trait LogSink: Send + Sync + fmt::Debug {
     fn log(&self, level: LogLevel, message: &str, fields: &[(String, String)]);

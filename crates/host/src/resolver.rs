@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use crate::bindings::{admin as wit_admin, install as wit_install, resolver as wit_resolver, types as wit_types};
 use crate::cache::{Key, Scope, TokenCache};
-use crate::coord::Coordination;
+use crate::coord::{holder_id, Coordination};
 use crate::ctx::Shared;
 use crate::engine::runtime;
 use crate::hints::MemoryHints;
 use crate::http::Origin;
 use crate::pool::{ms, Pool};
 use crate::store::{now_ms, Backends};
+use crate::test_hook::test_panic;
 use crate::types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
     Target,
@@ -47,38 +48,6 @@ impl fmt::Debug for Resolver {
             .finish_non_exhaustive()
     }
 }
-
-/// This resolver's name on the leases it takes: 128 random bits in hex. A pid
-/// and a counter coincide across containers and Lambdas (every one is pid 1
-/// or 8 and starts at 0), and two holders with one name would both think they
-/// hold the lease.
-fn holder_id() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| crate::Error::Internal(format!("no OS randomness for a lease holder id: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// The environment variable of [`test_panic`].
-pub const TEST_PANIC_ENV: &str = "LINEAR_OAUTH_TEST_PANIC_ID";
-
-/// Test hook, compiled into debug builds only (release and dist builds, what
-/// ships, have no `debug_assertions`, so there it is nothing): when
-/// [`TEST_PANIC_ENV`] is `ENTRY:ID`, the entry point `ENTRY` (`new`,
-/// `resolve`, `resolve_secret`, `cached`, `cached_secret`, `invalidate`)
-/// called with `ID` (for `new`, the `store` option) panics inside the host,
-/// so the Python and Node layers can test that a panic reaches their caller
-/// as an internal error.
-#[cfg(debug_assertions)]
-fn test_panic(entry: &str, id: &str) {
-    if std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v.as_encoded_bytes() == format!("{entry}:{id}").as_bytes()) {
-        panic!("{TEST_PANIC_ENV} names {entry}:{id}: a test-only panic");
-    }
-}
-
-#[cfg(not(debug_assertions))]
-#[inline(always)]
-fn test_panic(_: &str, _: &str) {}
 
 impl Resolver {
     /// Opens the store named in `options.store`.

@@ -80,6 +80,16 @@ pub struct ResolvedToken {
     pub refresh_ahead_at_ms: u64,
 }
 
+impl ResolvedToken {
+    /// Whether a binding may hand this token out again without asking the
+    /// resolver: inside its serve window and before refresh-ahead is due
+    /// (from then on the resolver is asked, which starts that refresh).
+    pub fn servable_now(&self) -> bool {
+        let now = crate::store::now_ms();
+        now < self.serve_until_ms && now < self.refresh_ahead_at_ms
+    }
+}
+
 impl From<wit_resolver::ResolvedToken> for ResolvedToken {
     fn from(t: wit_resolver::ResolvedToken) -> Self {
         Self {

@@ -18,7 +18,7 @@ impl SettingFlags {
     pub fn options(&self) -> Result<Options, linear_oauth_host::Error> {
         let mut o = Options::from_env()?;
         for (setting, raw) in &self.given {
-            setting.parse_into(&mut o, &format!("--{}", setting.cli_flag()), raw)?;
+            setting.apply(&mut o, &format!("--{}", setting.cli_flag()), raw.as_str().into())?;
         }
         Ok(o)
     }
@@ -39,9 +39,8 @@ impl Args for SettingFlags {
     fn augment_args(cmd: Command) -> Command {
         SETTINGS.iter().fold(cmd, |cmd, s| {
             let unit = match s.kind {
-                SettingKind::Text { .. } => "",
-                SettingKind::Seconds(_) => " (seconds)",
-                SettingKind::Bytes => " (bytes)",
+                SettingKind::Text { .. } => String::new(),
+                kind => format!(" ({})", kind.name()),
             };
             let default = s.default_text().map(|d| format!(" [default: {d}]")).unwrap_or_default();
             let mut arg = Arg::new(id(s))

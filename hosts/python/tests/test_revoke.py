@@ -43,3 +43,23 @@ def test_unconfirmed_revoke_keeps_the_secret_unless_forced(server: TestServer, s
     assert store.raw_secret(s.secret_id) is None
     with pytest.raises(TypeError):
         r.revoke(s.workspace_id, True)  # type: ignore[misc]  # purge and force are keyword-only
+
+
+def test_a_revoke_drops_only_its_workspace(store: Store, make_resolver: Any) -> None:
+    """The host's one rule decides what a call drops: acme's token objects go
+    (by workspace and by secret id), beta keeps its very object from memory."""
+    a, b = store.seed("acme", 3600), store.seed("beta", 3600)
+    r = make_resolver()
+    r.resolve(a.workspace_id)
+    r.resolve_secret(a.secret_id)
+    tb = r.resolve(b.workspace_id)
+    # Changed behind the resolver's back: read again only if the cache dropped it.
+    store.seed("beta", 3600, fields={"access_token": "beta-rotated-elsewhere"})
+    r.revoke(a.workspace_id)
+    with pytest.raises(lo.Revoked):
+        r.resolve(a.workspace_id)
+    with pytest.raises(lo.Revoked):
+        r.resolve_secret(a.secret_id)
+    assert r.resolve(b.workspace_id) is tb
+    assert r.cached(b.workspace_id) is tb
+    assert tb.access_token == b.access

@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{LeaseGrant, Registry, RegistryRow};
+use super::{LeaseGrant, LeaseLayer, Leases, Registry, RegistryRow};
 use crate::Error;
 
 type Release = (String, String, Option<String>);
@@ -158,19 +158,13 @@ impl Drop for DeferredRelease {
     }
 }
 
-impl Registry for DeferredRelease {
-    fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error> {
-        self.inner.get(workspace_id)
+impl LeaseLayer for DeferredRelease {
+    fn rows(&self) -> &dyn Registry {
+        &*self.inner
     }
+}
 
-    fn put(&self, row: &RegistryRow) -> Result<(), Error> {
-        self.inner.put(row)
-    }
-
-    fn list(&self) -> Result<Vec<RegistryRow>, Error> {
-        self.inner.list()
-    }
-
+impl Leases for DeferredRelease {
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
         self.settle(key);
         self.inner.try_lease(key, holder, ttl, note)
@@ -225,16 +219,13 @@ mod tests {
         delay: Duration,
     }
 
-    impl Registry for Slow {
-        fn get(&self, id: &str) -> Result<Option<RegistryRow>, Error> {
-            self.inner.get(id)
+    impl LeaseLayer for Slow {
+        fn rows(&self) -> &dyn Registry {
+            &self.inner
         }
-        fn put(&self, row: &RegistryRow) -> Result<(), Error> {
-            self.inner.put(row)
-        }
-        fn list(&self) -> Result<Vec<RegistryRow>, Error> {
-            self.inner.list()
-        }
+    }
+
+    impl Leases for Slow {
         fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
             self.inner.try_lease(key, holder, ttl, note)
         }

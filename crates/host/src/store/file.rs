@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{lease_decision, now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
-use crate::Error;
+use super::{lease_decision, now_ms, LeaseGrant, Leases, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
+use crate::{files, Error};
 
 /// Largest stored value: Secrets Manager's limit for a `SecretString`. A
 /// stored token is well under 1 KiB.
@@ -51,7 +51,7 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
 }
 
 fn version_of(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)[..16].iter().map(|b| format!("{b:02x}")).collect()
+    files::hex(&Sha256::digest(bytes)[..16])
 }
 
 /// How long an operation waits for a lock another process holds. Holders
@@ -242,30 +242,9 @@ impl FileBackend {
         Ok(Some(bytes))
     }
 
-    /// temp file (0600) + fsync + rename + fsync of the directory. The temp
-    /// name keeps at most 64 bytes of the target's, so it fits wherever the
-    /// target's fits; pid, time and a counter keep it unique.
+    /// temp file (0600) + fsync + rename + fsync of the directory.
     fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let dir = path.parent().expect("store paths have a parent");
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("value");
-        let tmp = dir.join(format!(
-            ".{}.{}.{:x}.{}.tmp",
-            &name[..name.len().min(64)],
-            std::process::id(),
-            now_ms(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let result = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|f| Self::commit(f, &tmp, path, bytes));
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(|e| io_err("writing", path, e))
+        files::write_atomic(path, bytes, true).map_err(|e| io_err("writing", path, e))
     }
 
     /// The reserved file, overwritten in place (its blocks are allocated, so
@@ -275,18 +254,8 @@ impl FileBackend {
             .write(true)
             .truncate(false)
             .open(reserved)
-            .and_then(|f| Self::commit(f, reserved, path, bytes))
+            .and_then(|f| files::commit(f, reserved, path, bytes, true))
             .map_err(|e| io_err("writing", path, e))
-    }
-
-    /// Writes `bytes` into `f` (the file at `from`), cuts it to length,
-    /// fsyncs, renames it over `path` and fsyncs the directory.
-    fn commit(mut f: File, from: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        f.write_all(bytes)?;
-        f.set_len(bytes.len() as u64)?;
-        f.sync_all()?;
-        fs::rename(from, path)?;
-        File::open(path.parent().expect("store paths have a parent"))?.sync_all()
     }
 
     fn registry_path(&self) -> PathBuf {
@@ -315,7 +284,7 @@ impl FileBackend {
 /// version still writing through it.
 fn reservation_path(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or(b"value");
-    let hash: String = Sha256::digest(name).iter().map(|b| format!("{b:02x}")).collect();
+    let hash = files::hex(&Sha256::digest(name));
     path.with_file_name(format!(".{hash}.reserve"))
 }
 
@@ -429,7 +398,9 @@ impl Registry for FileBackend {
         rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
         Ok(rows)
     }
+}
 
+impl Leases for FileBackend {
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
         let path = self.lease_path(key)?;
         let (Some(_lock), _) = self.lock_within(&format!("lease-{key}"), LEASE_LOCK_WAIT)? else {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{lease_decision, now_ms, LeaseGrant, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
+use super::{lease_decision, now_ms, LeaseGrant, Leases, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
 use crate::Error;
 
 #[derive(Debug, Default)]
@@ -66,7 +66,9 @@ impl Registry for MemoryBackend {
         rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
         Ok(rows)
     }
+}
 
+impl Leases for MemoryBackend {
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
         let mut leases = self.leases.lock().unwrap();
         let now = now_ms();

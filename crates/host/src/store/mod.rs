@@ -109,11 +109,9 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
     }
 }
 
-/// The workspace registry and the refresh leases that coordinate processes.
-pub trait Registry: Send + Sync + fmt::Debug {
-    fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error>;
-    fn put(&self, row: &RegistryRow) -> Result<(), Error>;
-    fn list(&self) -> Result<Vec<RegistryRow>, Error>;
+/// The refresh leases that coordinate processes: the half of a registry that
+/// wrappers (deferred or observed releases) intercept.
+pub trait Leases: Send + Sync + fmt::Debug {
     /// Takes `key` if it is free, expired, or already held by `holder`.
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error>;
     fn release_lease(&self, key: &str, holder: &str) -> Result<(), Error>;
@@ -146,9 +144,34 @@ pub trait Registry: Send + Sync + fmt::Debug {
     }
 }
 
+/// The workspace registry, and its refresh leases.
+pub trait Registry: Leases {
+    fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error>;
+    fn put(&self, row: &RegistryRow) -> Result<(), Error>;
+    fn list(&self) -> Result<Vec<RegistryRow>, Error>;
+}
+
+/// A wrapper of a registry's [`Leases`]: its rows are those of the registry
+/// it wraps, untouched, so it writes out only the lease methods it changes.
+pub trait LeaseLayer: Leases {
+    fn rows(&self) -> &dyn Registry;
+}
+
+impl<T: LeaseLayer> Registry for T {
+    fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error> {
+        self.rows().get(workspace_id)
+    }
+    fn put(&self, row: &RegistryRow) -> Result<(), Error> {
+        self.rows().put(row)
+    }
+    fn list(&self) -> Result<Vec<RegistryRow>, Error> {
+        self.rows().list()
+    }
+}
+
 /// A registry that calls `before_release` with the lease key before each
 /// release and is otherwise `inner`: how tests and benchmarks count or hold
-/// releases without writing the whole trait out again.
+/// releases.
 pub struct ObservedReleases<F> {
     pub inner: Arc<dyn Registry>,
     pub before_release: F,
@@ -160,16 +183,13 @@ impl<F> fmt::Debug for ObservedReleases<F> {
     }
 }
 
-impl<F: Fn(&str) + Send + Sync> Registry for ObservedReleases<F> {
-    fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error> {
-        self.inner.get(workspace_id)
+impl<F: Fn(&str) + Send + Sync> LeaseLayer for ObservedReleases<F> {
+    fn rows(&self) -> &dyn Registry {
+        &*self.inner
     }
-    fn put(&self, row: &RegistryRow) -> Result<(), Error> {
-        self.inner.put(row)
-    }
-    fn list(&self) -> Result<Vec<RegistryRow>, Error> {
-        self.inner.list()
-    }
+}
+
+impl<F: Fn(&str) + Send + Sync> Leases for ObservedReleases<F> {
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration, note: &str) -> Result<LeaseGrant, Error> {
         self.inner.try_lease(key, holder, ttl, note)
     }

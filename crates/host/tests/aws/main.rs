@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use linear_oauth_host::store::{AwsBackend, DeferredRelease, ObservedReleases, Registry, SecretStore};
+use linear_oauth_host::store::{AwsBackend, DeferredRelease, Leases, ObservedReleases, Registry, SecretStore};
 use linear_oauth_host::{Backends, Error, FileHints, HintStore, Lifetime, Options, PutOutcome, Resolver, Target};
 use linear_oauth_testserver::FaultsPatch;
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::*;
-use linear_oauth_host::store::{Registry, SecretStore};
+use linear_oauth_host::store::{Leases, SecretStore};
 use linear_oauth_host::{
     Error, LeaseGrant, Lifetime, LogLevel, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Target, Versioned,
 };

@@ -1,0 +1,115 @@
+//! The plain objects `revoke` and `installClientCredentials` take and give.
+
+use std::fmt;
+
+use napi_derive::napi;
+
+/// What `revoke` did. The workspace is marked revoked whatever the outcome;
+/// `confirmed` says whether Linear's side of the grant is known dead.
+#[napi(object)]
+#[derive(Debug)]
+pub struct Revocation {
+    pub workspace_id: String,
+    pub secret_id: String,
+    /// `revoked`, `already-dead`, `not-confirmed` or `failed`.
+    pub outcome: String,
+    pub confirmed: bool,
+    /// What was tried, for `not-confirmed` and `failed` (never a secret).
+    pub detail: Option<String>,
+    /// The last HTTP status of Linear's revoke endpoint, if it answered.
+    pub linear_status: Option<u32>,
+    pub purged: bool,
+}
+
+impl From<linear_oauth_host::Revocation> for Revocation {
+    fn from(r: linear_oauth_host::Revocation) -> Self {
+        Self {
+            outcome: r.outcome.label().to_owned(),
+            confirmed: r.outcome.confirmed(),
+            detail: r.outcome.detail().map(str::to_owned),
+            linear_status: r.linear_status.map(u32::from),
+            purged: r.purged,
+            workspace_id: r.workspace_id,
+            secret_id: r.secret_id,
+        }
+    }
+}
+
+/// Options of `revoke`.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct RevokeOptions {
+    /// Also delete the stored secret (only once Linear's side is known dead, unless `force`).
+    pub purge: Option<bool>,
+    /// With `purge`: delete the secret even if Linear did not confirm.
+    pub force: Option<bool>,
+}
+
+/// What `installClientCredentials` needs. The app must allow Linear's
+/// client_credentials grant.
+#[napi(object)]
+pub struct ClientCredentialsInstall {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Sent space-separated; commas are split too.
+    pub scopes: Vec<String>,
+    /// Recorded as `installed_by_platform_user_id`.
+    pub installed_by: String,
+}
+
+impl fmt::Debug for ClientCredentialsInstall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentialsInstall")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .field("installed_by", &self.installed_by)
+            .finish()
+    }
+}
+
+/// What an install wrote (no secrets).
+#[napi(object)]
+#[derive(Debug)]
+pub struct Installed {
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub workspace_slug: String,
+    pub viewer_id: String,
+    pub viewer_name: String,
+    pub viewer_email: String,
+    pub secret_id: String,
+    pub scope: String,
+    pub expires_at: String,
+    pub installed_at: String,
+    /// A secret for this workspace existed and was replaced.
+    pub replaced: bool,
+}
+
+impl From<linear_oauth_host::Installed> for Installed {
+    fn from(i: linear_oauth_host::Installed) -> Self {
+        Self {
+            workspace_id: i.workspace_id,
+            workspace_name: i.workspace_name,
+            workspace_slug: i.workspace_slug,
+            viewer_id: i.viewer_id,
+            viewer_name: i.viewer_name,
+            viewer_email: i.viewer_email,
+            secret_id: i.secret_id,
+            scope: i.scope,
+            expires_at: i.expires_at,
+            installed_at: i.installed_at,
+            replaced: i.replaced,
+        }
+    }
+}
+
+/// How the embedded component was loaded.
+#[napi(object)]
+#[derive(Debug)]
+pub struct LoadInfo {
+    /// True when the precompiled component was rejected and wasm was compiled
+    /// at load time instead (should never happen for a build of this package).
+    pub compiled_fallback: bool,
+    pub load_time_ms: f64,
+}

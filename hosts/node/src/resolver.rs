@@ -1,0 +1,210 @@
+//! The `Resolver` class `index.js` wraps.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use linear_oauth_host::{LogLevel, LogSink, Options, Resolver as HostResolver};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::errors::{js_error, no_panic};
+use crate::logging::{JsSink, StderrSink};
+use crate::options::NativeOptions;
+use crate::records::{ClientCredentialsInstall, RevokeOptions};
+use crate::tasks::{Install, Job, Op, RejectedToken, Revoke, Task};
+use crate::tokens::{lock, token_object, JsTokens, Kind};
+use crate::{ErrorArgs, Hooks, TokenArgs};
+
+#[napi(custom_finalize)]
+pub struct Resolver {
+    inner: HostResolver,
+    sink: Arc<dyn LogSink>,
+    hooks: Arc<Hooks>,
+    tokens: Arc<Mutex<JsTokens>>,
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl Resolver {
+    fn build(
+        env: &Env,
+        from_env: bool,
+        options: Option<Object<'_>>,
+        make_token: Function<'_, TokenArgs, ObjectRef<false>>,
+        make_error: Function<'_, ErrorArgs, Unknown<'static>>,
+        log: Option<Function<'_, String, Unknown<'static>>>,
+    ) -> Result<Self> {
+        let hooks = Arc::new(Hooks { make_token: make_token.create_ref()?, make_error: make_error.create_ref()? });
+        let given = NativeOptions::read(options)?;
+        let built = no_panic(|| {
+            let base = if from_env { Options::from_env()? } else { Options::default() };
+            given.apply(base)
+        });
+        let (mut opts, min) = built.map_err(|e| js_error(env, &hooks, &e))?;
+        let sink: Arc<dyn LogSink> = match log {
+            None => Arc::new(StderrSink { min }),
+            Some(f) => {
+                let tsfn = f.build_threadsafe_function::<String>().weak::<true>().callee_handled::<false>().build()?;
+                Arc::new(JsSink { min, tsfn })
+            }
+        };
+        opts.log_sink = Some(sink.clone());
+        let inner = no_panic(|| HostResolver::new(opts)).map_err(|e| js_error(env, &hooks, &e))?;
+        Ok(Self { inner, sink, hooks, tokens: Arc::default() })
+    }
+
+    fn task<J: Job>(&self, job: J) -> AsyncTask<Task<J>> {
+        AsyncTask::new(Task {
+            job,
+            resolver: self.inner.clone(),
+            hooks: self.hooks.clone(),
+            tokens: self.tokens.clone(),
+        })
+    }
+
+    fn cached_object<'e>(&self, env: &'e Env, kind: Kind, id: &str) -> Result<Option<Object<'e>>> {
+        let hit = no_panic(|| {
+            Ok(match kind {
+                Kind::Workspace => self.inner.cached(id),
+                Kind::Secret => self.inner.cached_secret(id),
+            })
+        })
+        .map_err(|e| js_error(env, &self.hooks, &e))?;
+        hit.map(|t| token_object(env, &self.hooks, &self.tokens, kind, id, t)).transpose()
+    }
+}
+
+#[napi]
+impl Resolver {
+    /// Opens the store and loads the component (precompiled: no JIT).
+    #[napi(constructor, ts_args_type = "options?: ResolverOptions")]
+    pub fn new(
+        env: &Env,
+        options: Option<Object<'_>>,
+        make_token: Function<'_, TokenArgs, ObjectRef<false>>,
+        make_error: Function<'_, ErrorArgs, Unknown<'static>>,
+        log: Option<Function<'_, String, Unknown<'static>>>,
+    ) -> Result<Self> {
+        Self::build(env, false, options, make_token, make_error, log)
+    }
+
+    /// The `LINEAR_OAUTH_*` environment variables, read exactly as the CLI
+    /// reads them (`Options::from_env`), with any given options on top.
+    #[napi(factory, ts_args_type = "options?: ResolverOptions")]
+    pub fn from_env(
+        env: &Env,
+        options: Option<Object<'_>>,
+        make_token: Function<'_, TokenArgs, ObjectRef<false>>,
+        make_error: Function<'_, ErrorArgs, Unknown<'static>>,
+        log: Option<Function<'_, String, Unknown<'static>>>,
+    ) -> Result<Self> {
+        Self::build(env, true, options, make_token, make_error, log)
+    }
+
+    /// A valid token for a Linear organization id: registry row, status,
+    /// stored token, refresh if expiring.
+    #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
+    pub fn resolve(&self, workspace_id: String) -> AsyncTask<Task<Op>> {
+        self.task(Op::Resolve(workspace_id))
+    }
+
+    /// The same from a secret id, without the registry.
+    #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
+    pub fn resolve_secret(&self, secret_id: String) -> AsyncTask<Task<Op>> {
+        self.task(Op::ResolveSecret(secret_id))
+    }
+
+    /// A Linear API call with `accessToken` got 401: a token to retry with.
+    /// The stored one when it is another token (no request to Linear), else
+    /// a refresh under the usual single flight and lease.
+    #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
+    pub fn report_unauthorized(&self, workspace_id: String, access_token: String) -> AsyncTask<Task<Op>> {
+        self.task(Op::ReportUnauthorized(workspace_id, RejectedToken(access_token)))
+    }
+
+    /// Refreshes now even if the token is fresh (same coordination rules).
+    #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
+    pub fn force_refresh(&self, secret_id: String) -> AsyncTask<Task<Op>> {
+        self.task(Op::ForceRefresh(secret_id))
+    }
+
+    /// Revokes the workspace's grant at Linear and marks it revoked here;
+    /// `purge` deletes the stored secret, only once Linear's side is known
+    /// dead unless `force`.
+    #[napi(ts_return_type = "Promise<Revocation>")]
+    pub fn revoke(&self, workspace_id: String, options: Option<RevokeOptions>) -> AsyncTask<Task<Revoke>> {
+        let o = options.unwrap_or_default();
+        self.task(Revoke { workspace_id, purge: o.purge.unwrap_or(false), force: o.force.unwrap_or(false) })
+    }
+
+    /// Installs a workspace with Linear's client_credentials grant (no
+    /// browser); resolves later fetch a new token instead of refreshing.
+    #[napi(ts_return_type = "Promise<Installed>")]
+    pub fn install_client_credentials(&self, params: ClientCredentialsInstall) -> AsyncTask<Task<Install>> {
+        let ClientCredentialsInstall { client_id, client_secret, scopes, installed_by } = params;
+        self.task(Install {
+            params: linear_oauth_host::ClientCredentialsParams {
+                client_id,
+                client_secret: client_secret.into(),
+                scopes,
+                secret_id: None,
+            },
+            installed_by,
+        })
+    }
+
+    /// Forgets everything cached about this workspace.
+    #[napi]
+    pub fn invalidate(&self, env: &Env, workspace_id: String) -> Result<()> {
+        no_panic(|| {
+            self.inner.invalidate(&workspace_id);
+            Ok(())
+        })
+        .map_err(|e| js_error(env, &self.hooks, &e))?;
+        lock(&self.tokens).sync(env, &self.inner)
+    }
+
+    /// Counts the host cache's drops of tokens: the wrapper's hot maps start
+    /// over when it moved (see index.js).
+    #[napi(skip_typescript)]
+    pub fn generation(&self) -> f64 {
+        // Exact in an f64 up to 2^53 drops.
+        self.inner.generation() as f64
+    }
+
+    /// The token if it may be served without I/O (the wrapper's fast path).
+    #[napi(skip_typescript)]
+    pub fn cached<'e>(&self, env: &'e Env, workspace_id: String) -> Result<Option<Object<'e>>> {
+        self.cached_object(env, Kind::Workspace, &workspace_id)
+    }
+
+    #[napi(skip_typescript)]
+    pub fn cached_secret<'e>(&self, env: &'e Env, secret_id: String) -> Result<Option<Object<'e>>> {
+        self.cached_object(env, Kind::Secret, &secret_id)
+    }
+
+    /// One event through this resolver's sink; `fields` is `[k1, v1, k2, v2, ...]`.
+    #[napi(skip_typescript)]
+    pub fn log(&self, env: &Env, level: String, message: String, fields: Vec<String>) -> Result<()> {
+        let level: LogLevel = level.parse().map_err(|e| Error::new(Status::InvalidArg, format!("{e}")))?;
+        let pairs: Vec<(String, String)> =
+            fields.chunks(2).map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default())).collect();
+        no_panic(|| {
+            self.sink.log(level, &message, &pairs);
+            Ok(())
+        })
+        .map_err(|e| js_error(env, &self.hooks, &e))
+    }
+}
+
+impl ObjectFinalize for Resolver {
+    fn finalize(self, env: Env) -> Result<()> {
+        let mut tokens = lock(&self.tokens);
+        tokens.closed = true;
+        tokens.drop_where(&env, |_, _, _| true)
+    }
+}

@@ -1,0 +1,144 @@
+//! Host calls that may do I/O, on the libuv pool: one generic task that
+//! settles on the JS thread, and one [`Job`] per kind of call.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use linear_oauth_host::{ClientCredentialsParams, ResolvedToken, Resolver as HostResolver, Target};
+use napi::bindgen_prelude::*;
+use napi::ScopedTask;
+
+use crate::errors::{js_error, no_panic};
+use crate::records::{Installed, Revocation};
+use crate::tokens::{lock, token_object, JsTokens, Kind};
+use crate::{Hooks, HostResult};
+
+/// What one task does: the blocking host call, then (on the JS thread) its
+/// result as JS. (The task drops the token objects the call made stale.)
+pub trait Job: Send + fmt::Debug {
+    type Output: Send + 'static;
+    type JsValue<'t>: ToNapiValue + TypeName;
+
+    fn run(&self, resolver: &HostResolver) -> HostResult<Self::Output>;
+
+    fn settle<'t>(
+        &self,
+        env: &'t Env,
+        hooks: &Hooks,
+        tokens: &Mutex<JsTokens>,
+        output: Self::Output,
+    ) -> Result<Self::JsValue<'t>>;
+}
+
+/// One blocking host call on the libuv pool; settles on the JS thread.
+#[derive(Debug)]
+pub struct Task<J> {
+    pub(crate) job: J,
+    pub(crate) resolver: HostResolver,
+    pub(crate) hooks: Arc<Hooks>,
+    pub(crate) tokens: Arc<Mutex<JsTokens>>,
+}
+
+impl<'t, J: Job> ScopedTask<'t> for Task<J> {
+    type Output = HostResult<J::Output>;
+    type JsValue = J::JsValue<'t>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(no_panic(|| self.job.run(&self.resolver)))
+    }
+
+    fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Self::JsValue> {
+        // Whatever the outcome, the call may have made the host drop tokens.
+        lock(&self.tokens).sync(env, &self.resolver)?;
+        let output = output.map_err(|e| js_error(env, &self.hooks, &e))?;
+        self.job.settle(env, &self.hooks, &self.tokens, output)
+    }
+}
+
+/// A call that answers with a token.
+#[derive(Debug)]
+pub enum Op {
+    Resolve(String),
+    ResolveSecret(String),
+    ForceRefresh(String),
+    /// Workspace id and the rejected access token.
+    ReportUnauthorized(String, RejectedToken),
+}
+
+/// An access token Linear rejected; still a secret, so `Debug` hides it.
+pub struct RejectedToken(pub(crate) String);
+
+impl fmt::Debug for RejectedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RejectedToken([redacted])")
+    }
+}
+
+impl Job for Op {
+    type Output = Arc<ResolvedToken>;
+    type JsValue<'t> = Object<'t>;
+
+    fn run(&self, r: &HostResolver) -> HostResult<Self::Output> {
+        match self {
+            Op::Resolve(id) => r.resolve(id),
+            Op::ResolveSecret(id) => r.resolve_secret(id),
+            Op::ForceRefresh(id) => r.force_refresh(Target::Secret(id)),
+            Op::ReportUnauthorized(id, token) => r.report_unauthorized(id, &token.0),
+        }
+    }
+
+    fn settle<'t>(
+        &self,
+        env: &'t Env,
+        hooks: &Hooks,
+        tokens: &Mutex<JsTokens>,
+        token: Self::Output,
+    ) -> Result<Object<'t>> {
+        let (kind, id) = match self {
+            Op::Resolve(id) | Op::ReportUnauthorized(id, _) => (Kind::Workspace, id),
+            Op::ResolveSecret(id) | Op::ForceRefresh(id) => (Kind::Secret, id),
+        };
+        token_object(env, hooks, tokens, kind, id, token)
+    }
+}
+
+/// `revoke` (it talks to Linear and may probe a refresh).
+#[derive(Debug)]
+pub struct Revoke {
+    pub(crate) workspace_id: String,
+    pub(crate) purge: bool,
+    pub(crate) force: bool,
+}
+
+impl Job for Revoke {
+    type Output = linear_oauth_host::Revocation;
+    type JsValue<'t> = Revocation;
+
+    fn run(&self, r: &HostResolver) -> HostResult<Self::Output> {
+        r.revoke(&self.workspace_id, self.purge, self.force)
+    }
+
+    fn settle(&self, _: &Env, _: &Hooks, _: &Mutex<JsTokens>, r: Self::Output) -> Result<Revocation> {
+        Ok(r.into())
+    }
+}
+
+/// `installClientCredentials` (it talks to Linear).
+#[derive(Debug)]
+pub struct Install {
+    pub(crate) params: ClientCredentialsParams,
+    pub(crate) installed_by: String,
+}
+
+impl Job for Install {
+    type Output = linear_oauth_host::Installed;
+    type JsValue<'t> = Installed;
+
+    fn run(&self, r: &HostResolver) -> HostResult<Self::Output> {
+        r.install_client_credentials(&self.params, &self.installed_by)
+    }
+
+    fn settle(&self, _: &Env, _: &Hooks, _: &Mutex<JsTokens>, i: Self::Output) -> Result<Installed> {
+        Ok(i.into())
+    }
+}

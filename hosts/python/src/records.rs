@@ -1,0 +1,201 @@
+//! The records the resolver hands back: tokens, revocations, installs, load info.
+
+use std::sync::Arc;
+
+use linear_oauth_host as host;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use crate::errors::to_py_err;
+
+/// A Linear access token that may be used now. `repr()` never shows the token.
+#[pyclass(module = "linear_oauth", name = "ResolvedToken", frozen)]
+pub(crate) struct PyResolvedToken {
+    /// The bearer token for Linear's API.
+    #[pyo3(get)]
+    access_token: Py<PyString>,
+    /// Space-separated scopes Linear granted.
+    #[pyo3(get)]
+    scope: Py<PyString>,
+    #[pyo3(get)]
+    workspace_slug: Py<PyString>,
+    /// Linear organization id.
+    #[pyo3(get)]
+    workspace_id: Py<PyString>,
+    /// The id of the stored token (secret name or ARN).
+    #[pyo3(get)]
+    secret_id: Py<PyString>,
+    /// ISO-8601 UTC instant.
+    #[pyo3(get)]
+    expires_at: Py<PyString>,
+    /// The host's token this object shows: its serve window, and which
+    /// token it is (the resolver hands the same object back while the host
+    /// serves the same token).
+    pub(crate) token: Arc<host::ResolvedToken>,
+}
+
+impl PyResolvedToken {
+    /// The strings are made once per token: every later access to an
+    /// attribute, and every cached resolve, reuses them.
+    pub(crate) fn new(py: Python<'_>, token: Arc<host::ResolvedToken>) -> Self {
+        let s = |v: &str| PyString::new(py, v).unbind();
+        Self {
+            access_token: s(token.access_token.secret()),
+            scope: s(&token.scope),
+            workspace_slug: s(&token.workspace_slug),
+            workspace_id: s(&token.workspace_id),
+            secret_id: s(&token.secret_id),
+            expires_at: s(&token.expires_at),
+            token,
+        }
+    }
+}
+
+pub(crate) fn pyrepr(py: Python<'_>, s: &str) -> PyResult<String> {
+    Ok(PyString::new(py, s).repr()?.to_str()?.to_owned())
+}
+
+#[pymethods]
+impl PyResolvedToken {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let t = &self.token;
+        Ok(format!(
+            "ResolvedToken(workspace_id={}, workspace_slug={}, secret_id={}, scope={}, expires_at={}, access_token=<redacted>)",
+            pyrepr(py, &t.workspace_id)?,
+            pyrepr(py, &t.workspace_slug)?,
+            pyrepr(py, &t.secret_id)?,
+            pyrepr(py, &t.scope)?,
+            pyrepr(py, &t.expires_at)?,
+        ))
+    }
+}
+
+/// How the embedded component was loaded in this process.
+#[pyclass(module = "linear_oauth", name = "LoadInfo", frozen, get_all)]
+pub(crate) struct PyLoadInfo {
+    /// True when the embedded precompiled component was rejected by this
+    /// machine's engine and had to be compiled from wasm (slow first use).
+    compiled_fallback: bool,
+    /// Seconds spent loading the engine and component.
+    load_time_s: f64,
+}
+
+#[pymethods]
+impl PyLoadInfo {
+    fn __repr__(&self) -> String {
+        let fallback = if self.compiled_fallback { "True" } else { "False" };
+        format!("LoadInfo(compiled_fallback={fallback}, load_time_s={:.6})", self.load_time_s)
+    }
+}
+
+/// Loads the engine and component if needed and tells how that went.
+#[pyfunction]
+pub(crate) fn load_info(py: Python<'_>) -> PyResult<PyLoadInfo> {
+    let info = py.detach(host::Resolver::load_info).map_err(|e| to_py_err(py, e))?;
+    Ok(PyLoadInfo { compiled_fallback: info.compiled_fallback, load_time_s: info.load_time.as_secs_f64() })
+}
+
+/// What `Resolver.revoke` did. The workspace is marked revoked whatever the
+/// outcome; `confirmed` says whether Linear's side of the grant is known dead.
+#[pyclass(module = "linear_oauth", name = "Revocation", frozen, get_all)]
+pub(crate) struct PyRevocation {
+    workspace_id: String,
+    secret_id: String,
+    /// `"revoked"`, `"already-dead"`, `"not-confirmed"` or `"failed"`.
+    outcome: String,
+    /// True for `revoked` and `already-dead`; otherwise remove the app's
+    /// authorization in Linear's workspace settings.
+    confirmed: bool,
+    /// What was tried, for `not-confirmed` and `failed` (never a secret).
+    detail: Option<String>,
+    /// The last HTTP status of Linear's revoke endpoint, if it answered.
+    linear_status: Option<u16>,
+    purged: bool,
+}
+
+impl From<host::Revocation> for PyRevocation {
+    fn from(r: host::Revocation) -> Self {
+        Self {
+            outcome: r.outcome.label().to_owned(),
+            confirmed: r.outcome.confirmed(),
+            detail: r.outcome.detail().map(str::to_owned),
+            workspace_id: r.workspace_id,
+            secret_id: r.secret_id,
+            linear_status: r.linear_status,
+            purged: r.purged,
+        }
+    }
+}
+
+#[pymethods]
+impl PyRevocation {
+    fn __repr__(&self) -> String {
+        format!(
+            "Revocation(workspace_id={:?}, secret_id={:?}, outcome={:?}, linear_status={:?}, purged={})",
+            self.workspace_id,
+            self.secret_id,
+            self.outcome,
+            self.linear_status,
+            if self.purged { "True" } else { "False" }
+        )
+    }
+}
+
+/// What an install wrote (no secrets): the workspace, the app user GraphQL
+/// named, the secret id and the token's scope and expiry.
+#[pyclass(module = "linear_oauth", name = "Installed", frozen, get_all)]
+pub(crate) struct PyInstalled {
+    workspace_id: String,
+    workspace_name: String,
+    workspace_slug: String,
+    viewer_id: String,
+    viewer_name: String,
+    viewer_email: String,
+    secret_id: String,
+    scope: String,
+    expires_at: String,
+    installed_at: String,
+    /// A secret for this workspace existed and was replaced.
+    replaced: bool,
+}
+
+impl From<host::Installed> for PyInstalled {
+    fn from(i: host::Installed) -> Self {
+        let host::Installed {
+            workspace_id,
+            workspace_name,
+            workspace_slug,
+            viewer_id,
+            viewer_name,
+            viewer_email,
+            secret_id,
+            scope,
+            expires_at,
+            installed_at,
+            replaced,
+        } = i;
+        Self {
+            workspace_id,
+            workspace_name,
+            workspace_slug,
+            viewer_id,
+            viewer_name,
+            viewer_email,
+            secret_id,
+            scope,
+            expires_at,
+            installed_at,
+            replaced,
+        }
+    }
+}
+
+#[pymethods]
+impl PyInstalled {
+    fn __repr__(&self) -> String {
+        format!(
+            "Installed(workspace_id={:?}, workspace_slug={:?}, secret_id={:?}, scope={:?}, expires_at={:?})",
+            self.workspace_id, self.workspace_slug, self.secret_id, self.scope, self.expires_at
+        )
+    }
+}
