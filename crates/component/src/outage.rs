@@ -3,6 +3,7 @@
 //! served through it.
 
 use linear_oauth_core::StoredToken;
+use serde::{Deserialize, Serialize};
 
 use crate::cache::invalidate_secret;
 use crate::call::Call;
@@ -24,6 +25,21 @@ pub(crate) fn describe_error(e: &Error) -> String {
     }
 }
 
+/// A transient failure as the host's cache keeps it for the callers that
+/// follow (never anything secret: endpoint errors are already redacted).
+#[derive(Debug, Serialize, Deserialize)]
+enum Remembered {
+    Transport(String),
+    Endpoint {
+        status: u16,
+        code: Option<String>,
+        description: Option<String>,
+        retry_after_ms: Option<u64>,
+        /// When Linear answered: `Retry-After` counts down from it.
+        at_ms: i64,
+    },
+}
+
 /// Shares a transient failure with the callers that follow for
 /// `failure-memory-ms` (or as long as Linear's `Retry-After`, if longer).
 pub(crate) fn remember_failure(cx: &Call<'_>, secret_id: &str, e: &Error) {
@@ -31,16 +47,23 @@ pub(crate) fn remember_failure(cx: &Call<'_>, secret_id: &str, e: &Error) {
     if memory_ms == 0 {
         return;
     }
-    let (ttl, json) = match e {
+    let (ttl, remembered) = match e {
         Error::TokenEndpoint(t) => (
             memory_ms.max(t.retry_after_ms.unwrap_or(0)),
-            serde_json::json!({"status": t.status, "code": t.code, "description": t.description,
-                "retry_after_ms": t.retry_after_ms, "at": cx.now()}),
+            Remembered::Endpoint {
+                status: t.status,
+                code: t.code.clone(),
+                description: t.description.clone(),
+                retry_after_ms: t.retry_after_ms,
+                at_ms: cx.now(),
+            },
         ),
-        Error::Transport(m) => (memory_ms, serde_json::json!({"transport": m})),
+        Error::Transport(m) => (memory_ms, Remembered::Transport(m.clone())),
         _ => return,
     };
-    cx.io.cache_set(&failure_key(secret_id), &json.to_string(), ttl);
+    if let Ok(json) = serde_json::to_string(&remembered) {
+        cx.io.cache_set(&failure_key(secret_id), &json, ttl);
+    }
 }
 
 /// The remembered failure, if one is fresh: the unexpired token (unless
@@ -50,17 +73,17 @@ pub(crate) fn remembered_failure(
     secret_id: &str,
     tok: &StoredToken,
 ) -> Option<Result<ResolvedToken, Error>> {
-    let v: serde_json::Value = serde_json::from_str(&cx.io.cache_get(&failure_key(secret_id))?).ok()?;
-    let e = if let Some(m) = v["transport"].as_str() {
-        Error::Transport(m.to_owned())
-    } else {
-        let elapsed = u64::try_from(cx.now().saturating_sub(v["at"].as_i64().unwrap_or(0))).unwrap_or(0);
-        Error::TokenEndpoint(EndpointError {
-            status: u16::try_from(v["status"].as_u64()?).ok()?,
-            code: v["code"].as_str().map(str::to_owned),
-            description: v["description"].as_str().map(str::to_owned),
-            retry_after_ms: v["retry_after_ms"].as_u64().map(|r| r.saturating_sub(elapsed)),
-        })
+    let e = match serde_json::from_str(&cx.io.cache_get(&failure_key(secret_id))?).ok()? {
+        Remembered::Transport(m) => Error::Transport(m),
+        Remembered::Endpoint { status, code, description, retry_after_ms, at_ms } => {
+            let elapsed = u64::try_from(cx.now().saturating_sub(at_ms)).unwrap_or(0);
+            Error::TokenEndpoint(EndpointError {
+                status,
+                code,
+                description,
+                retry_after_ms: retry_after_ms.map(|r| r.saturating_sub(elapsed)),
+            })
+        }
     };
     Some(serve_through_outage(cx, secret_id, tok, e))
 }
