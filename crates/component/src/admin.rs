@@ -192,32 +192,21 @@ fn describe(e: &Error) -> String {
 /// Marks the kept secret expired, so nothing serves its access token from the
 /// store again without asking Linear. Best effort: the row is revoked anyway.
 fn expire_kept_secret(secret_id: &str) {
+    let failed = |e: &str| {
+        log_event(Level::Warn, "could not mark the revoked secret expired", &[("secret_id", secret_id), ("error", e)]);
+    };
     for _ in 0..3 {
         let current = match secret_store::get(secret_id) {
             Ok(Some(v)) => v,
             Ok(None) => return,
-            Err(e) => {
-                log_event(
-                    Level::Warn,
-                    "could not mark the revoked secret expired",
-                    &[("secret_id", secret_id), ("error", &e)],
-                );
-                return;
-            }
+            Err(e) => return failed(&e),
         };
         let Ok(tok) = StoredToken::parse(&current.value) else { return };
         let expired = expired_after_revoke(&tok, now_ms());
         match secret_store::put(secret_id, &expired.to_json(), Some(&current.version)) {
             Ok(PutOutcome::Written(_)) => return,
             Ok(PutOutcome::Conflict) => continue,
-            Err(e) => {
-                log_event(
-                    Level::Warn,
-                    "could not mark the revoked secret expired",
-                    &[("secret_id", secret_id), ("error", &e)],
-                );
-                return;
-            }
+            Err(e) => return failed(&e),
         }
     }
     log_event(Level::Warn, "could not mark the revoked secret expired: it kept changing", &[("secret_id", secret_id)]);

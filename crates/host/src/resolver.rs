@@ -175,23 +175,22 @@ impl Resolver {
     /// Registry row -> status -> stored token -> refresh if expiring.
     pub fn resolve(&self, workspace_id: &str) -> Result<Arc<ResolvedToken>> {
         test_panic("resolve", workspace_id);
-        let key = Key::Workspace(workspace_id.to_owned());
-        if let Some(t) = self.cache.get(&key) {
-            self.maybe_refresh_ahead(&t);
-            return Ok(t);
-        }
-        self.single_flight(key, || {
+        self.cached_or(Key::Workspace(workspace_id.to_owned()), || {
             self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve(&mut i.store, workspace_id))
         })
     }
 
-    /// An uncached resolve of `key`, single-flighted by the cache.
-    fn single_flight(
+    /// The cached token of `key`, else `call` (an uncached resolve),
+    /// single-flighted by the cache.
+    fn cached_or(
         &self,
         key: Key,
         call: impl FnOnce() -> Result<wit_resolver::ResolvedToken>,
     ) -> Result<Arc<ResolvedToken>> {
-        let t = self.cache.single_flight(key, || call().map(ResolvedToken::from))?;
+        let t = match self.cache.get(&key) {
+            Some(t) => t,
+            None => self.cache.single_flight(key, || call().map(ResolvedToken::from))?,
+        };
         self.maybe_refresh_ahead(&t);
         Ok(t)
     }
@@ -204,12 +203,7 @@ impl Resolver {
     /// The same from a secret id, without the registry.
     pub fn resolve_secret(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
         test_panic("resolve_secret", secret_id);
-        let key = Key::Secret(secret_id.to_owned());
-        if let Some(t) = self.cache.get(&key) {
-            self.maybe_refresh_ahead(&t);
-            return Ok(t);
-        }
-        self.single_flight(key, || {
+        self.cached_or(Key::Secret(secret_id.to_owned()), || {
             self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve_secret(&mut i.store, secret_id))
         })
     }
