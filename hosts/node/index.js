@@ -163,10 +163,10 @@ function logBridge(logger) {
 
 // ---------------------------------------------------------------- options
 
-// The host's options table, as Node spells it: name -> 'text' | 'seconds' | 'bytes'.
+// The host's options table, as Node spells it: name -> 'text' | 'seconds' | 'bytes' | 'count'.
 const SETTINGS = new Map(binding.settings().map(([name, kind]) => [name, kind]));
 const KNOWN_OPTIONS = new Set([...SETTINGS.keys(), 'logLevel', 'logger']);
-const WANTED = { text: 'a string', seconds: 'a number of seconds', bytes: 'a number of bytes' };
+const WANTED = { text: 'a string', seconds: 'a number of seconds', bytes: 'a number of bytes', count: 'a whole number' };
 
 function nativeOptions(options) {
   if (options === undefined || options === null) return [{}, undefined];
@@ -313,6 +313,9 @@ class Resolver {
         if (inflight.get(id) === p) inflight.delete(id);
       };
       p.then(done, done);
+      // The host may have evicted tokens to stay under cacheMaxEntries:
+      // the hot maps follow, so they stay bounded too.
+      this.#synced(p);
     }
     return p;
   }

@@ -54,9 +54,13 @@ struct Flight {
     landed: Condvar,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TokenCache {
-    fast: RwLock<HashMap<Key, Arc<ResolvedToken>>>,
+    /// Each token with the order it was stored in (for eviction).
+    fast: RwLock<HashMap<Key, (Arc<ResolvedToken>, u64)>>,
+    /// `cache_max_entries`: past it, the oldest entries go.
+    max: usize,
+    stored: AtomicU64,
     /// Counts [`TokenCache::forget`]s: a binding's copy made before the
     /// current value may name a token this cache no longer serves.
     generation: AtomicU64,
@@ -84,27 +88,71 @@ impl Drop for Landing<'_> {
 }
 
 impl TokenCache {
+    pub fn new(max: usize) -> Self {
+        Self {
+            fast: RwLock::default(),
+            max: max.max(1),
+            stored: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            inflight: Mutex::default(),
+        }
+    }
+
     /// The token under `key` if it may still be served.
     pub fn get(&self, key: &Key) -> Option<Arc<ResolvedToken>> {
-        let t = self.fast.read().unwrap().get(key).cloned()?;
+        let t = self.fast.read().unwrap().get(key).map(|(t, _)| t.clone())?;
         (now_ms() < t.serve_until_ms).then_some(t)
     }
 
-    pub fn put(&self, key: Key, t: ResolvedToken) -> Arc<ResolvedToken> {
+    /// Drops what `scope` covers, then stores `t` under `key` unless tokens
+    /// were dropped since `since` (the generation read before the call that
+    /// made `t`): a revoke or invalidate that ran meanwhile is not undone by
+    /// a result from before it. The caller gets `t` either way.
+    ///
+    /// Past `max` entries, first those no longer served go, then the oldest,
+    /// down to 7/8 of `max` (so eviction runs once per `max / 8` stores, not
+    /// on every one); the bindings follow through the generation, as after a
+    /// [`TokenCache::forget`].
+    pub fn put(&self, scope: Scope<'_>, key: Key, t: ResolvedToken, since: u64) -> Arc<ResolvedToken> {
         let t = Arc::new(t);
-        self.fast.write().unwrap().insert(key, t.clone());
+        let order = self.stored.fetch_add(1, Ordering::Relaxed);
+        let mut fast = self.fast.write().unwrap();
+        // Read and moved under the write lock, as `forget` moves it.
+        let dropped_meanwhile = self.generation.load(Ordering::Acquire) != since;
+        if scope.workspace.is_some() || scope.secret.is_some() {
+            fast.retain(|k, (v, _)| !scope.covers(k, v));
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        if dropped_meanwhile {
+            return t;
+        }
+        fast.insert(key, (t.clone(), order));
+        if fast.len() > self.max {
+            let now = now_ms();
+            let keep = self.max - self.max / 8;
+            // Expired entries rank first (0), then by age.
+            crate::bound::trim(&mut fast, keep, |(t, order)| Some(if now < t.serve_until_ms { order + 1 } else { 0 }));
+            self.generation.fetch_add(1, Ordering::Release);
+        }
         t
     }
 
-    /// Drops every entry `scope` covers; the only way entries go early.
+    pub fn len(&self) -> usize {
+        self.fast.read().unwrap().len()
+    }
+
+    /// Drops every entry `scope` covers: with eviction past `max`, the only
+    /// way entries go.
     pub fn forget(&self, scope: Scope<'_>) {
-        self.fast.write().unwrap().retain(|k, v| !scope.covers(k, v));
+        let mut fast = self.fast.write().unwrap();
+        fast.retain(|k, (v, _)| !scope.covers(k, v));
         self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Drops everything (the resolver's owner is gone).
     pub fn clear(&self) {
-        self.fast.write().unwrap().clear();
+        let mut fast = self.fast.write().unwrap();
+        fast.clear();
         self.generation.fetch_add(1, Ordering::Release);
     }
 
@@ -115,23 +163,28 @@ impl TokenCache {
     /// Whether `t` is still the very token cached under `target` (served or
     /// not): a binding's object made from it may be kept.
     pub fn holds(&self, target: Target<'_>, t: &Arc<ResolvedToken>) -> bool {
-        self.fast.read().unwrap().get(&Key::from(target)).is_some_and(|v| Arc::ptr_eq(v, t))
+        self.fast.read().unwrap().get(&Key::from(target)).is_some_and(|(v, _)| Arc::ptr_eq(v, t))
     }
 
     /// The access token cached for `secret_id`, if any (to tell whether a
     /// background refresh changed it).
     pub fn token_of(&self, secret_id: &str) -> SecretString {
         let fast = self.fast.read().unwrap();
-        fast.values().find(|v| v.secret_id == secret_id).map(|v| v.access_token.clone()).unwrap_or_default()
+        fast.values().find(|(v, _)| v.secret_id == secret_id).map(|(v, _)| v.access_token.clone()).unwrap_or_default()
     }
 
-    /// A background refresh's result: every entry of the secret gets it.
-    pub fn replace_secret(&self, secret_id: &str, t: Arc<ResolvedToken>) {
+    /// A background refresh's result: every entry of the secret gets it,
+    /// unless tokens were dropped since `since` (see [`TokenCache::put`]).
+    pub fn replace_secret(&self, secret_id: &str, t: Arc<ResolvedToken>, since: u64) {
+        let order = self.stored.fetch_add(1, Ordering::Relaxed);
         let mut fast = self.fast.write().unwrap();
-        for v in fast.values_mut().filter(|v| v.secret_id == secret_id) {
+        if self.generation.load(Ordering::Acquire) != since {
+            return;
+        }
+        for (v, _) in fast.values_mut().filter(|(v, _)| v.secret_id == secret_id) {
             *v = t.clone();
         }
-        fast.entry(Key::Secret(secret_id.to_owned())).or_insert(t);
+        fast.entry(Key::Secret(secret_id.to_owned())).or_insert((t, order));
     }
 
     /// `call` (an uncached resolve of `key`) unless one is in flight: then
@@ -168,7 +221,8 @@ impl TokenCache {
             }
             None
         };
-        Ok(self.put(key.clone(), call()?))
+        let since = self.generation();
+        Ok(self.put(Scope::default(), key.clone(), call()?, since))
     }
 }
 
@@ -189,6 +243,10 @@ mod tests {
         }
     }
 
+    fn put(c: &TokenCache, key: Key, t: ResolvedToken) -> Arc<ResolvedToken> {
+        c.put(Scope::default(), key, t, c.generation())
+    }
+
     fn keys(c: &TokenCache) -> Vec<Key> {
         let mut k: Vec<Key> = c.fast.read().unwrap().keys().cloned().collect();
         k.sort_by_key(|k| format!("{k:?}"));
@@ -199,11 +257,11 @@ mod tests {
     /// (a secret-id entry of the same workspace), and nothing else.
     #[test]
     fn a_scope_drops_entries_by_key_and_by_token() {
-        let c = TokenCache::default();
-        c.put(Key::Workspace("w1".into()), token("w1", "s1"));
-        c.put(Key::Secret("s1".into()), token("w1", "s1"));
-        c.put(Key::Workspace("w2".into()), token("w2", "s2"));
-        c.put(Key::Secret("s3".into()), token("w3", "s3"));
+        let c = TokenCache::new(100);
+        put(&c, Key::Workspace("w1".into()), token("w1", "s1"));
+        put(&c, Key::Secret("s1".into()), token("w1", "s1"));
+        put(&c, Key::Workspace("w2".into()), token("w2", "s2"));
+        put(&c, Key::Secret("s3".into()), token("w3", "s3"));
         let before = c.generation();
         c.forget(Scope { workspace: Some("w1"), secret: None });
         assert_eq!(keys(&c), [Key::Secret("s3".into()), Key::Workspace("w2".into())]);
@@ -212,21 +270,66 @@ mod tests {
         assert_eq!(keys(&c), [Key::Secret("s3".into())]);
         // A key naming the scope's workspace goes even when its token is of
         // another workspace (a registry row moved to another secret).
-        c.put(Key::Workspace("w4".into()), token("w5", "s5"));
+        put(&c, Key::Workspace("w4".into()), token("w5", "s5"));
         c.forget(Scope { workspace: Some("w4"), secret: None });
         assert_eq!(keys(&c), [Key::Secret("s3".into())]);
     }
 
     #[test]
     fn holds_is_about_the_very_token() {
-        let c = TokenCache::default();
-        let a = c.put(Key::Workspace("w".into()), token("w", "s"));
+        let c = TokenCache::new(100);
+        let a = put(&c, Key::Workspace("w".into()), token("w", "s"));
         assert!(c.holds(Target::Workspace("w"), &a));
         assert!(!c.holds(Target::Secret("w"), &a));
-        let b = c.put(Key::Workspace("w".into()), token("w", "s"));
+        let b = put(&c, Key::Workspace("w".into()), token("w", "s"));
         assert!(!c.holds(Target::Workspace("w"), &a));
         assert!(c.holds(Target::Workspace("w"), &b));
         c.clear();
         assert!(!c.holds(Target::Workspace("w"), &b));
+    }
+
+    /// Past `max`, the entries no longer served go first, then the oldest,
+    /// down to 7/8 of `max`; each eviction moves the generation.
+    #[test]
+    fn the_cache_stays_under_its_bound_dropping_the_dead_then_the_oldest() {
+        let c = TokenCache::new(16);
+        let mut expired = token("w-old", "s-old");
+        expired.serve_until_ms = 0;
+        put(&c, Key::Secret("s-old".into()), expired);
+        for i in 0..16 {
+            put(&c, Key::Workspace(format!("w{i}")), token(&format!("w{i}"), &format!("s{i}")));
+        }
+        // 17 entries > 16: down to 14, the expired one first, then w0 and w1.
+        assert_eq!(c.len(), 14);
+        assert_eq!(c.generation(), 1);
+        let left = keys(&c);
+        assert!(!left.contains(&Key::Secret("s-old".into())));
+        assert!(!left.contains(&Key::Workspace("w0".into())) && !left.contains(&Key::Workspace("w1".into())));
+        assert!(left.contains(&Key::Workspace("w2".into())) && left.contains(&Key::Workspace("w15".into())));
+        for i in 16..1000 {
+            put(&c, Key::Workspace(format!("w{i}")), token(&format!("w{i}"), &format!("s{i}")));
+            assert!(c.len() <= 16);
+        }
+        assert!(c.get(&Key::Workspace("w999".into())).is_some());
+    }
+
+    /// A result from before a drop is handed back but not cached: a revoke
+    /// during an uncached resolve does not bring the revoked token back.
+    #[test]
+    fn a_token_from_before_a_drop_is_not_cached() {
+        let c = TokenCache::new(100);
+        let since = c.generation();
+        c.forget(Scope { workspace: Some("w"), secret: None });
+        let t = c.put(Scope::default(), Key::Workspace("w".into()), token("w", "s"), since);
+        assert_eq!(t.workspace_id, "w");
+        assert!(c.get(&Key::Workspace("w".into())).is_none());
+        c.replace_secret("s", t, since);
+        assert!(c.get(&Key::Secret("s".into())).is_none());
+        // With no drop in between it is cached, and the scope given is dropped first.
+        put(&c, Key::Workspace("other".into()), token("other", "s2"));
+        let since = c.generation();
+        c.put(Scope { workspace: Some("other"), secret: None }, Key::Workspace("w".into()), token("w", "s"), since);
+        assert!(c.get(&Key::Workspace("w".into())).is_some());
+        assert!(c.get(&Key::Workspace("other".into())).is_none());
     }
 }

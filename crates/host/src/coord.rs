@@ -24,9 +24,25 @@ pub(crate) fn holder_id() -> crate::Result<String> {
 
 #[derive(Debug, Default)]
 pub(crate) struct Coordination {
-    cache: Mutex<HashMap<String, (String, Option<Instant>)>>,
+    cache: Mutex<Cache>,
+    /// One entry per key locked now or waited on; removed with the last user.
     locks: Mutex<HashMap<String, Arc<KeyLock>>>,
 }
+
+/// The component's cache. Every entry but an unsaved token has a deadline,
+/// at most `cache-ttl` (or a `Retry-After`) away, so dropping the expired
+/// ones now and then keeps it at the working set of the last minute or so.
+/// (The host never picks among live entries: what the component keeps
+/// together, such as a token and the row that names it, stays together.)
+#[derive(Debug, Default)]
+struct Cache {
+    map: HashMap<String, (String, Option<Instant>)>,
+    /// Expired entries are dropped once the map reaches this size.
+    purge_at: usize,
+}
+
+/// The smallest cache worth a purge.
+const PURGE_FLOOR: usize = 1024;
 
 #[derive(Debug, Default)]
 struct KeyLock {
@@ -36,10 +52,10 @@ struct KeyLock {
 
 impl Coordination {
     pub fn cache_get(&self, key: &str) -> Option<String> {
-        let mut cache = self.cache.lock().unwrap();
-        match cache.get(key) {
+        let map = &mut self.cache.lock().unwrap().map;
+        match map.get(key) {
             Some((_, Some(deadline))) if *deadline <= Instant::now() => {
-                cache.remove(key);
+                map.remove(key);
                 None
             }
             Some((v, _)) => Some(v.clone()),
@@ -48,12 +64,26 @@ impl Coordination {
     }
 
     pub fn cache_set(&self, key: String, value: String, ttl: Duration) {
-        let deadline = Instant::now().checked_add(ttl);
-        self.cache.lock().unwrap().insert(key, (value, deadline));
+        let now = Instant::now();
+        let mut cache = self.cache.lock().unwrap();
+        cache.map.insert(key, (value, now.checked_add(ttl)));
+        if cache.map.len() >= cache.purge_at {
+            cache.map.retain(|_, (_, deadline)| deadline.is_none_or(|d| d > now));
+            cache.purge_at = crate::bound::next_purge(cache.map.len(), PURGE_FLOOR);
+        }
     }
 
     pub fn cache_remove(&self, key: &str) {
-        self.cache.lock().unwrap().remove(key);
+        self.cache.lock().unwrap().map.remove(key);
+    }
+
+    pub fn locks_len(&self) -> usize {
+        self.locks.lock().unwrap().len()
+    }
+
+    /// Entries in the component's cache (expired ones not yet purged included).
+    pub fn cache_len(&self) -> usize {
+        self.cache.lock().unwrap().map.len()
     }
 
     /// Blocks until `key` is ours or `timeout` passes. Other keys never wait.
@@ -73,10 +103,15 @@ impl Coordination {
     }
 
     pub fn unlock(&self, key: &str) {
-        let entry = self.locks.lock().unwrap().get(key).cloned();
-        if let Some(entry) = entry {
+        let mut locks = self.locks.lock().unwrap();
+        if let Some(entry) = locks.get(key).cloned() {
             *entry.held.lock().unwrap() = false;
             entry.freed.notify_one();
+            // Nobody waits (only the map and `entry` hold it; a waiter
+            // clones it under the map's lock, which is ours): forget the key.
+            if Arc::strong_count(&entry) == 2 {
+                locks.remove(key);
+            }
         }
     }
 }
@@ -155,5 +190,47 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         c.unlock("x");
         assert!(t.join().unwrap());
+    }
+
+    /// Expired entries are dropped once the cache doubles; unsaved tokens
+    /// (no deadline) and live entries stay.
+    #[test]
+    fn the_cache_drops_expired_entries_as_it_grows() {
+        let c = Coordination::default();
+        c.cache_set("unsaved:s".into(), "t".into(), Duration::MAX);
+        for i in 0..5000 {
+            c.cache_set(format!("tok:{i}"), "v".into(), Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        // Enough live entries to pass the next purge point whatever it is
+        // (at most twice the 5,001 entries of before).
+        for i in 0..12_000 {
+            c.cache_set(format!("row:{i}"), "v".into(), Duration::from_secs(60));
+        }
+        assert_eq!(c.cache_len(), 12_000 + 1, "every expired entry went, nothing else");
+        assert_eq!(c.cache_get("unsaved:s").as_deref(), Some("t"));
+        assert_eq!(c.cache_get("row:0").as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn a_key_lock_is_forgotten_with_its_last_user() {
+        let c = Arc::new(Coordination::default());
+        for i in 0..100 {
+            assert!(c.lock(&format!("refresh:{i}"), Duration::ZERO));
+            c.unlock(&format!("refresh:{i}"));
+        }
+        assert_eq!(c.locks_len(), 0);
+        // A waiter keeps the key's lock alive across the holder's unlock.
+        assert!(c.lock("k", Duration::ZERO));
+        let c2 = c.clone();
+        let waiter = std::thread::spawn(move || {
+            let got = c2.lock("k", Duration::from_secs(5));
+            c2.unlock("k");
+            got
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        c.unlock("k");
+        assert!(waiter.join().unwrap());
+        assert_eq!(c.locks_len(), 0);
     }
 }

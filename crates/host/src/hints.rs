@@ -22,20 +22,60 @@ pub trait HintStore: Send + Sync + fmt::Debug {
     fn remember(&self, key: &str, value: Option<&str>);
 }
 
-/// Hints for the life of the process: a long-lived host's default.
+/// Hints for the life of the process: a long-lived host's default. At most
+/// `max` of them: past it the oldest go (a lost hint costs a request).
+#[derive(Debug)]
+pub struct MemoryHints {
+    kept: Mutex<Kept>,
+    max: usize,
+}
+
+/// Each hint with the order it was kept in, and how many were kept so far.
 #[derive(Debug, Default)]
-pub struct MemoryHints(Mutex<HashMap<String, String>>);
+struct Kept {
+    map: HashMap<String, (String, u64)>,
+    count: u64,
+}
+
+impl MemoryHints {
+    pub fn new(max: usize) -> Self {
+        Self { kept: Mutex::default(), max: max.max(1) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.kept.lock().unwrap().map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for MemoryHints {
+    /// As many as the default `cache_max_entries`.
+    fn default() -> Self {
+        Self::new(crate::Options::default().cache_max_entries)
+    }
+}
 
 impl HintStore for MemoryHints {
     fn recall(&self, key: &str) -> Option<String> {
-        self.0.lock().unwrap().get(key).cloned()
+        self.kept.lock().unwrap().map.get(key).map(|(v, _)| v.clone())
     }
     fn remember(&self, key: &str, value: Option<&str>) {
-        let mut map = self.0.lock().unwrap();
+        let kept = &mut *self.kept.lock().unwrap();
         match value {
-            Some(v) => map.insert(key.to_owned(), v.to_owned()),
-            None => map.remove(key),
-        };
+            Some(v) => {
+                kept.count += 1;
+                kept.map.insert(key.to_owned(), (v.to_owned(), kept.count));
+                if kept.map.len() > self.max {
+                    crate::bound::trim(&mut kept.map, self.max - self.max / 8, |(_, order)| Some(*order));
+                }
+            }
+            None => {
+                kept.map.remove(key);
+            }
+        }
     }
 }
 
@@ -192,5 +232,16 @@ mod tests {
         assert_eq!(m.recall("k").as_deref(), Some("v"));
         m.remember("k", None);
         assert_eq!(m.recall("k"), None);
+    }
+
+    #[test]
+    fn memory_hints_keep_the_newest_up_to_their_bound() {
+        let m = MemoryHints::new(80);
+        for i in 0..1000 {
+            m.remember(&format!("known:{i}"), Some("row"));
+            assert!(m.len() <= 80);
+        }
+        assert_eq!(m.recall("known:999").as_deref(), Some("row"));
+        assert_eq!(m.recall("known:0"), None);
     }
 }

@@ -4,6 +4,7 @@
 //! policy (allowlist, timeouts, memory and time limits).
 
 mod bindings;
+mod bound;
 mod cache;
 mod coord;
 mod ctx;
@@ -27,7 +28,7 @@ pub use hints::{FileHints, HintStore, MemoryHints};
 pub use log::{LogLevel, LogSink, TracingSink, UnknownLogLevel};
 pub use options::{default_max_instances, Lifetime, Options, INVOCATION_ENV_VARS, SETTINGS};
 pub use pool::PoolStats;
-pub use resolver::Resolver;
+pub use resolver::{CacheStats, Resolver};
 pub use settings::{camel_case, checked_seconds, Setting, SettingKind, SettingValue};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, SecretDeletion, Versioned};
 pub use test_hook::TEST_PANIC_ENV;

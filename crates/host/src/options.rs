@@ -100,6 +100,10 @@ options! {
         refresh_ahead: Duration = Duration::from_secs(600), Seconds { zero: true }, "LINEAR_OAUTH_REFRESH_AHEAD_S";
         /// linear memory cap of one component instance
         max_memory_bytes: usize = 64 << 20, Bytes, "LINEAR_OAUTH_MAX_MEMORY_BYTES";
+        /// most tokens a resolver keeps for its fast path (the oldest go first), and registry rows it remembers
+        // Per process: a Lambda that sees 100,000 workspaces keeps at most
+        // this many (an evicted one costs one call into the component).
+        cache_max_entries: usize = 10_000, Count, "LINEAR_OAUTH_CACHE_MAX_ENTRIES";
         /// long-lived (a service) or invocation (AWS Lambda: nothing runs after a call returns); unset:
         /// invocation when AWS_LAMBDA_FUNCTION_NAME or AWS_LAMBDA_RUNTIME_API is set, else long-lived
         /// (the CLI is always a command)

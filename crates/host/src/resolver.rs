@@ -26,6 +26,18 @@ use crate::types::{
 };
 use crate::{Lifetime, LogLevel, Options, Result, TracingSink};
 
+/// Entries in a resolver's in-memory caches ([`Resolver::cache_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Tokens on the fast path, by workspace and by secret id (at most
+    /// `cache_max_entries`).
+    pub tokens: usize,
+    /// The component's cache (rows and tokens of about the last `cache_ttl`).
+    pub component: usize,
+    /// Keys with a refresh lock held or waited on now.
+    pub refresh_locks: usize,
+}
+
 /// The least time between two refresh-ahead attempts of one secret after one
 /// did not refresh.
 const AHEAD_RETRY: Duration = Duration::from_secs(5);
@@ -99,13 +111,14 @@ impl Resolver {
         let shared = Arc::new(Shared {
             backends,
             coord: Coordination::default(),
-            hints: options.hints.clone().unwrap_or_else(|| Arc::new(MemoryHints::default())),
+            hints: options.hints.clone().unwrap_or_else(|| Arc::new(MemoryHints::new(options.cache_max_entries))),
             sink: options.log_sink.clone().unwrap_or_else(|| Arc::new(TracingSink)),
             origin,
             options,
             settings,
         });
-        let r = Self { pool: Arc::new(Pool::new(shared)?), cache: Arc::default(), ahead: Arc::default() };
+        let cache = Arc::new(TokenCache::new(shared.options.cache_max_entries));
+        let r = Self { pool: Arc::new(Pool::new(shared)?), cache, ahead: Arc::default() };
         // Once per resolver: what may run after a call returns depends on
         // it. The plain service default stays quiet (constructing a resolver
         // need not import a binding's logging machinery).
@@ -215,12 +228,14 @@ impl Resolver {
     /// `ReauthorizationRequired` when Linear refuses the refresh token too.
     pub fn report_unauthorized(&self, workspace_id: &str, access_token: &str) -> Result<Arc<ResolvedToken>> {
         self.cache.forget(Scope { workspace: Some(workspace_id), secret: None });
+        let since = self.cache.generation();
         let t: ResolvedToken = self
             .pool
             .call(|i| i.api.linear_oauth_resolver().call_report_unauthorized(&mut i.store, workspace_id, access_token))?
             .into();
-        self.cache.forget(Scope { workspace: None, secret: Some(&t.secret_id) });
-        Ok(self.cache.put(Key::Workspace(workspace_id.to_owned()), t))
+        let secret_id = t.secret_id.clone();
+        let scope = Scope { workspace: None, secret: Some(&secret_id) };
+        Ok(self.cache.put(scope, Key::Workspace(workspace_id.to_owned()), t, since))
     }
 
     /// Starts one background refresh when `t` is inside the refresh-ahead
@@ -253,6 +268,7 @@ impl Resolver {
 
     /// The background refresh: every cached entry of the secret gets the result.
     fn refresh_ahead_now(&self, secret_id: &str) {
+        let since = self.cache.generation();
         let result = self.pool.call(|i| i.api.linear_oauth_resolver().call_refresh_ahead(&mut i.store, secret_id));
         // Retrying sooner would turn an outage into a stream of requests.
         let retry_at = now_ms().saturating_add(ms(self.pool.shared.options.failure_memory.max(AHEAD_RETRY)));
@@ -262,7 +278,7 @@ impl Resolver {
                 // Still due: the refresh failed for a transient reason and
                 // the valid token came back; try again later.
                 let cooldown = if t.access_token == self.cache.token_of(secret_id) { retry_at } else { 0 };
-                self.cache.replace_secret(secret_id, t);
+                self.cache.replace_secret(secret_id, t, since);
                 cooldown
             }
             Err(e) => {
@@ -274,21 +290,41 @@ impl Resolver {
                 retry_at
             }
         };
-        self.ahead.lock().unwrap().insert(secret_id.to_owned(), cooldown);
+        let mut ahead = self.ahead.lock().unwrap();
+        if cooldown == 0 {
+            ahead.remove(secret_id);
+        } else {
+            ahead.insert(secret_id.to_owned(), cooldown);
+        }
+        // A cooldown that passed is as good as none: only an outage's remain.
+        if ahead.len() > self.pool.shared.options.cache_max_entries {
+            let now = now_ms();
+            ahead.retain(|_, until| *until > now);
+        }
+    }
+
+    /// How many entries this resolver's in-memory caches hold now.
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            tokens: self.cache.len(),
+            component: self.pool.shared.coord.cache_len(),
+            refresh_locks: self.pool.shared.coord.locks_len(),
+        }
     }
 
     /// Refreshes now even if the token is fresh (same coordination rules); a
     /// workspace must be registered and active.
     pub fn force_refresh(&self, target: Target<'_>) -> Result<Arc<ResolvedToken>> {
         let wit = target.into();
+        let since = self.cache.generation();
         let t: ResolvedToken =
             self.pool.call(|i| i.api.linear_oauth_resolver().call_force_refresh(&mut i.store, &wit))?.into();
         let workspace = match target {
             Target::Workspace(w) => Some(w),
             Target::Secret(_) => None,
         };
-        self.cache.forget(Scope { workspace, secret: Some(&t.secret_id) });
-        Ok(self.cache.put(target.into(), t))
+        let secret_id = t.secret_id.clone();
+        Ok(self.cache.put(Scope { workspace, secret: Some(&secret_id) }, target.into(), t, since))
     }
 
     /// Forgets everything cached about this workspace.

@@ -18,6 +18,8 @@ pub enum SettingKind {
     Seconds { zero: bool },
     /// A byte count (an integer).
     Bytes,
+    /// A count of entries (an integer, at least 1).
+    Count,
 }
 
 impl SettingKind {
@@ -27,6 +29,7 @@ impl SettingKind {
             Self::Text { .. } => "text",
             Self::Seconds { .. } => "seconds",
             Self::Bytes => "bytes",
+            Self::Count => "count",
         }
     }
 }
@@ -203,11 +206,18 @@ impl SettingField for Duration {
     }
 }
 
-/// Byte counts (`max_memory_bytes`).
+/// Byte counts (`max_memory_bytes`) and entry counts (`cache_max_entries`).
 impl SettingField for usize {
     fn take(kind: SettingKind, label: &str, value: SettingValue) -> Result<Self, Error> {
-        if kind != SettingKind::Bytes {
-            return Err(not_a(label, "byte count"));
+        match kind {
+            SettingKind::Bytes => {}
+            SettingKind::Count => {
+                let (n, given) = number(&value);
+                return whole_count(n)
+                    .filter(|c| (1..=MAX_ENTRIES).contains(c))
+                    .ok_or_else(|| count_error(label, &given));
+            }
+            _ => return Err(not_a(label, "byte count")),
         }
         let (n, given) = number(&value);
         let whole = n.is_finite() && n.fract() == 0.0 && n >= 0.0 && n <= MAX_MEMORY_BYTES as f64;
@@ -224,9 +234,23 @@ impl SettingField for usize {
     fn show(&self) -> Option<String> {
         Some(self.to_string())
     }
-    fn check(&self, _: SettingKind, label: &str) -> Result<(), Error> {
-        check_memory(label, *self, &self.to_string())
+    fn check(&self, kind: SettingKind, label: &str) -> Result<(), Error> {
+        match kind {
+            SettingKind::Count if !(1..=MAX_ENTRIES).contains(self) => Err(count_error(label, &self.to_string())),
+            SettingKind::Count => Ok(()),
+            _ => check_memory(label, *self, &self.to_string()),
+        }
     }
+}
+
+/// `n` if it is a whole number a `usize` holds.
+fn whole_count(n: f64) -> Option<usize> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (n.is_finite() && n.fract() == 0.0 && n >= 0.0 && n <= MAX_ENTRIES as f64).then_some(n as usize)
+}
+
+fn count_error(label: &str, given: &str) -> Error {
+    Error::InvalidInput(format!("{label} must be a whole number from 1 to {MAX_ENTRIES}, got {given}"))
 }
 
 fn check_memory(label: &str, bytes: usize, given: &str) -> Result<(), Error> {
@@ -241,6 +265,9 @@ fn check_memory(label: &str, bytes: usize, given: &str) -> Result<(), Error> {
 fn not_a(label: &str, what: &str) -> Error {
     Error::InvalidInput(format!("{label} is not a {what} option"))
 }
+
+/// Far above any fleet (`cache_max_entries`).
+const MAX_ENTRIES: usize = 10_000_000;
 
 /// Below this the component cannot even be instantiated.
 const MIN_MEMORY_BYTES: usize = 4 << 20;
@@ -368,6 +395,21 @@ mod tests {
         assert_eq!(camel_case("max_memory_bytes"), "maxMemoryBytes");
     }
 
+    #[test]
+    fn counts_are_whole_numbers_from_one() {
+        let mut o = Options::default();
+        o.set("LINEAR_OAUTH_CACHE_MAX_ENTRIES", "250").unwrap();
+        assert_eq!(o.cache_max_entries, 250);
+        for bad in ["0", "-1", "2.5", "1e9", "many", ""] {
+            let e = o.set("LINEAR_OAUTH_CACHE_MAX_ENTRIES", bad).unwrap_err();
+            let Error::InvalidInput(m) = &e else { panic!("{bad}: {e:?}") };
+            assert!(m.contains("LINEAR_OAUTH_CACHE_MAX_ENTRIES") && m.contains("from 1 to 10000000"), "{m}");
+        }
+        assert_eq!(o.cache_max_entries, 250, "a refused value changes nothing");
+        o.set("cacheMaxEntries", 9.0).unwrap();
+        assert_eq!(o.cache_max_entries, 9);
+    }
+
     /// Every setting reads and writes its own field, has an environment
     /// variable and one doc line, and every spelling names one setting.
     #[test]
@@ -379,6 +421,7 @@ mod tests {
                 SettingKind::Text { .. } => format!("set-{}", s.field).into(),
                 SettingKind::Seconds { .. } => 7.5.into(),
                 SettingKind::Bytes => 8_388_608.0.into(),
+                SettingKind::Count => 77.0.into(),
             };
             s.apply(&mut o, s.field, value.clone()).unwrap();
             let shown = s.value(&o).unwrap();

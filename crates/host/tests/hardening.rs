@@ -222,3 +222,32 @@ fn a_store_directory_others_can_reach_is_refused_unchanged() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 23: a resolver that sees many more workspaces than
+/// `cache_max_entries` keeps at most that many tokens in memory (the oldest
+/// go), its refresh locks go with their last user, and an evicted workspace
+/// still resolves (from the component, its token unchanged).
+#[test]
+fn the_caches_of_a_resolver_stay_bounded_across_many_workspaces() {
+    let server = server();
+    let b = memory();
+    let seeded: Vec<Seeded> = (0..300).map(|i| seed(&server, &b, &format!("ws{i}"), 3600)).collect();
+    let o = Options { cache_max_entries: 64, ..options(&server) };
+    let r = Resolver::with_backends(o, b.clone()).unwrap();
+    for s in &seeded {
+        assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access.as_str());
+        let stats = r.cache_stats();
+        assert!(stats.tokens <= 64, "{stats:?}");
+    }
+    // The first ones were evicted: resolved again through the component, with
+    // no request to Linear.
+    assert!(r.cached(&seeded[0].workspace_id).is_none());
+    assert_eq!(r.resolve(&seeded[0].workspace_id).unwrap().access_token, seeded[0].access.as_str());
+    assert_eq!(r.cache_stats().refresh_locks, 0);
+    assert_eq!(server.counters().token_requests, 0);
+    // Out of range is invalid input naming the option.
+    for bad in [0, 10_000_001] {
+        let e = Resolver::with_backends(Options { cache_max_entries: bad, ..options(&server) }, b.clone()).unwrap_err();
+        assert!(matches!(&e, Error::InvalidInput(m) if m.contains("cache_max_entries")), "{e:?}");
+    }
+}

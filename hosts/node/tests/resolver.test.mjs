@@ -232,3 +232,21 @@ test('loadInfo: the precompiled component was used (no JIT)', () => {
   assert.equal(typeof info.loadTimeMs, 'number');
   assert.ok(info.loadTimeMs >= 0 && info.loadTimeMs < 1000, String(info.loadTimeMs));
 });
+
+test('cacheMaxEntries bounds the cache: evicted workspaces resolve again without a token request', async () => {
+  const dir = tmpStore();
+  const seeded = [];
+  for (let i = 0; i < 40; i++) seeded.push(await seed(server, dir, `ws${i}`, 3600));
+  const r = new lo.Resolver(options(server, dir, { cacheMaxEntries: 8 }));
+  for (let pass = 0; pass < 2; pass++) {
+    for (const s of seeded) assert.equal((await r.resolve(s.workspaceId)).accessToken, s.access);
+  }
+  assert.equal((await server.counters()).token_requests, 0);
+  for (const bad of [0, -1, 2.5]) {
+    assert.throws(
+      () => new lo.Resolver(options(server, dir, { cacheMaxEntries: bad })),
+      (e) => e.code === 'INVALID_INPUT' && /cacheMaxEntries/.test(e.message),
+    );
+  }
+  assert.throws(() => new lo.Resolver(options(server, dir, { cacheMaxEntries: '8' })), (e) => e.code === 'INVALID_INPUT');
+});

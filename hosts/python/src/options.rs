@@ -36,7 +36,7 @@ pub(crate) fn options_from_kwargs(py: Python<'_>, kwargs: Option<&Bound<'_, PyDi
             host::SettingKind::Seconds { .. } => {
                 host::SettingValue::Number(value.extract().map_err(|_| wrong_type("a number of seconds"))?)
             }
-            host::SettingKind::Bytes => {
+            host::SettingKind::Bytes | host::SettingKind::Count => {
                 if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
                     return Err(wrong_type("an int"));
                 }

@@ -83,7 +83,7 @@ impl PyResolver {
     /// objects of tokens it no longer holds. Others keep their identity.
     fn follow_host(&self, py: Python<'_>) -> PyResult<()> {
         let generation = self.inner.generation();
-        if self.generation.swap(generation, Ordering::AcqRel) == generation {
+        if self.generation.load(Ordering::Acquire) == generation {
             return Ok(());
         }
         for route in [WORKSPACE, SECRET] {
@@ -99,6 +99,8 @@ impl PyResolver {
                 held.del_item(id)?;
             }
         }
+        // Only once swept: a thread that reads it skips a sweep it may skip.
+        self.generation.store(generation, Ordering::Release);
         Ok(())
     }
 
@@ -133,9 +135,7 @@ impl PyResolver {
     }
 
     /// A new object for `token`, kept under `id` while the host holds the
-    /// token (a drop after this check moves the generation, and the next
-    /// `follow_host` sweeps it; one before it, which another thread's sweep
-    /// may have seen already, leaves nothing kept).
+    /// token.
     fn keep<'py>(
         &self,
         py: Python<'py>,
@@ -143,10 +143,14 @@ impl PyResolver {
         route: Route,
         token: Arc<host::ResolvedToken>,
     ) -> PyResult<Bound<'py, PyResolvedToken>> {
-        let held = self.inner.holds(route.target(id.to_str()?), &token);
-        let obj = Bound::new(py, PyResolvedToken::new(py, token))?;
-        if held {
-            self.held(py, route).set_item(id, &obj)?;
+        let target = route.target(id.to_str()?);
+        let obj = Bound::new(py, PyResolvedToken::new(py, token.clone()))?;
+        let held = self.held(py, route);
+        held.set_item(id, &obj)?;
+        // Checked after the insert: a drop before it is seen here, one
+        // after it moves the generation, and the next `follow_host` sweeps.
+        if !self.inner.holds(target, &token) {
+            held.del_item(id)?;
         }
         Ok(obj)
     }

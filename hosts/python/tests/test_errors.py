@@ -68,7 +68,7 @@ def test_every_option_of_the_host_is_a_typed_keyword(tmp_path: Path) -> None:
     assert len(table) >= 14
     declared = pyi[pyi.index("class Resolver:") :]
     declared = declared[: declared.index(") -> Resolver:")]
-    types = {"text": "str", "seconds": "float", "bytes": "int"}
+    types = {"text": "str", "seconds": "float", "bytes": "int", "count": "int"}
     for name, kind, default in table:
         assert f"{name}: {types[kind]} | None = None" in declared, name
         if kind == "seconds":
@@ -83,6 +83,11 @@ def test_every_option_of_the_host_is_a_typed_keyword(tmp_path: Path) -> None:
                     lo.Resolver(store=f"file:{tmp_path}", **{name: bad})
             with pytest.raises(TypeError, match=name):
                 lo.Resolver(store=f"file:{tmp_path}", **{name: "64MiB"})
+        if kind == "count":
+            lo.Resolver(store=f"file:{tmp_path}", **{name: int(default)})
+            for bad in (0, -1, 2.5, 2**80):
+                with pytest.raises((lo.InvalidInput, TypeError), match=name):
+                    lo.Resolver(store=f"file:{tmp_path}", **{name: bad})
     # Exactly the table: nothing declared that the host does not take.
     keywords = {line.strip().split(":")[0] for line in declared.splitlines() if " | None = None" in line}
     assert keywords == {name for name, _, _ in table}

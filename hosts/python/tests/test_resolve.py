@@ -70,3 +70,13 @@ def test_from_env_reads_the_cli_variables(server: TestServer, store: Store, monk
     monkeypatch.setenv("LINEAR_OAUTH_REFRESH_THRESHOLD_S", "soon")
     with pytest.raises(lo.InvalidInput, match="LINEAR_OAUTH_REFRESH_THRESHOLD_S"):
         lo.Resolver.from_env()
+
+
+def test_cache_max_entries_bounds_the_cache(store: Store, server: TestServer, make_resolver: Any) -> None:
+    """Evicted workspaces resolve again through the component, with no token request."""
+    seeded = [store.seed(f"ws{i}", 3600) for i in range(40)]
+    r = make_resolver(cache_max_entries=8)
+    for _ in range(2):
+        for s in seeded:
+            assert r.resolve(s.workspace_id).access_token == s.access
+    assert server.counters()["token_requests"] == 0

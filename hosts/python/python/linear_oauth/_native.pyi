@@ -118,6 +118,7 @@ class Resolver:
         lease_wait_s: float | None = None,
         call_deadline_s: float | None = None,
         max_memory_bytes: int | None = None,
+        cache_max_entries: int | None = None,
         failure_memory_s: float | None = None,
         refresh_ahead_s: float | None = None,
         lifetime: str | None = None,
