@@ -64,6 +64,9 @@ pub(crate) struct TokenCache {
     /// Counts [`TokenCache::forget`]s: a binding's copy made before the
     /// current value may name a token this cache no longer serves.
     generation: AtomicU64,
+    /// Counts the drops a result from before them must not undo (forgets,
+    /// not evictions): see [`TokenCache::put`].
+    forgets: AtomicU64,
     /// Uncached resolves in flight by key: a caller of a key already in
     /// flight waits outside the pool and then takes the result from the fast
     /// path, so 1,000 callers of one expiring workspace hold one instance
@@ -94,6 +97,7 @@ impl TokenCache {
             max: max.max(1),
             stored: AtomicU64::new(0),
             generation: AtomicU64::new(0),
+            forgets: AtomicU64::new(0),
             inflight: Mutex::default(),
         }
     }
@@ -105,8 +109,8 @@ impl TokenCache {
     }
 
     /// Drops what `scope` covers, then stores `t` under `key` unless tokens
-    /// were dropped since `since` (the generation read before the call that
-    /// made `t`): a revoke or invalidate that ran meanwhile is not undone by
+    /// were forgotten since `since` ([`TokenCache::forgets`] read before the
+    /// call that made `t`): a revoke or invalidate that ran meanwhile is not undone by
     /// a result from before it. The caller gets `t` either way.
     ///
     /// Past `max` entries, first those no longer served go, then the oldest,
@@ -118,10 +122,10 @@ impl TokenCache {
         let order = self.stored.fetch_add(1, Ordering::Relaxed);
         let mut fast = self.fast.write().unwrap();
         // Read and moved under the write lock, as `forget` moves it.
-        let dropped_meanwhile = self.generation.load(Ordering::Acquire) != since;
+        let dropped_meanwhile = self.forgets.load(Ordering::Acquire) != since;
         if scope.workspace.is_some() || scope.secret.is_some() {
             fast.retain(|k, (v, _)| !scope.covers(k, v));
-            self.generation.fetch_add(1, Ordering::Release);
+            self.moved(true);
         }
         if dropped_meanwhile {
             return t;
@@ -132,7 +136,7 @@ impl TokenCache {
             let keep = self.max - self.max / 8;
             // Expired entries rank first (0), then by age.
             crate::bound::trim(&mut fast, keep, |(t, order)| Some(if now < t.serve_until_ms { order + 1 } else { 0 }));
-            self.generation.fetch_add(1, Ordering::Release);
+            self.moved(false);
         }
         t
     }
@@ -146,18 +150,32 @@ impl TokenCache {
     pub fn forget(&self, scope: Scope<'_>) {
         let mut fast = self.fast.write().unwrap();
         fast.retain(|k, (v, _)| !scope.covers(k, v));
-        self.generation.fetch_add(1, Ordering::Release);
+        self.moved(true);
     }
 
     /// Drops everything (the resolver's owner is gone).
     pub fn clear(&self) {
         let mut fast = self.fast.write().unwrap();
         fast.clear();
+        self.moved(true);
+    }
+
+    /// Entries went (called with the map's write lock held): bindings follow
+    /// every move; `forget` ones also stop older results from being cached.
+    fn moved(&self, forget: bool) {
         self.generation.fetch_add(1, Ordering::Release);
+        if forget {
+            self.forgets.fetch_add(1, Ordering::Release);
+        }
     }
 
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// What a caller reads before a call whose result it will `put`.
+    pub fn forgets(&self) -> u64 {
+        self.forgets.load(Ordering::Acquire)
     }
 
     /// Whether `t` is still the very token cached under `target` (served or
@@ -178,7 +196,7 @@ impl TokenCache {
     pub fn replace_secret(&self, secret_id: &str, t: Arc<ResolvedToken>, since: u64) {
         let order = self.stored.fetch_add(1, Ordering::Relaxed);
         let mut fast = self.fast.write().unwrap();
-        if self.generation.load(Ordering::Acquire) != since {
+        if self.forgets() != since {
             return;
         }
         for (v, _) in fast.values_mut().filter(|(v, _)| v.secret_id == secret_id) {
@@ -221,7 +239,7 @@ impl TokenCache {
             }
             None
         };
-        let since = self.generation();
+        let since = self.forgets();
         Ok(self.put(Scope::default(), key.clone(), call()?, since))
     }
 }
@@ -244,7 +262,7 @@ mod tests {
     }
 
     fn put(c: &TokenCache, key: Key, t: ResolvedToken) -> Arc<ResolvedToken> {
-        c.put(Scope::default(), key, t, c.generation())
+        c.put(Scope::default(), key, t, c.forgets())
     }
 
     fn keys(c: &TokenCache) -> Vec<Key> {
@@ -318,7 +336,7 @@ mod tests {
     #[test]
     fn a_token_from_before_a_drop_is_not_cached() {
         let c = TokenCache::new(100);
-        let since = c.generation();
+        let since = c.forgets();
         c.forget(Scope { workspace: Some("w"), secret: None });
         let t = c.put(Scope::default(), Key::Workspace("w".into()), token("w", "s"), since);
         assert_eq!(t.workspace_id, "w");
@@ -327,9 +345,18 @@ mod tests {
         assert!(c.get(&Key::Secret("s".into())).is_none());
         // With no drop in between it is cached, and the scope given is dropped first.
         put(&c, Key::Workspace("other".into()), token("other", "s2"));
-        let since = c.generation();
+        let since = c.forgets();
         c.put(Scope { workspace: Some("other"), secret: None }, Key::Workspace("w".into()), token("w", "s"), since);
         assert!(c.get(&Key::Workspace("w".into())).is_some());
         assert!(c.get(&Key::Workspace("other".into())).is_none());
+        // An eviction meanwhile is no drop of that kind: the result is cached.
+        let since = c.forgets();
+        let generation = c.generation();
+        for i in 0..200 {
+            put(&c, Key::Secret(format!("s{i}")), token("x", &format!("s{i}")));
+        }
+        assert!(c.generation() > generation, "evictions move the generation");
+        c.put(Scope::default(), Key::Workspace("late".into()), token("late", "sl"), since);
+        assert!(c.get(&Key::Workspace("late".into())).is_some());
     }
 }

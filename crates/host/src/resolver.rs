@@ -228,7 +228,7 @@ impl Resolver {
     /// `ReauthorizationRequired` when Linear refuses the refresh token too.
     pub fn report_unauthorized(&self, workspace_id: &str, access_token: &str) -> Result<Arc<ResolvedToken>> {
         self.cache.forget(Scope { workspace: Some(workspace_id), secret: None });
-        let since = self.cache.generation();
+        let since = self.cache.forgets();
         let t: ResolvedToken = self
             .pool
             .call(|i| i.api.linear_oauth_resolver().call_report_unauthorized(&mut i.store, workspace_id, access_token))?
@@ -268,7 +268,7 @@ impl Resolver {
 
     /// The background refresh: every cached entry of the secret gets the result.
     fn refresh_ahead_now(&self, secret_id: &str) {
-        let since = self.cache.generation();
+        let since = self.cache.forgets();
         let result = self.pool.call(|i| i.api.linear_oauth_resolver().call_refresh_ahead(&mut i.store, secret_id));
         // Retrying sooner would turn an outage into a stream of requests.
         let retry_at = now_ms().saturating_add(ms(self.pool.shared.options.failure_memory.max(AHEAD_RETRY)));
@@ -316,7 +316,7 @@ impl Resolver {
     /// workspace must be registered and active.
     pub fn force_refresh(&self, target: Target<'_>) -> Result<Arc<ResolvedToken>> {
         let wit = target.into();
-        let since = self.cache.generation();
+        let since = self.cache.forgets();
         let t: ResolvedToken =
             self.pool.call(|i| i.api.linear_oauth_resolver().call_force_refresh(&mut i.store, &wit))?.into();
         let workspace = match target {
