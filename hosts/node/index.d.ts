@@ -117,6 +117,8 @@ export interface ResolverOptions {
   refreshAheadSeconds?: number
   /** Linear memory cap of one component instance, in bytes; default 67108864. */
   maxMemoryBytes?: number
+  /** Most tokens a resolver keeps for its fast path (the oldest go first), and registry rows it remembers; default 10000. */
+  cacheMaxEntries?: number
   /** `'long-lived'` (a service: refreshes ahead in the background) or `'invocation'` (AWS Lambda: nothing that rotates or writes a credential runs after a call returns); unset: `'invocation'` when `AWS_LAMBDA_FUNCTION_NAME` or `AWS_LAMBDA_RUNTIME_API` is set, else `'long-lived'` (LINEAR_OAUTH_LIFETIME). */
   lifetime?: string
   /** Events below this level are dropped; default `info`. */
