@@ -8,6 +8,11 @@ Prints:
   linear_oauth and construct a Resolver, minus bare `python -c 0` (medians);
 - cached resolve: ns per `resolve` / `resolve_secret` / awaited `resolve_async`
   call that the in-memory cache answers, and per `compat.resolve_linear_api_token`;
+- cache memory: resident memory gained by resolving each of --fleet workspaces
+  once, per workspace, with a cache bound of a tenth of them and with the
+  default bound (issue 23's goal: under 1 KiB per cached workspace). Within
+  `cache_ttl` the component's cache still holds every workspace resolved;
+  the bound is on what outlives it;
 - refresh path: ms per `force_refresh` against the local Linear-compatible test
   server (one token POST over loopback; lease, write-back and lease release in a
   file store, each write fsynced: on a disk the fsyncs dominate, see --store-dir).
@@ -178,6 +183,32 @@ def compat_cost(server: Server, calls: int) -> None:
                     os.environ[k] = v
 
 
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def cache_memory(server: Server, n: int) -> None:
+    import linear_oauth as lo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"file:{tmp}/store"
+        ids = [server.seed(uri, f"fleet{i}", DAY_S)["workspace_id"] for i in range(n)]
+        # The bounded case first: the other would leave freed memory to reuse.
+        for bound in (max(n // 10, 1), 10_000):
+            r = lo.Resolver(store=uri, api_base=server.base_url, cache_max_entries=bound)
+            r.resolve(ids[0])  # the pool's first instance, the connection path
+            before = rss_kib()
+            for w in ids:
+                r.resolve(w)
+            grown = rss_kib() - before
+            print(
+                f"cache memory, {n} workspaces     {grown / n * 1024:8.0f} B per workspace resolved "
+                f"(+{grown} KiB RSS; cache_max_entries={bound})"
+            )
+            del r
+
+
 def refresh_cost(server: Server, runs: int, store_dir: str | None) -> None:
     import linear_oauth as lo
 
@@ -206,6 +237,7 @@ def main() -> None:
     ap.add_argument("--refreshes", type=int, default=50, help="refreshes to time (default 50)")
     ap.add_argument("--store-dir", help="where the refresh benchmark's file store lives (default: the temp dir)")
     ap.add_argument("--only-compat", action="store_true", help="only the compat helper's numbers")
+    ap.add_argument("--fleet", type=int, default=2000, help="workspaces for the cache memory numbers (default 2000)")
     args = ap.parse_args()
     import linear_oauth as lo
 
@@ -218,6 +250,7 @@ def main() -> None:
         import_cost(args.runs)
         cached_cost(server, args.calls)
         compat_cost(server, args.calls)
+        cache_memory(server, args.fleet)
         refresh_cost(server, args.refreshes, args.store_dir)
     finally:
         server.close()
