@@ -153,13 +153,6 @@ impl TokenCache {
         self.moved(true);
     }
 
-    /// Drops everything (the resolver's owner is gone).
-    pub fn clear(&self) {
-        let mut fast = self.fast.write().unwrap();
-        fast.clear();
-        self.moved(true);
-    }
-
     /// Entries went (called with the map's write lock held): bindings follow
     /// every move; `forget` ones also stop older results from being cached.
     fn moved(&self, forget: bool) {
@@ -302,7 +295,7 @@ mod tests {
         let b = put(&c, Key::Workspace("w".into()), token("w", "s"));
         assert!(!c.holds(Target::Workspace("w"), &a));
         assert!(c.holds(Target::Workspace("w"), &b));
-        c.clear();
+        c.forget(Scope { workspace: None, secret: Some("s") });
         assert!(!c.holds(Target::Workspace("w"), &b));
     }
 

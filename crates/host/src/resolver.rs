@@ -163,11 +163,6 @@ impl Resolver {
         self.cache.holds(target, t)
     }
 
-    /// Drops every cached token (the binding's owner was finalized).
-    pub fn forget_all(&self) {
-        self.cache.clear();
-    }
-
     /// The cached token for a workspace if it may be served without any I/O
     /// (inside the refresh-ahead window this starts the background refresh).
     pub fn cached(&self, workspace_id: &str) -> Option<Arc<ResolvedToken>> {
