@@ -2,8 +2,8 @@
 //! revoke (see `linear_oauth_core::RevokePlan`), never RFC 7009's `token=`.
 
 use linear_oauth_core::{
-    expired_after_revoke, freshness, inspect_fields, revoke_refresh_form, Freshness, ProbeResult, RevokeCredential,
-    RevokeOutcome, RevokePlan, RevokeStep, StoredToken, REVOKE_CONTENT_TYPE,
+    freshness, inspect_fields, revoke_refresh_form, Freshness, ProbeResult, RevokeCredential, RevokeOutcome,
+    RevokePlan, RevokeStep, StoredToken, REVOKE_CONTENT_TYPE,
 };
 
 use crate::cache::invalidate;
@@ -13,10 +13,11 @@ use crate::io::Imports;
 use crate::keys::{check_id, named_workspace};
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::{self, Row};
-use crate::linear::oauth::secret_store::{self, PutOutcome};
+use crate::linear::oauth::secret_store;
 use crate::linear::oauth::types::{EndpointError, Error, Target};
 use crate::resolve::probe_refresh;
 use crate::settings::{endpoint, settings};
+use crate::webhook::expire_kept_secret;
 use crate::{http, log_event, now_ms};
 
 pub fn inspect(target: &Target) -> Result<Inspection, Error> {
@@ -97,7 +98,7 @@ pub fn revoke(workspace_id: &str, purge: bool, force: bool) -> Result<Revocation
                 &[("workspace_id", workspace_id), ("secret_id", &row.secret_id)],
             );
         }
-        expire_kept_secret(&row.secret_id);
+        expire_kept_secret(&Imports, &row.secret_id);
         false
     };
     let (label, detail) = outcome_label(&outcome);
@@ -187,27 +188,4 @@ fn describe(e: &Error) -> String {
         Error::Store(m) => format!("store: {m}"),
         other => format!("{other:?}"),
     }
-}
-
-/// Marks the kept secret expired, so nothing serves its access token from the
-/// store again without asking Linear. Best effort: the row is revoked anyway.
-fn expire_kept_secret(secret_id: &str) {
-    let failed = |e: &str| {
-        log_event(Level::Warn, "could not mark the revoked secret expired", &[("secret_id", secret_id), ("error", e)]);
-    };
-    for _ in 0..3 {
-        let current = match secret_store::get(secret_id) {
-            Ok(Some(v)) => v,
-            Ok(None) => return,
-            Err(e) => return failed(&e),
-        };
-        let Ok(tok) = StoredToken::parse(&current.value) else { return };
-        let expired = expired_after_revoke(&tok, now_ms());
-        match secret_store::put(secret_id, &expired.to_json(), Some(&current.version)) {
-            Ok(PutOutcome::Written(_)) => return,
-            Ok(PutOutcome::Conflict) => continue,
-            Err(e) => return failed(&e),
-        }
-    }
-    log_event(Level::Warn, "could not mark the revoked secret expired: it kept changing", &[("secret_id", secret_id)]);
 }

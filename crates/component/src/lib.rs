@@ -19,6 +19,7 @@ mod resolve;
 mod rows;
 mod settings;
 mod token;
+mod webhook;
 mod write_back;
 
 #[cfg(test)]
@@ -30,7 +31,9 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::linear::oauth::{admin as admin_api, install as install_api, resolver as resolver_api};
+use exports::linear::oauth::{
+    admin as admin_api, install as install_api, resolver as resolver_api, webhook as webhook_api,
+};
 use linear::oauth::log::{log, Level};
 use linear::oauth::types::{EndpointError, Error, Target};
 
@@ -96,6 +99,18 @@ impl admin_api::Guest for Component {
     }
     fn revoke(workspace_id: String, purge: bool, force: bool) -> Result<admin_api::Revocation, Error> {
         admin::revoke(&workspace_id, purge, force)
+    }
+}
+
+impl webhook_api::Guest for Component {
+    fn get_signing_key(organization_id: Option<String>, fresh: bool) -> Result<Option<webhook_api::SigningKey>, Error> {
+        webhook::signing_key(&call(), organization_id.as_deref(), fresh)
+    }
+    fn app_revoked(organization_id: String, oauth_client_id: String) -> Result<webhook_api::AppRevokedOutcome, Error> {
+        webhook::app_revoked(&call(), &organization_id, &oauth_client_id)
+    }
+    fn set_signing_secret(target: Option<Target>, value: String) -> Result<(), Error> {
+        webhook::set_signing_secret(&call(), target.as_ref(), &value)
     }
 }
 

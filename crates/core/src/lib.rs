@@ -20,6 +20,7 @@ mod secret;
 mod stored;
 mod timefmt;
 mod token;
+mod webhook;
 
 pub use authorize::{normalize_scopes, AuthorizeRequest, DEFAULT_SCOPES};
 pub use budget::{
@@ -41,7 +42,7 @@ pub use revoke::{
     access_token_unexpired, expired_after_revoke, revoke_refresh_form, ProbeResult, RevokeCredential, RevokeOutcome,
     RevokePlan, RevokeStep, REVOKE_CONTENT_TYPE,
 };
-pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken};
+pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken, SigningSecret};
 pub use stored::{
     inspect_fields, is_non_secret_field, Grant, InstallRecord, SchemaError, StoredToken, CLIENT_CREDENTIALS, FIELDS,
     GRANT_TYPE_FIELD, NON_SECRET_FIELDS, NOT_A_JSON_OBJECT, NOT_VALID_JSON, REVOKED_AT_FIELD,
@@ -51,4 +52,8 @@ pub use token::{
     client_credentials_disabled, client_credentials_form, code_exchange_form, is_b64token, parse_identity,
     parse_token_response, refresh_form, EndpointFailure, Identity, TokenResponse, IDENTITY_QUERY, MAX_EXPIRES_IN_S,
     MAX_TOKEN_LEN,
+};
+pub use webhook::{
+    check_size, claimed_organization, verify as verify_webhook, Signature, WebhookError, WebhookEvent, WebhookFailure,
+    DEFAULT_WEBHOOK_WINDOW_MS, MAX_WEBHOOK_BODY, SIGNING_SECRET_FIELD,
 };

@@ -42,6 +42,10 @@ secret_string!(
     ClientSecret, Clone
 );
 secret_string!(
+    /// A Linear webhook signing secret (HMAC key of `Linear-Signature`).
+    SigningSecret, Clone
+);
+secret_string!(
     /// An authorization code from the install callback.
     AuthCode
 );

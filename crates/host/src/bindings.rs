@@ -12,5 +12,5 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
-pub use exports::linear::oauth::{admin, install, resolver};
+pub use exports::linear::oauth::{admin, install, resolver, webhook};
 pub use linear::oauth::{coordination, log, registry, secret_store, types};

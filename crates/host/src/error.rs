@@ -266,6 +266,38 @@ error_types! {
         hint: "the callback did not belong to this install; run setup again",
         attrs: ["status" = status, "error" = code, "description" = description],
     },
+    WebhookSignature(message: String) => {
+        message: ("webhook signature: {message}"),
+        code: "WEBHOOK_SIGNATURE",
+        exit_code: 17,
+        python_class: "WebhookSignatureError",
+        label: "webhook signature invalid",
+        doc: "A webhook delivery's Linear-Signature is missing, not an HMAC-SHA256 in hex, or does not match the \
+              body under the workspace's (or the stack-wide) signing secret. Answer 401.",
+        hint: "check the signing secret (`linear-oauth webhook set-secret`) and pass the body exactly as received",
+        attrs: [],
+    },
+    WebhookStale(message: String) => {
+        message: ("webhook too old: {message}"),
+        code: "WEBHOOK_STALE",
+        exit_code: 18,
+        python_class: "WebhookStaleError",
+        label: "webhook timestamp outside the window",
+        doc: "A correctly signed webhook whose webhookTimestamp is outside the replay window \
+              (webhook_window, 60 s by default): a replay, or a clock that is off. Answer 401.",
+        hint: "check this machine's clock; a replayed delivery is refused by design",
+        attrs: [],
+    },
+    WebhookMalformed(message: String) => {
+        message: ("webhook malformed: {message}"),
+        code: "WEBHOOK_MALFORMED",
+        exit_code: 19,
+        python_class: "WebhookMalformedError",
+        label: "webhook body malformed",
+        doc: "A webhook body that is over 1 MiB, not a JSON object, or without webhookTimestamp or type. Answer 400.",
+        hint: "pass the request body exactly as received",
+        attrs: [],
+    },
     /// The component trapped, ran past its deadline or could not be loaded.
     Internal(message: String) => {
         message: ("internal: {message}"),

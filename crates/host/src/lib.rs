@@ -21,10 +21,12 @@ mod settings;
 pub mod store;
 mod test_hook;
 mod types;
+mod webhook;
 
 pub use engine::LoadInfo;
 pub use error::{no_panic, Attr, Error, ErrorKind, Result, ERROR_KINDS};
 pub use hints::{FileHints, HintStore, MemoryHints};
+pub use linear_oauth_core::{Signature as WebhookSignature, DEFAULT_WEBHOOK_WINDOW_MS, MAX_WEBHOOK_BODY};
 pub use log::{LogLevel, LogSink, TracingSink, UnknownLogLevel};
 pub use options::{default_max_instances, Lifetime, Options, INVOCATION_ENV_VARS, SETTINGS};
 pub use pool::PoolStats;
@@ -36,6 +38,7 @@ pub use types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
     RevokeOutcome, SecretString, Target,
 };
+pub use webhook::{KeySource, WebhookEvent, WebhookOutcome};
 
 /// The component's wasm, embedded only where it can be used: compiling it at
 /// load when the precompiled artifact is rejected (`jit` feature).

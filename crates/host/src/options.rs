@@ -104,6 +104,13 @@ options! {
         // Per process: a Lambda that sees 100,000 workspaces keeps at most
         // this many (an evicted one costs one call into the component).
         cache_max_entries: usize = 10_000, Count, "LINEAR_OAUTH_CACHE_MAX_ENTRIES";
+        /// secret holding the stack-wide webhook signing secret, for workspaces without their own
+        // Its value is the signing secret itself, or a JSON object with
+        // `webhook_signing_secret`; `linear-oauth webhook set-secret --stack` writes it.
+        webhook_secret_id: Option<String> = None, Text { optional: true }, "LINEAR_OAUTH_WEBHOOK_SECRET_ID";
+        /// how far a webhook's webhookTimestamp may be from now (Linear suggests 60 s)
+        webhook_window: Duration = Duration::from_millis(linear_oauth_core::DEFAULT_WEBHOOK_WINDOW_MS),
+            Seconds { zero: false }, "LINEAR_OAUTH_WEBHOOK_WINDOW_S";
         /// long-lived (a service) or invocation (AWS Lambda: nothing runs after a call returns); unset:
         /// invocation when AWS_LAMBDA_FUNCTION_NAME or AWS_LAMBDA_RUNTIME_API is set, else long-lived
         /// (the CLI is always a command)

@@ -24,6 +24,7 @@ use crate::types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
     Target,
 };
+use crate::webhook::WebhookKeys;
 use crate::{Lifetime, LogLevel, Options, Result, TracingSink};
 
 /// Entries in a resolver's in-memory caches ([`Resolver::cache_stats`]).
@@ -45,8 +46,9 @@ const AHEAD_RETRY: Duration = Duration::from_secs(5);
 /// Resolves Linear access tokens; cheap to share across threads.
 #[derive(Clone)]
 pub struct Resolver {
-    pool: Arc<Pool>,
-    cache: Arc<TokenCache>,
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) cache: Arc<TokenCache>,
+    pub(crate) webhook_keys: Arc<WebhookKeys>,
     /// Refresh-ahead per secret id: running, or cooling down after a failure
     /// until the given Unix ms (`u64::MAX` while running).
     ahead: Arc<Mutex<HashMap<String, u64>>>,
@@ -107,6 +109,7 @@ impl Resolver {
             call_deadline_ms: ms(options.call_deadline),
             failure_memory_ms: ms(options.failure_memory),
             refresh_ahead_ms: ms(ahead),
+            webhook_secret_id: options.webhook_secret_id.clone(),
         };
         let shared = Arc::new(Shared {
             backends,
@@ -118,7 +121,8 @@ impl Resolver {
             settings,
         });
         let cache = Arc::new(TokenCache::new(shared.options.cache_max_entries));
-        let r = Self { pool: Arc::new(Pool::new(shared)?), cache, ahead: Arc::default() };
+        let webhook_keys = Arc::new(WebhookKeys::new(shared.options.cache_max_entries));
+        let r = Self { pool: Arc::new(Pool::new(shared)?), cache, webhook_keys, ahead: Arc::default() };
         // Once per resolver: what may run after a call returns depends on
         // it. The plain service default stays quiet (constructing a resolver
         // need not import a binding's logging machinery).

@@ -9,6 +9,7 @@ mod release;
 mod settings;
 mod setup;
 mod smoke;
+mod webhook;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -91,6 +92,9 @@ enum Command {
     List,
     /// Check this installation: component load, store permissions, registry, reaching Linear.
     Doctor,
+    /// Linear webhooks: signing secrets, verifying and handling deliveries.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// AWS backend administration.
     #[command(subcommand)]
     Aws(AwsCommand),
@@ -240,6 +244,7 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
             }
         }
         Command::Revoke { workspace, purge, force, .. } => return revoke(cli, &r, workspace, *purge, *force),
+        Command::Webhook(w) => webhook::run(&r, w, cli.json)?,
         Command::List => {
             let rows = r.backends().registry.list()?;
             if cli.json {

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Read};
 use std::time::Duration;
 
 use clap::Args;
-use linear_oauth_host::{ClientCredentialsParams, InstallParams, Resolver};
+use linear_oauth_host::{ClientCredentialsParams, InstallParams, Resolver, Target};
 use serde_json::json;
 
 use crate::error::CliError;
@@ -43,34 +43,57 @@ pub(crate) struct SetupArgs {
     /// Seconds to wait for the browser (at most one day).
     #[arg(long, default_value_t = 700.0, allow_negative_numbers = true)]
     timeout: f64,
+    /// Also store the workspace's webhook signing secret, read from stdin
+    /// (the client secret then comes from LINEAR_OAUTH_CLIENT_SECRET or a prompt).
+    #[arg(long, conflicts_with = "client_secret_stdin")]
+    webhook_secret_stdin: bool,
     /// Recorded as installed_by_platform_user_id [default: $USER].
     #[arg(long, env = "LINEAR_OAUTH_INSTALLED_BY")]
     installed_by: Option<String>,
 }
 
 fn client_secret(from_env: Option<String>, from_stdin: bool) -> Result<String, CliError> {
-    let secret = if let Some(s) = from_env {
-        s
-    } else if from_stdin {
+    match from_env {
+        Some(s) => non_empty("the client secret", s),
+        None => read_secret(
+            "the client secret",
+            from_stdin,
+            "set LINEAR_OAUTH_CLIENT_SECRET, pass --client-secret-stdin, or run in a terminal",
+        ),
+    }
+}
+
+/// A secret from stdin (`from_stdin`, or whenever stdin is not a terminal
+/// and `--...-stdin` was given) or a hidden prompt; never argv, which every
+/// user of the machine can read. Trimmed; empty is refused.
+pub(crate) fn read_secret(what: &str, from_stdin: bool, how: &str) -> Result<String, CliError> {
+    let secret = if from_stdin {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| CliError::Io(format!("reading the client secret from stdin: {e}")))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::Io(format!("reading {what} from stdin: {e}")))?;
         s
     } else if std::io::stdin().is_terminal() {
-        rpassword::prompt_password("Linear client secret (not echoed): ")
-            .map_err(|e| CliError::Io(format!("reading the client secret: {e}")))?
+        rpassword::prompt_password(format!("{} (not echoed): ", capitalized(what)))
+            .map_err(|e| CliError::Io(format!("reading {what}: {e}")))?
     } else {
-        return Err(linear_oauth_host::Error::InvalidInput(
-            "no client secret: set LINEAR_OAUTH_CLIENT_SECRET, pass --client-secret-stdin, or run in a terminal".into(),
-        )
-        .into());
+        return Err(
+            linear_oauth_host::Error::InvalidInput(format!("no {}: {how}", what.trim_start_matches("the "))).into()
+        );
     };
+    non_empty(what, secret)
+}
+
+fn non_empty(what: &str, secret: String) -> Result<String, CliError> {
     let secret = secret.trim().to_owned();
     if secret.is_empty() {
-        return Err(linear_oauth_host::Error::InvalidInput("the client secret is empty".into()).into());
+        return Err(linear_oauth_host::Error::InvalidInput(format!("{what} is empty")).into());
     }
     Ok(secret)
+}
+
+fn capitalized(what: &str) -> String {
+    let what = what.trim_start_matches("the ");
+    let mut c = what.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// The longest `setup --timeout`.
@@ -86,6 +109,11 @@ pub(crate) fn setup(cli: &Cli, args: &SetupArgs, env_secret: Option<String>) -> 
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "linear-oauth-cli".into());
     let client_secret = client_secret(env_secret, args.client_secret_stdin)?;
+    // Read before the install, so a missing one loses nothing.
+    let webhook_secret = match args.webhook_secret_stdin {
+        true => Some(read_secret("the webhook signing secret", true, "")?),
+        false => None,
+    };
     let installed = if args.client_credentials {
         let params = ClientCredentialsParams {
             client_id: args.client_id.clone(),
@@ -111,6 +139,9 @@ pub(crate) fn setup(cli: &Cli, args: &SetupArgs, env_secret: Option<String>) -> 
         };
         flow.run(&r, &params, |url| eprintln!("Open this URL to authorize the install:\n{url}"))?
     };
+    if let Some(value) = webhook_secret {
+        r.set_webhook_secret(Some(Target::Secret(&installed.secret_id)), &value.into())?;
+    }
     let grant_type = if args.client_credentials { "client_credentials" } else { "authorization_code" };
     if cli.json {
         print_json(&json!({
@@ -118,7 +149,7 @@ pub(crate) fn setup(cli: &Cli, args: &SetupArgs, env_secret: Option<String>) -> 
             "workspace_slug": installed.workspace_slug, "viewer": { "id": installed.viewer_id, "name": installed.viewer_name, "email": installed.viewer_email },
             "secret_id": installed.secret_id, "scope": installed.scope, "expires_at": installed.expires_at,
             "installed_at": installed.installed_at, "replaced": installed.replaced, "store": r.options().store,
-            "grant_type": grant_type,
+            "grant_type": grant_type, "webhook_secret_stored": args.webhook_secret_stdin,
         }));
     } else {
         println!(
@@ -137,6 +168,9 @@ pub(crate) fn setup(cli: &Cli, args: &SetupArgs, env_secret: Option<String>) -> 
         println!("  scopes         {}", installed.scope);
         println!("  secret         {} in {}", installed.secret_id, r.options().store);
         println!("  token expires  {}", installed.expires_at);
+        if args.webhook_secret_stdin {
+            println!("  webhooks       signing secret stored in the same secret");
+        }
         println!("Get a token with: linear-oauth token --workspace {}", installed.workspace_id);
     }
     Ok(())

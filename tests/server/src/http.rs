@@ -138,6 +138,8 @@ async fn route(
         "/_admin/clients" if post => either(admin_clients(&shared, body).await),
         "/_admin/issue" if post => either(admin_issue(&shared, body).await),
         "/_admin/org" if get => org_response(&shared),
+        // Linear signs deliveries as documented in webhook.rs (https://linear.app/developers/webhooks).
+        "/_admin/webhook" if post => either(admin_webhook(body).await),
         "/_admin/org" if post => either(admin_org(&shared, body).await),
         "/_admin/refresh-token-status" if get => either(token_status(&shared, query, true)),
         "/_admin/access-token-status" if get => either(token_status(&shared, query, false)),
@@ -151,6 +153,7 @@ async fn route(
         | "/_admin/clients"
         | "/_admin/issue"
         | "/_admin/org"
+        | "/_admin/webhook"
         | "/_admin/refresh-token-status"
         | "/_admin/access-token-status" => {
             oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
@@ -600,6 +603,13 @@ async fn admin_issue(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
         }
     };
     Ok(json_response(StatusCode::OK, &tokens))
+}
+
+async fn admin_webhook(body: Incoming) -> Result<Resp, Resp> {
+    let spec: crate::webhook::DeliverySpec = read_json(body).await?;
+    let delivery =
+        crate::webhook::deliver(&spec).map_err(|e| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e))?;
+    Ok(json_response(StatusCode::OK, &delivery))
 }
 
 #[derive(Deserialize)]

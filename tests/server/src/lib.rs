@@ -30,6 +30,8 @@
 //!   revoke, the others on token), `POST reset`,
 //!   `POST clients`, `POST issue`, `GET|POST org`,
 //!   `GET refresh-token-status?token=`, `GET access-token-status?token=`,
+//!   `POST webhook` (a signed delivery, see [`webhook::DeliverySpec`]:
+//!   `{"body", "signature", "delivery_id", "event"}`),
 //!   and whatever [`AdminRoutes`] a runner adds (tests/harness: store seeding).
 
 pub mod cli;
@@ -38,6 +40,7 @@ pub mod fixtures;
 mod http;
 mod routes;
 mod state;
+pub mod webhook;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -20,6 +20,8 @@ pub const START_MS: i64 = 1_800_000_000_000;
 pub const MINUTE: i64 = 60_000;
 pub const WS: &str = "ws-1";
 pub const SECRET: &str = "secret-acme";
+/// The stack-wide webhook signing secret's id.
+pub const STACK_SECRET: &str = "webhook-stack";
 
 /// What the token endpoint does with the next POST; it may change the
 /// world first (another process writing, a revoke).
@@ -77,6 +79,7 @@ impl Fake {
             call_deadline_ms: 60_000,
             failure_memory_ms: 10_000,
             refresh_ahead_ms: 0,
+            webhook_secret_id: Some(STACK_SECRET.into()),
         }
     }
 
@@ -199,6 +202,10 @@ impl Io for Fake {
     fn registry_get(&self, workspace_id: &str) -> Result<Option<Row>, String> {
         self.registry_reads.set(self.registry_reads.get() + 1);
         Ok(self.rows.borrow().get(workspace_id).cloned())
+    }
+    fn registry_put(&self, row: &Row) -> Result<(), String> {
+        self.rows.borrow_mut().insert(row.workspace_id.clone(), row.clone());
+        Ok(())
     }
     fn try_lease(&self, key: &str, holder: &str, _ttl_ms: u64, _note: &str) -> Result<LeaseGrant, String> {
         let mut leases = self.leases.borrow_mut();

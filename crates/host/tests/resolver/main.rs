@@ -4,6 +4,7 @@ mod admin;
 #[path = "../common/mod.rs"]
 mod common;
 mod refresh;
+mod webhook;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};
@@ -12,9 +13,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use linear_oauth_host::store::{Leases, SecretStore};
 use linear_oauth_host::{
-    Error, LeaseGrant, Lifetime, LogLevel, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Target, Versioned,
+    Backends, Error, LeaseGrant, Lifetime, LogLevel, Options, PutOutcome, RegistryRow, Resolver, RevokeOutcome, Target,
+    Versioned,
 };
-use linear_oauth_testserver::{FailNext, FaultsPatch};
+use linear_oauth_testserver::{FailNext, FaultsPatch, TestServer};
 
 #[test]
 fn happy_path_and_cache() {
