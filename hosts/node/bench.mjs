@@ -119,6 +119,25 @@ try {
   const ratio = p50('compat:') / p50('linear-oauth: await r.resolve(id)');
   row('compat helper / r.resolve', `${ratio.toFixed(2)}x`, `[target <= 1.5x: ${ratio <= 1.5 ? 'ok' : 'OVER TARGET'}]`);
 
+  // ------------------------------------------------------ webhooks
+  // One verification of a signed 4 KiB delivery, signing secret cached.
+  const wdir = tmpStore();
+  const ws = await seed(server, wdir, 'hooks', 86400, { fields: { webhook_signing_secret: 'whsec-bench' } });
+  const d = await server.webhook({ secret: 'whsec-bench', organization_id: ws.workspaceId, size: 4096 });
+  const wr = new lo.Resolver(options(server, wdir, { webhookWindowSeconds: 3600 }));
+  const body = Buffer.from(d.body);
+  await wr.verifyWebhook(body, d.signature);
+  const hooks = new Bench({ time: quick ? 300 : 1500, warmup: true, warmupTime: quick ? 100 : 300 });
+  hooks.add(`await r.verifyWebhook(${body.length} B Buffer), cached secret`, async () => {
+    for (let i = 0; i < 100; i++) await wr.verifyWebhook(body, d.signature);
+  });
+  await hooks.run();
+  console.log('webhook verification, per call');
+  for (const task of hooks.tasks) {
+    const us = (task.result.latency.p50 * 1000) / 100;
+    row(task.name, `${us.toFixed(2)} us`, `[target < 10 us: ${us < 10 ? 'ok' : 'OVER TARGET'}]`);
+  }
+
   // ------------------------------------------------------ slow paths
   const slow = new Bench({ time: quick ? 300 : 2000, iterations: quick ? 10 : 50, warmup: true, warmupIterations: 3 });
   slow

@@ -14,6 +14,9 @@ export type ErrorCode =
   | 'STORE'
   | 'INVALID_INPUT'
   | 'AUTHORIZATION'
+  | 'WEBHOOK_SIGNATURE'
+  | 'WEBHOOK_STALE'
+  | 'WEBHOOK_MALFORMED'
   | 'INTERNAL'
 
 export declare const ERROR_CODES: readonly ErrorCode[]
@@ -119,6 +122,10 @@ export interface ResolverOptions {
   maxMemoryBytes?: number
   /** Most tokens a resolver keeps for its fast path (the oldest go first), and registry rows it remembers; default 10000. */
   cacheMaxEntries?: number
+  /** Secret holding the stack-wide webhook signing secret, for workspaces without their own (LINEAR_OAUTH_WEBHOOK_SECRET_ID). */
+  webhookSecretId?: string
+  /** How far a webhook's `webhookTimestamp` may be from now; default 60. */
+  webhookWindowSeconds?: number
   /** `'long-lived'` (a service: refreshes ahead in the background) or `'invocation'` (AWS Lambda: nothing that rotates or writes a credential runs after a call returns); unset: `'invocation'` when `AWS_LAMBDA_FUNCTION_NAME` or `AWS_LAMBDA_RUNTIME_API` is set, else `'long-lived'` (LINEAR_OAUTH_LIFETIME). */
   lifetime?: string
   /** Events below this level are dropped; default `info`. */

@@ -193,6 +193,15 @@ const FROM_ENV = Symbol('fromEnv');
 let logThrough; // (resolver, level, message, fields) => void, set in Resolver's static block
 let hotToken; // (resolver, workspaceId) => the token its fast path serves now, or undefined; set below
 
+/** The body as the native side takes it (a Buffer or a string), after checking the other arguments. */
+function webhookBody(body, signature, deliveryId) {
+  if (typeof signature !== 'string') throw invalidInput('signature must be the Linear-Signature header, a string');
+  if (deliveryId != null && typeof deliveryId !== 'string') throw invalidInput('deliveryId must be a string');
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return body;
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  throw invalidInput('body must be the raw request body: a Buffer, Uint8Array or string');
+}
+
 function checkId(name, value) {
   if (typeof value !== 'string') throw invalidInput(`${name} must be a string, got ${value === null ? 'null' : typeof value}`);
 }
@@ -382,6 +391,48 @@ class Resolver {
     // Checked here so a bad call rejects with INVALID_INPUT (never echoing a value) instead of throwing.
     if (!ok) return Promise.reject(invalidInput(shape));
     return this.#synced(this.#native.installClientCredentials(params));
+  }
+
+  /**
+   * Checks a Linear webhook delivery: `signature` (the `Linear-Signature`
+   * header) over the exact raw body (a Buffer, or the string as received),
+   * then the replay window. Resolves to the event; rejects with
+   * `WEBHOOK_SIGNATURE`, `WEBHOOK_STALE` or `WEBHOOK_MALFORMED`. With the
+   * signing secret cached it settles without leaving this thread.
+   */
+  verifyWebhook(body, signature, deliveryId) {
+    let hit;
+    try {
+      body = webhookBody(body, signature, deliveryId);
+      hit = this.#native.verifyWebhookCached(body, signature, deliveryId);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (hit != null) return Promise.resolve(hit);
+    return this.#native.verifyWebhook(body, signature, deliveryId);
+  }
+
+  /**
+   * `verifyWebhook`, then acts on lifecycle events: Linear's `OAuthApp`
+   * `revoked` for this app marks the workspace revoked (`outcome` says what
+   * happened); other events come back untouched.
+   */
+  handleWebhook(body, signature, deliveryId) {
+    try {
+      body = webhookBody(body, signature, deliveryId);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#synced(this.#native.handleWebhook(body, signature, deliveryId));
+  }
+
+  /** Stores a webhook signing secret: `{workspaceId}` or `{secretId}`, or with neither the stack-wide one. */
+  setWebhookSecret(value, target) {
+    if (typeof value !== 'string') return Promise.reject(invalidInput('the signing secret must be a string'));
+    if (target !== undefined && (target === null || typeof target !== 'object')) {
+      return Promise.reject(invalidInput('setWebhookSecret target must be an object like {workspaceId}'));
+    }
+    return this.#native.setWebhookSecret(value, target);
   }
 
   /** Forgets everything cached about this workspace. */

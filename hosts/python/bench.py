@@ -107,6 +107,26 @@ def cached_cost(server: Server, calls: int) -> None:
         print(f"cached await resolve_secret_async {asyncio.run(awaited(n)):6.0f} ns/call")
 
 
+def webhook_cost(server: Server, calls: int) -> None:
+    """One verification of a signed 4 KiB delivery with the signing secret cached."""
+    import linear_oauth as lo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"file:{tmp}/store"
+        seeded = server.admin(
+            "seed",
+            {"store": uri, "slug": "bench", "expires_in_s": DAY_S, "fields": {"webhook_signing_secret": "whsec-bench"}},
+        )
+        d = server.admin("webhook", {"secret": "whsec-bench", "organization_id": seeded["workspace_id"], "size": 4096})
+        body, sig = d["body"].encode(), d["signature"]
+        r = lo.Resolver(store=uri, api_base=server.base_url, webhook_window_s=3600)
+        r.verify_webhook(body, sig)
+        n = max(calls // 10, 1000)
+        cost = per_call_ns(lambda: r.verify_webhook(body, sig), n) - per_call_ns(lambda: None, n)
+        verdict = "ok" if cost < 10_000 else "OVER TARGET"
+        print(f"verify_webhook, {len(body)} B body   {cost / 1000:8.2f} us/call   [target < 10 us: {verdict}]")
+
+
 class Server:
     """The test harness: the Linear-compatible server, plus admin routes that
     seed stores through the host's own backends (no store layout here)."""
@@ -237,6 +257,7 @@ def main() -> None:
     ap.add_argument("--refreshes", type=int, default=50, help="refreshes to time (default 50)")
     ap.add_argument("--store-dir", help="where the refresh benchmark's file store lives (default: the temp dir)")
     ap.add_argument("--only-compat", action="store_true", help="only the compat helper's numbers")
+    ap.add_argument("--only-webhook", action="store_true", help="only the webhook verification's numbers")
     ap.add_argument("--fleet", type=int, default=2000, help="workspaces for the cache memory numbers (default 2000)")
     args = ap.parse_args()
     import linear_oauth as lo
@@ -247,8 +268,12 @@ def main() -> None:
         if args.only_compat:
             compat_cost(server, args.calls)
             return
+        if args.only_webhook:
+            webhook_cost(server, args.calls)
+            return
         import_cost(args.runs)
         cached_cost(server, args.calls)
+        webhook_cost(server, args.calls)
         compat_cost(server, args.calls)
         cache_memory(server, args.fleet)
         refresh_cost(server, args.refreshes, args.store_dir)

@@ -87,12 +87,25 @@ pub struct WebhookEvent {
 }
 
 /// One organization's signing secret as this process last read it.
+#[derive(Clone)]
 struct Key {
     /// `None`: neither the workspace nor the stack has one.
     secret: Option<(SigningSecret, KeySource)>,
     /// Served from memory until then.
     until_ms: u64,
-    read_ms: u64,
+    /// When it was last read past every cache, if ever: a mismatch may read
+    /// it so again [`REREAD_EVERY_MS`] later.
+    fresh_ms: Option<u64>,
+}
+
+impl Key {
+    /// Whether `result` (checked with this key) calls for one uncached read:
+    /// a signature failure (the header's form is checked before, so the
+    /// secret is wrong or missing: it may have been rotated).
+    fn rereads(&self, result: &Result<WebhookEvent>, now: u64) -> bool {
+        matches!(result, Err(Error::WebhookSignature(_)))
+            && self.fresh_ms.is_none_or(|at| now.saturating_sub(at) >= REREAD_EVERY_MS)
+    }
 }
 
 /// Signing secrets by claimed organization (`""` for none), bounded like the
@@ -107,22 +120,28 @@ impl WebhookKeys {
         Self { keys: Mutex::default(), max }
     }
 
-    fn cached(&self, org: &str, now: u64) -> Option<(Option<(SigningSecret, KeySource)>, u64)> {
-        let keys = self.keys.lock().unwrap();
-        keys.get(org).filter(|k| now < k.until_ms).map(|k| (k.secret.clone(), k.read_ms))
+    fn cached(&self, org: &str, now: u64) -> Option<Key> {
+        self.keys.lock().unwrap().get(org).filter(|k| now < k.until_ms).cloned()
     }
 
     fn store(&self, org: &str, key: Key) {
         let mut keys = self.keys.lock().unwrap();
         keys.insert(org.to_owned(), key);
         if keys.len() > self.max {
-            trim(&mut keys, self.max - self.max / 8, |k| Some(k.read_ms));
+            trim(&mut keys, self.max - self.max / 8, |k| Some(k.until_ms));
         }
     }
 
     fn clear(&self) {
         self.keys.lock().unwrap().clear();
     }
+}
+
+/// The decoded signature and the claimed organization (`""`: none).
+fn parse(body: &[u8], signature: &str) -> Result<(Signature, String)> {
+    let signature = Signature::parse(signature).map_err(webhook_error)?;
+    let org = claimed_organization(body).map_err(webhook_error)?.unwrap_or_default();
+    Ok((signature, org))
 }
 
 impl Resolver {
@@ -133,36 +152,52 @@ impl Resolver {
     /// `webhook_window` of now. A mismatch re-reads the secret once, uncached
     /// (it may have been rotated), and is then final.
     pub fn verify_webhook(&self, body: &[u8], signature: &str, delivery_id: Option<&str>) -> Result<WebhookEvent> {
-        let signature = Signature::parse(signature).map_err(webhook_error)?;
-        let org = claimed_organization(body).map_err(webhook_error)?.unwrap_or_default();
+        let (signature, org) = parse(body, signature)?;
         let now = now_ms();
-        let (key, read_ms) = match self.webhook_keys.cached(&org, now) {
-            Some(cached) => cached,
-            None => (self.read_signing_key(&org, now, false)?, now),
+        let key = match self.webhook_keys.cached(&org, now) {
+            Some(key) => key,
+            None => self.read_signing_key(&org, now, false)?,
         };
-        let first = self.check(body, &signature, key.as_ref(), &org, now, delivery_id);
-        // Every signature failure here is a wrong or missing secret (the
-        // header's form was checked above): the secret may have been rotated.
-        if !matches!(first, Err(Error::WebhookSignature(_))) || now.saturating_sub(read_ms) < REREAD_EVERY_MS {
+        let first = self.check(body, &signature, &key, &org, now, delivery_id);
+        if !key.rereads(&first, now) {
             return first;
         }
         let fresh = self.read_signing_key(&org, now, true)?;
-        if fresh.as_ref().map(|(s, _)| s) == key.as_ref().map(|(s, _)| s) {
+        if fresh.secret.as_ref().map(|(s, _)| s) == key.secret.as_ref().map(|(s, _)| s) {
             return first;
         }
-        self.check(body, &signature, fresh.as_ref(), &org, now, delivery_id)
+        self.check(body, &signature, &fresh, &org, now, delivery_id)
+    }
+
+    /// [`Self::verify_webhook`] when it needs no I/O (the secret is in this
+    /// process's memory and no re-read is due), else `None`: no call into
+    /// the component, for callers that must not block (Node's event loop).
+    pub fn verify_webhook_cached(
+        &self,
+        body: &[u8],
+        signature: &str,
+        delivery_id: Option<&str>,
+    ) -> Option<Result<WebhookEvent>> {
+        let (signature, org) = match parse(body, signature) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let now = now_ms();
+        let key = self.webhook_keys.cached(&org, now)?;
+        let result = self.check(body, &signature, &key, &org, now, delivery_id);
+        (!key.rereads(&result, now)).then_some(result)
     }
 
     fn check(
         &self,
         body: &[u8],
         signature: &Signature,
-        key: Option<&(SigningSecret, KeySource)>,
+        key: &Key,
         org: &str,
         now: u64,
         delivery_id: Option<&str>,
     ) -> Result<WebhookEvent> {
-        let Some((secret, source)) = key else {
+        let Some((secret, source)) = &key.secret else {
             return Err(Error::WebhookSignature(format!(
                 "no signing secret for organization {org:?}: its stored token has no webhook_signing_secret and \
                  no stack-wide secret is stored (webhook_secret_id)"
@@ -215,8 +250,8 @@ impl Resolver {
     }
 
     /// The component's choice of secret for `org` (`""`: no claim), kept for
-    /// `cache_ttl`.
-    fn read_signing_key(&self, org: &str, now: u64, fresh: bool) -> Result<Option<(SigningSecret, KeySource)>> {
+    /// `cache_ttl`; `fresh` reads past every cache.
+    fn read_signing_key(&self, org: &str, now: u64, fresh: bool) -> Result<Key> {
         let claim = Some(org.to_owned()).filter(|o| !o.is_empty());
         let key = self
             .pool
@@ -228,9 +263,14 @@ impl Resolver {
             };
             (SigningSecret::new(k.secret), source)
         });
-        let until_ms = now.saturating_add(ms(self.pool.shared.options.cache_ttl));
-        self.webhook_keys.store(org, Key { secret: secret.clone(), until_ms, read_ms: now });
-        Ok(secret)
+        let previous = self.webhook_keys.cached(org, now).and_then(|k| k.fresh_ms);
+        let key = Key {
+            secret,
+            until_ms: now.saturating_add(ms(self.pool.shared.options.cache_ttl)),
+            fresh_ms: if fresh { Some(now) } else { previous },
+        };
+        self.webhook_keys.store(org, key.clone());
+        Ok(key)
     }
 }
 

@@ -113,3 +113,55 @@ pub struct LoadInfo {
     pub compiled_fallback: bool,
     pub load_time_ms: f64,
 }
+
+/// A verified Linear webhook delivery; `data` is the payload's `data` as JSON
+/// text, exactly as received (`JSON.parse` it).
+#[napi(object)]
+#[derive(Debug)]
+pub struct WebhookEvent {
+    /// `Issue`, `Comment`, `OAuthApp`, ...
+    #[napi(js_name = "type")]
+    pub kind: String,
+    pub action: Option<String>,
+    pub organization_id: Option<String>,
+    pub webhook_id: Option<String>,
+    /// `oauthClientId`, on `OAuthApp` events.
+    pub oauth_client_id: Option<String>,
+    /// The `Linear-Delivery` header, when passed.
+    pub delivery_id: Option<String>,
+    pub created_at: Option<String>,
+    /// `webhookTimestamp`, Unix milliseconds.
+    pub timestamp_ms: f64,
+    /// Whose signing secret matched: `workspace` or `stack`.
+    pub matched: String,
+    pub data: String,
+    /// `handleWebhook` only: `revoked`, `already-revoked`, `other-app` or
+    /// `not-registered`; absent for events it does not act on.
+    pub outcome: Option<String>,
+}
+
+impl From<linear_oauth_host::WebhookEvent> for WebhookEvent {
+    fn from(e: linear_oauth_host::WebhookEvent) -> Self {
+        Self {
+            outcome: e.outcome.as_ref().map(|o| o.as_str().to_owned()),
+            matched: e.matched.as_str().to_owned(),
+            timestamp_ms: e.timestamp_ms as f64,
+            kind: e.kind,
+            action: e.action,
+            organization_id: e.organization_id,
+            webhook_id: e.webhook_id,
+            oauth_client_id: e.oauth_client_id,
+            delivery_id: e.delivery_id,
+            created_at: e.created_at,
+            data: e.data,
+        }
+    }
+}
+
+/// Whose signing secret `setWebhookSecret` stores; neither: the stack-wide one.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct WebhookSecretTarget {
+    pub workspace_id: Option<String>,
+    pub secret_id: Option<String>,
+}

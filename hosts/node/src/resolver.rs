@@ -10,8 +10,8 @@ use napi_derive::napi;
 use crate::errors::{js_error, no_panic};
 use crate::logging::{JsSink, StderrSink};
 use crate::options::NativeOptions;
-use crate::records::{ClientCredentialsInstall, RevokeOptions};
-use crate::tasks::{Install, Job, Op, RejectedToken, Revoke, Task};
+use crate::records::{ClientCredentialsInstall, RevokeOptions, WebhookEvent, WebhookSecretTarget};
+use crate::tasks::{Install, Job, Op, RejectedToken, Revoke, SetWebhookSecret, Task, Webhook};
 use crate::tokens::{lock, token_object, JsTokens, Kind};
 use crate::{ErrorArgs, Hooks, TokenArgs};
 
@@ -157,6 +157,67 @@ impl Resolver {
         })
     }
 
+    /// Checks a Linear webhook delivery: `signature` (the `Linear-Signature`
+    /// header) over the exact body, then the replay window.
+    #[napi(
+        ts_args_type = "body: Buffer | string, signature: string, deliveryId?: string | null",
+        ts_return_type = "Promise<WebhookEvent>"
+    )]
+    pub fn verify_webhook(
+        &self,
+        body: Either<Buffer, String>,
+        signature: String,
+        delivery_id: Option<String>,
+    ) -> AsyncTask<Task<Webhook>> {
+        self.task(Webhook { body: bytes(body), signature, delivery_id, handle: false })
+    }
+
+    /// `verifyWebhook`, then acts on lifecycle events (the app removed from a
+    /// workspace marks it revoked); other events come back untouched.
+    #[napi(
+        ts_args_type = "body: Buffer | string, signature: string, deliveryId?: string | null",
+        ts_return_type = "Promise<WebhookEvent>"
+    )]
+    pub fn handle_webhook(
+        &self,
+        body: Either<Buffer, String>,
+        signature: String,
+        delivery_id: Option<String>,
+    ) -> AsyncTask<Task<Webhook>> {
+        self.task(Webhook { body: bytes(body), signature, delivery_id, handle: true })
+    }
+
+    /// `verifyWebhook` on the calling thread when no I/O is needed (the
+    /// secret is cached), else `null`.
+    #[napi(skip_typescript)]
+    pub fn verify_webhook_cached(
+        &self,
+        env: &Env,
+        body: Either<&[u8], String>,
+        signature: String,
+        delivery_id: Option<String>,
+    ) -> Result<Option<WebhookEvent>> {
+        let body: &[u8] = match &body {
+            Either::A(b) => b,
+            Either::B(s) => s.as_bytes(),
+        };
+        let hit = no_panic(|| Ok(self.inner.verify_webhook_cached(body, &signature, delivery_id.as_deref())))
+            .map_err(|e| js_error(env, &self.hooks, &e))?;
+        hit.map(|r| r.map(WebhookEvent::from).map_err(|e| js_error(env, &self.hooks, &e))).transpose()
+    }
+
+    /// Stores a webhook signing secret: a workspace's own, or with no
+    /// target the stack-wide one (`webhookSecretId`).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn set_webhook_secret(
+        &self,
+        value: String,
+        target: Option<WebhookSecretTarget>,
+    ) -> AsyncTask<Task<SetWebhookSecret>> {
+        let t = target.unwrap_or_default();
+        self.task(SetWebhookSecret { workspace_id: t.workspace_id, secret_id: t.secret_id, value: value.into() })
+    }
+
     /// Forgets everything cached about this workspace.
     #[napi]
     pub fn invalidate(&self, env: &Env, workspace_id: String) -> Result<()> {
@@ -206,5 +267,12 @@ impl ObjectFinalize for Resolver {
         let mut tokens = lock(&self.tokens);
         tokens.closed = true;
         tokens.drop_where(&env, |_, _, _| true)
+    }
+}
+
+fn bytes(body: Either<Buffer, String>) -> Vec<u8> {
+    match body {
+        Either::A(b) => b.to_vec(),
+        Either::B(s) => s.into_bytes(),
     }
 }

@@ -4,12 +4,12 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use linear_oauth_host::{ClientCredentialsParams, ResolvedToken, Resolver as HostResolver, Target};
+use linear_oauth_host::{ClientCredentialsParams, ResolvedToken, Resolver as HostResolver, SecretString, Target};
 use napi::bindgen_prelude::*;
 use napi::ScopedTask;
 
 use crate::errors::{js_error, no_panic};
-use crate::records::{Installed, Revocation};
+use crate::records::{Installed, Revocation, WebhookEvent};
 use crate::tokens::{lock, token_object, JsTokens, Kind};
 use crate::{Hooks, HostResult};
 
@@ -140,5 +140,54 @@ impl Job for Install {
 
     fn settle(&self, _: &Env, _: &Hooks, _: &Mutex<JsTokens>, i: Self::Output) -> Result<Installed> {
         Ok(i.into())
+    }
+}
+
+/// `verifyWebhook` past the cached path, and `handleWebhook`.
+#[derive(Debug)]
+pub struct Webhook {
+    pub(crate) body: Vec<u8>,
+    pub(crate) signature: String,
+    pub(crate) delivery_id: Option<String>,
+    pub(crate) handle: bool,
+}
+
+impl Job for Webhook {
+    type Output = linear_oauth_host::WebhookEvent;
+    type JsValue<'t> = WebhookEvent;
+
+    fn run(&self, r: &HostResolver) -> HostResult<Self::Output> {
+        let call = if self.handle { HostResolver::handle_webhook } else { HostResolver::verify_webhook };
+        call(r, &self.body, &self.signature, self.delivery_id.as_deref())
+    }
+
+    fn settle(&self, _: &Env, _: &Hooks, _: &Mutex<JsTokens>, e: Self::Output) -> Result<WebhookEvent> {
+        Ok(e.into())
+    }
+}
+
+/// `setWebhookSecret`: a workspace's (by id or secret id) or the stack-wide one.
+#[derive(Debug)]
+pub struct SetWebhookSecret {
+    pub(crate) workspace_id: Option<String>,
+    pub(crate) secret_id: Option<String>,
+    pub(crate) value: SecretString,
+}
+
+impl Job for SetWebhookSecret {
+    type Output = ();
+    type JsValue<'t> = ();
+
+    fn run(&self, r: &HostResolver) -> HostResult<()> {
+        let target = match (&self.workspace_id, &self.secret_id) {
+            (Some(w), _) => Some(Target::Workspace(w)),
+            (None, Some(s)) => Some(Target::Secret(s)),
+            (None, None) => None,
+        };
+        r.set_webhook_secret(target, &self.value)
+    }
+
+    fn settle(&self, _: &Env, _: &Hooks, _: &Mutex<JsTokens>, (): ()) -> Result<()> {
+        Ok(())
     }
 }

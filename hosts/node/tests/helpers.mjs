@@ -58,6 +58,8 @@ export async function startServer(args = []) {
     issue: (req = {}) => admin('POST', '/_admin/issue', req),
     refreshLive: async (token) =>
       (await admin('GET', `/_admin/refresh-token-status?token=${encodeURIComponent(token)}`)).live,
+    /** A delivery signed as Linear signs it: `{body, signature, delivery_id, event}` (tests/server/src/webhook.rs). */
+    webhook: (spec) => admin('POST', '/_admin/webhook', spec),
     /** `POST /_admin/seed` into the file store in `dir` (see tests/harness). */
     seed: (dir, request) => admin('POST', '/_admin/seed', { store: `file:${dir}`, ...request }),
     /** The stored secret `id` of the file store in `dir`, parsed; null when absent. */

@@ -27,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::PyLoadInfo>()?;
     m.add_class::<records::PyRevocation>()?;
     m.add_class::<records::PyInstalled>()?;
+    m.add_class::<records::PyWebhookEvent>()?;
     m.add_function(wrap_pyfunction!(records::load_info, m)?)?;
     // Private helpers: attributes of the module, but not in its `__all__`.
     m.setattr("_emit_log", wrap_pyfunction!(logging::emit_log, m)?)?;

@@ -199,3 +199,56 @@ impl PyInstalled {
         )
     }
 }
+
+/// A verified Linear webhook delivery. `data` is the payload's `data` as
+/// JSON text, exactly as received (`json.loads` it).
+#[pyclass(module = "linear_oauth", name = "WebhookEvent", frozen, get_all)]
+pub(crate) struct PyWebhookEvent {
+    /// `Issue`, `Comment`, `OAuthApp`, ...
+    #[pyo3(name = "type")]
+    kind: String,
+    action: Option<String>,
+    organization_id: Option<String>,
+    webhook_id: Option<String>,
+    /// `oauthClientId`, on `OAuthApp` events.
+    oauth_client_id: Option<String>,
+    /// The `Linear-Delivery` header, when passed.
+    delivery_id: Option<String>,
+    created_at: Option<String>,
+    /// `webhookTimestamp`, Unix milliseconds.
+    timestamp_ms: i64,
+    /// Whose signing secret matched: `"workspace"` or `"stack"`.
+    matched: &'static str,
+    data: String,
+    /// What `handle_webhook` did: `"revoked"`, `"already-revoked"`,
+    /// `"other-app"`, `"not-registered"`; `None` for events it does not act on.
+    outcome: Option<&'static str>,
+}
+
+impl From<host::WebhookEvent> for PyWebhookEvent {
+    fn from(e: host::WebhookEvent) -> Self {
+        Self {
+            outcome: e.outcome.as_ref().map(host::WebhookOutcome::as_str),
+            matched: e.matched.as_str(),
+            kind: e.kind,
+            action: e.action,
+            organization_id: e.organization_id,
+            webhook_id: e.webhook_id,
+            oauth_client_id: e.oauth_client_id,
+            delivery_id: e.delivery_id,
+            created_at: e.created_at,
+            timestamp_ms: e.timestamp_ms,
+            data: e.data,
+        }
+    }
+}
+
+#[pymethods]
+impl PyWebhookEvent {
+    fn __repr__(&self) -> String {
+        format!(
+            "WebhookEvent(type={:?}, action={:?}, organization_id={:?}, delivery_id={:?}, matched={:?}, outcome={:?})",
+            self.kind, self.action, self.organization_id, self.delivery_id, self.matched, self.outcome
+        )
+    }
+}

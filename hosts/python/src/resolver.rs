@@ -19,7 +19,7 @@ use pyo3::types::{PyDict, PyString};
 use crate::errors::{no_panic, to_py_err};
 use crate::logging::PySink;
 use crate::options::options_from_kwargs;
-use crate::records::{pyrepr, PyInstalled, PyResolvedToken, PyRevocation};
+use crate::records::{pyrepr, PyInstalled, PyResolvedToken, PyRevocation, PyWebhookEvent};
 
 /// Resolves Linear access tokens. One instance is meant to be shared by every
 /// thread of a process: concurrent resolves of one workspace cause one refresh.
@@ -189,21 +189,68 @@ impl PyResolver {
         }
         let inner = self.inner.clone();
         let id = id.to_str()?.to_owned();
-        let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
-        std::thread::Builder::new()
-            .name("linear-oauth-async".into())
-            .spawn(move || {
-                // A panic here would leave the future pending forever.
-                let result = no_panic(|| (route.slow)(&inner, &id));
-                let _ = Python::try_attach(|py| {
-                    if let Err(e) = deliver(py, loop_ref.bind(py), future_ref.bind(py), result) {
-                        e.write_unraisable(py, None);
-                    }
-                });
-            })
-            .map_err(|e| to_py_err(py, host::Error::Internal(format!("starting a resolver thread: {e}"))))?;
-        Ok(future)
+        on_thread(
+            py,
+            event_loop,
+            future,
+            move || (route.slow)(&inner, &id),
+            |py, t| Ok(Bound::new(py, PyResolvedToken::new(py, t))?.into_any()),
+        )
     }
+
+    /// `verify_webhook` or `handle_webhook` as an `asyncio.Future`, on a thread of its own.
+    fn webhook_async<'py>(
+        &self,
+        py: Python<'py>,
+        body: &[u8],
+        signature: &str,
+        delivery_id: Option<&str>,
+        call: WebhookCall,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let event_loop = GET_RUNNING_LOOP.import(py, "asyncio", "get_running_loop")?.call0()?;
+        let future = event_loop.call_method0("create_future")?;
+        let inner = self.inner.clone();
+        let (body, signature, delivery_id) = (body.to_vec(), signature.to_owned(), delivery_id.map(str::to_owned));
+        on_thread(
+            py,
+            event_loop,
+            future,
+            move || call(&inner, &body, &signature, delivery_id.as_deref()),
+            |py, e| Ok(Bound::new(py, PyWebhookEvent::from(e))?.into_any()),
+        )
+    }
+}
+
+type WebhookCall = fn(&host::Resolver, &[u8], &str, Option<&str>) -> host::Result<host::WebhookEvent>;
+
+/// Runs `f` on a thread of its own and completes `future` on `event_loop`
+/// with its result, converted by `to_py`.
+fn on_thread<'py, T: 'static>(
+    py: Python<'py>,
+    event_loop: Bound<'py, PyAny>,
+    future: Bound<'py, PyAny>,
+    f: impl FnOnce() -> host::Result<T> + Send + 'static,
+    to_py: for<'a> fn(Python<'a>, T) -> PyResult<Bound<'a, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
+    std::thread::Builder::new()
+        .name("linear-oauth-async".into())
+        .spawn(move || {
+            // A panic here would leave the future pending forever.
+            let result = no_panic(f);
+            let _ = Python::try_attach(|py| {
+                let value = match result {
+                    Ok(t) => to_py(py, t).map(|v| (true, v)),
+                    Err(e) => Ok((false, to_py_err(py, e).into_value(py).into_bound(py).into_any())),
+                };
+                if let Err(e) = value.and_then(|(ok, v)| deliver(py, loop_ref.bind(py), future_ref.bind(py), ok, v)) {
+                    e.write_unraisable(py, None);
+                }
+            });
+        })
+        .map_err(|e| to_py_err(py, host::Error::Internal(format!("starting a resolver thread: {e}"))))?;
+    Ok(future)
 }
 
 /// Hands a finished call back to its event loop, unless the loop is gone.
@@ -211,12 +258,9 @@ fn deliver(
     py: Python<'_>,
     event_loop: &Bound<'_, PyAny>,
     future: &Bound<'_, PyAny>,
-    result: host::Result<Arc<host::ResolvedToken>>,
+    ok: bool,
+    value: Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    let (ok, value) = match result {
-        Ok(t) => (true, Bound::new(py, PyResolvedToken::new(py, t))?.into_any()),
-        Err(e) => (false, to_py_err(py, e).into_value(py).into_bound(py).into_any()),
-    };
     if event_loop.call_method0("is_closed")?.is_truthy()? {
         return Ok(());
     }
@@ -346,6 +390,76 @@ impl PyResolver {
         secret_id: &Bound<'py, PyString>,
     ) -> PyResult<Option<Bound<'py, PyResolvedToken>>> {
         self.fast(py, secret_id, SECRET)
+    }
+
+    /// Checks a Linear webhook delivery: `signature` (the `Linear-Signature`
+    /// header) over the exact `body` bytes, then the replay window.
+    #[pyo3(signature = (body, signature, delivery_id = None))]
+    fn verify_webhook(
+        &self,
+        py: Python<'_>,
+        body: &[u8],
+        signature: &str,
+        delivery_id: Option<&str>,
+    ) -> PyResult<PyWebhookEvent> {
+        self.blocking(py, || self.inner.verify_webhook(body, signature, delivery_id)).map(PyWebhookEvent::from)
+    }
+
+    /// `verify_webhook`, then acts on lifecycle events (the app removed from
+    /// a workspace marks it revoked); other events come back untouched.
+    #[pyo3(signature = (body, signature, delivery_id = None))]
+    fn handle_webhook(
+        &self,
+        py: Python<'_>,
+        body: &[u8],
+        signature: &str,
+        delivery_id: Option<&str>,
+    ) -> PyResult<PyWebhookEvent> {
+        self.blocking(py, || self.inner.handle_webhook(body, signature, delivery_id)).map(PyWebhookEvent::from)
+    }
+
+    #[pyo3(signature = (body, signature, delivery_id = None))]
+    fn verify_webhook_async<'py>(
+        &self,
+        py: Python<'py>,
+        body: &[u8],
+        signature: &str,
+        delivery_id: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.webhook_async(py, body, signature, delivery_id, host::Resolver::verify_webhook)
+    }
+
+    #[pyo3(signature = (body, signature, delivery_id = None))]
+    fn handle_webhook_async<'py>(
+        &self,
+        py: Python<'py>,
+        body: &[u8],
+        signature: &str,
+        delivery_id: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.webhook_async(py, body, signature, delivery_id, host::Resolver::handle_webhook)
+    }
+
+    /// Stores a webhook signing secret: a workspace's own (by `workspace_id`
+    /// or `secret_id`) or, with neither, the stack-wide one.
+    #[pyo3(signature = (value, *, workspace_id = None, secret_id = None))]
+    fn set_webhook_secret(
+        &self,
+        py: Python<'_>,
+        value: &str,
+        workspace_id: Option<&str>,
+        secret_id: Option<&str>,
+    ) -> PyResult<()> {
+        let target = match (workspace_id, secret_id) {
+            (Some(_), Some(_)) => {
+                return Err(to_py_err(py, host::Error::InvalidInput("pass workspace_id or secret_id, not both".into())))
+            }
+            (Some(w), None) => Some(host::Target::Workspace(w)),
+            (None, Some(s)) => Some(host::Target::Secret(s)),
+            (None, None) => None,
+        };
+        let value = host::SecretString::new(value);
+        self.blocking(py, || self.inner.set_webhook_secret(target, &value))
     }
 
     /// Forgets everything cached about this workspace.

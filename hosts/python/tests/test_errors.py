@@ -25,6 +25,9 @@ SUBCLASSES = {
     lo.StoreError: "STORE",
     lo.InvalidInput: "INVALID_INPUT",
     lo.AuthorizationError: "AUTHORIZATION",
+    lo.WebhookSignatureError: "WEBHOOK_SIGNATURE",
+    lo.WebhookStaleError: "WEBHOOK_STALE",
+    lo.WebhookMalformedError: "WEBHOOK_MALFORMED",
     lo.InternalError: "INTERNAL",
 }
 

@@ -10,6 +10,7 @@ __all__ = [
     "LoadInfo",
     "Revocation",
     "Installed",
+    "WebhookEvent",
     "load_info",
     "LinearOAuthError",
     "NotRegistered",
@@ -22,6 +23,9 @@ __all__ = [
     "StoreError",
     "InvalidInput",
     "AuthorizationError",
+    "WebhookSignatureError",
+    "WebhookStaleError",
+    "WebhookMalformedError",
     "InternalError",
 ]
 
@@ -100,6 +104,33 @@ class Installed:
     def replaced(self) -> bool: ...
 
 @final
+class WebhookEvent:
+    """A verified Linear webhook delivery; ``data`` is JSON text as received."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def action(self) -> str | None: ...
+    @property
+    def organization_id(self) -> str | None: ...
+    @property
+    def webhook_id(self) -> str | None: ...
+    @property
+    def oauth_client_id(self) -> str | None: ...
+    @property
+    def delivery_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> str | None: ...
+    @property
+    def timestamp_ms(self) -> int: ...
+    @property
+    def matched(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+    @property
+    def outcome(self) -> str | None: ...
+
+@final
 class Resolver:
     """Resolves Linear access tokens; share one instance across threads."""
 
@@ -121,6 +152,8 @@ class Resolver:
         cache_max_entries: int | None = None,
         failure_memory_s: float | None = None,
         refresh_ahead_s: float | None = None,
+        webhook_secret_id: str | None = None,
+        webhook_window_s: float | None = None,
         lifetime: str | None = None,
     ) -> Resolver: ...
     @staticmethod
@@ -138,6 +171,17 @@ class Resolver:
     def cached(self, workspace_id: str) -> ResolvedToken | None: ...
     def cached_secret(self, secret_id: str) -> ResolvedToken | None: ...
     def invalidate(self, workspace_id: str) -> None: ...
+    def verify_webhook(self, body: bytes, signature: str, delivery_id: str | None = None) -> WebhookEvent: ...
+    def handle_webhook(self, body: bytes, signature: str, delivery_id: str | None = None) -> WebhookEvent: ...
+    def verify_webhook_async(
+        self, body: bytes, signature: str, delivery_id: str | None = None
+    ) -> Awaitable[WebhookEvent]: ...
+    def handle_webhook_async(
+        self, body: bytes, signature: str, delivery_id: str | None = None
+    ) -> Awaitable[WebhookEvent]: ...
+    def set_webhook_secret(
+        self, value: str, *, workspace_id: str | None = None, secret_id: str | None = None
+    ) -> None: ...
     @property
     def store(self) -> str: ...
     @property
@@ -175,4 +219,7 @@ class AuthorizationError(LinearOAuthError):
     error: str | None
     description: str | None
 
+class WebhookSignatureError(LinearOAuthError): ...
+class WebhookStaleError(LinearOAuthError): ...
+class WebhookMalformedError(LinearOAuthError): ...
 class InternalError(LinearOAuthError): ...
