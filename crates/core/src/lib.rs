@@ -43,8 +43,9 @@ pub use revoke::{
 };
 pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken};
 pub use stored::{
-    inspect_fields, is_non_secret_field, Grant, InstallRecord, SchemaError, StoredToken, CLIENT_CREDENTIALS, FIELDS,
-    GRANT_TYPE_FIELD, NON_SECRET_FIELDS, NOT_A_JSON_OBJECT, NOT_VALID_JSON, REVOKED_AT_FIELD,
+    inspect_fields, is_non_secret_field, Grant, InstallRecord, SchemaError, StoredToken, APP_USER_ID_FIELD,
+    CLIENT_CREDENTIALS, FIELDS, GRANT_TYPE_FIELD, NON_SECRET_FIELDS, NOT_A_JSON_OBJECT, NOT_VALID_JSON,
+    REVOKED_AT_FIELD,
 };
 pub use timefmt::{format_instant, parse_instant, MAX_INSTANT_MS, MIN_INSTANT_MS};
 pub use token::{

@@ -32,8 +32,9 @@ pub const FIELDS: [&str; 11] = [
 /// Fields (of the eleven, plus ones other writers add) whose values are not
 /// secret: `inspect` shows them in clear and fingerprints every other string.
 /// `grant_type` marks a client-credentials token (issue 10); `revoked_at`
-/// a token whose workspace was revoked.
-pub const NON_SECRET_FIELDS: [&str; 10] = [
+/// a token whose workspace was revoked; `app_user_id` is the app user of an
+/// `actor=app` install.
+pub const NON_SECRET_FIELDS: [&str; 11] = [
     "expires_at",
     "scope",
     "client_id",
@@ -44,6 +45,7 @@ pub const NON_SECRET_FIELDS: [&str; 10] = [
     "installed_by_platform_user_id",
     "grant_type",
     "revoked_at",
+    "app_user_id",
 ];
 
 /// The field that marks a token's grant; absent means authorization code.
@@ -55,6 +57,13 @@ pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// secret id) refuse it too. Every rewrite keeps it (it is an unknown field
 /// to old writers as well); only a new install of the workspace clears it.
 pub const REVOKED_AT_FIELD: &str = "revoked_at";
+
+/// With `actor=app`, GraphQL's `viewer` is the app user (Linear's agents
+/// page, <https://linear.app/developers/agents>, recommends storing its id
+/// beside the token: it is who the app acts as, e.g. to tell its own
+/// comments and assignments apart). Optional: never needed for validity,
+/// absent for installs without `actor=app` and for older secrets.
+pub const APP_USER_ID_FIELD: &str = "app_user_id";
 
 /// How a stored token was obtained, and therefore how it is renewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +175,8 @@ pub struct InstallRecord<'a> {
     pub installed_by: &'a str,
     pub requested_scope: &'a str,
     pub grant: Grant,
+    /// The app user's id ([`APP_USER_ID_FIELD`]), for an `actor=app` install.
+    pub app_user_id: Option<&'a str>,
 }
 
 impl StoredToken {
@@ -272,6 +283,11 @@ impl StoredToken {
         }
     }
 
+    /// The app user an `actor=app` install acts as, if it was stored.
+    pub fn app_user_id(&self) -> Option<&str> {
+        self.extra.get(APP_USER_ID_FIELD).and_then(Value::as_str)
+    }
+
     /// The same token marked revoked at `at`.
     pub fn marked_revoked(&self, at: &str) -> Self {
         let mut t = self.clone();
@@ -314,8 +330,10 @@ impl StoredToken {
 
     /// A freshly installed token. `previous` (the secret being replaced, if it
     /// parsed) donates its unknown fields, except its grant marker (the grant
-    /// is this install's) and its revoked mark (a new install is a new grant). An authorization-code install needs a refresh token;
-    /// a client-credentials one drops any (Linear sends none).
+    /// is this install's), its revoked mark (a new install is a new grant)
+    /// and its app user (this install's, if any). An authorization-code
+    /// install needs a refresh token; a client-credentials one drops any
+    /// (Linear sends none).
     pub fn installed(
         resp: &TokenResponse,
         rec: &InstallRecord<'_>,
@@ -332,6 +350,10 @@ impl StoredToken {
         let mut extra = previous.map(|p| p.extra.clone()).unwrap_or_default();
         extra.remove(GRANT_TYPE_FIELD);
         extra.remove(REVOKED_AT_FIELD);
+        extra.remove(APP_USER_ID_FIELD);
+        if let Some(id) = rec.app_user_id {
+            extra.insert(APP_USER_ID_FIELD.to_owned(), Value::String(id.to_owned()));
+        }
         if rec.grant == Grant::ClientCredentials {
             extra.insert(GRANT_TYPE_FIELD.to_owned(), Value::String(CLIENT_CREDENTIALS.to_owned()));
         }
@@ -473,6 +495,7 @@ pub(crate) mod tests {
             installed_by: "u1",
             requested_scope: "read",
             grant,
+            app_user_id: None,
         }
     }
 
@@ -504,6 +527,25 @@ pub(crate) mod tests {
         let mut v: Value = serde_json::from_str(&revoked.to_json()).unwrap();
         v["revoked_at"] = Value::Bool(true);
         assert!(StoredToken::parse(&v.to_string()).unwrap().revoked_at().is_some());
+    }
+
+    #[test]
+    fn app_user_id_is_stored_shown_in_clear_and_replaced_by_each_install() {
+        let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read"));
+        let secret = ClientSecret::new("cs");
+        let rec = InstallRecord { app_user_id: Some("app-user-1"), ..record(&secret, Grant::AuthorizationCode) };
+        let t = StoredToken::installed(&resp, &rec, None, 0).unwrap();
+        assert_eq!(t.app_user_id(), Some("app-user-1"));
+        let json = t.to_json();
+        assert_eq!(StoredToken::parse(&json).unwrap().app_user_id(), Some("app-user-1"), "kept through a read");
+        assert_eq!(t.refreshed(&resp, 1).app_user_id(), Some("app-user-1"), "kept by a refresh");
+        let shown = inspect_fields(&json);
+        assert!(shown.contains(&("app_user_id".to_owned(), "app-user-1".to_owned())), "{shown:?}");
+        // An install without actor=app has no app user: the old one goes.
+        let plain = StoredToken::installed(&resp, &record(&secret, Grant::AuthorizationCode), Some(&t), 0).unwrap();
+        assert_eq!(plain.app_user_id(), None);
+        // Never required: a token without it is valid.
+        assert!(StoredToken::parse(&sample()).unwrap().app_user_id().is_none());
     }
 
     fn client_credentials_sample() -> Value {

@@ -82,7 +82,7 @@ fn install_fetches_identifies_stores_and_registers() {
 }
 
 #[test]
-fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fields() {
+fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fields_and_the_app_user() {
     let server = server();
     let b = memory();
     let r = resolver_with(&server, &b, None);
@@ -92,6 +92,7 @@ fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fiel
         redirect_uri: "http://localhost:8080/oauth/callback".into(),
         scopes: vec!["read write".into()],
         actor_app: true,
+        prompt_consent: true,
         secret_id: None,
     };
     // Installed over a client-credentials secret: the grant marker must go.
@@ -119,6 +120,8 @@ fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fiel
         "installed_at",
         "updated_at",
         "installed_by_platform_user_id",
+        // actor=app: the viewer is the app user, whose id is kept (issue 22).
+        "app_user_id",
     ]
     .map(String::from)
     .to_vec();

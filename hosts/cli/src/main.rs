@@ -335,6 +335,7 @@ fn inspect(cli: &Cli, r: &Resolver, t: &Target) -> Result<(), CliError> {
             "expires_at": field("expires_at"),
             "expires_in_s": i.expires_in_ms.map(|ms| ms / 1000),
             "needs_refresh": i.needs_refresh,
+            "app_user_id": field("app_user_id"),
             "fields": i.fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         }));
     } else {
@@ -356,6 +357,9 @@ fn inspect(cli: &Cli, r: &Resolver, t: &Target) -> Result<(), CliError> {
                 human_duration(ms.abs()) + if i.needs_refresh { "; next resolve refreshes" } else { "" }
             ),
             None => println!("expires       unreadable; next resolve refreshes"),
+        }
+        if let Some(id) = field("app_user_id") {
+            println!("app user      {id} (the viewer of this actor=app token)");
         }
         println!("fields");
         for (k, v) in &i.fields {

@@ -89,6 +89,7 @@ fn setup_waits_past_other_paths_then_installs() {
     let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let (child, url, stderr) = env.start_setup(&[]);
     assert!(url.contains("scope=read+write+app%3Aassignable+app%3Amentionable") && url.contains("actor=app"), "{url}");
+    assert!(url.contains("prompt=consent"), "prompt=consent by default: {url}");
     let (_, location) = get(&url);
     let location = location.unwrap();
     let origin = &location[..location.find("/oauth/callback").unwrap()];
