@@ -234,6 +234,9 @@ fn identify_and_store(s: &Settings, token: &TokenResponse, r: &Record<'_>) -> Re
         workspace_slug: id.workspace_slug.clone(),
         secret_id: secret_id.clone(),
         status: "active".into(),
+        // A new install clears a recorded dead credential.
+        status_reason: None,
+        status_changed_at: None,
     })
     .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
     invalidate(&Imports, &id.workspace_id);

@@ -20,6 +20,7 @@ pub trait Io {
     fn secret_reserve(&self, id: &str, bytes: u64) -> Result<(), String>;
 
     fn registry_get(&self, workspace_id: &str) -> Result<Option<Row>, String>;
+    fn registry_put(&self, row: &Row) -> Result<(), String>;
     fn try_lease(&self, key: &str, holder: &str, ttl_ms: u64, note: &str) -> Result<LeaseGrant, String>;
     fn take_lease_if_unchanged(
         &self,
@@ -74,6 +75,9 @@ impl Io for Imports {
     }
     fn registry_get(&self, workspace_id: &str) -> Result<Option<Row>, String> {
         registry::get(workspace_id)
+    }
+    fn registry_put(&self, row: &Row) -> Result<(), String> {
+        registry::put(row)
     }
     fn try_lease(&self, key: &str, holder: &str, ttl_ms: u64, note: &str) -> Result<LeaseGrant, String> {
         registry::try_lease(key, holder, ttl_ms, note)

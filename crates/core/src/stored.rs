@@ -33,8 +33,9 @@ pub const FIELDS: [&str; 11] = [
 /// secret: `inspect` shows them in clear and fingerprints every other string.
 /// `grant_type` marks a client-credentials token (issue 10); `revoked_at`
 /// a token whose workspace was revoked; `app_user_id` is the app user of an
-/// `actor=app` install.
-pub const NON_SECRET_FIELDS: [&str; 11] = [
+/// `actor=app` install; the `reauthorization_required_*` pair marks a token
+/// Linear refused for good.
+pub const NON_SECRET_FIELDS: [&str; 13] = [
     "expires_at",
     "scope",
     "client_id",
@@ -46,6 +47,8 @@ pub const NON_SECRET_FIELDS: [&str; 11] = [
     "grant_type",
     "revoked_at",
     "app_user_id",
+    "reauthorization_required_at",
+    "reauthorization_required_error",
 ];
 
 /// The field that marks a token's grant; absent means authorization code.
@@ -57,6 +60,16 @@ pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// secret id) refuse it too. Every rewrite keeps it (it is an unknown field
 /// to old writers as well); only a new install of the workspace clears it.
 pub const REVOKED_AT_FIELD: &str = "revoked_at";
+
+/// Set (to the instant) when Linear refused this token's credential for good
+/// (`invalid_grant` after the re-read, or a refused client secret), beside
+/// the registry's `reauthorization_required` status: the secret itself says
+/// so, for the paths that never read the registry (by secret id) and for a
+/// process that read the secret before the mark. Kept by every rewrite; only
+/// a new install clears it.
+pub const REAUTHORIZATION_AT_FIELD: &str = "reauthorization_required_at";
+/// The OAuth error code of that refusal (`invalid_grant`, `invalid_client`).
+pub const REAUTHORIZATION_ERROR_FIELD: &str = "reauthorization_required_error";
 
 /// With `actor=app`, GraphQL's `viewer` is the app user (Linear's agents
 /// page, <https://linear.app/developers/agents>, recommends storing its id
@@ -288,6 +301,27 @@ impl StoredToken {
         self.extra.get(APP_USER_ID_FIELD).and_then(Value::as_str)
     }
 
+    /// When and why Linear refused this token for good, if it did: such a
+    /// token is never served or refreshed again.
+    pub fn reauthorization_required(&self) -> Option<(&str, &str)> {
+        let text = |f: &str| match self.extra.get(f) {
+            Some(Value::String(s)) => s.as_str(),
+            _ => "(unreadable)",
+        };
+        // Any value marks it: fail closed.
+        self.extra
+            .contains_key(REAUTHORIZATION_AT_FIELD)
+            .then(|| (text(REAUTHORIZATION_AT_FIELD), text(REAUTHORIZATION_ERROR_FIELD)))
+    }
+
+    /// The same token marked refused for good at `at` with OAuth error `code`.
+    pub fn marked_reauthorization_required(&self, at: &str, code: &str) -> Self {
+        let mut t = self.clone();
+        t.extra.insert(REAUTHORIZATION_AT_FIELD.to_owned(), Value::String(at.to_owned()));
+        t.extra.insert(REAUTHORIZATION_ERROR_FIELD.to_owned(), Value::String(code.to_owned()));
+        t
+    }
+
     /// The same token marked revoked at `at`.
     pub fn marked_revoked(&self, at: &str) -> Self {
         let mut t = self.clone();
@@ -330,8 +364,8 @@ impl StoredToken {
 
     /// A freshly installed token. `previous` (the secret being replaced, if it
     /// parsed) donates its unknown fields, except its grant marker (the grant
-    /// is this install's), its revoked mark (a new install is a new grant)
-    /// and its app user (this install's, if any). An authorization-code
+    /// is this install's), its revoked and reauthorization marks (a new
+    /// install is a new grant) and its app user (this install's, if any). An authorization-code
     /// install needs a refresh token; a client-credentials one drops any
     /// (Linear sends none).
     pub fn installed(
@@ -351,6 +385,8 @@ impl StoredToken {
         extra.remove(GRANT_TYPE_FIELD);
         extra.remove(REVOKED_AT_FIELD);
         extra.remove(APP_USER_ID_FIELD);
+        extra.remove(REAUTHORIZATION_AT_FIELD);
+        extra.remove(REAUTHORIZATION_ERROR_FIELD);
         if let Some(id) = rec.app_user_id {
             extra.insert(APP_USER_ID_FIELD.to_owned(), Value::String(id.to_owned()));
         }
@@ -546,6 +582,30 @@ pub(crate) mod tests {
         assert_eq!(plain.app_user_id(), None);
         // Never required: a token without it is valid.
         assert!(StoredToken::parse(&sample()).unwrap().app_user_id().is_none());
+    }
+
+    #[test]
+    fn the_reauthorization_mark_is_kept_by_rewrites_and_cleared_by_an_install() {
+        let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read"));
+        let secret = ClientSecret::new("cs");
+        let rec = record(&secret, Grant::AuthorizationCode);
+        let t = StoredToken::installed(&resp, &rec, None, 0).unwrap();
+        assert_eq!(t.reauthorization_required(), None);
+        let dead = t.marked_reauthorization_required("2026-01-01T00:00:00.000Z", "invalid_grant");
+        let reread = StoredToken::parse(&dead.to_json()).unwrap();
+        assert_eq!(reread.reauthorization_required(), Some(("2026-01-01T00:00:00.000Z", "invalid_grant")));
+        assert!(reread.refreshed(&resp, 1).reauthorization_required().is_some(), "kept by a rewrite");
+        let shown = inspect_fields(&dead.to_json());
+        assert!(
+            shown.contains(&("reauthorization_required_error".to_owned(), "invalid_grant".to_owned())),
+            "{shown:?}"
+        );
+        let reinstalled = StoredToken::installed(&resp, &rec, Some(&reread), 0).unwrap();
+        assert_eq!(reinstalled.reauthorization_required(), None);
+        // A mark that is not a string still marks the token.
+        let mut v: Value = serde_json::from_str(&dead.to_json()).unwrap();
+        v["reauthorization_required_at"] = Value::Bool(true);
+        assert!(StoredToken::parse(&v.to_string()).unwrap().reauthorization_required().is_some());
     }
 
     fn client_credentials_sample() -> Value {

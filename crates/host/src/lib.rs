@@ -25,6 +25,8 @@ mod types;
 pub use engine::LoadInfo;
 pub use error::{no_panic, Attr, Error, ErrorKind, Result, ERROR_KINDS};
 pub use hints::{FileHints, HintStore, MemoryHints};
+/// The registry status of a workspace whose credential Linear refused for good.
+pub use linear_oauth_core::REAUTHORIZATION_REQUIRED;
 pub use log::{LogLevel, LogSink, TracingSink, UnknownLogLevel};
 pub use options::{default_max_instances, Lifetime, Options, INVOCATION_ENV_VARS, SETTINGS};
 pub use pool::PoolStats;

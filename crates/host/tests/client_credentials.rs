@@ -48,6 +48,7 @@ fn seed_cc(server: &TestServer, b: &Backends, slug: &str, expires_in_s: i64) -> 
             workspace_slug: slug.into(),
             secret_id: secret_id.clone(),
             status: "active".into(),
+            ..Default::default()
         })
         .unwrap();
     Seeded { workspace_id, secret_id, access: issued.access_token, refresh: String::new() }

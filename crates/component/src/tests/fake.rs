@@ -42,6 +42,7 @@ pub struct Fake {
     pub puts: Cell<u32>,
     pub rows: RefCell<BTreeMap<String, Row>>,
     pub registry_reads: Cell<u32>,
+    pub registry_puts: Cell<u32>,
     pub leases: RefCell<BTreeMap<String, LeaseState>>,
     /// key -> (value, expires at)
     pub cache: RefCell<BTreeMap<String, (String, i64)>>,
@@ -123,6 +124,8 @@ impl Fake {
             workspace_slug: "acme".into(),
             secret_id: secret_id.into(),
             status: status.into(),
+            status_reason: None,
+            status_changed_at: None,
         };
         self.rows.borrow_mut().insert(workspace_id.to_owned(), row);
     }
@@ -199,6 +202,11 @@ impl Io for Fake {
     fn registry_get(&self, workspace_id: &str) -> Result<Option<Row>, String> {
         self.registry_reads.set(self.registry_reads.get() + 1);
         Ok(self.rows.borrow().get(workspace_id).cloned())
+    }
+    fn registry_put(&self, row: &Row) -> Result<(), String> {
+        self.registry_puts.set(self.registry_puts.get() + 1);
+        self.rows.borrow_mut().insert(row.workspace_id.clone(), row.clone());
+        Ok(())
     }
     fn try_lease(&self, key: &str, holder: &str, _ttl_ms: u64, _note: &str) -> Result<LeaseGrant, String> {
         let mut leases = self.leases.borrow_mut();
