@@ -305,6 +305,26 @@ fn a_rotated_client_secret_requires_setting_the_workspace_up_again() {
     let err = r.report_unauthorized(&installed.workspace_id, access).unwrap_err();
     let Error::ReauthorizationRequired(m) = &err else { panic!("{err:?}") };
     assert!(m.contains("setup --client-credentials") && !m.contains(APP_SECRET), "{m}");
-    assert_eq!(stored(&b, &installed.secret_id), before, "the secret is kept as it was");
+    // Kept as it was, but for the mark that tells every process (issue 22).
+    let mut after = stored(&b, &installed.secret_id);
+    assert_eq!(after["reauthorization_required_error"], "invalid_client");
+    let obj = after.as_object_mut().unwrap();
+    obj.remove("reauthorization_required_error");
+    assert!(obj.remove("reauthorization_required_at").is_some());
+    assert_eq!(after, before, "the secret is kept as it was");
+    let row = b.registry.get(&installed.workspace_id).unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.status_reason.as_deref()),
+        ("reauthorization_required", Some("invalid_client"))
+    );
+    // Nothing sends the refused secret again: this resolver, a new one, by secret id.
+    let fresh = resolver_with(&server, &b, None);
+    for e in [
+        r.resolve(&installed.workspace_id).unwrap_err(),
+        fresh.resolve(&installed.workspace_id).unwrap_err(),
+        fresh.resolve_secret(&installed.secret_id).unwrap_err(),
+    ] {
+        assert!(matches!(&e, Error::ReauthorizationRequired(m) if m.contains("invalid_client")), "{e:?}");
+    }
     assert_eq!(server.counters().invalid_client, 1, "no retry of a refused client");
 }
