@@ -215,6 +215,11 @@ export interface Installed {
   viewerId: string
   viewerName: string
   viewerEmail: string
+  /**
+   * The app user's id (the viewer, for an app-actor token), also stored
+   * as `app_user_id`.
+   */
+  appUserId?: string
   secretId: string
   scope: string
   expiresAt: string

@@ -68,7 +68,8 @@ pub fn revoke(workspace_id: &str, purge: bool, force: bool) -> Result<Revocation
     let row = registry::get(workspace_id)
         .map_err(|e| Error::Store(format!("registry read failed: {e}")))?
         .ok_or_else(|| Error::NotRegistered(format!("workspace {workspace_id} is not registered")))?;
-    registry::put(&Row { status: "revoked".into(), ..row.clone() })
+    let at = linear_oauth_core::format_instant(now_ms());
+    registry::put(&Row { status: "revoked".into(), status_reason: None, status_changed_at: Some(at), ..row.clone() })
         .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
     invalidate(&Imports, workspace_id);
     let stored = secret_store::get(&row.secret_id).map_err(|e| Error::Store(format!("secret read failed: {e}")))?;

@@ -33,13 +33,17 @@ pub(crate) struct Call<'a> {
     /// The version the current refresh's write-back stored, for the lease
     /// release to hand on.
     pub written: Option<String>,
+    /// This call's lease was taken over from a holder that died (or froze)
+    /// mid-refresh: that holder may hold the rotated pair, so an
+    /// `invalid_grant` now does not prove the grant dead and is not recorded.
+    pub took_over: bool,
 }
 
 impl<'a> Call<'a> {
     /// A host call that starts now.
     pub fn start(io: &'a dyn Io, s: Settings) -> Self {
         let started_ms = io.now_ms();
-        Self { io, s, started_ms, force: false, row_check: None, written: None }
+        Self { io, s, started_ms, force: false, row_check: None, written: None, took_over: false }
     }
 
     pub fn now(&self) -> i64 {

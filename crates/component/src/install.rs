@@ -64,6 +64,7 @@ pub fn begin(p: &InstallParams) -> Result<Pending, Error> {
         state: &state.0,
         code_challenge: &pkce.challenge,
         actor_app: p.actor_app,
+        prompt_consent: p.prompt_consent,
     }
     .url()
     .map_err(Error::InvalidInput)?;
@@ -108,6 +109,7 @@ pub fn complete(p: &InstallParams, code: String, verifier: String, installed_by:
         requested_scope: &scopes,
         grant: Grant::AuthorizationCode,
         secret_id: p.secret_id.as_deref(),
+        actor_app: p.actor_app,
     };
     identify_and_store(&s, &token, &rec)
 }
@@ -153,6 +155,9 @@ pub fn install_client_credentials(p: &ClientCredentialsParams, installed_by: &st
         requested_scope: &scopes,
         grant: Grant::ClientCredentials,
         secret_id: p.secret_id.as_deref(),
+        // A client-credentials token is the app's own: its viewer is the
+        // app user as well.
+        actor_app: true,
     };
     identify_and_store(&s, &token, &rec)
 }
@@ -166,6 +171,8 @@ struct Record<'a> {
     grant: Grant,
     /// The operator's choice of secret name, instead of `<prefix><slug>`.
     secret_id: Option<&'a str>,
+    /// The token acts as the app: GraphQL's viewer is the app user.
+    actor_app: bool,
 }
 
 /// GraphQL identity, then the secret and the registry row.
@@ -207,6 +214,7 @@ fn identify_and_store(s: &Settings, token: &TokenResponse, r: &Record<'_>) -> Re
         )));
     }
     let previous_token = previous.as_ref().and_then(|v| StoredToken::parse(&v.value).ok());
+    let app_user_id = r.actor_app.then(|| id.viewer_id.clone());
     let rec = InstallRecord {
         client_id: r.client_id,
         client_secret: r.client_secret,
@@ -215,6 +223,7 @@ fn identify_and_store(s: &Settings, token: &TokenResponse, r: &Record<'_>) -> Re
         installed_by: r.installed_by,
         requested_scope: r.requested_scope,
         grant: r.grant,
+        app_user_id: app_user_id.as_deref(),
     };
     let stored = StoredToken::installed(token, &rec, previous_token.as_ref(), now_ms())
         .map_err(|e| Error::InvalidStoredToken(e.problems()))?;
@@ -225,6 +234,9 @@ fn identify_and_store(s: &Settings, token: &TokenResponse, r: &Record<'_>) -> Re
         workspace_slug: id.workspace_slug.clone(),
         secret_id: secret_id.clone(),
         status: "active".into(),
+        // A new install clears a recorded dead credential.
+        status_reason: None,
+        status_changed_at: None,
     })
     .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
     invalidate(&Imports, &id.workspace_id);
@@ -249,6 +261,7 @@ fn identify_and_store(s: &Settings, token: &TokenResponse, r: &Record<'_>) -> Re
         viewer_id: id.viewer_id,
         viewer_name: id.viewer_name,
         viewer_email: id.viewer_email,
+        app_user_id,
         secret_id,
         scope: stored.scope.clone(),
         expires_at: stored.expires_at.clone(),

@@ -45,11 +45,16 @@ pub(crate) fn named_workspace(value: &str) -> Option<String> {
 }
 
 pub(crate) fn row_to_json(r: &Row) -> String {
-    serde_json::json!([r.workspace_id, r.workspace_slug, r.secret_id, r.status]).to_string()
+    serde_json::json!([r.workspace_id, r.workspace_slug, r.secret_id, r.status, r.status_reason, r.status_changed_at])
+        .to_string()
 }
 
+/// Also reads the four-entry rows of earlier versions (hint files outlive them).
 pub(crate) fn row_from_json(s: &str) -> Option<Row> {
-    let v: Vec<String> = serde_json::from_str(s).ok()?;
-    let [workspace_id, workspace_slug, secret_id, status]: [String; 4] = v.try_into().ok()?;
-    Some(Row { workspace_id, workspace_slug, secret_id, status })
+    let v: Vec<Option<String>> = serde_json::from_str(s).ok()?;
+    let mut v = v.into_iter();
+    let mut text = || v.next().flatten();
+    let (workspace_id, workspace_slug, secret_id, status) = (text()?, text()?, text()?, text()?);
+    let (status_reason, status_changed_at) = (text(), text());
+    Some(Row { workspace_id, workspace_slug, secret_id, status, status_reason, status_changed_at })
 }

@@ -74,6 +74,7 @@ pub(crate) fn acquire(
             .try_lease(key, &holder, ttl_ms, &note)
             .map_err(|e| Error::Store(format!("refresh lease failed: {e}")))?;
         if let Some(previous) = &grant.previous_note {
+            cx.took_over = true;
             // Its holder died mid-refresh. If Linear had already rotated,
             // refreshing with the stored token replays the original request:
             // inside Linear's grace window that recovers the pair, outside

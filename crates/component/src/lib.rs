@@ -7,6 +7,7 @@
 mod admin;
 mod cache;
 mod call;
+mod health;
 mod http;
 mod install;
 mod io;

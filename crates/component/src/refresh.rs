@@ -6,6 +6,7 @@ use linear_oauth_core::{after_invalid_grant, request_slack_ms, Recovery, StoredT
 use crate::cache::{cache_token, cached_token, invalidate_secret};
 use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
+use crate::health::record_dead;
 use crate::io::Io;
 use crate::keys::{refresh_key, token_key};
 use crate::lease::{self, Acquired};
@@ -106,7 +107,7 @@ fn refresh_now(
     match post_refresh(cx, &tok, end) {
         Ok(resp) => write_back(cx, secret_id, &tok, &tok.refreshed(&resp, cx.now()), version),
         Err(RefreshFailure::InvalidGrant) => recover(cx, secret_id, &tok, end),
-        Err(f) => not_renewed(cx, secret_id, &tok, f),
+        Err(f) => not_renewed(cx, secret_id, &tok, version, f),
     }
 }
 
@@ -135,19 +136,32 @@ fn recover(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken, end: i64) -> R
         }
         Recovery::RefreshAgain => match post_refresh(cx, &reread, end) {
             Ok(resp) => write_back(cx, secret_id, &reread, &reread.refreshed(&resp, cx.now()), &version),
-            Err(f) => not_renewed(cx, secret_id, &reread, f),
+            Err(f) => not_renewed(cx, secret_id, &reread, &version, f),
         },
-        Recovery::Reauthorize => Err(reauthorize(cx, secret_id, &tok.workspace_id)),
+        Recovery::Reauthorize => Err(reauthorize(cx, secret_id, &reread, &version, "invalid_grant")),
     }
 }
 
-/// A renewal of `tok` that ended without a token and without recovery left:
-/// an outage is remembered and served through, anything else is final.
-fn not_renewed(cx: &Call<'_>, secret_id: &str, tok: &StoredToken, f: RefreshFailure) -> Result<ResolvedToken, Error> {
+/// A renewal of `tok` (read at `version`) that ended without a token and
+/// without recovery left: an outage is remembered and served through,
+/// anything else is final, and a credential refused for good is recorded.
+fn not_renewed(
+    cx: &mut Call<'_>,
+    secret_id: &str,
+    tok: &StoredToken,
+    version: &str,
+    f: RefreshFailure,
+) -> Result<ResolvedToken, Error> {
     match f {
         RefreshFailure::Transient(e) => {
             remember_failure(cx, secret_id, &e);
             serve_through_outage(cx, secret_id, tok, e)
+        }
+        // Linear refused the stored client secret of a client-credentials token.
+        RefreshFailure::Other(e @ Error::ReauthorizationRequired(_)) => {
+            invalidate_secret(cx.io, secret_id, &tok.workspace_id);
+            cx.written = record_dead(cx, secret_id, tok, version, "invalid_client");
+            Err(e)
         }
         RefreshFailure::Other(e) => {
             invalidate_secret(cx.io, secret_id, &tok.workspace_id);
@@ -158,18 +172,24 @@ fn not_renewed(cx: &Call<'_>, secret_id: &str, tok: &StoredToken, f: RefreshFail
             );
             Err(e)
         }
-        RefreshFailure::InvalidGrant => Err(reauthorize(cx, secret_id, &tok.workspace_id)),
+        RefreshFailure::InvalidGrant => Err(reauthorize(cx, secret_id, tok, version, "invalid_grant")),
     }
 }
 
-fn reauthorize(cx: &Call<'_>, secret_id: &str, workspace_id: &str) -> Error {
+/// Linear refused `tok` (read at `version`) after the re-read: recorded
+/// for every process (see `health`), the version written handed to the
+/// lease release.
+fn reauthorize(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken, version: &str, code: &str) -> Error {
+    let workspace_id = &tok.workspace_id;
     invalidate_secret(cx.io, secret_id, workspace_id);
     cx.log(
         Level::Error,
         "refresh token is spent or revoked; the workspace must be installed again",
         &[("workspace_id", workspace_id), ("secret_id", secret_id)],
     );
+    cx.written = record_dead(cx, secret_id, tok, version, code);
     Error::ReauthorizationRequired(format!(
-        "the refresh token for workspace {workspace_id} is expired or revoked; run the install again"
+        "the refresh token for workspace {workspace_id} is expired or revoked ({code}); re-run `linear-oauth setup` \
+         for this workspace"
     ))
 }

@@ -43,6 +43,7 @@ pub(crate) fn read_row(cx: &Call<'_>, workspace_id: &str) -> Result<Row, Error> 
 pub(crate) fn checked_status(cx: &Call<'_>, workspace_id: &str, row: Row) -> Result<Row, Error> {
     match RegistryStatus::parse(&row.status) {
         RegistryStatus::Active => Ok(row),
+        RegistryStatus::ReauthorizationRequired => Err(crate::health::row_error(&row)),
         RegistryStatus::Revoked => {
             Err(Error::Revoked(format!("workspace {workspace_id} is not active (status {:?})", row.status)))
         }

@@ -6,6 +6,7 @@ use linear_oauth_core::{freshness, parse_instant, Freshness, Serve, StoredToken}
 use crate::cache::invalidate_secret;
 use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
+use crate::health::reauthorization_error;
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::types::Error;
 
@@ -49,6 +50,9 @@ pub(crate) fn check_usable(
             tok.workspace_id
         )));
     }
+    if let Some((at, code)) = tok.reauthorization_required() {
+        return Err(reauthorization_error(&tok.workspace_id, code, at));
+    }
     match workspace {
         Some(w) if w != tok.workspace_id => {
             cx.log(
@@ -65,15 +69,17 @@ pub(crate) fn check_usable(
     }
 }
 
-/// A revoke marked the secret after `seen` was read: whatever was under way
-/// stops. (A `seen` already marked is revoke's own probe.)
+/// A revoke marked the secret after `seen` was read, or another process
+/// recorded its credential dead: whatever was under way stops, before any
+/// token request. (A `seen` already marked is revoke's own probe.)
 pub(crate) fn revoked_meanwhile(
     cx: &Call<'_>,
     secret_id: &str,
     seen: &StoredToken,
     current: &StoredToken,
 ) -> Result<(), Error> {
-    if seen.revoked_at().is_none() && current.revoked_at().is_some() {
+    let marked = |t: &StoredToken| t.revoked_at().is_some() || t.reauthorization_required().is_some();
+    if !marked(seen) && marked(current) {
         invalidate_secret(cx.io, secret_id, &current.workspace_id);
         return check_usable(cx, secret_id, current, None);
     }

@@ -3,7 +3,7 @@
 //! signature itself is checked by the host with `linear-oauth-core` (see the
 //! WIT `webhook` interface).
 
-use linear_oauth_core::{expired_after_revoke, StoredToken, SIGNING_SECRET_FIELD};
+use linear_oauth_core::{expired_after_revoke, format_instant, StoredToken, SIGNING_SECRET_FIELD};
 use serde_json::{Map, Value};
 
 use crate::cache::{cached_row, cached_token, invalidate};
@@ -112,8 +112,16 @@ pub(crate) fn app_revoked(cx: &Call<'_>, org: &str, client_id: &str) -> Result<A
     let outcome = if row.status == "revoked" {
         AppRevokedOutcome::AlreadyRevoked
     } else {
-        io.registry_put(&Row { status: "revoked".into(), ..row.clone() })
-            .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
+        let at = format_instant(io.now_ms());
+        // The reason says who ended it: Linear's event, not an operator's revoke.
+        let reason = Some("app_revoked".to_owned());
+        io.registry_put(&Row {
+            status: "revoked".into(),
+            status_reason: reason,
+            status_changed_at: Some(at),
+            ..row.clone()
+        })
+        .map_err(|e| Error::Store(format!("registry write failed: {e}")))?;
         AppRevokedOutcome::Revoked
     };
     invalidate(io, org);

@@ -27,6 +27,11 @@ pub struct AuthorizeRequest<'a> {
     pub state: &'a str,
     pub code_challenge: &'a str,
     pub actor_app: bool,
+    /// `prompt=consent`: Linear shows the consent screen even when this
+    /// browser session already authorized the app, so one operator can
+    /// install into several workspaces in a row (Linear's OAuth page
+    /// documents it for exactly that).
+    pub prompt_consent: bool,
 }
 
 impl AuthorizeRequest<'_> {
@@ -50,6 +55,9 @@ impl AuthorizeRequest<'_> {
                 .append_pair("code_challenge_method", "S256");
             if self.actor_app {
                 q.append_pair("actor", "app");
+            }
+            if self.prompt_consent {
+                q.append_pair("prompt", "consent");
             }
         }
         Ok(url.into())
@@ -75,6 +83,7 @@ mod tests {
             state: "st",
             code_challenge: "ch",
             actor_app: true,
+            prompt_consent: true,
         };
         let url = req.url().unwrap();
         assert!(url.starts_with("https://linear.app/oauth/authorize?"));
@@ -88,9 +97,12 @@ mod tests {
         assert_eq!(get("code_challenge").unwrap(), "ch");
         assert_eq!(get("state").unwrap(), "st");
         assert_eq!(get("actor").unwrap(), "app");
+        assert_eq!(get("prompt").unwrap(), "consent");
 
         let no_actor = AuthorizeRequest { actor_app: false, ..req };
         assert!(query(&no_actor.url().unwrap()).iter().all(|(k, _)| k != "actor"));
+        let no_prompt = AuthorizeRequest { prompt_consent: false, ..req };
+        assert!(query(&no_prompt.url().unwrap()).iter().all(|(k, _)| k != "prompt"));
     }
 
     #[test]
@@ -112,6 +124,7 @@ mod tests {
             state: "s",
             code_challenge: "c",
             actor_app: true,
+            prompt_consent: true,
         };
         assert!(req.url().is_err());
         req.authorize_url = "https://linear.app/oauth/authorize";

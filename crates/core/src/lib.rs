@@ -36,7 +36,7 @@ pub use recovery::{
     after_invalid_grant, merge_after_conflict, renewed_since, rotated_usable, usable_without_refresh, Recovery, Serve,
 };
 pub use redact::{redact, MIN_REDACTED_LEN, REDACTED};
-pub use registry::RegistryStatus;
+pub use registry::{RegistryStatus, REAUTHORIZATION_REQUIRED};
 pub use retry::{is_transient, parse_retry_after, retry_delay, Attempt, BACKOFF_BASE_MS, MAX_ATTEMPTS};
 pub use revoke::{
     access_token_unexpired, expired_after_revoke, revoke_refresh_form, ProbeResult, RevokeCredential, RevokeOutcome,
@@ -44,8 +44,9 @@ pub use revoke::{
 };
 pub use secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier, RefreshToken, SigningSecret};
 pub use stored::{
-    inspect_fields, is_non_secret_field, Grant, InstallRecord, SchemaError, StoredToken, CLIENT_CREDENTIALS, FIELDS,
-    GRANT_TYPE_FIELD, NON_SECRET_FIELDS, NOT_A_JSON_OBJECT, NOT_VALID_JSON, REVOKED_AT_FIELD,
+    inspect_fields, is_non_secret_field, Grant, InstallRecord, SchemaError, StoredToken, APP_USER_ID_FIELD,
+    CLIENT_CREDENTIALS, FIELDS, GRANT_TYPE_FIELD, NON_SECRET_FIELDS, NOT_A_JSON_OBJECT, NOT_VALID_JSON,
+    REAUTHORIZATION_AT_FIELD, REAUTHORIZATION_ERROR_FIELD, REVOKED_AT_FIELD,
 };
 pub use timefmt::{format_instant, parse_instant, MAX_INSTANT_MS, MIN_INSTANT_MS};
 pub use token::{

@@ -32,8 +32,10 @@ pub const FIELDS: [&str; 11] = [
 /// Fields (of the eleven, plus ones other writers add) whose values are not
 /// secret: `inspect` shows them in clear and fingerprints every other string.
 /// `grant_type` marks a client-credentials token (issue 10); `revoked_at`
-/// a token whose workspace was revoked.
-pub const NON_SECRET_FIELDS: [&str; 10] = [
+/// a token whose workspace was revoked; `app_user_id` is the app user of an
+/// `actor=app` install; the `reauthorization_required_*` pair marks a token
+/// Linear refused for good.
+pub const NON_SECRET_FIELDS: [&str; 13] = [
     "expires_at",
     "scope",
     "client_id",
@@ -44,6 +46,9 @@ pub const NON_SECRET_FIELDS: [&str; 10] = [
     "installed_by_platform_user_id",
     "grant_type",
     "revoked_at",
+    "app_user_id",
+    "reauthorization_required_at",
+    "reauthorization_required_error",
 ];
 
 /// The field that marks a token's grant; absent means authorization code.
@@ -55,6 +60,23 @@ pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// secret id) refuse it too. Every rewrite keeps it (it is an unknown field
 /// to old writers as well); only a new install of the workspace clears it.
 pub const REVOKED_AT_FIELD: &str = "revoked_at";
+
+/// Set (to the instant) when Linear refused this token's credential for good
+/// (`invalid_grant` after the re-read, or a refused client secret), beside
+/// the registry's `reauthorization_required` status: the secret itself says
+/// so, for the paths that never read the registry (by secret id) and for a
+/// process that read the secret before the mark. Kept by every rewrite; only
+/// a new install clears it.
+pub const REAUTHORIZATION_AT_FIELD: &str = "reauthorization_required_at";
+/// The OAuth error code of that refusal (`invalid_grant`, `invalid_client`).
+pub const REAUTHORIZATION_ERROR_FIELD: &str = "reauthorization_required_error";
+
+/// With `actor=app`, GraphQL's `viewer` is the app user (Linear's agents
+/// page, <https://linear.app/developers/agents>, recommends storing its id
+/// beside the token: it is who the app acts as, e.g. to tell its own
+/// comments and assignments apart). Optional: never needed for validity,
+/// absent for installs without `actor=app` and for older secrets.
+pub const APP_USER_ID_FIELD: &str = "app_user_id";
 
 /// How a stored token was obtained, and therefore how it is renewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +188,8 @@ pub struct InstallRecord<'a> {
     pub installed_by: &'a str,
     pub requested_scope: &'a str,
     pub grant: Grant,
+    /// The app user's id ([`APP_USER_ID_FIELD`]), for an `actor=app` install.
+    pub app_user_id: Option<&'a str>,
 }
 
 impl StoredToken {
@@ -272,6 +296,32 @@ impl StoredToken {
         }
     }
 
+    /// The app user an `actor=app` install acts as, if it was stored.
+    pub fn app_user_id(&self) -> Option<&str> {
+        self.extra.get(APP_USER_ID_FIELD).and_then(Value::as_str)
+    }
+
+    /// When and why Linear refused this token for good, if it did: such a
+    /// token is never served or refreshed again.
+    pub fn reauthorization_required(&self) -> Option<(&str, &str)> {
+        let text = |f: &str| match self.extra.get(f) {
+            Some(Value::String(s)) => s.as_str(),
+            _ => "(unreadable)",
+        };
+        // Any value marks it: fail closed.
+        self.extra
+            .contains_key(REAUTHORIZATION_AT_FIELD)
+            .then(|| (text(REAUTHORIZATION_AT_FIELD), text(REAUTHORIZATION_ERROR_FIELD)))
+    }
+
+    /// The same token marked refused for good at `at` with OAuth error `code`.
+    pub fn marked_reauthorization_required(&self, at: &str, code: &str) -> Self {
+        let mut t = self.clone();
+        t.extra.insert(REAUTHORIZATION_AT_FIELD.to_owned(), Value::String(at.to_owned()));
+        t.extra.insert(REAUTHORIZATION_ERROR_FIELD.to_owned(), Value::String(code.to_owned()));
+        t
+    }
+
     /// The same token marked revoked at `at`.
     pub fn marked_revoked(&self, at: &str) -> Self {
         let mut t = self.clone();
@@ -314,8 +364,10 @@ impl StoredToken {
 
     /// A freshly installed token. `previous` (the secret being replaced, if it
     /// parsed) donates its unknown fields, except its grant marker (the grant
-    /// is this install's) and its revoked mark (a new install is a new grant). An authorization-code install needs a refresh token;
-    /// a client-credentials one drops any (Linear sends none).
+    /// is this install's), its revoked and reauthorization marks (a new
+    /// install is a new grant) and its app user (this install's, if any). An authorization-code
+    /// install needs a refresh token; a client-credentials one drops any
+    /// (Linear sends none).
     pub fn installed(
         resp: &TokenResponse,
         rec: &InstallRecord<'_>,
@@ -332,6 +384,12 @@ impl StoredToken {
         let mut extra = previous.map(|p| p.extra.clone()).unwrap_or_default();
         extra.remove(GRANT_TYPE_FIELD);
         extra.remove(REVOKED_AT_FIELD);
+        extra.remove(APP_USER_ID_FIELD);
+        extra.remove(REAUTHORIZATION_AT_FIELD);
+        extra.remove(REAUTHORIZATION_ERROR_FIELD);
+        if let Some(id) = rec.app_user_id {
+            extra.insert(APP_USER_ID_FIELD.to_owned(), Value::String(id.to_owned()));
+        }
         if rec.grant == Grant::ClientCredentials {
             extra.insert(GRANT_TYPE_FIELD.to_owned(), Value::String(CLIENT_CREDENTIALS.to_owned()));
         }
@@ -473,6 +531,7 @@ pub(crate) mod tests {
             installed_by: "u1",
             requested_scope: "read",
             grant,
+            app_user_id: None,
         }
     }
 
@@ -504,6 +563,49 @@ pub(crate) mod tests {
         let mut v: Value = serde_json::from_str(&revoked.to_json()).unwrap();
         v["revoked_at"] = Value::Bool(true);
         assert!(StoredToken::parse(&v.to_string()).unwrap().revoked_at().is_some());
+    }
+
+    #[test]
+    fn app_user_id_is_stored_shown_in_clear_and_replaced_by_each_install() {
+        let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read"));
+        let secret = ClientSecret::new("cs");
+        let rec = InstallRecord { app_user_id: Some("app-user-1"), ..record(&secret, Grant::AuthorizationCode) };
+        let t = StoredToken::installed(&resp, &rec, None, 0).unwrap();
+        assert_eq!(t.app_user_id(), Some("app-user-1"));
+        let json = t.to_json();
+        assert_eq!(StoredToken::parse(&json).unwrap().app_user_id(), Some("app-user-1"), "kept through a read");
+        assert_eq!(t.refreshed(&resp, 1).app_user_id(), Some("app-user-1"), "kept by a refresh");
+        let shown = inspect_fields(&json);
+        assert!(shown.contains(&("app_user_id".to_owned(), "app-user-1".to_owned())), "{shown:?}");
+        // An install without actor=app has no app user: the old one goes.
+        let plain = StoredToken::installed(&resp, &record(&secret, Grant::AuthorizationCode), Some(&t), 0).unwrap();
+        assert_eq!(plain.app_user_id(), None);
+        // Never required: a token without it is valid.
+        assert!(StoredToken::parse(&sample()).unwrap().app_user_id().is_none());
+    }
+
+    #[test]
+    fn the_reauthorization_mark_is_kept_by_rewrites_and_cleared_by_an_install() {
+        let resp = TokenResponse::for_tests("a", Some("r"), 86399, Some("read"));
+        let secret = ClientSecret::new("cs");
+        let rec = record(&secret, Grant::AuthorizationCode);
+        let t = StoredToken::installed(&resp, &rec, None, 0).unwrap();
+        assert_eq!(t.reauthorization_required(), None);
+        let dead = t.marked_reauthorization_required("2026-01-01T00:00:00.000Z", "invalid_grant");
+        let reread = StoredToken::parse(&dead.to_json()).unwrap();
+        assert_eq!(reread.reauthorization_required(), Some(("2026-01-01T00:00:00.000Z", "invalid_grant")));
+        assert!(reread.refreshed(&resp, 1).reauthorization_required().is_some(), "kept by a rewrite");
+        let shown = inspect_fields(&dead.to_json());
+        assert!(
+            shown.contains(&("reauthorization_required_error".to_owned(), "invalid_grant".to_owned())),
+            "{shown:?}"
+        );
+        let reinstalled = StoredToken::installed(&resp, &rec, Some(&reread), 0).unwrap();
+        assert_eq!(reinstalled.reauthorization_required(), None);
+        // A mark that is not a string still marks the token.
+        let mut v: Value = serde_json::from_str(&dead.to_json()).unwrap();
+        v["reauthorization_required_at"] = Value::Bool(true);
+        assert!(StoredToken::parse(&v.to_string()).unwrap().reauthorization_required().is_some());
     }
 
     fn client_credentials_sample() -> Value {

@@ -369,6 +369,7 @@ proptest! {
         state in ".{1,44}",
         challenge in "[A-Za-z0-9_-]{43}",
         actor_app in any::<bool>(),
+        prompt_consent in any::<bool>(),
     ) {
         let scopes = normalize_scopes(&inputs);
         let redirect_uri = format!("http://localhost:{port}/{path}");
@@ -380,6 +381,7 @@ proptest! {
             state: &state,
             code_challenge: &challenge,
             actor_app,
+            prompt_consent,
         };
         let url = url::Url::parse(&req.url().unwrap()).unwrap();
         let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -394,6 +396,7 @@ proptest! {
         prop_assert_eq!(one("code_challenge"), Some(challenge.clone()));
         prop_assert_eq!(one("code_challenge_method"), Some("S256".to_owned()));
         prop_assert_eq!(one("actor").is_some(), actor_app);
+        prop_assert_eq!(one("prompt"), prompt_consent.then(|| "consent".to_owned()));
         let scope = one("scope").unwrap();
         prop_assert!(!scope.contains(',') && !scope.contains("  "), "{}", scope);
         let want: Vec<&str> = inputs.iter().flat_map(|s| s.split([' ', ','])).filter(|w| !w.is_empty()).collect();

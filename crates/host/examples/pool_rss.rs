@@ -44,7 +44,13 @@ fn main() {
             (format!("org-rss-{i}"), format!("rss{i:04}"), format!("bgagent-linear-oauth-rss{i:04}"));
         let token = stored_token(&issued.access_token, &issued.refresh_token, &iso8601_in(10), &ws, &slug);
         backends.secrets.put(&secret, &token.to_string(), None).unwrap();
-        let row = RegistryRow { workspace_id: ws, workspace_slug: slug, secret_id: secret, status: "active".into() };
+        let row = RegistryRow {
+            workspace_id: ws,
+            workspace_slug: slug,
+            secret_id: secret,
+            status: "active".into(),
+            ..Default::default()
+        };
         backends.registry.put(&row).unwrap();
     }
     server.set_faults(FaultsPatch { latency_ms: Some(200), ..Default::default() });

@@ -257,6 +257,7 @@ fn seed(server: &TestServer, backends: &Backends, slug: &str) -> String {
             workspace_slug: slug.into(),
             secret_id: secret_id.clone(),
             status: "active".into(),
+            ..Default::default()
         })
         .unwrap();
     secret_id

@@ -26,6 +26,8 @@ mod webhook;
 pub use engine::LoadInfo;
 pub use error::{no_panic, Attr, Error, ErrorKind, Result, ERROR_KINDS};
 pub use hints::{FileHints, HintStore, MemoryHints};
+/// The registry status of a workspace whose credential Linear refused for good.
+pub use linear_oauth_core::REAUTHORIZATION_REQUIRED;
 pub use linear_oauth_core::{Signature as WebhookSignature, DEFAULT_WEBHOOK_WINDOW_MS, MAX_WEBHOOK_BODY};
 pub use log::{LogLevel, LogSink, TracingSink, UnknownLogLevel};
 pub use options::{default_max_instances, Lifetime, Options, INVOCATION_ENV_VARS, SETTINGS};

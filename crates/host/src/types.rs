@@ -115,6 +115,9 @@ pub struct InstallParams {
     pub scopes: Vec<String>,
     /// `actor=app` (default on).
     pub actor_app: bool,
+    /// `prompt=consent` (default on): the consent screen even in a browser
+    /// session that already authorized the app (several workspaces in a row).
+    pub prompt_consent: bool,
     /// The secret to write instead of `<prefix><slug>`: for a workspace
     /// whose url key's secret holds another workspace's token.
     pub secret_id: Option<String>,
@@ -128,6 +131,7 @@ impl From<&InstallParams> for wit_install::InstallParams {
             redirect_uri: p.redirect_uri.clone(),
             scopes: p.scopes.clone(),
             actor_app: p.actor_app,
+            prompt_consent: p.prompt_consent,
             secret_id: p.secret_id.clone(),
         }
     }
@@ -174,6 +178,9 @@ pub struct Installed {
     pub viewer_id: String,
     pub viewer_name: String,
     pub viewer_email: String,
+    /// With `actor=app` the viewer is the app user: its id (also stored as
+    /// `app_user_id` beside the token).
+    pub app_user_id: Option<String>,
     pub secret_id: String,
     pub scope: String,
     pub expires_at: String,
@@ -190,6 +197,7 @@ impl From<wit_install::Installed> for Installed {
             viewer_id: i.viewer_id,
             viewer_name: i.viewer_name,
             viewer_email: i.viewer_email,
+            app_user_id: i.app_user_id,
             secret_id: i.secret_id,
             scope: i.scope,
             expires_at: i.expires_at,

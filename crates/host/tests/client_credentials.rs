@@ -48,6 +48,7 @@ fn seed_cc(server: &TestServer, b: &Backends, slug: &str, expires_in_s: i64) -> 
             workspace_slug: slug.into(),
             secret_id: secret_id.clone(),
             status: "active".into(),
+            ..Default::default()
         })
         .unwrap();
     Seeded { workspace_id, secret_id, access: issued.access_token, refresh: String::new() }
@@ -82,7 +83,7 @@ fn install_fetches_identifies_stores_and_registers() {
 }
 
 #[test]
-fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fields() {
+fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fields_and_the_app_user() {
     let server = server();
     let b = memory();
     let r = resolver_with(&server, &b, None);
@@ -92,6 +93,7 @@ fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fiel
         redirect_uri: "http://localhost:8080/oauth/callback".into(),
         scopes: vec!["read write".into()],
         actor_app: true,
+        prompt_consent: true,
         secret_id: None,
     };
     // Installed over a client-credentials secret: the grant marker must go.
@@ -119,6 +121,8 @@ fn an_authorization_code_install_and_refresh_still_write_exactly_the_eleven_fiel
         "installed_at",
         "updated_at",
         "installed_by_platform_user_id",
+        // actor=app: the viewer is the app user, whose id is kept (issue 22).
+        "app_user_id",
     ]
     .map(String::from)
     .to_vec();
@@ -301,6 +305,26 @@ fn a_rotated_client_secret_requires_setting_the_workspace_up_again() {
     let err = r.report_unauthorized(&installed.workspace_id, access).unwrap_err();
     let Error::ReauthorizationRequired(m) = &err else { panic!("{err:?}") };
     assert!(m.contains("setup --client-credentials") && !m.contains(APP_SECRET), "{m}");
-    assert_eq!(stored(&b, &installed.secret_id), before, "the secret is kept as it was");
+    // Kept as it was, but for the mark that tells every process (issue 22).
+    let mut after = stored(&b, &installed.secret_id);
+    assert_eq!(after["reauthorization_required_error"], "invalid_client");
+    let obj = after.as_object_mut().unwrap();
+    obj.remove("reauthorization_required_error");
+    assert!(obj.remove("reauthorization_required_at").is_some());
+    assert_eq!(after, before, "the secret is kept as it was");
+    let row = b.registry.get(&installed.workspace_id).unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.status_reason.as_deref()),
+        ("reauthorization_required", Some("invalid_client"))
+    );
+    // Nothing sends the refused secret again: this resolver, a new one, by secret id.
+    let fresh = resolver_with(&server, &b, None);
+    for e in [
+        r.resolve(&installed.workspace_id).unwrap_err(),
+        fresh.resolve(&installed.workspace_id).unwrap_err(),
+        fresh.resolve_secret(&installed.secret_id).unwrap_err(),
+    ] {
+        assert!(matches!(&e, Error::ReauthorizationRequired(m) if m.contains("invalid_client")), "{e:?}");
+    }
     assert_eq!(server.counters().invalid_client, 1, "no retry of a refused client");
 }

@@ -133,6 +133,7 @@ fn install(r: &Resolver, secret_id: Option<&str>) -> linear_oauth_host::Result<l
         redirect_uri: "http://localhost:8080/oauth/callback".into(),
         scopes: vec!["read write".into()],
         actor_app: true,
+        prompt_consent: true,
         secret_id: secret_id.map(str::to_owned),
     };
     let pending = r.begin_install(&p)?;

@@ -17,6 +17,7 @@ fn params() -> InstallParams {
         redirect_uri: "http://localhost:8080/oauth/callback".into(),
         scopes: vec!["read,write".into(), "app:assignable app:mentionable".into()],
         actor_app: true,
+        prompt_consent: true,
         secret_id: None,
     }
 }
@@ -98,4 +99,52 @@ fn bad_code_or_client_is_a_typed_error_and_writes_nothing() {
     no_actor.actor_app = false;
     let pending = r.begin_install(&no_actor).unwrap();
     assert!(!pending.authorize_url.contains("actor="));
+}
+
+/// Issue 22, section 4: `prompt=consent` by default (off on request), and
+/// with `actor=app` the viewer's id stored as `app_user_id`, shown by
+/// `inspect`; an install without `actor=app` stores none.
+#[test]
+fn prompt_consent_and_the_app_user_id() {
+    let server = server();
+    let b = memory();
+    let r = resolver_with(&server, &b, None);
+    let install = |p: &InstallParams| {
+        let pending = r.begin_install(p).unwrap();
+        let (status, location) = browser_get(&pending.authorize_url);
+        assert_eq!(status, 302);
+        let location = location.unwrap();
+        let code = r.parse_callback(&pending, &location[location.find('?').unwrap()..]).unwrap();
+        (pending.authorize_url.clone(), r.complete_install(p, pending, code, "u").unwrap())
+    };
+    let (url, installed) = install(&params());
+    assert!(url.contains("prompt=consent"), "{url}");
+    assert_eq!(server.counters().last_prompt.as_deref(), Some("consent"));
+    assert_eq!(installed.app_user_id.as_deref(), Some(installed.viewer_id.as_str()));
+    assert_eq!(stored(&b, &installed.secret_id)["app_user_id"], installed.viewer_id.as_str());
+    let shown = r.inspect(linear_oauth_host::Target::Workspace(&installed.workspace_id)).unwrap();
+    assert!(shown.fields.contains(&("app_user_id".into(), installed.viewer_id.clone())), "{:?}", shown.fields);
+    assert!(shown.invalid_fields.is_empty());
+
+    let plain = InstallParams { actor_app: false, prompt_consent: false, ..params() };
+    let (url, again) = install(&plain);
+    assert!(!url.contains("prompt="), "{url}");
+    assert_eq!(server.counters().last_prompt, None);
+    assert_eq!(again.app_user_id, None);
+    assert!(stored(&b, &again.secret_id).get("app_user_id").is_none(), "the viewer is not an app user");
+}
+
+/// Linear's agents page: `admin` cannot be requested with `actor=app`. The
+/// component refuses before any request; the test server refuses it too.
+#[test]
+fn admin_with_actor_app_is_refused_by_both() {
+    let server = server();
+    let b = memory();
+    let r = resolver_with(&server, &b, None);
+    let admin = InstallParams { scopes: vec!["read admin".into()], ..params() };
+    assert!(matches!(r.begin_install(&admin), Err(Error::InvalidInput(m)) if m.contains("admin")));
+    let pending = r.begin_install(&InstallParams { actor_app: false, ..admin }).unwrap();
+    let (status, _) = browser_get(&format!("{}&actor=app", pending.authorize_url));
+    assert_eq!(status, 400, "the test server refuses admin with actor=app");
+    assert_eq!(server.counters().token_code_ok, 0);
 }

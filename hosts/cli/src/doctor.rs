@@ -264,6 +264,20 @@ fn registry(report: &mut Report, rows: &[RegistryRow]) {
         *by_status.entry(row.status.clone()).or_default() += 1;
     }
     report.sections.insert("registry".into(), json!({ "workspaces": rows.len(), "by_status": by_status }));
+    // Linear refused these credentials for good: nothing resolves them until
+    // they are installed again.
+    for row in rows.iter().filter(|r| r.status == linear_oauth_host::REAUTHORIZATION_REQUIRED) {
+        report.problem(
+            "registry",
+            format!(
+                "workspace {} ({}) must be installed again: {}",
+                row.workspace_slug,
+                row.workspace_id,
+                crate::status_detail(row)
+            ),
+            crate::reinstall_fix(row),
+        );
+    }
 }
 
 fn api(report: &mut Report, base: &str) {

@@ -248,20 +248,20 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         Command::List => {
             let rows = r.backends().registry.list()?;
             if cli.json {
-                let rows: Vec<_> = rows
-                    .iter()
-                    .map(|r| json!({ "workspace_id": r.workspace_id, "workspace_slug": r.workspace_slug, "secret_id": r.secret_id, "status": r.status }))
-                    .collect();
+                let rows: Vec<_> = rows.iter().map(row_json).collect();
                 print_json(&json!(rows));
             } else if rows.is_empty() {
                 println!("no workspaces registered in {}", r.options().store);
             } else {
                 println!("{:<20} {:<38} {:<10} SECRET", "SLUG", "WORKSPACE ID", "STATUS");
-                for row in rows {
+                for row in &rows {
                     println!(
                         "{:<20} {:<38} {:<10} {}",
                         row.workspace_slug, row.workspace_id, row.status, row.secret_id
                     );
+                }
+                for row in rows.iter().filter(|r| r.status == linear_oauth_host::REAUTHORIZATION_REQUIRED) {
+                    println!("{}: {}; fix: {}", row.workspace_slug, status_detail(row), reinstall_fix(row));
                 }
             }
         }
@@ -309,6 +309,36 @@ fn revoke(cli: &Cli, r: &Resolver, workspace: &str, purge: bool, force: bool) ->
     }
 }
 
+/// A registry row as `list --json` and `inspect --json` show it; for a
+/// credential Linear refused for good, with the fix.
+fn row_json(r: &linear_oauth_host::RegistryRow) -> serde_json::Value {
+    let mut v = json!({
+        "workspace_id": r.workspace_id, "workspace_slug": r.workspace_slug, "secret_id": r.secret_id,
+        "status": r.status, "status_reason": r.status_reason, "status_changed_at": r.status_changed_at,
+    });
+    if r.status == linear_oauth_host::REAUTHORIZATION_REQUIRED {
+        v["fix"] = json!(reinstall_fix(r));
+    }
+    v
+}
+
+/// What a `reauthorization_required` row records, in words.
+pub(crate) fn status_detail(r: &linear_oauth_host::RegistryRow) -> String {
+    format!(
+        "Linear refused its stored credential ({}) at {}",
+        r.status_reason.as_deref().unwrap_or("reason not recorded"),
+        r.status_changed_at.as_deref().unwrap_or("an unrecorded time")
+    )
+}
+
+/// The fix for a workspace whose credential Linear refused for good.
+pub(crate) fn reinstall_fix(r: &linear_oauth_host::RegistryRow) -> String {
+    format!(
+        "re-run `linear-oauth setup` for workspace {} ({}) (with --client-credentials if it was installed so)",
+        r.workspace_slug, r.workspace_id
+    )
+}
+
 fn target(t: &Target) -> linear_oauth_host::Target<'_> {
     match (&t.workspace, &t.secret) {
         (Some(w), _) => linear_oauth_host::Target::Workspace(w),
@@ -334,17 +364,23 @@ fn inspect(cli: &Cli, r: &Resolver, t: &Target) -> Result<(), CliError> {
     if cli.json {
         print_json(&json!({
             "secret_id": i.secret_id,
-            "registry": row.as_ref().map(|r| json!({ "workspace_id": r.workspace_id, "workspace_slug": r.workspace_slug, "status": r.status })),
+            "registry": row.as_ref().map(row_json),
             "valid": i.invalid_fields.is_empty(),
             "invalid_fields": i.invalid_fields,
             "expires_at": field("expires_at"),
             "expires_in_s": i.expires_in_ms.map(|ms| ms / 1000),
             "needs_refresh": i.needs_refresh,
+            "app_user_id": field("app_user_id"),
             "fields": i.fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         }));
     } else {
         println!("secret        {}", i.secret_id);
         match row {
+            Some(r) if r.status == linear_oauth_host::REAUTHORIZATION_REQUIRED => {
+                println!("registry      {} ({}) status {}", r.workspace_id, r.workspace_slug, r.status);
+                println!("              {}", status_detail(r));
+                println!("              fix: {}", reinstall_fix(r));
+            }
             Some(r) => println!("registry      {} ({}) status {}", r.workspace_id, r.workspace_slug, r.status),
             None => println!("registry      no row points at this secret"),
         }
@@ -361,6 +397,9 @@ fn inspect(cli: &Cli, r: &Resolver, t: &Target) -> Result<(), CliError> {
                 human_duration(ms.abs()) + if i.needs_refresh { "; next resolve refreshes" } else { "" }
             ),
             None => println!("expires       unreadable; next resolve refreshes"),
+        }
+        if let Some(id) = field("app_user_id") {
+            println!("app user      {id} (the viewer of this actor=app token)");
         }
         println!("fields");
         for (k, v) in &i.fields {

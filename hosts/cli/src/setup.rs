@@ -28,6 +28,11 @@ pub(crate) struct SetupArgs {
     /// Leave out actor=app (for diagnosing app settings).
     #[arg(long)]
     no_actor_app: bool,
+    /// Leave out prompt=consent, which makes Linear show the consent screen
+    /// even when this browser already authorized the app (so one browser
+    /// session can install several workspaces in a row).
+    #[arg(long)]
+    no_prompt_consent: bool,
     /// Store the token in this secret instead of <secret prefix><url key>
     /// (for a workspace whose url key's secret holds another workspace).
     #[arg(long, value_name = "NAME")]
@@ -35,7 +40,7 @@ pub(crate) struct SetupArgs {
     /// No browser: fetch the app's token with Linear's client_credentials grant
     /// (enable "Client credentials" in the Linear app's settings first). The
     /// token has no refresh token; resolvers fetch a new one when it expires.
-    #[arg(long, conflicts_with_all = ["no_actor_app", "no_browser", "redirect_uri", "timeout"])]
+    #[arg(long, conflicts_with_all = ["no_actor_app", "no_prompt_consent", "no_browser", "redirect_uri", "timeout"])]
     client_credentials: bool,
     /// Print the authorization URL on stderr instead of opening a browser.
     #[arg(long)]
@@ -129,6 +134,7 @@ pub(crate) fn setup(cli: &Cli, args: &SetupArgs, env_secret: Option<String>) -> 
             redirect_uri: args.redirect_uri.clone(),
             scopes: vec![args.scopes.clone()],
             actor_app: !args.no_actor_app,
+            prompt_consent: !args.no_prompt_consent,
             secret_id: args.secret_id.clone(),
         };
         let flow = callback::Flow {
@@ -147,6 +153,7 @@ pub(crate) fn setup(cli: &Cli, args: &SetupArgs, env_secret: Option<String>) -> 
         print_json(&json!({
             "workspace_id": installed.workspace_id, "workspace_name": installed.workspace_name,
             "workspace_slug": installed.workspace_slug, "viewer": { "id": installed.viewer_id, "name": installed.viewer_name, "email": installed.viewer_email },
+            "app_user_id": installed.app_user_id,
             "secret_id": installed.secret_id, "scope": installed.scope, "expires_at": installed.expires_at,
             "installed_at": installed.installed_at, "replaced": installed.replaced, "store": r.options().store,
             "grant_type": grant_type, "webhook_secret_stored": args.webhook_secret_stdin,
@@ -164,6 +171,9 @@ pub(crate) fn setup(cli: &Cli, args: &SetupArgs, env_secret: Option<String>) -> 
             println!("  app user       {} <{}>", installed.viewer_name, installed.viewer_email);
         } else {
             println!("  authorized by  {} <{}>", installed.viewer_name, installed.viewer_email);
+        }
+        if let Some(id) = &installed.app_user_id {
+            println!("  app user id    {id}");
         }
         println!("  scopes         {}", installed.scope);
         println!("  secret         {} in {}", installed.secret_id, r.options().store);

@@ -86,6 +86,7 @@ impl Smoke {
             redirect_uri: redirect,
             scopes: vec!["read write app:assignable app:mentionable".into()],
             actor_app: true,
+            prompt_consent: true,
             secret_id: None,
         };
         let flow = Flow {
@@ -108,6 +109,8 @@ impl Smoke {
         check(cb == 200, format!("callback page answered {cb}"))?;
         let installed = installer.join().map_err(|_| "installer panicked")?.map_err(|e| e.message())?;
         check(self.server.counters().last_actor.as_deref() == Some("app"), "actor=app was not sent")?;
+        check(self.server.counters().last_prompt.as_deref() == Some("consent"), "prompt=consent was not sent")?;
+        check(installed.app_user_id.as_deref() == Some(installed.viewer_id.as_str()), "the app user id was not kept")?;
         self.workspace_id = installed.workspace_id.clone();
         self.secret_id = installed.secret_id.clone();
         Ok(format!("{} -> {}", installed.workspace_slug, installed.secret_id))

@@ -89,6 +89,7 @@ fn setup_waits_past_other_paths_then_installs() {
     let env = Env::new(CLIENT_ID, CLIENT_SECRET);
     let (child, url, stderr) = env.start_setup(&[]);
     assert!(url.contains("scope=read+write+app%3Aassignable+app%3Amentionable") && url.contains("actor=app"), "{url}");
+    assert!(url.contains("prompt=consent"), "prompt=consent by default: {url}");
     let (_, location) = get(&url);
     let location = location.unwrap();
     let origin = &location[..location.find("/oauth/callback").unwrap()];
@@ -752,4 +753,47 @@ fn a_refresh_frozen_past_its_lease_loses_nothing() {
         let o = env.run(&["refresh", "--workspace", &id]);
         assert!(o.status.success(), "{grace:?}: {:?}", text(&o));
     }
+}
+
+/// Issue 22, section 3: a credential Linear refused for good is shown by
+/// `list`, `inspect` and `doctor` with its code, time and the fix, and a
+/// new `setup` of the workspace clears it.
+#[test]
+fn a_dead_credential_is_shown_with_the_fix_until_setup_clears_it() {
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
+    env.server.set_faults(FaultsPatch { expires_in: Some(30), ..Default::default() });
+    let id = env.install();
+    assert!(env.server.revoke_grant(env.stored()["refresh_token"].as_str().unwrap()));
+    let o = env.run(&["token", "--workspace", &id]);
+    assert_eq!(o.status.code(), Some(7), "{:?}", text(&o));
+
+    let (out, _) = text(&env.run(&["list"]));
+    assert!(out.contains("reauthorization_required") && out.contains("invalid_grant"), "{out}");
+    assert!(out.contains("re-run `linear-oauth setup`"), "{out}");
+    let rows: serde_json::Value = serde_json::from_slice(&env.run(&["list", "--json"]).stdout).unwrap();
+    assert_eq!(rows[0]["status"], "reauthorization_required");
+    assert_eq!(rows[0]["status_reason"], "invalid_grant");
+    assert!(rows[0]["status_changed_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{rows}");
+    assert!(rows[0]["fix"].as_str().unwrap().contains("linear-oauth setup"), "{rows}");
+    let (out, _) = text(&env.run(&["inspect", "--workspace", &id]));
+    assert!(out.contains("status reauthorization_required") && out.contains("(invalid_grant) at "), "{out}");
+    assert!(out.contains("fix: re-run `linear-oauth setup`"), "{out}");
+    let o = env.run(&["--json", "doctor"]);
+    assert_eq!(o.status.code(), Some(16), "{:?}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let problem = report["problems"].as_array().unwrap().iter().find(|p| p["check"] == "registry").cloned();
+    let problem = problem.unwrap_or_else(|| panic!("no registry problem: {report}"));
+    assert!(problem["problem"].as_str().unwrap().contains("invalid_grant"), "{problem}");
+    assert!(problem["fix"].as_str().unwrap().contains("linear-oauth setup"), "{problem}");
+
+    env.server.set_faults(FaultsPatch { expires_in: Some(86_399), ..Default::default() });
+    assert_eq!(env.install(), id);
+    let rows: serde_json::Value = serde_json::from_slice(&env.run(&["list", "--json"]).stdout).unwrap();
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["status_reason"].as_str()), (Some("active"), None), "{rows}");
+    assert!(env.stored().get("reauthorization_required_at").is_none(), "the new install cleared the secret's mark");
+    for args in [["token", "--workspace", id.as_str()], ["token", "--secret", "bgagent-linear-oauth-testws"]] {
+        let o = env.run(&args);
+        assert!(o.status.success(), "{args:?}: {:?}", text(&o));
+    }
+    assert!(env.run(&["--json", "doctor"]).status.success());
 }

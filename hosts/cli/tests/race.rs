@@ -90,6 +90,7 @@ impl Fixture {
                 workspace_slug: slug.into(),
                 secret_id: secret_id.clone(),
                 status: "active".into(),
+                ..Default::default()
             })
             .unwrap();
         (workspace_id, secret_id)
@@ -235,4 +236,60 @@ fn killed_refresher_without_grace_is_a_typed_error_and_the_secret_survives() {
         assert_eq!(next.status.code(), Some(7), "{backend:?}: {}", String::from_utf8_lossy(&next.stderr));
         assert_eq!(f.backends().secrets.get(&secret_id).unwrap().unwrap().value, before, "{backend:?}: secret intact");
     }
+}
+
+/// Issue 22, section 3: once Linear refuses a refresh token for good, 16
+/// processes send exactly one token request between them (the one that
+/// finds out records it in the registry and the secret; the others, waiting
+/// on its lease or starting after, read the record), and a fresh process
+/// afterwards sends none, by workspace id or by secret id.
+fn dead_token_is_sent_once(backend: Backend) {
+    let f = Fixture::new(backend, GraceMode::None);
+    let (workspace_id, secret_id) = f.seed_expiring(&format!("dead{}", unique().replace('-', "x")));
+    assert!(f.server.revoke_grant(&f.stored_refresh_token(&secret_id)), "the grant ends at Linear");
+    f.server.set_faults(FaultsPatch { latency_ms: Some(50), ..Default::default() });
+    let before = f.server.counters().token_requests;
+    // Three in four by workspace id, the rest by secret id (the agents' path).
+    let children: Vec<Child> = (0..16)
+        .map(|i| {
+            let args =
+                if i % 4 == 3 { ["token", "--secret", &secret_id] } else { ["token", "--workspace", &workspace_id] };
+            f.cmd(&args).spawn().unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for o in &outs {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(7), "{backend:?}: reauthorization required: {err}");
+        assert!(err.contains("linear-oauth setup"), "{backend:?}: names the fix: {err}");
+    }
+    assert_eq!(f.server.counters().token_requests - before, 1, "{backend:?}: one token POST between 16 processes");
+
+    let row = f.backends().registry.get(&workspace_id).unwrap().unwrap();
+    assert_eq!(row.status, "reauthorization_required", "{backend:?}");
+    assert_eq!(row.status_reason.as_deref(), Some("invalid_grant"), "{backend:?}");
+    assert!(row.status_changed_at.as_deref().is_some_and(|t| t.ends_with('Z')), "{backend:?}: {row:?}");
+
+    // Fresh processes, with and without the hint cache.
+    let _ = std::fs::remove_dir_all(&f.cache);
+    for args in [
+        ["token", "--workspace", &workspace_id],
+        ["token", "--secret", &secret_id],
+        ["refresh", "--workspace", &workspace_id],
+        ["refresh", "--secret", &secret_id],
+    ] {
+        let o = f.cmd(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(7), "{backend:?} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(f.server.counters().token_requests - before, 1, "{backend:?}: a fresh process sends none");
+}
+
+#[test]
+fn a_dead_refresh_token_is_sent_once_by_16_processes_file_store() {
+    dead_token_is_sent_once(Backend::File);
+}
+
+#[test]
+fn a_dead_refresh_token_is_sent_once_by_16_processes_aws_store() {
+    dead_token_is_sent_once(Backend::Aws);
 }

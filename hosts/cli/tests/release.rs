@@ -176,6 +176,7 @@ fn the_cli_releases_its_lease_after_its_caller_has_the_token() {
         workspace_slug: slug.clone(),
         secret_id: secret_id.clone(),
         status: status.into(),
+        ..Default::default()
     };
     backends.registry.put(&row("active")).unwrap();
     let proxy = Proxy::start(&moto);

@@ -78,6 +78,9 @@ pub struct Installed {
     pub viewer_id: String,
     pub viewer_name: String,
     pub viewer_email: String,
+    /// The app user's id (the viewer, for an app-actor token), also stored
+    /// as `app_user_id`.
+    pub app_user_id: Option<String>,
     pub secret_id: String,
     pub scope: String,
     pub expires_at: String,
@@ -95,6 +98,7 @@ impl From<linear_oauth_host::Installed> for Installed {
             viewer_id: i.viewer_id,
             viewer_name: i.viewer_name,
             viewer_email: i.viewer_email,
+            app_user_id: i.app_user_id,
             secret_id: i.secret_id,
             scope: i.scope,
             expires_at: i.expires_at,

@@ -151,6 +151,9 @@ pub(crate) struct PyInstalled {
     viewer_id: String,
     viewer_name: String,
     viewer_email: String,
+    /// The app user's id (the viewer, for an app-actor token), also stored
+    /// as `app_user_id`.
+    app_user_id: Option<String>,
     secret_id: String,
     scope: String,
     expires_at: String,
@@ -168,6 +171,7 @@ impl From<host::Installed> for PyInstalled {
             viewer_id,
             viewer_name,
             viewer_email,
+            app_user_id,
             secret_id,
             scope,
             expires_at,
@@ -181,6 +185,7 @@ impl From<host::Installed> for PyInstalled {
             viewer_id,
             viewer_name,
             viewer_email,
+            app_user_id,
             secret_id,
             scope,
             expires_at,

@@ -131,6 +131,7 @@ fn seed(server: &Handle, body: &[u8]) -> Answer {
             workspace_slug: req.slug.clone().unwrap_or_default(),
             secret_id: secret_id.clone(),
             status: status.clone(),
+            ..Default::default()
         };
         backends.registry.put(&row).map_err(store_error)?;
     }

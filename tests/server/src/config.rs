@@ -366,6 +366,8 @@ pub struct Counters {
     pub faults_injected: u64,
     /// The `actor` parameter of the most recent authorize request.
     pub last_actor: Option<String>,
+    /// The `prompt` parameter of the most recent authorize request.
+    pub last_prompt: Option<String>,
 }
 
 /// A token pair minted directly by the admin API.

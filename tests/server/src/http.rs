@@ -226,6 +226,11 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
     st.counters.authorize += 1;
     let params = parse_params(query.as_bytes())?;
     st.counters.last_actor = params.get("actor").cloned();
+    // `prompt=consent` (https://linear.app/developers/oauth-2-0-authentication):
+    // shows the consent screen even when the browser session already
+    // authorized the app, for installing into several workspaces in a row.
+    // The consent screen is not emulated; the value is recorded.
+    st.counters.last_prompt = params.get("prompt").cloned();
     let param = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
 
     let client_id = param("client_id");
@@ -246,6 +251,15 @@ fn authorize(shared: &Shared, query: &str) -> Result<Resp, Resp> {
     let scope = normalize_scope(scope);
     if scope.is_empty() {
         return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "Missing scope"));
+    }
+    // Linear's agents page (https://linear.app/developers/agents): "integrations
+    // using the actor=app mode are not able to also request admin scope".
+    if param("actor") == "app" && scope.split(' ').any(|s| s == "admin") {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "The admin scope cannot be requested with actor=app",
+        ));
     }
     if param("response_type") != "code" {
         return Err(oauth_error(StatusCode::BAD_REQUEST, "unsupported_response_type", "response_type must be code"));

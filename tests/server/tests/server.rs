@@ -154,6 +154,28 @@ fn full_authorization_code_flow_with_pkce() {
 }
 
 #[test]
+fn authorize_takes_prompt_consent_and_refuses_admin_with_actor_app() {
+    let server = start();
+    let addr = server.addr();
+    let mut params = authorize_params();
+    params.push(("prompt", "consent"));
+    redirect_query(&authorize(addr, &params), DEFAULT_REDIRECT_URI);
+    assert_eq!(server.counters().last_prompt.as_deref(), Some("consent"));
+    authorize(addr, &authorize_params());
+    assert_eq!(server.counters().last_prompt, None);
+
+    // admin with actor=app: refused, no code issued.
+    let mut admin_app = authorize_params();
+    admin_app.retain(|(k, _)| *k != "scope");
+    admin_app.extend([("scope", "read admin"), ("actor", "app")]);
+    let d = authorize(addr, &admin_app).oauth_error(400, "invalid_scope");
+    assert!(d.contains("admin"), "{d}");
+    // admin without actor=app is fine.
+    admin_app.retain(|(k, _)| *k != "actor");
+    assert!(redirect_query(&authorize(addr, &admin_app), DEFAULT_REDIRECT_URI).contains_key("code"));
+}
+
+#[test]
 fn code_exchange_failures() {
     let server = start();
     let addr = server.addr();

@@ -44,6 +44,7 @@ pub struct Fake {
     pub puts: Cell<u32>,
     pub rows: RefCell<BTreeMap<String, Row>>,
     pub registry_reads: Cell<u32>,
+    pub registry_puts: Cell<u32>,
     pub leases: RefCell<BTreeMap<String, LeaseState>>,
     /// key -> (value, expires at)
     pub cache: RefCell<BTreeMap<String, (String, i64)>>,
@@ -126,6 +127,8 @@ impl Fake {
             workspace_slug: "acme".into(),
             secret_id: secret_id.into(),
             status: status.into(),
+            status_reason: None,
+            status_changed_at: None,
         };
         self.rows.borrow_mut().insert(workspace_id.to_owned(), row);
     }
@@ -204,6 +207,7 @@ impl Io for Fake {
         Ok(self.rows.borrow().get(workspace_id).cloned())
     }
     fn registry_put(&self, row: &Row) -> Result<(), String> {
+        self.registry_puts.set(self.registry_puts.get() + 1);
         self.rows.borrow_mut().insert(row.workspace_id.clone(), row.clone());
         Ok(())
     }

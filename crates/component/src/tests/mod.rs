@@ -126,8 +126,8 @@ fn invalid_grant_with_nothing_rotated_requires_reauthorization() {
     fake.answer_error(400, "invalid_grant");
     let e = resolve(&mut fake.call(), WS).unwrap_err();
     assert!(matches!(e, Error::ReauthorizationRequired(_)), "{e:?}");
-    assert_eq!((fake.post_count(), fake.puts.get()), (1, 0));
-    assert_eq!(fake.stored(SECRET).lineage(), "r1", "the secret stays as it was");
+    assert_eq!((fake.post_count(), fake.puts.get()), (1, 1), "one write: the mark");
+    assert_eq!(fake.stored(SECRET).lineage(), "r1", "the credential stays as it was");
     // A second invalid_grant after a rotation that was due again ends the same way.
     let fake = Fake::with_token("a1", "r1", DUE);
     fake.answer(|f| {
@@ -137,6 +137,69 @@ fn invalid_grant_with_nothing_rotated_requires_reauthorization() {
     fake.answer_error(400, "invalid_grant");
     assert!(matches!(resolve(&mut fake.call(), WS), Err(Error::ReauthorizationRequired(_))));
     assert_eq!(fake.post_count(), 2);
+}
+
+/// Issue 22, section 3: the refusal is recorded once, in the row (status,
+/// code, time) and in the secret, and nothing sends the dead token again:
+/// not this process, not a cold one, not by secret id.
+#[test]
+fn a_dead_refresh_token_is_recorded_once_and_never_sent_again() {
+    let fake = Fake::with_token("a1", "r1", DUE);
+    let (seen, seen_version) = (fake.stored(SECRET), stored_version(&fake));
+    fake.answer_error(400, "invalid_grant");
+    let e = resolve(&mut fake.call(), WS).unwrap_err();
+    assert!(matches!(&e, Error::ReauthorizationRequired(m) if m.contains("linear-oauth setup")), "{e:?}");
+    let row = fake.rows.borrow()[WS].clone();
+    let at = format_instant(fake::START_MS);
+    assert_eq!(row.status, "reauthorization_required");
+    assert_eq!(
+        (row.status_reason.as_deref(), row.status_changed_at.as_deref()),
+        (Some("invalid_grant"), Some(at.as_str()))
+    );
+    assert_eq!(fake.registry_puts.get(), 1);
+    let stored = fake.stored(SECRET);
+    assert_eq!(stored.reauthorization_required(), Some((at.as_str(), "invalid_grant")));
+    assert_eq!(stored.lineage(), "r1");
+    assert_eq!(lease_written(&fake), Some(stored_version(&fake)), "the mark's version goes to the next lease taker");
+
+    let dead = |r: Result<_, Error>| matches!(r, Err(Error::ReauthorizationRequired(m)) if m.contains("invalid_grant"));
+    // This process, again, by workspace and by secret.
+    assert!(dead(resolve(&mut fake.call(), WS)));
+    assert!(dead(resolve_secret(&mut fake.call(), SECRET)));
+    assert!(dead(force_refresh(&mut fake.call(), &Target::Secret(SECRET.into()))));
+    // A process that read the secret before the mark and waited for the lease.
+    assert!(dead(crate::refresh::refresh_single_flight(&mut fake.call(), SECRET, &seen, &seen_version)));
+    // A cold process, by workspace (even from a remembered row) and by secret.
+    for cold in [false, true] {
+        fake.cache.borrow_mut().clear();
+        fake.hints.borrow_mut().clear();
+        if cold {
+            remembered(&fake, SECRET);
+        }
+        assert!(dead(resolve(&mut fake.call(), WS)));
+        fake.cache.borrow_mut().clear();
+        assert!(dead(resolve_secret(&mut fake.call(), SECRET)));
+    }
+    assert_eq!(fake.post_count(), 1, "the dead token was sent once");
+    assert_eq!((fake.registry_puts.get(), fake.puts.get()), (1, 1), "recorded once");
+}
+
+#[test]
+fn a_revoked_row_is_not_marked_and_a_secret_without_a_row_is_marked_alone() {
+    // Revoke's probe: the row is already revoked and stays so; the secret too.
+    let fake = Fake::with_token("a1", "r1", DUE);
+    fake.put_row(WS, SECRET, "revoked");
+    fake.answer_error(400, "invalid_grant");
+    assert!(resolve_secret(&mut fake.call(), SECRET).is_err());
+    assert_eq!(fake.rows.borrow()[WS].status, "revoked");
+    assert_eq!((fake.stored(SECRET).reauthorization_required(), fake.puts.get()), (None, 0));
+    // No row for the secret: the secret alone is marked.
+    let fake = Fake::with_token("a1", "r1", DUE);
+    fake.rows.borrow_mut().clear();
+    fake.answer_error(400, "invalid_grant");
+    assert!(resolve_secret(&mut fake.call(), SECRET).is_err());
+    assert!(fake.stored(SECRET).reauthorization_required().is_some());
+    assert_eq!(fake.registry_puts.get(), 0);
 }
 
 #[test]
@@ -247,6 +310,8 @@ fn remembered(fake: &Fake, secret_id: &str) {
         workspace_slug: "acme".into(),
         secret_id: secret_id.into(),
         status: "active".into(),
+        status_reason: None,
+        status_changed_at: None,
     };
     fake.hints.borrow_mut().insert(known_key(WS), row_to_json(&row));
 }

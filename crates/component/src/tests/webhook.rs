@@ -112,6 +112,7 @@ fn app_revoked_marks_once_and_ignores_other_apps() {
 
     assert!(matches!(app_revoked(&fake.call(), WS, "client").unwrap(), AppRevokedOutcome::Revoked));
     assert_eq!(fake.rows.borrow()[WS].status, "revoked");
+    assert_eq!(fake.rows.borrow()[WS].status_reason.as_deref(), Some("app_revoked"));
     assert!(fake.stored(SECRET).revoked_at().is_some());
     assert_eq!(fake.puts.get(), puts + 1);
     // Nothing serves it any more, not even this process's cache.

@@ -30,6 +30,7 @@ pub fn seeded(server: &TestServer, issued_for_s: u64, expires_at: &str) -> (Back
             workspace_slug: "bench".into(),
             secret_id: SECRET.into(),
             status: "active".into(),
+            ..Default::default()
         })
         .unwrap();
     (backends, issued.access_token)

@@ -115,6 +115,22 @@ fn attr(item: &HashMap<String, AttributeValue>, k: &str) -> String {
     item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
 }
 
+fn opt_attr(item: &HashMap<String, AttributeValue>, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// A registry item as a row (`workspace_id` from the key or the caller).
+fn row_of(workspace_id: String, item: &HashMap<String, AttributeValue>) -> RegistryRow {
+    RegistryRow {
+        workspace_id,
+        workspace_slug: attr(item, "workspace_slug"),
+        secret_id: attr(item, "oauth_secret_arn"),
+        status: attr(item, "status"),
+        status_reason: opt_attr(item, "status_reason"),
+        status_changed_at: opt_attr(item, "status_changed_at"),
+    }
+}
+
 impl AwsBackend {
     /// Default credential chain and region; `AWS_ENDPOINT_URL` is honoured.
     pub fn open(registry_table: &str) -> Result<Self, Error> {
@@ -237,29 +253,42 @@ impl Registry for AwsBackend {
                 .send()
                 .await
                 .map_err(|e| store_err("get-item", e))?;
-            Ok(out.item().map(|item| RegistryRow {
-                workspace_id: workspace_id.to_owned(),
-                workspace_slug: attr(item, "workspace_slug"),
-                secret_id: attr(item, "oauth_secret_arn"),
-                status: attr(item, "status"),
-            }))
+            Ok(out.item().map(|item| row_of(workspace_id.to_owned(), item)))
         })
     }
 
     fn put(&self, row: &RegistryRow) -> Result<(), Error> {
         self.block(async {
-            self.ddb
+            // Other attributes of the item survive; the optional two are set
+            // or removed (an active row written by setup clears them).
+            let mut set = vec!["workspace_slug = :slug, oauth_secret_arn = :arn, #status = :status".to_owned()];
+            let mut remove = Vec::new();
+            let mut req = self
+                .ddb
                 .update_item()
                 .table_name(&self.table)
                 .key(KEY, s(&row.workspace_id))
-                .update_expression("SET workspace_slug = :slug, oauth_secret_arn = :arn, #status = :status")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":slug", s(&row.workspace_slug))
                 .expression_attribute_values(":arn", s(&row.secret_id))
-                .expression_attribute_values(":status", s(&row.status))
-                .send()
-                .await
-                .map_err(|e| store_err("update-item", e))?;
+                .expression_attribute_values(":status", s(&row.status));
+            for (name, placeholder, value) in [
+                ("status_reason", ":reason", &row.status_reason),
+                ("status_changed_at", ":changed", &row.status_changed_at),
+            ] {
+                match value {
+                    Some(v) => {
+                        set.push(format!("{name} = {placeholder}"));
+                        req = req.expression_attribute_values(placeholder, s(v));
+                    }
+                    None => remove.push(name),
+                }
+            }
+            let mut expression = format!("SET {}", set.join(", "));
+            if !remove.is_empty() {
+                expression += &format!(" REMOVE {}", remove.join(", "));
+            }
+            req.update_expression(expression).send().await.map_err(|e| store_err("update-item", e))?;
             Ok(())
         })
     }
@@ -280,12 +309,7 @@ impl Registry for AwsBackend {
                     .await
                     .map_err(|e| store_err("scan", e))?;
                 for item in out.items() {
-                    rows.push(RegistryRow {
-                        workspace_id: attr(item, KEY),
-                        workspace_slug: attr(item, "workspace_slug"),
-                        secret_id: attr(item, "oauth_secret_arn"),
-                        status: attr(item, "status"),
-                    });
+                    rows.push(row_of(attr(item, KEY), item));
                 }
                 start = out.last_evaluated_key().cloned();
                 if start.is_none() {

@@ -295,6 +295,8 @@ fn row_from(workspace_id: &str, v: &Value) -> RegistryRow {
         workspace_slug: field("workspace_slug"),
         secret_id: field("oauth_secret_arn"),
         status: field("status"),
+        status_reason: v.get("status_reason").and_then(Value::as_str).map(str::to_owned),
+        status_changed_at: v.get("status_changed_at").and_then(Value::as_str).map(str::to_owned),
     }
 }
 
@@ -389,6 +391,12 @@ impl Registry for FileBackend {
         obj.insert("workspace_slug".into(), row.workspace_slug.clone().into());
         obj.insert("oauth_secret_arn".into(), row.secret_id.clone().into());
         obj.insert("status".into(), row.status.clone().into());
+        for (k, v) in [("status_reason", &row.status_reason), ("status_changed_at", &row.status_changed_at)] {
+            match v {
+                Some(v) => obj.insert(k.into(), v.clone().into()),
+                None => obj.remove(k),
+            };
+        }
         let bytes = serde_json::to_vec_pretty(&rows).expect("JSON values serialize");
         Self::write_atomic(&self.registry_path(), &bytes)
     }
@@ -528,6 +536,22 @@ mod tests {
         let raw: Value = serde_json::from_slice(&fs::read(dir.join("registry.json")).unwrap()).unwrap();
         assert_eq!(raw["org"]["team"], "x");
         assert_eq!(raw["org"]["status"], "revoked");
+        // A dead credential's reason and time are kept; an active row clears them.
+        row.status = "reauthorization_required".into();
+        row.status_reason = Some("invalid_grant".into());
+        row.status_changed_at = Some("2026-01-01T00:00:00.000Z".into());
+        Registry::put(&b, &row).unwrap();
+        assert_eq!(Registry::get(&b, "org").unwrap().unwrap(), row);
+        Registry::put(
+            &b,
+            &RegistryRow { status: "active".into(), status_reason: None, status_changed_at: None, ..row },
+        )
+        .unwrap();
+        let raw: Value = serde_json::from_slice(&fs::read(dir.join("registry.json")).unwrap()).unwrap();
+        assert_eq!(
+            raw["org"],
+            serde_json::json!({"workspace_slug":"acme","oauth_secret_arn":"s","status":"active","team":"x"})
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -76,13 +76,20 @@ impl Default for SecretDeletion {
     }
 }
 
-/// One workspace in the registry (the DynamoDB item layout of the old tooling).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One workspace in the registry (the DynamoDB item layout of the old tooling,
+/// plus two optional attributes old readers ignore).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryRow {
     pub workspace_id: String,
     pub workspace_slug: String,
     pub secret_id: String,
     pub status: String,
+    /// Why the status is not `active`, where recorded: the OAuth error code
+    /// of a `reauthorization_required` row. Attribute `status_reason`.
+    pub status_reason: Option<String>,
+    /// When the status last changed, where recorded (ISO-8601 UTC).
+    /// Attribute `status_changed_at`.
+    pub status_changed_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

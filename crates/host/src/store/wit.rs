@@ -64,6 +64,8 @@ impl From<RegistryRow> for bindings::registry::Row {
             workspace_slug: r.workspace_slug,
             secret_id: r.secret_id,
             status: r.status,
+            status_reason: r.status_reason,
+            status_changed_at: r.status_changed_at,
         }
     }
 }
@@ -75,6 +77,8 @@ impl From<bindings::registry::Row> for RegistryRow {
             workspace_slug: r.workspace_slug,
             secret_id: r.secret_id,
             status: r.status,
+            status_reason: r.status_reason,
+            status_changed_at: r.status_changed_at,
         }
     }
 }

@@ -162,6 +162,7 @@ fn setup_writes_the_old_layout_and_resolvers_share_one_refresh() {
         redirect_uri: "http://localhost:8080/oauth/callback".into(),
         scopes: vec!["read write".into()],
         actor_app: true,
+        prompt_consent: true,
         secret_id: None,
     };
     let pending = r.begin_install(&params).unwrap();
@@ -183,7 +184,8 @@ fn setup_writes_the_old_layout_and_resolvers_share_one_refresh() {
     assert_eq!(row["status"].as_s().unwrap(), "active");
     let secret = rt.block_on(sm.get_secret_value().secret_id("bgagent-linear-oauth-testws").send()).unwrap();
     let v: serde_json::Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
-    assert_eq!(v.as_object().unwrap().len(), 11);
+    assert_eq!(v.as_object().unwrap().len(), 12, "the eleven fields and the app user's id");
+    assert_eq!(v["app_user_id"], installed.viewer_id.as_str());
 
     // Eight "processes" (separate resolvers) on the expiring token: one refresh.
     server.set_faults(FaultsPatch { expires_in: Some(86_399), latency_ms: Some(100), ..Default::default() });

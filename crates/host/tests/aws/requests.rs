@@ -257,6 +257,7 @@ fn remembered_row_cases(route: Route) {
         workspace_slug: s.secret_id.trim_start_matches("bgagent-linear-oauth-").into(),
         secret_id: s.secret_id.clone(),
         status: status.into(),
+        ..Default::default()
     };
     Registry::put(&*aws, &row(&a, "revoked")).unwrap();
     let posts = server.counters().token_requests;

@@ -56,6 +56,7 @@ pub fn seed(server: &TestServer, backends: &Backends, slug: &str, expires_in_s: 
             workspace_slug: slug.into(),
             secret_id: secret_id.clone(),
             status: "active".into(),
+            ..Default::default()
         })
         .unwrap();
     Seeded { workspace_id, secret_id, access: issued.access_token, refresh: issued.refresh_token }

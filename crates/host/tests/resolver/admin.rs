@@ -55,6 +55,7 @@ fn operator_actions_take_a_workspace_or_a_secret() {
         workspace_slug: "acme".into(),
         secret_id: s.secret_id.clone(),
         status: status.into(),
+        ..Default::default()
     };
 
     let by_ws = r.inspect(Target::Workspace(&s.workspace_id)).unwrap();

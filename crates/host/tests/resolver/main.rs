@@ -67,6 +67,7 @@ fn not_registered_revoked_and_unknown_status() {
                 workspace_slug: "acme".into(),
                 secret_id: s.secret_id.clone(),
                 status: status.into(),
+                ..Default::default()
             })
             .unwrap();
         r.invalidate(&s.workspace_id);
@@ -78,6 +79,7 @@ fn not_registered_revoked_and_unknown_status() {
             workspace_slug: "gone".into(),
             secret_id: "no-such-secret".into(),
             status: "active".into(),
+            ..Default::default()
         })
         .unwrap();
     // An unknown status is a warning that names it and the workspace.
@@ -112,6 +114,7 @@ fn a_warm_resolve_reads_the_row_before_refreshing_where_the_lease_cannot_check_i
         workspace_slug: "warm".into(),
         secret_id: secret_id.into(),
         status: status.into(),
+        ..Default::default()
     };
     b.registry.put(&row(&s.secret_id, "revoked")).unwrap();
     std::thread::sleep(ttl * 2);

@@ -95,12 +95,22 @@ fn invalid_grant_with_unchanged_token_requires_reauthorization_and_keeps_the_sec
     let sink = Arc::new(Captured::default());
     let r = resolver_with(&server, &b, Some(sink.clone()));
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
-    assert_eq!(b.secrets.get(&s.secret_id).unwrap().unwrap(), before, "store untouched");
-    // And it stays an error (no cached bogus state).
+    // The credential as it was, plus the mark that tells every process (issue 22).
+    let unmarked = || {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&b.secrets.get(&s.secret_id).unwrap().unwrap().value).unwrap();
+        let o = v.as_object_mut().unwrap();
+        assert_eq!(o.remove("reauthorization_required_error"), Some("invalid_grant".into()));
+        assert!(o.remove("reauthorization_required_at").is_some());
+        v
+    };
+    let before: serde_json::Value = serde_json::from_str(&before.value).unwrap();
+    assert_eq!(unmarked(), before, "store untouched but for the mark");
+    // And it stays an error (no cached bogus state), without another request.
     assert!(matches!(r.resolve(&s.workspace_id), Err(Error::ReauthorizationRequired(_))));
-    assert_eq!(b.secrets.get(&s.secret_id).unwrap().unwrap(), before, "never deleted or blanked");
+    assert_eq!(unmarked(), before, "never deleted or blanked");
     let c = server.counters();
-    assert_eq!((c.invalid_grant, c.token_refresh_ok), (2, 1), "only the competing spend succeeded");
+    assert_eq!((c.invalid_grant, c.token_refresh_ok), (1, 1), "only the competing spend succeeded; sent once");
     assert!(!events(&sink, LogLevel::Error, "installed again").is_empty(), "{}", sink.text());
 }
 
