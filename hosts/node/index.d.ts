@@ -14,6 +14,9 @@ export type ErrorCode =
   | 'STORE'
   | 'INVALID_INPUT'
   | 'AUTHORIZATION'
+  | 'WEBHOOK_SIGNATURE'
+  | 'WEBHOOK_STALE'
+  | 'WEBHOOK_MALFORMED'
   | 'INTERNAL'
 
 export declare const ERROR_CODES: readonly ErrorCode[]
@@ -119,6 +122,10 @@ export interface ResolverOptions {
   maxMemoryBytes?: number
   /** Most tokens a resolver keeps for its fast path (the oldest go first), and registry rows it remembers; default 10000. */
   cacheMaxEntries?: number
+  /** Secret holding the stack-wide webhook signing secret, for workspaces without their own (LINEAR_OAUTH_WEBHOOK_SECRET_ID). */
+  webhookSecretId?: string
+  /** How far a webhook's `webhookTimestamp` may be from now; default 60. */
+  webhookWindowSeconds?: number
   /** `'long-lived'` (a service: refreshes ahead in the background) or `'invocation'` (AWS Lambda: nothing that rotates or writes a credential runs after a call returns); unset: `'invocation'` when `AWS_LAMBDA_FUNCTION_NAME` or `AWS_LAMBDA_RUNTIME_API` is set, else `'long-lived'` (LINEAR_OAUTH_LIFETIME). */
   lifetime?: string
   /** Events below this level are dropped; default `info`. */
@@ -190,6 +197,21 @@ export declare class Resolver {
    * browser); resolves later fetch a new token instead of refreshing.
    */
   installClientCredentials(params: ClientCredentialsInstall): Promise<Installed>
+  /**
+   * Checks a Linear webhook delivery: `signature` (the `Linear-Signature`
+   * header) over the exact body, then the replay window.
+   */
+  verifyWebhook(body: Uint8Array | string, signature: string, deliveryId?: string | null): Promise<WebhookEvent>
+  /**
+   * `verifyWebhook`, then acts on lifecycle events (the app removed from a
+   * workspace marks it revoked); other events come back untouched.
+   */
+  handleWebhook(body: Uint8Array | string, signature: string, deliveryId?: string | null): Promise<WebhookEvent>
+  /**
+   * Stores a webhook signing secret: a workspace's own, or with no
+   * target the stack-wide one (`webhookSecretId`).
+   */
+  setWebhookSecret(value: string, target?: WebhookSecretTarget | undefined | null): Promise<void>
   /** Forgets everything cached about this workspace. */
   invalidate(workspaceId: string): void
 }
@@ -264,4 +286,37 @@ export interface RevokeOptions {
   purge?: boolean
   /** With `purge`: delete the secret even if Linear did not confirm. */
   force?: boolean
+}
+
+/**
+ * A verified Linear webhook delivery; `data` is the payload's `data` as JSON
+ * text, exactly as received (`JSON.parse` it).
+ */
+export interface WebhookEvent {
+  /** `Issue`, `Comment`, `OAuthApp`, ... */
+  type: string
+  action?: string
+  organizationId?: string
+  webhookId?: string
+  /** `oauthClientId`, on `OAuthApp` events. */
+  oauthClientId?: string
+  /** The `Linear-Delivery` header, when passed. */
+  deliveryId?: string
+  createdAt?: string
+  /** `webhookTimestamp`, Unix milliseconds. */
+  timestampMs: number
+  /** Whose signing secret matched: `workspace` or `stack`. */
+  matched: string
+  data: string
+  /**
+   * `handleWebhook` only: `revoked`, `already-revoked`, `other-app` or
+   * `not-registered`; absent for events it does not act on.
+   */
+  outcome?: string
+}
+
+/** Whose signing secret `setWebhookSecret` stores; neither: the stack-wide one. */
+export interface WebhookSecretTarget {
+  workspaceId?: string
+  secretId?: string
 }

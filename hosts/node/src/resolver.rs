@@ -160,7 +160,7 @@ impl Resolver {
     /// Checks a Linear webhook delivery: `signature` (the `Linear-Signature`
     /// header) over the exact body, then the replay window.
     #[napi(
-        ts_args_type = "body: Buffer | string, signature: string, deliveryId?: string | null",
+        ts_args_type = "body: Uint8Array | string, signature: string, deliveryId?: string | null",
         ts_return_type = "Promise<WebhookEvent>"
     )]
     pub fn verify_webhook(
@@ -175,7 +175,7 @@ impl Resolver {
     /// `verifyWebhook`, then acts on lifecycle events (the app removed from a
     /// workspace marks it revoked); other events come back untouched.
     #[napi(
-        ts_args_type = "body: Buffer | string, signature: string, deliveryId?: string | null",
+        ts_args_type = "body: Uint8Array | string, signature: string, deliveryId?: string | null",
         ts_return_type = "Promise<WebhookEvent>"
     )]
     pub fn handle_webhook(

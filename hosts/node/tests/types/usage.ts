@@ -13,6 +13,7 @@ import {
   type Logger,
   type LogRecord,
   type ResolverOptions,
+  type WebhookEvent,
 } from '../../index.js';
 
 const records: LogRecord[] = [];
@@ -35,6 +36,11 @@ async function use(): Promise<string> {
   const s: LinearOAuthToken = await r2.resolveSecret('secret');
   const f: LinearOAuthToken = await r.forceRefresh(s.secretId);
   r.invalidate(t.workspaceId);
+  const hook: WebhookEvent = await r.verifyWebhook(new Uint8Array(2), 'sig', 'delivery');
+  const handled: WebhookEvent = await r.handleWebhook('{}', 'sig');
+  const outcome: string | undefined = handled.outcome;
+  await r.setWebhookSecret('whsec', { workspaceId: hook.organizationId ?? 'org-1' });
+  console.log(hook.type, hook.matched, hook.data, hook.timestampMs, outcome);
   const when: string = f.expiresAt;
   const info: { compiledFallback: boolean; loadTimeMs: number } = loadInfo();
   try {
