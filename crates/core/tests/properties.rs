@@ -3,9 +3,10 @@
 //! not only the examples in the unit tests and the shared vectors.
 
 use linear_oauth_core::{
-    format_instant, freshness, normalize_scopes, parse_callback, parse_instant, parse_token_response, redact,
-    AccessToken, AuthorizeRequest, CallbackError, EndpointFailure, SchemaError, StoredToken, TokenResponse, FIELDS,
-    MAX_EXPIRES_IN_S, MAX_INSTANT_MS, MAX_TOKEN_LEN, MIN_INSTANT_MS,
+    claimed_organization, format_instant, freshness, normalize_scopes, parse_callback, parse_instant,
+    parse_token_response, redact, verify_webhook, AccessToken, AuthorizeRequest, CallbackError, EndpointFailure,
+    SchemaError, Signature, SigningSecret, StoredToken, TokenResponse, FIELDS, MAX_EXPIRES_IN_S, MAX_INSTANT_MS,
+    MAX_TOKEN_LEN, MIN_INSTANT_MS,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -144,6 +145,38 @@ fn secret() -> impl Strategy<Value = String> {
 
 proptest! {
     #![proptest_config(config())]
+
+    // ------------------------------------------------------------ webhooks
+
+    /// Any bytes and any header: a typed refusal or an event, never a panic,
+    /// and no message quoting the secret or the header.
+    #[test]
+    fn webhook_input_never_panics(body in prop::collection::vec(any::<u8>(), 0..300), header in ".{0,70}", key in secret()) {
+        let now = 1_800_000_000_000;
+        let _ = claimed_organization(&body);
+        if let Ok(sig) = Signature::parse(&header) {
+            if let Err(e) = verify_webhook(&body, &sig, &SigningSecret::new(key.clone()), "stack", now, 60_000) {
+                prop_assert!(!e.to_string().contains(&key));
+            }
+        } else if header.trim().len() > 8 {
+            prop_assert!(!Signature::parse(&header).unwrap_err().to_string().contains(header.trim()));
+        }
+    }
+
+    /// A body signed with the key verifies exactly as signed; one flipped byte never does.
+    #[test]
+    fn webhook_signature_binds_every_byte(data in json_value(), key in secret(), flip in any::<prop::sample::Index>()) {
+        let now = 1_800_000_000_000_i64;
+        let body = serde_json::json!({"type": "Issue", "webhookTimestamp": now, "data": data}).to_string().into_bytes();
+        let sig = Signature::parse(&Signature::sign(&body, key.as_bytes())).unwrap();
+        let secret = SigningSecret::new(key);
+        let e = verify_webhook(&body, &sig, &secret, "stack", now, 60_000).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Value>(&e.data).unwrap(), serde_json::from_slice::<Value>(&body).unwrap()["data"].clone());
+        let mut tampered = body.clone();
+        let i = flip.index(tampered.len());
+        tampered[i] ^= 0x20;
+        prop_assert!(verify_webhook(&tampered, &sig, &secret, "stack", now, 60_000).is_err());
+    }
 
     // ------------------------------------------------------- stored token
 
