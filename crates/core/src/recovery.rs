@@ -56,13 +56,17 @@ pub fn rotated_usable(tok: &StoredToken, now_ms: i64, threshold_ms: u64) -> Opti
 /// `current`. If that writer did not renew (same lineage: it changed other
 /// fields, or is an old-style writer putting the same grant back), our
 /// refresh goes on top of it, keeping its unknown fields; if it did renew or
-/// reinstall, theirs is newer and stays (`None`).
+/// reinstall, theirs is newer and stays (`None`). A client secret that writer
+/// changed (a rotation of the app's secret) stays too.
 pub fn merge_after_conflict(old: &StoredToken, new: &StoredToken, current: &StoredToken) -> Option<StoredToken> {
     if current.lineage() != old.lineage() {
         return None;
     }
     let mut merged = new.clone();
     merged.clone_extra_from(current);
+    if current.client_secret != old.client_secret {
+        merged.client_secret = current.client_secret.clone();
+    }
     Some(merged)
 }
 
