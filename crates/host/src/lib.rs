@@ -11,6 +11,7 @@ mod ctx;
 mod engine;
 mod error;
 mod files;
+pub mod fleet;
 pub mod hints;
 mod http;
 mod log;
@@ -24,6 +25,7 @@ mod types;
 mod webhook;
 
 pub use engine::LoadInfo;
+pub use fleet::{RotateMode, RotateOutcome, SweepOutcome};
 pub use error::{no_panic, Attr, Error, ErrorKind, Result, ERROR_KINDS};
 pub use hints::{FileHints, HintStore, MemoryHints};
 /// The registry status of a workspace whose credential Linear refused for good.
