@@ -78,9 +78,7 @@ impl Resolver {
     /// within `ahead`, under the usual lease and conditional write-back, and
     /// never waits for another refresher.
     pub fn sweep_one(&self, workspace_id: &str, ahead: Duration) -> Result<SweepOutcome> {
-        let o = self
-            .pool
-            .call(|i| i.api.linear_oauth_admin().call_sweep_one(&mut i.store, workspace_id, ms(ahead)))?;
+        let o = self.pool.call(|i| i.api.linear_oauth_admin().call_sweep_one(&mut i.store, workspace_id, ms(ahead)))?;
         Ok(match o {
             wit_admin::SweepOutcome::Refreshed(expires_at) => {
                 self.cache.forget(Scope { workspace: Some(workspace_id), secret: None });
@@ -138,8 +136,7 @@ pub struct Pace {
 
 impl Pace {
     pub fn new(rate_per_s: f64) -> Self {
-        let interval =
-            (rate_per_s.is_finite() && rate_per_s > 0.0).then(|| Duration::from_secs_f64(1.0 / rate_per_s));
+        let interval = (rate_per_s.is_finite() && rate_per_s > 0.0).then(|| Duration::from_secs_f64(1.0 / rate_per_s));
         Self { interval, next: Instant::now() }
     }
 
@@ -370,7 +367,9 @@ fn verify(r: &Resolver, rows: &[RegistryRow], new_secret: &SecretString, client_
         }
     }
     Err(Error::InvalidInput(if tried.is_empty() {
-        format!("no active workspace of client id {client_id} to verify the new client secret with; nothing was written")
+        format!(
+            "no active workspace of client id {client_id} to verify the new client secret with; nothing was written"
+        )
     } else {
         format!(
             "the new client secret of client id {client_id} could not be verified with a token renewal (tried {}); \

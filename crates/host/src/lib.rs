@@ -25,8 +25,8 @@ mod types;
 mod webhook;
 
 pub use engine::LoadInfo;
-pub use fleet::{RotateMode, RotateOutcome, SweepOutcome};
 pub use error::{no_panic, Attr, Error, ErrorKind, Result, ERROR_KINDS};
+pub use fleet::{RotateMode, RotateOutcome, SweepOutcome};
 pub use hints::{FileHints, HintStore, MemoryHints};
 /// The registry status of a workspace whose credential Linear refused for good.
 pub use linear_oauth_core::REAUTHORIZATION_REQUIRED;

@@ -128,7 +128,11 @@ pub(crate) fn sweep(r: &Resolver, a: &SweepArgs, json_out: bool) -> Result<(), C
             s.dead.len(),
             s.inactive,
             s.failed.len(),
-            if s.not_reached > 0 { format!(", {} not reached (--limit; run again)", s.not_reached) } else { String::new() }
+            if s.not_reached > 0 {
+                format!(", {} not reached (--limit; run again)", s.not_reached)
+            } else {
+                String::new()
+            }
         );
         for (w, code) in &s.dead {
             println!("  dead {w}: Linear refused its credential ({code}); re-run `linear-oauth setup` for it");
@@ -145,12 +149,8 @@ pub(crate) fn sweep(r: &Resolver, a: &SweepArgs, json_out: bool) -> Result<(), C
 pub(crate) fn rotate(r: &Resolver, a: &RotateArgs, json_out: bool) -> Result<(), CliError> {
     let from_stdin = a.client_secret_stdin || !std::io::IsTerminal::is_terminal(&std::io::stdin());
     let secret = read_secret("the new client secret", from_stdin, "pipe it on stdin or run in a terminal")?;
-    let o = RotateOptions {
-        client_id: a.client_id.clone(),
-        dry_run: a.dry_run,
-        rate: check_rate(a.rate)?,
-        limit: a.limit,
-    };
+    let o =
+        RotateOptions { client_id: a.client_id.clone(), dry_run: a.dry_run, rate: check_rate(a.rate)?, limit: a.limit };
     let verbose = !json_out && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let s = fleet::rotate_client_secret(r, &secret.into(), &o, |row, outcome| {
         if verbose && !matches!(outcome, Ok(RotateOutcome::OtherClient(_))) {
@@ -186,7 +186,11 @@ pub(crate) fn rotate(r: &Resolver, a: &RotateArgs, json_out: bool) -> Result<(),
             s.already,
             s.other_client,
             s.failed.len(),
-            if s.not_reached > 0 { format!(", {} not reached (--limit; run again)", s.not_reached) } else { String::new() }
+            if s.not_reached > 0 {
+                format!(", {} not reached (--limit; run again)", s.not_reached)
+            } else {
+                String::new()
+            }
         );
         print_failures(&s.failed);
     }
