@@ -63,7 +63,7 @@ fn parse_window(s: &str) -> Result<Duration, String> {
         "d" => n * 86_400.0,
         _ => return Err(format!("unknown unit {unit:?} in {s:?}: use s, m, h or d")),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 30.0 * 86_400.0 {
+    if !secs.is_finite() || !(0.0..=30.0 * 86_400.0).contains(&secs) {
         return Err(format!("{s:?} is out of range (0 to 30 days)"));
     }
     Ok(Duration::from_secs_f64(secs))

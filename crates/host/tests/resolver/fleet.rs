@@ -69,7 +69,7 @@ fn a_sweep_refreshes_what_expires_within_the_window_and_a_rerun_after_a_crash_do
         assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "untouched");
     }
     // The one-workspace step, and a dead credential with its code.
-    server.revoke_grant(&stored(&b, &due[0].secret_id)["refresh_token"].as_str().unwrap().to_owned());
+    server.revoke_grant(stored(&b, &due[0].secret_id)["refresh_token"].as_str().unwrap());
     assert!(
         matches!(r.sweep_one(&due[0].workspace_id, Duration::from_secs(86_400)), Ok(SweepOutcome::Dead { code }) if code == "invalid_grant")
     );
