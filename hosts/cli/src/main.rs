@@ -221,7 +221,13 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
             false => SecretDeletion::window(*recovery_window_days)?,
         };
     }
-    let r = releases.resolver(o)?;
+    let r = match &cli.command {
+        // A long walk over the fleet: each lease goes back as its refresh
+        // ends, not when the command exits (other refreshers would find
+        // hours-old leases, and the held list would grow with the fleet).
+        Command::Sweep(_) | Command::RotateClientSecret(_) => Resolver::new(o)?,
+        _ => releases.resolver(o)?,
+    };
     match &cli.command {
         Command::Token { target: t, unauthorized } => {
             let tok = match (&t.workspace, &t.secret) {

@@ -181,6 +181,13 @@ fn sweep_killed_and_rerun(backend: Backend) {
         assert!(f.server.access_token_live(tok["access_token"].as_str().unwrap()));
     }
     assert_eq!(f.stored(&fresh.1)["updated_at"], "2026-01-01T00:00:00.000Z", "fresh untouched");
+    // Every lease went back as its refresh ended (not at some later hand-off).
+    for (_, secret_id) in &due {
+        let key = format!("refresh:{secret_id}");
+        let grant = f.backends().registry.try_lease(&key, "checker", Duration::from_secs(1), "{}").unwrap();
+        assert!(grant.acquired, "{backend:?}: the lease of {secret_id} is free");
+        f.backends().registry.release_lease(&key, "checker").unwrap();
+    }
     // A third run finds everything fresh and sends nothing.
     let before = f.server.counters().token_requests;
     let s = json_of(&f.run(&["sweep", "--rate", "0", "--json"]));
