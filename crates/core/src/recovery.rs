@@ -139,6 +139,23 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_write_back_keeps_a_client_secret_rotated_meanwhile() {
+        let now = 1_000_000_000;
+        let old = token("r1", now + 30_000);
+        let new = token("r2", now + 86_400_000);
+        let mut rotated = old.clone();
+        rotated.client_secret = crate::ClientSecret::new("rotated");
+        let merged = merge_after_conflict(&old, &new, &rotated).expect("same grant");
+        assert_eq!((merged.lineage(), merged.client_secret.secret()), ("r2", "rotated"));
+        // A refresh that itself carries a new secret (a verification) keeps it
+        // over an unchanged one.
+        let mut verified = new.clone();
+        verified.client_secret = crate::ClientSecret::new("verified");
+        let merged = merge_after_conflict(&old, &verified, &old).expect("same grant");
+        assert_eq!(merged.client_secret.secret(), "verified");
+    }
+
+    #[test]
     fn decisions() {
         let now = 1_000_000_000;
         assert_eq!(after_invalid_grant("r1", &token("r1", now + 86_400_000), now, 60_000), Recovery::Reauthorize);
