@@ -1,6 +1,8 @@
 //! One host call's state, handed down every stage of the resolver by `&mut`:
 //! what a function reads or changes shows in its signature.
 
+use linear_oauth_core::ClientSecret;
+
 use crate::exports::linear::oauth::resolver::Settings;
 use crate::io::Io;
 use crate::linear::oauth::log::Level;
@@ -37,13 +39,41 @@ pub(crate) struct Call<'a> {
     /// mid-refresh: that holder may hold the rotated pair, so an
     /// `invalid_grant` now does not prove the grant dead and is not recorded.
     pub took_over: bool,
+    /// Renew with this client secret instead of the stored one, and store
+    /// it with the renewed token (`set-client-secret`'s verification). A
+    /// refusal is then about this secret: nothing is recorded against the
+    /// stored credential.
+    pub client_secret: Option<ClientSecret>,
+    /// Do not wait for another holder's lease (the sweeper): give up at once
+    /// and set `lease_busy`.
+    pub no_wait: bool,
+    /// With `no_wait`: the refresh did not start because another refresher
+    /// held the lease (or this process's lock).
+    pub lease_busy: bool,
+    /// This call's own request renewed the token and its write-back returned.
+    pub renewed_here: bool,
+    /// The OAuth error code this call recorded (or found) the credential dead with.
+    pub dead_code: Option<&'static str>,
 }
 
 impl<'a> Call<'a> {
     /// A host call that starts now.
     pub fn start(io: &'a dyn Io, s: Settings) -> Self {
         let started_ms = io.now_ms();
-        Self { io, s, started_ms, force: false, row_check: None, written: None, took_over: false }
+        Self {
+            io,
+            s,
+            started_ms,
+            force: false,
+            row_check: None,
+            written: None,
+            took_over: false,
+            client_secret: None,
+            no_wait: false,
+            lease_busy: false,
+            renewed_here: false,
+            dead_code: None,
+        }
     }
 
     pub fn now(&self) -> i64 {

@@ -109,6 +109,10 @@ pub(crate) fn acquire(
         if grant.acquired {
             return Ok(ours(current, &version, asked));
         }
+        if cx.no_wait {
+            cx.lease_busy = true;
+            return Err(Error::Transport(format!("another process is refreshing {secret_id}; not waiting")));
+        }
         let now = cx.now();
         if now >= wait_until {
             let waited = u64::try_from(now - started).unwrap_or(0);

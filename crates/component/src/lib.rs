@@ -7,6 +7,7 @@
 mod admin;
 mod cache;
 mod call;
+mod fleet;
 mod health;
 mod http;
 mod install;
@@ -100,6 +101,17 @@ impl admin_api::Guest for Component {
     }
     fn revoke(workspace_id: String, purge: bool, force: bool) -> Result<admin_api::Revocation, Error> {
         admin::revoke(&workspace_id, purge, force)
+    }
+    fn sweep_one(workspace_id: String, ahead_ms: u64) -> Result<admin_api::SweepOutcome, Error> {
+        fleet::sweep_one(&mut call(), &workspace_id, ahead_ms)
+    }
+    fn set_client_secret(
+        workspace_id: String,
+        client_id: String,
+        new_secret: String,
+        mode: admin_api::RotateMode,
+    ) -> Result<admin_api::RotateOutcome, Error> {
+        fleet::set_client_secret(&mut call(), &workspace_id, &client_id, &new_secret, mode)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Renewing a token: single flight per process, the lease across processes,
 //! then one request with invalid_grant recovery and the write-back.
 
-use linear_oauth_core::{after_invalid_grant, request_slack_ms, Recovery, StoredToken};
+use linear_oauth_core::{after_invalid_grant, request_slack_ms, Recovery, StoredToken, TokenResponse};
 
 use crate::cache::{cache_token, cached_token, invalidate_secret};
 use crate::call::Call;
@@ -47,7 +47,9 @@ pub(crate) fn refresh_single_flight(
     // time for a refresh of our own to fit the call.
     let wait_until =
         linear_oauth_core::wait_deadline(cx.now(), cx.s.lease_wait_ms, cx.call_end(), cx.s.http_timeout_ms);
-    if !cx.io.lock(&key, u64::try_from(wait_until.saturating_sub(cx.now())).unwrap_or(0)) {
+    let wait_ms = if cx.no_wait { 0 } else { u64::try_from(wait_until.saturating_sub(cx.now())).unwrap_or(0) };
+    if !cx.io.lock(&key, wait_ms) {
+        cx.lease_busy = cx.no_wait;
         return Err(Error::Transport(format!("timed out waiting for this process's refresh of {secret_id}")));
     }
     let _guard = LockGuard { io: cx.io, key: key.clone() };
@@ -105,10 +107,19 @@ fn refresh_now(
 ) -> Result<ResolvedToken, Error> {
     let end = lease_end_ms.min(cx.call_end());
     match post_refresh(cx, &tok, end) {
-        Ok(resp) => write_back(cx, secret_id, &tok, &tok.refreshed(&resp, cx.now()), version),
+        Ok(resp) => write_back(cx, secret_id, &tok, &renewed(cx, &tok, &resp), version),
         Err(RefreshFailure::InvalidGrant) => recover(cx, secret_id, &tok, end),
         Err(f) => not_renewed(cx, secret_id, &tok, version, f),
     }
+}
+
+/// `tok` renewed by `resp`, holding the client secret the request used.
+fn renewed(cx: &Call<'_>, tok: &StoredToken, resp: &TokenResponse) -> StoredToken {
+    let mut new = tok.refreshed(resp, cx.now());
+    if let Some(secret) = &cx.client_secret {
+        new.client_secret = secret.clone();
+    }
+    new
 }
 
 /// Linear refused the refresh token: core's `after_invalid_grant` decides,
@@ -135,7 +146,7 @@ fn recover(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken, end: i64) -> R
             serve_through_outage(cx, secret_id, &reread, e)
         }
         Recovery::RefreshAgain => match post_refresh(cx, &reread, end) {
-            Ok(resp) => write_back(cx, secret_id, &reread, &reread.refreshed(&resp, cx.now()), &version),
+            Ok(resp) => write_back(cx, secret_id, &reread, &renewed(cx, &reread, &resp), &version),
             Err(f) => not_renewed(cx, secret_id, &reread, &version, f),
         },
         Recovery::Reauthorize => Err(reauthorize(cx, secret_id, &reread, &version, "invalid_grant")),
@@ -160,6 +171,7 @@ fn not_renewed(
         // Linear refused the stored client secret of a client-credentials token.
         RefreshFailure::Other(e @ Error::ReauthorizationRequired(_)) => {
             invalidate_secret(cx.io, secret_id, &tok.workspace_id);
+            cx.dead_code = Some("invalid_client");
             cx.written = record_dead(cx, secret_id, tok, version, "invalid_client");
             Err(e)
         }
@@ -179,9 +191,17 @@ fn not_renewed(
 /// Linear refused `tok` (read at `version`) after the re-read: recorded
 /// for every process (see `health`), the version written handed to the
 /// lease release.
-fn reauthorize(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken, version: &str, code: &str) -> Error {
+fn reauthorize(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken, version: &str, code: &'static str) -> Error {
     let workspace_id = &tok.workspace_id;
     invalidate_secret(cx.io, secret_id, workspace_id);
+    if cx.client_secret.is_some() {
+        // A verification of a new client secret proves nothing about the
+        // stored credential: nothing recorded.
+        return Error::ReauthorizationRequired(format!(
+            "Linear refused the refresh token of workspace {workspace_id} ({code}) while verifying a client secret"
+        ));
+    }
+    cx.dead_code = Some(code);
     cx.log(
         Level::Error,
         "refresh token is spent or revoked; the workspace must be installed again",

@@ -68,9 +68,10 @@ fn post_refresh_once(cx: &Call<'_>, tok: &StoredToken) -> Result<TokenResponse, 
     // authorization-code token, a new client_credentials fetch for a
     // client-credentials one (no refresh token; the new token ends the old
     // one everywhere).
+    let client_secret = cx.client_secret.as_ref().unwrap_or(&tok.client_secret);
     let body = match (tok.grant(), &tok.refresh_token) {
-        (Grant::AuthorizationCode, Some(refresh)) => refresh_form(refresh, &tok.client_id, &tok.client_secret),
-        (Grant::ClientCredentials, _) => client_credentials_form(&tok.scope, &tok.client_id, &tok.client_secret),
+        (Grant::AuthorizationCode, Some(refresh)) => refresh_form(refresh, &tok.client_id, client_secret),
+        (Grant::ClientCredentials, _) => client_credentials_form(&tok.scope, &tok.client_id, client_secret),
         (Grant::AuthorizationCode, None) => unreachable!("parse requires a refresh token for this grant"),
     };
     let resp = cx
@@ -91,18 +92,22 @@ fn post_refresh_once(cx: &Call<'_>, tok: &StoredToken) -> Result<TokenResponse, 
         if tok.grant() == Grant::AuthorizationCode && f.is_invalid_grant() {
             return Sent::InvalidGrant;
         }
-        let secrets = [tok.lineage(), tok.client_secret.secret(), tok.access_token.secret()];
+        let secrets = [tok.lineage(), tok.client_secret.secret(), client_secret.secret(), tok.access_token.secret()];
         let refused_client = matches!(&f, EndpointFailure::Error { code: Some(c), .. } if c == "invalid_client");
         let mut error = match tok.grant() {
             Grant::AuthorizationCode => endpoint_error(f, &secrets),
             // Linear refuses the stored client secret (rotated in the app's
             // settings, which also ended the token): nothing stored can get
             // another token, so the workspace must be set up again.
-            Grant::ClientCredentials if refused_client => Error::ReauthorizationRequired(format!(
-                "Linear refused the stored client credentials of workspace {} (invalid_client; was the client \
+            // (A secret being verified is not the stored one: its refusal
+            // is the endpoint's answer, and says nothing about the stored one.)
+            Grant::ClientCredentials if refused_client && cx.client_secret.is_none() => {
+                Error::ReauthorizationRequired(format!(
+                    "Linear refused the stored client credentials of workspace {} (invalid_client; was the client \
                  secret rotated?); run `linear-oauth setup --client-credentials` again with the current secret",
-                tok.workspace_id
-            )),
+                    tok.workspace_id
+                ))
+            }
             Grant::ClientCredentials => client_credentials_error(f, &secrets),
         };
         if let Error::TokenEndpoint(e) = &mut error {

@@ -30,6 +30,7 @@ pub(crate) fn write_back(
     let fields = [("workspace_id", new.workspace_id.as_str()), ("secret_id", secret_id)];
     match result {
         Ok(()) => {
+            cx.renewed_here = true;
             cache_token(cx, secret_id, new);
             cx.log(
                 Level::Info,

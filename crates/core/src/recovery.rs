@@ -56,13 +56,17 @@ pub fn rotated_usable(tok: &StoredToken, now_ms: i64, threshold_ms: u64) -> Opti
 /// `current`. If that writer did not renew (same lineage: it changed other
 /// fields, or is an old-style writer putting the same grant back), our
 /// refresh goes on top of it, keeping its unknown fields; if it did renew or
-/// reinstall, theirs is newer and stays (`None`).
+/// reinstall, theirs is newer and stays (`None`). A client secret that writer
+/// changed (a rotation of the app's secret) stays too.
 pub fn merge_after_conflict(old: &StoredToken, new: &StoredToken, current: &StoredToken) -> Option<StoredToken> {
     if current.lineage() != old.lineage() {
         return None;
     }
     let mut merged = new.clone();
     merged.clone_extra_from(current);
+    if current.client_secret != old.client_secret {
+        merged.client_secret = current.client_secret.clone();
+    }
     Some(merged)
 }
 
@@ -132,6 +136,23 @@ mod tests {
         assert_eq!(merged.extra()["note"], "theirs");
         // Somebody renewed or reinstalled: theirs stays.
         assert_eq!(merge_after_conflict(&old, &new, &token("r9", now + 86_400_000)), None);
+    }
+
+    #[test]
+    fn a_lost_write_back_keeps_a_client_secret_rotated_meanwhile() {
+        let now = 1_000_000_000;
+        let old = token("r1", now + 30_000);
+        let new = token("r2", now + 86_400_000);
+        let mut rotated = old.clone();
+        rotated.client_secret = crate::ClientSecret::new("rotated");
+        let merged = merge_after_conflict(&old, &new, &rotated).expect("same grant");
+        assert_eq!((merged.lineage(), merged.client_secret.secret()), ("r2", "rotated"));
+        // A refresh that itself carries a new secret (a verification) keeps it
+        // over an unchanged one.
+        let mut verified = new.clone();
+        verified.client_secret = crate::ClientSecret::new("verified");
+        let merged = merge_after_conflict(&old, &verified, &old).expect("same grant");
+        assert_eq!(merged.client_secret.secret(), "verified");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod ctx;
 mod engine;
 mod error;
 mod files;
+pub mod fleet;
 pub mod hints;
 mod http;
 mod log;
@@ -25,6 +26,7 @@ mod webhook;
 
 pub use engine::LoadInfo;
 pub use error::{no_panic, Attr, Error, ErrorKind, Result, ERROR_KINDS};
+pub use fleet::{RotateMode, RotateOutcome, SweepOutcome};
 pub use hints::{FileHints, HintStore, MemoryHints};
 /// The registry status of a workspace whose credential Linear refused for good.
 pub use linear_oauth_core::REAUTHORIZATION_REQUIRED;

@@ -5,6 +5,7 @@
 mod callback;
 mod doctor;
 mod error;
+mod fleet;
 mod release;
 mod settings;
 mod setup;
@@ -90,6 +91,15 @@ enum Command {
     },
     /// Registered workspaces and their status.
     List,
+    /// Refresh every active workspace whose token expires within --ahead
+    /// (same lease and conditional write-back as any refresh), at a bounded,
+    /// jittered rate; resumable (a re-run skips what is fresh). Exit 20 when
+    /// some workspaces failed.
+    Sweep(fleet::SweepArgs),
+    /// Store a Linear app's new client secret in every stored token of that
+    /// client id, after proving it at Linear with one token renewal;
+    /// resumable, with --dry-run. Exit 20 when some workspaces failed.
+    RotateClientSecret(fleet::RotateArgs),
     /// Check this installation: component load, store permissions, registry, reaching Linear.
     Doctor,
     /// Linear webhooks: signing secrets, verifying and handling deliveries.
@@ -211,7 +221,13 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
             false => SecretDeletion::window(*recovery_window_days)?,
         };
     }
-    let r = releases.resolver(o)?;
+    let r = match &cli.command {
+        // A long walk over the fleet: each lease goes back as its refresh
+        // ends, not when the command exits (other refreshers would find
+        // hours-old leases, and the held list would grow with the fleet).
+        Command::Sweep(_) | Command::RotateClientSecret(_) => Resolver::new(o)?,
+        _ => releases.resolver(o)?,
+    };
     match &cli.command {
         Command::Token { target: t, unauthorized } => {
             let tok = match (&t.workspace, &t.secret) {
@@ -245,6 +261,8 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         }
         Command::Revoke { workspace, purge, force, .. } => return revoke(cli, &r, workspace, *purge, *force),
         Command::Webhook(w) => webhook::run(&r, w, cli.json)?,
+        Command::Sweep(a) => fleet::sweep(&r, a, cli.json)?,
+        Command::RotateClientSecret(a) => fleet::rotate(&r, a, cli.json)?,
         Command::List => {
             let rows = r.backends().registry.list()?;
             if cli.json {

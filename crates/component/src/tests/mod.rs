@@ -3,6 +3,7 @@
 //! suites (crates/host/tests, Python, Node) run the same code as wasm.
 
 mod fake;
+mod fleet;
 mod webhook;
 
 use fake::{error_answer, token_answer, Fake, MINUTE, SECRET, WS};

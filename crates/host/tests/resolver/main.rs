@@ -3,6 +3,7 @@
 mod admin;
 #[path = "../common/mod.rs"]
 mod common;
+mod fleet;
 mod refresh;
 mod webhook;
 
