@@ -7,13 +7,14 @@ use std::time::Duration;
 use linear_oauth_host::{Error, ERROR_KINDS};
 
 /// The exit codes the CLI adds to the host's error kinds.
-const CLI_EXIT_CODES: [(u8, &str); 6] = [
+const CLI_EXIT_CODES: [(u8, &str); 7] = [
     (0, "success"),
     (2, "usage"),
     (13, "timed out waiting for the browser"),
     (14, "smoke test failed"),
     (15, "revoke not confirmed by Linear"),
     (16, "doctor found problems"),
+    (18, "import: a line failed; export: a row left out"),
 ];
 
 /// `--help`'s list of exit codes: the host's error kinds and the CLI's own,
@@ -54,6 +55,8 @@ pub enum CliError {
         outcome: &'static str,
         detail: String,
     },
+    /// `import` had failed lines, or `export` left rows out (each already reported).
+    Bulk(String),
 }
 
 impl From<Error> for CliError {
@@ -77,6 +80,7 @@ impl CliError {
             Self::Smoke(_) => 14,
             Self::Doctor(_) => 16,
             Self::RevokeNotConfirmed { .. } => 15,
+            Self::Bulk(_) => 18,
         }
     }
 
@@ -88,6 +92,7 @@ impl CliError {
             Self::Smoke(_) => "SMOKE",
             Self::Doctor(_) => "DOCTOR",
             Self::RevokeNotConfirmed { .. } => "REVOKE_NOT_CONFIRMED",
+            Self::Bulk(_) => "BULK_INCOMPLETE",
         }
     }
 
@@ -95,7 +100,7 @@ impl CliError {
         match self {
             Self::Lib(e) => e.to_string(),
             Self::Timeout(d) => format!("no authorization callback arrived within {} s", d.as_secs_f64()),
-            Self::Io(m) | Self::Smoke(m) => m.clone(),
+            Self::Io(m) | Self::Smoke(m) | Self::Bulk(m) => m.clone(),
             Self::Doctor(n) => format!("doctor found {n} problem(s); see the fixes above"),
             Self::RevokeNotConfirmed { outcome, detail } => {
                 format!("the workspace is marked revoked here, but Linear did not confirm the grant ended ({outcome}: {detail})")
@@ -133,6 +138,7 @@ impl CliError {
             Self::Io(_) => "check the terminal, files and ports involved",
             Self::Smoke(_) => "run with --verbose to see the component's log",
             Self::Doctor(_) => return None,
+            Self::Bulk(_) => "fix what the lines above name and run the same command again (it skips what is done)",
             Self::RevokeNotConfirmed { outcome, .. } => {
                 let retry =
                     if *outcome == "failed" { "retry `linear-oauth revoke` when Linear is reachable, or " } else { "" };
