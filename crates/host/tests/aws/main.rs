@@ -4,6 +4,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod bulk;
 mod old_layout;
 mod requests;
 

@@ -211,14 +211,14 @@ pub fn shapes_extras_and_status(b: &Backends) {
     let mut extra = token(1, T1);
     extra["webhook_signing_secret"] = json!("whsec");
     extra["future"] = json!({"nested": [1, 2]});
-    let wrapped = json!({"secret_id": "arn:custom/ws-2", "token": token(2, T1)});
+    let wrapped = json!({"secret_id": "custom/ws-2", "token": token(2, T1)});
     let wrapped_no_id = json!({"token": token(3, T1), "status": "revoked", "status_changed_at": T1});
     let (s, _) = import(b, &lines(&[extra.clone(), wrapped, wrapped_no_id]));
     assert_eq!(s.imported, 3);
     assert_eq!(stored(b, &format!("{PREFIX}ws-0001")), extra);
-    assert_eq!(stored(b, "arn:custom/ws-2"), token(2, T1));
+    assert_eq!(stored(b, "custom/ws-2"), token(2, T1));
     let row = |ws: &str| b.registry.get(ws).unwrap().expect("row");
-    assert_eq!(row("org-2").secret_id, "arn:custom/ws-2");
+    assert_eq!(row("org-2").secret_id, "custom/ws-2");
     assert_eq!(row("org-2").status, "active");
     assert_eq!(row("org-3").secret_id, format!("{PREFIX}ws-0003"));
     assert_eq!((row("org-3").status.as_str(), row("org-3").status_changed_at.as_deref()), ("revoked", Some(T1)));
