@@ -44,8 +44,12 @@ use crate::Error;
 pub const DEFAULT_AWS_WRITE_RATE: f64 = 20.0;
 /// Threads writing secrets at once (and reading them, for export).
 pub const DEFAULT_CONCURRENCY: usize = 16;
-/// Lines per batch: one registry write per batch.
+/// Lines per batch: one registry write per batch. A batch grows with the
+/// registry (a quarter of its rows, up to [`MAX_BATCH_LINES`]), so a store
+/// whose row write rewrites every row (the file store's `registry.json`)
+/// rewrites it a few times per import, not once per 512 lines.
 const BATCH_LINES: usize = 512;
+const MAX_BATCH_LINES: usize = 16_384;
 /// The status a new row gets.
 const ACTIVE: &str = "active";
 /// A line longer than this is refused without parsing (a stored token is
@@ -463,7 +467,8 @@ pub fn import_lines(
     let mut eof = false;
     while !eof {
         let mut batch: Vec<Result<Item, LineReport>> = Vec::new();
-        while batch.len() < BATCH_LINES {
+        let batch_lines = (rows.len() / 4).clamp(BATCH_LINES, MAX_BATCH_LINES);
+        while batch.len() < batch_lines {
             buf.clear();
             let n = input
                 .read_until(b'\n', &mut buf)
