@@ -356,30 +356,29 @@ fn parse_line(line: usize, bytes: &[u8], prefix: &str) -> Result<Item, LineRepor
 /// Writes one line's secret unless the store has it already or has a newer one.
 fn write_secret(b: &Backends, item: &Item, bucket: Option<&TokenBucket>) -> Result<SecretStep, Error> {
     for _ in 0..3 {
-        let expected = match b.secrets.get(&item.secret_id)? {
-            None => None,
-            Some(current) => {
-                if serde_json::from_str::<Value>(&current.value).ok().as_ref() == Some(&item.parsed) {
-                    return Ok(SecretStep::Unchanged);
-                }
-                // An invalid stored value, or one without a readable
-                // `updated_at`, is replaced: the import repairs it.
-                let stored_at = StoredToken::parse(&current.value).ok().and_then(|t| parse_instant(&t.updated_at));
-                match stored_at {
-                    Some(at) if at > item.updated_at_ms => {
-                        return Ok(SecretStep::Kept("the stored token is newer (updated_at); kept it".into()))
+        let expected =
+            match b.secrets.get(&item.secret_id)? {
+                None => None,
+                Some(current) => {
+                    if serde_json::from_str::<Value>(&current.value).ok().as_ref() == Some(&item.parsed) {
+                        return Ok(SecretStep::Unchanged);
                     }
-                    Some(at) if at == item.updated_at_ms => {
-                        return Ok(SecretStep::Kept(
+                    // An invalid stored value, or one without a readable
+                    // `updated_at`, is replaced: the import repairs it.
+                    let stored_at = StoredToken::parse(&current.value).ok().and_then(|t| parse_instant(&t.updated_at));
+                    match stored_at {
+                        Some(at) if at > item.updated_at_ms => {
+                            return Ok(SecretStep::Kept("the stored token is newer (updated_at); kept it".into()))
+                        }
+                        Some(at) if at == item.updated_at_ms => return Ok(SecretStep::Kept(
                             "the stored token has the same updated_at and other content (e.g. a revoke mark); kept it"
                                 .into(),
-                        ))
+                        )),
+                        _ => {}
                     }
-                    _ => {}
+                    Some(current.version)
                 }
-                Some(current.version)
-            }
-        };
+            };
         if let Some(bucket) = bucket {
             bucket.take(if expected.is_some() { 2.0 } else { 1.0 });
         }
@@ -389,10 +388,7 @@ fn write_secret(b: &Backends, item: &Item, bucket: Option<&TokenBucket>) -> Resu
         }
         // Conflict: someone wrote in between (a refresh); decide again.
     }
-    Err(Error::Store(format!(
-        "secret {} kept changing while being imported; run the import again",
-        item.secret_id
-    )))
+    Err(Error::Store(format!("secret {} kept changing while being imported; run the import again", item.secret_id)))
 }
 
 /// `f` over `items` on up to `threads` threads; results in `items`' order.
@@ -510,11 +506,12 @@ fn import_batch(
         });
         groups[g].push(item);
     }
-    let steps: HashMap<usize, Result<SecretStep, Error>> =
-        parallel_map(&groups, concurrency, |g| g.iter().map(|i| (i.line, write_secret(b, i, bucket))).collect::<Vec<_>>())
-            .into_iter()
-            .flatten()
-            .collect();
+    let steps: HashMap<usize, Result<SecretStep, Error>> = parallel_map(&groups, concurrency, |g| {
+        g.iter().map(|i| (i.line, write_secret(b, i, bucket))).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     summary.secret_writes += steps.values().filter(|s| matches!(s, Ok(SecretStep::Written))).count();
 
     // Rows, for lines whose secret is now the line's.
@@ -569,7 +566,9 @@ fn import_batch(
                     let e = row_error.as_deref().unwrap_or_default();
                     return failed(item.line, sid, ws, format!("writing the registry row: {e}; run the import again"));
                 }
-                Ok(SecretStep::Written) if wrote_row => (LineOutcome::Imported, "secret and registry row written".into()),
+                Ok(SecretStep::Written) if wrote_row => {
+                    (LineOutcome::Imported, "secret and registry row written".into())
+                }
                 Ok(SecretStep::Written) => (LineOutcome::Imported, "secret written (registry row already so)".into()),
                 Ok(SecretStep::Unchanged) if wrote_row => {
                     (LineOutcome::Imported, "registry row written (secret already identical)".into())

@@ -14,7 +14,8 @@ struct FileStore(std::path::PathBuf, Backends);
 impl FileStore {
     fn new() -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!("lo-bulk-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let dir =
+            std::env::temp_dir().join(format!("lo-bulk-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
         let _ = std::fs::remove_dir_all(&dir);
         let b = Backends::open(&format!("file:{}", dir.display())).unwrap();
         Self(dir, b)

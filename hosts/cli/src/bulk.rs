@@ -87,9 +87,11 @@ pub fn import(o: &Options, args: &ImportArgs, json_out: bool) -> Result<(), CliE
     let mut io = ImportOptions::for_store(&o.store, &o.secret_prefix);
     io.concurrency = usize::from(args.concurrency);
     match args.rate {
-        Some(r) if r == 0.0 => io.rate = None,
+        Some(0.0) => io.rate = None,
         Some(r) if r.is_finite() && r > 0.0 => io.rate = Some(r),
-        Some(r) => return Err(Error::InvalidInput(format!("--rate is writes per second (0: no limit), not {r}")).into()),
+        Some(r) => {
+            return Err(Error::InvalidInput(format!("--rate is writes per second (0: no limit), not {r}")).into())
+        }
         None => {}
     }
     if o.store == "aws" && io.rate.is_none_or(|r| r > AWS_WRITE_QUOTA) {

@@ -14,7 +14,7 @@ const CLI_EXIT_CODES: [(u8, &str); 7] = [
     (14, "smoke test failed"),
     (15, "revoke not confirmed by Linear"),
     (16, "doctor found problems"),
-    (18, "import: a line failed; export: a row left out"),
+    (20, "import: a line failed; export: a row left out"),
 ];
 
 /// `--help`'s list of exit codes: the host's error kinds and the CLI's own,
@@ -80,7 +80,7 @@ impl CliError {
             Self::Smoke(_) => 14,
             Self::Doctor(_) => 16,
             Self::RevokeNotConfirmed { .. } => 15,
-            Self::Bulk(_) => 18,
+            Self::Bulk(_) => 20,
         }
     }
 

@@ -47,10 +47,11 @@ fn import_reports_bad_lines_by_number_and_field_and_imports_the_rest() {
     let mut bad = token(2, T1);
     bad.as_object_mut().unwrap().remove("refresh_token");
     bad["updated_at"] = json!("soon");
-    let input = format!("{}\n{bad}\n{{oops\n{}\n", token(1, T1), json!({"secret_id": "custom-3", "token": token(3, T1)}));
+    let input =
+        format!("{}\n{bad}\n{{oops\n{}\n", token(1, T1), json!({"secret_id": "custom-3", "token": token(3, T1)}));
     let out = with_stdin(env.cmd(&["import"]), &input);
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(18), "{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(20), "{stdout}{stderr}");
     assert!(stderr.contains("line 2") && stderr.contains("refresh_token") && stderr.contains("updated_at"), "{stderr}");
     assert!(stderr.contains("line 3") && stderr.contains("<not valid JSON>"), "{stderr}");
     assert!(stdout.contains("2 imported, 0 unchanged, 0 skipped as older, 2 failed"), "{stdout}");
@@ -133,17 +134,29 @@ fn a_crash_half_way_loses_and_duplicates_nothing() {
     let out = with_stdin(crashing, &input);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("aborting after 5 secret writes"), "{:?}", text(&out));
-    assert_eq!(std::fs::read_dir(env.dir.join("secrets")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json")).count(), 5);
+    assert_eq!(
+        std::fs::read_dir(env.dir.join("secrets"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json"))
+            .count(),
+        5
+    );
     assert!(!env.dir.join("registry.json").exists(), "no row was written before the crash");
 
     let summary = |out: &Output| -> Value { serde_json::from_slice(&out.stdout).unwrap() };
     let out = with_stdin(env.cmd(&["--json", "import"]), &input);
     assert!(out.status.success(), "{:?}", text(&out));
     let s = summary(&out);
-    assert_eq!((s["imported"].as_u64(), s["secret_writes"].as_u64(), s["row_writes"].as_u64()), (Some(20), Some(15), Some(20)));
+    assert_eq!(
+        (s["imported"].as_u64(), s["secret_writes"].as_u64(), s["row_writes"].as_u64()),
+        (Some(20), Some(15), Some(20))
+    );
     let out = with_stdin(env.cmd(&["--json", "import"]), &input);
     let s = summary(&out);
-    assert_eq!((s["unchanged"].as_u64(), s["secret_writes"].as_u64(), s["row_writes"].as_u64()), (Some(20), Some(0), Some(0)));
+    assert_eq!(
+        (s["unchanged"].as_u64(), s["secret_writes"].as_u64(), s["row_writes"].as_u64()),
+        (Some(20), Some(0), Some(0))
+    );
     let dump = String::from_utf8(env.cmd(&["export"]).output().unwrap().stdout).unwrap();
     assert_eq!(dump.lines().count(), 20);
     for (n, line) in dump.lines().enumerate() {

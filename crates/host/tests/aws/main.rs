@@ -2,9 +2,9 @@
 //! skip, without one: `make test` starts moto on 127.0.0.1.
 #![cfg(feature = "aws")]
 
+mod bulk;
 #[path = "../common/mod.rs"]
 mod common;
-mod bulk;
 mod old_layout;
 mod requests;
 

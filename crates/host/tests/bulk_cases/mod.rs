@@ -196,7 +196,10 @@ pub fn newer_is_kept(b: &Backends) {
     marked["revoked_at"] = json!(T2);
     b.secrets.put(&format!("{PREFIX}ws-0003"), &marked.to_string(), None).unwrap();
     let (s, reports) = import(b, &lines(&[token(1, T1), token(2, T2), token(3, T1)]));
-    assert_eq!(outcomes(&reports), [(1, LineOutcome::SkippedOlder), (2, LineOutcome::Imported), (3, LineOutcome::SkippedOlder)]);
+    assert_eq!(
+        outcomes(&reports),
+        [(1, LineOutcome::SkippedOlder), (2, LineOutcome::Imported), (3, LineOutcome::SkippedOlder)]
+    );
     assert_eq!((s.skipped_older, s.imported, s.failed), (2, 1, 0));
     assert!(reports[0].detail.contains("newer"), "{}", reports[0].detail);
     assert!(reports[2].detail.contains("same updated_at"), "{}", reports[2].detail);
