@@ -93,8 +93,10 @@ test-node:
 
 bench: setup venv
 	$(CARGO) test $(LOCKED) --no-run --quiet
-	$(CARGO) build $(LOCKED) --release -p linear-oauth-host --example bench --example refresh_bench
+	$(CARGO) build $(LOCKED) --release -p linear-oauth-host --example bench --example refresh_bench --example import_bench
 	VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/bench
+	# Bulk import workspaces/s: file store at 10/1k/10k/100k, aws (moto) at its default rate.
+	VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/import_bench 10,1000,10000,100000
 	# The refresh path with 5 ms added to every AWS request (a network round trip).
 	MOTO_DELAY_MS=5 VENV=$(VENV) tests/with-moto.sh $(BUILD_DIR)/release/examples/refresh_bench
 	MATURIN_PEP517_ARGS="$(LOCKED)" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python

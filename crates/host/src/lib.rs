@@ -5,6 +5,7 @@
 
 mod bindings;
 mod bound;
+pub mod bulk;
 mod cache;
 mod coord;
 mod ctx;
@@ -37,7 +38,7 @@ pub use pool::PoolStats;
 pub use resolver::{CacheStats, Resolver};
 pub use settings::{camel_case, checked_seconds, Setting, SettingKind, SettingValue};
 pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, SecretDeletion, Versioned};
-pub use test_hook::TEST_PANIC_ENV;
+pub use test_hook::{TEST_IMPORT_ABORT_ENV, TEST_PANIC_ENV};
 pub use types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
     RevokeOutcome, SecretString, Target,

@@ -21,3 +21,27 @@ pub(crate) fn test_panic(entry: &str, id: &str) {
 #[cfg(not(debug_assertions))]
 #[inline(always)]
 pub(crate) fn test_panic(_: &str, _: &str) {}
+
+/// The environment variable of [`import_wrote_secret`].
+pub const TEST_IMPORT_ABORT_ENV: &str = "LINEAR_OAUTH_TEST_IMPORT_ABORT_AFTER";
+
+/// Test hook, debug builds only (as [`test_panic`]): when
+/// [`TEST_IMPORT_ABORT_ENV`] is `N`, the process aborts right after the
+/// import's `N`th secret write, before the batch's registry rows: the crash
+/// a re-run has to finish without losing or duplicating anything.
+#[cfg(debug_assertions)]
+pub(crate) fn import_wrote_secret() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    let Some(limit) = std::env::var(TEST_IMPORT_ABORT_ENV).ok().and_then(|v| v.parse::<usize>().ok()) else {
+        return;
+    };
+    if WRITES.fetch_add(1, Ordering::SeqCst) + 1 >= limit {
+        eprintln!("{TEST_IMPORT_ABORT_ENV}={limit}: aborting after {limit} secret writes (a test-only crash)");
+        std::process::abort();
+    }
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub(crate) fn import_wrote_secret() {}

@@ -14,7 +14,7 @@ const CLI_EXIT_CODES: [(u8, &str); 7] = [
     (14, "smoke test failed"),
     (15, "revoke not confirmed by Linear"),
     (16, "doctor found problems"),
-    (20, "some workspaces failed (sweep, rotate-client-secret)"),
+    (20, "some items failed (import, export, sweep, rotate-client-secret)"),
 ];
 
 /// `--help`'s list of exit codes: the host's error kinds and the CLI's own,
@@ -55,7 +55,8 @@ pub enum CliError {
         outcome: &'static str,
         detail: String,
     },
-    /// A fleet operation finished with failures (its summary printed).
+    /// A fleet operation (import, export, sweep, rotation) finished with
+    /// failures, each already reported.
     Incomplete(String),
 }
 

@@ -2,6 +2,7 @@
 //! refresh, revoke, and smoke-test — a thin command-line host over
 //! `linear-oauth-host`. No protocol logic lives here.
 
+mod bulk;
 mod callback;
 mod doctor;
 mod error;
@@ -100,6 +101,12 @@ enum Command {
     /// client id, after proving it at Linear with one token renewal;
     /// resumable, with --dry-run. Exit 20 when some workspaces failed.
     RotateClientSecret(fleet::RotateArgs),
+    /// Import stored tokens from stdin, one JSON object per line (bare, or
+    /// {"secret_id", "token"}); idempotent; never overwrites a newer token.
+    Import(bulk::ImportArgs),
+    /// Write every registered workspace's stored token to stdout as JSON lines
+    /// (`import`'s input). The output IS the secrets: it refuses a terminal.
+    Export(bulk::ExportArgs),
     /// Check this installation: component load, store permissions, registry, reaching Linear.
     Doctor,
     /// Linear webhooks: signing secrets, verifying and handling deliveries.
@@ -200,6 +207,8 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         Command::ReleaseLeases { leases } => return release::send(&options(cli)?, leases),
         Command::Setup(args) => return setup::setup(cli, args, env_secret),
         Command::Doctor => return doctor::run(&options(cli)?, cli.json),
+        Command::Import(args) => return bulk::import(&cli.settings.options()?, args, cli.json),
+        Command::Export(args) => return bulk::export(&cli.settings.options()?, args, cli.json),
         Command::Aws(AwsCommand::Bootstrap) => {
             let table = cli.settings.get("registry_table").unwrap_or_default();
             let created = linear_oauth_host::store::AwsBackend::open(&table)?.bootstrap()?;
@@ -287,6 +296,8 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         | Command::Smoke { .. }
         | Command::Aws(_)
         | Command::Doctor
+        | Command::Import(_)
+        | Command::Export(_)
         | Command::ReleaseLeases { .. } => unreachable!("handled above"),
     }
     Ok(())

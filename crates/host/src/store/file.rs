@@ -380,24 +380,34 @@ impl Registry for FileBackend {
     }
 
     fn put(&self, row: &RegistryRow) -> Result<(), Error> {
+        self.put_many(std::slice::from_ref(row))
+    }
+
+    /// One locked read, update and rewrite of `registry.json` for all rows.
+    fn put_many(&self, rows: &[RegistryRow]) -> Result<(), Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let _lock = self.lock("registry")?;
-        let mut rows = self.read_registry()?;
-        let entry = rows.entry(row.workspace_id.clone()).or_insert_with(|| json!({}));
-        if !entry.is_object() {
-            *entry = json!({});
+        let mut stored = self.read_registry()?;
+        for row in rows {
+            let entry = stored.entry(row.workspace_id.clone()).or_insert_with(|| json!({}));
+            if !entry.is_object() {
+                *entry = json!({});
+            }
+            // Unknown attributes of an existing row survive the update.
+            let obj = entry.as_object_mut().expect("made an object above");
+            obj.insert("workspace_slug".into(), row.workspace_slug.clone().into());
+            obj.insert("oauth_secret_arn".into(), row.secret_id.clone().into());
+            obj.insert("status".into(), row.status.clone().into());
+            for (k, v) in [("status_reason", &row.status_reason), ("status_changed_at", &row.status_changed_at)] {
+                match v {
+                    Some(v) => obj.insert(k.into(), v.clone().into()),
+                    None => obj.remove(k),
+                };
+            }
         }
-        // Unknown attributes of an existing row survive the update.
-        let obj = entry.as_object_mut().expect("made an object above");
-        obj.insert("workspace_slug".into(), row.workspace_slug.clone().into());
-        obj.insert("oauth_secret_arn".into(), row.secret_id.clone().into());
-        obj.insert("status".into(), row.status.clone().into());
-        for (k, v) in [("status_reason", &row.status_reason), ("status_changed_at", &row.status_changed_at)] {
-            match v {
-                Some(v) => obj.insert(k.into(), v.clone().into()),
-                None => obj.remove(k),
-            };
-        }
-        let bytes = serde_json::to_vec_pretty(&rows).expect("JSON values serialize");
+        let bytes = serde_json::to_vec_pretty(&stored).expect("JSON values serialize");
         Self::write_atomic(&self.registry_path(), &bytes)
     }
 

@@ -156,6 +156,12 @@ pub trait Registry: Leases {
     fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error>;
     fn put(&self, row: &RegistryRow) -> Result<(), Error>;
     fn list(&self) -> Result<Vec<RegistryRow>, Error>;
+    /// Writes several rows (a bulk import's batch), each as `put` would.
+    /// Not atomic: on an error some rows may be written. Stores whose `put`
+    /// rewrites a shared file override it to rewrite it once.
+    fn put_many(&self, rows: &[RegistryRow]) -> Result<(), Error> {
+        rows.iter().try_for_each(|r| self.put(r))
+    }
 }
 
 /// A wrapper of a registry's [`Leases`]: its rows are those of the registry
@@ -173,6 +179,9 @@ impl<T: LeaseLayer> Registry for T {
     }
     fn list(&self) -> Result<Vec<RegistryRow>, Error> {
         self.rows().list()
+    }
+    fn put_many(&self, rows: &[RegistryRow]) -> Result<(), Error> {
+        self.rows().put_many(rows)
     }
 }
 

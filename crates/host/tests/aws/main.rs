@@ -2,6 +2,7 @@
 //! skip, without one: `make test` starts moto on 127.0.0.1.
 #![cfg(feature = "aws")]
 
+mod bulk;
 #[path = "../common/mod.rs"]
 mod common;
 mod old_layout;
