@@ -20,7 +20,7 @@
 //!
 //! Lines go in batches: their secrets are written by `concurrency` threads
 //! (at most `rate` write requests per second, a token bucket), then their
-//! rows in one `put_many` (one rewrite of the file store's registry). A crash
+//! rows in one `put_many` (the file store writes a batch's row files at once). A crash
 //! between the two leaves secrets without rows; the re-run finds the secrets
 //! identical and writes the rows. Reports name fields and ids, never values.
 
@@ -46,8 +46,8 @@ pub const DEFAULT_AWS_WRITE_RATE: f64 = 20.0;
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Lines per batch: one registry write per batch. A batch grows with the
 /// registry (a quarter of its rows, up to [`MAX_BATCH_LINES`]), so a store
-/// whose row write rewrites every row (the file store's `registry.json`)
-/// rewrites it a few times per import, not once per 512 lines.
+/// whose `put_many` costs per batch (the file store's single-file registry
+/// did) pays it a few times per import, not once per 512 lines.
 const BATCH_LINES: usize = 512;
 const MAX_BATCH_LINES: usize = 16_384;
 /// The status a new row gets.

@@ -205,9 +205,11 @@ fn a_file_store_that_cannot_take_the_rotated_token_is_not_refreshed() {
 #[test]
 fn a_corrupt_registry_is_a_store_error_that_names_it() {
     let (_server, dir, r, _, s) = on_file_store("registry", 3600);
-    std::fs::write(dir.join("registry.json"), "{not json").unwrap();
+    let row = dir.join("registry").join(format!("{}.json", linear_oauth_core::escape_id(&s.workspace_id)));
+    assert!(row.exists(), "{}", row.display());
+    std::fs::write(&row, "{not json").unwrap();
     let err = r.resolve(&s.workspace_id).unwrap_err();
-    assert!(matches!(&err, Error::Store(m) if m.contains("registry")), "{err:?}");
+    assert!(matches!(&err, Error::Store(m) if m.contains(&row.display().to_string())), "{err:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

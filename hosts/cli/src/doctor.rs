@@ -189,7 +189,7 @@ fn file_store(report: &mut Report, dir: &Path) -> String {
     }
     let mut loose = Vec::new();
     let mut files = 0;
-    for sub in ["secrets", "leases", "locks"] {
+    for sub in ["secrets", "registry", "leases", "locks"] {
         let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
         for entry in entries.flatten() {
             files += 1;

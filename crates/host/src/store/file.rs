@@ -1,7 +1,8 @@
 //! The embedded default: one JSON file per secret under a private directory.
 //!
-//! Layout: `secrets/<id>.json` (mode 0600), `registry.json`, `leases/<key>.json`,
-//! `locks/`. Writes go to a temp file, are fsynced, renamed over the target and
+//! Layout: `secrets/<id>.json` (mode 0600), `registry/<workspace id>.json`
+//! (one registry row per file), `leases/<key>.json`, `locks/`; ids and keys
+//! are escaped with core's `escape_id`. Writes go to a temp file, are fsynced, renamed over the target and
 //! the directory is fsynced, so a crash leaves the old or the new value, never
 //! half of one. Read-compare-write sequences hold an OS file lock, which is
 //! what makes versions and leases safe across processes. Waits for a lock are
@@ -16,6 +17,25 @@
 //! whether exposing it was deliberate, the error names the file and the fix.
 //! A stored value is at most [`MAX_SECRET_BYTES`], Secrets Manager's own limit,
 //! so a huge file is a clear error instead of exhausting the component's memory.
+//!
+//! A registry row is one small JSON object, the old DynamoDB item (its
+//! `workspace_id`, `workspace_slug`, `oauth_secret_arn`, `status`, optional
+//! `status_reason` and `status_changed_at`, and any other attribute, kept
+//! through updates): a row read is one open and a row write rewrites that
+//! row's file alone, under that row's lock, whatever the number of rows.
+//! `list` reads the directory.
+//!
+//! Stores written before this layout kept every row in one `registry.json`
+//! (an object keyed by workspace id). Such a store keeps working: a read
+//! prefers a row's own file and falls back to `registry.json` for a row
+//! without one. The first row write migrates it: under the `registry` lock
+//! it writes each row that has no file yet (under that row's lock, so a
+//! concurrent write of the row is never overwritten), then renames
+//! `registry.json` to `registry.json.migrated`. A crash half-way leaves some
+//! rows in both places, which readers resolve as above, and the next write
+//! finishes the job. A process of an older version still writing
+//! `registry.json` after the migration would not be seen for rows that have
+//! a file: upgrade every process that shares a store together.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -145,7 +165,7 @@ impl FileBackend {
         if !create_private_dir(&self.root)? {
             check_private_dir(&self.root)?;
         }
-        for sub in ["secrets", "leases", "locks"] {
+        for sub in ["secrets", "registry", "leases", "locks"] {
             create_private_dir(&self.root.join(sub))?;
         }
         self.ready.store(true, Ordering::Release);
@@ -258,19 +278,111 @@ impl FileBackend {
             .map_err(|e| io_err("writing", path, e))
     }
 
-    fn registry_path(&self) -> PathBuf {
+    /// The single-file registry of stores written before the per-row layout.
+    fn legacy_registry_path(&self) -> PathBuf {
         self.root.join("registry.json")
     }
 
-    /// Rows keyed by workspace id, in the old DynamoDB item's field names.
-    fn read_registry(&self) -> Result<BTreeMap<String, Value>, Error> {
-        let path = self.registry_path();
+    fn row_path(&self, workspace_id: &str) -> Result<PathBuf, Error> {
+        Ok(self.root.join("registry").join(file_name("workspace id", workspace_id, ".json")?))
+    }
+
+    /// The rows of `registry.json`, keyed by workspace id; `None` when there
+    /// is none (never was, or migrated).
+    fn read_legacy_registry(&self) -> Result<Option<BTreeMap<String, Value>>, Error> {
+        let path = self.legacy_registry_path();
         match Self::read(&path)? {
-            None => Ok(BTreeMap::new()),
+            None => Ok(None),
             Some(b) => serde_json::from_slice(&b)
+                .map(Some)
                 .map_err(|e| Error::Store(format!("registry file {} is not valid JSON: {e}", path.display()))),
         }
     }
+
+    /// One row's file, parsed.
+    fn read_row_file(path: &Path) -> Result<Option<Value>, Error> {
+        match Self::read(path)? {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::Store(format!("registry row file {} is not valid JSON: {e}", path.display()))),
+        }
+    }
+
+    /// The stored object of a row: its own file, else its entry in a
+    /// `registry.json` not migrated yet.
+    fn stored_row(&self, workspace_id: &str) -> Result<Option<Value>, Error> {
+        let path = self.row_path(workspace_id)?;
+        if let Some(v) = Self::read_row_file(&path)? {
+            return Ok(Some(v));
+        }
+        match self.read_legacy_registry()? {
+            Some(mut rows) => Ok(rows.remove(workspace_id)),
+            // Migrated between the two reads: the row's file was written first.
+            None => Self::read_row_file(&path),
+        }
+    }
+
+    /// Moves the rows of `registry.json` into their own files (see the
+    /// module's documentation). Another process migrating already: nothing
+    /// to do here, as writes and reads work during a migration.
+    fn migrate_legacy_registry(&self) -> Result<(), Error> {
+        let (Some(_lock), _) = self.lock_within("registry", Duration::ZERO)? else { return Ok(()) };
+        let Some(rows) = self.read_legacy_registry()? else { return Ok(()) };
+        let rows: Vec<(String, Value)> = rows.into_iter().collect();
+        // Each row is an fsynced write; many at once share the file system's commits.
+        in_parallel(&rows, |(workspace_id, value)| {
+            let path = self.row_path(workspace_id)?;
+            let _row_lock = self.lock(&format!("row-{workspace_id}"))?;
+            if path.exists() {
+                return Ok(()); // written since: newer than registry.json's
+            }
+            let mut value = value.clone();
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("workspace_id".into(), workspace_id.clone().into());
+            }
+            Self::write_atomic(&path, &serde_json::to_vec(&value).expect("JSON values serialize"))
+        })?;
+        let legacy = self.legacy_registry_path();
+        let done = self.root.join("registry.json.migrated");
+        fs::rename(&legacy, &done)
+            .and_then(|()| File::open(&self.root)?.sync_all())
+            .map_err(|e| io_err("renaming migrated registry", &legacy, e))
+    }
+}
+
+/// Threads writing rows at once (a migration, a bulk import's batch).
+const ROW_WRITERS: usize = 16;
+
+/// Runs `f` on every item from up to [`ROW_WRITERS`] threads; the first error.
+fn in_parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), Error> + Sync) -> Result<(), Error> {
+    if items.len() <= 1 {
+        return items.iter().try_for_each(&f);
+    }
+    let chunk = items.len().div_ceil(ROW_WRITERS);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(|| part.iter().try_for_each(&f))).collect();
+        workers.into_iter().try_for_each(|w| w.join().expect("a row writer panicked"))
+    })
+}
+
+/// The workspace id a row file is named for (the inverse of `escape_id`);
+/// `None` for a name the store did not write.
+fn unescape_name(name: &str) -> Option<String> {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// `secrets/.<hex sha256 of the file name>.reserve`: hidden, one per secret
@@ -375,44 +487,64 @@ impl SecretStore for FileBackend {
 }
 
 impl Registry for FileBackend {
+    /// One open of the row's file (and, in a store not migrated yet, a read
+    /// of `registry.json` for a row without one).
     fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error> {
-        Ok(self.read_registry()?.get(workspace_id).map(|v| row_from(workspace_id, v)))
+        Ok(self.stored_row(workspace_id)?.map(|v| row_from(workspace_id, &v)))
     }
 
+    /// A locked read, update and rewrite of this row's file alone.
     fn put(&self, row: &RegistryRow) -> Result<(), Error> {
-        self.put_many(std::slice::from_ref(row))
+        let path = self.row_path(&row.workspace_id)?;
+        self.ensure_dirs()?;
+        if self.legacy_registry_path().exists() {
+            self.migrate_legacy_registry()?;
+        }
+        let _lock = self.lock(&format!("row-{}", row.workspace_id))?;
+        let mut stored = self.stored_row(&row.workspace_id)?.filter(Value::is_object).unwrap_or_else(|| json!({}));
+        // Unknown attributes of an existing row survive the update.
+        let obj = stored.as_object_mut().expect("an object");
+        obj.insert("workspace_id".into(), row.workspace_id.clone().into());
+        obj.insert("workspace_slug".into(), row.workspace_slug.clone().into());
+        obj.insert("oauth_secret_arn".into(), row.secret_id.clone().into());
+        obj.insert("status".into(), row.status.clone().into());
+        for (k, v) in [("status_reason", &row.status_reason), ("status_changed_at", &row.status_changed_at)] {
+            match v {
+                Some(v) => obj.insert(k.into(), v.clone().into()),
+                None => obj.remove(k),
+            };
+        }
+        let bytes = serde_json::to_vec(&stored).expect("JSON values serialize");
+        Self::write_atomic(&path, &bytes)
     }
 
-    /// One locked read, update and rewrite of `registry.json` for all rows.
+    /// Each row as `put` would, several at once: each is its own file.
     fn put_many(&self, rows: &[RegistryRow]) -> Result<(), Error> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let _lock = self.lock("registry")?;
-        let mut stored = self.read_registry()?;
-        for row in rows {
-            let entry = stored.entry(row.workspace_id.clone()).or_insert_with(|| json!({}));
-            if !entry.is_object() {
-                *entry = json!({});
-            }
-            // Unknown attributes of an existing row survive the update.
-            let obj = entry.as_object_mut().expect("made an object above");
-            obj.insert("workspace_slug".into(), row.workspace_slug.clone().into());
-            obj.insert("oauth_secret_arn".into(), row.secret_id.clone().into());
-            obj.insert("status".into(), row.status.clone().into());
-            for (k, v) in [("status_reason", &row.status_reason), ("status_changed_at", &row.status_changed_at)] {
-                match v {
-                    Some(v) => obj.insert(k.into(), v.clone().into()),
-                    None => obj.remove(k),
-                };
-            }
-        }
-        let bytes = serde_json::to_vec_pretty(&stored).expect("JSON values serialize");
-        Self::write_atomic(&self.registry_path(), &bytes)
+        in_parallel(rows, |row| Registry::put(self, row))
     }
 
+    /// `registry.json` first (not migrated yet), then the row files, which
+    /// win: a migration between the two reads is seen by one or the other.
     fn list(&self) -> Result<Vec<RegistryRow>, Error> {
-        let mut rows: Vec<_> = self.read_registry()?.iter().map(|(k, v)| row_from(k, v)).collect();
+        let mut stored = self.read_legacy_registry()?.unwrap_or_default();
+        let dir = self.root.join("registry");
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => Some(entries),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err("reading", &dir, e)),
+        };
+        for entry in entries.into_iter().flatten() {
+            let entry = entry.map_err(|e| io_err("reading", &dir, e))?;
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|n| !n.starts_with('.')) else {
+                continue; // a temp file, or not the store's
+            };
+            let Some(id) = unescape_name(id) else { continue };
+            if let Some(v) = Self::read_row_file(&entry.path())? {
+                stored.insert(id, v);
+            }
+        }
+        let mut rows: Vec<_> = stored.iter().map(|(k, v)| row_from(k, v)).collect();
         rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
         Ok(rows)
     }
@@ -530,6 +662,21 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 
+    fn raw_row(dir: &Path, id: &str) -> Value {
+        let path = dir.join("registry").join(format!("{}.json", linear_oauth_core::escape_id(id)));
+        serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+    }
+
+    fn row(id: &str, slug: &str, status: &str) -> RegistryRow {
+        RegistryRow {
+            workspace_id: id.into(),
+            workspace_slug: slug.into(),
+            secret_id: format!("secret-{slug}"),
+            status: status.into(),
+            ..RegistryRow::default()
+        }
+    }
+
     #[test]
     fn registry_keeps_unknown_attributes() {
         let dir = tmp();
@@ -543,9 +690,9 @@ mod tests {
         let mut row = Registry::get(&b, "org").unwrap().unwrap();
         row.status = "revoked".into();
         Registry::put(&b, &row).unwrap();
-        let raw: Value = serde_json::from_slice(&fs::read(dir.join("registry.json")).unwrap()).unwrap();
-        assert_eq!(raw["org"]["team"], "x");
-        assert_eq!(raw["org"]["status"], "revoked");
+        let raw = raw_row(&dir, "org");
+        assert_eq!(raw["team"], "x");
+        assert_eq!(raw["status"], "revoked");
         // A dead credential's reason and time are kept; an active row clears them.
         row.status = "reauthorization_required".into();
         row.status_reason = Some("invalid_grant".into());
@@ -557,12 +704,146 @@ mod tests {
             &RegistryRow { status: "active".into(), status_reason: None, status_changed_at: None, ..row },
         )
         .unwrap();
-        let raw: Value = serde_json::from_slice(&fs::read(dir.join("registry.json")).unwrap()).unwrap();
         assert_eq!(
-            raw["org"],
-            serde_json::json!({"workspace_slug":"acme","oauth_secret_arn":"s","status":"active","team":"x"})
+            raw_row(&dir, "org"),
+            json!({"workspace_id":"org","workspace_slug":"acme","oauth_secret_arn":"s","status":"active","team":"x"})
         );
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `registry.json` as the single-file layout wrote it (pretty, keyed by
+    /// workspace id, other attributes kept).
+    fn write_legacy_registry(dir: &Path, rows: &[(&str, &str, &str)]) -> BTreeMap<String, Value> {
+        let map: BTreeMap<String, Value> = rows
+            .iter()
+            .map(|(id, slug, status)| {
+                let v = json!({"workspace_slug": slug, "oauth_secret_arn": format!("secret-{slug}"), "status": status, "team": format!("t-{slug}")});
+                (id.to_string(), v)
+            })
+            .collect();
+        fs::DirBuilder::new().mode(0o700).recursive(true).create(dir).unwrap();
+        fs::write(dir.join("registry.json"), serde_json::to_vec_pretty(&map).unwrap()).unwrap();
+        map
+    }
+
+    #[test]
+    fn a_single_file_registry_is_read_and_the_first_write_migrates_it_losing_nothing() {
+        let dir = tmp();
+        let legacy = write_legacy_registry(
+            &dir,
+            &[("org-a", "acme", "active"), ("org/b c", "beta", "revoked"), ("org-c", "corp", "active")],
+        );
+        let b = FileBackend::open(&dir).unwrap();
+        let before = Registry::list(&b).unwrap();
+        assert_eq!(before.iter().map(|r| r.workspace_slug.as_str()).collect::<Vec<_>>(), ["acme", "beta", "corp"]);
+        assert_eq!(Registry::get(&b, "org/b c").unwrap().unwrap(), row("org/b c", "beta", "revoked"));
+        assert!(!dir.join("registry").exists(), "a read migrated");
+
+        Registry::put(&b, &row("org-new", "delta", "active")).unwrap();
+        assert!(!dir.join("registry.json").exists());
+        let kept: BTreeMap<String, Value> =
+            serde_json::from_slice(&fs::read(dir.join("registry.json.migrated")).unwrap()).unwrap();
+        assert_eq!(kept, legacy, "the old file is kept, renamed");
+        for (id, v) in &legacy {
+            let mut want = v.clone();
+            want["workspace_id"] = id.as_str().into();
+            assert_eq!(raw_row(&dir, id), want, "{id}: every attribute moved");
+            assert_eq!(mode(&dir.join("registry").join(format!("{}.json", linear_oauth_core::escape_id(id)))), 0o600);
+        }
+        let mut after = before.clone();
+        after.push(row("org-new", "delta", "active"));
+        assert_eq!(Registry::list(&b).unwrap(), after);
+        assert_eq!(mode(&dir.join("registry")), 0o700);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A migration that crashed after some rows: their files win over
+    /// `registry.json`, the others come from it, and the next write finishes.
+    #[test]
+    fn a_half_done_migration_loses_nothing() {
+        let dir = tmp();
+        write_legacy_registry(&dir, &[("a", "acme", "active"), ("b", "beta", "active")]);
+        let b = FileBackend::open(&dir).unwrap();
+        fs::DirBuilder::new().mode(0o700).create(dir.join("registry")).unwrap();
+        fs::write(
+            dir.join("registry").join("a.json"),
+            json!({"workspace_id":"a","workspace_slug":"acme","oauth_secret_arn":"secret-acme","status":"revoked"})
+                .to_string(),
+        )
+        .unwrap();
+        let want = vec![row("a", "acme", "revoked"), row("b", "beta", "active")];
+        assert_eq!(Registry::list(&b).unwrap(), want);
+        assert_eq!(Registry::get(&b, "a").unwrap().unwrap(), want[0]);
+        assert_eq!(Registry::get(&b, "b").unwrap().unwrap(), want[1]);
+        Registry::put(&b, &row("c", "corp", "active")).unwrap();
+        assert!(!dir.join("registry.json").exists());
+        assert_eq!(raw_row(&dir, "a")["status"], "revoked", "the newer row file was not overwritten");
+        assert_eq!(raw_row(&dir, "b")["team"], "t-beta");
+        assert_eq!(Registry::list(&b).unwrap().len(), 3);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_row_read_does_not_parse_other_rows() {
+        let dir = tmp();
+        let b = FileBackend::open(&dir).unwrap();
+        Registry::put(&b, &row("good", "acme", "active")).unwrap();
+        Registry::put(&b, &row("bad", "beta", "active")).unwrap();
+        let bad = dir.join("registry").join("bad.json");
+        fs::write(&bad, "{not json").unwrap();
+        assert_eq!(Registry::get(&b, "good").unwrap().unwrap(), row("good", "acme", "active"));
+        Registry::put(&b, &row("good", "acme", "revoked")).unwrap();
+        assert_eq!(Registry::get(&b, "good").unwrap().unwrap().status, "revoked");
+        for err in [Registry::get(&b, "bad").unwrap_err(), Registry::list(&b).unwrap_err()] {
+            assert!(matches!(&err, Error::Store(m) if m.contains(&bad.display().to_string())), "{err:?}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Threads with their own store handles (their own lock files, as
+    /// separate processes have) write different rows and the same row, while
+    /// one of them migrates a single-file registry: nothing is lost.
+    #[test]
+    fn concurrent_writers_during_a_migration_lose_nothing() {
+        let dir = tmp();
+        let legacy: Vec<(String, String)> = (0..200).map(|i| (format!("old-{i:03}"), format!("o{i:03}"))).collect();
+        let refs: Vec<(&str, &str, &str)> = legacy.iter().map(|(id, s)| (id.as_str(), s.as_str(), "active")).collect();
+        write_legacy_registry(&dir, &refs);
+        let threads = 4;
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let dir = &dir;
+                scope.spawn(move || {
+                    let b = FileBackend::open(dir).unwrap();
+                    for i in 0..50 {
+                        Registry::put(&b, &row(&format!("new-{t}-{i:02}"), &format!("n{t}{i:02}"), "active")).unwrap();
+                        // Each thread revokes its own quarter of the old rows.
+                        let n = t * 50 + i;
+                        Registry::put(&b, &row(&format!("old-{n:03}"), &format!("o{n:03}"), "revoked")).unwrap();
+                    }
+                });
+            }
+        });
+        assert!(!dir.join("registry.json").exists());
+        let b = FileBackend::open(&dir).unwrap();
+        let rows = Registry::list(&b).unwrap();
+        assert_eq!(rows.len(), 200 + threads * 50);
+        for r in &rows {
+            assert_eq!(r.status, if r.workspace_id.starts_with("old-") { "revoked" } else { "active" }, "{r:?}");
+        }
+        for (id, _) in &legacy {
+            assert!(raw_row(&dir, id)["team"].is_string(), "{id} lost its other attributes");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn row_file_names_round_trip() {
+        for id in ["org", "refresh:a b.c/é", "%41", "a-b_c"] {
+            assert_eq!(unescape_name(&linear_oauth_core::escape_id(id)).as_deref(), Some(id));
+        }
+        assert_eq!(unescape_name("bad%4"), None);
+        assert_eq!(unescape_name("%FF"), None);
     }
 
     #[test]
@@ -632,7 +913,7 @@ mod tests {
         assert!(!dir.exists(), "a read created {}", dir.display());
 
         SecretStore::put(&b, "s", "v", None).unwrap();
-        for sub in ["", "secrets", "leases", "locks"] {
+        for sub in ["", "secrets", "registry", "leases", "locks"] {
             assert_eq!(mode(&dir.join(sub)) & 0o077, 0, "{sub}");
         }
         fs::remove_dir_all(&dir).unwrap();
