@@ -188,7 +188,10 @@ pub fn export(o: &Options, args: &ExportArgs, json_out: bool) -> Result<(), CliE
         eprintln!("linear-oauth: exported {} workspaces ({} left out)", summary.exported, summary.problems);
     }
     if summary.problems > 0 {
-        return Err(CliError::Incomplete(format!("{} registry rows left out of the export (see above)", summary.problems)));
+        return Err(CliError::Incomplete(format!(
+            "{} registry rows left out of the export (see above)",
+            summary.problems
+        )));
     }
     Ok(())
 }
