@@ -98,7 +98,9 @@ def extract_cli(triple: str, into: Path) -> Path:
     with tarfile.open(tarball) as tar:
         tar.extractall(into, filter="data")
     folder = into / f"linear-oauth-{VERSION}-{triple}"
-    for name in ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "linear-oauth"]:
+    for name in ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "linear-oauth", "completions/linear-oauth.bash",
+                 "completions/_linear-oauth", "completions/linear-oauth.fish", "man/man1/linear-oauth.1",
+                 "man/man1/linear-oauth-status.1"]:
         if not (folder / name).is_file():
             fail(f"{tarball.name} lacks {name}")
     return folder / "linear-oauth"

@@ -7,7 +7,7 @@ use std::time::Duration;
 use linear_oauth_host::{Error, ERROR_KINDS};
 
 /// The exit codes the CLI adds to the host's error kinds.
-const CLI_EXIT_CODES: [(u8, &str); 7] = [
+const CLI_EXIT_CODES: [(u8, &str); 8] = [
     (0, "success"),
     (2, "usage"),
     (13, "timed out waiting for the browser"),
@@ -15,6 +15,7 @@ const CLI_EXIT_CODES: [(u8, &str); 7] = [
     (15, "revoke not confirmed by Linear"),
     (16, "doctor found problems"),
     (20, "some items failed (import, export, sweep, rotate-client-secret)"),
+    (21, "local I/O (a busy port, stdin, stdout)"),
 ];
 
 /// `--help`'s list of exit codes: the host's error kinds and the CLI's own,
@@ -45,6 +46,8 @@ pub enum CliError {
     Lib(Error),
     /// No callback arrived in time.
     Timeout(Duration),
+    /// Local I/O that is not the store's: a port, stdin, stdout (exit 21;
+    /// the store's own failures are the host's `store`, 10).
     Io(String),
     Smoke(String),
     /// `doctor` found this many problems (already printed).
@@ -77,7 +80,7 @@ impl CliError {
         match self {
             Self::Lib(e) => e.kind().exit_code,
             Self::Timeout(_) => 13,
-            Self::Io(_) => 10,
+            Self::Io(_) => 21,
             Self::Smoke(_) => 14,
             Self::Doctor(_) => 16,
             Self::RevokeNotConfirmed { .. } => 15,

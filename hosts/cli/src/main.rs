@@ -11,12 +11,13 @@ mod release;
 mod settings;
 mod setup;
 mod smoke;
+mod status;
 mod webhook;
 
 use std::io::Read;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use linear_oauth_host::{Lifetime, Options, Resolver, RevokeOutcome, SecretDeletion};
 use serde_json::json;
 
@@ -73,6 +74,7 @@ enum Command {
     /// Mark the workspace revoked and revoke its grant at Linear; exits 0 only
     /// when Linear confirmed or the grant is provably dead already (else 15).
     Revoke {
+        /// Linear organization id.
         #[arg(long)]
         workspace: String,
         /// Also delete the stored secret, once Linear confirmed (or the grant is dead).
@@ -92,6 +94,14 @@ enum Command {
     },
     /// Registered workspaces and their status.
     List,
+    /// Health of each workspace (active, revoked, reauthorization required,
+    /// with the reason and when), its token's expiry and scope, and its last
+    /// refresh; a table, or one workspace with --workspace. Never a secret.
+    Status {
+        /// Only this workspace (Linear organization id).
+        #[arg(long)]
+        workspace: Option<String>,
+    },
     /// Refresh every active workspace whose token expires within --ahead
     /// (same lease and conditional write-back as any refresh), at a bounded,
     /// jittered rate; resumable (a re-run skips what is fresh). Exit 20 when
@@ -115,6 +125,19 @@ enum Command {
     /// AWS backend administration.
     #[command(subcommand)]
     Aws(AwsCommand),
+    /// Print a shell completion script, e.g.
+    /// `linear-oauth completions bash > /etc/bash_completion.d/linear-oauth`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `linear-oauth man | man -l -`; with
+    /// --out-dir, write one page per command there instead.
+    Man {
+        /// Write linear-oauth.1 and linear-oauth-<command>.1 into this directory.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
     /// Run the whole story against a local Linear-compatible server.
     Smoke {
         /// Concurrent resolvers in the burst step.
@@ -204,6 +227,11 @@ fn print_json(v: &serde_json::Value) {
 fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(), CliError> {
     match &cli.command {
         Command::Smoke { burst } => return smoke::run(*burst, cli.json),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "linear-oauth", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man { out_dir } => return man(out_dir.as_deref()),
         Command::ReleaseLeases { leases } => return release::send(&options(cli)?, leases),
         Command::Setup(args) => return setup::setup(cli, args, env_secret),
         Command::Doctor => return doctor::run(&options(cli)?, cli.json),
@@ -292,8 +320,11 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
                 }
             }
         }
+        Command::Status { workspace } => status::run(&r, workspace.as_deref(), cli.json)?,
         Command::Setup(_)
         | Command::Smoke { .. }
+        | Command::Completions { .. }
+        | Command::Man { .. }
         | Command::Aws(_)
         | Command::Doctor
         | Command::Import(_)
@@ -301,6 +332,21 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         | Command::ReleaseLeases { .. } => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// The man page on stdout, or one page per command in `out_dir`.
+fn man(out_dir: Option<&std::path::Path>) -> Result<(), CliError> {
+    let cmd = Cli::command();
+    match out_dir {
+        Some(dir) => clap_mangen::generate_to(cmd, dir)
+            .map_err(|e| CliError::Io(format!("writing man pages to {}: {e}", dir.display()))),
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page).expect("rendering into memory");
+            use std::io::Write;
+            std::io::stdout().write_all(&page).map_err(|e| CliError::Io(format!("writing the man page: {e}")))
+        }
+    }
 }
 
 /// Prints what happened; anything short of a grant known dead at Linear is an
@@ -376,7 +422,7 @@ fn target(t: &Target) -> linear_oauth_host::Target<'_> {
     }
 }
 
-fn human_duration(ms: i64) -> String {
+pub(crate) fn human_duration(ms: i64) -> String {
     let (sign, ms) = if ms < 0 { ("-", -ms) } else { ("", ms) };
     let s = ms / 1000;
     match s {

@@ -48,7 +48,7 @@ impl Args for SettingFlags {
                 .global(true)
                 .value_name(if matches!(s.kind, SettingKind::Text { .. }) { "VALUE" } else { "N" })
                 .help(format!("{}{unit}{default}", capitalized(s.doc)))
-                .help_heading("Options (each also from its environment variable)");
+                .help_heading("Store and timing options (each also from its environment variable)");
             if let Some(var) = s.env_var {
                 arg = arg.env(var);
             }

@@ -797,3 +797,133 @@ fn a_dead_credential_is_shown_with_the_fix_until_setup_clears_it() {
     }
     assert!(env.run(&["--json", "doctor"]).status.success());
 }
+
+#[test]
+fn completions_for_each_shell_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = Command::new(BIN).args(["completions", shell]).output().unwrap();
+        assert!(o.status.success(), "{shell}: {:?}", text(&o));
+        let (out, _) = text(&o);
+        for word in ["linear-oauth", "webhook", "status", "rotate-client-secret", "--workspace"] {
+            assert!(out.contains(word), "{shell} completion lacks {word}: {out}");
+        }
+    }
+    assert_eq!(Command::new(BIN).args(["completions", "tcsh"]).output().unwrap().status.code(), Some(2));
+}
+
+#[test]
+fn man_prints_roff_naming_the_commands_and_writes_one_page_per_command() {
+    let o = Command::new(BIN).arg("man").output().unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    assert!(out.starts_with(".ie") || out.contains(".TH linear-oauth 1"), "not roff: {out}");
+    assert!(out.contains(".TH linear-oauth 1"), "{out}");
+    for cmd in ["setup", "token", "status", "completions", "webhook"] {
+        assert!(out.contains(cmd), "man page lacks {cmd}");
+    }
+    let dir = std::env::temp_dir().join(format!("lo-man-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new(BIN).args(["man", "--out-dir"]).arg(&dir).output().unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    for page in ["linear-oauth.1", "linear-oauth-status.1", "linear-oauth-webhook-verify.1"] {
+        let body = std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(body.contains(".TH"), "{page}: {body}");
+    }
+    assert!(!dir.join("linear-oauth-release-leases.1").exists(), "a page for a hidden command");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn status_shows_health_expiry_scope_and_last_refresh_never_a_secret() {
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
+    let id = env.install();
+    let stored = env.stored();
+    let secrets = stored_secret_values(&env);
+    let mut all_output = String::new();
+
+    let o = env.run(&["status"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    all_output += &out;
+    let header = out.lines().next().unwrap();
+    for col in ["SLUG", "WORKSPACE ID", "HEALTH", "EXPIRES", "LAST REFRESH", "SCOPE"] {
+        assert!(header.contains(col), "{out}");
+    }
+    let line = out.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("testws") && line.contains("active"), "{out}");
+    assert!(line.contains(stored["expires_at"].as_str().unwrap()), "{out}");
+    assert!(line.contains(stored["updated_at"].as_str().unwrap()), "{out}");
+    assert!(line.contains(stored["scope"].as_str().unwrap()), "{out}");
+
+    let o = env.run(&["status", "--workspace", &id]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    all_output += &out;
+    assert!(out.contains("health        active"), "{out}");
+    assert!(out.contains(&format!("expires       {} (in ", stored["expires_at"].as_str().unwrap())), "{out}");
+    assert!(out.contains(&format!("scope         {}", stored["scope"].as_str().unwrap())), "{out}");
+    assert!(out.contains(&format!("last refresh  {}", stored["updated_at"].as_str().unwrap())), "{out}");
+
+    let o = env.run(&["status", "--workspace", &id, "--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    all_output += &text(&o).0;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["workspace_id"], id.as_str());
+    assert_eq!(v["health"], "active");
+    assert_eq!(v["expires_at"], stored["expires_at"]);
+    assert_eq!(v["scope"], stored["scope"]);
+    assert_eq!(v["last_refresh"], stored["updated_at"]);
+    assert!(v["expires_in_s"].as_i64().unwrap() > 0, "{v}");
+
+    let o = env.run(&["status", "--json"]);
+    all_output += &text(&o).0;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v[0]["health"], "active");
+
+    // After a revoke: revoked, with the time it changed.
+    assert!(env.run(&["revoke", "--workspace", &id]).status.success());
+    let o = env.run(&["status", "--workspace", &id, "--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    all_output += &text(&o).0;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["health"], "revoked", "{v}");
+    let (out, _) = text(&env.run(&["status"]));
+    all_output += &out;
+    assert!(out.lines().any(|l| l.contains(&id) && l.contains("revoked")), "{out}");
+    // Purged: still listed, its token unreadable.
+    assert!(env.run(&["revoke", "--workspace", &id, "--purge"]).status.success());
+    let o = env.run(&["status", "--workspace", &id]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, err) = text(&o);
+    all_output += &(out.clone() + &err);
+    assert!(out.contains("health        revoked") && out.contains("unreadable"), "{out}");
+
+    let o = env.run(&["status", "--workspace", "no-such-org"]);
+    assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
+    for s in secrets {
+        assert!(!all_output.contains(&s), "secret leaked: {all_output}");
+    }
+}
+
+#[test]
+fn subcommand_help_lists_its_own_flags_before_the_store_and_timing_options() {
+    let o = Command::new(BIN).args(["revoke", "--help"]).output().unwrap();
+    let (out, _) = text(&o);
+    let own = out.find("--purge").unwrap_or_else(|| panic!("{out}"));
+    let heading = out.find("Store and timing options").unwrap_or_else(|| panic!("{out}"));
+    let global = out.find("--http-timeout-s").unwrap_or_else(|| panic!("{out}"));
+    assert!(own < heading && heading < global, "{out}");
+    for flag in ["--recovery-window-days", "--json"] {
+        assert!(out.find(flag).unwrap() < heading, "{flag} after the heading: {out}");
+    }
+}
+
+#[test]
+fn local_io_errors_exit_21() {
+    let o = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(text(&o).0.contains("21  local I/O"), "{:?}", text(&o));
+    // `man --out-dir` into a directory that cannot be created.
+    let o = Command::new(BIN).args(["man", "--out-dir", "/proc/no/such/dir"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(21), "{:?}", text(&o));
+}

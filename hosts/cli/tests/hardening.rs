@@ -186,7 +186,8 @@ fn a_secret_file_others_can_read_is_refused() {
 }
 
 /// `setup --redirect-uri http://localhost:PORT/...` with 127.0.0.1:PORT held
-/// by another program: an error naming the address and the way out, not a
+/// by another program: an error (local I/O, exit 21, not the store's 10)
+/// naming the address and the way out, not a
 /// wait on ::1 alone.
 #[test]
 fn setup_on_localhost_names_a_taken_ipv4_port() {
@@ -196,7 +197,7 @@ fn setup_on_localhost_names_a_taken_ipv4_port() {
     let redirect = format!("http://localhost:{port}/oauth/callback");
     let args = ["setup", "--no-browser", "--client-id", "x", "--redirect-uri", &redirect, "--timeout", "5"];
     let (code, err) = run(cmd(&dir, &args).env("LINEAR_OAUTH_CLIENT_SECRET", "not-used"));
-    assert_eq!(code, 10, "{err}");
+    assert_eq!(code, 21, "{err}");
     assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
     assert!(err.contains("another program") && err.contains("--redirect-uri"), "{err}");
 }
@@ -218,7 +219,7 @@ fn setup_on_localhost_names_a_taken_ipv6_port() {
     let redirect = format!("http://localhost:{port}/oauth/callback");
     let args = ["setup", "--no-browser", "--client-id", "x", "--redirect-uri", &redirect, "--timeout", "5"];
     let (code, err) = run(cmd(&dir, &args).env("LINEAR_OAUTH_CLIENT_SECRET", "not-used"));
-    assert_eq!(code, 10, "{err}");
+    assert_eq!(code, 21, "{err}");
     assert!(err.contains(&format!("cannot listen on [::1]:{port}")), "{err}");
     assert!(err.contains(&format!("--redirect-uri http://127.0.0.1:{port}/oauth/callback")), "{err}");
 }
