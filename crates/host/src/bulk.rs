@@ -392,7 +392,8 @@ fn write_secret(b: &Backends, item: &Item, bucket: Option<&TokenBucket>) -> Resu
 }
 
 /// `f` over `items` on up to `threads` threads; results in `items`' order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// (Also `doctor`'s bounded concurrent reads.)
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = threads.clamp(1, items.len().max(1));
     if threads == 1 {
         return items.iter().map(f).collect();

@@ -17,6 +17,57 @@ use crate::error::CliError;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How much of a large store `doctor` reads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DoctorArgs {
+    /// Read the secrets of this many active workspaces, picked at random
+    /// (on the aws store: one GetSecretValue each).
+    #[arg(long, default_value_t = 200, value_name = "N", conflicts_with = "all")]
+    pub sample: usize,
+    /// Read the secret of every active workspace.
+    #[arg(long)]
+    pub all: bool,
+    /// Secrets read at once.
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+/// What one pass over the registry keeps: counts, the rows Linear refused
+/// for good, and a uniform sample of the active ones (reservoir sampling),
+/// so a store of 100,000 workspaces is read in the memory of a page.
+#[derive(Debug, Default)]
+struct Census {
+    by_status: BTreeMap<String, usize>,
+    dead: Vec<RegistryRow>,
+    active: usize,
+    sample: Vec<RegistryRow>,
+}
+
+impl Census {
+    fn take(backends: &Backends, sample: usize) -> Result<Self, linear_oauth_host::Error> {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let mut c = Census::default();
+        backends.registry.scan(&mut |page| {
+            for row in page {
+                *c.by_status.entry(row.status.clone()).or_default() += 1;
+                if row.status == linear_oauth_host::REAUTHORIZATION_REQUIRED {
+                    c.dead.push(row);
+                } else if row.status == "active" {
+                    c.active += 1;
+                    if c.sample.len() < sample {
+                        c.sample.push(row);
+                    } else if let Some(slot) = c.sample.get_mut(rng.random_range(0..c.active)) {
+                        *slot = row;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(c)
+    }
+}
+
 /// One thing found wrong, and what to do about it.
 #[derive(Debug)]
 struct Problem {
@@ -37,7 +88,7 @@ impl Report {
     }
 }
 
-pub fn run(options: &Options, json_out: bool) -> Result<(), CliError> {
+pub fn run(options: &Options, args: &DoctorArgs, json_out: bool) -> Result<(), CliError> {
     let mut report = Report::default();
     report.sections.insert(
         "version".into(),
@@ -51,20 +102,22 @@ pub fn run(options: &Options, json_out: bool) -> Result<(), CliError> {
     let found_already = !report.problems.is_empty();
     match Backends::open_with(uri, options.registry_table.as_deref()) {
         Ok(backends) => {
-            // One listing serves the secret checks and the counts (a Scan on aws).
-            let rows = backends.registry.list();
-            if let Err(e) = &rows {
+            // One pass over the registry serves the secret checks and the counts.
+            let census = Census::take(&backends, if args.all { usize::MAX } else { args.sample });
+            if let Err(e) = &census {
                 report.problem("registry", format!("cannot list the registry: {e}"), store_fix(uri));
             }
-            let summary = match (summary, &rows) {
-                (Some(s), _) => s,
-                (None, Ok(rows)) if uri == "aws" => aws_store(&mut report, &backends, rows, &options.secret_prefix),
+            let read_fix = if uri == "aws" { iam_fix(&options.secret_prefix) } else { store_fix(uri) };
+            let summary = match (summary, &census) {
+                (Some(s), Ok(c)) => format!("{s}; {}", secrets(&mut report, &backends, c, args, &read_fix)),
+                (Some(s), Err(_)) => s,
+                (None, Ok(c)) if uri == "aws" => secrets(&mut report, &backends, c, args, &read_fix),
                 (None, Err(_)) if uri == "aws" => "registry unreadable".into(),
                 (None, _) => "in-process only (nothing persists)".into(),
             };
             report.sections.insert("store".into(), json!({ "uri": uri, "summary": summary }));
-            if let Ok(rows) = &rows {
-                registry(&mut report, rows);
+            if let Ok(c) = &census {
+                registry(&mut report, c);
             }
         }
         Err(e) => {
@@ -231,20 +284,33 @@ fn file_store(report: &mut Report, dir: &Path) -> String {
     format!("directory mode {dir_mode:04o}, {files} files")
 }
 
-fn aws_store(report: &mut Report, backends: &Backends, rows: &[RegistryRow], prefix: &str) -> String {
+/// Reads the sampled (or every) active workspace's secret, a bounded number
+/// at a time: each must exist and be readable with this identity.
+fn secrets(report: &mut Report, backends: &Backends, c: &Census, args: &DoctorArgs, read_fix: &str) -> String {
+    let reads = linear_oauth_host::bulk::parallel_map(&c.sample, args.concurrency.into(), |row| {
+        backends.secrets.get(&row.secret_id)
+    });
     let mut readable = 0;
-    for row in rows.iter().filter(|r| r.status == "active") {
-        match backends.secrets.get(&row.secret_id) {
+    for (row, read) in c.sample.iter().zip(reads) {
+        match read {
             Ok(Some(_)) => readable += 1,
             Ok(None) => report.problem(
                 "store",
                 format!("workspace {} points at secret {} which does not exist", row.workspace_id, row.secret_id),
                 "install the workspace again with `linear-oauth setup`",
             ),
-            Err(e) => report.problem("store", format!("cannot read secret {}: {e}", row.secret_id), iam_fix(prefix)),
+            Err(e) => report.problem("store", format!("cannot read secret {}: {e}", row.secret_id), read_fix),
         }
     }
-    format!("registry readable, {readable} active secrets readable")
+    if c.sample.len() < c.active {
+        format!(
+            "{readable} of a random sample of {} active secrets readable ({} active; --all reads every one)",
+            c.sample.len(),
+            c.active
+        )
+    } else {
+        format!("{readable} active secrets readable")
+    }
 }
 
 /// The grant a resolver needs on the secrets named with the configured
@@ -258,15 +324,12 @@ fn iam_fix(prefix: &str) -> String {
     )
 }
 
-fn registry(report: &mut Report, rows: &[RegistryRow]) {
-    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
-    for row in rows {
-        *by_status.entry(row.status.clone()).or_default() += 1;
-    }
-    report.sections.insert("registry".into(), json!({ "workspaces": rows.len(), "by_status": by_status }));
+fn registry(report: &mut Report, c: &Census) {
+    let workspaces: usize = c.by_status.values().sum();
+    report.sections.insert("registry".into(), json!({ "workspaces": workspaces, "by_status": c.by_status }));
     // Linear refused these credentials for good: nothing resolves them until
     // they are installed again.
-    for row in rows.iter().filter(|r| r.status == linear_oauth_host::REAUTHORIZATION_REQUIRED) {
+    for row in &c.dead {
         report.problem(
             "registry",
             format!(

@@ -118,7 +118,7 @@ enum Command {
     /// (`import`'s input). The output IS the secrets: it refuses a terminal.
     Export(bulk::ExportArgs),
     /// Check this installation: component load, store permissions, registry, reaching Linear.
-    Doctor,
+    Doctor(doctor::DoctorArgs),
     /// Linear webhooks: signing secrets, verifying and handling deliveries.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
@@ -234,7 +234,7 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         Command::Man { out_dir } => return man(out_dir.as_deref()),
         Command::ReleaseLeases { leases } => return release::send(&options(cli)?, leases),
         Command::Setup(args) => return setup::setup(cli, args, env_secret),
-        Command::Doctor => return doctor::run(&options(cli)?, cli.json),
+        Command::Doctor(args) => return doctor::run(&options(cli)?, args, cli.json),
         Command::Import(args) => return bulk::import(&cli.settings.options()?, args, cli.json),
         Command::Export(args) => return bulk::export(&cli.settings.options()?, args, cli.json),
         Command::Aws(AwsCommand::Bootstrap) => {
@@ -300,12 +300,10 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         Command::Webhook(w) => webhook::run(&r, w, cli.json)?,
         Command::Sweep(a) => fleet::sweep(&r, a, cli.json)?,
         Command::RotateClientSecret(a) => fleet::rotate(&r, a, cli.json)?,
+        Command::List if cli.json => list_json(&r)?,
         Command::List => {
             let rows = r.backends().registry.list()?;
-            if cli.json {
-                let rows: Vec<_> = rows.iter().map(row_json).collect();
-                print_json(&json!(rows));
-            } else if rows.is_empty() {
+            if rows.is_empty() {
                 println!("no workspaces registered in {}", r.options().store);
             } else {
                 println!("{:<20} {:<38} {:<10} SECRET", "SLUG", "WORKSPACE ID", "STATUS");
@@ -326,7 +324,7 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         | Command::Completions { .. }
         | Command::Man { .. }
         | Command::Aws(_)
-        | Command::Doctor
+        | Command::Doctor(_)
         | Command::Import(_)
         | Command::Export(_)
         | Command::ReleaseLeases { .. } => unreachable!("handled above"),
@@ -382,6 +380,37 @@ fn revoke(cli: &Cli, r: &Resolver, workspace: &str, purge: bool, force: bool) ->
         RevokeOutcome::NotConfirmed(detail) => Err(CliError::RevokeNotConfirmed { outcome: "not-confirmed", detail }),
         RevokeOutcome::Failed(detail) => Err(CliError::RevokeNotConfirmed { outcome: "failed", detail }),
     }
+}
+
+/// `list --json`: one JSON array, written a registry page at a time (a
+/// `Scan` page, or 1,000 row files), so 100,000 workspaces list in the
+/// memory of one page. Rows come in store order, each page sorted by slug.
+fn list_json(r: &Resolver) -> Result<(), CliError> {
+    use std::io::Write;
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let io = |e: std::io::Error| CliError::Io(format!("writing the listing: {e}"));
+    let mut first = true;
+    let mut failed = None;
+    let scanned = r.backends().registry.scan(&mut |page| {
+        for row in &page {
+            let sep = if std::mem::take(&mut first) { "[\n  " } else { ",\n  " };
+            let written = out
+                .write_all(sep.as_bytes())
+                .and_then(|()| serde_json::to_writer(&mut out, &row_json(row)).map_err(Into::into));
+            if let Err(e) = written {
+                failed = Some(e);
+                return Err(linear_oauth_host::Error::Store("stdout closed".into()));
+            }
+        }
+        Ok(())
+    });
+    match (failed, scanned) {
+        (Some(e), _) => return Err(io(e)),
+        (None, Err(e)) => return Err(e.into()),
+        (None, Ok(())) => {}
+    }
+    out.write_all(if first { b"[]\n" } else { b"\n]\n" }).and_then(|()| out.flush()).map_err(io)
 }
 
 /// A registry row as `list --json` and `inspect --json` show it; for a

@@ -164,3 +164,40 @@ fn a_crash_half_way_loses_and_duplicates_nothing() {
         assert_eq!(serde_json::from_str::<Value>(line).unwrap()["token"], token(n, T1));
     }
 }
+
+/// `list --json` streams the registry a page at a time: past one page (1,000
+/// row files) it is still one JSON array holding every row once. `doctor`
+/// reads a random sample of the secrets, or every one with `--all`.
+#[test]
+fn list_json_streams_past_a_page_and_doctor_samples() {
+    let env = store();
+    let n = 2345;
+    let input = lines(&(0..n).map(|i| token(i, T1)).collect::<Vec<_>>());
+    assert!(with_stdin(env.cmd(&["import"]), &input).status.success());
+    let out = env.run(&["--json", "list"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ids: Vec<_> = list.as_array().unwrap().iter().map(|r| r["workspace_id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
+    no_secrets(&String::from_utf8_lossy(&out.stdout));
+
+    let doctor = |args: &[&str]| -> Value {
+        let mut argv = vec!["--json", "doctor"];
+        argv.extend_from_slice(args);
+        serde_json::from_slice(&env.cmd(&argv).output().unwrap().stdout).unwrap()
+    };
+    let sampled = doctor(&["--sample", "25"]);
+    assert_eq!(sampled["registry"]["workspaces"], n);
+    let summary = sampled["store"]["summary"].as_str().unwrap();
+    assert!(summary.contains(&format!("25 of a random sample of 25 active secrets readable ({n} active")), "{summary}");
+    let all = doctor(&["--all", "--concurrency", "4"]);
+    let summary = all["store"]["summary"].as_str().unwrap();
+    assert!(summary.contains(&format!("{n} active secrets readable")), "{summary}");
+
+    // A row whose secret is gone is found by --all, named, with its fix.
+    std::fs::remove_file(env.dir.join("secrets").join("bgagent-linear-oauth-ws-0007.json")).unwrap();
+    let all = doctor(&["--all"]);
+    let problems = all["problems"].to_string();
+    assert!(problems.contains("org-7") && problems.contains("does not exist"), "{problems}");
+}

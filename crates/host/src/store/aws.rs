@@ -294,30 +294,39 @@ impl Registry for AwsBackend {
     }
 
     fn list(&self) -> Result<Vec<RegistryRow>, Error> {
-        self.block(async {
-            let mut rows = Vec::new();
-            let mut start = None;
-            loop {
-                let out = self
-                    .ddb
+        let mut rows = Vec::new();
+        self.scan(&mut |page| {
+            rows.extend(page);
+            Ok(())
+        })?;
+        rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
+        Ok(rows)
+    }
+
+    /// One `Scan` page (up to 1 MB of items) at a time, following
+    /// `LastEvaluatedKey`; lease items are filtered out by DynamoDB.
+    fn scan(&self, page: &mut dyn FnMut(Vec<RegistryRow>) -> Result<(), Error>) -> Result<(), Error> {
+        let mut start = None;
+        loop {
+            let out = self.block(
+                self.ddb
                     .scan()
                     .table_name(&self.table)
                     .filter_expression("NOT begins_with(linear_workspace_id, :lease)")
                     .expression_attribute_values(":lease", s(LEASE_PREFIX))
                     .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| store_err("scan", e))?;
-                for item in out.items() {
-                    rows.push(row_of(attr(item, KEY), item));
-                }
-                start = out.last_evaluated_key().cloned();
-                if start.is_none() {
-                    break;
-                }
-            }
+                    .send(),
+            );
+            let out = out.map_err(|e| store_err("scan", e))?;
+            let mut rows: Vec<_> = out.items().iter().map(|item| row_of(attr(item, KEY), item)).collect();
             rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
-            Ok(rows)
-        })
+            start = out.last_evaluated_key().cloned();
+            if !rows.is_empty() {
+                page(rows)?;
+            }
+            if start.is_none() {
+                return Ok(());
+            }
+        }
     }
 }

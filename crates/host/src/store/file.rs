@@ -49,7 +49,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{lease_decision, now_ms, LeaseGrant, Leases, PutOutcome, Registry, RegistryRow, SecretStore, Versioned};
+use super::{
+    lease_decision, now_ms, LeaseGrant, Leases, PutOutcome, Registry, RegistryRow, SecretStore, Versioned, SCAN_PAGE,
+};
 use crate::{files, Error};
 
 /// Largest stored value: Secrets Manager's limit for a `SecretString`. A
@@ -299,6 +301,28 @@ impl FileBackend {
         }
     }
 
+    /// `f(workspace id, stored row)` for each row file, in directory order.
+    fn each_row_file(&self, f: &mut dyn FnMut(String, Value) -> Result<(), Error>) -> Result<(), Error> {
+        let dir = self.root.join("registry");
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("reading", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("reading", &dir, e))?;
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|n| !n.starts_with('.')) else {
+                continue; // a temp file, or not the store's
+            };
+            let Some(id) = unescape_name(id) else { continue };
+            if let Some(v) = Self::read_row_file(&entry.path())? {
+                f(id, v)?;
+            }
+        }
+        Ok(())
+    }
+
     /// One row's file, parsed.
     fn read_row_file(path: &Path) -> Result<Option<Value>, Error> {
         match Self::read(path)? {
@@ -527,26 +551,36 @@ impl Registry for FileBackend {
     /// win: a migration between the two reads is seen by one or the other.
     fn list(&self) -> Result<Vec<RegistryRow>, Error> {
         let mut stored = self.read_legacy_registry()?.unwrap_or_default();
-        let dir = self.root.join("registry");
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => Some(entries),
-            Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => return Err(io_err("reading", &dir, e)),
-        };
-        for entry in entries.into_iter().flatten() {
-            let entry = entry.map_err(|e| io_err("reading", &dir, e))?;
-            let name = entry.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|n| !n.starts_with('.')) else {
-                continue; // a temp file, or not the store's
-            };
-            let Some(id) = unescape_name(id) else { continue };
-            if let Some(v) = Self::read_row_file(&entry.path())? {
-                stored.insert(id, v);
-            }
-        }
+        self.each_row_file(&mut |id, v| {
+            stored.insert(id, v);
+            Ok(())
+        })?;
         let mut rows: Vec<_> = stored.iter().map(|(k, v)| row_from(k, v)).collect();
         rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
         Ok(rows)
+    }
+
+    /// Row files a page at a time; a store not migrated yet (its rows still
+    /// in `registry.json`, read whole anyway) is listed as one page.
+    fn scan(&self, page: &mut dyn FnMut(Vec<RegistryRow>) -> Result<(), Error>) -> Result<(), Error> {
+        if self.legacy_registry_path().exists() {
+            return page(self.list()?);
+        }
+        let mut rows = Vec::with_capacity(SCAN_PAGE);
+        self.each_row_file(&mut |id, v| {
+            rows.push(row_from(&id, &v));
+            if rows.len() < SCAN_PAGE {
+                return Ok(());
+            }
+            rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
+            page(std::mem::replace(&mut rows, Vec::with_capacity(SCAN_PAGE)))
+        })?;
+        rows.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
+        if rows.is_empty() {
+            Ok(())
+        } else {
+            page(rows)
+        }
     }
 }
 
@@ -754,6 +788,51 @@ mod tests {
         after.push(row("org-new", "delta", "active"));
         assert_eq!(Registry::list(&b).unwrap(), after);
         assert_eq!(mode(&dir.join("registry")), 0o700);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `scan` hands over every row once, in pages of at most `SCAN_PAGE`,
+    /// each sorted by slug; an unmigrated `registry.json` is one page.
+    #[test]
+    fn scan_pages_hold_every_row_once() {
+        let dir = tmp();
+        let b = FileBackend::open(&dir).unwrap();
+        let n = SCAN_PAGE * 2 + 345;
+        let rows: Vec<_> = (0..n).map(|i| row(&format!("org-{i}"), &format!("ws-{i:05}"), "active")).collect();
+        Registry::put_many(&b, &rows).unwrap();
+        let mut pages = Vec::new();
+        b.scan(&mut |page| {
+            pages.push(page);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [SCAN_PAGE, SCAN_PAGE, 345]);
+        for page in &pages {
+            assert!(page.windows(2).all(|w| w[0].workspace_slug <= w[1].workspace_slug), "each page sorted");
+        }
+        let mut seen: Vec<_> = pages.into_iter().flatten().collect();
+        seen.sort_by(|a, b| a.workspace_slug.cmp(&b.workspace_slug));
+        assert_eq!(seen, rows);
+        // A page's error stops the scan and is the scan's error.
+        let mut calls = 0;
+        let err = b.scan(&mut |_| {
+            calls += 1;
+            Err(Error::Store("stop".into()))
+        });
+        assert!(matches!(err, Err(Error::Store(m)) if m == "stop"));
+        assert_eq!(calls, 1);
+        fs::remove_dir_all(&dir).unwrap();
+
+        let dir = tmp();
+        write_legacy_registry(&dir, &[("org-a", "acme", "active"), ("org-b", "beta", "revoked")]);
+        let b = FileBackend::open(&dir).unwrap();
+        let mut pages = Vec::new();
+        b.scan(&mut |page| {
+            pages.push(page);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(pages, [vec![row("org-a", "acme", "active"), row("org-b", "beta", "revoked")]]);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -151,11 +151,21 @@ pub trait Leases: Send + Sync + fmt::Debug {
     }
 }
 
+/// Rows per page of [`Registry::scan`] where the store chooses (file store).
+pub const SCAN_PAGE: usize = 1000;
+
 /// The workspace registry, and its refresh leases.
 pub trait Registry: Leases {
     fn get(&self, workspace_id: &str) -> Result<Option<RegistryRow>, Error>;
     fn put(&self, row: &RegistryRow) -> Result<(), Error>;
     fn list(&self) -> Result<Vec<RegistryRow>, Error>;
+    /// Every row, handed over a page at a time (a DynamoDB `Scan` page, up
+    /// to [`SCAN_PAGE`] row files), so a fleet-wide listing holds one page
+    /// in memory, not the fleet. Rows come in store order, each page sorted
+    /// by slug; stores without pages hand over `list` as one page.
+    fn scan(&self, page: &mut dyn FnMut(Vec<RegistryRow>) -> Result<(), Error>) -> Result<(), Error> {
+        page(self.list()?)
+    }
     /// Writes several rows (a bulk import's batch), each as `put` would.
     /// Not atomic: on an error some rows may be written. Stores whose `put`
     /// rewrites a shared file override it to rewrite it once.
@@ -179,6 +189,9 @@ impl<T: LeaseLayer> Registry for T {
     }
     fn list(&self) -> Result<Vec<RegistryRow>, Error> {
         self.rows().list()
+    }
+    fn scan(&self, page: &mut dyn FnMut(Vec<RegistryRow>) -> Result<(), Error>) -> Result<(), Error> {
+        self.rows().scan(page)
     }
     fn put_many(&self, rows: &[RegistryRow]) -> Result<(), Error> {
         self.rows().put_many(rows)
