@@ -2,6 +2,7 @@
 CARGO ?= cargo
 VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
+FLEET_SIZES ?= 10,1000,10000,100000
 PY_TOOLS := maturin==1.16.0 pytest==9.2.0 mypy==2.4.1 "moto[server]==5.2.5"
 # `make dist` links with zig against glibc 2.17 (manylinux2014).
 DIST_TOOLS := ziglang==0.17.0 cargo-zigbuild==0.24.0 auditwheel==6.8.2
@@ -24,7 +25,7 @@ BUILD_DIR := $(TARGET_DIR)/$(CARGO_BUILD_TARGET)
 export LINEAR_OAUTH_TESTSERVER := $(BUILD_DIR)/debug/linear-oauth-testserver
 export LINEAR_OAUTH_TESTHARNESS := $(BUILD_DIR)/debug/linear-oauth-testharness
 
-.PHONY: all help setup venv build smoke test test-rust test-python test-node bench lint deny deny-tool audit ci dist dist-check
+.PHONY: all help setup venv build smoke test test-rust test-python test-node bench bench-fleet lint deny deny-tool audit ci dist dist-check
 
 all: build
 
@@ -35,6 +36,7 @@ help:
 	@echo "make test-python  the Python extension: build into .venv, stubtest, mypy, pytest"
 	@echo "make test-node    the Node addon: build, node --test, the committed index.d.ts matches"
 	@echo "make bench        benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
+	@echo "make bench-fleet  issue 23's fleet table: per-call costs and memory at 10..100k workspaces"
 	@echo "make lint         rustfmt check, clippy -D warnings on every crate (and on the component as wasm), make deny"
 	@echo "make deny         cargo-deny licences, bans and sources of every dependency (deny.toml; no advisory database)"
 	@echo "make audit        cargo-deny advisories: fetches the RustSec database, so not in CI"
@@ -102,6 +104,16 @@ bench: setup venv
 	MATURIN_PEP517_ARGS="$(LOCKED)" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
 	$(PY) hosts/python/bench.py
 	cd hosts/node && npm ci --no-audit --no-fund && npm run build -- -- $(LOCKED) && npm run bench
+
+# Issue 23's fleet table (file store 10..100k, aws via moto 10, 1k, 10k):
+# cold `token` process, uncached resolve, single write, `list --json`,
+# import rate, Python and Node RSS per cached workspace. About 10 min.
+bench-fleet: setup venv
+	$(CARGO) build $(LOCKED) --release -p linear-oauth-cli -p linear-oauth-host --bin linear-oauth --example fleet_bench
+	MATURIN_PEP517_ARGS="$(LOCKED)" $(PY) -m pip install --quiet --disable-pip-version-check ./hosts/python
+	cd hosts/node && npm ci --no-audit --no-fund && npm run build -- -- $(LOCKED)
+	LINEAR_OAUTH_BENCH_PYTHON=$(PY) LINEAR_OAUTH_BENCH_NODE=node VENV=$(VENV) \
+	  tests/with-moto.sh $(BUILD_DIR)/release/examples/fleet_bench $(FLEET_SIZES)
 
 # Every crate, the Python and Node ones included; the component and core
 # also as the wasm they ship as.

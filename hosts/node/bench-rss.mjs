@@ -1,0 +1,21 @@
+// Memory per cached workspace (issue 23): RSS growth of one Node resolver
+// after resolving every workspace of a store once, with a cache bound that
+// holds them all. Run by `make bench-fleet` (crates/host/examples/fleet_bench.rs
+// seeds the store and writes the workspace ids, one per line).
+//
+//   node bench-rss.mjs STORE_URI IDS_FILE API_BASE
+import { readFileSync } from 'node:fs';
+import { Resolver } from './index.mjs';
+
+const [uri, idsFile, apiBase] = process.argv.slice(2);
+const ids = readFileSync(idsFile, 'utf8').split('\n').filter(Boolean);
+const r = new Resolver({ store: uri, apiBase, cacheMaxEntries: ids.length + 16 });
+await r.resolve(ids.at(-1)); // the pool's first instance and the connection path: the baseline
+globalThis.gc?.();
+const before = process.memoryUsage().rss;
+for (const w of ids.slice(0, -1)) {
+  await r.resolve(w);
+}
+globalThis.gc?.();
+const grown = process.memoryUsage().rss - before;
+console.log((grown / Math.max(ids.length - 1, 1)).toFixed(0));
