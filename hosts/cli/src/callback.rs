@@ -83,7 +83,16 @@ impl Listener {
     /// its own deadline, so a client that never finishes its request cannot
     /// hold up the real callback. Other paths get 404, and a callback whose
     /// `state` is not ours gets an error page; the wait goes on after both.
-    pub fn wait(&self, r: &Resolver, pending: &PendingInstall, timeout: Duration) -> Result<AuthCode, CliError> {
+    /// With `pasted`, redirect URLs pasted on stdin (one per line) are taken
+    /// as the callback too: the headless install, where the browser runs on a
+    /// machine that cannot reach this listener.
+    pub fn wait(
+        &self,
+        r: &Resolver,
+        pending: &PendingInstall,
+        timeout: Duration,
+        pasted: Option<&mpsc::Receiver<String>>,
+    ) -> Result<AuthCode, CliError> {
         let deadline = Instant::now().checked_add(timeout).ok_or_else(|| {
             CliError::Lib(Error::InvalidInput(format!("--timeout {} s is too large", timeout.as_secs())))
         })?;
@@ -100,6 +109,11 @@ impl Listener {
                         }
                         Err(e) => return Err(CliError::Io(format!("accepting the callback: {e}"))),
                     }
+                }
+            }
+            while let Some(line) = pasted.and_then(|p| p.try_recv().ok()) {
+                if let Some(done) = pasted_callback(&line, r, pending) {
+                    return done;
                 }
             }
             let now = Instant::now();
@@ -174,6 +188,45 @@ impl Listener {
             }
         }
     }
+}
+
+/// One pasted line: the redirect URL (or just its query); `Some` ends the
+/// wait. A line that is not this install's callback (a typo, a cut-off
+/// URL, another install's state) is reported and the wait goes on; only
+/// Linear's answer that the user declined ends it.
+fn pasted_callback(line: &str, r: &Resolver, pending: &PendingInstall) -> Option<Result<AuthCode, CliError>> {
+    let line = line.trim();
+    let query = match url::Url::parse(line) {
+        Ok(u) => u.query().unwrap_or("").to_owned(),
+        Err(_) => line.trim_start_matches('?').to_owned(),
+    };
+    match r.parse_callback(pending, &query) {
+        Ok(code) => Some(Ok(code)),
+        Err(e) if matches!(&e, Error::Authorization { code: Some(c), .. } if c == "access_denied") => Some(Err(e.into())),
+        Err(Error::Authorization { code: Some(c), .. }) if c == "state_mismatch" => {
+            eprintln!("linear-oauth: the pasted URL belongs to another install (state mismatch); nothing was stored. Paste the URL of the link printed above; still waiting");
+            None
+        }
+        Err(e) => {
+            eprintln!("linear-oauth: the pasted line is not the redirect URL ({e}); paste the whole address the browser was sent to; still waiting");
+            None
+        }
+    }
+}
+
+/// Lines from stdin, each on `tx`, until stdin ends (a thread the process
+/// does not wait for: a blocking read cannot be interrupted).
+pub fn read_pasted_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if !line.trim().is_empty() && tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// A nonblocking listener on `addr`.
@@ -275,6 +328,8 @@ pub struct Flow {
     pub open_browser: bool,
     pub spinner: bool,
     pub installed_by: String,
+    /// Also take a redirect URL pasted on stdin.
+    pub paste: bool,
 }
 
 impl Flow {
@@ -293,7 +348,8 @@ impl Flow {
         }
         let spinning = Arc::new(AtomicBool::new(self.spinner));
         let spinner = self.spinner.then(|| spawn_spinner(spinning.clone()));
-        let code = listener.wait(r, &pending, self.timeout);
+        let pasted = self.paste.then(read_pasted_lines);
+        let code = listener.wait(r, &pending, self.timeout, pasted.as_ref());
         spinning.store(false, Ordering::SeqCst);
         if let Some(s) = spinner {
             let _ = s.join();

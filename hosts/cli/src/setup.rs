@@ -42,7 +42,8 @@ pub(crate) struct SetupArgs {
     /// token has no refresh token; resolvers fetch a new one when it expires.
     #[arg(long, conflicts_with_all = ["no_actor_app", "no_prompt_consent", "no_browser", "redirect_uri", "timeout"])]
     client_credentials: bool,
-    /// Print the authorization URL on stderr instead of opening a browser.
+    /// Print the authorization URL on stderr instead of opening a browser, and
+    /// also accept the redirect URL pasted on stdin (a headless install).
     #[arg(long)]
     no_browser: bool,
     /// Seconds to wait for the browser (at most one day).
@@ -101,6 +102,19 @@ fn capitalized(what: &str) -> String {
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
+/// How to finish an install whose browser is on another machine.
+fn headless_help(redirect_uri: &str) -> String {
+    let port = url::Url::parse(redirect_uri).ok().and_then(|u| u.port_or_known_default()).unwrap_or(8080);
+    format!(
+        "No browser here? Either:\n\
+         \x20 - forward the callback port from the machine with the browser, then open the URL there:\n\
+         \x20     ssh -L {port}:localhost:{port} <this host>\n\
+         \x20 - or open the URL anywhere, approve, and paste here the address the browser was sent to\n\
+         \x20   (it starts with {redirect_uri}?code=...; the page itself may fail to load), then press Enter\n\
+         \x20 - or run `linear-oauth setup` on a machine with a browser against the same store (e.g. --store aws)"
+    )
+}
+
 /// The longest `setup --timeout`.
 const MAX_SETUP_TIMEOUT: Duration = Duration::from_secs(86_400);
 
@@ -142,8 +156,16 @@ pub(crate) fn setup(cli: &Cli, args: &SetupArgs, env_secret: Option<String>) -> 
             open_browser: !args.no_browser,
             spinner: std::io::stderr().is_terminal() && !cli.json,
             installed_by,
+            // stdin is free for a pasted redirect URL unless a secret came from it.
+            paste: args.no_browser && !args.client_secret_stdin && !args.webhook_secret_stdin,
         };
-        flow.run(&r, &params, |url| eprintln!("Open this URL to authorize the install:\n{url}"))?
+        let redirect = params.redirect_uri.clone();
+        flow.run(&r, &params, |url| {
+            eprintln!("Open this URL to authorize the install:\n{url}");
+            if flow.paste {
+                eprintln!("{}", headless_help(&redirect));
+            }
+        })?
     };
     if let Some(value) = webhook_secret {
         r.set_webhook_secret(Some(Target::Secret(&installed.secret_id)), &value.into())?;

@@ -94,6 +94,7 @@ impl Smoke {
             open_browser: false,
             spinner: false,
             installed_by: "smoke".into(),
+            paste: false,
         };
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let r = self.resolver.clone();

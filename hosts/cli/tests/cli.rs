@@ -111,6 +111,57 @@ fn setup_waits_past_other_paths_then_installs() {
     assert_eq!(rows[0]["status"], "active");
 }
 
+/// A headless install: the browser is elsewhere, so the redirect URL is
+/// pasted on stdin. A line that is not it, or is another install's, is
+/// reported and the wait goes on; the listener never sees a request.
+#[test]
+fn setup_no_browser_takes_the_pasted_redirect_url() {
+    let env = Env::new(CLIENT_ID, CLIENT_SECRET);
+    let mut child = env
+        .cmd(&["setup", "--no-browser", "--client-id", CLIENT_ID, "--redirect-uri", &env.redirect, "--json"])
+        .env("LINEAR_OAUTH_CLIENT_SECRET", CLIENT_SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut printed = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "setup exited before printing a URL");
+        printed.push_str(&line);
+        if line.starts_with("http://") {
+            break line.trim().to_owned();
+        }
+    };
+    let mut help = String::new();
+    for _ in 0..6 {
+        stderr.read_line(&mut help).unwrap();
+    }
+    let port = env.redirect.split(':').nth(2).unwrap().split('/').next().unwrap();
+    assert!(help.contains(&format!("ssh -L {port}:localhost:{port}")), "{help}");
+    assert!(help.contains("paste") && help.contains(&env.redirect), "{help}");
+    let (status, location) = get(&url);
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    let forged = format!("{}state=forged", &location[..location.find("state=").unwrap()]);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "not a url at all\n{forged}\n{location}").unwrap();
+    drop(stdin);
+    let (status, out, err) = finish(child, stderr);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("the pasted line is not the redirect URL"), "{err}");
+    assert!(err.contains("belongs to another install"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["workspace_id"].is_string(), "{out}");
+    assert_eq!(env.server.counters().token_code_ok, 1, "only the real code is exchanged");
+    let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    for s in stored_secret_values(&env).into_iter().chain([code]) {
+        assert!(!out.contains(&s) && !err.contains(&s) && !help.contains(&s), "secret in setup output");
+    }
+}
+
 #[test]
 fn setup_ignores_a_state_mismatch_never_exchanges_its_code_and_keeps_waiting() {
     let env = Env::new(CLIENT_ID, CLIENT_SECRET);
