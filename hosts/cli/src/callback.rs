@@ -200,6 +200,11 @@ fn pasted_callback(line: &str, r: &Resolver, pending: &PendingInstall) -> Option
         Ok(u) => u.query().unwrap_or("").to_owned(),
         Err(_) => line.trim_start_matches('?').to_owned(),
     };
+    let has = |k: &str| url::form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == k);
+    if !(has("state") && (has("code") || has("error"))) {
+        eprintln!("linear-oauth: the pasted line is not the redirect URL (no code and state in it); paste the whole address the browser was sent to; still waiting");
+        return None;
+    }
     match r.parse_callback(pending, &query) {
         Ok(code) => Some(Ok(code)),
         Err(e) if matches!(&e, Error::Authorization { code: Some(c), .. } if c == "access_denied") => Some(Err(e.into())),

@@ -147,10 +147,10 @@ fn setup_no_browser_takes_the_pasted_redirect_url() {
     let location = location.unwrap();
     let forged = format!("{}state=forged", &location[..location.find("state=").unwrap()]);
     let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "not a url at all\n{forged}\n{location}").unwrap();
+    writeln!(stdin, "not a url at all\n{forged}\n{forged}\n{location}").unwrap();
     drop(stdin);
     let (status, out, err) = finish(child, stderr);
-    assert!(status.success(), "{err}");
+    assert!(status.success(), "{out}{err}");
     assert!(err.contains("the pasted line is not the redirect URL"), "{err}");
     assert!(err.contains("belongs to another install"), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
