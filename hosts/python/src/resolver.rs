@@ -189,13 +189,7 @@ impl PyResolver {
         }
         let inner = self.inner.clone();
         let id = id.to_str()?.to_owned();
-        on_thread(
-            py,
-            event_loop,
-            future,
-            move || (route.slow)(&inner, &id),
-            token_to_py,
-        )
+        on_thread(py, event_loop, future, move || (route.slow)(&inner, &id), token_to_py)
     }
 
     /// Any other host call as an `asyncio.Future` on the running loop, on a
@@ -422,9 +416,11 @@ impl PyResolver {
         purge: bool,
         force: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.spawn_async(py, move |r| r.revoke(&workspace_id, purge, force), |py, v| {
-            Ok(Bound::new(py, PyRevocation::from(v))?.into_any())
-        })
+        self.spawn_async(
+            py,
+            move |r| r.revoke(&workspace_id, purge, force),
+            |py, v| Ok(Bound::new(py, PyRevocation::from(v))?.into_any()),
+        )
     }
 
     /// Installs a workspace with Linear's client_credentials grant (no
@@ -456,9 +452,11 @@ impl PyResolver {
     ) -> PyResult<Bound<'py, PyAny>> {
         let params =
             host::ClientCredentialsParams { client_id, client_secret: client_secret.into(), scopes, secret_id: None };
-        self.spawn_async(py, move |r| r.install_client_credentials(&params, &installed_by), |py, v| {
-            Ok(Bound::new(py, PyInstalled::from(v))?.into_any())
-        })
+        self.spawn_async(
+            py,
+            move |r| r.install_client_credentials(&params, &installed_by),
+            |py, v| Ok(Bound::new(py, PyInstalled::from(v))?.into_any()),
+        )
     }
 
     /// The cached token for a workspace if it may be served without any I/O, else None.

@@ -414,7 +414,10 @@ fn a_killed_access_token_gets_401_and_its_refresh_token_still_works() {
     assert_eq!(graphql(addr, Some(&seeded.access_token)).status, 401);
     let fresh = token_pair(&refresh(addr, &seeded.refresh_token));
     assert_eq!(graphql(addr, Some(&fresh.0)).status, 200);
-    assert_eq!(post_json(addr, "/_admin/kill-access-token", &json!({"token": "nope"})).json(), json!({"killed": false}));
+    assert_eq!(
+        post_json(addr, "/_admin/kill-access-token", &json!({"token": "nope"})).json(),
+        json!({"killed": false})
+    );
     // graphql_unauthorized_next: the next N requests get 401 whatever the token.
     server.set_faults(FaultsPatch { graphql_unauthorized_next: Some(2), ..Default::default() });
     assert_eq!(graphql(addr, Some(&fresh.0)).status, 401);
