@@ -227,3 +227,42 @@ def test_report_unauthorized_by_secret_id_and_the_async_twins(
 
     asyncio.run(main())
     assert server.counters()["token_refresh"] == 3
+
+
+def test_every_call_that_may_block_has_an_async_twin() -> None:
+    no_io = {"cached", "cached_secret", "from_env", "store", "api_base"}
+    public = [n for n in dir(lo.Resolver) if not n.startswith("_") and not n.endswith("_async") and n not in no_io]
+    assert "report_unauthorized_secret" in public
+    missing = [n for n in public if not hasattr(lo.Resolver, f"{n}_async")]
+    assert missing == []
+
+
+def test_the_async_flow_refreshes_without_blocking_the_loop(
+    server: TestServer, store: Store, make_resolver: Any
+) -> None:
+    s = store.seed("acme", 3600)
+    r = make_resolver()
+    kill(server, s.access)
+    server.faults(latency_ms=400)  # the refresh POST takes 400 ms
+
+    async def main() -> tuple[int, int]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        async with httpx.AsyncClient(auth=LinearAuth(r, s.workspace_id), trust_env=False) as client:
+            resp = await client.post(f"{server.base_url}/graphql", json=QUERY)
+        done.set()
+        await task
+        return resp.status_code, ticks
+
+    status, ticks = asyncio.run(main())
+    assert status == 200
+    assert server.counters()["token_refresh"] == 1
+    assert ticks >= 10, f"the loop ran only {ticks} times during a 400 ms refresh"
