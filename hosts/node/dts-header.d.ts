@@ -59,9 +59,36 @@ export declare class LinearOAuthToken {
   readonly secretId: string
   /** ISO-8601 UTC instant. */
   readonly expiresAt: string
+  /** `expiresAt` as a `Date` (a new object on each read). */
+  readonly expiresAtDate: Date
   /** Linear organization id. */
   readonly workspaceId: string
   toJSON(): { scope: string; workspaceSlug: string; secretId: string; expiresAt: string; workspaceId: string }
+}
+
+/** `Revocation.outcome`: what `revoke` did. */
+export type RevokeOutcome = 'revoked' | 'already-dead' | 'not-confirmed' | 'failed'
+
+/** `WebhookEvent.outcome`: what `handleWebhook` did about a lifecycle event. */
+export type WebhookOutcome = 'revoked' | 'already-revoked' | 'other-app' | 'not-registered'
+
+/**
+ * Methods of `Resolver` written in JavaScript (index.js), merged into the
+ * class declared below.
+ */
+export interface Resolver {
+  /**
+   * `fetch` with the workspace's token as `Authorization: Bearer ...` (the
+   * caller's other headers kept). On a 401 it reports the rejected token
+   * (`reportUnauthorized`) and sends the request once more with the token
+   * it gets back; a second 401 is the Response it resolves to. A body that
+   * is a stream (ReadableStream, async iterable) cannot be sent twice: its
+   * 401 is returned without a retry. Rejects with `LinearOAuthError` when
+   * no token can be had.
+   */
+  fetch(workspaceId: string, input: string | URL | Request, init?: RequestInit): Promise<Response>
+  /** `fetch` with the token of a secret id (no registry). */
+  fetchBySecretId(secretId: string, input: string | URL | Request, init?: RequestInit): Promise<Response>
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error'

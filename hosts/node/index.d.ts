@@ -59,9 +59,36 @@ export declare class LinearOAuthToken {
   readonly secretId: string
   /** ISO-8601 UTC instant. */
   readonly expiresAt: string
+  /** `expiresAt` as a `Date` (a new object on each read). */
+  readonly expiresAtDate: Date
   /** Linear organization id. */
   readonly workspaceId: string
   toJSON(): { scope: string; workspaceSlug: string; secretId: string; expiresAt: string; workspaceId: string }
+}
+
+/** `Revocation.outcome`: what `revoke` did. */
+export type RevokeOutcome = 'revoked' | 'already-dead' | 'not-confirmed' | 'failed'
+
+/** `WebhookEvent.outcome`: what `handleWebhook` did about a lifecycle event. */
+export type WebhookOutcome = 'revoked' | 'already-revoked' | 'other-app' | 'not-registered'
+
+/**
+ * Methods of `Resolver` written in JavaScript (index.js), merged into the
+ * class declared below.
+ */
+export interface Resolver {
+  /**
+   * `fetch` with the workspace's token as `Authorization: Bearer ...` (the
+   * caller's other headers kept). On a 401 it reports the rejected token
+   * (`reportUnauthorized`) and sends the request once more with the token
+   * it gets back; a second 401 is the Response it resolves to. A body that
+   * is a stream (ReadableStream, async iterable) cannot be sent twice: its
+   * 401 is returned without a retry. Rejects with `LinearOAuthError` when
+   * no token can be had.
+   */
+  fetch(workspaceId: string, input: string | URL | Request, init?: RequestInit): Promise<Response>
+  /** `fetch` with the token of a secret id (no registry). */
+  fetchBySecretId(secretId: string, input: string | URL | Request, init?: RequestInit): Promise<Response>
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error'
@@ -184,6 +211,8 @@ export declare class Resolver {
    * a refresh under the usual single flight and lease.
    */
   reportUnauthorized(workspaceId: string, accessToken: string): Promise<LinearOAuthToken>
+  /** `reportUnauthorized` for a token resolved by secret id (same rule). */
+  reportUnauthorizedSecret(secretId: string, accessToken: string): Promise<LinearOAuthToken>
   /** Refreshes now even if the token is fresh (same coordination rules). */
   forceRefresh(secretId: string): Promise<LinearOAuthToken>
   /**
@@ -271,7 +300,7 @@ export interface Revocation {
   workspaceId: string
   secretId: string
   /** `revoked`, `already-dead`, `not-confirmed` or `failed`. */
-  outcome: string
+  outcome: RevokeOutcome
   confirmed: boolean
   /** What was tried, for `not-confirmed` and `failed` (never a secret). */
   detail?: string
@@ -306,13 +335,13 @@ export interface WebhookEvent {
   /** `webhookTimestamp`, Unix milliseconds. */
   timestampMs: number
   /** Whose signing secret matched: `workspace` or `stack`. */
-  matched: string
+  matched: 'workspace' | 'stack'
   data: string
   /**
    * `handleWebhook` only: `revoked`, `already-revoked`, `other-app` or
    * `not-registered`; absent for events it does not act on.
    */
-  outcome?: string
+  outcome?: WebhookOutcome
 }
 
 /** Whose signing secret `setWebhookSecret` stores; neither: the stack-wide one. */

@@ -75,6 +75,11 @@ class LinearOAuthToken {
     return this.#accessToken;
   }
 
+  /** `expiresAt` as a `Date` (a new one each time: a Date is mutable, the token is frozen). */
+  get expiresAtDate() {
+    return new Date(this.expiresAt);
+  }
+
   toJSON() {
     return {
       scope: this.scope,
@@ -348,6 +353,42 @@ class Resolver {
     return this.#synced(this.#native.reportUnauthorized(workspaceId, accessToken));
   }
 
+  /** `reportUnauthorized` for a token resolved by secret id (same rule). */
+  reportUnauthorizedSecret(secretId, accessToken) {
+    try {
+      checkId('secretId', secretId);
+      if (typeof accessToken !== 'string') throw invalidInput('accessToken must be a string');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#secrets.delete(secretId);
+    this.#forgetHot();
+    return this.#synced(this.#native.reportUnauthorizedSecret(secretId, accessToken));
+  }
+
+  /**
+   * `fetch` with the workspace's token as a Bearer header; on a 401, reports
+   * the rejected token and retries once (see `authorizedFetch`).
+   */
+  fetch(workspaceId, input, init) {
+    return authorizedFetch(
+      () => this.resolve(workspaceId),
+      (rejected) => this.reportUnauthorized(workspaceId, rejected),
+      input,
+      init,
+    );
+  }
+
+  /** `fetch` with the token of a secret id (no registry). */
+  fetchBySecretId(secretId, input, init) {
+    return authorizedFetch(
+      () => this.resolveSecret(secretId),
+      (rejected) => this.reportUnauthorizedSecret(secretId, rejected),
+      input,
+      init,
+    );
+  }
+
   /** Refreshes now even if the stored token is fresh. */
   forceRefresh(secretId) {
     try {
@@ -454,6 +495,52 @@ class Resolver {
       resolver.#native.log(level, message, flat);
     };
   }
+}
+
+// ---------------------------------------------------------------- fetch
+
+// Bodies `fetch` can send again as they are: anything but a stream.
+function replayable(body) {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body) ||
+    body instanceof URLSearchParams ||
+    (typeof Blob !== 'undefined' && body instanceof Blob) ||
+    (typeof FormData !== 'undefined' && body instanceof FormData)
+  );
+}
+
+// The caller's init with `Authorization: Bearer <token>` added to its
+// headers (or, without init headers, to those of a Request input: init
+// headers replace a Request's, as in `fetch` itself).
+function withBearer(input, init, token) {
+  const base = init && init.headers !== undefined ? init.headers : input instanceof Request ? input.headers : undefined;
+  const headers = new Headers(base);
+  headers.set('authorization', `Bearer ${token.accessToken}`);
+  return { ...init, headers };
+}
+
+/**
+ * One request with a resolved token; on a 401, `report(rejected)` gives the
+ * token to retry with (a refresh only if the rejected one is still stored)
+ * and the request goes once more; whatever that answers is the result. A
+ * Request input's body is teed (`clone()`) so that it can go twice; a
+ * stream in `init.body` cannot, and its 401 is returned as it is.
+ */
+async function authorizedFetch(resolve, report, input, init) {
+  const token = await resolve();
+  const initBody = init == null ? undefined : init.body;
+  const requestBody = initBody === undefined && input instanceof Request && input.body !== null;
+  const again = initBody === undefined ? !(requestBody && input.bodyUsed) : replayable(initBody);
+  const first = await fetch(again && requestBody ? input.clone() : input, withBearer(input, init, token));
+  if (first.status !== 401 || !again) return first;
+  // Free the connection before the retry takes another.
+  if (first.body !== null) await first.body.cancel().catch(() => {});
+  const next = await report(token.accessToken);
+  return fetch(input, withBearer(input, init, next));
 }
 
 /** Whether the embedded precompiled component was used (no JIT at load), and the load time. */

@@ -56,8 +56,8 @@ impl resolver_api::Guest for Component {
     fn force_refresh(target: Target) -> Result<resolver_api::ResolvedToken, Error> {
         resolve::force_refresh(&mut call(), &target)
     }
-    fn report_unauthorized(workspace_id: String, access_token: String) -> Result<resolver_api::ResolvedToken, Error> {
-        resolve::report_unauthorized(&mut call(), &workspace_id, &access_token)
+    fn report_unauthorized(target: Target, access_token: String) -> Result<resolver_api::ResolvedToken, Error> {
+        resolve::report_unauthorized(&mut call(), &target, &access_token)
     }
     fn refresh_ahead(secret_id: String) -> Result<resolver_api::ResolvedToken, Error> {
         resolve::refresh_ahead(&mut call(), &secret_id)

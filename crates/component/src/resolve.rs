@@ -5,7 +5,7 @@
 
 use linear_oauth_core::{Freshness, RegistryStatus};
 
-use crate::cache::{cache_token, cached_row, cached_token, invalidate};
+use crate::cache::{cache_token, cached_row, cached_token, invalidate, invalidate_secret};
 use crate::call::{Call, RowCheck};
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
 use crate::keys::{check_id, known_key, row_from_json, token_key, unsaved_key};
@@ -72,23 +72,32 @@ pub fn force_refresh(cx: &mut Call<'_>, target: &Target) -> Result<ResolvedToken
     }
 }
 
-/// A caller's Linear API call with `access_token` got 401. Never a token
-/// request unless the stored token is the rejected one.
-pub fn report_unauthorized(cx: &mut Call<'_>, workspace_id: &str, access_token: &str) -> Result<ResolvedToken, Error> {
-    check_id("workspace id", workspace_id)?;
-    invalidate(cx.io, workspace_id);
-    let row = active_row(cx, workspace_id)?;
-    check_id("secret id", &row.secret_id)?;
-    let (current, version) = read_secret(cx, &row.secret_id)?;
-    check_usable(cx, &row.secret_id, &current, Some(workspace_id))?;
-    let fields = [("workspace_id", workspace_id), ("secret_id", row.secret_id.as_str())];
+/// A caller's Linear API call with `access_token` got 401, by workspace (its
+/// row names the secret) or by secret id (no registry, as `resolve-secret`).
+/// Never a token request unless the stored token is the rejected one.
+pub fn report_unauthorized(cx: &mut Call<'_>, target: &Target, access_token: &str) -> Result<ResolvedToken, Error> {
+    let (secret_id, workspace) = match target {
+        Target::Workspace(workspace_id) => {
+            check_id("workspace id", workspace_id)?;
+            invalidate(cx.io, workspace_id);
+            (active_row(cx, workspace_id)?.secret_id, Some(workspace_id.as_str()))
+        }
+        Target::Secret(secret_id) => (secret_id.clone(), None),
+    };
+    check_id("secret id", &secret_id)?;
+    let (current, version) = read_secret(cx, &secret_id)?;
+    if workspace.is_none() {
+        invalidate_secret(cx.io, &secret_id, &current.workspace_id);
+    }
+    check_usable(cx, &secret_id, &current, workspace)?;
+    let fields = [("workspace_id", current.workspace_id.as_str()), ("secret_id", secret_id.as_str())];
     if current.access_token.secret() != access_token {
         cx.log(Level::Info, "a rejected token is no longer the stored one; serving the stored token", &fields);
-        return resolve_secret_with(cx, &row.secret_id, Some(workspace_id));
+        return resolve_secret_with(cx, &secret_id, workspace);
     }
     cx.log(Level::Warn, "Linear rejected the stored access token; refreshing", &fields);
     cx.force = true;
-    refresh_single_flight(cx, &row.secret_id, &current, &version)
+    refresh_single_flight(cx, &secret_id, &current, &version)
 }
 
 /// Refresh-ahead's background call: a refresh when the token is inside

@@ -226,15 +226,30 @@ impl Resolver {
     /// a refresh under the usual single flight and lease.
     /// `ReauthorizationRequired` when Linear refuses the refresh token too.
     pub fn report_unauthorized(&self, workspace_id: &str, access_token: &str) -> Result<Arc<ResolvedToken>> {
-        self.cache.forget(Scope { workspace: Some(workspace_id), secret: None });
+        self.report_unauthorized_target(Target::Workspace(workspace_id), access_token)
+    }
+
+    /// [`Resolver::report_unauthorized`] for a token resolved by secret id
+    /// (callers that key by secret id, without the registry), same rule.
+    pub fn report_unauthorized_secret(&self, secret_id: &str, access_token: &str) -> Result<Arc<ResolvedToken>> {
+        self.report_unauthorized_target(Target::Secret(secret_id), access_token)
+    }
+
+    fn report_unauthorized_target(&self, target: Target<'_>, access_token: &str) -> Result<Arc<ResolvedToken>> {
+        let scope = match target {
+            Target::Workspace(w) => Scope { workspace: Some(w), secret: None },
+            Target::Secret(s) => Scope { workspace: None, secret: Some(s) },
+        };
+        self.cache.forget(scope);
         let since = self.cache.forgets();
+        let wit = target.into();
         let t: ResolvedToken = self
             .pool
-            .call(|i| i.api.linear_oauth_resolver().call_report_unauthorized(&mut i.store, workspace_id, access_token))?
+            .call(|i| i.api.linear_oauth_resolver().call_report_unauthorized(&mut i.store, &wit, access_token))?
             .into();
         let secret_id = t.secret_id.clone();
         let scope = Scope { workspace: None, secret: Some(&secret_id) };
-        Ok(self.cache.put(scope, Key::Workspace(workspace_id.to_owned()), t, since))
+        Ok(self.cache.put(scope, target.into(), t, since))
     }
 
     /// Starts one background refresh when `t` is inside the refresh-ahead

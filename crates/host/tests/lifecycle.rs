@@ -189,6 +189,32 @@ fn concurrent_reports_of_one_rejected_token_refresh_once() {
 }
 
 #[test]
+fn a_report_by_secret_id_follows_the_same_rule() {
+    let server = server();
+    let b = memory();
+    let s = seed(&server, &b, "acme", 3600);
+    let r = resolver_with(&server, &b, None);
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, s.access);
+    let (r2, id, rejected) = (r.clone(), s.secret_id.clone(), s.access.clone());
+    let got = concurrently(16, move || {
+        r2.report_unauthorized_secret(&id, &rejected).map(|t| t.access_token.secret().to_owned())
+    });
+    let first = got[0].clone().unwrap();
+    assert_ne!(first, s.access);
+    assert!(got.iter().all(|t| t.as_ref() == Ok(&first)), "every reporter gets the one new token");
+    assert_eq!(server.counters().token_requests, 1);
+    // The cache by secret id serves the new token, and so does the workspace.
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, first);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, first);
+    // A newer token is already stored: served as it is, no POST.
+    let other = resolver_with(&server, &b, None);
+    assert_eq!(other.report_unauthorized_secret(&s.secret_id, &s.access).unwrap().access_token, first);
+    assert_eq!(server.counters().token_requests, 1, "reports about old tokens never POST");
+    assert!(matches!(r.report_unauthorized_secret("linear-oauth/nope", "x"), Err(Error::SecretMissing(_))));
+    assert!(matches!(r.report_unauthorized_secret("", "x"), Err(Error::InvalidInput(_))));
+}
+
+#[test]
 fn a_report_when_the_grant_is_gone_says_reauthorize() {
     let server = server();
     let b = memory();

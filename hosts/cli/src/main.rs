@@ -64,7 +64,7 @@ enum Command {
         target: Target,
         /// Linear answered 401 to the token read from stdin (never argv):
         /// print the stored token if it is another one, else refresh first.
-        #[arg(long, conflicts_with = "secret")]
+        #[arg(long)]
         unauthorized: bool,
     },
     /// Validate a stored token and show it with secrets redacted.
@@ -269,6 +269,7 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
         Command::Token { target: t, unauthorized } => {
             let tok = match (&t.workspace, &t.secret) {
                 (Some(w), _) if *unauthorized => r.report_unauthorized(w, &rejected_token()?)?,
+                (_, Some(s)) if *unauthorized => r.report_unauthorized_secret(s, &rejected_token()?)?,
                 (Some(w), _) => r.resolve(w)?,
                 (_, Some(s)) => r.resolve_secret(s)?,
                 _ => unreachable!("clap requires one"),

@@ -715,7 +715,15 @@ fn token_unauthorized_reads_the_rejected_token_from_stdin_and_refreshes_once() {
     assert_eq!(env.server.counters().token_requests - before, 1, "a stale report never POSTs");
     // Empty stdin is invalid input; the token never comes from argv.
     assert_eq!(report("").status.code(), Some(11));
-    assert_eq!(env.run(&["token", "--secret", "bgagent-linear-oauth-testws", "--unauthorized"]).status.code(), Some(2));
+    // By secret id, the same rule: the stored token for a stale report, and
+    // a refresh for the current one.
+    let by_secret = |rejected: &str| env.report_unauthorized_of("--secret", "bgagent-linear-oauth-testws", rejected);
+    assert_eq!(text(&by_secret(&old)).0.trim(), new);
+    assert_eq!(env.server.counters().token_requests - before, 1);
+    let o = by_secret(new);
+    let newest = text(&o).0.trim().to_owned();
+    assert!(o.status.success() && newest != new && env.server.access_token_live(&newest), "{:?}", text(&o));
+    assert_eq!(env.server.counters().token_requests - before, 2);
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub struct Revocation {
     pub workspace_id: String,
     pub secret_id: String,
     /// `revoked`, `already-dead`, `not-confirmed` or `failed`.
+    #[napi(ts_type = "RevokeOutcome")]
     pub outcome: String,
     pub confirmed: bool,
     /// What was tried, for `not-confirmed` and `failed` (never a secret).
@@ -137,10 +138,12 @@ pub struct WebhookEvent {
     /// `webhookTimestamp`, Unix milliseconds.
     pub timestamp_ms: f64,
     /// Whose signing secret matched: `workspace` or `stack`.
+    #[napi(ts_type = "'workspace' | 'stack'")]
     pub matched: String,
     pub data: String,
     /// `handleWebhook` only: `revoked`, `already-revoked`, `other-app` or
     /// `not-registered`; absent for events it does not act on.
+    #[napi(ts_type = "WebhookOutcome")]
     pub outcome: Option<String>,
 }
 

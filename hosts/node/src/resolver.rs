@@ -126,6 +126,12 @@ impl Resolver {
         self.task(Op::ReportUnauthorized(workspace_id, RejectedToken(access_token)))
     }
 
+    /// `reportUnauthorized` for a token resolved by secret id (same rule).
+    #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
+    pub fn report_unauthorized_secret(&self, secret_id: String, access_token: String) -> AsyncTask<Task<Op>> {
+        self.task(Op::ReportUnauthorizedSecret(secret_id, RejectedToken(access_token)))
+    }
+
     /// Refreshes now even if the token is fresh (same coordination rules).
     #[napi(ts_return_type = "Promise<LinearOAuthToken>")]
     pub fn force_refresh(&self, secret_id: String) -> AsyncTask<Task<Op>> {

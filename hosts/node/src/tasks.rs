@@ -63,6 +63,8 @@ pub enum Op {
     ForceRefresh(String),
     /// Workspace id and the rejected access token.
     ReportUnauthorized(String, RejectedToken),
+    /// Secret id and the rejected access token.
+    ReportUnauthorizedSecret(String, RejectedToken),
 }
 
 /// An access token Linear rejected; still a secret, so `Debug` hides it.
@@ -84,6 +86,7 @@ impl Job for Op {
             Op::ResolveSecret(id) => r.resolve_secret(id),
             Op::ForceRefresh(id) => r.force_refresh(Target::Secret(id)),
             Op::ReportUnauthorized(id, token) => r.report_unauthorized(id, &token.0),
+            Op::ReportUnauthorizedSecret(id, token) => r.report_unauthorized_secret(id, &token.0),
         }
     }
 
@@ -96,7 +99,7 @@ impl Job for Op {
     ) -> Result<Object<'t>> {
         let (kind, id) = match self {
             Op::Resolve(id) | Op::ReportUnauthorized(id, _) => (Kind::Workspace, id),
-            Op::ResolveSecret(id) | Op::ForceRefresh(id) => (Kind::Secret, id),
+            Op::ResolveSecret(id) | Op::ForceRefresh(id) | Op::ReportUnauthorizedSecret(id, _) => (Kind::Secret, id),
         };
         token_object(env, hooks, tokens, kind, id, token)
     }

@@ -56,6 +56,8 @@ export async function startServer(args = []) {
     faults: (patch) => admin('POST', '/_admin/faults', patch),
     reset: () => admin('POST', '/_admin/reset', {}),
     issue: (req = {}) => admin('POST', '/_admin/issue', req),
+    /** Linear stops accepting this access token (its refresh token lives on): `/_admin/kill-access-token`. */
+    killAccessToken: (token) => admin('POST', '/_admin/kill-access-token', { token }),
     refreshLive: async (token) =>
       (await admin('GET', `/_admin/refresh-token-status?token=${encodeURIComponent(token)}`)).live,
     /** A delivery signed as Linear signs it: `{body, signature, delivery_id, event}` (tests/server/src/webhook.rs). */

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use linear_oauth_host as host;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyString;
 
 use crate::errors::to_py_err;
@@ -51,12 +52,27 @@ impl PyResolvedToken {
     }
 }
 
+/// An ISO-8601 UTC instant (`...Z`, as the component writes them) as an
+/// aware `datetime` with tzinfo UTC, read by Python's own parser.
+fn utc_datetime<'py>(py: Python<'py>, iso: &str) -> PyResult<Bound<'py, PyAny>> {
+    static DATETIME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static UTC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let dt = DATETIME.import(py, "datetime", "datetime")?.call_method1("fromisoformat", (iso,))?;
+    dt.call_method1("astimezone", (UTC.import(py, "datetime", "UTC")?,))
+}
+
 pub(crate) fn pyrepr(py: Python<'_>, s: &str) -> PyResult<String> {
     Ok(PyString::new(py, s).repr()?.to_str()?.to_owned())
 }
 
 #[pymethods]
 impl PyResolvedToken {
+    /// `expires_at` as an aware `datetime` in UTC.
+    #[getter]
+    fn expires_at_datetime<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        utc_datetime(py, &self.token.expires_at)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let t = &self.token;
         Ok(format!(
@@ -197,6 +213,12 @@ impl From<host::Installed> for PyInstalled {
 
 #[pymethods]
 impl PyInstalled {
+    /// `expires_at` as an aware `datetime` in UTC.
+    #[getter]
+    fn expires_at_datetime<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        utc_datetime(py, &self.expires_at)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Installed(workspace_id={:?}, workspace_slug={:?}, secret_id={:?}, scope={:?}, expires_at={:?})",

@@ -189,13 +189,22 @@ impl PyResolver {
         }
         let inner = self.inner.clone();
         let id = id.to_str()?.to_owned();
-        on_thread(
-            py,
-            event_loop,
-            future,
-            move || (route.slow)(&inner, &id),
-            |py, t| Ok(Bound::new(py, PyResolvedToken::new(py, t))?.into_any()),
-        )
+        on_thread(py, event_loop, future, move || (route.slow)(&inner, &id), token_to_py)
+    }
+
+    /// Any other host call as an `asyncio.Future` on the running loop, on a
+    /// thread of its own (as `call_async` does for an uncached resolve).
+    fn spawn_async<'py, T: 'static>(
+        &self,
+        py: Python<'py>,
+        f: impl FnOnce(&host::Resolver) -> host::Result<T> + Send + 'static,
+        to_py: for<'a> fn(Python<'a>, T) -> PyResult<Bound<'a, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let event_loop = GET_RUNNING_LOOP.import(py, "asyncio", "get_running_loop")?.call0()?;
+        let future = event_loop.call_method0("create_future")?;
+        let inner = self.inner.clone();
+        on_thread(py, event_loop, future, move || f(&inner), to_py)
     }
 
     /// `verify_webhook` or `handle_webhook` as an `asyncio.Future`, on a thread of its own.
@@ -220,6 +229,11 @@ impl PyResolver {
             |py, e| Ok(Bound::new(py, PyWebhookEvent::from(e))?.into_any()),
         )
     }
+}
+
+/// A token handed to an `asyncio.Future`.
+fn token_to_py(py: Python<'_>, t: Arc<host::ResolvedToken>) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(py, PyResolvedToken::new(py, t))?.into_any())
 }
 
 type WebhookCall = fn(&host::Resolver, &[u8], &str, Option<&str>) -> host::Result<host::WebhookEvent>;
@@ -343,10 +357,46 @@ impl PyResolver {
         Ok(PyResolvedToken::new(py, t))
     }
 
+    /// `report_unauthorized` for a token resolved by secret id (same rule).
+    fn report_unauthorized_secret(
+        &self,
+        py: Python<'_>,
+        secret_id: &str,
+        access_token: &str,
+    ) -> PyResult<PyResolvedToken> {
+        let t = self.blocking(py, || self.inner.report_unauthorized_secret(secret_id, access_token))?;
+        Ok(PyResolvedToken::new(py, t))
+    }
+
+    /// `await`able twin of `report_unauthorized`.
+    fn report_unauthorized_async<'py>(
+        &self,
+        py: Python<'py>,
+        workspace_id: String,
+        access_token: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.spawn_async(py, move |r| r.report_unauthorized(&workspace_id, &access_token), token_to_py)
+    }
+
+    /// `await`able twin of `report_unauthorized_secret`.
+    fn report_unauthorized_secret_async<'py>(
+        &self,
+        py: Python<'py>,
+        secret_id: String,
+        access_token: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.spawn_async(py, move |r| r.report_unauthorized_secret(&secret_id, &access_token), token_to_py)
+    }
+
     /// Refreshes now even if the stored token is fresh (same coordination).
     fn force_refresh(&self, py: Python<'_>, secret_id: &str) -> PyResult<PyResolvedToken> {
         let t = self.blocking(py, || self.inner.force_refresh(host::Target::Secret(secret_id)))?;
         Ok(PyResolvedToken::new(py, t))
+    }
+
+    /// `await`able twin of `force_refresh`.
+    fn force_refresh_async<'py>(&self, py: Python<'py>, secret_id: String) -> PyResult<Bound<'py, PyAny>> {
+        self.spawn_async(py, move |r| r.force_refresh(host::Target::Secret(&secret_id)), token_to_py)
     }
 
     /// Revokes the workspace's grant at Linear and marks it revoked here.
@@ -355,6 +405,22 @@ impl PyResolver {
     #[pyo3(signature = (workspace_id, *, purge = false, force = false))]
     fn revoke(&self, py: Python<'_>, workspace_id: &str, purge: bool, force: bool) -> PyResult<PyRevocation> {
         self.blocking(py, || self.inner.revoke(workspace_id, purge, force)).map(PyRevocation::from)
+    }
+
+    /// `await`able twin of `revoke`.
+    #[pyo3(signature = (workspace_id, *, purge = false, force = false))]
+    fn revoke_async<'py>(
+        &self,
+        py: Python<'py>,
+        workspace_id: String,
+        purge: bool,
+        force: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.spawn_async(
+            py,
+            move |r| r.revoke(&workspace_id, purge, force),
+            |py, v| Ok(Bound::new(py, PyRevocation::from(v))?.into_any()),
+        )
     }
 
     /// Installs a workspace with Linear's client_credentials grant (no
@@ -372,6 +438,25 @@ impl PyResolver {
         let params =
             host::ClientCredentialsParams { client_id, client_secret: client_secret.into(), scopes, secret_id: None };
         self.blocking(py, || self.inner.install_client_credentials(&params, installed_by)).map(PyInstalled::from)
+    }
+
+    /// `await`able twin of `install_client_credentials`.
+    #[pyo3(signature = (client_id, client_secret, scopes, *, installed_by))]
+    fn install_client_credentials_async<'py>(
+        &self,
+        py: Python<'py>,
+        client_id: String,
+        client_secret: String,
+        scopes: Vec<String>,
+        installed_by: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let params =
+            host::ClientCredentialsParams { client_id, client_secret: client_secret.into(), scopes, secret_id: None };
+        self.spawn_async(
+            py,
+            move |r| r.install_client_credentials(&params, &installed_by),
+            |py, v| Ok(Bound::new(py, PyInstalled::from(v))?.into_any()),
+        )
     }
 
     /// The cached token for a workspace if it may be served without any I/O, else None.
@@ -467,12 +552,51 @@ impl PyResolver {
         self.blocking(py, || self.inner.set_webhook_secret(target, &value))
     }
 
+    /// `await`able twin of `set_webhook_secret`.
+    #[pyo3(signature = (value, *, workspace_id = None, secret_id = None))]
+    fn set_webhook_secret_async<'py>(
+        &self,
+        py: Python<'py>,
+        value: &str,
+        workspace_id: Option<String>,
+        secret_id: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if workspace_id.is_some() && secret_id.is_some() {
+            return Err(to_py_err(py, host::Error::InvalidInput("pass workspace_id or secret_id, not both".into())));
+        }
+        let value = host::SecretString::new(value);
+        self.spawn_async(
+            py,
+            move |r| {
+                let target = match (&workspace_id, &secret_id) {
+                    (Some(w), _) => Some(host::Target::Workspace(w)),
+                    (_, Some(s)) => Some(host::Target::Secret(s)),
+                    (None, None) => None,
+                };
+                r.set_webhook_secret(target, &value)
+            },
+            |py, ()| Ok(py.None().into_bound(py)),
+        )
+    }
+
     /// Forgets everything cached about this workspace.
     fn invalidate(&self, py: Python<'_>, workspace_id: &str) -> PyResult<()> {
         self.blocking(py, || {
             self.inner.invalidate(workspace_id);
             Ok(())
         })
+    }
+
+    /// `await`able twin of `invalidate`.
+    fn invalidate_async<'py>(&self, py: Python<'py>, workspace_id: String) -> PyResult<Bound<'py, PyAny>> {
+        self.spawn_async(
+            py,
+            move |r| {
+                r.invalidate(&workspace_id);
+                Ok(())
+            },
+            |py, ()| Ok(py.None().into_bound(py)),
+        )
     }
 
     /// The store this resolver reads (`file:DIR` or `memory:`).

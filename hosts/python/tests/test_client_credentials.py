@@ -4,6 +4,7 @@ such tokens are renewed is the host's behaviour (crates/host/tests)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -40,6 +41,21 @@ def test_install_then_resolve_without_a_post(server: TestServer, store: Store, m
     assert server.counters()["token_requests"] == before
     with pytest.raises(TypeError):
         r.install_client_credentials(APP_ID, APP_SECRET, ["read"])  # type: ignore[call-arg]  # installed_by is required
+
+
+def test_install_client_credentials_async_is_the_same_install(
+    server: TestServer, store: Store, make_resolver: Any
+) -> None:
+    app(server)
+    r = make_resolver()
+
+    async def main() -> lo.Installed:
+        return await r.install_client_credentials_async(APP_ID, APP_SECRET, ["read"], installed_by="py-async")
+
+    installed = asyncio.run(main())
+    assert isinstance(installed, lo.Installed) and installed.scope == "read"
+    assert store.secret(installed.secret_id)["installed_by_platform_user_id"] == "py-async"
+    assert installed.expires_at_datetime.isoformat(timespec="milliseconds").replace("+00:00", "Z") == installed.expires_at
 
 
 def test_a_disabled_grant_names_the_linear_setting(server: TestServer, store: Store, make_resolver: Any) -> None:

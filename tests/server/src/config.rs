@@ -215,6 +215,10 @@ pub struct Faults {
     /// When non-empty, sent as `Retry-After` with every scripted token
     /// failure (`fail_next`): seconds or an HTTP-date, verbatim.
     pub fail_retry_after: String,
+    /// The next N `POST /graphql` answer 401 whatever the token (as Linear
+    /// answers a token it no longer accepts; see `graphql` in http.rs): a
+    /// caller's retry with a freshly refreshed token is rejected too.
+    pub graphql_unauthorized_next: u32,
 }
 
 impl Faults {
@@ -236,6 +240,7 @@ impl Faults {
             deny_next_authorize: 0,
             drip_ms: 0,
             fail_retry_after: String::new(),
+            graphql_unauthorized_next: 0,
         }
     }
 
@@ -265,6 +270,7 @@ impl Faults {
             deny_next_authorize,
             drip_ms,
             fail_retry_after,
+            graphql_unauthorized_next,
         } = patch;
         macro_rules! merge {
             ($($field:ident),*) => { $( if let Some(v) = $field { self.$field = v; } )* };
@@ -283,7 +289,8 @@ impl Faults {
             client_credentials_expires_in,
             deny_next_authorize,
             drip_ms,
-            fail_retry_after
+            fail_retry_after,
+            graphql_unauthorized_next
         );
         if let Some(fail) = fail_next {
             self.fail_next = (fail.count > 0).then_some(fail);
@@ -335,6 +342,8 @@ pub struct FaultsPatch {
     /// Empty stops sending `Retry-After`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_retry_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql_unauthorized_next: Option<u32>,
 }
 
 /// Request counters; `GET /_admin/counters` serializes this struct as is.

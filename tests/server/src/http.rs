@@ -141,6 +141,11 @@ async fn route(
         // Linear signs deliveries as documented in webhook.rs (https://linear.app/developers/webhooks).
         "/_admin/webhook" if post => either(admin_webhook(body).await),
         "/_admin/org" if post => either(admin_org(&shared, body).await),
+        // Linear ends a single access token while its grant lives on (an
+        // admin's session reset, a leaked token's revocation; any token "can be
+        // revoked at any time", https://linear.app/developers/oauth-2-0-authentication):
+        // from then on the API answers 401 and a refresh still works.
+        "/_admin/kill-access-token" if post => either(admin_kill_access_token(&shared, body).await),
         "/_admin/refresh-token-status" if get => either(token_status(&shared, query, true)),
         "/_admin/access-token-status" if get => either(token_status(&shared, query, false)),
         "/oauth/authorize"
@@ -154,6 +159,7 @@ async fn route(
         | "/_admin/issue"
         | "/_admin/org"
         | "/_admin/webhook"
+        | "/_admin/kill-access-token"
         | "/_admin/refresh-token-status"
         | "/_admin/access-token-status" => {
             oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
@@ -503,11 +509,20 @@ async fn revoke(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<
 
 // ------------------------------------------------------------------ graphql
 
+/// Linear's GraphQL API (https://linear.app/developers/graphql): a request
+/// whose Bearer token is not live (unknown, expired, revoked) gets HTTP 401
+/// with an `AUTHENTICATION_ERROR` error, which is what a caller's 401 retry
+/// reacts to.
 async fn graphql(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Resp, Resp> {
-    let latency = {
+    let (latency, reject) = {
         let mut st = shared.lock();
         st.counters.graphql += 1;
-        st.faults.graphql_latency_ms
+        let reject = st.faults.graphql_unauthorized_next > 0;
+        if reject {
+            st.faults.graphql_unauthorized_next -= 1;
+            st.counters.faults_injected += 1;
+        }
+        (st.faults.graphql_latency_ms, reject)
     };
     let body = read_body(body).await;
     sleep_ms(latency).await;
@@ -517,7 +532,7 @@ async fn graphql(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    let authenticated = token.is_some_and(|t| shared.lock().access_state(t) == TokenState::Live);
+    let authenticated = !reject && token.is_some_and(|t| shared.lock().access_state(t) == TokenState::Live);
     if !authenticated {
         return Err(json_response(
             StatusCode::UNAUTHORIZED,
@@ -645,6 +660,18 @@ async fn admin_org(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
         }
     }
     Ok(org_response(shared))
+}
+
+/// `{"token": "..."}`: that access token stops authenticating (its grant and
+/// refresh token stay live). `killed` is false for a token never issued.
+async fn admin_kill_access_token(shared: &Shared, body: Incoming) -> Result<Resp, Resp> {
+    #[derive(Deserialize)]
+    struct Kill {
+        token: String,
+    }
+    let Kill { token } = read_json(body).await?;
+    let killed = shared.lock().kill_access_token(&token);
+    Ok(json_response(StatusCode::OK, &json!({"killed": killed})))
 }
 
 fn org_response(shared: &Shared) -> Resp {

@@ -223,6 +223,12 @@ impl TestServer {
         self.shared.lock().access_state(t) == TokenState::Live
     }
 
+    /// That access token alone stops authenticating (`POST
+    /// /_admin/kill-access-token`); `false` if it was never issued.
+    pub fn kill_access_token(&self, t: &str) -> bool {
+        self.shared.lock().kill_access_token(t)
+    }
+
     /// Ends the grant `token` (an access or refresh token, live or not)
     /// belongs to, out of band, as removing the app's authorization in
     /// Linear's settings does. `false` if the token is unknown.

@@ -526,6 +526,14 @@ impl State {
         }
     }
 
+    /// One access token stops working, its grant does not (the admin
+    /// `kill-access-token` route); false for a token never issued.
+    pub fn kill_access_token(&mut self, token: &str) -> bool {
+        let known = self.access.contains_key(token);
+        self.revoke_access_only(token);
+        known
+    }
+
     /// One access token, not its grant (the grace replay's superseded pair).
     fn revoke_access_only(&mut self, token: &str) {
         if let Some(rec) = self.access.get_mut(token) {

@@ -404,6 +404,29 @@ fn expires_in_knob_and_expired_access_tokens() {
 }
 
 #[test]
+fn a_killed_access_token_gets_401_and_its_refresh_token_still_works() {
+    let server = start();
+    let addr = server.addr();
+    let seeded = server.issue_tokens(DEFAULT_CLIENT_ID, "read", 3600);
+    assert_eq!(graphql(addr, Some(&seeded.access_token)).status, 200);
+    let resp = post_json(addr, "/_admin/kill-access-token", &json!({"token": seeded.access_token}));
+    assert_eq!(resp.json(), json!({"killed": true}));
+    assert_eq!(graphql(addr, Some(&seeded.access_token)).status, 401);
+    let fresh = token_pair(&refresh(addr, &seeded.refresh_token));
+    assert_eq!(graphql(addr, Some(&fresh.0)).status, 200);
+    assert_eq!(
+        post_json(addr, "/_admin/kill-access-token", &json!({"token": "nope"})).json(),
+        json!({"killed": false})
+    );
+    // graphql_unauthorized_next: the next N requests get 401 whatever the token.
+    server.set_faults(FaultsPatch { graphql_unauthorized_next: Some(2), ..Default::default() });
+    assert_eq!(graphql(addr, Some(&fresh.0)).status, 401);
+    assert_eq!(graphql(addr, Some(&fresh.0)).status, 401);
+    assert_eq!(graphql(addr, Some(&fresh.0)).status, 200);
+    assert_eq!(server.counters().graphql, 6);
+}
+
+#[test]
 fn graphql_requires_a_live_bearer_token() {
     let server = start();
     let addr = server.addr();

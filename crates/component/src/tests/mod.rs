@@ -379,13 +379,27 @@ fn a_revoke_during_the_refresh_drops_the_refreshed_token() {
 
 #[test]
 fn a_401_report_refreshes_only_the_stored_token() {
+    for target in [Target::Workspace(WS.into()), Target::Secret(SECRET.into())] {
+        let fake = Fake::with_token("a1", "r1", FRESH);
+        // A token that is no longer the stored one: the stored one, no request.
+        assert_eq!(report_unauthorized(&mut fake.call(), &target, "old").unwrap().access_token, "a1");
+        assert_eq!(fake.post_count(), 0);
+        fake.answer_token("a2", "r2");
+        assert_eq!(report_unauthorized(&mut fake.call(), &target, "a1").unwrap().access_token, "a2");
+        assert_eq!(fake.post_count(), 1);
+        // The report about a1 again (a slower caller): a2, still one request.
+        assert_eq!(report_unauthorized(&mut fake.call(), &target, "a1").unwrap().access_token, "a2");
+        assert_eq!(fake.post_count(), 1, "{target:?}");
+    }
+}
+
+#[test]
+fn a_401_report_by_secret_id_honours_the_revoked_mark() {
     let fake = Fake::with_token("a1", "r1", FRESH);
-    // A token that is no longer the stored one: the stored one, no request.
-    assert_eq!(report_unauthorized(&mut fake.call(), WS, "old").unwrap().access_token, "a1");
+    fake.store(SECRET, &fake.stored(SECRET).marked_revoked(&format_instant(fake.now.get())));
+    let r = report_unauthorized(&mut fake.call(), &Target::Secret(SECRET.into()), "a1");
+    assert!(matches!(r, Err(Error::Revoked(_))), "{r:?}");
     assert_eq!(fake.post_count(), 0);
-    fake.answer_token("a2", "r2");
-    assert_eq!(report_unauthorized(&mut fake.call(), WS, "a1").unwrap().access_token, "a2");
-    assert_eq!(fake.post_count(), 1);
 }
 
 #[test]

@@ -55,8 +55,14 @@ impl Env {
 
     /// `token --workspace ID --unauthorized` with `rejected` on stdin.
     pub fn report_unauthorized(&self, workspace_id: &str, rejected: &str) -> Output {
+        self.report_unauthorized_of("--workspace", workspace_id, rejected)
+    }
+
+    /// `token <flag> ID --unauthorized` (`--workspace` or `--secret`) with
+    /// `rejected` on stdin.
+    pub fn report_unauthorized_of(&self, flag: &str, id: &str, rejected: &str) -> Output {
         let mut child = self
-            .cmd(&["token", "--workspace", workspace_id, "--unauthorized"])
+            .cmd(&["token", flag, id, "--unauthorized"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -13,7 +13,9 @@ import {
   type Logger,
   type LogRecord,
   type ResolverOptions,
+  type RevokeOutcome,
   type WebhookEvent,
+  type WebhookOutcome,
 } from '../../index.js';
 
 const records: LogRecord[] = [];
@@ -38,7 +40,14 @@ async function use(): Promise<string> {
   r.invalidate(t.workspaceId);
   const hook: WebhookEvent = await r.verifyWebhook(new Uint8Array(2), 'sig', 'delivery');
   const handled: WebhookEvent = await r.handleWebhook('{}', 'sig');
-  const outcome: string | undefined = handled.outcome;
+  const outcome: WebhookOutcome | undefined = handled.outcome;
+  const matched: 'workspace' | 'stack' = handled.matched;
+  const revoked: RevokeOutcome = (await r.revoke('org-1')).outcome;
+  const res: Response = await r.fetch('org-1', 'https://api.linear.app/graphql', { method: 'POST', body: '{}' });
+  const res2: Response = await r.fetchBySecretId('secret', new URL('https://api.linear.app/graphql'));
+  const again: LinearOAuthToken = await r.reportUnauthorizedSecret('secret', t.accessToken);
+  const until: Date = again.expiresAtDate;
+  console.log(matched, revoked, res.status, res2.ok, until.getTime());
   await r.setWebhookSecret('whsec', { workspaceId: hook.organizationId ?? 'org-1' });
   console.log(hook.type, hook.matched, hook.data, hook.timestampMs, outcome);
   const when: string = f.expiresAt;
@@ -62,8 +71,11 @@ async function use(): Promise<string> {
 
 // @ts-expect-error: the token is read-only
 (null as unknown as LinearOAuthToken).accessToken = 'x';
+// @ts-expect-error: not an outcome revoke has
+const badOutcome: RevokeOutcome = 'maybe';
 // @ts-expect-error: unknown log level
 const badLevel: ResolverOptions = { logLevel: 'loud' };
 
 void use;
 void badLevel;
+void badOutcome;

@@ -10,6 +10,12 @@ writing back tokens all happen there. This package only translates::
     token = resolver.resolve_secret(secret_id)  # or resolver.resolve(workspace_id)
     headers = {"Authorization": f"Bearer {token.access_token}"}
 
+To call Linear's API with the token and its 401 rule (report the rejected
+token, retry once) in one line, ``LinearAuth`` (``httpx``, sync and async) or
+``LinearRequestsAuth`` (``requests``): ``httpx.Client(auth=lo.LinearAuth(resolver,
+workspace_id))``. They import their HTTP library on first use, so neither is a
+dependency of this package.
+
 Errors are subclasses of :class:`LinearOAuthError`; log events go to the
 standard :mod:`logging` logger ``linear_oauth`` with structured fields in
 ``extra``. Neither ever contains a secret.
@@ -45,22 +51,34 @@ from linear_oauth._native import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from linear_oauth import compat
+    from linear_oauth.httpx import LinearAuth as LinearAuth
+    from linear_oauth.requests import LinearRequestsAuth as LinearRequestsAuth
+
+# Imported on first use: `lo.compat` needs `logging`, which costs more than the
+# extension itself, and the auth helpers need httpx or requests, which this
+# package does not depend on.
+_LAZY = {
+    "compat": ("linear_oauth.compat", None),
+    "LinearAuth": ("linear_oauth.httpx", "LinearAuth"),
+    "LinearRequestsAuth": ("linear_oauth.requests", "LinearRequestsAuth"),
+}
 
 
 def __getattr__(name: str) -> object:
-    # `lo.compat` imports on first use, so that `import linear_oauth` stays cheap
-    # (compat needs `logging`, which costs more than the extension itself).
-    if name == "compat":
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module("linear_oauth.compat")
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attr is None else getattr(module, attr)
     raise AttributeError(f"module 'linear_oauth' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"compat"})
+    return sorted(set(globals()) | set(_LAZY))
 
 
+# Not the auth helpers: `from linear_oauth import *` must not need httpx and requests.
 __all__ = [
     "AuthorizationError",
     "Installed",
