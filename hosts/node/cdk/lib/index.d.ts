@@ -100,7 +100,7 @@ export declare function platformPackage(architecture: Architecture): {
  * optionalDependencies for the function's architecture, whatever the build
  * machine's. (Naming the platform package itself would not do: npm checks a
  * package asked for by name against the real machine and fails with
- * EBADPLATFORM, and `--force` would install the wrong one silently.)
+ * EBADPLATFORM; `--force` would skip every check, the right ones too.)
  */
 export declare function linearOauthBundling(props?: LinearOauthBundlingProps): BundlingOptions;
 export interface LinearOauthFunctionProps extends NodejsFunctionProps {

@@ -168,7 +168,7 @@ function platformPackage(architecture) {
  * optionalDependencies for the function's architecture, whatever the build
  * machine's. (Naming the platform package itself would not do: npm checks a
  * package asked for by name against the real machine and fails with
- * EBADPLATFORM, and `--force` would install the wrong one silently.)
+ * EBADPLATFORM; `--force` would skip every check, the right ones too.)
  */
 function linearOauthBundling(props = {}) {
     const base = props.bundling ?? {};
