@@ -26,7 +26,7 @@ BUILD_DIR := $(TARGET_DIR)/$(CARGO_BUILD_TARGET)
 export LINEAR_OAUTH_TESTSERVER := $(BUILD_DIR)/debug/linear-oauth-testserver
 export LINEAR_OAUTH_TESTHARNESS := $(BUILD_DIR)/debug/linear-oauth-testharness
 
-.PHONY: all help setup venv build smoke test test-rust test-python test-node bench bench-fleet lint deny deny-tool audit ci dist dist-check
+.PHONY: all help setup venv build smoke test test-rust test-python test-node test-cdk bench bench-fleet lint deny deny-tool audit ci dist dist-check
 
 all: build
 
@@ -36,6 +36,7 @@ help:
 	@echo "make test-rust    cargo test alone (the aws-store suites need moto, which make test starts)"
 	@echo "make test-python  the Python extension: build into .venv, stubtest, mypy, pytest"
 	@echo "make test-node    the Node addon: build, node --test, the committed index.d.ts matches"
+	@echo "make test-cdk     the CDK constructs (hosts/node/cdk): synth of the example stack, no AWS, no Docker, no cargo"
 	@echo "make bench        benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
 	@echo "make bench-fleet  issue 23's fleet table: per-call costs and memory at 10..100k workspaces"
 	@echo "make lint         rustfmt check, clippy -D warnings on every crate (and on the component as wasm), make deny"
@@ -68,7 +69,7 @@ smoke: setup
 
 # Every test. moto (the AWS emulator) runs on 127.0.0.1 for the whole run.
 test: setup venv
-	VENV=$(VENV) tests/with-moto.sh $(MAKE) --no-print-directory test-rust test-python test-node
+	VENV=$(VENV) tests/with-moto.sh $(MAKE) --no-print-directory test-rust test-python test-node test-cdk
 
 # The component is no default member (its library is a wasm cdylib); its
 # native unit tests (the resolver over fake I/O) run on their own, cheaply.
@@ -93,6 +94,14 @@ test-node:
 	$(CARGO) test $(LOCKED) --no-run --quiet
 	cd hosts/node && npm ci --no-audit --no-fund && npm run build:debug -- -- $(LOCKED) && npm test
 	git diff --exit-code -- hosts/node/index.d.ts  # the committed types match the build
+
+# The CDK constructs: tsc into the committed lib/ (which must not change), then
+# the example stack synthesized with local esbuild and offline npm installs of
+# tarballs made from hosts/node's package templates. Needs neither cargo nor
+# AWS nor Docker.
+test-cdk:
+	cd hosts/node/cdk && npm ci --no-audit --no-fund && npm run build && npm test
+	git diff --exit-code -- hosts/node/cdk/lib  # the committed build matches src/
 
 bench: setup venv
 	$(CARGO) test $(LOCKED) --no-run --quiet
