@@ -138,8 +138,9 @@ audit: deny-tool
 	$(CARGO) fetch $(LOCKED)
 	$(DENY) $(LOCKED) check advisories
 
-# Installable artifacts for x86_64 and aarch64 Linux in dist/ (about 50 min
-# cold on 2 cores): CLI tarballs, manylinux2014 abi3 wheels, npm packages.
+# Installable artifacts for x86_64 and aarch64 Linux in dist/: CLI tarballs,
+# manylinux2014 abi3 wheels, npm packages. How long it takes (measured, cold
+# and busy): README, "Installable artifacts".
 dist: setup venv
 	$(PY) -m pip install --quiet --disable-pip-version-check $(DIST_TOOLS)
 	PATH="$(VENV)/bin:$$PATH" $(PY) scripts/dist.py
