@@ -38,7 +38,7 @@ help:
 	@echo "make bench        benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
 	@echo "make bench-fleet  issue 23's fleet table: per-call costs and memory at 10..100k workspaces"
 	@echo "make lint         rustfmt check, clippy -D warnings on every crate (and on the component as wasm), make deny,"
-	@echo "                  and that this list names every target (scripts/check-make-help.sh)"
+	@echo "                  and the docs checks: this list names every target, the READMEs' files and wheel name"
 	@echo "make deny         cargo-deny licences, bans and sources of every dependency (deny.toml; no advisory database)"
 	@echo "make audit        cargo-deny advisories: fetches the RustSec database, so not in CI"
 	@echo "make ci           make lint test: what .ci/run runs"
@@ -117,9 +117,11 @@ bench-fleet: setup venv
 	  tests/with-moto.sh $(BUILD_DIR)/release/examples/fleet_bench $(FLEET_SIZES)
 
 # Every crate, the Python and Node ones included; the component and core
-# also as the wasm they ship as. First, that `make help` names every target.
+# also as the wasm they ship as. First the docs checks: `make help` names
+# every target; the READMEs name files that exist and the wheel `make dist` writes.
 lint: setup deny
-	scripts/check-make-help.sh
+	scripts/check_make_help.sh
+	python3 scripts/check_docs.py
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy $(LOCKED) --workspace --all-targets -- -D warnings
 	$(CARGO) clippy $(LOCKED) -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
