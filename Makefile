@@ -39,7 +39,8 @@ help:
 	@echo "make test-cdk     the CDK constructs (hosts/node/cdk): synth of the example stack, no AWS, no Docker, no cargo"
 	@echo "make bench        benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
 	@echo "make bench-fleet  issue 23's fleet table: per-call costs and memory at 10..100k workspaces"
-	@echo "make lint         rustfmt check, clippy -D warnings on every crate (and on the component as wasm), make deny"
+	@echo "make lint         rustfmt check, clippy -D warnings on every crate (and on the component as wasm), make deny,"
+	@echo "                  and the docs checks: this list names every target, the READMEs' files and wheel name"
 	@echo "make deny         cargo-deny licences, bans and sources of every dependency (deny.toml; no advisory database)"
 	@echo "make audit        cargo-deny advisories: fetches the RustSec database, so not in CI"
 	@echo "make ci           make lint test: what .ci/run runs"
@@ -126,8 +127,11 @@ bench-fleet: setup venv
 	  tests/with-moto.sh $(BUILD_DIR)/release/examples/fleet_bench $(FLEET_SIZES)
 
 # Every crate, the Python and Node ones included; the component and core
-# also as the wasm they ship as.
+# also as the wasm they ship as. First the docs checks: `make help` names
+# every target; the READMEs name files that exist and the wheel `make dist` writes.
 lint: setup deny
+	scripts/check_make_help.sh
+	python3 scripts/check_docs.py
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy $(LOCKED) --workspace --all-targets -- -D warnings
 	$(CARGO) clippy $(LOCKED) -p linear-oauth-component -p linear-oauth-core --target wasm32-wasip2 -- -D warnings
@@ -148,8 +152,9 @@ audit: deny-tool
 	$(CARGO) fetch $(LOCKED)
 	$(DENY) $(LOCKED) check advisories
 
-# Installable artifacts for x86_64 and aarch64 Linux in dist/ (about 50 min
-# cold on 2 cores): CLI tarballs, manylinux2014 abi3 wheels, npm packages.
+# Installable artifacts for x86_64 and aarch64 Linux in dist/: CLI tarballs,
+# manylinux2014 abi3 wheels, npm packages. How long it takes (measured, cold
+# and busy): README, "Installable artifacts".
 dist: setup venv
 	$(PY) -m pip install --quiet --disable-pip-version-check $(DIST_TOOLS)
 	PATH="$(VENV)/bin:$$PATH" $(PY) scripts/dist.py

@@ -4,8 +4,8 @@
 //! request is sent again only when it provably did not reach Linear (refused
 //! before sending) or Linear said it did nothing (429, 502, 503, 504). A
 //! timeout after sending, or a 500, may hide a processed grant: the caller
-//! must re-read the store instead of replaying (SPEC, "Transient refresh
-//! failures").
+//! must re-read the store instead of replaying (docs/SPEC.md, "Transient
+//! refresh failures").
 
 use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;

@@ -152,11 +152,14 @@ fn measure(store: &str, b: &Backends, size: usize, server: &TestServer, aws_tabl
             c.env("LINEAR_OAUTH_REGISTRY_TABLE", table);
         }
         let t = Instant::now();
-        let out = c.output().unwrap_or_else(|e| panic!("{}: {e} (build it: cargo build --release -p linear-oauth-cli)", cli.display()));
+        let out = c
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e} (build it: cargo build --release -p linear-oauth-cli)", cli.display()));
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         t.elapsed()
     };
-    let cold_token = median(spread(size, 15).into_iter().map(|i| run(&["token", "--workspace", &workspace_id(i)])).collect());
+    let cold_token =
+        median(spread(size, 15).into_iter().map(|i| run(&["token", "--workspace", &workspace_id(i)])).collect());
     let list = run(&["--json", "list"]);
     let _ = std::fs::remove_dir_all(&cache);
 
@@ -175,7 +178,8 @@ fn measure(store: &str, b: &Backends, size: usize, server: &TestServer, aws_tabl
     };
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let python = rss("LINEAR_OAUTH_BENCH_PYTHON", &[here.join("hosts/python/bench_rss.py").to_str().unwrap()]);
-    let node = rss("LINEAR_OAUTH_BENCH_NODE", &["--expose-gc", here.join("hosts/node/bench-rss.mjs").to_str().unwrap()]);
+    let node =
+        rss("LINEAR_OAUTH_BENCH_NODE", &["--expose-gc", here.join("hosts/node/bench-rss.mjs").to_str().unwrap()]);
     let _ = std::fs::remove_file(&ids);
     Row { import_per_s, cold_token, uncached, write, list, python, node }
 }
@@ -183,7 +187,14 @@ fn measure(store: &str, b: &Backends, size: usize, server: &TestServer, aws_tabl
 fn header(store: &str) {
     println!(
         "{store:<5} {:>8} {:>12} {:>16} {:>18} {:>14} {:>12} {:>10} {:>10}",
-        "size", "import /s", "token (process)", "uncached resolve", "single write", "list --json", "py B/ws", "node B/ws"
+        "size",
+        "import /s",
+        "token (process)",
+        "uncached resolve",
+        "single write",
+        "list --json",
+        "py B/ws",
+        "node B/ws"
     );
 }
 

@@ -207,7 +207,9 @@ fn pasted_callback(line: &str, r: &Resolver, pending: &PendingInstall) -> Option
     }
     match r.parse_callback(pending, &query) {
         Ok(code) => Some(Ok(code)),
-        Err(e) if matches!(&e, Error::Authorization { code: Some(c), .. } if c == "access_denied") => Some(Err(e.into())),
+        Err(e) if matches!(&e, Error::Authorization { code: Some(c), .. } if c == "access_denied") => {
+            Some(Err(e.into()))
+        }
         Err(Error::Authorization { code: Some(c), .. }) if c == "state_mismatch" => {
             eprintln!("linear-oauth: the pasted URL belongs to another install (state mismatch); nothing was stored. Paste the URL of the link printed above; still waiting");
             None
