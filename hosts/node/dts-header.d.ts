@@ -119,11 +119,7 @@ export type Logger =
 
 /** Resolver options; anything left out keeps its default (for `fromEnv`, the environment's value). */
 export interface ResolverOptions {
-  /**
-   * `file:DIR`, `memory:` or `aws`; default `file:$XDG_DATA_HOME/linear-oauth`, else
-   * `file:$HOME/.local/share/linear-oauth`. With neither variable set, or on AWS Lambda,
-   * there is no default: `INVALID_INPUT` naming `LINEAR_OAUTH_STORE` until one is given.
-   */
+  /** `file:DIR`, `memory:` or `aws`; default `file:$XDG_DATA_HOME/linear-oauth`, else `file:$HOME/.local/share/linear-oauth`; with neither variable set, or on AWS Lambda, there is no default: `INVALID_INPUT` naming `LINEAR_OAUTH_STORE` until one is given */
   store?: string
   /** DynamoDB registry table of the `aws` store (LINEAR_OAUTH_REGISTRY_TABLE). */
   registryTable?: string
