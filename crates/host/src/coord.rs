@@ -32,14 +32,35 @@ pub(crate) struct Coordination {
 /// The component's cache. Every entry but an unsaved token has a deadline,
 /// at most `cache-ttl` (or a `Retry-After`) away, so dropping the expired
 /// ones now and then keeps it at the working set of the last minute or so.
-/// (The host never picks among live entries: what the component keeps
-/// together, such as a token and the row that names it, stays together.)
-#[derive(Debug, Default)]
+/// A process that sees more workspaces within that minute than
+/// `cache_max_entries` is also bounded by count: past
+/// `cache_max_entries` x [`KEYS_PER_WORKSPACE`] live entries, those soonest
+/// to expire go first (each is a copy of the store's, read again when
+/// missed); an unsaved token never goes.
+#[derive(Debug)]
 struct Cache {
     map: HashMap<String, (String, Option<Instant>)>,
     /// Expired entries are dropped once the map reaches this size.
     purge_at: usize,
+    /// Most entries kept (see above).
+    max: usize,
 }
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self::bounded(usize::MAX)
+    }
+}
+
+impl Cache {
+    fn bounded(max: usize) -> Self {
+        Self { map: HashMap::new(), purge_at: 0, max }
+    }
+}
+
+/// Cache keys the component sets per workspace (its token, its row, which
+/// secret holds its token) and one to spare.
+pub(crate) const KEYS_PER_WORKSPACE: usize = 4;
 
 /// The smallest cache worth a purge.
 const PURGE_FLOOR: usize = 1024;
@@ -51,6 +72,11 @@ struct KeyLock {
 }
 
 impl Coordination {
+    /// At most `max_entries` cache entries with a deadline.
+    pub fn bounded(max_entries: usize) -> Self {
+        Self { cache: Mutex::new(Cache::bounded(max_entries)), locks: Mutex::default() }
+    }
+
     pub fn cache_get(&self, key: &str) -> Option<String> {
         let map = &mut self.cache.lock().unwrap().map;
         match map.get(key) {
@@ -67,8 +93,16 @@ impl Coordination {
         let now = Instant::now();
         let mut cache = self.cache.lock().unwrap();
         cache.map.insert(key, (value, now.checked_add(ttl)));
-        if cache.map.len() >= cache.purge_at {
+        if cache.map.len() >= cache.purge_at.min(cache.max) {
             cache.map.retain(|_, (_, deadline)| deadline.is_none_or(|d| d > now));
+            if cache.map.len() > cache.max {
+                // Down to 7/8 of the bound, so the next trim is many inserts away.
+                let keep = cache.max - cache.max / 8;
+                let rank = |(_, d): &(String, Option<Instant>)| {
+                    d.map(|d| u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX))
+                };
+                crate::bound::trim(&mut cache.map, keep, rank);
+            }
             cache.purge_at = crate::bound::next_purge(cache.map.len(), PURGE_FLOOR);
         }
     }
@@ -210,6 +244,21 @@ mod tests {
         assert_eq!(c.cache_len(), 12_000 + 1, "every expired entry went, nothing else");
         assert_eq!(c.cache_get("unsaved:s").as_deref(), Some("t"));
         assert_eq!(c.cache_get("row:0").as_deref(), Some("v"));
+    }
+
+    /// Past its bound the cache drops the entries soonest to expire, never
+    /// one without a deadline, and stays near the bound however many come.
+    #[test]
+    fn the_cache_is_bounded_by_count_too() {
+        let c = Coordination::bounded(1000);
+        c.cache_set("unsaved:s".into(), "t".into(), Duration::MAX);
+        for i in 0..20_000u64 {
+            c.cache_set(format!("tok:{i}"), "v".into(), Duration::from_secs(60 + i));
+            assert!(c.cache_len() <= 1001, "{i}: {}", c.cache_len());
+        }
+        assert_eq!(c.cache_get("unsaved:s").as_deref(), Some("t"));
+        assert_eq!(c.cache_get("tok:19999").as_deref(), Some("v"), "the latest to expire stays");
+        assert_eq!(c.cache_get("tok:0"), None, "the soonest to expire went");
     }
 
     #[test]

@@ -113,7 +113,9 @@ impl Resolver {
         };
         let shared = Arc::new(Shared {
             backends,
-            coord: Coordination::default(),
+            coord: Coordination::bounded(
+                options.cache_max_entries.saturating_mul(crate::coord::KEYS_PER_WORKSPACE).max(64),
+            ),
             hints: options.hints.clone().unwrap_or_else(|| Arc::new(MemoryHints::new(options.cache_max_entries))),
             sink: options.log_sink.clone().unwrap_or_else(|| Arc::new(TracingSink)),
             origin,
