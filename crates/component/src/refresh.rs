@@ -142,7 +142,10 @@ fn recover(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken, end: i64) -> R
             cache_token(cx, secret_id, &reread);
             let served = if_fresh(cx, secret_id, &reread)
                 .ok_or_else(|| Error::Transport("stored token expired meanwhile".into()));
-            cx.count(if served.is_ok() { Event::InvalidGrantRecovered } else { Event::RefreshFailed }, &tok.workspace_id);
+            cx.count(
+                if served.is_ok() { Event::InvalidGrantRecovered } else { Event::RefreshFailed },
+                &tok.workspace_id,
+            );
             served
         }
         // A second request, under the same lease: only if it fits.

@@ -151,6 +151,10 @@ impl Metrics {
         self.counters[c as usize].fetch_add(1, Relaxed);
     }
 
+    pub fn add_n(&self, c: Counter, n: u64) {
+        self.counters[c as usize].fetch_add(n, Relaxed);
+    }
+
     pub fn refresh_latency(&self, ms: u64) {
         self.latency_count.fetch_add(1, Relaxed);
         self.latency_sum.fetch_add(ms, Relaxed);
@@ -169,9 +173,7 @@ impl Metrics {
                 sum_ms: self.latency_sum.load(Relaxed),
                 min_ms: if count == 0 { 0 } else { self.latency_min.load(Relaxed) },
                 max_ms: self.latency_max.load(Relaxed),
-                buckets: std::array::from_fn(|i| {
-                    (LATENCY_BUCKETS_MS.get(i).copied(), self.buckets[i].load(Relaxed))
-                }),
+                buckets: std::array::from_fn(|i| (LATENCY_BUCKETS_MS.get(i).copied(), self.buckets[i].load(Relaxed))),
             },
         }
     }
@@ -223,8 +225,7 @@ impl MetricsSnapshot {
         let mut m: serde_json::Map<String, serde_json::Value> =
             self.counters().map(|(k, v)| (k.to_owned(), v.into())).collect();
         let t = &self.refresh_latency;
-        let buckets: Vec<_> =
-            t.buckets.iter().map(|(le, n)| serde_json::json!({ "le_ms": le, "count": n })).collect();
+        let buckets: Vec<_> = t.buckets.iter().map(|(le, n)| serde_json::json!({ "le_ms": le, "count": n })).collect();
         m.insert(
             REFRESH_LATENCY.into(),
             serde_json::json!({

@@ -326,6 +326,13 @@ impl Resolver {
         self.pool.shared.metrics.snapshot()
     }
 
+    /// Counts `n` resolves a binding served from its own memory (a token
+    /// object it handed out before, while [`Resolver::holds`] it), which
+    /// never reach this resolver: they are `resolves_cached` too.
+    pub fn count_cached_resolves(&self, n: u64) {
+        self.pool.shared.metrics.add_n(Counter::ResolvesCached, n);
+    }
+
     /// With `metrics_emf` on, writes one EMF line of the resolve counts
     /// (cached, uncached) since the last flush, if any; refresh events have
     /// their lines already (one per call that had any). A Lambda handler

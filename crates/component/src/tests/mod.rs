@@ -422,7 +422,9 @@ impl Fake {
 #[test]
 fn waiting_for_another_holders_lease_counts_one_lease_wait() {
     let fake = Fake::with_token("a1", "r1", DUE);
-    fake.leases.borrow_mut().insert(refresh_key(SECRET), fake::LeaseState { holder: Some("other".into()), written: None });
+    fake.leases
+        .borrow_mut()
+        .insert(refresh_key(SECRET), fake::LeaseState { holder: Some("other".into()), written: None });
     let e = resolve(&mut fake.call(), WS).unwrap_err();
     assert!(matches!(&e, Error::Transport(m) if m.contains("another process")), "{e:?}");
     assert_eq!(fake.counted(), [Event::LeaseWait], "one wait, however many polls");
