@@ -133,7 +133,7 @@ export interface ResolverOptions {
   /** CloudWatch namespace of the EMF metrics; default `LinearOAuth`. */
   metricsNamespace?: string
   /** Add a `WorkspaceId` dimension to EMF refresh lines (one line per workspace); default false. */
-  metricsWorkspaceDimension?: boolean
+  metricsByWorkspace?: boolean
   /** Events below this level are dropped; default `info`. */
   logLevel?: LogLevel
   /** Default: one JSON object per line on stderr. */

@@ -5,7 +5,7 @@
 //! one uncontended increment); the component reports the events of a
 //! refresh through its `metrics` import. Names and dimensions never carry
 //! secrets; a workspace id appears only in EMF lines, and only when
-//! `metrics_workspace_dimension` is on.
+//! `metrics_by_workspace` is on.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

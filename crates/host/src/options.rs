@@ -122,7 +122,7 @@ options! {
         /// CloudWatch namespace of the EMF metrics
         metrics_namespace: String = "LinearOAuth".into(), Text { optional: false }, "LINEAR_OAUTH_METRICS_NAMESPACE";
         /// add a WorkspaceId dimension to EMF refresh lines (one line per workspace; a metric per workspace costs)
-        metrics_workspace_dimension: bool = false, Flag, "LINEAR_OAUTH_METRICS_WORKSPACE_DIMENSION";
+        metrics_by_workspace: bool = false, Flag, "LINEAR_OAUTH_METRICS_BY_WORKSPACE";
     }
     host {
         /// Most calls inside component instances at once (each holds one

@@ -122,7 +122,7 @@ impl Resolver {
             emf: options.metrics_emf.then(|| {
                 let emf = Emf {
                     namespace: options.metrics_namespace.clone(),
-                    workspace_dimension: options.metrics_workspace_dimension,
+                    workspace_dimension: options.metrics_by_workspace,
                 };
                 (emf, options.emf_sink.clone().unwrap_or_else(|| Arc::new(StdoutEmf)))
             }),

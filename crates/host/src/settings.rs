@@ -436,8 +436,8 @@ mod tests {
         o.set("metrics_emf", "On").unwrap();
         assert!(o.metrics_emf);
         for bad in [SettingValue::from("maybe"), SettingValue::from(1.0)] {
-            let e = o.set("metricsWorkspaceDimension", bad).unwrap_err();
-            assert!(matches!(&e, Error::InvalidInput(m) if m.contains("metricsWorkspaceDimension")), "{e:?}");
+            let e = o.set("metricsByWorkspace", bad).unwrap_err();
+            assert!(matches!(&e, Error::InvalidInput(m) if m.contains("metricsByWorkspace")), "{e:?}");
         }
         assert_eq!(Setting::find("metrics_emf").unwrap().default_text().as_deref(), Some("false"));
     }

@@ -159,7 +159,7 @@ fn emf_lines_are_written_per_refresh_and_on_flush_and_never_carry_secrets() {
             assert!(!line.contains(secret), "{line}");
         }
     }
-    o.metrics_workspace_dimension = true;
+    o.metrics_by_workspace = true;
     let r = Resolver::with_backends(o, b.clone()).unwrap();
     r.force_refresh(Target::Workspace(&s.workspace_id)).unwrap();
     let last: serde_json::Value = serde_json::from_str(lines.0.lock().unwrap().last().unwrap()).unwrap();

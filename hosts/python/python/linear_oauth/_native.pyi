@@ -161,7 +161,7 @@ class Resolver:
         lifetime: str | None = None,
         metrics_emf: bool | None = None,
         metrics_namespace: str | None = None,
-        metrics_workspace_dimension: bool | None = None,
+        metrics_by_workspace: bool | None = None,
     ) -> Resolver: ...
     @staticmethod
     def from_env() -> Resolver: ...
