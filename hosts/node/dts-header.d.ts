@@ -155,10 +155,49 @@ export interface ResolverOptions {
   webhookWindowSeconds?: number
   /** `'long-lived'` (a service: refreshes ahead in the background) or `'invocation'` (AWS Lambda: nothing that rotates or writes a credential runs after a call returns); unset: `'invocation'` when `AWS_LAMBDA_FUNCTION_NAME` or `AWS_LAMBDA_RUNTIME_API` is set, else `'long-lived'` (LINEAR_OAUTH_LIFETIME). */
   lifetime?: string
+  /** Write CloudWatch Embedded Metric Format lines to stdout (one per call that refreshed, and on `flushMetrics()`); default false (LINEAR_OAUTH_METRICS_EMF). */
+  metricsEmf?: boolean
+  /** CloudWatch namespace of the EMF metrics; default `LinearOAuth`. */
+  metricsNamespace?: string
+  /** Add a `WorkspaceId` dimension to EMF refresh lines (one line per workspace); default false. */
+  metricsByWorkspace?: boolean
   /** Events below this level are dropped; default `info`. */
   logLevel?: LogLevel
   /** Default: one JSON object per line on stderr. */
   logger?: Logger
+}
+
+/** One bucket of the refresh latency histogram: `leMs` its upper bound (inclusive), null for everything slower. */
+export interface LatencyBucket {
+  leMs: number | null
+  count: number
+}
+
+/** A timing since the resolver was made; `minMs` is 0 while `count` is 0. */
+export interface Timing {
+  count: number
+  sumMs: number
+  minMs: number
+  maxMs: number
+  buckets: LatencyBucket[]
+}
+
+/** `resolver.metrics()`: the host's metrics table in camelCase (README: Metrics). */
+export interface Metrics {
+  resolvesCached: number
+  resolvesUncached: number
+  refreshesOk: number
+  refreshesInvalidGrantRecovered: number
+  refreshesReauthorizationRequiredInvalidGrant: number
+  refreshesReauthorizationRequiredInvalidClient: number
+  refreshesServedStale: number
+  refreshesRateLimited: number
+  refreshesFailed: number
+  leaseWaits: number
+  leaseTakeovers: number
+  writeBackRetries: number
+  writeBackFailures: number
+  refreshLatencyMs: Timing
 }
 
 /** The old module's result shape. `accessToken` is a getter, hidden like the token's. */

@@ -168,10 +168,17 @@ function logBridge(logger) {
 
 // ---------------------------------------------------------------- options
 
-// The host's options table, as Node spells it: name -> 'text' | 'seconds' | 'bytes' | 'count'.
+// The host's options table, as Node spells it: name -> 'text' | 'seconds' | 'bytes' | 'count' | 'flag'.
 const SETTINGS = new Map(binding.settings().map(([name, kind]) => [name, kind]));
 const KNOWN_OPTIONS = new Set([...SETTINGS.keys(), 'logLevel', 'logger']);
-const WANTED = { text: 'a string', seconds: 'a number of seconds', bytes: 'a number of bytes', count: 'a whole number' };
+const WANTED = {
+  text: 'a string',
+  seconds: 'a number of seconds',
+  bytes: 'a number of bytes',
+  count: 'a whole number',
+  flag: 'a boolean',
+};
+const JS_TYPE = { text: 'string', flag: 'boolean' };
 
 function nativeOptions(options) {
   if (options === undefined || options === null) return [{}, undefined];
@@ -183,7 +190,7 @@ function nativeOptions(options) {
     if (value === undefined || key === 'logger') continue;
     const kind = SETTINGS.get(key);
     if (kind !== undefined) {
-      if (typeof value !== (kind === 'text' ? 'string' : 'number')) throw invalidInput(`${key} must be ${WANTED[kind]}`);
+      if (typeof value !== (JS_TYPE[kind] ?? 'number')) throw invalidInput(`${key} must be ${WANTED[kind]}`);
     } else if (key === 'logLevel' && !LEVELS.includes(value)) {
       throw invalidInput(`logLevel must be one of ${LEVELS.join(', ')}`);
     }
@@ -232,6 +239,8 @@ class Resolver {
   #native;
   #hotWorkspaces = new Map();
   #hotSecrets = new Map();
+  // Resolves served from the hot maps, not yet handed to the host's counter.
+  #hotHits = 0;
   // The host cache's generation every hot entry was served at or after.
   #gen;
   // In-flight slow-path calls by id: concurrent callers share one worker task
@@ -256,7 +265,10 @@ class Resolver {
 
   resolve(workspaceId) {
     const t = this.#hotWorkspaces.get(workspaceId);
-    if (hot(t)) return Promise.resolve(t);
+    if (hot(t)) {
+      this.#hotHits++;
+      return Promise.resolve(t);
+    }
     if (typeof workspaceId === 'string') {
       let c;
       try {
@@ -275,7 +287,10 @@ class Resolver {
 
   resolveSecret(secretId) {
     const t = this.#hotSecrets.get(secretId);
-    if (hot(t)) return Promise.resolve(t);
+    if (hot(t)) {
+      this.#hotHits++;
+      return Promise.resolve(t);
+    }
     if (typeof secretId === 'string') {
       let c;
       try {
@@ -476,6 +491,23 @@ class Resolver {
     return this.#native.setWebhookSecret(value, target);
   }
 
+  /** Every metric of the host's table since this resolver was made (README: Metrics). */
+  metrics() {
+    this.#handHotHits();
+    return this.#native.metrics();
+  }
+
+  /** With `metricsEmf`: one EMF line of the resolve counts since the last flush; call before a Lambda handler returns. */
+  flushMetrics() {
+    this.#handHotHits();
+    this.#native.flushMetrics();
+  }
+
+  #handHotHits() {
+    if (this.#hotHits > 0) this.#native.countCachedResolves(this.#hotHits);
+    this.#hotHits = 0;
+  }
+
   /** Forgets everything cached about this workspace. */
   invalidate(workspaceId) {
     checkId('workspaceId', workspaceId);
@@ -487,7 +519,9 @@ class Resolver {
   static {
     hotToken = (resolver, workspaceId) => {
       const t = resolver.#hotWorkspaces.get(workspaceId);
-      return t !== undefined && Date.now() < serveUntil(t) ? t : undefined;
+      if (t === undefined || Date.now() >= serveUntil(t)) return undefined;
+      resolver.#hotHits++;
+      return t;
     };
     logThrough = (resolver, level, message, fields) => {
       const flat = [];

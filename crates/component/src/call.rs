@@ -6,6 +6,7 @@ use linear_oauth_core::ClientSecret;
 use crate::exports::linear::oauth::resolver::Settings;
 use crate::io::Io;
 use crate::linear::oauth::log::Level;
+use crate::linear::oauth::metrics::Event;
 use crate::linear::oauth::registry::Row;
 use crate::settings::ms_i64;
 
@@ -82,6 +83,11 @@ impl<'a> Call<'a> {
 
     pub fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
         self.io.log(level, message, fields);
+    }
+
+    /// Counts `e` for the host's metrics.
+    pub fn count(&self, e: Event, workspace_id: &str) {
+        self.io.count(e, workspace_id);
     }
 
     /// When the host's current call ends (its deadline traps what runs past it).

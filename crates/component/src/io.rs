@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::http::{Failure, Response};
 use crate::linear::oauth::coordination as coord;
 use crate::linear::oauth::log::Level;
+use crate::linear::oauth::metrics::{self, Event};
 use crate::linear::oauth::registry::{self, LeaseGrant, Row};
 use crate::linear::oauth::secret_store::{self, PutOutcome, Versioned};
 
@@ -57,6 +58,10 @@ pub trait Io {
     fn random_32(&self) -> [u8; 32];
     /// One structured log line; callers pass only non-secret fields.
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
+    /// One occurrence of a counted event (the `metrics` import).
+    fn count(&self, e: Event, workspace_id: &str);
+    /// One renewal's duration in ms (the `metrics` import).
+    fn refresh_latency(&self, ms: u64, workspace_id: &str);
 }
 
 /// The world's imports: what the component uses in a host.
@@ -138,5 +143,11 @@ impl Io for Imports {
     }
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
         crate::log_event(level, message, fields);
+    }
+    fn count(&self, e: Event, workspace_id: &str) {
+        metrics::count(e, workspace_id);
+    }
+    fn refresh_latency(&self, ms: u64, workspace_id: &str) {
+        metrics::refresh_latency(ms, workspace_id);
     }
 }

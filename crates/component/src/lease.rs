@@ -7,10 +7,15 @@ use crate::cache::cache_token;
 use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
 use crate::linear::oauth::log::Level;
+use crate::linear::oauth::metrics::Event;
 use crate::linear::oauth::types::Error;
 use crate::rows::{row_confirmed, unverified_row, verify_row};
 use crate::settings::ms_i64;
 use crate::token::{read_secret, revoked_meanwhile, usable_without_refresh};
+
+/// The first wait between lease polls (doubling to 250 ms): a call that
+/// sleeps this long has started waiting, and counts one lease wait.
+const FIRST_BACKOFF_MS: u64 = 20;
 
 pub(crate) enum Acquired {
     /// We hold the lease until at least `lease_end_ms`; the token and
@@ -39,7 +44,7 @@ pub(crate) fn acquire(
         version: version.to_owned(),
         lease_end_ms: asked.saturating_add(ms_i64(ttl_ms)),
     };
-    let mut backoff = 20u64;
+    let mut backoff = FIRST_BACKOFF_MS;
     // What we are about to do, for whoever finds this lease expired.
     let note = serde_json::json!({
         "refresh_token_sha256": linear_oauth_core::fingerprint(seen.lineage()),
@@ -75,6 +80,7 @@ pub(crate) fn acquire(
             .map_err(|e| Error::Store(format!("refresh lease failed: {e}")))?;
         if let Some(previous) = &grant.previous_note {
             cx.took_over = true;
+            cx.count(Event::LeaseTakeover, &seen.workspace_id);
             // Its holder died mid-refresh. If Linear had already rotated,
             // refreshing with the stored token replays the original request:
             // inside Linear's grace window that recovers the pair, outside
@@ -119,6 +125,9 @@ pub(crate) fn acquire(
             return Err(Error::Transport(format!(
                 "another process has been refreshing {secret_id} for {waited} ms; try again"
             )));
+        }
+        if backoff == FIRST_BACKOFF_MS {
+            cx.count(Event::LeaseWait, &seen.workspace_id);
         }
         cx.io.sleep_ms(backoff.min(u64::try_from(wait_until - now).unwrap_or(0)));
         backoff = (backoff * 2).min(250);

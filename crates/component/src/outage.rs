@@ -10,6 +10,7 @@ use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
 use crate::keys::failure_key;
 use crate::linear::oauth::log::Level;
+use crate::linear::oauth::metrics::Event;
 use crate::linear::oauth::types::{EndpointError, Error};
 use crate::settings::ms_i64;
 use crate::token::{never_ahead, resolved};
@@ -102,8 +103,10 @@ pub(crate) fn serve_through_outage(
     // A second of margin: the caller still has to send it.
     if cx.force || expires <= now.saturating_add(1000) {
         invalidate_secret(cx.io, secret_id, &tok.workspace_id);
+        cx.count(Event::RefreshFailed, &tok.workspace_id);
         return Err(e);
     }
+    cx.count(Event::ServedStale, &tok.workspace_id);
     cx.log(
         Level::Warn,
         "token refresh failed for a transient reason; serving the unexpired stored token",

@@ -11,6 +11,7 @@ use crate::io::Io;
 use crate::keys::{refresh_key, token_key};
 use crate::lease::{self, Acquired};
 use crate::linear::oauth::log::Level;
+use crate::linear::oauth::metrics::Event;
 use crate::linear::oauth::types::Error;
 use crate::outage::{remember_failure, remembered_failure, serve_through_outage};
 use crate::request::{post_refresh, RefreshFailure};
@@ -106,11 +107,15 @@ fn refresh_now(
     lease_end_ms: i64,
 ) -> Result<ResolvedToken, Error> {
     let end = lease_end_ms.min(cx.call_end());
-    match post_refresh(cx, &tok, end) {
+    let started = cx.now();
+    let result = match post_refresh(cx, &tok, end) {
         Ok(resp) => write_back(cx, secret_id, &tok, &renewed(cx, &tok, &resp), version),
         Err(RefreshFailure::InvalidGrant) => recover(cx, secret_id, &tok, end),
         Err(f) => not_renewed(cx, secret_id, &tok, version, f),
-    }
+    };
+    let took = u64::try_from(cx.now().saturating_sub(started)).unwrap_or(0);
+    cx.io.refresh_latency(took, &tok.workspace_id);
+    result
 }
 
 /// `tok` renewed by `resp`, holding the client secret the request used.
@@ -135,7 +140,13 @@ fn recover(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken, end: i64) -> R
                 &[("workspace_id", &tok.workspace_id), ("secret_id", secret_id)],
             );
             cache_token(cx, secret_id, &reread);
-            if_fresh(cx, secret_id, &reread).ok_or_else(|| Error::Transport("stored token expired meanwhile".into()))
+            let served = if_fresh(cx, secret_id, &reread)
+                .ok_or_else(|| Error::Transport("stored token expired meanwhile".into()));
+            cx.count(
+                if served.is_ok() { Event::InvalidGrantRecovered } else { Event::RefreshFailed },
+                &tok.workspace_id,
+            );
+            served
         }
         // A second request, under the same lease: only if it fits.
         Recovery::RefreshAgain if request_slack_ms(cx.now(), end, cx.s.http_timeout_ms).is_none() => {
@@ -146,7 +157,8 @@ fn recover(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken, end: i64) -> R
             serve_through_outage(cx, secret_id, &reread, e)
         }
         Recovery::RefreshAgain => match post_refresh(cx, &reread, end) {
-            Ok(resp) => write_back(cx, secret_id, &reread, &renewed(cx, &reread, &resp), &version),
+            Ok(resp) => write_back(cx, secret_id, &reread, &renewed(cx, &reread, &resp), &version)
+                .inspect(|_| cx.count(Event::InvalidGrantRecovered, &tok.workspace_id)),
             Err(f) => not_renewed(cx, secret_id, &reread, &version, f),
         },
         Recovery::Reauthorize => Err(reauthorize(cx, secret_id, &reread, &version, "invalid_grant")),
@@ -171,12 +183,14 @@ fn not_renewed(
         // Linear refused the stored client secret of a client-credentials token.
         RefreshFailure::Other(e @ Error::ReauthorizationRequired(_)) => {
             invalidate_secret(cx.io, secret_id, &tok.workspace_id);
+            cx.count(Event::ReauthorizationRequiredInvalidClient, &tok.workspace_id);
             cx.dead_code = Some("invalid_client");
             cx.written = record_dead(cx, secret_id, tok, version, "invalid_client");
             Err(e)
         }
         RefreshFailure::Other(e) => {
             invalidate_secret(cx.io, secret_id, &tok.workspace_id);
+            cx.count(Event::RefreshFailed, &tok.workspace_id);
             cx.log(
                 Level::Error,
                 "token refresh failed",
@@ -202,6 +216,14 @@ fn reauthorize(cx: &mut Call<'_>, secret_id: &str, tok: &StoredToken, version: &
         ));
     }
     cx.dead_code = Some(code);
+    cx.count(
+        if code == "invalid_client" {
+            Event::ReauthorizationRequiredInvalidClient
+        } else {
+            Event::ReauthorizationRequiredInvalidGrant
+        },
+        workspace_id,
+    );
     cx.log(
         Level::Error,
         "refresh token is spent or revoked; the workspace must be installed again",

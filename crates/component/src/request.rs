@@ -10,6 +10,7 @@ use crate::call::Call;
 use crate::endpoint_error;
 use crate::http::Failure;
 use crate::linear::oauth::log::Level;
+use crate::linear::oauth::metrics::Event;
 use crate::linear::oauth::types::{EndpointError, Error};
 use crate::outage::describe_error;
 use crate::settings::endpoint;
@@ -36,6 +37,9 @@ pub(crate) fn post_refresh(cx: &Call<'_>, tok: &StoredToken, end_ms: i64) -> Res
             Err(Sent::InvalidGrant) => return Err(RefreshFailure::InvalidGrant),
             Err(Sent::Failed(outcome, error)) => (outcome, error),
         };
+        if matches!(outcome, Attempt::Answered { status: 429, .. }) {
+            cx.count(Event::RateLimited, &tok.workspace_id);
+        }
         let jitter = u64::from_le_bytes(cx.io.random_32()[..8].try_into().unwrap_or_default());
         let slack = request_slack_ms(cx.now(), end_ms, cx.s.http_timeout_ms);
         match slack.and_then(|remaining| retry_delay(attempt, outcome, remaining, jitter)) {

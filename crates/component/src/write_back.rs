@@ -8,6 +8,7 @@ use crate::call::Call;
 use crate::exports::linear::oauth::resolver::ResolvedToken;
 use crate::keys::unsaved_key;
 use crate::linear::oauth::log::Level;
+use crate::linear::oauth::metrics::Event;
 use crate::linear::oauth::secret_store::PutOutcome;
 use crate::linear::oauth::types::{Error, Lifetime};
 use crate::token::{fresh_until, read_secret, resolved, revoked_meanwhile, updated_after};
@@ -31,6 +32,7 @@ pub(crate) fn write_back(
     match result {
         Ok(()) => {
             cx.renewed_here = true;
+            cx.count(Event::RefreshOk, &new.workspace_id);
             cache_token(cx, secret_id, new);
             cx.log(
                 Level::Info,
@@ -54,6 +56,7 @@ pub(crate) fn write_back(
             return Err(e);
         }
         Err(WriteFailure::Failed(e)) if cx.s.lifetime == Lifetime::Command => {
+            cx.count(Event::WriteBackFailure, &new.workspace_id);
             invalidate_secret(cx.io, secret_id, &new.workspace_id);
             cx.log(
                 Level::Error,
@@ -67,6 +70,7 @@ pub(crate) fn write_back(
             )));
         }
         Err(WriteFailure::Failed(e)) => {
+            cx.count(Event::WriteBackFailure, &new.workspace_id);
             // Kept either way: a thawed invocation process writes it on its
             // next call like a service does.
             cx.io.cache_set(&unsaved_key(secret_id), &new.to_json(), u64::MAX);
@@ -117,7 +121,7 @@ fn merge_after_conflict(
 /// to retry on; an invocation or a command has only this call, so it keeps
 /// trying for about 5 s. Either stops early rather than run into the call
 /// deadline, whose trap would drop the token a failed write keeps in memory.
-const WRITE_RETRY: &[u64] = &[0, 50, 200, 500];
+pub(crate) const WRITE_RETRY: &[u64] = &[0, 50, 200, 500];
 const WRITE_RETRY_SHORT_LIVED: &[u64] = &[0, 50, 200, 500, 1000, 1500, 2000];
 
 /// A conditional write, retried while the store fails; the version written
@@ -136,6 +140,9 @@ fn put_with_retry(
         if i > 0 && !write_retry_fits(cx.now(), delay, last_took, cx.call_end()) {
             last = format!("{last} (no time left in the call to try again)");
             break;
+        }
+        if i > 0 {
+            cx.count(Event::WriteBackRetry, &tok.workspace_id);
         }
         cx.io.sleep_ms(delay);
         let started = cx.now();

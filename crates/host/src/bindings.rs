@@ -13,4 +13,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::linear::oauth::{admin, install, resolver, webhook};
-pub use linear::oauth::{coordination, log, registry, secret_store, types};
+pub use linear::oauth::{coordination, log, metrics, registry, secret_store, types};

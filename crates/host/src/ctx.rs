@@ -16,6 +16,7 @@ use crate::coord::{Coord, CoordView, Coordination};
 use crate::hints::HintStore;
 use crate::http::{EgressPolicy, Origin};
 use crate::log::{Log, LogView};
+use crate::metrics::{CallEvents, Counter, Emf, EmfSink, Metrics};
 use crate::store::wit::{Storage, StoreView};
 use crate::store::Backends;
 use crate::{LogLevel, LogSink, Options};
@@ -29,6 +30,9 @@ pub(crate) struct Shared {
     pub origin: Origin,
     pub options: Options,
     pub settings: wit_resolver::Settings,
+    pub metrics: Metrics,
+    /// EMF lines on (`metrics_emf`), and where they go.
+    pub emf: Option<(Emf, Arc<dyn EmfSink>)>,
 }
 
 /// The `T` of each instance's `Store`.
@@ -44,6 +48,8 @@ pub(crate) struct Ctx {
     /// Store leases (key, holder) taken during the current call; released if
     /// it traps, so a deadline does not leave a refresh blocked until expiry.
     pub leases: Vec<(String, String)>,
+    /// The current call's metric events, kept only while EMF is on.
+    pub events: CallEvents,
 }
 
 impl Drop for Ctx {
@@ -62,6 +68,7 @@ impl Drop for Ctx {
         for key in self.held.drain(..) {
             self.shared.coord.unlock(&key);
         }
+        self.shared.write_call_metrics(&std::mem::take(&mut self.events));
     }
 }
 
@@ -79,6 +86,37 @@ impl WasiHttpView for Ctx {
 
 impl bindings::types::Host for Ctx {}
 
+/// The component's `metrics` import: counted at once, and kept for the
+/// call's EMF line when that is on.
+impl bindings::metrics::Host for Ctx {
+    fn count(&mut self, e: bindings::metrics::Event, workspace_id: String) {
+        let c = Counter::from(e);
+        self.shared.metrics.add(c);
+        if self.shared.emf.is_some() {
+            self.events.counts.push((c, workspace_id));
+        }
+    }
+    fn refresh_latency(&mut self, ms: u64, workspace_id: String) {
+        self.shared.metrics.refresh_latency(ms);
+        if self.shared.emf.is_some() {
+            self.events.latencies.push((ms, workspace_id));
+        }
+    }
+}
+
+impl Shared {
+    /// Writes the EMF lines of a call's events, if EMF is on and there were any.
+    pub fn write_call_metrics(&self, events: &CallEvents) {
+        let Some((emf, sink)) = &self.emf else { return };
+        if events.is_empty() {
+            return;
+        }
+        for line in emf.call_lines(events, crate::store::now_ms()) {
+            sink.write_line(&line);
+        }
+    }
+}
+
 impl Ctx {
     fn store(&mut self) -> StoreView<'_> {
         StoreView { backends: &self.shared.backends, leases: &mut self.leases }
@@ -91,6 +129,7 @@ pub(crate) fn link(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_sync(linker)?;
     bindings::types::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
+    bindings::metrics::add_to_linker::<Ctx, HasSelf<Ctx>>(linker, |c| c)?;
     bindings::secret_store::add_to_linker::<Ctx, Storage>(linker, Ctx::store)?;
     bindings::registry::add_to_linker::<Ctx, Storage>(linker, Ctx::store)?;
     bindings::coordination::add_to_linker::<Ctx, Coord>(linker, |c| CoordView {

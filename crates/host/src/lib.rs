@@ -16,6 +16,7 @@ pub mod fleet;
 pub mod hints;
 mod http;
 mod log;
+mod metrics;
 mod options;
 mod pool;
 mod resolver;
@@ -33,6 +34,10 @@ pub use hints::{FileHints, HintStore, MemoryHints};
 pub use linear_oauth_core::REAUTHORIZATION_REQUIRED;
 pub use linear_oauth_core::{Signature as WebhookSignature, DEFAULT_WEBHOOK_WINDOW_MS, MAX_WEBHOOK_BODY};
 pub use log::{LogLevel, LogSink, TracingSink, UnknownLogLevel};
+pub use metrics::{
+    Counter, EmfSink, Metric, MetricKind, MetricsSnapshot, StdoutEmf, Timing, LATENCY_BUCKETS_MS, METRICS,
+    REFRESH_LATENCY,
+};
 pub use options::{default_max_instances, Lifetime, Options, INVOCATION_ENV_VARS, SETTINGS};
 pub use pool::PoolStats;
 pub use resolver::{CacheStats, Resolver};

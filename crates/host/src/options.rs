@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::settings::{format_seconds, Setting, SettingField, SettingKind, SettingValue};
-use crate::{Error, HintStore, LogSink, SecretDeletion};
+use crate::{EmfSink, Error, HintStore, LogSink, SecretDeletion};
 
 /// Declares [`Options`] (user settings first, then what only the host
 /// program sets), its `Default`, and [`SETTINGS`]: one entry per option,
@@ -116,6 +116,13 @@ options! {
         /// (the CLI is always a command)
         // `None` detects it (see [`Lifetime::detect`]).
         lifetime: Option<Lifetime> = None, Text { optional: true }, "LINEAR_OAUTH_LIFETIME";
+        /// write CloudWatch Embedded Metric Format lines to stdout (one per call that refreshed, and on flush_metrics)
+        // Off by default: a line costs log ingestion. See `metrics.rs`.
+        metrics_emf: bool = false, Flag, "LINEAR_OAUTH_METRICS_EMF";
+        /// CloudWatch namespace of the EMF metrics
+        metrics_namespace: String = "LinearOAuth".into(), Text { optional: false }, "LINEAR_OAUTH_METRICS_NAMESPACE";
+        /// add a WorkspaceId dimension to EMF refresh lines (one line per workspace; a metric per workspace costs)
+        metrics_by_workspace: bool = false, Flag, "LINEAR_OAUTH_METRICS_BY_WORKSPACE";
     }
     host {
         /// Most calls inside component instances at once (each holds one
@@ -132,6 +139,8 @@ options! {
         /// How a purge (`revoke` with `purge`) deletes the secret in the `aws`
         /// store: a 7-day recovery window by default (the CLI's `revoke` flags).
         secret_deletion: SecretDeletion = SecretDeletion::default();
+        /// Where EMF lines go when `metrics_emf` is on; `None` means stdout.
+        emf_sink: Option<Arc<dyn EmfSink>> = None;
     }
 }
 

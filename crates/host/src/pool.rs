@@ -128,6 +128,7 @@ impl Pool {
             shared: self.shared.clone(),
             held: Vec::new(),
             leases: Vec::new(),
+            events: Default::default(),
         };
         let mut store = Store::new(&rt.engine, ctx);
         store.limiter(|c| &mut c.limits);
@@ -165,6 +166,7 @@ impl Pool {
                 Ok(result) => {
                     // The call returned: whatever leases it kept are its decision.
                     inst.store.data_mut().leases.clear();
+                    self.shared.write_call_metrics(&std::mem::take(&mut inst.store.data_mut().events));
                     let mut idle = self.idle.lock().unwrap();
                     if idle.len() < MAX_IDLE {
                         idle.push(inst);

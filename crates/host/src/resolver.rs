@@ -17,6 +17,7 @@ use crate::ctx::Shared;
 use crate::engine::runtime;
 use crate::hints::MemoryHints;
 use crate::http::Origin;
+use crate::metrics::{Counter, Emf, Metrics, MetricsSnapshot, StdoutEmf};
 use crate::pool::{ms, Pool};
 use crate::store::{now_ms, Backends};
 use crate::test_hook::test_panic;
@@ -119,6 +120,14 @@ impl Resolver {
             hints: options.hints.clone().unwrap_or_else(|| Arc::new(MemoryHints::new(options.cache_max_entries))),
             sink: options.log_sink.clone().unwrap_or_else(|| Arc::new(TracingSink)),
             origin,
+            metrics: Metrics::default(),
+            emf: options.metrics_emf.then(|| {
+                let emf = Emf {
+                    namespace: options.metrics_namespace.clone(),
+                    workspace_dimension: options.metrics_by_workspace,
+                };
+                (emf, options.emf_sink.clone().unwrap_or_else(|| Arc::new(StdoutEmf)))
+            }),
             options,
             settings,
         });
@@ -174,6 +183,7 @@ impl Resolver {
     pub fn cached(&self, workspace_id: &str) -> Option<Arc<ResolvedToken>> {
         test_panic("cached", workspace_id);
         let t = self.cache.get(&Key::Workspace(workspace_id.to_owned()))?;
+        self.pool.shared.metrics.add(Counter::ResolvesCached);
         self.maybe_refresh_ahead(&t);
         Some(t)
     }
@@ -182,6 +192,7 @@ impl Resolver {
     pub fn cached_secret(&self, secret_id: &str) -> Option<Arc<ResolvedToken>> {
         test_panic("cached_secret", secret_id);
         let t = self.cache.get(&Key::Secret(secret_id.to_owned()))?;
+        self.pool.shared.metrics.add(Counter::ResolvesCached);
         self.maybe_refresh_ahead(&t);
         Some(t)
     }
@@ -201,9 +212,16 @@ impl Resolver {
         key: Key,
         call: impl FnOnce() -> Result<wit_resolver::ResolvedToken>,
     ) -> Result<Arc<ResolvedToken>> {
+        let metrics = &self.pool.shared.metrics;
         let t = match self.cache.get(&key) {
-            Some(t) => t,
-            None => self.cache.single_flight(key, || call().map(ResolvedToken::from))?,
+            Some(t) => {
+                metrics.add(Counter::ResolvesCached);
+                t
+            }
+            None => {
+                metrics.add(Counter::ResolvesUncached);
+                self.cache.single_flight(key, || call().map(ResolvedToken::from))?
+            }
         };
         self.maybe_refresh_ahead(&t);
         Ok(t)
@@ -316,6 +334,32 @@ impl Resolver {
         if ahead.len() > self.pool.shared.options.cache_max_entries {
             let now = now_ms();
             ahead.retain(|_, until| *until > now);
+        }
+    }
+
+    /// Every metric of the table ([`crate::METRICS`]) since this resolver
+    /// was made (clones share them).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.pool.shared.metrics.snapshot()
+    }
+
+    /// Counts `n` resolves a binding served from its own memory (a token
+    /// object it handed out before, while [`Resolver::holds`] it), which
+    /// never reach this resolver: they are `resolves_cached` too.
+    pub fn count_cached_resolves(&self, n: u64) {
+        self.pool.shared.metrics.add_n(Counter::ResolvesCached, n);
+    }
+
+    /// With `metrics_emf` on, writes one EMF line of the resolve counts
+    /// (cached, uncached) since the last flush, if any; refresh events have
+    /// their lines already (one per call that had any). A Lambda handler
+    /// calls it before returning. Without EMF it does nothing.
+    pub fn flush_metrics(&self) {
+        let shared = &self.pool.shared;
+        if let Some((emf, sink)) = &shared.emf {
+            if let Some(line) = emf.resolve_line(&shared.metrics, now_ms()) {
+                sink.write_line(&line);
+            }
         }
     }
 

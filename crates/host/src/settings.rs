@@ -20,6 +20,8 @@ pub enum SettingKind {
     Bytes,
     /// A count of entries (an integer, at least 1).
     Count,
+    /// On or off: a boolean, or text `1`/`true`/`yes`/`on`, `0`/`false`/`no`/`off`.
+    Flag,
 }
 
 impl SettingKind {
@@ -30,6 +32,7 @@ impl SettingKind {
             Self::Seconds { .. } => "seconds",
             Self::Bytes => "bytes",
             Self::Count => "count",
+            Self::Flag => "flag",
         }
     }
 }
@@ -40,6 +43,13 @@ impl SettingKind {
 pub enum SettingValue {
     Text(String),
     Number(f64),
+    Bool(bool),
+}
+
+impl From<bool> for SettingValue {
+    fn from(b: bool) -> Self {
+        Self::Bool(b)
+    }
 }
 
 impl From<String> for SettingValue {
@@ -148,6 +158,25 @@ fn text(label: &str, value: SettingValue) -> Result<String, Error> {
     match value {
         SettingValue::Text(s) => Ok(s),
         SettingValue::Number(_) => Err(Error::InvalidInput(format!("{label} must be a string, got a number"))),
+        SettingValue::Bool(_) => Err(Error::InvalidInput(format!("{label} must be a string, got a boolean"))),
+    }
+}
+
+/// On/off options (`metrics_emf`).
+impl SettingField for bool {
+    fn take(_: SettingKind, label: &str, value: SettingValue) -> Result<Self, Error> {
+        match value {
+            SettingValue::Bool(b) => Ok(b),
+            SettingValue::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(Error::InvalidInput(format!("{label} must be true or false (or 1 or 0), got {t:?}"))),
+            },
+            SettingValue::Number(n) => Err(Error::InvalidInput(format!("{label} must be true or false, got {n}"))),
+        }
+    }
+    fn show(&self) -> Option<String> {
+        Some(self.to_string())
     }
 }
 
@@ -183,6 +212,7 @@ impl SettingField for Option<Lifetime> {
 fn number(value: &SettingValue) -> (f64, String) {
     match value {
         SettingValue::Number(n) => (*n, n.to_string()),
+        SettingValue::Bool(b) => (f64::NAN, b.to_string()),
         SettingValue::Text(raw) => (raw.trim().parse().unwrap_or(f64::NAN), format!("{raw:?}")),
     }
 }
@@ -396,6 +426,23 @@ mod tests {
     }
 
     #[test]
+    fn flags_take_booleans_and_their_usual_spellings() {
+        let mut o = Options::default();
+        assert!(!o.metrics_emf);
+        o.set("LINEAR_OAUTH_METRICS_EMF", "1").unwrap();
+        assert!(o.metrics_emf);
+        o.set("metricsEmf", false).unwrap();
+        assert!(!o.metrics_emf);
+        o.set("metrics_emf", "On").unwrap();
+        assert!(o.metrics_emf);
+        for bad in [SettingValue::from("maybe"), SettingValue::from(1.0)] {
+            let e = o.set("metricsByWorkspace", bad).unwrap_err();
+            assert!(matches!(&e, Error::InvalidInput(m) if m.contains("metricsByWorkspace")), "{e:?}");
+        }
+        assert_eq!(Setting::find("metrics_emf").unwrap().default_text().as_deref(), Some("false"));
+    }
+
+    #[test]
     fn counts_are_whole_numbers_from_one() {
         let mut o = Options::default();
         o.set("LINEAR_OAUTH_CACHE_MAX_ENTRIES", "250").unwrap();
@@ -422,6 +469,7 @@ mod tests {
                 SettingKind::Seconds { .. } => 7.5.into(),
                 SettingKind::Bytes => 8_388_608.0.into(),
                 SettingKind::Count => 77.0.into(),
+                SettingKind::Flag => "true".into(),
             };
             s.apply(&mut o, s.field, value.clone()).unwrap();
             let shown = s.value(&o).unwrap();

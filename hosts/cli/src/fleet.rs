@@ -116,6 +116,7 @@ pub(crate) fn sweep(r: &Resolver, a: &SweepArgs, json_out: bool) -> Result<(), C
             "held_by_another_workspaces": s.held_by_another,
             "dead_workspaces": s.dead.iter().map(|(w, c)| json!({ "workspace_id": w, "error": c })).collect::<Vec<_>>(),
             "failures": failures_json(&s.failed),
+            "metrics": r.metrics().to_json(),
         }));
     } else {
         println!(
@@ -172,6 +173,7 @@ pub(crate) fn rotate(r: &Resolver, a: &RotateArgs, json_out: bool) -> Result<(),
             "failed": s.failed.len(),
             "not_reached": s.not_reached,
             "failures": failures_json(&s.failed),
+            "metrics": r.metrics().to_json(),
         }));
     } else {
         if let Some(w) = &s.verified_on {

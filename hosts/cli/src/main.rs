@@ -197,7 +197,19 @@ fn options(cli: &Cli) -> Result<Options, CliError> {
     o.lifetime = Some(Lifetime::Command);
     o.check_store()?;
     o.hints = hint_store(&o);
+    // stdout is the command's output (`--json`): EMF lines, if on, go to stderr.
+    o.emf_sink = Some(std::sync::Arc::new(StderrEmf));
     Ok(o)
+}
+
+/// The CLI's EMF sink: whole lines on stderr.
+#[derive(Debug)]
+struct StderrEmf;
+
+impl linear_oauth_host::EmfSink for StderrEmf {
+    fn write_line(&self, line: &str) {
+        eprintln!("{line}");
+    }
 }
 
 /// Where the component's hints outlive this process: on the aws store, a

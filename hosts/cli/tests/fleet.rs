@@ -287,3 +287,42 @@ fn rotation_without_a_secret_on_stdin_is_refused() {
     assert_eq!(out.status.code(), Some(11), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty"));
 }
+
+/// `sweep --json` carries the resolver's metrics table: here two renewals,
+/// one credential Linear refused, each timed.
+#[test]
+fn sweep_json_includes_the_metrics_of_its_refreshes() {
+    let f = Fixture::new(Backend::File);
+    f.seed(app_a(), "due-one", 600);
+    f.seed(app_a(), "due-two", 600);
+    f.seed(app_a(), "fresh", 86_000);
+    let (_, dead_secret) = f.seed(app_a(), "dead", 600);
+    f.server.revoke_grant(f.stored(&dead_secret)["refresh_token"].as_str().unwrap());
+    let out = f.run(&["sweep", "--ahead", "2h", "--rate", "0", "--json"]);
+    let s = json_of(&out);
+    assert_eq!((s["refreshed"].as_u64(), s["dead"].as_u64(), s["fresh"].as_u64()), (Some(2), Some(1), Some(1)), "{s}");
+    let m = &s["metrics"];
+    assert_eq!(m["refreshes_ok"], 2, "{m}");
+    assert_eq!(m["refreshes_reauthorization_required_invalid_grant"], 1, "{m}");
+    assert_eq!(m["refresh_latency_ms"]["count"], 3, "{m}");
+    for quiet in ["refreshes_failed", "refreshes_served_stale", "lease_waits", "write_back_failures"] {
+        assert_eq!(m[quiet], 0, "{quiet}: {m}");
+    }
+    for name in linear_oauth_host::METRICS.iter().map(|m| m.name) {
+        assert!(m.get(name).is_some(), "{name} missing: {m}");
+    }
+    // With EMF on, its lines go to stderr: stdout stays one JSON document.
+    f.seed(app_a(), "due-three", 600);
+    let out = f
+        .cmd(&["sweep", "--ahead", "2h", "--rate", "0", "--json"])
+        .env("LINEAR_OAUTH_METRICS_EMF", "1")
+        .output()
+        .unwrap();
+    let s = json_of(&out);
+    assert_eq!(s["metrics"]["refreshes_ok"], 1, "{s}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let emf: Vec<serde_json::Value> =
+        stderr.lines().filter(|l| l.contains("\"_aws\"")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(emf.len(), 1, "{stderr}");
+    assert_eq!(emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "LinearOAuth");
+}

@@ -24,6 +24,7 @@ impl NativeOptions {
             let name = setting.node_name();
             let value = match setting.kind {
                 SettingKind::Text { .. } => o.get::<String>(&name)?.map(SettingValue::Text),
+                SettingKind::Flag => o.get::<bool>(&name)?.map(SettingValue::Bool),
                 _ => o.get::<f64>(&name)?.map(SettingValue::Number),
             };
             out.given.extend(value.map(|v| (setting, v)));

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use linear_oauth_host::{LogLevel, LogSink, Options, Resolver as HostResolver};
+use linear_oauth_host::{camel_case, LogLevel, LogSink, Options, Resolver as HostResolver, REFRESH_LATENCY};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -233,6 +233,53 @@ impl Resolver {
         })
         .map_err(|e| js_error(env, &self.hooks, &e))?;
         lock(&self.tokens).sync(env, &self.inner)
+    }
+
+    /// Every metric of the host's table since this resolver was made, named
+    /// in camelCase: each counter, and `refreshLatencyMs` as `{count, sumMs,
+    /// minMs, maxMs, buckets: [{leMs, count}]}` (`leMs` null: slower than all).
+    #[napi(ts_return_type = "Metrics")]
+    pub fn metrics<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+        let m = self.inner.metrics();
+        let mut out = Object::new(env)?;
+        for (name, value) in m.counters() {
+            out.set(camel_case(name), value as f64)?;
+        }
+        let t = &m.refresh_latency;
+        let mut timing = Object::new(env)?;
+        timing.set("count", t.count as f64)?;
+        timing.set("sumMs", t.sum_ms as f64)?;
+        timing.set("minMs", t.min_ms as f64)?;
+        timing.set("maxMs", t.max_ms as f64)?;
+        let mut buckets = env.create_array(0)?;
+        for (le, n) in &t.buckets {
+            let mut b = Object::new(env)?;
+            b.set("leMs", le.map(|l| l as f64))?;
+            b.set("count", *n as f64)?;
+            buckets.insert(b)?;
+        }
+        timing.set("buckets", buckets)?;
+        out.set(camel_case(REFRESH_LATENCY), timing)?;
+        Ok(out)
+    }
+
+    /// With `metricsEmf` on: one EMF line of the resolve counts since the
+    /// last flush (a Lambda handler calls it before returning).
+    #[napi]
+    pub fn flush_metrics(&self, env: &Env) -> Result<()> {
+        no_panic(|| {
+            self.inner.flush_metrics();
+            Ok(())
+        })
+        .map_err(|e| js_error(env, &self.hooks, &e))
+    }
+
+    /// Resolves the wrapper served from its own hot maps (never reaching the
+    /// host): counted as cached resolves before a snapshot or flush.
+    #[napi(skip_typescript)]
+    pub fn count_cached_resolves(&self, n: f64) {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        self.inner.count_cached_resolves(n as u64);
     }
 
     /// Counts the host cache's drops of tokens: the wrapper's hot maps start

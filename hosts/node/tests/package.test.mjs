@@ -52,7 +52,7 @@ test('every option of the host is typed in index.d.ts with its real default, and
   const table = native.settings();
   assert.ok(table.length >= 14);
   for (const [name, kind, def] of table) {
-    const type = kind === 'text' ? 'string' : 'number';
+    const type = { text: 'string', flag: 'boolean' }[kind] ?? 'number';
     const m = new RegExp(`/\\*\\*([^*]*)\\*/\\s*${name}\\?: ${type}\\n`).exec(options);
     assert.ok(m, `${name} is declared as ${type} with a doc comment`);
     if (def !== null) {

@@ -34,5 +34,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_complete_future", wrap_pyfunction!(resolver::complete_future, m)?)?;
     m.setattr("_error_kinds", wrap_pyfunction!(errors::error_kinds, m)?)?;
     m.setattr("_settings", wrap_pyfunction!(options::settings, m)?)?;
+    m.setattr("_metrics_table", wrap_pyfunction!(options::metrics_table, m)?)?;
     errors::add_to(m)
 }

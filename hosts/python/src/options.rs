@@ -15,6 +15,19 @@ pub(crate) fn settings() -> Vec<(String, &'static str, Option<String>)> {
     host::SETTINGS.iter().map(|s| (s.python_name(), s.kind.name(), s.default_text())).collect()
 }
 
+/// Test hook: the host's metrics table: (name, kind, unit, help).
+#[pyfunction]
+#[pyo3(name = "_metrics_table")]
+pub(crate) fn metrics_table() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+    host::METRICS
+        .iter()
+        .map(|m| {
+            let kind = if m.kind == host::MetricKind::Counter { "counter" } else { "timing" };
+            (m.name, kind, m.unit, m.help)
+        })
+        .collect()
+}
+
 /// Keyword arguments over the defaults, each through the host's table and
 /// its one validator (under the keyword's name). `None` means the default.
 pub(crate) fn options_from_kwargs(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<host::Options> {
@@ -35,6 +48,12 @@ pub(crate) fn options_from_kwargs(py: Python<'_>, kwargs: Option<&Bound<'_, PyDi
             }
             host::SettingKind::Seconds { .. } => {
                 host::SettingValue::Number(value.extract().map_err(|_| wrong_type("a number of seconds"))?)
+            }
+            host::SettingKind::Flag => {
+                if !value.is_instance_of::<PyBool>() {
+                    return Err(wrong_type("a bool"));
+                }
+                host::SettingValue::Bool(value.extract()?)
             }
             host::SettingKind::Bytes | host::SettingKind::Count => {
                 if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {

@@ -121,6 +121,7 @@ impl PyResolver {
         };
         if let Some(obj) = &before {
             if obj.get().token.servable_now() {
+                self.inner.count_cached_resolves(1);
                 return Ok(before);
             }
         }
@@ -577,6 +578,45 @@ impl PyResolver {
             },
             |py, ()| Ok(py.None().into_bound(py)),
         )
+    }
+
+    /// Every metric of the host's table since this resolver was made: each
+    /// counter by name, and `refresh_latency_ms` as `{count, sum_ms, min_ms,
+    /// max_ms, buckets: [{le_ms, count}]}` (`le_ms` None: slower than all).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.inner.metrics();
+        let out = PyDict::new(py);
+        for (name, value) in m.counters() {
+            out.set_item(name, value)?;
+        }
+        let t = &m.refresh_latency;
+        let timing = PyDict::new(py);
+        timing.set_item("count", t.count)?;
+        timing.set_item("sum_ms", t.sum_ms)?;
+        timing.set_item("min_ms", t.min_ms)?;
+        timing.set_item("max_ms", t.max_ms)?;
+        let buckets = t
+            .buckets
+            .iter()
+            .map(|(le, n)| {
+                let b = PyDict::new(py);
+                b.set_item("le_ms", le)?;
+                b.set_item("count", n)?;
+                Ok(b)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        timing.set_item("buckets", buckets)?;
+        out.set_item(host::REFRESH_LATENCY, timing)?;
+        Ok(out)
+    }
+
+    /// With `metrics_emf` on: one EMF line of the resolve counts since the
+    /// last flush (a Lambda handler calls it before returning).
+    fn flush_metrics(&self, py: Python<'_>) -> PyResult<()> {
+        self.blocking(py, || {
+            self.inner.flush_metrics();
+            Ok(())
+        })
     }
 
     /// Forgets everything cached about this workspace.

@@ -71,7 +71,7 @@ def test_every_option_of_the_host_is_a_typed_keyword(tmp_path: Path) -> None:
     assert len(table) >= 14
     declared = pyi[pyi.index("class Resolver:") :]
     declared = declared[: declared.index(") -> Resolver:")]
-    types = {"text": "str", "seconds": "float", "bytes": "int", "count": "int"}
+    types = {"text": "str", "seconds": "float", "bytes": "int", "count": "int", "flag": "bool"}
     for name, kind, default in table:
         assert f"{name}: {types[kind]} | None = None" in declared, name
         if kind == "seconds":
@@ -86,6 +86,10 @@ def test_every_option_of_the_host_is_a_typed_keyword(tmp_path: Path) -> None:
                     lo.Resolver(store=f"file:{tmp_path}", **{name: bad})
             with pytest.raises(TypeError, match=name):
                 lo.Resolver(store=f"file:{tmp_path}", **{name: "64MiB"})
+        if kind == "flag":
+            lo.Resolver(store=f"file:{tmp_path}", **{name: True})
+            with pytest.raises(TypeError, match=name):
+                lo.Resolver(store=f"file:{tmp_path}", **{name: 1})
         if kind == "count":
             lo.Resolver(store=f"file:{tmp_path}", **{name: int(default)})
             for bad in (0, -1, 2.5, 2**80):

@@ -12,6 +12,7 @@ use crate::exports::linear::oauth::resolver::Settings;
 use crate::http::{Failure, Response};
 use crate::io::Io;
 use crate::linear::oauth::log::Level;
+use crate::linear::oauth::metrics::Event;
 use crate::linear::oauth::registry::{LeaseGrant, Row};
 use crate::linear::oauth::secret_store::{PutOutcome, Versioned};
 use crate::linear::oauth::types::Lifetime;
@@ -54,6 +55,10 @@ pub struct Fake {
     /// The bodies of the token requests sent.
     pub posts: RefCell<Vec<String>>,
     pub logs: RefCell<Vec<String>>,
+    /// Counted events, with their workspace id, in order.
+    pub events: RefCell<Vec<(Event, String)>>,
+    /// Refresh latencies reported, in ms.
+    pub latencies: RefCell<Vec<u64>>,
 }
 
 impl Fake {
@@ -153,6 +158,11 @@ impl Fake {
 
     pub fn advance(&self, ms: i64) {
         self.now.set(self.now.get() + ms);
+    }
+
+    /// The events counted so far, without their workspace ids.
+    pub fn counted(&self) -> Vec<Event> {
+        self.events.borrow().iter().map(|(e, _)| *e).collect()
     }
 
     pub fn logged(&self, message: &str) -> bool {
@@ -300,5 +310,11 @@ impl Io for Fake {
     }
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
         self.logs.borrow_mut().push(format!("{level:?} {message} {fields:?}"));
+    }
+    fn count(&self, e: Event, workspace_id: &str) {
+        self.events.borrow_mut().push((e, workspace_id.to_owned()));
+    }
+    fn refresh_latency(&self, ms: u64, _workspace_id: &str) {
+        self.latencies.borrow_mut().push(ms);
     }
 }

@@ -12,6 +12,7 @@ use linear_oauth_core::format_instant;
 use crate::call::Call;
 use crate::http::Failure;
 use crate::keys::{known_key, refresh_key, row_to_json, unsaved_key};
+use crate::linear::oauth::metrics::Event;
 use crate::linear::oauth::registry::Row;
 use crate::linear::oauth::types::{Error, Lifetime, Target};
 use crate::resolve::{force_refresh, report_unauthorized, resolve, resolve_secret};
@@ -54,6 +55,8 @@ fn a_due_token_is_refreshed_once_and_written_back() {
     // Served from the cache afterwards: no second request.
     assert_eq!(resolve(&mut fake.call(), WS).unwrap().access_token, "a2");
     assert_eq!(fake.post_count(), 1);
+    assert_eq!(*fake.events.borrow(), [(Event::RefreshOk, WS.to_owned())], "counted once, with its workspace");
+    assert_eq!(fake.latencies.borrow().len(), 1, "one renewal timed");
 }
 
 #[test]
@@ -104,6 +107,7 @@ fn invalid_grant_after_another_refresher_rotated_uses_the_stored_token() {
     let r = resolve(&mut fake.call(), WS).unwrap();
     assert_eq!((r.access_token.as_str(), fake.post_count(), fake.puts.get()), ("b2", 1, 0));
     assert!(fake.logged("rotated by another refresher"));
+    assert_eq!(fake.counted(), [Event::InvalidGrantRecovered]);
 }
 
 #[test]
@@ -119,6 +123,7 @@ fn invalid_grant_after_a_rotation_that_is_due_again_refreshes_once_more() {
     assert_eq!(fake.post_count(), 2);
     assert!(fake.posts.borrow()[1].contains("refresh_token=rb2"), "the second request uses the rotated token");
     assert_eq!(fake.stored(SECRET).lineage(), "r3");
+    assert_eq!(fake.counted(), [Event::RefreshOk, Event::InvalidGrantRecovered]);
 }
 
 #[test]
@@ -129,6 +134,7 @@ fn invalid_grant_with_nothing_rotated_requires_reauthorization() {
     assert!(matches!(e, Error::ReauthorizationRequired(_)), "{e:?}");
     assert_eq!((fake.post_count(), fake.puts.get()), (1, 1), "one write: the mark");
     assert_eq!(fake.stored(SECRET).lineage(), "r1", "the credential stays as it was");
+    assert_eq!(fake.counted(), [Event::ReauthorizationRequiredInvalidGrant]);
     // A second invalid_grant after a rotation that was due again ends the same way.
     let fake = Fake::with_token("a1", "r1", DUE);
     fake.answer(|f| {
@@ -211,6 +217,7 @@ fn a_final_refusal_is_an_error_and_forgets_the_cached_token() {
     assert!(matches!(&e, Error::TokenEndpoint(t) if t.status == 400), "{e:?}");
     assert!(fake.logged("token refresh failed"));
     assert!(fake.cache_get_token().is_none());
+    assert_eq!(fake.counted(), [Event::RefreshFailed], "a refused refresh token (not a client-credentials one)");
 }
 
 #[test]
@@ -233,6 +240,8 @@ fn a_transient_failure_is_served_through_and_remembered() {
     fake.answer_token("a2", "r2");
     assert_eq!(resolve(&mut fake.call(), WS).unwrap().access_token, "a2");
     assert_eq!(fake.post_count(), 2);
+    // Served stale twice (the failure, then its memory), failed once (forced).
+    assert_eq!(fake.counted(), [Event::ServedStale, Event::ServedStale, Event::RefreshFailed, Event::RefreshOk]);
 }
 
 #[test]
@@ -249,6 +258,7 @@ fn a_rate_limit_is_retried_within_the_call_then_remembered_with_its_retry_after(
     assert_eq!(resolve(&mut fake.call(), WS).unwrap().access_token, "a1");
     let sent = fake.post_count();
     assert_eq!(sent, 2, "one retry after 20 s; a second would end past the lease");
+    assert_eq!(fake.counted(), [Event::RateLimited, Event::RateLimited, Event::ServedStale]);
     assert!(fake.now.get() - started < 60_000, "retries stay inside the call");
     // Remembered as long as Linear asked (20 s), past the 10 s failure memory.
     fake.advance(15_000);
@@ -273,6 +283,9 @@ fn a_failed_write_keeps_the_unsaved_token_and_writes_it_on_a_later_call() {
     assert_eq!(fake.stored(SECRET).lineage(), "r1");
     assert!(fake.cache.borrow().contains_key(&unsaved_key(SECRET)));
     assert_eq!(lease_written(&fake), None, "nothing written to hand on");
+    let retries = fake.counted().iter().filter(|e| **e == Event::WriteBackRetry).count();
+    assert_eq!(retries, super::write_back::WRITE_RETRY.len() - 1);
+    assert_eq!(fake.counted().last(), Some(&Event::WriteBackFailure));
     // The store recovers: the next call writes the kept token, without a request.
     fake.failing_puts.set(0);
     fake.advance(2 * MINUTE);
@@ -302,6 +315,7 @@ fn a_write_that_succeeds_on_a_retry_is_saved() {
     fake.failing_puts.set(2);
     assert_eq!(resolve(&mut fake.call(), WS).unwrap().access_token, "a2");
     assert_eq!((fake.stored(SECRET).lineage(), fake.puts.get()), ("r2", 3));
+    assert_eq!(fake.counted(), [Event::WriteBackRetry, Event::WriteBackRetry, Event::RefreshOk]);
 }
 
 /// A warm process: the row remembered as a hint, a due token.
@@ -417,4 +431,16 @@ impl Fake {
     fn cache_get_token(&self) -> Option<String> {
         crate::io::Io::cache_get(self, &crate::keys::token_key(SECRET))
     }
+}
+
+#[test]
+fn waiting_for_another_holders_lease_counts_one_lease_wait() {
+    let fake = Fake::with_token("a1", "r1", DUE);
+    fake.leases
+        .borrow_mut()
+        .insert(refresh_key(SECRET), fake::LeaseState { holder: Some("other".into()), written: None });
+    let e = resolve(&mut fake.call(), WS).unwrap_err();
+    assert!(matches!(&e, Error::Transport(m) if m.contains("another process")), "{e:?}");
+    assert_eq!(fake.counted(), [Event::LeaseWait], "one wait, however many polls");
+    assert_eq!(fake.post_count(), 0);
 }

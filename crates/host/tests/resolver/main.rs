@@ -4,6 +4,7 @@ mod admin;
 #[path = "../common/mod.rs"]
 mod common;
 mod fleet;
+mod metrics;
 mod refresh;
 mod webhook;
 

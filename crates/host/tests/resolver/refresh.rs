@@ -27,7 +27,7 @@ impl SecretStore for StaleUntilRefresh {
     }
 }
 
-fn rotated_elsewhere(
+pub(crate) fn rotated_elsewhere(
     expires_in_s: i64,
 ) -> (Arc<linear_oauth_testserver::TestServer>, linear_oauth_host::Backends, Seeded, String) {
     let server = Arc::new(server());
@@ -290,7 +290,7 @@ fn a_short_lived_host_fails_instead_of_keeping_an_unsaved_rotated_token() {
 
 /// A refresher that died after Linear rotated the token but before writing it
 /// back: it left a lease and a spent refresh token in the store.
-fn died_mid_refresh(
+pub(crate) fn died_mid_refresh(
     grace: linear_oauth_testserver::GraceMode,
 ) -> (linear_oauth_testserver::TestServer, linear_oauth_host::Backends, Seeded) {
     let server = server();
