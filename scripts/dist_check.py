@@ -502,7 +502,7 @@ def sizes() -> list[tuple[str, float, float]]:
             with tarfile.open(DIST / tarball) as tar:
                 rows.append((label, tar.getmember(member).size / 2**20, SIZE_TARGETS_MB[kind]))
     for wheel in sorted(DIST.glob(f"linear_oauth-{VERSION}-*.whl")):
-        rows.append((f"wheel {wheel.name.split('.')[-2]}", wheel.stat().st_size / 2**20, SIZE_TARGETS_MB["wheel"]))
+        rows.append((f"wheel {wheel.name.removesuffix('.whl').split('-')[-1].split('.')[-1]}", wheel.stat().st_size / 2**20, SIZE_TARGETS_MB["wheel"]))
     return rows
 
 
