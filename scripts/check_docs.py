@@ -32,18 +32,26 @@ def named_paths(doc: str, text: str) -> list[str]:
 
 def wheel_names(texts: dict[str, str]) -> list[str]:
     dist = (ROOT / "scripts/dist.py").read_text()
-    tags = set(re.findall(r'"(manylinux[^"]*)"\)', dist))
-    if not tags:
-        return ["scripts/dist.py: no wheel platform tag found in TARGETS"]
-    generic = {re.sub(r"x86_64|aarch64", "<arch>", t) for t in tags}
-    if len(generic) != 1:
-        return [f"scripts/dist.py: platform tags differ beyond the architecture: {sorted(tags)}"]
-    want = f"cp311-abi3-{generic.pop()}.whl"
-    return [
-        f"{doc}: names a wheel, but not as `make dist` writes it (...-{want})"
-        for doc in ("README.md", "hosts/python/README.md")
-        if ".whl" in texts[doc] and want not in texts[doc]
-    ]
+    problems = []
+    # One family of platform tags per libc; a doc that names a wheel of that
+    # family names it as dist.py writes it.
+    for family, required in (("manylinux", True), ("musllinux", False)):
+        tags = set(re.findall(rf'"({family}[^"]*)"\)', dist))
+        if not tags:
+            if required:
+                problems.append(f"scripts/dist.py: no {family} wheel platform tag found in TARGETS")
+            continue
+        generic = {re.sub(r"x86_64|aarch64", "<arch>", t) for t in tags}
+        if len(generic) != 1:
+            problems.append(f"scripts/dist.py: {family} tags differ beyond the architecture: {sorted(tags)}")
+            continue
+        want = f"cp311-abi3-{generic.pop()}.whl"
+        problems += [
+            f"{doc}: names a {family} wheel, but not as `make dist` writes it (...-{want})"
+            for doc in ("README.md", "hosts/python/README.md")
+            if f"-{family}" in texts[doc] and want not in texts[doc]
+        ]
+    return problems
 
 
 def main() -> int:

@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""`make dist`: the installable artifacts for x86_64 and aarch64 Linux in dist/.
+"""`make dist`: the installable artifacts for x86_64 and aarch64 Linux, glibc
+and musl, in dist/.
 
-Per target triple, ONE cargo invocation (cargo-zigbuild, linking against
-glibc 2.17 so the binaries run on manylinux2014 and every Lambda runtime)
-builds the CLI, the Node addon and the Python extension, so their shared
-dependencies compile once. Then:
+Per target triple, ONE cargo invocation (cargo-zigbuild) builds the CLI, the
+Node addon and the Python extension, so their shared dependencies compile
+once (musl: two, sharing the dependencies). glibc targets link against glibc 2.17, so the binaries run on
+manylinux2014 and every Lambda runtime. musl targets (Alpine and other
+musl distributions) build with `-crt-static`, because Rust drops the cdylib
+crate type under musl's default static C runtime; the CLI alone is then
+relinked with `+crt-static` (`cargo rustc`, only its own crate recompiles) so
+that it stays a static executable that runs on any Linux. Then:
 
-- Python: an abi3 (cp311+) wheel tagged manylinux2014, packed here from the
-  built extension (maturin would build the crate a second time with other
-  compiler settings); checked by `auditwheel show` in dist-check;
+- Python: an abi3 (cp311+) wheel tagged manylinux2014 or musllinux_1_2,
+  packed here from the built extension (maturin would build the crate a
+  second time with other compiler settings); checked by `auditwheel show`
+  in dist-check;
 - Node: the per-platform npm package and the main package (with
   optionalDependencies on them), as `npm pack` tarballs;
 - CLI: `linear-oauth-<version>-<triple>.tar.gz` with README, licences, shell
@@ -40,6 +46,8 @@ TARGETS = {
     # triple: (npm platform, npm cpu, wheel platform tag)
     "x86_64-unknown-linux-gnu": ("linux-x64-gnu", "x64", "manylinux_2_17_x86_64.manylinux2014_x86_64"),
     "aarch64-unknown-linux-gnu": ("linux-arm64-gnu", "arm64", "manylinux_2_17_aarch64.manylinux2014_aarch64"),
+    "x86_64-unknown-linux-musl": ("linux-x64-musl", "x64", "musllinux_1_2_x86_64"),
+    "aarch64-unknown-linux-musl": ("linux-arm64-musl", "arm64", "musllinux_1_2_aarch64"),
 }
 GLIBC = "2.17"
 PROFILE = "dist"
@@ -58,17 +66,37 @@ def target_dir() -> Path:
     return Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
 
 
+def is_musl(triple: str) -> bool:
+    return triple.endswith("-musl")
+
+
 def build(triple: str) -> Path:
     """Builds the three artifacts for `triple`; returns cargo's output dir."""
     env = dict(os.environ)
     # The Python extension must not link libpython (the interpreter provides it).
     env["PYO3_BUILD_EXTENSION_MODULE"] = "1"
+    zig_target = f"{triple}.{GLIBC}"
+    if is_musl(triple):
+        zig_target = triple
+        # Target-only flags (build scripts run on the host and are unaffected):
+        # a dynamic C runtime, without which rustc drops the two cdylibs.
+        var = f"CARGO_TARGET_{triple.upper().replace('-', '_')}_RUSTFLAGS"
+        env[var] = " ".join(filter(None, [env.get(var), "-C target-feature=-crt-static"]))
+    # The musl CLI is built apart (below), so that a rebuild is a no-op.
+    packages = ["linear-oauth-node", "linear-oauth-python"] + ([] if is_musl(triple) else ["linear-oauth-cli"])
     run(
         # --locked: the artifacts are built from exactly Cargo.lock.
-        ["cargo", "zigbuild", "--locked", "--profile", PROFILE, "--target", f"{triple}.{GLIBC}",
-         "-p", "linear-oauth-cli", "-p", "linear-oauth-node", "-p", "linear-oauth-python"],
+        ["cargo", "zigbuild", "--locked", "--profile", PROFILE, "--target", zig_target,
+         *[arg for p in packages for arg in ("-p", p)]],
         cwd=ROOT, env=env,
     )
+    if is_musl(triple):
+        # The CLI, static: rustc lets +crt-static win over -crt-static, and
+        # the extra flag applies to the binary's crate alone, so the
+        # dependencies are those of the build above.
+        run(["cargo-zigbuild", "rustc", "--locked", "--profile", PROFILE, "--target", zig_target,
+             "-p", "linear-oauth-cli", "--bin", "linear-oauth", "--", "-C", "target-feature=+crt-static"],
+            cwd=ROOT, env=env)
     return target_dir() / triple / PROFILE
 
 
@@ -130,39 +158,65 @@ def record_line(arcname: str, data: bytes) -> str:
     return f"{arcname},sha256={digest},{len(data)}"
 
 
-def pack_wheel(out_dir: Path, built: Path, plat_tag: str, version: str) -> Path:
+def core_metadata(project: dict, version: str, licenses: list[str]) -> str:
+    """METADATA, core metadata 2.4: the SPDX licence expression and its files
+    (PEP 639; the files go under .dist-info/licenses/), and each extra with
+    the requirements it adds (an extra without them would install nothing)."""
+    license = project["license"]
+    if not isinstance(license, str):
+        raise SystemExit("hosts/python/pyproject.toml: `license` must be an SPDX expression string (PEP 639)")
+    lines = [
+        "Metadata-Version: 2.4",
+        f"Name: {project['name']}",
+        f"Version: {version}",
+        f"Summary: {project['description']}",
+        f"License-Expression: {license}",
+        *[f"License-File: {name}" for name in licenses],
+        f"Requires-Python: {project['requires-python']}",
+        *[f"Classifier: {c}" for c in project.get("classifiers", [])],
+        *[f"Requires-Dist: {req}" for req in project.get("dependencies", [])],
+    ]
+    for extra, reqs in project.get("optional-dependencies", {}).items():
+        if not reqs:
+            raise SystemExit(f"hosts/python/pyproject.toml: the extra {extra!r} names no requirement")
+        lines.append(f"Provides-Extra: {extra}")
+        lines += [f'Requires-Dist: {req}; extra == "{extra}"' for req in reqs]
+    lines += ["Description-Content-Type: text/markdown", "", (ROOT / "hosts/python/README.md").read_text()]
+    return "\n".join(lines)
+
+
+def shipped_object(built: Path, name: str, triple: str) -> Path:
+    """The built shared object as it ships. musl: zig links it against a
+    libc stub whose soname is `libc.so`; musl's loader takes any `libc.*` for
+    itself, but the musllinux policy (auditwheel) knows the name Alpine's
+    builds need, `libc.musl-<arch>.so.1`, so the shipped copy names that."""
+    if not is_musl(triple):
+        return built / name
+    shipped = built / "musl-shipped" / name
+    shipped.parent.mkdir(exist_ok=True)
+    shutil.copy(built / name, shipped)
+    run(["patchelf", "--replace-needed", "libc.so", f"libc.musl-{triple.split('-')[0]}.so.1", str(shipped)])
+    return shipped
+
+
+def pack_wheel(out_dir: Path, built: Path, triple: str, version: str) -> Path:
     """An abi3 wheel: the pure-Python package plus the extension (PEP 427)."""
     project = tomllib.loads((ROOT / "hosts/python/pyproject.toml").read_text())["project"]
     dist_name = project["name"].replace("-", "_")
-    tag = f"cp311-abi3-{plat_tag}"
+    tag = f"cp311-abi3-{TARGETS[triple][2]}"
     wheel = out_dir / f"{dist_name}-{version}-{tag}.whl"
     files: list[tuple[str, bytes]] = []
     pkg = ROOT / "hosts/python/python/linear_oauth"
     for path in sorted(pkg.iterdir()):
         if path.is_file() and path.suffix in {".py", ".pyi", ".typed"}:
             files.append((f"linear_oauth/{path.name}", path.read_bytes()))
-    files.append(("linear_oauth/_native.abi3.so", (built / "lib_native.so").read_bytes()))
+    files.append(("linear_oauth/_native.abi3.so", shipped_object(built, "lib_native.so", triple).read_bytes()))
     info = f"{dist_name}-{version}.dist-info"
-    metadata = [
-        "Metadata-Version: 2.1",
-        f"Name: {project['name']}",
-        f"Version: {version}",
-        f"Summary: {project['description']}",
-        f"Requires-Python: {project['requires-python']}",
-        f"License: {project['license']['text']}",
-        *[f"Classifier: {c}" for c in project.get("classifiers", [])],
-        *[f"Provides-Extra: {extra}" for extra in project.get("optional-dependencies", {})],
-        "Description-Content-Type: text/markdown",
-        "",
-        (ROOT / "hosts/python/README.md").read_text(),
-    ]
+    licenses = ["LICENSE-MIT", "LICENSE-APACHE"]
+    files += [(f"{info}/METADATA", core_metadata(project, version, licenses).encode())]
     wheel_meta = ["Wheel-Version: 1.0", "Generator: linear-oauth scripts/dist.py", "Root-Is-Purelib: false", f"Tag: {tag}", ""]
-    files += [
-        (f"{info}/METADATA", "\n".join(metadata).encode()),
-        (f"{info}/WHEEL", "\n".join(wheel_meta).encode()),
-        (f"{info}/licenses/LICENSE-MIT", (ROOT / "LICENSE-MIT").read_bytes()),
-        (f"{info}/licenses/LICENSE-APACHE", (ROOT / "LICENSE-APACHE").read_bytes()),
-    ]
+    files += [(f"{info}/WHEEL", "\n".join(wheel_meta).encode())]
+    files += [(f"{info}/licenses/{name}", (ROOT / name).read_bytes()) for name in licenses]
     record = [record_line(a, d) for a, d in files] + [f"{info}/RECORD,,"]
     files.append((f"{info}/RECORD", ("\n".join(record) + "\n").encode()))
     with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
@@ -192,7 +246,7 @@ def pack_node_platform(out_dir: Path, built: Path, triple: str, version: str) ->
     shutil.copy(src / "README.md", staging / "README.md")
     for lic in ["LICENSE-MIT", "LICENSE-APACHE"]:
         shutil.copy(ROOT / lic, staging / lic)
-    shutil.copy(built / "liblinear_oauth_node.so", staging / pkg["main"])
+    shutil.copy(shipped_object(built, "liblinear_oauth_node.so", triple), staging / pkg["main"])
     return npm_pack(staging, out_dir)
 
 
@@ -215,7 +269,7 @@ def pack_node_main(out_dir: Path, version: str, triples: list[str]) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--target", action="append", choices=sorted(TARGETS), help="default: both")
+    ap.add_argument("--target", action="append", choices=sorted(TARGETS), help="default: all four")
     ap.add_argument("--out", default=str(ROOT / "dist"))
     args = ap.parse_args()
     triples = args.target or sorted(TARGETS)
@@ -230,7 +284,7 @@ def main() -> int:
     for triple in triples:
         built = target_dir() / triple / PROFILE
         made.append(pack_cli(out_dir, built, triple, version, docs))
-        made.append(pack_wheel(out_dir, built, TARGETS[triple][2], version))
+        made.append(pack_wheel(out_dir, built, triple, version))
         made.append(pack_node_platform(out_dir, built, triple, version))
     made.append(pack_node_main(out_dir, version, triples))
     print(f"\nlinear-oauth {version}: {out_dir}")

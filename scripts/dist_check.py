@@ -9,7 +9,14 @@ Against the local Linear-compatible test server (loopback only):
    `nodeModules: ['linear-oauth']`, copies the bundle elsewhere and invokes it;
 3. arm64 under qemu-aarch64: the aarch64 CLI runs `smoke`, and `doctor`
    reports a precompiled load;
-4. sizes against the targets, and cold starts of each artifact as a whole
+4. musl: the static musl CLI runs here (aarch64 under qemu) `smoke`,
+   `doctor` and `token`; the musl wheels and addons are checked without a
+   musl Python or Node (this machine has neither): `auditwheel show`, the
+   npm metadata, ELF NEEDED entries, no glibc symbol versions, and musl's own
+   dynamic loader (Debian's `musl` package) resolving every symbol that is
+   not the interpreter's; what cannot run is listed under NOT RUN;
+5. `twine check` and the core metadata of every wheel;
+6. sizes against the targets, and cold starts of each artifact as a whole
    process, each paired in the same run with the bare runtime.
 Exits non-zero on the first failed check.
 """
@@ -42,6 +49,7 @@ ESBUILD = "esbuild@0.28.2"
 SIZE_TARGETS_MB = {"cli": 15.0, "node": 15.0, "wheel": 8.0}
 
 results: list[tuple[str, str]] = []
+not_run: list[str] = []
 
 
 def step(name: str, detail: str) -> None:
@@ -149,6 +157,33 @@ def check_wheels(arches: list[str]) -> Path:
     return wheels["x86_64"]
 
 
+def check_wheel_metadata(wheels: list[Path]) -> None:
+    """`twine check`, and what it does not look at: core metadata 2.4 with
+    each License-File present, and a Requires-Dist for every extra."""
+    out = sh([sys.executable, "-m", "twine", "check", "--strict", *map(str, wheels)]).stdout
+    if out.count("PASSED") != len(wheels):
+        fail(f"twine check:\n{out}")
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as z:
+            info = next(n.split("/")[0] for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+            head = z.read(f"{info}/METADATA").decode().split("\n\n", 1)[0].splitlines()
+            names = set(z.namelist())
+        fields: dict[str, list[str]] = {}
+        for line in head:
+            key, _, value = line.partition(": ")
+            fields.setdefault(key, []).append(value)
+        if fields.get("Metadata-Version") != ["2.4"] or "License-Expression" not in fields or "License" in fields:
+            fail(f"{wheel.name}: METADATA header {head[:6]}")
+        for lic in fields.get("License-File", []) or fail(f"{wheel.name}: no License-File"):
+            if f"{info}/licenses/{lic}" not in names:
+                fail(f"{wheel.name}: License-File {lic} is not in {info}/licenses/")
+        for extra in fields.get("Provides-Extra", []):
+            if not any(r.endswith(f'extra == "{extra}"') for r in fields.get("Requires-Dist", [])):
+                fail(f"{wheel.name}: the extra {extra} requires nothing")
+    step("twine check --strict, core metadata", f"{len(wheels)} wheels: Metadata-Version 2.4, "
+         f"License-File {', '.join(fields['License-File'])}, extras {', '.join(fields.get('Provides-Extra', []))}")
+
+
 def check_python(wheel: Path, work: Path, server: Server, store: str, workspace: str) -> Path:
     venv = work / "venv"
     sh(["/usr/bin/env", f"PATH={BARE_PATH}", sys.executable, "-m", "venv", str(venv)])
@@ -199,7 +234,7 @@ def check_node(work: Path, server: Server, store: str, workspace: str) -> Path:
     sh(["npm", "install", "--offline", "--no-audit", "--no-fund", str(main), str(plat)], cwd=project)
     sh(["npm", "install", "--no-audit", "--no-fund", "--no-save", ESBUILD], cwd=project)
     # What CDK's NodejsFunction runs with nodeModules: ['linear-oauth'].
-    sh(["npx", "esbuild", "handler.ts", "--bundle", "--platform=node", "--format=cjs", "--target=node20",
+    sh(["npx", "esbuild", "handler.ts", "--bundle", "--platform=node", "--format=cjs", "--target=node22",
         "--external:linear-oauth", "--outfile=out/index.js"], cwd=project)
     asset = work / "lambda-asset"
     asset.mkdir()
@@ -304,6 +339,133 @@ def check_arm64_runtimes(work: Path, qemu: str, wheel: Path, server: Server, sto
     step("arm64 addon in arm64 Node under qemu", out)
 
 
+MUSL_ARCH = {"x86_64-unknown-linux-musl": ("x86_64", "x64"), "aarch64-unknown-linux-musl": ("aarch64", "arm64")}
+
+
+def musl_loader(arch: str) -> list[str] | None:
+    """musl's dynamic loader of `arch` as a command that runs here: Debian's
+    `musl` package for x86_64 (`make dist-check` installs it), its arm64 build
+    unpacked under the arm64 root and run by qemu for aarch64."""
+    if arch == "x86_64":
+        ld = Path("/lib/ld-musl-x86_64.so.1")
+        return [str(ld)] if ld.exists() else None
+    root = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "arm64-musl-root"
+    ld = root / "lib/ld-musl-aarch64.so.1"
+    if not ld.exists():
+        debs = root / "debs"
+        debs.mkdir(parents=True, exist_ok=True)
+        if subprocess.run(["apt-get", "download", "musl:arm64"], cwd=debs, capture_output=True).returncode != 0:
+            return None
+        for deb in debs.glob("*.deb"):
+            sh(["dpkg-deb", "-x", str(deb), str(root)])
+    qemu = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
+    return [qemu, str(ld)] if qemu and ld.exists() else None
+
+
+def check_musl_elf(label: str, lib: Path, arch: str, host_symbols: str | None) -> None:
+    """A musl shared object, checked without the interpreter that would load
+    it: it needs only musl's libc (no glibc loader, no glibc symbol versions),
+    and musl's loader resolves every symbol except the interpreter's own
+    (`host_symbols`, a regex: Py* from CPython; None when there are none:
+    napi-rs looks Node's napi_* functions up at run time)."""
+    dyn = sh(["readelf", "-d", "-W", str(lib)]).stdout
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]", dyn)
+    if needed != [f"libc.musl-{arch}.so.1"]:
+        fail(f"{label}: NEEDED {needed}, expected musl's libc alone, as Alpine names it (libc.musl-{arch}.so.1)")
+    versions = sh(["readelf", "-V", "-W", str(lib)]).stdout
+    if "GLIBC_" in versions or "ld-linux" in dyn:
+        fail(f"{label}: refers to glibc:\n{versions}")
+    loader = musl_loader(arch)
+    if loader is None:
+        not_run.append(f"{label}: musl's {arch} loader is not available (apt-get install musl / apt-get download musl:arm64)")
+        step(f"{label} ELF", f"NEEDED {', '.join(needed)}; no GLIBC_ versions")
+        return
+    undefined = len(sh(["nm", "-D", "--undefined-only", str(lib)]).stdout.splitlines())
+    listed = subprocess.run([*loader, "--list", str(lib)], capture_output=True, text=True, timeout=300)
+    missing = sorted(set(re.findall(r"Error relocating [^:]+: ([^:]+): symbol not found", listed.stdout + listed.stderr)))
+    others = [m for m in missing if not (host_symbols and re.match(host_symbols, m))]
+    if others or (host_symbols and not missing) or f"libc.musl-{arch}.so.1 => " not in listed.stdout:
+        fail(f"{label}: musl's loader leaves {others or 'no interpreter symbol (unexpected)'} unresolved:\n"
+             f"{listed.stdout}{listed.stderr}")
+    left = f"{len(missing)} left to the interpreter ({missing[0]}, ...)" if missing else "none left unresolved"
+    step(f"{label} in musl's loader", f"NEEDED {', '.join(needed)} (musl maps it to itself); no GLIBC_ "
+         f"versions; {undefined} undefined symbols: {undefined - len(missing)} resolve in musl {arch}, {left}")
+
+
+def check_musl(triples: list[str], work: Path, server: Server, store: str, workspace: str) -> None:
+    """The musl artifacts of each triple (see the module docstring, 4)."""
+    main_pkg = DIST / f"linear-oauth-{VERSION}.tgz"
+    with tarfile.open(main_pkg) as tar:
+        optional = json.load(tar.extractfile("package/package.json")).get("optionalDependencies", {})
+    for triple in triples:
+        arch, cpu = MUSL_ARCH[triple]
+        here = arch == os.uname().machine
+        # The CLI: static, so it runs without any musl on the machine.
+        cli = extract_cli(triple, work / triple)
+        described = sh(["file", "-b", str(cli)]).stdout
+        if "statically linked" not in described or "INTERP" in sh(["readelf", "-l", "-W", str(cli)]).stdout:
+            fail(f"{triple} CLI is not a static executable: {described}")
+        run = [str(cli)] if here else [qemu_path(), str(cli)]
+        started = time.perf_counter()
+        smoke = sh(run + ["smoke"], timeout=900)
+        step(f"{arch} musl CLI smoke{'' if here else ' under qemu'}",
+             f"{time.perf_counter() - started:.1f} s; {', '.join(described.split(', ')[:2])}, statically linked; "
+             f"{smoke.stdout.strip().splitlines()[-1]}")
+        env = dict(os.environ, PATH=BARE_PATH)
+        doc = sh(run + ["--store", store, "--api-base", server.base, "--json", "doctor"], check=False, env=env)
+        report = json.loads(doc.stdout)
+        if report["component"]["load"] != "precompiled":
+            fail(f"{triple} doctor: component {report['component']}")
+        token = sh(run + ["--store", store, "--api-base", server.base, "token", "--workspace", workspace], env=env)
+        if not token.stdout.strip():
+            fail(f"{triple} `token` printed nothing")
+        step(f"{arch} musl CLI doctor, token", f"component {report['component']['load']} in "
+             f"{report['component']['load_ms']} ms; doctor exit {doc.returncode}; token for {workspace} resolved "
+             "from the store the glibc CLI set up")
+        # The wheel.
+        wheel = DIST / f"linear_oauth-{VERSION}-cp311-abi3-musllinux_1_2_{arch}.whl"
+        if not wheel.is_file():
+            fail(f"missing {wheel.name}")
+        shown = sh([sys.executable, "-m", "auditwheel", "show", str(wheel)]).stdout
+        if "musllinux_1_2" not in shown:
+            fail(f"auditwheel does not place {wheel.name} on musllinux_1_2:\n{shown}")
+        step(f"auditwheel {arch} musl", "consistent with musllinux_1_2")
+        with zipfile.ZipFile(wheel) as z:
+            z.extract("linear_oauth/_native.abi3.so", work / f"{triple}-wheel")
+        check_musl_elf(f"{arch} musl wheel's extension", work / f"{triple}-wheel/linear_oauth/_native.abi3.so",
+                       arch, r"^(Py|_Py)")
+        not_run.append(f"{arch} musl wheel: not imported (no musl CPython here; glibc's Python cannot load a musl extension)")
+        # The npm package.
+        plat = f"linux-{cpu}-musl"
+        tgz = DIST / f"linear-oauth-{plat}-{VERSION}.tgz"
+        with tarfile.open(tgz) as tar:
+            meta = json.load(tar.extractfile("package/package.json"))
+            addon = work / f"{triple}-npm"
+            tar.extract(f"package/{meta['main']}", addon, filter="data")
+        want = {"name": f"linear-oauth-{plat}", "version": VERSION, "os": ["linux"], "cpu": [cpu], "libc": ["musl"],
+                "main": f"linear-oauth.{plat}.node"}
+        got = {k: meta.get(k) for k in want}
+        if got != want or optional.get(want["name"]) != VERSION:
+            fail(f"{tgz.name}: {got} (want {want}); linear-oauth's optionalDependencies: {optional}")
+        step(f"npm {want['name']} metadata", f"os linux, cpu {cpu}, libc musl, {meta['main']}; "
+             "an optional dependency of linear-oauth")
+        # npm's own choice among the real tarballs, as on a musl machine of this cpu.
+        project = work / f"{triple}-npm-install"
+        project.mkdir()
+        overrides = {t.name[: -len(f"-{VERSION}.tgz")]: f"file:{t}" for t in DIST.glob(f"linear-oauth-linux-*-{VERSION}.tgz")}
+        (project / "package.json").write_text(json.dumps(
+            {"private": True, "dependencies": {"linear-oauth": f"file:{main_pkg}"}, "overrides": overrides}))
+        sh(["npm", "install", "--offline", "--ignore-scripts", "--no-audit", "--no-fund", "--os=linux", f"--cpu={cpu}",
+            "--libc=musl"], cwd=project)
+        picked = sorted(d.name for d in (project / "node_modules").iterdir() if d.name.startswith("linear-oauth-"))
+        if picked != [want["name"]]:
+            fail(f"npm install --cpu={cpu} --libc=musl installed {picked}, not {want['name']}")
+        step(f"npm picks {want['name']}", f"npm install --os=linux --cpu={cpu} --libc=musl, offline, "
+             f"{len(overrides)} platform tarballs offered")
+        check_musl_elf(f"{arch} musl Node addon", addon / "package" / meta["main"], arch, None)
+        not_run.append(f"{arch} musl Node addon: not required (no musl Node here; glibc's Node cannot load a musl addon)")
+
+
 def median_pair(a: list[str], b: list[str], cwd: Path, env: dict) -> tuple[float, float]:
     """Alternates A and B RUNS times each; medians in ms."""
     ta, tb = [], []
@@ -331,27 +493,30 @@ def sizes() -> list[tuple[str, float, float]]:
     rows = []
     members = [  # (label, tarball, member inside it, target)
         *[(f"cli {t} (stripped)", f"linear-oauth-{VERSION}-{t}.tar.gz", f"linear-oauth-{VERSION}-{t}/linear-oauth", "cli")
-          for t in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]],
+          for t in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", *MUSL_ARCH]],
         *[(f"node addon {p}", f"linear-oauth-{p}-{VERSION}.tgz", f"package/linear-oauth.{p}.node", "node")
-          for p in ["linux-x64-gnu", "linux-arm64-gnu"]],
+          for p in ["linux-x64-gnu", "linux-arm64-gnu", "linux-x64-musl", "linux-arm64-musl"]],
     ]
     for label, tarball, member, kind in members:
         if (DIST / tarball).is_file():
             with tarfile.open(DIST / tarball) as tar:
                 rows.append((label, tar.getmember(member).size / 2**20, SIZE_TARGETS_MB[kind]))
     for wheel in sorted(DIST.glob(f"linear_oauth-{VERSION}-*.whl")):
-        rows.append((f"wheel {wheel.name.split('.')[-2]}", wheel.stat().st_size / 2**20, SIZE_TARGETS_MB["wheel"]))
+        rows.append((f"wheel {wheel.name.removesuffix('.whl').split('-')[-1].split('.')[-1]}", wheel.stat().st_size / 2**20, SIZE_TARGETS_MB["wheel"]))
     return rows
 
 
 def main() -> int:
-    # --x86_64-only: for iterating on this script while the arm64 build runs.
+    # --x86_64-only: for iterating on this script while the arm64 build runs
+    # (x86_64 glibc and musl only).
     x86_only = "--x86_64-only" in sys.argv[1:]
+    musl = ["x86_64-unknown-linux-musl"] if x86_only else list(MUSL_ARCH)
     if not DIST.is_dir():
         fail(f"{DIST} does not exist; run `make dist` first")
     with tempfile.TemporaryDirectory(prefix="linear-oauth-dist-check-") as tmp:
         work = Path(tmp)
         wheel = check_wheels(["x86_64"] if x86_only else ["x86_64", "aarch64"])
+        check_wheel_metadata(sorted(DIST.glob(f"linear_oauth-{VERSION}-*.whl")))
         cli = extract_cli("x86_64-unknown-linux-gnu", work / "x64")
         port = free_port()
         redirect = f"http://127.0.0.1:{port}/oauth/callback"
@@ -362,6 +527,7 @@ def main() -> int:
             step("x86_64 CLI setup (script plays the browser)", f"workspace {workspace}")
             py = check_python(wheel, work, server, store, workspace)
             asset = check_node(work, server, store, workspace)
+            check_musl(musl, work, server, store, workspace)
             if not x86_only:
                 arm_wheel = sorted(DIST.glob(f"linear_oauth-{VERSION}-cp311-abi3-manylinux*_aarch64.whl"))[-1]
                 check_arm64_runtimes(work, qemu_path(), arm_wheel, server, store, workspace)
@@ -379,6 +545,12 @@ def main() -> int:
     for name, a, b, goal in starts:
         print(f"  {name:<36} {a:9.1f} {b:8.1f} {a - b:+8.1f}  <= +{goal:.0f}")
     print(f"\n{len(results)} checks passed")
+    if x86_only:
+        not_run.append("aarch64 (glibc and musl): --x86_64-only")
+    if not_run:
+        print("\nNOT RUN (this machine cannot):")
+        for line in not_run:
+            print(f"  {line}")
     return 0
 
 

@@ -32,6 +32,8 @@ const PKG = path.resolve(__dirname, '..');
 const NODE_HOST = path.resolve(PKG, '..');
 const ENTRY = path.join(PKG, 'examples', 'handler.ts');
 const PLATFORMS = { x64: 'linux-x64-gnu', arm64: 'linux-arm64-gnu' };
+// Also optional dependencies of linear-oauth (scripts/dist.py), never in a Lambda asset (--libc=glibc).
+const MUSL = ['linux-x64-musl', 'linux-arm64-musl'];
 const ARCH = { x86_64: 'x64', arm64: 'arm64' };
 
 let tmp;
@@ -57,7 +59,7 @@ function makeTarballs() {
   }
   const staging = path.join(tmp, 'stage', 'linear-oauth');
   fs.mkdirSync(staging, { recursive: true });
-  main.optionalDependencies = Object.fromEntries(Object.values(PLATFORMS).map((p) => [`linear-oauth-${p}`, version]));
+  main.optionalDependencies = Object.fromEntries([...Object.values(PLATFORMS), ...MUSL].map((p) => [`linear-oauth-${p}`, version]));
   delete main.scripts;
   delete main.devDependencies;
   fs.writeFileSync(path.join(staging, 'package.json'), JSON.stringify(main, null, 2));
@@ -195,6 +197,7 @@ test("each asset holds the platform package of its function's architecture, and 
     assert.deepEqual([own.name, own.version, own.cpu, own.os, own.libc], [`linear-oauth-${PLATFORMS[cpu]}`, version, [cpu], ['linux'], ['glibc']]);
     assert.ok(fs.existsSync(path.join(dir, 'node_modules', `linear-oauth-${PLATFORMS[cpu]}`, own.main)));
     assert.ok(!fs.existsSync(path.join(dir, 'node_modules', `linear-oauth-${PLATFORMS[other]}`)), `${cpu} asset has ${other}`);
+    for (const musl of MUSL) assert.ok(!fs.existsSync(path.join(dir, 'node_modules', `linear-oauth-${musl}`)), `${cpu} asset has ${musl}`);
     const main = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', 'linear-oauth', 'package.json'), 'utf8'));
     assert.equal(main.version, version);
     // linear-oauth is external: the bundle requires it, and does not contain its loader.
@@ -234,7 +237,7 @@ test('the bundled handler loads the addon from its own platform package', () => 
       assert.match(r.stderr, /ERR_DLOPEN_FAILED|invalid ELF header|file too short/);
       assert.match(r.stderr, new RegExp(`node_modules/linear-oauth-${PLATFORMS[here]}/linear-oauth\\.${PLATFORMS[here]}\\.node`));
     } else {
-      assert.match(r.stderr, new RegExp(`no native addon for linux-${here}.*Install the optional dependency linear-oauth-${PLATFORMS[here]}`));
+      assert.match(r.stderr, new RegExp(`no native addon for linux-${here} \\(glibc\\).*npm install linear-oauth-${PLATFORMS[here]}\``));
     }
   }
 });
