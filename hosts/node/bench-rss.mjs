@@ -9,7 +9,12 @@ import { Resolver } from './index.mjs';
 
 const [uri, idsFile, apiBase] = process.argv.slice(2);
 const ids = readFileSync(idsFile, 'utf8').split('\n').filter(Boolean);
-const r = new Resolver({ store: uri, apiBase, cacheMaxEntries: ids.length + 16 });
+const r = new Resolver({
+  store: uri,
+  apiBase,
+  registryTable: process.env.LINEAR_OAUTH_REGISTRY_TABLE,
+  cacheMaxEntries: ids.length + 16,
+});
 await r.resolve(ids.at(-1)); // the pool's first instance and the connection path: the baseline
 globalThis.gc?.();
 const before = process.memoryUsage().rss;

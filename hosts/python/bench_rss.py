@@ -6,6 +6,7 @@ seeds the store and writes the workspace ids, one per line).
     python bench_rss.py STORE_URI IDS_FILE API_BASE
 """
 
+import os
 import sys
 
 import linear_oauth as lo
@@ -20,7 +21,12 @@ def main() -> None:
     uri, ids_file, api_base = sys.argv[1:4]
     with open(ids_file) as f:
         ids = f.read().split()
-    r = lo.Resolver(store=uri, api_base=api_base, cache_max_entries=len(ids) + 16)
+    r = lo.Resolver(
+        store=uri,
+        api_base=api_base,
+        registry_table=os.environ.get("LINEAR_OAUTH_REGISTRY_TABLE"),
+        cache_max_entries=len(ids) + 16,
+    )
     r.resolve(ids[-1])  # the pool's first instance and the connection path: the baseline
     before = rss_kib()
     for w in ids[:-1]:
