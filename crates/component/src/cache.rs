@@ -1,11 +1,13 @@
 //! What this process remembers between calls, in the host's cache and hints:
 //! tokens, rows, and which secret holds a workspace's token.
 
-use linear_oauth_core::StoredToken;
+use linear_oauth_core::{RegistryStatus, StoredToken};
 
 use crate::call::Call;
 use crate::io::Io;
-use crate::keys::{known_key, row_from_json, row_key, token_key, workspace_secret_key};
+use crate::keys::{
+    known_from_json, known_key, known_to_json, row_from_json, row_key, row_to_json, token_key, workspace_secret_key,
+};
 use crate::linear::oauth::registry::Row;
 
 /// A cached stored token under `key` (a token or an unsaved one).
@@ -13,9 +15,42 @@ pub(crate) fn cached_token(io: &dyn Io, key: &str) -> Option<StoredToken> {
     io.cache_get(key).and_then(|v| StoredToken::parse(&v).ok())
 }
 
-/// The workspace's registry row, if read within `cache-ttl`.
-pub(crate) fn cached_row(io: &dyn Io, workspace_id: &str) -> Option<Row> {
-    io.cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v))
+/// The workspace's registry row, if this resolver read it within
+/// `cache-ttl`. An active row is not cached apart: its hint (`known:`, kept
+/// for later calls anyway) carries this resolver's mark and until when the
+/// read counts, so a fleet's worth of workspaces costs one entry each, not
+/// two. Another resolver's mark (a hint file shared by processes) or a
+/// lapsed one makes it an unchecked hint again. Other rows are cached.
+pub(crate) fn cached_row(cx: &Call<'_>, workspace_id: &str) -> Option<Row> {
+    if let Some(row) = cx.io.cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v)) {
+        return Some(row);
+    }
+    let (row, mark) = known_from_json(&cx.io.recall(&known_key(workspace_id))?)?;
+    let (reader, until_ms) = mark?;
+    (reader == reader_mark(cx) && cx.io.now_ms() < until_ms && row.workspace_id == workspace_id).then_some(row)
+}
+
+/// Keeps a row just read, or confirmed by a lease take, as the cached row
+/// for `cache-ttl` (see `cached_row`); an active one also stays remembered
+/// after that, until `invalidate`.
+pub(crate) fn keep_row(cx: &Call<'_>, row: &Row) {
+    let (io, workspace_id) = (cx.io, row.workspace_id.as_str());
+    if RegistryStatus::parse(&row.status) == RegistryStatus::Active {
+        // A cached row of another status would shadow the mark.
+        io.cache_remove(&row_key(workspace_id));
+        let until_ms = io.now_ms().saturating_add(i64::try_from(cx.s.cache_ttl_ms).unwrap_or(i64::MAX));
+        io.remember(&known_key(workspace_id), Some(&known_to_json(row, reader_mark(cx), until_ms)));
+    } else {
+        io.cache_set(&row_key(workspace_id), &row_to_json(row), cx.s.cache_ttl_ms);
+        forget_known(io, workspace_id);
+    }
+}
+
+/// This resolver's mark on the rows it read: the start of its random lease
+/// holder id (another process's is another).
+fn reader_mark<'c>(cx: &'c Call<'_>) -> &'c str {
+    let id = cx.s.holder_id.as_str();
+    id.get(..16).unwrap_or(id)
 }
 
 /// Caches a token, and which secret holds the workspace's token.
@@ -30,7 +65,8 @@ pub(crate) fn forget_known(io: &dyn Io, workspace_id: &str) {
 
 /// Forgets everything cached about a workspace (the `invalidate` export).
 pub fn invalidate(io: &dyn Io, workspace_id: &str) {
-    if let Some(row) = cached_row(io, workspace_id) {
+    let row = io.cache_get(&row_key(workspace_id)).or_else(|| io.recall(&known_key(workspace_id)));
+    if let Some(row) = row.and_then(|v| row_from_json(&v)) {
         io.cache_remove(&token_key(&row.secret_id));
     }
     // Tokens resolved by secret id alone are found through the stored token's workspace.

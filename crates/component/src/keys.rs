@@ -44,17 +44,44 @@ pub(crate) fn named_workspace(value: &str) -> Option<String> {
     v.get("workspace_id")?.as_str().filter(|w| !w.is_empty()).map(str::to_owned)
 }
 
+fn row_entries(r: &Row) -> Vec<serde_json::Value> {
+    let text = |v: &Option<String>| v.as_deref().map_or(serde_json::Value::Null, Into::into);
+    let (reason, changed) = (text(&r.status_reason), text(&r.status_changed_at));
+    vec![
+        r.workspace_id.as_str().into(),
+        r.workspace_slug.as_str().into(),
+        r.secret_id.as_str().into(),
+        r.status.as_str().into(),
+        reason,
+        changed,
+    ]
+}
+
 pub(crate) fn row_to_json(r: &Row) -> String {
-    serde_json::json!([r.workspace_id, r.workspace_slug, r.secret_id, r.status, r.status_reason, r.status_changed_at])
-        .to_string()
+    serde_json::Value::from(row_entries(r)).to_string()
+}
+
+/// A remembered row as `row_to_json` writes it, plus who read it (`reader`)
+/// and until when that read counts as the cached row: two more entries,
+/// which `row_from_json` (and so earlier versions) ignores.
+pub(crate) fn known_to_json(r: &Row, reader: &str, until_ms: i64) -> String {
+    let mut v = row_entries(r);
+    v.extend([reader.into(), until_ms.to_string().into()]);
+    serde_json::Value::from(v).to_string()
 }
 
 /// Also reads the four-entry rows of earlier versions (hint files outlive them).
 pub(crate) fn row_from_json(s: &str) -> Option<Row> {
+    known_from_json(s).map(|(row, _)| row)
+}
+
+/// A row and, if `known_to_json` wrote one, its mark: (reader, until ms).
+pub(crate) fn known_from_json(s: &str) -> Option<(Row, Option<(String, i64)>)> {
     let v: Vec<Option<String>> = serde_json::from_str(s).ok()?;
     let mut v = v.into_iter();
     let mut text = || v.next().flatten();
     let (workspace_id, workspace_slug, secret_id, status) = (text()?, text()?, text()?, text()?);
     let (status_reason, status_changed_at) = (text(), text());
-    Some(Row { workspace_id, workspace_slug, secret_id, status, status_reason, status_changed_at })
+    let mark = text().zip(text()).and_then(|(reader, until)| Some((reader, until.parse().ok()?)));
+    Some((Row { workspace_id, workspace_slug, secret_id, status, status_reason, status_changed_at }, mark))
 }

@@ -5,7 +5,7 @@
 
 use linear_oauth_core::{Freshness, RegistryStatus};
 
-use crate::cache::{cache_token, cached_row, cached_token, invalidate, invalidate_secret};
+use crate::cache::{cached_row, cached_token, invalidate, invalidate_secret};
 use crate::call::{Call, RowCheck};
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
 use crate::keys::{check_id, known_key, row_from_json, token_key, unsaved_key};
@@ -28,7 +28,7 @@ use crate::write_back::retry_unsaved;
 /// `revoked`, whatever reading or refreshing its secret ended in.
 pub fn resolve(cx: &mut Call<'_>, workspace_id: &str) -> Result<ResolvedToken, Error> {
     check_id("workspace id", workspace_id)?;
-    let remembered = match cached_row(cx.io, workspace_id) {
+    let remembered = match cached_row(cx, workspace_id) {
         Some(_) => None,
         // Only a corrupt hint names another workspace or a status other
         // than active (only active rows are remembered): no hint then.
@@ -142,7 +142,12 @@ fn resolve_secret_with(cx: &mut Call<'_>, secret_id: &str, workspace: Option<&st
     }
     let (tok, version) = read_secret(cx, secret_id)?;
     check_usable(cx, secret_id, &tok, workspace)?;
-    cache_token(cx, secret_id, &tok);
+    // A fresh token read is served, not cached: the host serves its access
+    // token from then on, and when it is due the refresh reads the secret
+    // again anyway (another process may have renewed it). Keeping it would
+    // hold a refresh token and client secret in memory for every workspace
+    // this process ever served (a fleet's worth). Refreshed tokens are
+    // cached, for the callers waiting on the refresh.
     match fresh(cx, &tok) {
         Freshness::Fresh { refresh_due_ms } if !cx.force => Ok(resolved(cx, secret_id, &tok, refresh_due_ms)),
         f => {

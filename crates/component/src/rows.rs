@@ -3,24 +3,24 @@
 
 use linear_oauth_core::RegistryStatus;
 
-use crate::cache::{cached_row, forget_known};
+use crate::cache::{cached_row, forget_known, keep_row};
 use crate::call::{Call, RowCheck};
-use crate::keys::{known_key, row_key, row_to_json};
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::Row;
 use crate::linear::oauth::types::Error;
 
 /// The registry row of an active workspace (cached), or why there is none.
 pub(crate) fn active_row(cx: &Call<'_>, workspace_id: &str) -> Result<Row, Error> {
-    let row = match cached_row(cx.io, workspace_id) {
+    let row = match cached_row(cx, workspace_id) {
         Some(row) => row,
         None => read_row(cx, workspace_id)?,
     };
     checked_status(cx, workspace_id, row)
 }
 
-/// Reads the registry row and caches it for `cache-ttl`; an active one is
-/// also remembered until `invalidate`, for `resolve` of a warm process.
+/// Reads the registry row and keeps it (`keep_row`): cached for
+/// `cache-ttl`, and an active one remembered until `invalidate`, for
+/// `resolve` of a warm process.
 pub(crate) fn read_row(cx: &Call<'_>, workspace_id: &str) -> Result<Row, Error> {
     let io = cx.io;
     let row = io
@@ -30,12 +30,7 @@ pub(crate) fn read_row(cx: &Call<'_>, workspace_id: &str) -> Result<Row, Error> 
             forget_known(io, workspace_id);
             Error::NotRegistered(format!("workspace {workspace_id} is not registered"))
         })?;
-    io.cache_set(&row_key(workspace_id), &row_to_json(&row), cx.s.cache_ttl_ms);
-    if RegistryStatus::parse(&row.status) == RegistryStatus::Active {
-        io.remember(&known_key(workspace_id), Some(&row_to_json(&row)));
-    } else {
-        forget_known(io, workspace_id);
-    }
+    keep_row(cx, &row);
     Ok(row)
 }
 
@@ -86,6 +81,6 @@ pub(crate) fn verify_row(cx: &mut Call<'_>, row: &Row) -> Result<(), Error> {
 
 /// The lease take confirmed the remembered row: it counts as read now.
 pub(crate) fn row_confirmed(cx: &mut Call<'_>, row: &Row) {
-    cx.io.cache_set(&row_key(&row.workspace_id), &row_to_json(row), cx.s.cache_ttl_ms);
+    keep_row(cx, row);
     cx.row_check = Some(RowCheck::Verified);
 }

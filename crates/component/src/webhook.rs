@@ -40,7 +40,7 @@ pub(crate) fn signing_key(
 /// secret is gone, or its stored token has no such field. A stored value that
 /// is not a JSON object fails: it may have held one.
 fn workspace_secret(cx: &Call<'_>, org: &str, fresh: bool) -> Result<Option<String>, Error> {
-    let row = match cached_row(cx.io, org).filter(|_| !fresh) {
+    let row = match cached_row(cx, org).filter(|_| !fresh) {
         Some(row) => row,
         None => match cx.io.registry_get(org).map_err(|e| Error::Store(format!("registry read failed: {e}")))? {
             Some(row) => row,

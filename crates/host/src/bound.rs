@@ -7,12 +7,16 @@ use std::hash::Hash;
 /// Drops entries of `map` until at most `keep` remain, lowest `rank` first;
 /// entries ranked `None` are never dropped (so fewer may go). Returns how
 /// many went. O(n): callers run it once per many inserts, not per insert.
-pub(crate) fn trim<K: Eq + Hash, V>(map: &mut HashMap<K, V>, keep: usize, rank: impl Fn(&V) -> Option<u64>) -> usize {
+pub(crate) fn trim<K: Eq + Hash, V>(
+    map: &mut HashMap<K, V>,
+    keep: usize,
+    rank: impl Fn(&K, &V) -> Option<u64>,
+) -> usize {
     let excess = map.len().saturating_sub(keep);
     if excess == 0 {
         return 0;
     }
-    let mut ranks: Vec<u64> = map.values().filter_map(&rank).collect();
+    let mut ranks: Vec<u64> = map.iter().filter_map(|(k, v)| rank(k, v)).collect();
     let n = excess.min(ranks.len());
     if n == 0 {
         return 0;
@@ -22,7 +26,7 @@ pub(crate) fn trim<K: Eq + Hash, V>(map: &mut HashMap<K, V>, keep: usize, rank: 
     let below = ranks.iter().filter(|&&r| r < cutoff).count();
     let mut ties = n - below;
     let before = map.len();
-    map.retain(|_, v| match rank(v) {
+    map.retain(|k, v| match rank(k, v) {
         Some(r) if r < cutoff => false,
         Some(r) if r == cutoff && ties > 0 => {
             ties -= 1;
@@ -49,22 +53,22 @@ mod tests {
         let mut m: HashMap<u32, Option<u64>> = (0..10).map(|i| (i, Some(u64::from(i)))).collect();
         m.insert(100, None);
         m.insert(101, None);
-        assert_eq!(trim(&mut m, 5, |v| *v), 7);
+        assert_eq!(trim(&mut m, 5, |_, v| *v), 7);
         let mut left: Vec<u32> = m.keys().copied().collect();
         left.sort_unstable();
         assert_eq!(left, [7, 8, 9, 100, 101]);
         // Nothing ranked is left to drop: the unranked stay, over `keep`.
         let mut only_unranked: HashMap<u32, Option<u64>> = [(1, None), (2, None)].into();
-        assert_eq!(trim(&mut only_unranked, 0, |v| *v), 0);
+        assert_eq!(trim(&mut only_unranked, 0, |_, v| *v), 0);
         assert_eq!(only_unranked.len(), 2);
     }
 
     #[test]
     fn ties_at_the_cutoff_go_only_as_far_as_needed() {
         let mut m: HashMap<u32, u64> = (0..10).map(|i| (i, 7)).collect();
-        assert_eq!(trim(&mut m, 4, |v| Some(*v)), 6);
+        assert_eq!(trim(&mut m, 4, |_, v| Some(*v)), 6);
         assert_eq!(m.len(), 4);
-        assert_eq!(trim(&mut m, 4, |v| Some(*v)), 0);
+        assert_eq!(trim(&mut m, 4, |_, v| Some(*v)), 0);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! maps) do not repeat the rule: they watch [`TokenCache::generation`] and ask
 //! [`TokenCache::holds`] whether an object's token is still the one served.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
@@ -28,6 +30,106 @@ impl From<Target<'_>> for Key {
     }
 }
 
+impl Key {
+    pub fn target(&self) -> Target<'_> {
+        match self {
+            Key::Workspace(w) => Target::Workspace(w),
+            Key::Secret(s) => Target::Secret(s),
+        }
+    }
+}
+
+/// Which of its token's ids an entry of the fast map is found by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum By {
+    Workspace,
+    Secret,
+}
+
+/// An entry of the fast map, keyed by its token's own workspace or secret
+/// id: the map keeps no second copy of the id (a fleet's resolver holds
+/// 100,000 of them), and a lookup by `&str` allocates nothing.
+#[derive(Debug, Clone)]
+struct Slot {
+    by: By,
+    token: Arc<ResolvedToken>,
+}
+
+/// What the fast map is looked up by: a [`Slot`], or an id to find one.
+trait Lookup {
+    fn id(&self) -> (By, &str);
+}
+
+#[cfg(test)]
+impl Slot {
+    fn target(&self) -> Target<'_> {
+        match self.id() {
+            (By::Workspace, w) => Target::Workspace(w),
+            (By::Secret, s) => Target::Secret(s),
+        }
+    }
+}
+
+impl Lookup for Slot {
+    fn id(&self) -> (By, &str) {
+        match self.by {
+            By::Workspace => (By::Workspace, &self.token.workspace_id),
+            By::Secret => (By::Secret, &self.token.secret_id),
+        }
+    }
+}
+
+impl Lookup for Target<'_> {
+    fn id(&self) -> (By, &str) {
+        match *self {
+            Target::Workspace(w) => (By::Workspace, w),
+            Target::Secret(s) => (By::Secret, s),
+        }
+    }
+}
+
+impl<'a> Borrow<dyn Lookup + 'a> for Slot {
+    fn borrow(&self) -> &(dyn Lookup + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn Lookup + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.id().hash(h);
+    }
+}
+
+impl PartialEq for dyn Lookup + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for dyn Lookup + '_ {}
+
+// As `dyn Lookup` hashes and compares, which `Borrow` requires.
+impl Hash for Slot {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.id().hash(h);
+    }
+}
+
+impl PartialEq for Slot {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for Slot {}
+
+type FastMap = HashMap<Slot, u64>;
+
+/// The entry of `target` in `fast`, if any.
+fn slot<'m>(fast: &'m FastMap, target: Target<'_>) -> Option<(&'m Slot, &'m u64)> {
+    fast.get_key_value(&target as &dyn Lookup)
+}
+
 /// What a call that replaced or ended tokens makes the caches drop: every
 /// entry keyed by, or holding a token of, the workspace or the secret named.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,13 +139,10 @@ pub(crate) struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    fn covers(&self, key: &Key, t: &ResolvedToken) -> bool {
-        let (ws, secret) = (self.workspace, self.secret);
-        let keyed = match key {
-            Key::Workspace(w) => ws == Some(w.as_str()),
-            Key::Secret(s) => secret == Some(s.as_str()),
-        };
-        keyed || ws == Some(t.workspace_id.as_str()) || secret == Some(t.secret_id.as_str())
+    /// An entry is keyed by one of its token's ids, so naming the token's
+    /// workspace or secret covers its key too.
+    fn covers(&self, t: &ResolvedToken) -> bool {
+        self.workspace == Some(t.workspace_id.as_str()) || self.secret == Some(t.secret_id.as_str())
     }
 }
 
@@ -57,7 +156,7 @@ struct Flight {
 #[derive(Debug)]
 pub(crate) struct TokenCache {
     /// Each token with the order it was stored in (for eviction).
-    fast: RwLock<HashMap<Key, (Arc<ResolvedToken>, u64)>>,
+    fast: RwLock<FastMap>,
     /// `cache_max_entries`: past it, the oldest entries go.
     max: usize,
     stored: AtomicU64,
@@ -102,9 +201,9 @@ impl TokenCache {
         }
     }
 
-    /// The token under `key` if it may still be served.
-    pub fn get(&self, key: &Key) -> Option<Arc<ResolvedToken>> {
-        let t = self.fast.read().unwrap().get(key).map(|(t, _)| t.clone())?;
+    /// The token under `target` if it may still be served.
+    pub fn get(&self, target: Target<'_>) -> Option<Arc<ResolvedToken>> {
+        let t = slot(&self.fast.read().unwrap(), target).map(|(s, _)| s.token.clone())?;
         (now_ms() < t.serve_until_ms).then_some(t)
     }
 
@@ -124,18 +223,24 @@ impl TokenCache {
         // Read and moved under the write lock, as `forget` moves it.
         let dropped_meanwhile = self.forgets.load(Ordering::Acquire) != since;
         if scope.workspace.is_some() || scope.secret.is_some() {
-            fast.retain(|k, (v, _)| !scope.covers(k, v));
+            fast.retain(|s, _| !scope.covers(&s.token));
             self.moved(true);
         }
-        if dropped_meanwhile {
+        let new = Slot { by: key.target().id().0, token: t.clone() };
+        // A token of another id than its key (the component never answers
+        // one) is served, but not kept under an id it does not carry.
+        if dropped_meanwhile || new.id().1 != key.target().id().1 {
             return t;
         }
-        fast.insert(key, (t.clone(), order));
+        // `insert` would keep the old key, which is the old token.
+        fast.remove(&new);
+        fast.insert(new, order);
         if fast.len() > self.max {
             let now = now_ms();
             let keep = self.max - self.max / 8;
             // Expired entries rank first (0), then by age.
-            crate::bound::trim(&mut fast, keep, |(t, order)| Some(if now < t.serve_until_ms { order + 1 } else { 0 }));
+            let rank = |s: &Slot, order: &u64| Some(if now < s.token.serve_until_ms { order + 1 } else { 0 });
+            crate::bound::trim(&mut fast, keep, rank);
             self.moved(false);
         }
         t
@@ -149,7 +254,7 @@ impl TokenCache {
     /// way entries go.
     pub fn forget(&self, scope: Scope<'_>) {
         let mut fast = self.fast.write().unwrap();
-        fast.retain(|k, (v, _)| !scope.covers(k, v));
+        fast.retain(|s, _| !scope.covers(&s.token));
         self.moved(true);
     }
 
@@ -174,14 +279,14 @@ impl TokenCache {
     /// Whether `t` is still the very token cached under `target` (served or
     /// not): a binding's object made from it may be kept.
     pub fn holds(&self, target: Target<'_>, t: &Arc<ResolvedToken>) -> bool {
-        self.fast.read().unwrap().get(&Key::from(target)).is_some_and(|(v, _)| Arc::ptr_eq(v, t))
+        slot(&self.fast.read().unwrap(), target).is_some_and(|(s, _)| Arc::ptr_eq(&s.token, t))
     }
 
     /// The access token cached for `secret_id`, if any (to tell whether a
     /// background refresh changed it).
     pub fn token_of(&self, secret_id: &str) -> SecretString {
         let fast = self.fast.read().unwrap();
-        fast.values().find(|(v, _)| v.secret_id == secret_id).map(|(v, _)| v.access_token.clone()).unwrap_or_default()
+        fast.keys().find(|s| s.token.secret_id == secret_id).map(|s| s.token.access_token.clone()).unwrap_or_default()
     }
 
     /// A background refresh's result: every entry of the secret gets it,
@@ -192,10 +297,13 @@ impl TokenCache {
         if self.forgets() != since {
             return;
         }
-        for (v, _) in fast.values_mut().filter(|(v, _)| v.secret_id == secret_id) {
-            *v = t.clone();
+        let old: Vec<(Slot, u64)> = fast.extract_if(|s, _| s.token.secret_id == secret_id).collect();
+        for (s, kept) in old {
+            fast.insert(Slot { by: s.by, token: t.clone() }, kept);
         }
-        fast.entry(Key::Secret(secret_id.to_owned())).or_insert((t, order));
+        if t.secret_id == secret_id && slot(&fast, Target::Secret(secret_id)).is_none() {
+            fast.insert(Slot { by: By::Secret, token: t }, order);
+        }
     }
 
     /// `call` (an uncached resolve of `key`) unless one is in flight: then
@@ -227,7 +335,7 @@ impl TokenCache {
                 done = flight.landed.wait(done).unwrap_or_else(|e| e.into_inner());
             }
             drop(done);
-            if let Some(t) = self.get(&key) {
+            if let Some(t) = self.get(key.target()) {
                 return Ok(t);
             }
             None
@@ -259,7 +367,7 @@ mod tests {
     }
 
     fn keys(c: &TokenCache) -> Vec<Key> {
-        let mut k: Vec<Key> = c.fast.read().unwrap().keys().cloned().collect();
+        let mut k: Vec<Key> = c.fast.read().unwrap().keys().map(|s| Key::from(s.target())).collect();
         k.sort_by_key(|k| format!("{k:?}"));
         k
     }
@@ -279,10 +387,9 @@ mod tests {
         assert_eq!(c.generation(), before + 1);
         c.forget(Scope { workspace: None, secret: Some("s2") });
         assert_eq!(keys(&c), [Key::Secret("s3".into())]);
-        // A key naming the scope's workspace goes even when its token is of
-        // another workspace (a registry row moved to another secret).
-        put(&c, Key::Workspace("w4".into()), token("w5", "s5"));
-        c.forget(Scope { workspace: Some("w4"), secret: None });
+        // A token under a key it does not carry is served, not kept.
+        let odd = put(&c, Key::Workspace("w4".into()), token("w5", "s5"));
+        assert_eq!(odd.workspace_id, "w5");
         assert_eq!(keys(&c), [Key::Secret("s3".into())]);
     }
 
@@ -321,7 +428,7 @@ mod tests {
             put(&c, Key::Workspace(format!("w{i}")), token(&format!("w{i}"), &format!("s{i}")));
             assert!(c.len() <= 16);
         }
-        assert!(c.get(&Key::Workspace("w999".into())).is_some());
+        assert!(c.get(Target::Workspace("w999")).is_some());
     }
 
     /// A result from before a drop is handed back but not cached: a revoke
@@ -333,15 +440,15 @@ mod tests {
         c.forget(Scope { workspace: Some("w"), secret: None });
         let t = c.put(Scope::default(), Key::Workspace("w".into()), token("w", "s"), since);
         assert_eq!(t.workspace_id, "w");
-        assert!(c.get(&Key::Workspace("w".into())).is_none());
+        assert!(c.get(Target::Workspace("w")).is_none());
         c.replace_secret("s", t, since);
-        assert!(c.get(&Key::Secret("s".into())).is_none());
+        assert!(c.get(Target::Secret("s")).is_none());
         // With no drop in between it is cached, and the scope given is dropped first.
         put(&c, Key::Workspace("other".into()), token("other", "s2"));
         let since = c.forgets();
         c.put(Scope { workspace: Some("other"), secret: None }, Key::Workspace("w".into()), token("w", "s"), since);
-        assert!(c.get(&Key::Workspace("w".into())).is_some());
-        assert!(c.get(&Key::Workspace("other".into())).is_none());
+        assert!(c.get(Target::Workspace("w")).is_some());
+        assert!(c.get(Target::Workspace("other")).is_none());
         // An eviction meanwhile is no drop of that kind: the result is cached.
         let since = c.forgets();
         let generation = c.generation();
@@ -350,6 +457,6 @@ mod tests {
         }
         assert!(c.generation() > generation, "evictions move the generation");
         c.put(Scope::default(), Key::Workspace("late".into()), token("late", "sl"), since);
-        assert!(c.get(&Key::Workspace("late".into())).is_some());
+        assert!(c.get(Target::Workspace("late")).is_some());
     }
 }

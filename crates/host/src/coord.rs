@@ -98,7 +98,7 @@ impl Coordination {
             if cache.map.len() > cache.max {
                 // Down to 7/8 of the bound, so the next trim is many inserts away.
                 let keep = cache.max - cache.max / 8;
-                let rank = |(_, d): &(String, Option<Instant>)| {
+                let rank = |_: &String, (_, d): &(String, Option<Instant>)| {
                     d.map(|d| u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX))
                 };
                 crate::bound::trim(&mut cache.map, keep, rank);

@@ -69,7 +69,7 @@ impl HintStore for MemoryHints {
                 kept.count += 1;
                 kept.map.insert(key.to_owned(), (v.to_owned(), kept.count));
                 if kept.map.len() > self.max {
-                    crate::bound::trim(&mut kept.map, self.max - self.max / 8, |(_, order)| Some(*order));
+                    crate::bound::trim(&mut kept.map, self.max - self.max / 8, |_, (_, order)| Some(*order));
                 }
             }
             None => {
@@ -82,13 +82,18 @@ impl HintStore for MemoryHints {
 /// Hints in one small JSON file per store identity, for a host whose process
 /// ends with each call (the CLI). The file is `0600` in a directory created
 /// `0700`, replaced whole by a rename (a reader sees the old or the new file,
-/// never half of one), and read on every `recall`, so nothing is kept in this
-/// process. Two processes writing at once may lose one's update: a lost hint.
-/// A missing, unreadable, oversized or corrupt file is no hints.
+/// never half of one). What this process remembered is also kept in memory
+/// and recalled from there (the component recalls a row on every call that
+/// needs it, and marks the rows it read: see its `cached_row`); what it did
+/// not is read from the file on each `recall`. Two processes writing at once
+/// may lose one's update: a lost hint. A missing, unreadable, oversized or
+/// corrupt file is no hints.
 #[derive(Debug, Clone)]
 pub struct FileHints {
     path: PathBuf,
     identity: String,
+    /// This process's own hints (`None`: forgotten), shared by clones.
+    own: std::sync::Arc<Mutex<HashMap<String, Option<String>>>>,
 }
 
 /// A hint file above this is not read (a row is ~150 bytes).
@@ -101,7 +106,11 @@ impl FileHints {
     /// registry table) in `dir`, which is created `0700` when first written.
     pub fn new(dir: impl Into<PathBuf>, identity: &str) -> Self {
         let name = crate::files::hex(&Sha256::digest(identity.as_bytes())[..8]);
-        Self { path: dir.into().join(format!("hints-{name}.json")), identity: identity.to_owned() }
+        Self {
+            path: dir.into().join(format!("hints-{name}.json")),
+            identity: identity.to_owned(),
+            own: std::sync::Arc::default(),
+        }
     }
 
     /// The file the hints are kept in.
@@ -136,10 +145,14 @@ impl FileHints {
 
 impl HintStore for FileHints {
     fn recall(&self, key: &str) -> Option<String> {
+        if let Some(own) = self.own.lock().unwrap().get(key) {
+            return own.clone();
+        }
         self.load().remove(key)
     }
 
     fn remember(&self, key: &str, value: Option<&str>) {
+        self.own.lock().unwrap().insert(key.to_owned(), value.map(str::to_owned));
         let mut hints = self.load();
         let changed = match value {
             Some(v) if hints.get(key).map(String::as_str) == Some(v) => false,
@@ -182,10 +195,13 @@ mod tests {
         assert_eq!(FileHints::new(&dir, "aws\ntable-b").recall("k"), None, "another store has its own file");
         again.remember("k", Some("v2"));
         again.remember("other", Some("x"));
-        assert_eq!(a.recall("k").as_deref(), Some("v2"));
+        assert_eq!(a.recall("k").as_deref(), Some("v1"), "a process recalls what it remembered itself");
+        assert_eq!(FileHints::new(&dir, "aws\ntable-a").recall("k").as_deref(), Some("v2"), "the file has the last");
         a.remember("k", None);
-        assert_eq!(again.recall("k"), None);
-        assert_eq!(again.recall("other").as_deref(), Some("x"));
+        assert_eq!(a.recall("k"), None);
+        let later = FileHints::new(&dir, "aws\ntable-a");
+        assert_eq!(later.recall("k"), None);
+        assert_eq!(later.recall("other").as_deref(), Some("x"));
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(a.path()), 0o600);
         assert_eq!(mode(&dir), 0o700);
@@ -215,14 +231,16 @@ mod tests {
         // Unreadable (a directory where the file should be), unwritable: no hint, no panic.
         std::fs::remove_file(h.path()).unwrap();
         std::fs::create_dir(h.path()).unwrap();
-        assert_eq!(h.recall("k"), None);
-        h.remember("k", Some("v"));
-        assert_eq!(h.recall("k"), None);
+        let other = FileHints::new(&dir, "aws\nt");
+        assert_eq!(other.recall("k"), None);
+        other.remember("k", Some("v2"));
+        assert_eq!(FileHints::new(&dir, "aws\nt").recall("k"), None, "not kept in the file");
+        assert_eq!(other.recall("k").as_deref(), Some("v2"), "only by the process that remembered it");
         std::fs::remove_dir_all(&dir).unwrap();
         // A directory that cannot be created: nothing kept, nothing raised.
         let nowhere = FileHints::new("/proc/self/no-such-dir/linear-oauth", "aws\nt");
         nowhere.remember("k", Some("v"));
-        assert_eq!(nowhere.recall("k"), None);
+        assert_eq!(FileHints::new("/proc/self/no-such-dir/linear-oauth", "aws\nt").recall("k"), None);
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub struct CacheStats {
     /// Tokens on the fast path, by workspace and by secret id (at most
     /// `cache_max_entries`).
     pub tokens: usize,
-    /// The component's cache (rows and tokens of about the last `cache_ttl`).
+    /// The component's cache (tokens this process renewed, rows of workspaces
+    /// not active, of about the last `cache_ttl`; active rows are hints).
     pub component: usize,
     /// Keys with a refresh lock held or waited on now.
     pub refresh_locks: usize,
@@ -182,7 +183,7 @@ impl Resolver {
     /// (inside the refresh-ahead window this starts the background refresh).
     pub fn cached(&self, workspace_id: &str) -> Option<Arc<ResolvedToken>> {
         test_panic("cached", workspace_id);
-        let t = self.cache.get(&Key::Workspace(workspace_id.to_owned()))?;
+        let t = self.cache.get(Target::Workspace(workspace_id))?;
         self.pool.shared.metrics.add(Counter::ResolvesCached);
         self.maybe_refresh_ahead(&t);
         Some(t)
@@ -191,7 +192,7 @@ impl Resolver {
     /// The cached token for a secret id if it may be served without any I/O.
     pub fn cached_secret(&self, secret_id: &str) -> Option<Arc<ResolvedToken>> {
         test_panic("cached_secret", secret_id);
-        let t = self.cache.get(&Key::Secret(secret_id.to_owned()))?;
+        let t = self.cache.get(Target::Secret(secret_id))?;
         self.pool.shared.metrics.add(Counter::ResolvesCached);
         self.maybe_refresh_ahead(&t);
         Some(t)
@@ -200,7 +201,7 @@ impl Resolver {
     /// Registry row -> status -> stored token -> refresh if expiring.
     pub fn resolve(&self, workspace_id: &str) -> Result<Arc<ResolvedToken>> {
         test_panic("resolve", workspace_id);
-        self.cached_or(Key::Workspace(workspace_id.to_owned()), || {
+        self.cached_or(Target::Workspace(workspace_id), || {
             self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve(&mut i.store, workspace_id))
         })
     }
@@ -209,18 +210,18 @@ impl Resolver {
     /// single-flighted by the cache.
     fn cached_or(
         &self,
-        key: Key,
+        target: Target<'_>,
         call: impl FnOnce() -> Result<wit_resolver::ResolvedToken>,
     ) -> Result<Arc<ResolvedToken>> {
         let metrics = &self.pool.shared.metrics;
-        let t = match self.cache.get(&key) {
+        let t = match self.cache.get(target) {
             Some(t) => {
                 metrics.add(Counter::ResolvesCached);
                 t
             }
             None => {
                 metrics.add(Counter::ResolvesUncached);
-                self.cache.single_flight(key, || call().map(ResolvedToken::from))?
+                self.cache.single_flight(Key::from(target), || call().map(ResolvedToken::from))?
             }
         };
         self.maybe_refresh_ahead(&t);
@@ -235,7 +236,7 @@ impl Resolver {
     /// The same from a secret id, without the registry.
     pub fn resolve_secret(&self, secret_id: &str) -> Result<Arc<ResolvedToken>> {
         test_panic("resolve_secret", secret_id);
-        self.cached_or(Key::Secret(secret_id.to_owned()), || {
+        self.cached_or(Target::Secret(secret_id), || {
             self.pool.call(|i| i.api.linear_oauth_resolver().call_resolve_secret(&mut i.store, secret_id))
         })
     }

@@ -128,7 +128,7 @@ impl WebhookKeys {
         let mut keys = self.keys.lock().unwrap();
         keys.insert(org.to_owned(), key);
         if keys.len() > self.max {
-            trim(&mut keys, self.max - self.max / 8, |k| Some(k.until_ms));
+            trim(&mut keys, self.max - self.max / 8, |_, k| Some(k.until_ms));
         }
     }
 

@@ -327,4 +327,7 @@ fn a_rotated_client_secret_requires_setting_the_workspace_up_again() {
         assert!(matches!(&e, Error::ReauthorizationRequired(m) if m.contains("invalid_client")), "{e:?}");
     }
     assert_eq!(server.counters().invalid_client, 1, "no retry of a refused client");
+    // Counted once, by the resolver that met the refusal; the others read the mark.
+    use linear_oauth_host::Counter::RefreshesReauthorizationInvalidClient as Refused;
+    assert_eq!((r.metrics().get(Refused), fresh.metrics().get(Refused)), (1, 0));
 }

@@ -191,7 +191,7 @@ fn main() -> ExitCode {
 }
 
 fn options(cli: &Cli) -> Result<Options, CliError> {
-    let mut o = cli.settings.options()?;
+    let mut o = store_options(cli)?;
     // The process ends with the command: a rotated token the store refuses
     // must fail the command, not wait in memory for a later call.
     o.lifetime = Some(Lifetime::Command);
@@ -199,6 +199,15 @@ fn options(cli: &Cli) -> Result<Options, CliError> {
     o.hints = hint_store(&o);
     // stdout is the command's output (`--json`): EMF lines, if on, go to stderr.
     o.emf_sink = Some(std::sync::Arc::new(StderrEmf));
+    Ok(o)
+}
+
+/// The options, refusing a default file store that would not outlive this
+/// process or that has no home (see `Options::check_store`): every command
+/// that reads or writes the store, bulk ones included.
+fn store_options(cli: &Cli) -> Result<Options, CliError> {
+    let o = cli.settings.options()?;
+    o.check_store()?;
     Ok(o)
 }
 
@@ -240,15 +249,16 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
     match &cli.command {
         Command::Smoke { burst } => return smoke::run(*burst, cli.json),
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "linear-oauth", &mut std::io::stdout());
-            return Ok(());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "linear-oauth", &mut script);
+            return write_stdout(&script, "the completion script");
         }
         Command::Man { out_dir } => return man(out_dir.as_deref()),
         Command::ReleaseLeases { leases } => return release::send(&options(cli)?, leases),
         Command::Setup(args) => return setup::setup(cli, args, env_secret),
         Command::Doctor(args) => return doctor::run(&options(cli)?, args, cli.json),
-        Command::Import(args) => return bulk::import(&cli.settings.options()?, args, cli.json),
-        Command::Export(args) => return bulk::export(&cli.settings.options()?, args, cli.json),
+        Command::Import(args) => return bulk::import(&store_options(cli)?, args, cli.json),
+        Command::Export(args) => return bulk::export(&store_options(cli)?, args, cli.json),
         Command::Aws(AwsCommand::Bootstrap) => {
             let table = cli.settings.get("registry_table").unwrap_or_default();
             let created = linear_oauth_host::store::AwsBackend::open(&table)?.bootstrap()?;
@@ -354,10 +364,17 @@ fn man(out_dir: Option<&std::path::Path>) -> Result<(), CliError> {
         None => {
             let mut page = Vec::new();
             clap_mangen::Man::new(cmd).render(&mut page).expect("rendering into memory");
-            use std::io::Write;
-            std::io::stdout().write_all(&page).map_err(|e| CliError::Io(format!("writing the man page: {e}")))
+            write_stdout(&page, "the man page")
         }
     }
+}
+
+/// Generated text on stdout, rendered first so that a closed pipe (`| head`)
+/// is an I/O error (exit 21), not a panic inside the generator's `print!`.
+fn write_stdout(bytes: &[u8], what: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| CliError::Io(format!("writing {what}: {e}")))
 }
 
 /// Prints what happened; anything short of a grant known dead at Linear is an

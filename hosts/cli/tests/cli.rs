@@ -871,6 +871,26 @@ fn completions_for_each_shell_name_the_subcommands() {
 }
 
 #[test]
+fn a_reader_that_stops_early_is_an_io_error_not_a_panic() {
+    // `linear-oauth completions bash | head -1`: the pipe closes before the
+    // script is written.
+    for args in [&["completions", "bash"][..], &["man"][..]] {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(21), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.contains("Broken pipe") || err.contains("broken pipe"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn man_prints_roff_naming_the_commands_and_writes_one_page_per_command() {
     let o = Command::new(BIN).arg("man").output().unwrap();
     assert!(o.status.success(), "{:?}", text(&o));
@@ -985,4 +1005,32 @@ fn local_io_errors_exit_21() {
     // `man --out-dir` into a directory that cannot be created.
     let o = Command::new(BIN).args(["man", "--out-dir", "/proc/no/such/dir"]).output().unwrap();
     assert_eq!(o.status.code(), Some(21), "{:?}", text(&o));
+}
+
+#[test]
+fn without_a_home_no_command_falls_back_to_the_working_directory() {
+    // No store named and neither HOME nor XDG_DATA_HOME: the default file
+    // store has no home, and would land in the working directory.
+    let cwd = std::env::temp_dir().join(format!("lo-nohome-{}", std::process::id()));
+    std::fs::create_dir_all(&cwd).unwrap();
+    for args in [&["import"][..], &["export", "--force"][..], &["token", "--workspace", "w1"][..], &["list"][..]] {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .current_dir(&cwd)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The command may exit before reading: a refused write is fine.
+        let _ = child.stdin.take().unwrap().write_all(b"{}\n");
+        let o = child.wait_with_output().unwrap();
+        let (out, err) = text(&o);
+        assert!(!o.status.success(), "{args:?}: {out}");
+        assert!(err.contains("neither HOME nor XDG_DATA_HOME is set"), "{args:?}: {err}");
+        assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0, "{args:?} wrote into the working directory");
+    }
+    std::fs::remove_dir_all(&cwd).unwrap();
 }

@@ -255,6 +255,13 @@ fn rotation_interrupted_and_resumed(backend: Backend, n_per_app: usize) {
         "{second}"
     );
     assert!(second["verified_on"].is_null());
+    // `--json` carries the metrics: the one refresh that verified the new
+    // secret in the first run, none in the second.
+    let counted = |s: &serde_json::Value| {
+        (s["metrics"]["refreshes_ok"].clone(), s["metrics"]["refresh_latency_ms"]["count"].clone())
+    };
+    assert_eq!(counted(&first), (1.into(), 1.into()), "{first}");
+    assert_eq!(counted(&second), (0.into(), 0.into()), "{second}");
     for out in [&dry, &typo] {
         let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!all.contains("SEKRIT") && !all.contains(linear_oauth_testserver::DEFAULT_CLIENT_SECRET), "{all}");

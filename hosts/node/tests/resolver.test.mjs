@@ -41,7 +41,9 @@ test('happy path: registry row, stored token, cache', async () => {
   await seed(server, dir, 'acme', 3600, { fields: { access_token: 'other' } });
   const again = await r.resolve(s.workspaceId);
   assert.equal(again, t, 'the same token object is handed out again');
-  assert.equal((await r.resolveSecret(s.secretId)).accessToken, s.access, 'the secret path shares the cache');
+  // The secret id is another key, and no copy of a fresh stored token (its
+  // refresh token and client secret) is kept: that path reads the store.
+  assert.equal((await r.resolveSecret(s.secretId)).accessToken, 'other');
   // ...until invalidated.
   r.invalidate(s.workspaceId);
   assert.equal((await r.resolve(s.workspaceId)).accessToken, 'other');

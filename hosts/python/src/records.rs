@@ -12,23 +12,12 @@ use crate::errors::to_py_err;
 /// A Linear access token that may be used now. `repr()` never shows the token.
 #[pyclass(module = "linear_oauth", name = "ResolvedToken", frozen)]
 pub(crate) struct PyResolvedToken {
-    /// The bearer token for Linear's API.
-    #[pyo3(get)]
-    access_token: Py<PyString>,
-    /// Space-separated scopes Linear granted.
-    #[pyo3(get)]
-    scope: Py<PyString>,
-    #[pyo3(get)]
-    workspace_slug: Py<PyString>,
-    /// Linear organization id.
-    #[pyo3(get)]
-    workspace_id: Py<PyString>,
-    /// The id of the stored token (secret name or ARN).
-    #[pyo3(get)]
-    secret_id: Py<PyString>,
-    /// ISO-8601 UTC instant.
-    #[pyo3(get)]
-    expires_at: Py<PyString>,
+    /// `access_token`'s string, made on its first access and reused after
+    /// (by every later access, and every cached resolve that hands this
+    /// object out again). Not before, and the other attributes are made on
+    /// each access: a resolver of a fleet keeps one object per workspace,
+    /// and callers read little but the access token.
+    access_token: PyOnceLock<Py<PyString>>,
     /// The host's token this object shows: its serve window, and which
     /// token it is (the resolver hands the same object back while the host
     /// serves the same token).
@@ -36,19 +25,8 @@ pub(crate) struct PyResolvedToken {
 }
 
 impl PyResolvedToken {
-    /// The strings are made once per token: every later access to an
-    /// attribute, and every cached resolve, reuses them.
-    pub(crate) fn new(py: Python<'_>, token: Arc<host::ResolvedToken>) -> Self {
-        let s = |v: &str| PyString::new(py, v).unbind();
-        Self {
-            access_token: s(token.access_token.secret()),
-            scope: s(&token.scope),
-            workspace_slug: s(&token.workspace_slug),
-            workspace_id: s(&token.workspace_id),
-            secret_id: s(&token.secret_id),
-            expires_at: s(&token.expires_at),
-            token,
-        }
+    pub(crate) fn new(token: Arc<host::ResolvedToken>) -> Self {
+        Self { access_token: PyOnceLock::new(), token }
     }
 }
 
@@ -67,6 +45,42 @@ pub(crate) fn pyrepr(py: Python<'_>, s: &str) -> PyResult<String> {
 
 #[pymethods]
 impl PyResolvedToken {
+    /// The bearer token for Linear's API.
+    #[getter]
+    fn access_token<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        let token = self.access_token.get_or_init(py, || PyString::new(py, self.token.access_token.secret()).unbind());
+        token.bind(py).clone()
+    }
+
+    /// Space-separated scopes Linear granted.
+    #[getter]
+    fn scope<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, &self.token.scope)
+    }
+
+    #[getter]
+    fn workspace_slug<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, &self.token.workspace_slug)
+    }
+
+    /// Linear organization id.
+    #[getter]
+    fn workspace_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, &self.token.workspace_id)
+    }
+
+    /// The id of the stored token (secret name or ARN).
+    #[getter]
+    fn secret_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, &self.token.secret_id)
+    }
+
+    /// ISO-8601 UTC instant.
+    #[getter]
+    fn expires_at<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, &self.token.expires_at)
+    }
+
     /// `expires_at` as an aware `datetime` in UTC.
     #[getter]
     fn expires_at_datetime<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -145,7 +145,7 @@ impl PyResolver {
         token: Arc<host::ResolvedToken>,
     ) -> PyResult<Bound<'py, PyResolvedToken>> {
         let target = route.target(id.to_str()?);
-        let obj = Bound::new(py, PyResolvedToken::new(py, token.clone()))?;
+        let obj = Bound::new(py, PyResolvedToken::new(token.clone()))?;
         let held = self.held(py, route);
         held.set_item(id, &obj)?;
         // Checked after the insert: a drop before it is seen here, one
@@ -234,7 +234,7 @@ impl PyResolver {
 
 /// A token handed to an `asyncio.Future`.
 fn token_to_py(py: Python<'_>, t: Arc<host::ResolvedToken>) -> PyResult<Bound<'_, PyAny>> {
-    Ok(Bound::new(py, PyResolvedToken::new(py, t))?.into_any())
+    Ok(Bound::new(py, PyResolvedToken::new(t))?.into_any())
 }
 
 type WebhookCall = fn(&host::Resolver, &[u8], &str, Option<&str>) -> host::Result<host::WebhookEvent>;
@@ -355,7 +355,7 @@ impl PyResolver {
     /// a refresh under the usual single flight and lease.
     fn report_unauthorized(&self, py: Python<'_>, workspace_id: &str, access_token: &str) -> PyResult<PyResolvedToken> {
         let t = self.blocking(py, || self.inner.report_unauthorized(workspace_id, access_token))?;
-        Ok(PyResolvedToken::new(py, t))
+        Ok(PyResolvedToken::new(t))
     }
 
     /// `report_unauthorized` for a token resolved by secret id (same rule).
@@ -366,7 +366,7 @@ impl PyResolver {
         access_token: &str,
     ) -> PyResult<PyResolvedToken> {
         let t = self.blocking(py, || self.inner.report_unauthorized_secret(secret_id, access_token))?;
-        Ok(PyResolvedToken::new(py, t))
+        Ok(PyResolvedToken::new(t))
     }
 
     /// `await`able twin of `report_unauthorized`.
@@ -392,7 +392,7 @@ impl PyResolver {
     /// Refreshes now even if the stored token is fresh (same coordination).
     fn force_refresh(&self, py: Python<'_>, secret_id: &str) -> PyResult<PyResolvedToken> {
         let t = self.blocking(py, || self.inner.force_refresh(host::Target::Secret(secret_id)))?;
-        Ok(PyResolvedToken::new(py, t))
+        Ok(PyResolvedToken::new(t))
     }
 
     /// `await`able twin of `force_refresh`.

@@ -30,13 +30,29 @@ fn stored_version(fake: &Fake) -> String {
 }
 
 #[test]
-fn a_fresh_token_is_served_without_a_request_and_then_from_the_cache() {
+fn a_fresh_token_is_served_without_a_request_and_only_its_row_is_kept() {
     let fake = Fake::with_token("a1", "r1", FRESH);
     let r = resolve(&mut fake.call(), WS).unwrap();
     assert_eq!((r.access_token.as_str(), r.secret_id.as_str(), r.workspace_id.as_str()), ("a1", SECRET, WS));
-    fake.secrets.borrow_mut().clear();
-    assert_eq!(resolve(&mut fake.call(), WS).unwrap().access_token, "a1", "cached token and row");
-    assert_eq!((fake.post_count(), fake.registry_reads.get()), (0, 1));
+    // The host serves it from here on: no copy of the stored token (its
+    // refresh token and client secret) stays in the process.
+    assert!(fake.cache_get_token().is_none());
+    assert!(fake.cache.borrow().is_empty(), "{:?}", fake.cache.borrow().keys().collect::<Vec<_>>());
+    // The row does, in its hint, marked as read by this resolver: a second
+    // call reads the secret again, not the row.
+    assert!(fake.hints.borrow()[&known_key(WS)].contains("\"me\""), "{:?}", fake.hints.borrow());
+    fake.store(SECRET, &fake.token("a2", "r1", FRESH));
+    assert_eq!(resolve(&mut fake.call(), WS).unwrap().access_token, "a2", "the secret is read again");
+    assert_eq!((fake.post_count(), fake.registry_reads.get()), (0, 1), "the row is not");
+    // Past cache-ttl the mark has lapsed: the row is read again.
+    fake.advance(60_001);
+    resolve(&mut fake.call(), WS).unwrap();
+    assert_eq!(fake.registry_reads.get(), 2);
+    // Another resolver's mark (a hint file other processes share) is only a hint.
+    let mut other = fake.call();
+    other.s.holder_id = "someone-else".into();
+    resolve(&mut other, WS).unwrap();
+    assert_eq!(fake.registry_reads.get(), 3);
 }
 
 #[test]

@@ -53,8 +53,12 @@ fn a_bad_signing_field_or_unreadable_secret_fails_closed() {
 #[test]
 fn fresh_reads_past_the_cache_after_a_rotation() {
     let fake = fake_with_secret(Some("old"));
-    // A resolve caches the stored token, signing field included.
+    // A refresh caches the stored token it wrote, signing field included.
+    fake.store(SECRET, &fake.token("a1", "r1", 0));
+    set_signing_secret(&fake.call(), Some(&Target::Workspace(WS.into())), "old").unwrap();
+    fake.answer_token("a2", "r2");
     resolve(&mut fake.call(), WS).unwrap();
+    assert_eq!(fake.post_count(), 1);
     let mut v: serde_json::Value = serde_json::from_str(&fake.secrets.borrow()[SECRET].0).unwrap();
     v["webhook_signing_secret"] = "new".into();
     fake.store_raw(SECRET, &v.to_string());

@@ -43,6 +43,8 @@ pub struct AwsBackend {
     table: String,
     requests: RequestCounter,
     deletion: SecretDeletion,
+    /// `Limit` of each `Scan` request (None: DynamoDB's 1 MB page).
+    scan_page_items: Option<i32>,
 }
 
 /// Counts the requests this backend sends, by operation (`X-Amz-Target`,
@@ -171,12 +173,20 @@ impl AwsBackend {
             table: registry_table.to_owned(),
             requests,
             deletion: SecretDeletion::default(),
+            scan_page_items: None,
         })
     }
 
     /// How `delete` (a purge) removes a secret; a recovery window by default.
     pub fn with_deletion(mut self, deletion: SecretDeletion) -> Self {
         self.deletion = deletion;
+        self
+    }
+
+    /// Items each `Scan` request evaluates (its `Limit`) instead of
+    /// DynamoDB's 1 MB page: smaller pages for `scan`'s callers.
+    pub fn with_scan_page_items(mut self, items: i32) -> Self {
+        self.scan_page_items = Some(items);
         self
     }
 
@@ -315,6 +325,7 @@ impl Registry for AwsBackend {
                     .filter_expression("NOT begins_with(linear_workspace_id, :lease)")
                     .expression_attribute_values(":lease", s(LEASE_PREFIX))
                     .set_exclusive_start_key(start)
+                    .set_limit(self.scan_page_items)
                     .send(),
             );
             let out = out.map_err(|e| store_err("scan", e))?;

@@ -382,3 +382,52 @@ fn a_purge_on_aws_keeps_the_secret_restorable_unless_told_otherwise() {
     assert!(matches!(SecretDeletion::window(6), Err(Error::InvalidInput(_))));
     assert!(matches!(SecretDeletion::window(31), Err(Error::InvalidInput(_))));
 }
+
+/// `scan` follows `LastEvaluatedKey` across pages (here 7 items a page, as
+/// DynamoDB's `Limit` makes them; in AWS a page is up to 1 MB): every row
+/// once, no lease item, and an error from a page ends the scan.
+#[test]
+fn scan_follows_last_evaluated_key_across_pages() {
+    let t = table();
+    let b = backend(&t).with_scan_page_items(7);
+    for i in 0..25 {
+        linear_oauth_host::store::Registry::put(
+            &b,
+            &linear_oauth_host::RegistryRow {
+                workspace_id: format!("org-{i:02}"),
+                workspace_slug: format!("slug-{i:02}"),
+                secret_id: format!("secret-{i:02}"),
+                status: "active".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    // Lease items share the table; a page may hold only those (then none is handed over).
+    for i in 0..3 {
+        b.try_lease(&format!("refresh:secret-{i:02}"), "me", Duration::from_secs(60), "{}").unwrap();
+    }
+    let before = b.requests().get("DynamoDB_20120810.Scan").copied().unwrap_or(0);
+    let mut pages = Vec::new();
+    b.scan(&mut |page| {
+        pages.push(page.into_iter().map(|r| r.workspace_id).collect::<Vec<_>>());
+        Ok(())
+    })
+    .unwrap();
+    let scans = b.requests().get("DynamoDB_20120810.Scan").copied().unwrap_or(0) - before;
+    assert!(scans >= 4, "28 items at 7 a page take at least 4 Scan requests, sent {scans}");
+    assert!(pages.len() >= 4 && pages.iter().all(|p| !p.is_empty() && p.len() <= 7), "{pages:?}");
+    let mut ids: Vec<String> = pages.concat();
+    ids.sort();
+    assert_eq!(ids, (0..25).map(|i| format!("org-{i:02}")).collect::<Vec<_>>(), "every row once, no lease");
+    // An error from a page stops the scan there.
+    let mut seen = 0;
+    let e = b
+        .scan(&mut |_| {
+            seen += 1;
+            Err(Error::Store("enough".into()))
+        })
+        .unwrap_err();
+    assert!(matches!(&e, Error::Store(m) if m == "enough"), "{e:?}");
+    assert_eq!(seen, 1);
+}
