@@ -132,19 +132,23 @@ def runnable_cli(triples: list[str]) -> list[str]:
     machine's architecture if it was built; else a static musl CLI under
     qemu-user; else the CLI built for this machine now."""
     machine = platform.machine()
+
+    def built(triple: str) -> str:
+        return str(target_dir() / triple / PROFILE / "linear-oauth")
+
     for triple in triples:
         if triple.startswith(machine + "-"):
-            return [str(target_dir() / triple / PROFILE / "linear-oauth")]
+            return [built(triple)]
     for triple in triples:
         qemu = shutil.which(f"qemu-{triple.split('-')[0]}")
         if is_musl(triple) and qemu:  # static: qemu-user needs no sysroot
-            return [qemu, str(target_dir() / triple / PROFILE / "linear-oauth")]
+            return [qemu, built(triple)]
     native = f"{machine}-unknown-linux-gnu"
     print(f"no {machine} target among {triples}, and no qemu-user for a static one: "
           f"building the CLI for {native} to generate completions and man pages", flush=True)
     run(["cargo", "build", "--locked", "--profile", PROFILE, "--target", native, "-p", "linear-oauth-cli",
          "--bin", "linear-oauth"], cwd=ROOT)
-    return [str(target_dir() / native / PROFILE / "linear-oauth")]
+    return [built(native)]
 
 
 def pack_cli(out_dir: Path, built: Path, triple: str, version: str, docs: list[tuple[Path, str]]) -> Path:

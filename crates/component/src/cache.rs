@@ -22,12 +22,35 @@ pub(crate) fn cached_token(io: &dyn Io, key: &str) -> Option<StoredToken> {
 /// two. Another resolver's mark (a hint file shared by processes) or a
 /// lapsed one makes it an unchecked hint again. Other rows are cached.
 pub(crate) fn cached_row(cx: &Call<'_>, workspace_id: &str) -> Option<Row> {
-    if let Some(row) = cx.io.cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v)) {
-        return Some(row);
+    match known_row(cx, workspace_id) {
+        KnownRow::Cached(row) => Some(row),
+        KnownRow::Hint(_) | KnownRow::Unknown => None,
     }
-    let (row, mark) = known_from_json(&cx.io.recall(&known_key(workspace_id))?)?;
-    let (reader, until_ms) = mark?;
-    (reader == reader_mark(cx) && cx.io.now_ms() < until_ms && row.workspace_id == workspace_id).then_some(row)
+}
+
+/// What this process knows of a workspace's row.
+pub(crate) enum KnownRow {
+    /// The cached row (see `cached_row`).
+    Cached(Row),
+    /// The row remembered for it, which nobody has checked lately.
+    Hint(Row),
+    Unknown,
+}
+
+/// The cached row, else the remembered one: one recall serves both (in the
+/// CLI it may be a file read).
+pub(crate) fn known_row(cx: &Call<'_>, workspace_id: &str) -> KnownRow {
+    if let Some(row) = cx.io.cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v)) {
+        return KnownRow::Cached(row);
+    }
+    let known = cx.io.recall(&known_key(workspace_id)).and_then(|v| known_from_json(&v));
+    match known.filter(|(row, _)| row.workspace_id == workspace_id) {
+        Some((row, Some((reader, until_ms)))) if reader == reader_mark(cx) && cx.io.now_ms() < until_ms => {
+            KnownRow::Cached(row)
+        }
+        Some((row, _)) => KnownRow::Hint(row),
+        None => KnownRow::Unknown,
+    }
 }
 
 /// Keeps a row just read, or confirmed by a lease take, as the cached row

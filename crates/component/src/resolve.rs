@@ -5,10 +5,10 @@
 
 use linear_oauth_core::{Freshness, RegistryStatus};
 
-use crate::cache::{cached_row, cached_token, invalidate, invalidate_secret};
+use crate::cache::{cached_token, invalidate, invalidate_secret, known_row, KnownRow};
 use crate::call::{Call, RowCheck};
 use crate::exports::linear::oauth::resolver::{ResolvedToken, Settings};
-use crate::keys::{check_id, known_key, row_from_json, token_key, unsaved_key};
+use crate::keys::{check_id, token_key, unsaved_key};
 use crate::linear::oauth::log::Level;
 use crate::linear::oauth::registry::Row;
 use crate::linear::oauth::types::{Error, Target};
@@ -28,13 +28,12 @@ use crate::write_back::retry_unsaved;
 /// `revoked`, whatever reading or refreshing its secret ended in.
 pub fn resolve(cx: &mut Call<'_>, workspace_id: &str) -> Result<ResolvedToken, Error> {
     check_id("workspace id", workspace_id)?;
-    let remembered = match cached_row(cx, workspace_id) {
-        Some(_) => None,
-        // Only a corrupt hint names another workspace or a status other
-        // than active (only active rows are remembered): no hint then.
-        None => cx.io.recall(&known_key(workspace_id)).and_then(|v| row_from_json(&v)).filter(|row| {
-            row.workspace_id == workspace_id && RegistryStatus::parse(&row.status) == RegistryStatus::Active
-        }),
+    let remembered = match known_row(cx, workspace_id) {
+        // Only a corrupt hint names another workspace (`known_row` drops
+        // it) or a status other than active (only active rows are
+        // remembered): no hint then.
+        KnownRow::Hint(row) if RegistryStatus::parse(&row.status) == RegistryStatus::Active => Some(row),
+        KnownRow::Cached(_) | KnownRow::Hint(_) | KnownRow::Unknown => None,
     };
     let of_row = |cx: &mut Call<'_>, row: &Row| resolve_secret_with(cx, &row.secret_id, Some(workspace_id));
     let Some(row) = remembered else {

@@ -226,10 +226,11 @@ impl TokenCache {
             fast.retain(|s, _| !scope.covers(&s.token));
             self.moved(true);
         }
-        let new = Slot { by: key.target().id().0, token: t.clone() };
+        let keyed = key.target();
+        let new = Slot { by: keyed.id().0, token: t.clone() };
         // A token of another id than its key (the component never answers
         // one) is served, but not kept under an id it does not carry.
-        if dropped_meanwhile || new.id().1 != key.target().id().1 {
+        if dropped_meanwhile || new.id() != keyed.id() {
             return t;
         }
         // `insert` would keep the old key, which is the old token.

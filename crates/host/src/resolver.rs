@@ -183,16 +183,19 @@ impl Resolver {
     /// (inside the refresh-ahead window this starts the background refresh).
     pub fn cached(&self, workspace_id: &str) -> Option<Arc<ResolvedToken>> {
         test_panic("cached", workspace_id);
-        let t = self.cache.get(Target::Workspace(workspace_id))?;
-        self.pool.shared.metrics.add(Counter::ResolvesCached);
-        self.maybe_refresh_ahead(&t);
-        Some(t)
+        self.fast(Target::Workspace(workspace_id))
     }
 
     /// The cached token for a secret id if it may be served without any I/O.
     pub fn cached_secret(&self, secret_id: &str) -> Option<Arc<ResolvedToken>> {
         test_panic("cached_secret", secret_id);
-        let t = self.cache.get(Target::Secret(secret_id))?;
+        self.fast(Target::Secret(secret_id))
+    }
+
+    /// The fast path: a token served without I/O, counted as a cached
+    /// resolve (and starting refresh-ahead when it is due).
+    fn fast(&self, target: Target<'_>) -> Option<Arc<ResolvedToken>> {
+        let t = self.cache.get(target)?;
         self.pool.shared.metrics.add(Counter::ResolvesCached);
         self.maybe_refresh_ahead(&t);
         Some(t)
@@ -206,24 +209,18 @@ impl Resolver {
         })
     }
 
-    /// The cached token of `key`, else `call` (an uncached resolve),
+    /// The cached token of `target`, else `call` (an uncached resolve),
     /// single-flighted by the cache.
     fn cached_or(
         &self,
         target: Target<'_>,
         call: impl FnOnce() -> Result<wit_resolver::ResolvedToken>,
     ) -> Result<Arc<ResolvedToken>> {
-        let metrics = &self.pool.shared.metrics;
-        let t = match self.cache.get(target) {
-            Some(t) => {
-                metrics.add(Counter::ResolvesCached);
-                t
-            }
-            None => {
-                metrics.add(Counter::ResolvesUncached);
-                self.cache.single_flight(Key::from(target), || call().map(ResolvedToken::from))?
-            }
-        };
+        if let Some(t) = self.fast(target) {
+            return Ok(t);
+        }
+        self.pool.shared.metrics.add(Counter::ResolvesUncached);
+        let t = self.cache.single_flight(Key::from(target), || call().map(ResolvedToken::from))?;
         self.maybe_refresh_ahead(&t);
         Ok(t)
     }
