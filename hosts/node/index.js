@@ -46,28 +46,50 @@ function invalidInput(message) {
 
 const REDACTED = '[redacted]';
 
+// Scopes as made before: every workspace of an app has the same one, and a
+// fleet's resolver keeps a token object per workspace.
+const SCOPES = new Map();
+
+function sharedScope(scope) {
+  const known = SCOPES.get(scope);
+  if (known !== undefined) return known;
+  if (SCOPES.size >= 64) SCOPES.clear();
+  SCOPES.set(scope, scope);
+  return scope;
+}
+
+let fresh; // (token, generation) => whether a resolver's map may serve it now; set below
+let serialOf; // (token) => the host's serial of the token it shows; set below
+let stamp; // (token, generation) => marks it checked against the host at that generation; set below
+
 /**
  * A token the caller may use now. `accessToken` is a getter over a private
  * field: it is not an own property, so `util.inspect`, `console.log`,
  * `JSON.stringify`, spreading and `Object.keys` never reveal it.
  */
-let serveUntil; // (token) => Unix ms until which the host serves it without asking; set below
-let aheadAt; // (token) => Unix ms from which the host refreshes it in the background; set below
-
 class LinearOAuthToken {
   #accessToken;
-  #serveUntil;
-  #aheadAt;
+  // Unix ms until which the resolver that made it may serve it from its own
+  // map: the sooner of the host's serve window and refresh-ahead.
+  #until;
+  // The host's serial of this token, and the host cache's generation at which
+  // it was last known to be the token the host serves (see `Resolver`).
+  #serial;
+  #stamp;
 
-  constructor(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs, aheadAtMs) {
-    this.#accessToken = accessToken;
-    this.#serveUntil = typeof serveUntilMs === 'number' ? serveUntilMs : 0;
-    this.#aheadAt = typeof aheadAtMs === 'number' ? aheadAtMs : 0;
-    this.scope = scope;
-    this.workspaceSlug = workspaceSlug;
-    this.secretId = secretId;
-    this.expiresAt = expiresAt;
-    this.workspaceId = workspaceId;
+  // `f`: the native side's token fields (src/tokens.rs); `workspaceId`: the
+  // caller's id string, kept instead of a copy when it is the token's.
+  constructor(f, workspaceId, generation) {
+    const v = Array.isArray(f) ? f : [];
+    this.#accessToken = v[0];
+    this.#until = typeof v[6] === 'number' ? v[6] : 0;
+    this.#serial = typeof v[7] === 'number' ? v[7] : 0;
+    this.#stamp = generation;
+    this.scope = typeof v[1] === 'string' ? sharedScope(v[1]) : v[1];
+    this.workspaceSlug = v[2];
+    this.secretId = v[3];
+    this.expiresAt = v[4];
+    this.workspaceId = v[5] === workspaceId ? workspaceId : v[5];
     Object.freeze(this);
   }
 
@@ -96,29 +118,13 @@ class LinearOAuthToken {
   }
 
   static {
-    serveUntil = (token) => token.#serveUntil;
-    aheadAt = (token) => token.#aheadAt;
+    // Private fields stay writable on a frozen object: the stamp moves.
+    fresh = (t, generation) => t.#stamp === generation && Date.now() < t.#until;
+    serialOf = (t) => t.#serial;
+    stamp = (t, generation) => {
+      t.#stamp = generation;
+    };
   }
-}
-
-function makeToken(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs, aheadAtMs) {
-  return new LinearOAuthToken(
-    accessToken,
-    scope,
-    workspaceSlug,
-    secretId,
-    expiresAt,
-    workspaceId,
-    serveUntilMs,
-    aheadAtMs,
-  );
-}
-
-// Servable from the JS-side map: inside the host's serve window and before
-// refresh-ahead is due (then the host is asked, which starts the refresh).
-function hot(token) {
-  const now = Date.now();
-  return token !== undefined && now < serveUntil(token) && now < aheadAt(token);
 }
 
 // ---------------------------------------------------------------- logging
@@ -218,30 +224,110 @@ function checkId(name, value) {
   if (typeof value !== 'string') throw invalidInput(`${name} must be a string, got ${value === null ? 'null' : typeof value}`);
 }
 
+// How many token objects a resolver keeps, per map and generation: objects
+// used more than once, at most `HOT_MAX`; new ones, at most `NEW_MAX`. A
+// fleet's resolver (100,000 workspaces) keeps the host's tokens for its fast
+// path, not also an object per workspace here.
+const HOT_MAX = 1024;
+const NEW_MAX = 32;
+
+/** Objects by id in two generations: when the current one is full, it becomes the previous one, whose objects go. */
+class Generations {
+  now = new Map();
+  before = new Map();
+
+  constructor(max) {
+    this.max = max;
+  }
+
+  get(id) {
+    return this.now.get(id) ?? this.before.get(id);
+  }
+
+  set(id, t) {
+    if (this.now.size >= this.max) {
+      this.before = this.now;
+      this.now = new Map();
+    }
+    this.now.set(id, t);
+  }
+
+  delete(id) {
+    this.now.delete(id);
+    this.before.delete(id);
+  }
+}
+
+/**
+ * Token objects by id, the ones likely to be asked for again: a new object
+ * waits among the last new ones, and is kept on its next use with the
+ * recently used ones (a hit among the older of those moves it back to the
+ * current generation). An object that goes is not lost: the host still
+ * serves its token and hands over a new object's fields without I/O. A sweep
+ * over a fleet, each workspace resolved once, keeps at most 2 x `NEW_MAX`
+ * objects, which die young. O(1).
+ */
+class HotMap {
+  #new;
+  #used;
+
+  constructor(max) {
+    this.#new = new Generations(Math.min(NEW_MAX, max));
+    this.#used = new Generations(max);
+  }
+
+  get(id) {
+    const t = this.#used.now.get(id);
+    if (t !== undefined) return t;
+    const kept = this.#used.before.get(id) ?? this.#new.get(id);
+    if (kept !== undefined) {
+      this.delete(id);
+      this.#used.set(id, kept);
+    }
+    return kept;
+  }
+
+  // A new object for `id`.
+  set(id, t) {
+    this.delete(id);
+    this.#new.set(id, t);
+  }
+
+  delete(id) {
+    this.#new.delete(id);
+    this.#used.delete(id);
+  }
+}
+
 /**
  * Resolves Linear access tokens; one per process is usual (it caches).
  *
  * Three tiers, the first two on the calling thread:
- * 1. `#hot*`: tokens the host served from its fast path, kept until the
- *    host's own `serve_until` and refresh-ahead instants. Which tokens a
- *    call drops early is the host's rule alone: the host counts its drops
- *    (its cache's generation), and once a call that may drop tokens has
- *    run, these maps start over if the count moved (`native.cached()` then
- *    hands back the same objects for the tokens the host still serves). The
+ * 1. `#hot*`: the token objects this resolver made, by id, each served from
+ *    here until the sooner of the host's `serve_until` and refresh-ahead
+ *    instants. Which tokens a call drops early is the host's rule alone: the
+ *    host counts its drops (its cache's generation), each object carries the
+ *    generation at which it was last known to be the host's token, and once
+ *    a call that may drop tokens has run and the count moved, each object is
+ *    checked once more (`native.cached(id, serial)` answers `true` while the
+ *    host serves that very token; the same object is then handed out). The
  *    host only replaces an entry after it has expired, so this is the host's
  *    fast path with the napi call taken out, not a second policy (a cached
  *    resolve took 73 ns with these maps against 560 ns through
  *    `native.cached()` alone, in one run of `node bench.mjs --quick`).
+ *    Only the recently used objects are kept (`HotMap`), so a fleet's
+ *    resolver holds the host's tokens, not also an object per workspace.
  * 2. `native.cached()`: asks the host (no I/O).
  * 3. `native.resolve()`: the component, store and network on a libuv thread.
  */
 class Resolver {
   #native;
-  #hotWorkspaces = new Map();
-  #hotSecrets = new Map();
+  #hotWorkspaces;
+  #hotSecrets;
   // Resolves served from the hot maps, not yet handed to the host's counter.
   #hotHits = 0;
-  // The host cache's generation every hot entry was served at or after.
+  // The host cache's generation as last read: an object stamped with it is
+  // served from the hot maps without asking the host.
   #gen;
   // In-flight slow-path calls by id: concurrent callers share one worker task
   // instead of each occupying a libuv thread. (The host single-flights
@@ -252,9 +338,11 @@ class Resolver {
   constructor(options, kind) {
     const [opts, log] = nativeOptions(options);
     this.#native =
-      kind === FROM_ENV
-        ? binding.Resolver.fromEnv(opts, makeToken, makeError, log)
-        : new binding.Resolver(opts, makeToken, makeError, log);
+      kind === FROM_ENV ? binding.Resolver.fromEnv(opts, makeError, log) : new binding.Resolver(opts, makeError, log);
+    // As many as the host keeps, if that is fewer.
+    const max = Math.min(this.#native.cacheMaxEntries(), HOT_MAX);
+    this.#hotWorkspaces = new HotMap(max);
+    this.#hotSecrets = new HotMap(max);
     this.#synced();
   }
 
@@ -264,71 +352,65 @@ class Resolver {
   }
 
   resolve(workspaceId) {
-    const t = this.#hotWorkspaces.get(workspaceId);
-    if (hot(t)) {
-      this.#hotHits++;
-      return Promise.resolve(t);
-    }
-    if (typeof workspaceId === 'string') {
-      let c;
-      try {
-        c = this.#native.cached(workspaceId);
-      } catch (e) {
-        // A host bug (INTERNAL): a rejection, as from the slow path, never a throw.
-        return Promise.reject(e);
-      }
-      if (c !== null) {
-        this.#hotWorkspaces.set(workspaceId, c);
-        return Promise.resolve(c);
-      }
-    }
-    return this.#slow(this.#workspaces, 'workspaceId', workspaceId, false);
+    return this.#resolve(this.#hotWorkspaces, this.#workspaces, 'workspaceId', workspaceId, false);
   }
 
   resolveSecret(secretId) {
-    const t = this.#hotSecrets.get(secretId);
-    if (hot(t)) {
+    return this.#resolve(this.#hotSecrets, this.#secrets, 'secretId', secretId, true);
+  }
+
+  #resolve(hot, inflight, name, id, secret) {
+    const t = hot.get(id);
+    if (t !== undefined && fresh(t, this.#gen)) {
       this.#hotHits++;
       return Promise.resolve(t);
     }
-    if (typeof secretId === 'string') {
+    if (typeof id === 'string') {
       let c;
       try {
-        c = this.#native.cachedSecret(secretId);
+        const known = t === undefined ? 0 : serialOf(t);
+        c = secret ? this.#native.cachedSecret(id, known) : this.#native.cached(id, known);
       } catch (e) {
         // A host bug (INTERNAL): a rejection, as from the slow path, never a throw.
         return Promise.reject(e);
       }
-      if (c !== null) {
-        this.#hotSecrets.set(secretId, c);
-        return Promise.resolve(c);
+      if (c === true) {
+        stamp(t, this.#gen);
+        return Promise.resolve(t);
       }
+      if (c !== null) return Promise.resolve(this.#keep(hot, id, c, this.#gen));
+      if (t !== undefined) hot.delete(id);
     }
-    return this.#slow(this.#secrets, 'secretId', secretId, true);
+    return this.#slow(hot, inflight, name, id, secret);
   }
 
-  #forgetHot() {
-    this.#hotWorkspaces.clear();
-    this.#hotSecrets.clear();
+  // A token object for the host's fields `f` of the token under `id`,
+  // stamped with `generation` (read before the host answered) and kept.
+  #keep(hot, id, f, generation) {
+    const t = new LinearOAuthToken(f, hot === this.#hotWorkspaces ? id : undefined, generation);
+    hot.set(id, t);
+    return t;
   }
 
   // Reads the host's generation once `p` (a call that may make the host drop
-  // tokens) has settled, whatever its outcome, or now: if it moved, the hot
-  // entries were stamped before a drop and start over.
+  // tokens) has settled, whatever its outcome, or now: if it moved, every
+  // hot object was stamped before a drop and is checked on its next use.
   #synced(p) {
     const sync = () => {
-      const gen = this.#native.generation();
-      if (gen !== this.#gen) {
-        this.#gen = gen;
-        this.#forgetHot();
-      }
+      this.#gen = this.#native.generation();
     };
     if (p === undefined) sync();
     else p.then(sync, sync);
     return p;
   }
 
-  #slow(inflight, name, id, secret) {
+  // No object is served from the hot maps until the next sync: every one is
+  // checked with the host first.
+  #checkAll() {
+    this.#gen = -1;
+  }
+
+  #slow(hot, inflight, name, id, secret) {
     try {
       checkId(name, id);
     } catch (e) {
@@ -336,17 +418,22 @@ class Resolver {
     }
     let p = inflight.get(id);
     if (p === undefined) {
-      p = secret ? this.#native.resolveSecret(id) : this.#native.resolve(id);
+      p = this.#tokenCall(hot, id, secret ? this.#native.resolveSecret(id) : this.#native.resolve(id));
       inflight.set(id, p);
       const done = () => {
         if (inflight.get(id) === p) inflight.delete(id);
       };
       p.then(done, done);
-      // The host may have evicted tokens to stay under cacheMaxEntries:
-      // the hot maps follow, so they stay bounded too.
-      this.#synced(p);
     }
     return p;
+  }
+
+  // A native call that answers with a token's fields: its object is kept
+  // under `id` (checked with the host before it is next served if the
+  // generation moved meanwhile), and the host's generation read after.
+  #tokenCall(hot, id, call) {
+    const generation = this.#gen;
+    return this.#synced(call.then((f) => this.#keep(hot, id, f, generation)));
   }
 
   /**
@@ -364,8 +451,9 @@ class Resolver {
     this.#workspaces.delete(workspaceId);
     // The host drops the rejected token before it asks the component, on
     // another thread: not served from here meanwhile.
-    this.#forgetHot();
-    return this.#synced(this.#native.reportUnauthorized(workspaceId, accessToken));
+    this.#hotWorkspaces.delete(workspaceId);
+    this.#checkAll();
+    return this.#tokenCall(this.#hotWorkspaces, workspaceId, this.#native.reportUnauthorized(workspaceId, accessToken));
   }
 
   /** `reportUnauthorized` for a token resolved by secret id (same rule). */
@@ -377,8 +465,9 @@ class Resolver {
       return Promise.reject(e);
     }
     this.#secrets.delete(secretId);
-    this.#forgetHot();
-    return this.#synced(this.#native.reportUnauthorizedSecret(secretId, accessToken));
+    this.#hotSecrets.delete(secretId);
+    this.#checkAll();
+    return this.#tokenCall(this.#hotSecrets, secretId, this.#native.reportUnauthorizedSecret(secretId, accessToken));
   }
 
   /**
@@ -412,7 +501,7 @@ class Resolver {
       return Promise.reject(e);
     }
     this.#secrets.delete(secretId);
-    return this.#synced(this.#native.forceRefresh(secretId));
+    return this.#tokenCall(this.#hotSecrets, secretId, this.#native.forceRefresh(secretId));
   }
 
   /**
@@ -512,6 +601,7 @@ class Resolver {
   invalidate(workspaceId) {
     checkId('workspaceId', workspaceId);
     this.#workspaces.delete(workspaceId);
+    this.#hotWorkspaces.delete(workspaceId);
     this.#native.invalidate(workspaceId);
     this.#synced();
   }
@@ -519,7 +609,7 @@ class Resolver {
   static {
     hotToken = (resolver, workspaceId) => {
       const t = resolver.#hotWorkspaces.get(workspaceId);
-      if (t === undefined || Date.now() >= serveUntil(t)) return undefined;
+      if (t === undefined || !fresh(t, resolver.#gen)) return undefined;
       resolver.#hotHits++;
       return t;
     };

@@ -40,10 +40,10 @@ pub(crate) enum KnownRow {
 /// The cached row, else the remembered one: one recall serves both (in the
 /// CLI it may be a file read).
 pub(crate) fn known_row(cx: &Call<'_>, workspace_id: &str) -> KnownRow {
-    if let Some(row) = cx.io.cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v)) {
+    if let Some(row) = cx.io.cache_get(&row_key(workspace_id)).and_then(|v| row_from_json(&v, workspace_id)) {
         return KnownRow::Cached(row);
     }
-    let known = cx.io.recall(&known_key(workspace_id)).and_then(|v| known_from_json(&v));
+    let known = cx.io.recall(&known_key(workspace_id)).and_then(|v| known_from_json(&v, workspace_id));
     match known.filter(|(row, _)| row.workspace_id == workspace_id) {
         Some((row, Some((reader, until_ms)))) if reader == reader_mark(cx) && cx.io.now_ms() < until_ms => {
             KnownRow::Cached(row)
@@ -89,7 +89,7 @@ pub(crate) fn forget_known(io: &dyn Io, workspace_id: &str) {
 /// Forgets everything cached about a workspace (the `invalidate` export).
 pub fn invalidate(io: &dyn Io, workspace_id: &str) {
     let row = io.cache_get(&row_key(workspace_id)).or_else(|| io.recall(&known_key(workspace_id)));
-    if let Some(row) = row.and_then(|v| row_from_json(&v)) {
+    if let Some(row) = row.and_then(|v| row_from_json(&v, workspace_id)) {
         io.cache_remove(&token_key(&row.secret_id));
     }
     // Tokens resolved by secret id alone are found through the stored token's workspace.

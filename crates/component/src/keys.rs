@@ -61,26 +61,33 @@ pub(crate) fn row_to_json(r: &Row) -> String {
     serde_json::Value::from(row_entries(r)).to_string()
 }
 
-/// A remembered row as `row_to_json` writes it, plus who read it (`reader`)
-/// and until when that read counts as the cached row: two more entries,
-/// which `row_from_json` (and so earlier versions) ignores.
+/// A remembered row as `row_to_json` writes it, but with `null` for the
+/// workspace id (its key names it: one copy fewer per workspace of a fleet),
+/// plus who read it (`reader`) and until when that read counts as the cached
+/// row: two more entries, which `row_from_json` ignores. (Versions before the
+/// `null` read such a hint as no hint: a lost shortcut, never a wrong row.)
 pub(crate) fn known_to_json(r: &Row, reader: &str, until_ms: i64) -> String {
     let mut v = row_entries(r);
+    v[0] = serde_json::Value::Null;
     v.extend([reader.into(), until_ms.to_string().into()]);
     serde_json::Value::from(v).to_string()
 }
 
-/// Also reads the four-entry rows of earlier versions (hint files outlive them).
-pub(crate) fn row_from_json(s: &str) -> Option<Row> {
-    known_from_json(s).map(|(row, _)| row)
+/// A row of `workspace_id`; also reads the four-entry rows of earlier
+/// versions (hint files outlive them).
+pub(crate) fn row_from_json(s: &str, workspace_id: &str) -> Option<Row> {
+    known_from_json(s, workspace_id).map(|(row, _)| row)
 }
 
-/// A row and, if `known_to_json` wrote one, its mark: (reader, until ms).
-pub(crate) fn known_from_json(s: &str) -> Option<(Row, Option<(String, i64)>)> {
+/// A row of `workspace_id` (the one its first entry names, or when that is
+/// `null` the given one) and, if `known_to_json` wrote one, its mark:
+/// (reader, until ms).
+pub(crate) fn known_from_json(s: &str, workspace_id: &str) -> Option<(Row, Option<(String, i64)>)> {
     let v: Vec<Option<String>> = serde_json::from_str(s).ok()?;
     let mut v = v.into_iter();
+    let workspace_id = v.next()?.unwrap_or_else(|| workspace_id.to_owned());
     let mut text = || v.next().flatten();
-    let (workspace_id, workspace_slug, secret_id, status) = (text()?, text()?, text()?, text()?);
+    let (workspace_slug, secret_id, status) = (text()?, text()?, text()?);
     let (status_reason, status_changed_at) = (text(), text());
     let mark = text().zip(text()).and_then(|(reader, until)| Some((reader, until.parse().ok()?)));
     Some((Row { workspace_id, workspace_slug, secret_id, status, status_reason, status_changed_at }, mark))

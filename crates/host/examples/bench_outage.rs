@@ -64,6 +64,6 @@ fn run(memory: Duration) {
     std::thread::sleep(memory);
     let before = server.counters().token_refresh_ok;
     let t = r.resolve(common::WORKSPACE).unwrap();
-    let refreshed = server.counters().token_refresh_ok - before == 1 && t.access_token != issued_access;
+    let refreshed = server.counters().token_refresh_ok - before == 1 && t.access_token() != issued_access;
     println!("{:<22} first resolve after the outage refreshed: {refreshed}", "");
 }

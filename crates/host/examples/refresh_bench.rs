@@ -68,7 +68,7 @@ fn main() {
     seed(&server, &backends, "benchfile");
     let stats = measure(&server, &endpoint, n, None, |_| {
         let r = Resolver::with_backends(file.clone(), backends.clone()).unwrap();
-        time(|| r.resolve("org-benchfile").unwrap().access_token.secret().to_owned())
+        time(|| r.resolve("org-benchfile").unwrap().access_token().secret().to_owned())
     });
     stats.print("file store, CLI (new resolver, by workspace id)");
     let _ = std::fs::remove_dir_all(&dir);
@@ -100,7 +100,7 @@ fn main() {
         let backends = Backends { secrets: aws, registry: held.clone() };
         let hints = hint_file.then(|| Arc::new(FileHints::new(&cache, &table)) as Arc<dyn HintStore>);
         let r = Resolver::with_backends(Options { hints, ..aws_opts(Some(Lifetime::Command)) }, backends).unwrap();
-        let took = time(|| r.resolve(workspace_id).unwrap().access_token.secret().to_owned());
+        let took = time(|| r.resolve(workspace_id).unwrap().access_token().secret().to_owned());
         held.finish_pending();
         took
     };
@@ -116,7 +116,7 @@ fn main() {
     // For comparison: the release on the caller's path, as the CLI sent it before.
     let stats = measure(&server, &endpoint, n, None, |_| {
         let r = Resolver::new(aws_opts(Some(Lifetime::Command))).unwrap();
-        time(|| r.resolve("org-benchcli").unwrap().access_token.secret().to_owned())
+        time(|| r.resolve("org-benchcli").unwrap().access_token().secret().to_owned())
     });
     stats.print("  no hint file, release on the path (before)");
 
@@ -135,7 +135,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(200)); // its lease release, before counting
     let stats = measure(&server, &endpoint, n, Some(&releases), |_| {
         std::thread::sleep(apart);
-        time(|| r.resolve("org-benchws").unwrap().access_token.secret().to_owned())
+        time(|| r.resolve("org-benchws").unwrap().access_token().secret().to_owned())
     });
     stats.print("aws store, long-lived, by workspace id (warm)");
     drop(r);
@@ -144,7 +144,7 @@ fn main() {
     let stats = measure(&server, &endpoint, n, Some(&releases), |_| {
         std::thread::sleep(apart);
         let r = long_lived(Options::default().cache_ttl);
-        time(|| r.resolve("org-benchws").unwrap().access_token.secret().to_owned())
+        time(|| r.resolve("org-benchws").unwrap().access_token().secret().to_owned())
     });
     stats.print("  cold: row read first (the warm path before)");
 
@@ -154,7 +154,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(200));
     let stats = measure(&server, &endpoint, n, Some(&releases), |_| {
         std::thread::sleep(apart);
-        time(|| r.resolve_secret(&secret).unwrap().access_token.secret().to_owned())
+        time(|| r.resolve_secret(&secret).unwrap().access_token().secret().to_owned())
     });
     stats.print("aws store, long-lived, by secret id");
     drop(r);

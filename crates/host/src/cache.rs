@@ -73,8 +73,8 @@ impl Slot {
 impl Lookup for Slot {
     fn id(&self) -> (By, &str) {
         match self.by {
-            By::Workspace => (By::Workspace, &self.token.workspace_id),
-            By::Secret => (By::Secret, &self.token.secret_id),
+            By::Workspace => (By::Workspace, self.token.workspace_id()),
+            By::Secret => (By::Secret, self.token.secret_id()),
         }
     }
 }
@@ -142,7 +142,7 @@ impl Scope<'_> {
     /// An entry is keyed by one of its token's ids, so naming the token's
     /// workspace or secret covers its key too.
     fn covers(&self, t: &ResolvedToken) -> bool {
-        self.workspace == Some(t.workspace_id.as_str()) || self.secret == Some(t.secret_id.as_str())
+        self.workspace == Some(t.workspace_id()) || self.secret == Some(t.secret_id())
     }
 }
 
@@ -277,17 +277,20 @@ impl TokenCache {
         self.forgets.load(Ordering::Acquire)
     }
 
-    /// Whether `t` is still the very token cached under `target` (served or
-    /// not): a binding's object made from it may be kept.
-    pub fn holds(&self, target: Target<'_>, t: &Arc<ResolvedToken>) -> bool {
-        slot(&self.fast.read().unwrap(), target).is_some_and(|(s, _)| Arc::ptr_eq(&s.token, t))
+    /// Whether the token of `serial` is still the one cached under `target`
+    /// (served or not): a binding's object made from it may be kept.
+    pub fn holds(&self, target: Target<'_>, serial: u64) -> bool {
+        slot(&self.fast.read().unwrap(), target).is_some_and(|(s, _)| s.token.serial() == serial)
     }
 
     /// The access token cached for `secret_id`, if any (to tell whether a
     /// background refresh changed it).
     pub fn token_of(&self, secret_id: &str) -> SecretString {
         let fast = self.fast.read().unwrap();
-        fast.keys().find(|s| s.token.secret_id == secret_id).map(|s| s.token.access_token.clone()).unwrap_or_default()
+        fast.keys()
+            .find(|s| s.token.secret_id() == secret_id)
+            .map(|s| s.token.access_token().into())
+            .unwrap_or_default()
     }
 
     /// A background refresh's result: every entry of the secret gets it,
@@ -298,11 +301,11 @@ impl TokenCache {
         if self.forgets() != since {
             return;
         }
-        let old: Vec<(Slot, u64)> = fast.extract_if(|s, _| s.token.secret_id == secret_id).collect();
+        let old: Vec<(Slot, u64)> = fast.extract_if(|s, _| s.token.secret_id() == secret_id).collect();
         for (s, kept) in old {
             fast.insert(Slot { by: s.by, token: t.clone() }, kept);
         }
-        if t.secret_id == secret_id && slot(&fast, Target::Secret(secret_id)).is_none() {
+        if t.secret_id() == secret_id && slot(&fast, Target::Secret(secret_id)).is_none() {
             fast.insert(Slot { by: By::Secret, token: t }, order);
         }
     }
@@ -351,8 +354,8 @@ mod tests {
     use super::*;
 
     fn token(workspace: &str, secret: &str) -> ResolvedToken {
-        ResolvedToken {
-            access_token: SecretString::from(format!("tok-{secret}")),
+        ResolvedToken::from(crate::bindings::resolver::ResolvedToken {
+            access_token: format!("tok-{secret}"),
             scope: String::new(),
             workspace_slug: "slug".into(),
             workspace_id: workspace.into(),
@@ -360,7 +363,7 @@ mod tests {
             expires_at: String::new(),
             serve_until_ms: u64::MAX,
             refresh_ahead_at_ms: u64::MAX,
-        }
+        })
     }
 
     fn put(c: &TokenCache, key: Key, t: ResolvedToken) -> Arc<ResolvedToken> {
@@ -390,7 +393,7 @@ mod tests {
         assert_eq!(keys(&c), [Key::Secret("s3".into())]);
         // A token under a key it does not carry is served, not kept.
         let odd = put(&c, Key::Workspace("w4".into()), token("w5", "s5"));
-        assert_eq!(odd.workspace_id, "w5");
+        assert_eq!(odd.workspace_id(), "w5");
         assert_eq!(keys(&c), [Key::Secret("s3".into())]);
     }
 
@@ -398,13 +401,13 @@ mod tests {
     fn holds_is_about_the_very_token() {
         let c = TokenCache::new(100);
         let a = put(&c, Key::Workspace("w".into()), token("w", "s"));
-        assert!(c.holds(Target::Workspace("w"), &a));
-        assert!(!c.holds(Target::Secret("w"), &a));
+        assert!(c.holds(Target::Workspace("w"), a.serial()));
+        assert!(!c.holds(Target::Secret("w"), a.serial()));
         let b = put(&c, Key::Workspace("w".into()), token("w", "s"));
-        assert!(!c.holds(Target::Workspace("w"), &a));
-        assert!(c.holds(Target::Workspace("w"), &b));
+        assert!(!c.holds(Target::Workspace("w"), a.serial()));
+        assert!(c.holds(Target::Workspace("w"), b.serial()));
         c.forget(Scope { workspace: None, secret: Some("s") });
-        assert!(!c.holds(Target::Workspace("w"), &b));
+        assert!(!c.holds(Target::Workspace("w"), b.serial()));
     }
 
     /// Past `max`, the entries no longer served go first, then the oldest,
@@ -440,7 +443,7 @@ mod tests {
         let since = c.forgets();
         c.forget(Scope { workspace: Some("w"), secret: None });
         let t = c.put(Scope::default(), Key::Workspace("w".into()), token("w", "s"), since);
-        assert_eq!(t.workspace_id, "w");
+        assert_eq!(t.workspace_id(), "w");
         assert!(c.get(Target::Workspace("w")).is_none());
         c.replace_secret("s", t, since);
         assert!(c.get(Target::Secret("s")).is_none());

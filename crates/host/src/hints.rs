@@ -31,9 +31,11 @@ pub struct MemoryHints {
 }
 
 /// Each hint with the order it was kept in, and how many were kept so far.
+/// (Boxed strings: no spare capacity, and 16 bytes less per entry than
+/// `String`s, for a hint per workspace of a fleet.)
 #[derive(Debug, Default)]
 struct Kept {
-    map: HashMap<String, (String, u64)>,
+    map: HashMap<Box<str>, (Box<str>, u64)>,
     count: u64,
 }
 
@@ -60,14 +62,14 @@ impl Default for MemoryHints {
 
 impl HintStore for MemoryHints {
     fn recall(&self, key: &str) -> Option<String> {
-        self.kept.lock().unwrap().map.get(key).map(|(v, _)| v.clone())
+        self.kept.lock().unwrap().map.get(key).map(|(v, _)| v.to_string())
     }
     fn remember(&self, key: &str, value: Option<&str>) {
         let kept = &mut *self.kept.lock().unwrap();
         match value {
             Some(v) => {
                 kept.count += 1;
-                kept.map.insert(key.to_owned(), (v.to_owned(), kept.count));
+                kept.map.insert(key.into(), (v.into(), kept.count));
                 if kept.map.len() > self.max {
                     crate::bound::trim(&mut kept.map, self.max - self.max / 8, |_, (_, order)| Some(*order));
                 }

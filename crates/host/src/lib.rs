@@ -46,7 +46,7 @@ pub use store::{Backends, LeaseGrant, PutOutcome, RegistryRow, SecretDeletion, V
 pub use test_hook::{TEST_IMPORT_ABORT_ENV, TEST_PANIC_ENV};
 pub use types::{
     AuthCode, ClientCredentialsParams, Inspection, InstallParams, Installed, PendingInstall, ResolvedToken, Revocation,
-    RevokeOutcome, SecretString, Target,
+    RevokeOutcome, SecretRef, SecretString, Target,
 };
 pub use webhook::{KeySource, WebhookEvent, WebhookOutcome};
 

@@ -172,11 +172,12 @@ impl Resolver {
         self.cache.generation()
     }
 
-    /// Whether `t` is still the token this resolver caches for `target`: a
-    /// binding may keep an object made from it (the one rule for dropping
-    /// cached tokens lives here, not in the bindings).
-    pub fn holds(&self, target: Target<'_>, t: &Arc<ResolvedToken>) -> bool {
-        self.cache.holds(target, t)
+    /// Whether the token of `serial` ([`ResolvedToken::serial`]) is still
+    /// the one this resolver caches for `target`: a binding may keep an
+    /// object made from it (the one rule for dropping cached tokens lives
+    /// here, not in the bindings).
+    pub fn holds(&self, target: Target<'_>, serial: u64) -> bool {
+        self.cache.holds(target, serial)
     }
 
     /// The cached token for a workspace if it may be served without any I/O
@@ -265,7 +266,7 @@ impl Resolver {
             .pool
             .call(|i| i.api.linear_oauth_resolver().call_report_unauthorized(&mut i.store, &wit, access_token))?
             .into();
-        let secret_id = t.secret_id.clone();
+        let secret_id = t.secret_id().to_owned();
         let scope = Scope { workspace: None, secret: Some(&secret_id) };
         Ok(self.cache.put(scope, target.into(), t, since))
     }
@@ -279,17 +280,17 @@ impl Resolver {
         }
         {
             let mut ahead = self.ahead.lock().unwrap();
-            if ahead.get(&t.secret_id).is_some_and(|&until| now < until) {
+            if ahead.get(t.secret_id()).is_some_and(|&until| now < until) {
                 return;
             }
-            ahead.insert(t.secret_id.clone(), u64::MAX);
+            ahead.insert(t.secret_id().to_owned(), u64::MAX);
         }
-        let (r, secret_id) = (self.clone(), t.secret_id.clone());
+        let (r, secret_id) = (self.clone(), t.secret_id().to_owned());
         let spawned = std::thread::Builder::new()
             .name("linear-oauth-refresh-ahead".into())
             .spawn(move || r.refresh_ahead_now(&secret_id));
         if let Err(e) = spawned {
-            self.ahead.lock().unwrap().remove(&t.secret_id);
+            self.ahead.lock().unwrap().remove(t.secret_id());
             self.pool.shared.sink.log(
                 LogLevel::Warn,
                 "could not start a refresh-ahead thread",
@@ -309,7 +310,7 @@ impl Resolver {
                 let t = Arc::new(ResolvedToken::from(t));
                 // Still due: the refresh failed for a transient reason and
                 // the valid token came back; try again later.
-                let cooldown = if t.access_token == self.cache.token_of(secret_id) { retry_at } else { 0 };
+                let cooldown = if t.access_token() == self.cache.token_of(secret_id) { retry_at } else { 0 };
                 self.cache.replace_secret(secret_id, t, since);
                 cooldown
             }
@@ -381,7 +382,7 @@ impl Resolver {
             Target::Workspace(w) => Some(w),
             Target::Secret(_) => None,
         };
-        let secret_id = t.secret_id.clone();
+        let secret_id = t.secret_id().to_owned();
         Ok(self.cache.put(Scope { workspace, secret: Some(&secret_id) }, target.into(), t, since))
     }
 

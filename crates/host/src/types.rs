@@ -63,16 +63,69 @@ impl PartialEq<String> for SecretString {
     }
 }
 
+/// A borrowed secret (a [`ResolvedToken`]'s access token): the same
+/// redacted `Debug` and explicit `.secret()` as [`SecretString`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SecretRef<'a>(&'a str);
+
+impl<'a> SecretRef<'a> {
+    pub fn secret(self) -> &'a str {
+        self.0
+    }
+}
+
+impl fmt::Debug for SecretRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl PartialEq<&str> for SecretRef<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<str> for SecretRef<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for SecretRef<'_> {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<SecretString> for SecretRef<'_> {
+    fn eq(&self, other: &SecretString) -> bool {
+        self.0 == other.secret()
+    }
+}
+
+impl From<SecretRef<'_>> for SecretString {
+    fn from(s: SecretRef<'_>) -> Self {
+        Self(s.0.to_owned())
+    }
+}
+
 /// A token the caller may use now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its six texts are one allocation (a fleet's resolver keeps one of these
+/// per workspace: six `String`s cost about 150 bytes more each), read
+/// through the methods below.
+#[derive(Clone)]
 pub struct ResolvedToken {
-    pub access_token: SecretString,
-    pub scope: String,
-    pub workspace_slug: String,
-    pub workspace_id: String,
-    pub secret_id: String,
-    /// ISO-8601 UTC.
-    pub expires_at: String,
+    /// Access token, scope, workspace slug, workspace id, secret id and
+    /// expiry, back to back.
+    text: Box<str>,
+    /// Where each but the last of them ends in `text`.
+    ends: [u32; 5],
+    /// Which token this is, unique in the process (copies share it): a
+    /// binding tells from it whether an object it made shows the token the
+    /// host serves now.
+    serial: u64,
     /// Unix ms until which this token is served without asking the component.
     pub serve_until_ms: u64,
     /// Unix ms from which a long-lived resolver refreshes it in the background
@@ -80,7 +133,58 @@ pub struct ResolvedToken {
     pub refresh_ahead_at_ms: u64,
 }
 
+/// The next [`ResolvedToken::serial`]; starts at 1 so that 0 names no token.
+static SERIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl ResolvedToken {
+    /// Bundles the texts; `None` if they exceed 4 GiB together.
+    fn pack(texts: [&str; 6], serve_until_ms: u64, refresh_ahead_at_ms: u64) -> Option<Self> {
+        let mut text = String::with_capacity(texts.iter().map(|t| t.len()).sum());
+        let mut ends = [0u32; 5];
+        for (i, t) in texts.iter().enumerate() {
+            text.push_str(t);
+            if let Some(end) = ends.get_mut(i) {
+                *end = u32::try_from(text.len()).ok()?;
+            }
+        }
+        let serial = SERIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(Self { text: text.into_boxed_str(), ends, serial, serve_until_ms, refresh_ahead_at_ms })
+    }
+
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = self.ends.get(i).map_or(self.text.len(), |&e| e as usize);
+        &self.text[start..end]
+    }
+
+    /// The bearer token for Linear's API.
+    pub fn access_token(&self) -> SecretRef<'_> {
+        SecretRef(self.part(0))
+    }
+    /// Space-separated scopes Linear granted.
+    pub fn scope(&self) -> &str {
+        self.part(1)
+    }
+    pub fn workspace_slug(&self) -> &str {
+        self.part(2)
+    }
+    /// Linear organization id.
+    pub fn workspace_id(&self) -> &str {
+        self.part(3)
+    }
+    /// The id of the stored token (secret name or ARN).
+    pub fn secret_id(&self) -> &str {
+        self.part(4)
+    }
+    /// ISO-8601 UTC.
+    pub fn expires_at(&self) -> &str {
+        self.part(5)
+    }
+    /// Unique to this token in the process (its copies share it), never 0.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
     /// Whether a binding may hand this token out again without asking the
     /// resolver: inside its serve window and before refresh-ahead is due
     /// (from then on the resolver is asked, which starts that refresh).
@@ -90,18 +194,38 @@ impl ResolvedToken {
     }
 }
 
+impl fmt::Debug for ResolvedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedToken")
+            .field("access_token", &self.access_token())
+            .field("scope", &self.scope())
+            .field("workspace_slug", &self.workspace_slug())
+            .field("workspace_id", &self.workspace_id())
+            .field("secret_id", &self.secret_id())
+            .field("expires_at", &self.expires_at())
+            .field("serve_until_ms", &self.serve_until_ms)
+            .field("refresh_ahead_at_ms", &self.refresh_ahead_at_ms)
+            .finish()
+    }
+}
+
+/// The same texts and instants (whichever serial).
+impl PartialEq for ResolvedToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+            && self.ends == other.ends
+            && self.serve_until_ms == other.serve_until_ms
+            && self.refresh_ahead_at_ms == other.refresh_ahead_at_ms
+    }
+}
+
+impl Eq for ResolvedToken {}
+
 impl From<wit_resolver::ResolvedToken> for ResolvedToken {
     fn from(t: wit_resolver::ResolvedToken) -> Self {
-        Self {
-            access_token: SecretString::new(t.access_token),
-            scope: t.scope,
-            workspace_slug: t.workspace_slug,
-            workspace_id: t.workspace_id,
-            secret_id: t.secret_id,
-            expires_at: t.expires_at,
-            serve_until_ms: t.serve_until_ms,
-            refresh_ahead_at_ms: t.refresh_ahead_at_ms,
-        }
+        let texts = [&*t.access_token, &*t.scope, &*t.workspace_slug, &*t.workspace_id, &*t.secret_id, &*t.expires_at];
+        // Over 4 GiB of text cannot come from the component's bounded reads.
+        Self::pack(texts, t.serve_until_ms, t.refresh_ahead_at_ms).expect("a resolved token under 4 GiB")
     }
 }
 
@@ -270,7 +394,7 @@ mod tests {
 
     #[test]
     fn records_print_secrets_redacted() {
-        let t = ResolvedToken {
+        let t = ResolvedToken::from(wit_resolver::ResolvedToken {
             access_token: "lin_oauth_sekrit".into(),
             scope: "read".into(),
             workspace_slug: "acme".into(),
@@ -279,7 +403,7 @@ mod tests {
             expires_at: "2026-01-01T00:00:00Z".into(),
             serve_until_ms: 1,
             refresh_ahead_at_ms: u64::MAX,
-        };
+        });
         let p = ClientCredentialsParams {
             client_id: "cid".into(),
             client_secret: "cs-sekrit".into(),
@@ -291,7 +415,49 @@ mod tests {
             assert!(!debug.contains("sekrit"), "{debug}");
             assert!(debug.contains("[redacted]"), "{debug}");
         }
-        assert_eq!(t.access_token, "lin_oauth_sekrit");
-        assert_eq!(t.access_token.secret(), "lin_oauth_sekrit");
+        assert_eq!(t.access_token(), "lin_oauth_sekrit");
+        assert_eq!(t.access_token().secret(), "lin_oauth_sekrit");
+        let texts = [t.scope(), t.workspace_slug(), t.workspace_id(), t.secret_id(), t.expires_at()];
+        assert_eq!(texts, ["read", "acme", "org-1", "s", "2026-01-01T00:00:00Z"]);
+        assert!(debug_has_fields(&format!("{t:?}")));
+        let copy = t.clone();
+        assert_eq!((copy.serial(), &copy), (t.serial(), &t), "a copy is the same token");
+        let again = ResolvedToken::from(wit_resolver::ResolvedToken {
+            access_token: "lin_oauth_sekrit".into(),
+            scope: "read".into(),
+            workspace_slug: "acme".into(),
+            workspace_id: "org-1".into(),
+            secret_id: "s".into(),
+            expires_at: "2026-01-01T00:00:00Z".into(),
+            serve_until_ms: 1,
+            refresh_ahead_at_ms: u64::MAX,
+        });
+        assert_eq!(again, t, "equal texts and instants");
+        assert_ne!(again.serial(), t.serial(), "but another token");
+        let empty = ResolvedToken::from(wit_resolver::ResolvedToken {
+            access_token: "a".into(),
+            scope: String::new(),
+            workspace_slug: String::new(),
+            workspace_id: "w".into(),
+            secret_id: String::new(),
+            expires_at: String::new(),
+            serve_until_ms: 0,
+            refresh_ahead_at_ms: 0,
+        });
+        let texts =
+            [empty.scope(), empty.workspace_slug(), empty.workspace_id(), empty.secret_id(), empty.expires_at()];
+        assert_eq!(texts, ["", "", "w", "", ""]);
+        assert_eq!(empty.access_token(), "a");
+    }
+
+    fn debug_has_fields(debug: &str) -> bool {
+        [
+            "scope: \"read\"",
+            "workspace_slug: \"acme\"",
+            "workspace_id: \"org-1\"",
+            "expires_at: \"2026-01-01T00:00:00Z\"",
+        ]
+        .iter()
+        .all(|f| debug.contains(f))
     }
 }

@@ -67,7 +67,7 @@ fn a_retry_whose_worst_case_could_outlast_the_lease_or_the_call_is_not_sent() {
     server.set_faults(unavailable("1"));
     let before = server.counters().token_requests;
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_ne!(t.access_token, s.access);
+    assert_ne!(t.access_token(), s.access);
     assert_eq!(server.counters().token_requests - before, 2);
 }
 
@@ -105,9 +105,9 @@ fn a_long_lease_wait_leaves_a_refresh_and_its_write_back_their_time() {
     store.heal();
     std::thread::sleep(dead_until.saturating_duration_since(Instant::now()));
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_ne!(t.access_token, s.access);
+    assert_ne!(t.access_token(), s.access);
     let now_stored = stored(&b, &s.secret_id);
-    assert_eq!(now_stored["access_token"], t.access_token.secret());
+    assert_eq!(now_stored["access_token"], t.access_token().secret());
     assert!(server.refresh_token_live(now_stored["refresh_token"].as_str().unwrap()));
 }
 
@@ -130,15 +130,15 @@ fn write_back_retries_stop_before_the_call_deadline_and_keep_the_rotated_token()
     };
     let r = Resolver::with_backends(o, slow).unwrap();
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_ne!(t.access_token, s.access, "the caller gets the rotated token");
+    assert_ne!(t.access_token(), s.access, "the caller gets the rotated token");
     assert!(sink.text().contains("keeping it in memory"), "{}", sink.text());
     assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "not written yet");
     // The store recovers: the next call writes the kept token.
     store.heal();
     r.invalidate(&s.workspace_id);
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), t.access_token());
     let now_stored = stored(&b, &s.secret_id);
-    assert_eq!(now_stored["access_token"], t.access_token.secret());
+    assert_eq!(now_stored["access_token"], t.access_token().secret());
     assert!(server.refresh_token_live(now_stored["refresh_token"].as_str().unwrap()));
     assert_eq!(server.counters().token_refresh, 1);
 }

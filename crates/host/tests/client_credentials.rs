@@ -76,8 +76,8 @@ fn install_fetches_identifies_stores_and_registers() {
     assert_eq!((row.status.as_str(), row.secret_id.as_str()), ("active", installed.secret_id.as_str()));
 
     let t = r.resolve(&installed.workspace_id).unwrap();
-    assert_eq!(t.access_token, stored["access_token"].as_str().unwrap());
-    assert!(server.access_token_live(t.access_token.secret()));
+    assert_eq!(t.access_token(), stored["access_token"].as_str().unwrap());
+    assert!(server.access_token_live(t.access_token().secret()));
     let c = server.counters();
     assert_eq!((c.token_requests, c.token_client_credentials, c.graphql), (1, 1, 1), "{c:?}");
 }
@@ -144,7 +144,7 @@ fn an_expiring_token_is_fetched_anew_once_for_many_threads_and_two_resolvers() {
             .map(|i| {
                 let r = &resolvers[i % 2];
                 let ws = seeded.workspace_id.clone();
-                s.spawn(move || r.resolve(&ws).unwrap().access_token.secret().to_owned())
+                s.spawn(move || r.resolve(&ws).unwrap().access_token().secret().to_owned())
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -169,14 +169,14 @@ fn another_process_finds_the_new_token_in_the_store_without_a_post() {
     let b = memory();
     let seeded = seed_cc(&server, &b, "ccother", 3600);
     let (a, other) = (resolver_with(&server, &b, None), resolver_with(&server, &b, None));
-    assert_eq!(a.resolve(&seeded.workspace_id).unwrap().access_token, seeded.access);
+    assert_eq!(a.resolve(&seeded.workspace_id).unwrap().access_token(), seeded.access);
     // The other process renews: the token `a` holds dies at Linear.
     let fresh = other.force_refresh(Target::Secret(&seeded.secret_id)).unwrap();
     assert!(!server.access_token_live(&seeded.access));
     assert_eq!(server.counters().token_requests, 1);
     // `a` got a 401 with its token; it forgets its cache and reads the store.
     a.invalidate(&seeded.workspace_id);
-    assert_eq!(a.resolve(&seeded.workspace_id).unwrap().access_token, fresh.access_token);
+    assert_eq!(a.resolve(&seeded.workspace_id).unwrap().access_token(), fresh.access_token());
     assert_eq!(server.counters().token_requests, 1, "no POST: the store had the new token");
 }
 
@@ -250,7 +250,7 @@ fn no_client_secret_or_token_in_logs_errors_debug_or_inspect() {
     let err = r.install_client_credentials(&params, "u").unwrap_err();
     let errs = format!("{err} {err:?}");
     let everything = format!("{} {errs} {inspection:?} {renewed:?} {installed:?}", sink.text());
-    for secret in [APP_SECRET, first.as_str(), renewed.access_token.secret()] {
+    for secret in [APP_SECRET, first.as_str(), renewed.access_token().secret()] {
         assert!(!everything.contains(secret), "a secret leaked: {everything}");
     }
     assert!(sink.text().contains("fetched a new client-credentials token"), "{}", sink.text());
@@ -262,8 +262,8 @@ fn a_401_report_fetches_one_new_token_and_other_processes_find_it_without_a_post
     let b = memory();
     let seeded = seed_cc(&server, &b, "ccreport", 3600); // fresh: only the report renews it
     let (a, other) = (resolver_with(&server, &b, None), resolver_with(&server, &b, None));
-    assert_eq!(a.resolve(&seeded.workspace_id).unwrap().access_token, seeded.access);
-    assert_eq!(other.resolve(&seeded.workspace_id).unwrap().access_token, seeded.access);
+    assert_eq!(a.resolve(&seeded.workspace_id).unwrap().access_token(), seeded.access);
+    assert_eq!(other.resolve(&seeded.workspace_id).unwrap().access_token(), seeded.access);
     // 32 callers of one process report the same rejected token: one fetch.
     let got: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..32)
@@ -271,7 +271,7 @@ fn a_401_report_fetches_one_new_token_and_other_processes_find_it_without_a_post
                 s.spawn(|| {
                     a.report_unauthorized(&seeded.workspace_id, &seeded.access)
                         .unwrap()
-                        .access_token
+                        .access_token()
                         .secret()
                         .to_owned()
                 })
@@ -286,8 +286,8 @@ fn a_401_report_fetches_one_new_token_and_other_processes_find_it_without_a_post
     assert_eq!(stored(&b, &seeded.secret_id)["access_token"].as_str(), Some(got[0].as_str()));
     // The other process still serves the old token from memory, gets 401,
     // reports it, and finds the new token in the store: no POST.
-    assert_eq!(other.resolve(&seeded.workspace_id).unwrap().access_token, seeded.access);
-    assert_eq!(other.report_unauthorized(&seeded.workspace_id, &seeded.access).unwrap().access_token, got[0]);
+    assert_eq!(other.resolve(&seeded.workspace_id).unwrap().access_token(), seeded.access);
+    assert_eq!(other.report_unauthorized(&seeded.workspace_id, &seeded.access).unwrap().access_token(), got[0]);
     assert_eq!(server.counters().token_requests, 1, "a report about a replaced token never POSTs");
 }
 

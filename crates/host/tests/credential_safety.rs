@@ -36,12 +36,12 @@ fn an_invocation_refreshes_ahead_inline_and_nothing_runs_after_the_call() {
     let t = r.resolve(&s.workspace_id).unwrap();
     // The refresh happened inside the call: the caller has the new token,
     // and the store holds it the moment the call returns.
-    assert_ne!(t.access_token, s.access, "refreshed inline, not in the background");
-    assert_eq!(stored(&b, &s.secret_id)["access_token"], t.access_token.secret());
+    assert_ne!(t.access_token(), s.access, "refreshed inline, not in the background");
+    assert_eq!(stored(&b, &s.secret_id)["access_token"], t.access_token().secret());
     assert!(!server.refresh_token_live(&s.refresh));
     assert_eq!(server.counters().token_refresh_ok, 1);
     // Served from memory afterwards, and no background refresh is started.
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), t.access_token());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(server.counters().token_requests, 1);
 }
@@ -54,7 +54,7 @@ fn a_long_lived_resolver_answers_at_once_and_refreshes_in_the_background() {
     let b = memory();
     let s = seed(&server, &b, "acme", INSIDE_AHEAD_S);
     let r = with_lifetime(&server, &b, Lifetime::LongLived);
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access, "the valid token, at once");
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access, "the valid token, at once");
     for _ in 0..100 {
         if server.counters().token_refresh_ok == 1 && stored(&b, &s.secret_id)["access_token"] != s.access.as_str() {
             return;
@@ -73,10 +73,10 @@ fn an_invocation_that_cannot_save_the_rotated_token_still_hands_it_to_its_caller
     let (_, failing) = failing_puts(&b, Duration::ZERO);
     let o = Options { lifetime: Some(Lifetime::Invocation), log_sink: Some(sink.clone()), ..options(&server) };
     let t = Resolver::with_backends(o, failing).unwrap().resolve_secret(&s.secret_id).unwrap();
-    assert_ne!(t.access_token, s.access, "the rotated token reaches the caller");
+    assert_ne!(t.access_token(), s.access, "the rotated token reaches the caller");
     let log = sink.text();
     assert!(log.contains("Error refreshed token could not be written back within the call"), "{log}");
-    assert!(!log.contains(t.access_token.secret()), "no secret in the log");
+    assert!(!log.contains(t.access_token().secret()), "no secret in the log");
     // A command fails instead (it cannot report success over memory only).
     let s2 = seed(&server, &b, "beta", 10);
     let (_, failing) = failing_puts(&b, Duration::ZERO);
@@ -179,14 +179,14 @@ fn setup_never_overwrites_another_workspaces_secret() {
     assert_eq!(stored(&b, &x.secret_id)["workspace_id"], "org-x", "X's secret untouched");
     assert!(b.registry.get("org-y").unwrap().is_none(), "nothing written for Y");
     r.invalidate(&x.workspace_id);
-    assert_eq!(r.resolve(&x.workspace_id).unwrap().access_token, x_token.access_token);
+    assert_eq!(r.resolve(&x.workspace_id).unwrap().access_token(), x_token.access_token());
 
     // With a secret name of its own, Y installs beside X.
     let y = install(&r, Some("bgagent-linear-oauth-acme-y")).unwrap();
     assert_eq!(y.secret_id, "bgagent-linear-oauth-acme-y");
     assert_eq!(b.registry.get("org-y").unwrap().unwrap().secret_id, y.secret_id);
-    assert_ne!(r.resolve("org-y").unwrap().access_token, x_token.access_token);
-    assert_eq!(r.resolve("org-x").unwrap().access_token, x_token.access_token);
+    assert_ne!(r.resolve("org-y").unwrap().access_token(), x_token.access_token());
+    assert_eq!(r.resolve("org-x").unwrap().access_token(), x_token.access_token());
 }
 
 #[test]
@@ -209,5 +209,5 @@ fn a_row_that_leads_to_another_workspaces_token_fails_closed() {
     assert!(!sink.text().contains(&y.access), "no token in the log");
     assert_eq!(server.counters().token_requests, 0);
     // Y's own path still works.
-    assert_eq!(r.resolve(&y.workspace_id).unwrap().access_token, y.access);
+    assert_eq!(r.resolve(&y.workspace_id).unwrap().access_token(), y.access);
 }

@@ -103,7 +103,7 @@ fn a_call_past_its_deadline_is_a_transport_error_and_releases_its_lease() {
     let stored = stored(&b, &s.secret_id);
     assert_ne!(stored["refresh_token"], s.refresh.as_str());
     r.invalidate(&s.workspace_id);
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, stored["access_token"].as_str().unwrap());
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), stored["access_token"].as_str().unwrap());
 }
 
 #[test]
@@ -196,8 +196,8 @@ fn a_file_store_that_cannot_take_the_rotated_token_is_not_refreshed() {
     std::fs::remove_dir(&blocker).unwrap();
     let t = r.resolve(&s.workspace_id).unwrap();
     let stored = stored(&b, &s.secret_id);
-    assert_ne!(t.access_token, s.access);
-    assert_eq!(stored["access_token"], t.access_token.secret());
+    assert_ne!(t.access_token(), s.access);
+    assert_eq!(stored["access_token"], t.access_token().secret());
     assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -237,14 +237,14 @@ fn the_caches_of_a_resolver_stay_bounded_across_many_workspaces() {
     let o = Options { cache_max_entries: 64, ..options(&server) };
     let r = Resolver::with_backends(o, b.clone()).unwrap();
     for s in &seeded {
-        assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access.as_str());
+        assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access.as_str());
         let stats = r.cache_stats();
         assert!(stats.tokens <= 64, "{stats:?}");
     }
     // The first ones were evicted: resolved again through the component, with
     // no request to Linear.
     assert!(r.cached(&seeded[0].workspace_id).is_none());
-    assert_eq!(r.resolve(&seeded[0].workspace_id).unwrap().access_token, seeded[0].access.as_str());
+    assert_eq!(r.resolve(&seeded[0].workspace_id).unwrap().access_token(), seeded[0].access.as_str());
     assert_eq!(r.cache_stats().refresh_locks, 0);
     assert_eq!(server.counters().token_requests, 0);
     // Out of range is invalid input naming the option.

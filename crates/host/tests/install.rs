@@ -52,7 +52,7 @@ fn full_install_then_resolve() {
     assert_eq!(stored["installed_by_platform_user_id"], "platform-user-9");
     assert_eq!(stored["client_secret"], CLIENT_SECRET);
     let t = r.resolve(&installed.workspace_id).unwrap();
-    assert_eq!(t.access_token, stored["access_token"].as_str().unwrap());
+    assert_eq!(t.access_token(), stored["access_token"].as_str().unwrap());
 
     // Installing again updates the same secret and row.
     let pending = r.begin_install(&p).unwrap();
@@ -61,7 +61,11 @@ fn full_install_then_resolve() {
     let code = r.parse_callback(&pending, &location[location.find('?').unwrap()..]).unwrap();
     let again = r.complete_install(&p, pending, code, "platform-user-9").unwrap();
     assert!(again.replaced);
-    assert_ne!(r.resolve(&installed.workspace_id).unwrap().access_token, t.access_token, "cache dropped on reinstall");
+    assert_ne!(
+        r.resolve(&installed.workspace_id).unwrap().access_token(),
+        t.access_token(),
+        "cache dropped on reinstall"
+    );
     assert_eq!(b.registry.list().unwrap().len(), 1);
 }
 

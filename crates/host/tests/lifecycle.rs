@@ -45,7 +45,7 @@ fn an_outage_shorter_than_the_token_life_is_invisible_and_shares_one_failure() {
     for _ in 0..2 {
         let r2 = r.clone();
         let w = s.workspace_id.clone();
-        for got in concurrently(64, move || r2.resolve(&w).map(|t| t.access_token.secret().to_owned())) {
+        for got in concurrently(64, move || r2.resolve(&w).map(|t| t.access_token().secret().to_owned())) {
             assert_eq!(got.unwrap(), s.access, "the current token, not an error");
         }
         std::thread::sleep(Duration::from_millis(1200));
@@ -58,8 +58,8 @@ fn an_outage_shorter_than_the_token_life_is_invisible_and_shares_one_failure() {
     std::thread::sleep(Duration::from_secs(3).saturating_sub(outage.elapsed()));
     server.set_faults(fail(0, 503));
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_ne!(t.access_token, s.access);
-    assert_eq!(stored(&b, &s.secret_id)["access_token"], t.access_token.secret());
+    assert_ne!(t.access_token(), s.access);
+    assert_eq!(stored(&b, &s.secret_id)["access_token"], t.access_token().secret());
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn outages_are_retried_inside_the_call_and_a_500_is_never_resent() {
     let s = seed(&server, &b, "acme", -5);
     server.set_faults(fail(2, 503));
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_ne!(t.access_token, s.access);
+    assert_ne!(t.access_token(), s.access);
     assert_eq!(server.counters().token_requests, 3);
     // A 500 may hide a processed grant: one POST, then the error.
     let s = seed(&server, &b, "beta", -5);
@@ -100,7 +100,7 @@ fn retry_after_is_honoured_within_the_budget_and_reported() {
     let started = Instant::now();
     let t = r.resolve(&s.workspace_id).unwrap();
     assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
-    assert_ne!(t.access_token, s.access);
+    assert_ne!(t.access_token(), s.access);
     assert_eq!(server.counters().token_requests, 2);
 
     // Longer than the call can wait: no retry, and the error says when.
@@ -130,7 +130,7 @@ fn an_unreachable_endpoint_serves_the_unexpired_token() {
     let o =
         Options { api_base: format!("http://127.0.0.1:{closed}"), log_sink: Some(sink.clone()), ..options(&server) };
     let r = Resolver::with_backends(o, b.clone()).unwrap();
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     let log = sink.text();
     assert!(log.contains("retrying") && log.contains("connection refused"), "{log}");
     // Expired, the same outage is an error.
@@ -156,8 +156,8 @@ fn a_pair_lost_to_a_timeout_is_recovered_within_linears_grace() {
     server.set_faults(FaultsPatch { post_grant_delay_ms: Some(0), ..Default::default() });
     let t = r.resolve(&s.workspace_id).unwrap();
     let stored = stored(&b, &s.secret_id);
-    assert_ne!(t.access_token, s.access);
-    assert_eq!(stored["access_token"], t.access_token.secret());
+    assert_ne!(t.access_token(), s.access);
+    assert_eq!(stored["access_token"], t.access_token().secret());
     assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
 }
 
@@ -169,22 +169,22 @@ fn concurrent_reports_of_one_rejected_token_refresh_once() {
     let b = memory();
     let s = seed(&server, &b, "acme", 3600); // fresh: only the report makes it refresh
     let r = resolver_with(&server, &b, None);
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     let (r2, w, rejected) = (r.clone(), s.workspace_id.clone(), s.access.clone());
     let got =
-        concurrently(32, move || r2.report_unauthorized(&w, &rejected).map(|t| t.access_token.secret().to_owned()));
+        concurrently(32, move || r2.report_unauthorized(&w, &rejected).map(|t| t.access_token().secret().to_owned()));
     let first = got[0].clone().unwrap();
     assert_ne!(first, s.access);
     assert!(got.iter().all(|t| t.as_ref() == Ok(&first)), "every reporter gets the one new token");
     assert_eq!(server.counters().token_requests, 1);
     assert_eq!(stored(&b, &s.secret_id)["access_token"], first.as_str());
     // The cache now serves the new token.
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, first);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), first);
     // A late report about the old token: the stored one, no POST.
-    assert_eq!(r.report_unauthorized(&s.workspace_id, &s.access).unwrap().access_token, first);
+    assert_eq!(r.report_unauthorized(&s.workspace_id, &s.access).unwrap().access_token(), first);
     // Another process's resolver, with the old token still cached.
     let other = resolver_with(&server, &b, None);
-    assert_eq!(other.report_unauthorized(&s.workspace_id, &s.access).unwrap().access_token, first);
+    assert_eq!(other.report_unauthorized(&s.workspace_id, &s.access).unwrap().access_token(), first);
     assert_eq!(server.counters().token_requests, 1, "reports about old tokens never POST");
 }
 
@@ -194,21 +194,21 @@ fn a_report_by_secret_id_follows_the_same_rule() {
     let b = memory();
     let s = seed(&server, &b, "acme", 3600);
     let r = resolver_with(&server, &b, None);
-    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, s.access);
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token(), s.access);
     let (r2, id, rejected) = (r.clone(), s.secret_id.clone(), s.access.clone());
     let got = concurrently(16, move || {
-        r2.report_unauthorized_secret(&id, &rejected).map(|t| t.access_token.secret().to_owned())
+        r2.report_unauthorized_secret(&id, &rejected).map(|t| t.access_token().secret().to_owned())
     });
     let first = got[0].clone().unwrap();
     assert_ne!(first, s.access);
     assert!(got.iter().all(|t| t.as_ref() == Ok(&first)), "every reporter gets the one new token");
     assert_eq!(server.counters().token_requests, 1);
     // The cache by secret id serves the new token, and so does the workspace.
-    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, first);
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, first);
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token(), first);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), first);
     // A newer token is already stored: served as it is, no POST.
     let other = resolver_with(&server, &b, None);
-    assert_eq!(other.report_unauthorized_secret(&s.secret_id, &s.access).unwrap().access_token, first);
+    assert_eq!(other.report_unauthorized_secret(&s.secret_id, &s.access).unwrap().access_token(), first);
     assert_eq!(server.counters().token_requests, 1, "reports about old tokens never POST");
     assert!(matches!(r.report_unauthorized_secret("linear-oauth/nope", "x"), Err(Error::SecretMissing(_))));
     assert!(matches!(r.report_unauthorized_secret("", "x"), Err(Error::InvalidInput(_))));
@@ -253,12 +253,12 @@ fn refresh_ahead_serves_the_valid_token_and_refreshes_once_in_the_background() {
     let r = resolver_with(&server, &b, None);
     server.set_faults(FaultsPatch { latency_ms: Some(300), ..Default::default() });
     let (r2, w) = (r.clone(), s.workspace_id.clone());
-    for got in concurrently(8, move || r2.resolve(&w).map(|t| t.access_token.secret().to_owned())) {
+    for got in concurrently(8, move || r2.resolve(&w).map(|t| t.access_token().secret().to_owned())) {
         assert_eq!(got.unwrap(), s.access, "callers get the valid token, not a wait");
     }
     wait_for("the background refresh", || stored(&b, &s.secret_id)["access_token"] != s.access.as_str());
     let new = stored(&b, &s.secret_id)["access_token"].as_str().unwrap().to_owned();
-    wait_for("the cache to take the new token", || r.resolve(&s.workspace_id).unwrap().access_token == new);
+    wait_for("the cache to take the new token", || r.resolve(&s.workspace_id).unwrap().access_token() == new);
     assert_eq!(server.counters().token_requests, 1, "one background refresh for 8 callers");
     // A fresh token: nothing more happens.
     for _ in 0..10 {
@@ -276,13 +276,13 @@ fn refresh_ahead_off_and_short_lived_hosts() {
     let s = seed(&server, &b, "acme", 300);
     let off =
         Resolver::with_backends(Options { refresh_ahead: Duration::ZERO, ..options(&server) }, b.clone()).unwrap();
-    assert_eq!(off.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_eq!(off.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(server.counters().token_requests, 0);
     // Short-lived (the CLI): the same token is refreshed inline.
     let cli =
         Resolver::with_backends(Options { lifetime: Some(Lifetime::Command), ..options(&server) }, b.clone()).unwrap();
-    assert_ne!(cli.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_ne!(cli.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     assert_eq!(server.counters().token_requests, 1);
 }
 
@@ -295,7 +295,7 @@ fn a_failing_background_refresh_keeps_serving_and_backs_off() {
     let r = resolver_with(&server, &b, Some(sink.clone()));
     server.set_faults(fail(100_000, 503));
     for _ in 0..50 {
-        assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+        assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
         std::thread::sleep(Duration::from_millis(20));
     }
     wait_for("the background attempt", || server.counters().token_requests >= 3);

@@ -298,11 +298,11 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
             };
             if cli.json {
                 print_json(&json!({
-                    "access_token": tok.access_token.secret(), "scope": tok.scope, "workspace_slug": tok.workspace_slug,
-                    "secret_id": tok.secret_id, "expires_at": tok.expires_at,
+                    "access_token": tok.access_token().secret(), "scope": tok.scope(), "workspace_slug": tok.workspace_slug(),
+                    "secret_id": tok.secret_id(), "expires_at": tok.expires_at(),
                 }));
             } else {
-                println!("{}", tok.access_token.secret());
+                println!("{}", tok.access_token().secret());
             }
         }
         Command::Inspect(t) => inspect(cli, &r, t)?,
@@ -310,12 +310,14 @@ fn run(cli: &Cli, releases: &Releases, env_secret: Option<String>) -> Result<(),
             let tok = r.force_refresh(target(t))?;
             if cli.json {
                 print_json(
-                    &json!({ "secret_id": tok.secret_id, "workspace_slug": tok.workspace_slug, "expires_at": tok.expires_at }),
+                    &json!({ "secret_id": tok.secret_id(), "workspace_slug": tok.workspace_slug(), "expires_at": tok.expires_at() }),
                 );
             } else {
                 println!(
                     "refreshed {} ({}); new token expires at {}",
-                    tok.workspace_slug, tok.secret_id, tok.expires_at
+                    tok.workspace_slug(),
+                    tok.secret_id(),
+                    tok.expires_at()
                 );
             }
         }

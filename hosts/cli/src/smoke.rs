@@ -119,10 +119,10 @@ impl Smoke {
 
     fn resolve(&self) -> StepResult {
         let t = self.resolver.resolve(&self.workspace_id).map_err(lib)?;
-        check(self.server.access_token_live(t.access_token.secret()), "resolved token is not live at the server")?;
+        check(self.server.access_token_live(t.access_token().secret()), "resolved token is not live at the server")?;
         let by_secret = self.resolver.resolve_secret(&self.secret_id).map_err(lib)?;
-        check(by_secret.access_token == t.access_token, "workspace and secret paths disagree")?;
-        Ok(format!("scope {:?}, expires {}", t.scope, t.expires_at))
+        check(by_secret.access_token() == t.access_token(), "workspace and secret paths disagree")?;
+        Ok(format!("scope {:?}, expires {}", t.scope(), t.expires_at()))
     }
 
     /// Makes Linear hand out 30 s tokens: inside the 60 s threshold, so every
@@ -140,8 +140,8 @@ impl Smoke {
         let t = self.resolver.resolve(&self.workspace_id).map_err(lib)?;
         let refreshes = self.server.counters().token_refresh_ok - before;
         check(refreshes == 2, format!("{refreshes} refreshes, want 2 (forced, then expiring)"))?;
-        check(t.access_token != forced.access_token, "expiring token was served instead of refreshed")?;
-        check(self.server.access_token_live(t.access_token.secret()), "refreshed token is not live at the server")?;
+        check(t.access_token() != forced.access_token(), "expiring token was served instead of refreshed")?;
+        check(self.server.access_token_live(t.access_token().secret()), "refreshed token is not live at the server")?;
         Ok("forced refresh, then expiry-driven refresh".into())
     }
 
@@ -161,7 +161,7 @@ impl Smoke {
                 let (r, b, w) = (resolvers[i % resolvers.len()].clone(), barrier.clone(), self.workspace_id.clone());
                 std::thread::spawn(move || {
                     b.wait();
-                    r.resolve(&w).map(|t| t.access_token.secret().to_owned())
+                    r.resolve(&w).map(|t| t.access_token().secret().to_owned())
                 })
             })
             .collect();
@@ -199,7 +199,7 @@ impl Smoke {
         // Forced: the snapshot is fresh (the burst stored a 24 h token).
         let t = late.force_refresh(Target::Secret(&self.secret_id)).map_err(lib)?;
         check(self.server.counters().invalid_grant == ig_before + 1, "the stale refresh token was not refused")?;
-        check(t.access_token == theirs.access_token, "did not adopt the token the other process stored")?;
+        check(t.access_token() == theirs.access_token(), "did not adopt the token the other process stored")?;
         Ok("invalid_grant -> uncached re-read -> adopted the rotated token".into())
     }
 

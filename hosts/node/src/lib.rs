@@ -6,21 +6,21 @@
 //! libuv pool so the event loop never waits for I/O.
 //!
 //! `index.js` wraps the class exported here (as `Resolver`) and passes in the
-//! two JS factories it needs: one builds `LinearOAuthToken` objects, one builds
-//! `LinearOAuthError`s. The TypeScript signatures below describe that public
-//! wrapper; parameters and methods only the wrapper uses are hidden from the
-//! generated `index.d.ts`.
+//! JS factory of `LinearOAuthError`s; tokens go to it as arrays of their
+//! fields, of which it makes its `LinearOAuthToken` objects. The TypeScript
+//! signatures below describe that public wrapper; parameters and methods only
+//! the wrapper uses are hidden from the generated `index.d.ts`.
 //!
-//! The hot path: `cached()` asks the host for a token that may be served
-//! without I/O and hands back the very JS object made for that token the first
-//! time (kept by reference, keyed by the host's `Arc`), so a cached resolve
-//! creates no strings and crosses napi once. Each token object also carries the
-//! host's `serve_until_ms`, which lets `index.js` answer repeated calls from a
-//! JS map until that instant (see the note on `Resolver` there).
+//! The hot path: `index.js` keeps its token objects in maps of its own and
+//! serves them without crossing napi until the host's serve window or
+//! refresh-ahead instant. Once the host's cache generation moves (it dropped
+//! tokens), each object is checked once: `cached(id, serial)` answers `true`
+//! when the host still serves that very token, so a cached resolve makes no
+//! strings and no object (see the note on `Resolver` there).
 //!
 //! Modules: `options` (the options object through the host's table),
 //! `logging` (sinks), `errors` (host errors as `LinearOAuthError`s, the
-//! panic guard), `tokens` (the JS token objects handed out), `tasks` (calls on
+//! panic guard), `tokens` (tokens as the wrapper takes them), `tasks` (calls on
 //! the libuv pool), `records` (plain result objects), `resolver` (the class).
 
 mod errors;
@@ -41,15 +41,12 @@ pub use options::settings;
 pub use records::{ClientCredentialsInstall, Installed, LoadInfo, Revocation, RevokeOptions};
 pub use resolver::Resolver;
 
-/// `(accessToken, scope, workspaceSlug, secretId, expiresAt, workspaceId, serveUntilMs, aheadAtMs) => LinearOAuthToken`
-type TokenArgs = FnArgs<(String, String, String, String, String, String, f64, f64)>;
 /// `(code, message, attributesJson) => LinearOAuthError`
 type ErrorArgs = FnArgs<(String, String, String)>;
 type HostResult<T> = std::result::Result<T, HostError>;
 
-/// The wrapper's factories, kept by reference for the resolver's lifetime.
+/// The wrapper's error factory, kept by reference for the resolver's lifetime.
 pub struct Hooks {
-    make_token: FunctionRef<TokenArgs, ObjectRef<false>>,
     make_error: FunctionRef<ErrorArgs, Unknown<'static>>,
 }
 

@@ -1,7 +1,7 @@
 //! The `Resolver` class `index.js` wraps.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use linear_oauth_host::{camel_case, LogLevel, LogSink, Options, Resolver as HostResolver, REFRESH_LATENCY};
 use napi::bindgen_prelude::*;
@@ -12,15 +12,14 @@ use crate::logging::{JsSink, StderrSink};
 use crate::options::NativeOptions;
 use crate::records::{ClientCredentialsInstall, RevokeOptions, WebhookEvent, WebhookSecretTarget};
 use crate::tasks::{Install, Job, Op, RejectedToken, Revoke, SetWebhookSecret, Task, Webhook};
-use crate::tokens::{lock, token_object, JsTokens, Kind};
-use crate::{ErrorArgs, Hooks, TokenArgs};
+use crate::tokens::{token_fields, Kind};
+use crate::{ErrorArgs, Hooks};
 
-#[napi(custom_finalize)]
+#[napi]
 pub struct Resolver {
     inner: HostResolver,
     sink: Arc<dyn LogSink>,
     hooks: Arc<Hooks>,
-    tokens: Arc<Mutex<JsTokens>>,
 }
 
 impl fmt::Debug for Resolver {
@@ -34,11 +33,10 @@ impl Resolver {
         env: &Env,
         from_env: bool,
         options: Option<Object<'_>>,
-        make_token: Function<'_, TokenArgs, ObjectRef<false>>,
         make_error: Function<'_, ErrorArgs, Unknown<'static>>,
         log: Option<Function<'_, String, Unknown<'static>>>,
     ) -> Result<Self> {
-        let hooks = Arc::new(Hooks { make_token: make_token.create_ref()?, make_error: make_error.create_ref()? });
+        let hooks = Arc::new(Hooks { make_error: make_error.create_ref()? });
         let given = NativeOptions::read(options)?;
         let built = no_panic(|| {
             let base = if from_env { Options::from_env()? } else { Options::default() };
@@ -54,19 +52,23 @@ impl Resolver {
         };
         opts.log_sink = Some(sink.clone());
         let inner = no_panic(|| HostResolver::new(opts)).map_err(|e| js_error(env, &hooks, &e))?;
-        Ok(Self { inner, sink, hooks, tokens: Arc::default() })
+        Ok(Self { inner, sink, hooks })
     }
 
     fn task<J: Job>(&self, job: J) -> AsyncTask<Task<J>> {
-        AsyncTask::new(Task {
-            job,
-            resolver: self.inner.clone(),
-            hooks: self.hooks.clone(),
-            tokens: self.tokens.clone(),
-        })
+        AsyncTask::new(Task { job, resolver: self.inner.clone(), hooks: self.hooks.clone() })
     }
 
-    fn cached_object<'e>(&self, env: &'e Env, kind: Kind, id: &str) -> Result<Option<Object<'e>>> {
+    /// The fast path: `null` if the host has no token to serve without I/O,
+    /// `true` if it is the one with serial `known` (the wrapper's object
+    /// still shows it), else the token's fields.
+    fn cached_fields<'e>(
+        &self,
+        env: &'e Env,
+        kind: Kind,
+        id: &str,
+        known: f64,
+    ) -> Result<Option<Either<bool, Array<'e>>>> {
         let hit = no_panic(|| {
             Ok(match kind {
                 Kind::Workspace => self.inner.cached(id),
@@ -74,7 +76,8 @@ impl Resolver {
             })
         })
         .map_err(|e| js_error(env, &self.hooks, &e))?;
-        hit.map(|t| token_object(env, &self.hooks, &self.tokens, kind, id, t)).transpose()
+        hit.map(|t| if t.serial() as f64 == known { Ok(Either::A(true)) } else { token_fields(env, &t).map(Either::B) })
+            .transpose()
     }
 }
 
@@ -85,11 +88,10 @@ impl Resolver {
     pub fn new(
         env: &Env,
         options: Option<Object<'_>>,
-        make_token: Function<'_, TokenArgs, ObjectRef<false>>,
         make_error: Function<'_, ErrorArgs, Unknown<'static>>,
         log: Option<Function<'_, String, Unknown<'static>>>,
     ) -> Result<Self> {
-        Self::build(env, false, options, make_token, make_error, log)
+        Self::build(env, false, options, make_error, log)
     }
 
     /// The `LINEAR_OAUTH_*` environment variables, read exactly as the CLI
@@ -98,11 +100,10 @@ impl Resolver {
     pub fn from_env(
         env: &Env,
         options: Option<Object<'_>>,
-        make_token: Function<'_, TokenArgs, ObjectRef<false>>,
         make_error: Function<'_, ErrorArgs, Unknown<'static>>,
         log: Option<Function<'_, String, Unknown<'static>>>,
     ) -> Result<Self> {
-        Self::build(env, true, options, make_token, make_error, log)
+        Self::build(env, true, options, make_error, log)
     }
 
     /// A valid token for a Linear organization id: registry row, status,
@@ -231,8 +232,7 @@ impl Resolver {
             self.inner.invalidate(&workspace_id);
             Ok(())
         })
-        .map_err(|e| js_error(env, &self.hooks, &e))?;
-        lock(&self.tokens).sync(env, &self.inner)
+        .map_err(|e| js_error(env, &self.hooks, &e))
     }
 
     /// Every metric of the host's table since this resolver was made, named
@@ -282,23 +282,41 @@ impl Resolver {
         self.inner.count_cached_resolves(n as u64);
     }
 
-    /// Counts the host cache's drops of tokens: the wrapper's hot maps start
-    /// over when it moved (see index.js).
+    /// Counts the host cache's drops of tokens: the wrapper checks each of
+    /// its objects again once it moved (see index.js).
     #[napi(skip_typescript)]
     pub fn generation(&self) -> f64 {
         // Exact in an f64 up to 2^53 drops.
         self.inner.generation() as f64
     }
 
-    /// The token if it may be served without I/O (the wrapper's fast path).
+    /// The token if it may be served without I/O (the wrapper's fast path):
+    /// `null`, `true` (the wrapper's object of serial `known` shows it), or
+    /// its fields.
     #[napi(skip_typescript)]
-    pub fn cached<'e>(&self, env: &'e Env, workspace_id: String) -> Result<Option<Object<'e>>> {
-        self.cached_object(env, Kind::Workspace, &workspace_id)
+    pub fn cached<'e>(
+        &self,
+        env: &'e Env,
+        workspace_id: String,
+        known: f64,
+    ) -> Result<Option<Either<bool, Array<'e>>>> {
+        self.cached_fields(env, Kind::Workspace, &workspace_id, known)
     }
 
     #[napi(skip_typescript)]
-    pub fn cached_secret<'e>(&self, env: &'e Env, secret_id: String) -> Result<Option<Object<'e>>> {
-        self.cached_object(env, Kind::Secret, &secret_id)
+    pub fn cached_secret<'e>(
+        &self,
+        env: &'e Env,
+        secret_id: String,
+        known: f64,
+    ) -> Result<Option<Either<bool, Array<'e>>>> {
+        self.cached_fields(env, Kind::Secret, &secret_id, known)
+    }
+
+    /// The host's `cacheMaxEntries`: the wrapper keeps no more objects than that.
+    #[napi(skip_typescript)]
+    pub fn cache_max_entries(&self) -> f64 {
+        self.inner.options().cache_max_entries as f64
     }
 
     /// One event through this resolver's sink; `fields` is `[k1, v1, k2, v2, ...]`.
@@ -312,14 +330,6 @@ impl Resolver {
             Ok(())
         })
         .map_err(|e| js_error(env, &self.hooks, &e))
-    }
-}
-
-impl ObjectFinalize for Resolver {
-    fn finalize(self, env: Env) -> Result<()> {
-        let mut tokens = lock(&self.tokens);
-        tokens.closed = true;
-        tokens.drop_where(&env, |_, _, _| true)
     }
 }
 

@@ -2,7 +2,7 @@
 //! settles on the JS thread, and one [`Job`] per kind of call.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use linear_oauth_host::{ClientCredentialsParams, ResolvedToken, Resolver as HostResolver, SecretString, Target};
 use napi::bindgen_prelude::*;
@@ -10,24 +10,18 @@ use napi::ScopedTask;
 
 use crate::errors::{js_error, no_panic};
 use crate::records::{Installed, Revocation, WebhookEvent};
-use crate::tokens::{lock, token_object, JsTokens, Kind};
+use crate::tokens::token_fields;
 use crate::{Hooks, HostResult};
 
 /// What one task does: the blocking host call, then (on the JS thread) its
-/// result as JS. (The task drops the token objects the call made stale.)
+/// result as JS.
 pub trait Job: Send + fmt::Debug {
     type Output: Send + 'static;
     type JsValue<'t>: ToNapiValue + TypeName;
 
     fn run(&self, resolver: &HostResolver) -> HostResult<Self::Output>;
 
-    fn settle<'t>(
-        &self,
-        env: &'t Env,
-        hooks: &Hooks,
-        tokens: &Mutex<JsTokens>,
-        output: Self::Output,
-    ) -> Result<Self::JsValue<'t>>;
+    fn settle<'t>(&self, env: &'t Env, output: Self::Output) -> Result<Self::JsValue<'t>>;
 }
 
 /// One blocking host call on the libuv pool; settles on the JS thread.
@@ -36,7 +30,6 @@ pub struct Task<J> {
     pub(crate) job: J,
     pub(crate) resolver: HostResolver,
     pub(crate) hooks: Arc<Hooks>,
-    pub(crate) tokens: Arc<Mutex<JsTokens>>,
 }
 
 impl<'t, J: Job> ScopedTask<'t> for Task<J> {
@@ -48,10 +41,8 @@ impl<'t, J: Job> ScopedTask<'t> for Task<J> {
     }
 
     fn resolve(&mut self, env: &'t Env, output: Self::Output) -> Result<Self::JsValue> {
-        // Whatever the outcome, the call may have made the host drop tokens.
-        lock(&self.tokens).sync(env, &self.resolver)?;
         let output = output.map_err(|e| js_error(env, &self.hooks, &e))?;
-        self.job.settle(env, &self.hooks, &self.tokens, output)
+        self.job.settle(env, output)
     }
 }
 
@@ -78,7 +69,8 @@ impl fmt::Debug for RejectedToken {
 
 impl Job for Op {
     type Output = Arc<ResolvedToken>;
-    type JsValue<'t> = Object<'t>;
+    /// The token's fields (see [`token_fields`]).
+    type JsValue<'t> = Array<'t>;
 
     fn run(&self, r: &HostResolver) -> HostResult<Self::Output> {
         match self {
@@ -90,18 +82,8 @@ impl Job for Op {
         }
     }
 
-    fn settle<'t>(
-        &self,
-        env: &'t Env,
-        hooks: &Hooks,
-        tokens: &Mutex<JsTokens>,
-        token: Self::Output,
-    ) -> Result<Object<'t>> {
-        let (kind, id) = match self {
-            Op::Resolve(id) | Op::ReportUnauthorized(id, _) => (Kind::Workspace, id),
-            Op::ResolveSecret(id) | Op::ForceRefresh(id) | Op::ReportUnauthorizedSecret(id, _) => (Kind::Secret, id),
-        };
-        token_object(env, hooks, tokens, kind, id, token)
+    fn settle<'t>(&self, env: &'t Env, token: Self::Output) -> Result<Array<'t>> {
+        token_fields(env, &token)
     }
 }
 
@@ -121,7 +103,7 @@ impl Job for Revoke {
         r.revoke(&self.workspace_id, self.purge, self.force)
     }
 
-    fn settle(&self, _: &Env, _: &Hooks, _: &Mutex<JsTokens>, r: Self::Output) -> Result<Revocation> {
+    fn settle(&self, _: &Env, r: Self::Output) -> Result<Revocation> {
         Ok(r.into())
     }
 }
@@ -141,7 +123,7 @@ impl Job for Install {
         r.install_client_credentials(&self.params, &self.installed_by)
     }
 
-    fn settle(&self, _: &Env, _: &Hooks, _: &Mutex<JsTokens>, i: Self::Output) -> Result<Installed> {
+    fn settle(&self, _: &Env, i: Self::Output) -> Result<Installed> {
         Ok(i.into())
     }
 }
@@ -164,7 +146,7 @@ impl Job for Webhook {
         call(r, &self.body, &self.signature, self.delivery_id.as_deref())
     }
 
-    fn settle(&self, _: &Env, _: &Hooks, _: &Mutex<JsTokens>, e: Self::Output) -> Result<WebhookEvent> {
+    fn settle(&self, _: &Env, e: Self::Output) -> Result<WebhookEvent> {
         Ok(e.into())
     }
 }
@@ -190,7 +172,7 @@ impl Job for SetWebhookSecret {
         r.set_webhook_secret(target, &self.value)
     }
 
-    fn settle(&self, _: &Env, _: &Hooks, _: &Mutex<JsTokens>, (): ()) -> Result<()> {
+    fn settle(&self, _: &Env, (): ()) -> Result<()> {
         Ok(())
     }
 }

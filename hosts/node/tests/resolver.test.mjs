@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 
 import lo from '../index.js';
 import { useServer, tmpStore, seed, putSecret, options, sleep } from './helpers.mjs';
@@ -226,6 +228,35 @@ test('Resolver.fromEnv reads the CLI environment variables; options override the
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
   }
+});
+
+test('token objects follow the host cache: an evicted token is not served, and only recent objects are kept', async () => {
+  const dir = tmpStore();
+  const seeded = [];
+  for (let i = 0; i < 40; i++) seeded.push(await seed(server, dir, `ev${i}`, 3600));
+  const r = new lo.Resolver(options(server, dir, { cacheMaxEntries: 8 }));
+  const first = await r.resolve(seeded[0].workspaceId);
+  assert.equal(await r.resolve(seeded[0].workspaceId), first, 'served again from memory');
+  // Changed behind the resolver's back: seen only once the host dropped it.
+  await seed(server, dir, 'ev0', 3600, { fields: { access_token: 'ev0-rotated-elsewhere' } });
+  // Eight more tokens, by secret id: the host evicts ev0's to stay under 8
+  // entries (this resolver's own map of workspaces is far from the bound).
+  for (const s of seeded.slice(1, 9)) await r.resolveSecret(s.secretId);
+  const after = await r.resolve(seeded[0].workspaceId);
+  assert.notEqual(after, first, 'the evicted token is not served');
+  assert.equal(after.accessToken, 'ev0-rotated-elsewhere');
+  const made = [];
+  for (const s of seeded.slice(1)) made.push(new WeakRef(await r.resolve(s.workspaceId)));
+  // Only recent objects are kept (two generations of at most the bound):
+  // once collected, the others are gone.
+  await sleep(0);
+  v8.setFlagsFromString('--expose-gc');
+  vm.runInNewContext('gc')();
+  const alive = made.filter((w) => w.deref() !== undefined).length;
+  assert.ok(alive <= 16, `${alive} of ${made.length} token objects still alive`);
+  // A workspace the host still holds keeps its object.
+  const last = seeded.at(-1).workspaceId;
+  assert.equal(await r.resolve(last), await r.resolve(last));
 });
 
 test('loadInfo: the precompiled component was used (no JIT)', () => {

@@ -48,54 +48,55 @@ impl PyResolvedToken {
     /// The bearer token for Linear's API.
     #[getter]
     fn access_token<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        let token = self.access_token.get_or_init(py, || PyString::new(py, self.token.access_token.secret()).unbind());
+        let token =
+            self.access_token.get_or_init(py, || PyString::new(py, self.token.access_token().secret()).unbind());
         token.bind(py).clone()
     }
 
     /// Space-separated scopes Linear granted.
     #[getter]
     fn scope<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        PyString::new(py, &self.token.scope)
+        PyString::new(py, self.token.scope())
     }
 
     #[getter]
     fn workspace_slug<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        PyString::new(py, &self.token.workspace_slug)
+        PyString::new(py, self.token.workspace_slug())
     }
 
     /// Linear organization id.
     #[getter]
     fn workspace_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        PyString::new(py, &self.token.workspace_id)
+        PyString::new(py, self.token.workspace_id())
     }
 
     /// The id of the stored token (secret name or ARN).
     #[getter]
     fn secret_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        PyString::new(py, &self.token.secret_id)
+        PyString::new(py, self.token.secret_id())
     }
 
     /// ISO-8601 UTC instant.
     #[getter]
     fn expires_at<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        PyString::new(py, &self.token.expires_at)
+        PyString::new(py, self.token.expires_at())
     }
 
     /// `expires_at` as an aware `datetime` in UTC.
     #[getter]
     fn expires_at_datetime<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        utc_datetime(py, &self.token.expires_at)
+        utc_datetime(py, self.token.expires_at())
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let t = &self.token;
         Ok(format!(
             "ResolvedToken(workspace_id={}, workspace_slug={}, secret_id={}, scope={}, expires_at={}, access_token=<redacted>)",
-            pyrepr(py, &t.workspace_id)?,
-            pyrepr(py, &t.workspace_slug)?,
-            pyrepr(py, &t.secret_id)?,
-            pyrepr(py, &t.scope)?,
-            pyrepr(py, &t.expires_at)?,
+            pyrepr(py, t.workspace_id())?,
+            pyrepr(py, t.workspace_slug())?,
+            pyrepr(py, t.secret_id())?,
+            pyrepr(py, t.scope())?,
+            pyrepr(py, t.expires_at())?,
         ))
     }
 }

@@ -91,7 +91,7 @@ impl PyResolver {
             let mut gone = Vec::new();
             for (id, obj) in held.iter() {
                 let (key, obj) = (id.cast::<PyString>()?.to_str()?, obj.cast_into::<PyResolvedToken>()?);
-                if !self.inner.holds(route.target(key), &obj.get().token) {
+                if !self.inner.holds(route.target(key), obj.get().token.serial()) {
                     gone.push(id);
                 }
             }
@@ -150,7 +150,7 @@ impl PyResolver {
         held.set_item(id, &obj)?;
         // Checked after the insert: a drop before it is seen here, one
         // after it moves the generation, and the next `follow_host` sweeps.
-        if !self.inner.holds(target, &token) {
+        if !self.inner.holds(target, token.serial()) {
             held.del_item(id)?;
         }
         Ok(obj)

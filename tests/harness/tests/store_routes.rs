@@ -93,7 +93,7 @@ fn a_seeded_workspace_is_what_the_host_reads_and_serves() {
 
     // Live at the server and fresh for an hour: served without a refresh.
     let o = Options { store: store.clone(), api_base: h.base_url(), ..Options::default() };
-    assert_eq!(Resolver::new(o).unwrap().resolve("org-acme").unwrap().access_token, access);
+    assert_eq!(Resolver::new(o).unwrap().resolve("org-acme").unwrap().access_token(), access);
     let (_, counters) = h.call("GET", "/_admin/counters", None);
     assert_eq!(counters["token_requests"], 0);
 

@@ -41,6 +41,8 @@ fn a_fresh_token_is_served_without_a_request_and_only_its_row_is_kept() {
     // The row does, in its hint, marked as read by this resolver: a second
     // call reads the secret again, not the row.
     assert!(fake.hints.borrow()[&known_key(WS)].contains("\"me\""), "{:?}", fake.hints.borrow());
+    // The workspace id is its key's, not written again in every hint.
+    assert!(!fake.hints.borrow()[&known_key(WS)].contains(WS), "{:?}", fake.hints.borrow());
     fake.store(SECRET, &fake.token("a2", "r1", FRESH));
     assert_eq!(resolve(&mut fake.call(), WS).unwrap().access_token, "a2", "the secret is read again");
     assert_eq!((fake.post_count(), fake.registry_reads.get()), (0, 1), "the row is not");

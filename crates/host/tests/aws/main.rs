@@ -94,11 +94,11 @@ fn old_layout_data_resolves_and_survives_a_refresh() {
 
     let r = Resolver::new(aws_options(&server, &t)).unwrap();
     let tok = r.resolve("org-old").unwrap();
-    assert_ne!(tok.access_token, issued.access_token, "expiring: refreshed");
-    assert_eq!(tok.secret_id, arn, "the registry's ARN is the secret id");
+    assert_ne!(tok.access_token(), issued.access_token, "expiring: refreshed");
+    assert_eq!(tok.secret_id(), arn, "the registry's ARN is the secret id");
     // Read as the old tooling does: unstaged, which Secrets Manager answers with AWSCURRENT.
     let stored = unstaged(&rt, &sm, &secret_name);
-    assert_eq!(stored["access_token"], tok.access_token.secret());
+    assert_eq!(stored["access_token"], tok.access_token().secret());
     assert_eq!(stored["team_hint"]["kept"], true, "unknown secret fields kept");
     assert!(server.refresh_token_live(stored["refresh_token"].as_str().unwrap()));
     let row = rt
@@ -198,7 +198,7 @@ fn setup_writes_the_old_layout_and_resolvers_share_one_refresh() {
             std::thread::spawn(move || {
                 let r = Resolver::new(o).unwrap();
                 b.wait();
-                r.resolve(&w).unwrap().access_token.secret().to_owned()
+                r.resolve(&w).unwrap().access_token().secret().to_owned()
             })
         })
         .collect();
@@ -269,16 +269,16 @@ fn write_back_failure_on_aws_keeps_the_rotated_token() {
     let wrapped = Backends { secrets: failing.clone(), registry: aws.clone() };
     let r = Resolver::with_backends(aws_options(&server, &t), wrapped).unwrap();
     let tok = r.resolve(&s.workspace_id).unwrap();
-    assert_ne!(tok.access_token, s.access, "the caller gets the rotated token");
+    assert_ne!(tok.access_token(), s.access, "the caller gets the rotated token");
     assert_eq!(stored(&real, &s.secret_id)["refresh_token"], s.refresh.as_str(), "nothing blanked");
     r.invalidate(&s.workspace_id);
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, tok.access_token, "kept in memory");
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), tok.access_token(), "kept in memory");
     assert_eq!(server.counters().token_refresh, 1);
     failing.fail.store(false, std::sync::atomic::Ordering::SeqCst);
     r.invalidate(&s.workspace_id);
     r.resolve(&s.workspace_id).unwrap();
     let now = stored(&real, &s.secret_id);
-    assert_eq!(now["access_token"], tok.access_token.secret(), "written once the store works");
+    assert_eq!(now["access_token"], tok.access_token().secret(), "written once the store works");
     assert!(server.refresh_token_live(now["refresh_token"].as_str().unwrap()));
 }
 
@@ -298,7 +298,7 @@ fn an_invocation_releases_its_lease_before_the_call_returns() {
     assert!(format!("{:?}", long_lived.backends().registry).contains("DeferredRelease"));
 
     let tok = invocation.resolve(&s.workspace_id).unwrap();
-    assert_ne!(tok.access_token, s.access);
+    assert_ne!(tok.access_token(), s.access);
     // The moment the call returned, the lease is free for anyone else.
     let key = format!("refresh:{}", s.secret_id);
     assert!(aws.try_lease(&key, "another-process", Duration::from_secs(25), "{}").unwrap().acquired);
@@ -317,7 +317,7 @@ fn a_resolver_on_the_aws_store_opens_resolves_and_drops_inside_a_tokio_runtime()
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let token = rt.block_on(async {
         let r = Resolver::new(aws_options(&server, &t)).unwrap();
-        let token = r.resolve(&s.workspace_id).unwrap().access_token.secret().to_owned();
+        let token = r.resolve(&s.workspace_id).unwrap().access_token().secret().to_owned();
         drop(r);
         token
     });

@@ -81,11 +81,11 @@ fn unstaged_reads_see_every_project_write_back() {
     for _ in 0..3 {
         let tok = r.force_refresh(Target::Secret(&s.secret_id)).unwrap();
         let read = unstaged(&rt, &sm, &s.secret_id);
-        assert_eq!(read["access_token"], tok.access_token.secret(), "an unstaged read sees the write-back");
+        assert_eq!(read["access_token"], tok.access_token().secret(), "an unstaged read sees the write-back");
         assert!(server.refresh_token_live(read["refresh_token"].as_str().unwrap()));
         assert_eq!(current_versions(&rt, &sm, &s.secret_id).len(), 1, "one AWSCURRENT");
-        assert!(!seen.iter().any(|s| tok.access_token == *s), "each refresh rotated");
-        seen.push(tok.access_token.secret().to_owned());
+        assert!(!seen.iter().any(|s| tok.access_token() == *s), "each refresh rotated");
+        seen.push(tok.access_token().secret().to_owned());
     }
     // The aside label of the compare-and-swap stays on one version (the latest write), never piles up.
     let versions =
@@ -111,13 +111,13 @@ fn an_old_style_writer_interleaved_with_the_project_loses_no_token() {
     let r = Resolver::new(aws_options(&server, &t)).unwrap();
     for round in 0..3 {
         let ours = r.force_refresh(Target::Secret(&s.secret_id)).unwrap();
-        assert_eq!(unstaged(&rt, &sm, &s.secret_id)["access_token"], ours.access_token.secret(), "round {round}");
+        assert_eq!(unstaged(&rt, &sm, &s.secret_id)["access_token"], ours.access_token().secret(), "round {round}");
         // The old writer refreshes from what it reads: the project's token.
         let theirs = old_style_refresh(&server, &rt, &sm, &s.secret_id);
         assert_eq!(current_versions(&rt, &sm, &s.secret_id).len(), 1, "one AWSCURRENT after a plain put");
         // The project picks the old writer's token up, and refreshes from it next round.
         r.invalidate(&s.workspace_id);
-        assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, theirs["access_token"].as_str().unwrap());
+        assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), theirs["access_token"].as_str().unwrap());
     }
     let last = unstaged(&rt, &sm, &s.secret_id);
     assert!(server.refresh_token_live(last["refresh_token"].as_str().unwrap()), "the chain is intact");

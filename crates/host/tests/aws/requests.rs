@@ -91,7 +91,7 @@ fn a_refresh_sends_few_aws_requests() {
         let tok = r.resolve(&s.workspace_id).unwrap();
         let critical = sent(&before, &aws.requests());
         held.finish_pending();
-        assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.secret());
+        assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token().secret());
         (critical, sent(&before, &aws.requests()))
     };
     // The first refresh in a table finds no lease item yet, so it reads the secret again.
@@ -149,7 +149,7 @@ fn a_refresh_sends_few_aws_requests() {
     assert_eq!(sent(&before, &aws.requests()), by_secret, "by secret id");
     open.send(()).unwrap();
     released(&before, 2);
-    assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.secret());
+    assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token().secret());
     drop(r);
 
     // By workspace id: the first resolve of a process reads the row; later
@@ -170,7 +170,7 @@ fn a_refresh_sends_few_aws_requests() {
         assert_eq!(sent(&before, &aws.requests()), warm, "warm, by workspace id (round {round})");
         open.send(()).unwrap();
         released(&before, 1);
-        assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token.secret());
+        assert_eq!(unstaged_value(&s.secret_id)["access_token"], tok.access_token().secret());
     }
     assert_eq!(server.counters().invalid_grant, 0);
 }
@@ -307,12 +307,12 @@ fn remembered_row_cases(route: Route) {
     .unwrap();
     let posts = server.counters().token_requests;
     let tok = next().resolve(&e.workspace_id).unwrap();
-    assert_eq!(tok.secret_id, moved.secret_id);
-    assert_eq!(tok.access_token, moved.access, "the new secret's fresh token");
+    assert_eq!(tok.secret_id(), moved.secret_id);
+    assert_eq!(tok.access_token(), moved.access, "the new secret's fresh token");
     assert_eq!(server.counters().token_requests, posts, "the old secret is not refreshed");
     assert!(lease_free(&e.secret_id), "nothing left held on the old secret");
     // The next call starts from the row it followed: the fresh token, no POST.
-    assert_eq!(next().resolve(&e.workspace_id).unwrap().access_token, moved.access);
+    assert_eq!(next().resolve(&e.workspace_id).unwrap().access_token(), moved.access);
 
     // The row deleted (an operator cleaned up): not registered, as cold.
     let f = seed(&server, &b, &format!("{tag}f{}", std::process::id()), 10);

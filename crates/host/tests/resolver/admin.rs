@@ -70,8 +70,8 @@ fn operator_actions_take_a_workspace_or_a_secret() {
     let before = server.counters().token_refresh_ok;
     let t = r.force_refresh(Target::Workspace(&s.workspace_id)).unwrap();
     assert_eq!(server.counters().token_refresh_ok, before + 1, "a fresh token is refreshed anyway");
-    assert_ne!(t.access_token, s.access.as_str());
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token, "the cache has the new token");
+    assert_ne!(t.access_token(), s.access.as_str());
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), t.access_token(), "the cache has the new token");
     assert!(matches!(r.force_refresh(Target::Workspace("org-nobody")), Err(Error::NotRegistered(_))));
 
     b.registry.put(&row("revoked")).unwrap();

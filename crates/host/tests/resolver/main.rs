@@ -27,18 +27,18 @@ fn happy_path_and_cache() {
     let s = seed(&server, &b, "acme", 3600);
     let r = resolver_with(&server, &b, None);
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_eq!(t.access_token, s.access);
-    assert_eq!(t.workspace_slug, "acme");
-    assert_eq!(t.secret_id, s.secret_id);
-    assert_eq!(t.scope, "read write");
+    assert_eq!(t.access_token(), s.access);
+    assert_eq!(t.workspace_slug(), "acme");
+    assert_eq!(t.secret_id(), s.secret_id);
+    assert_eq!(t.scope(), "read write");
     // Served from memory: a changed store is not read again within the TTL.
     b.secrets.put(&s.secret_id, &token_json("other", "r", &in_secs(3600), &s.workspace_id, "acme"), None).unwrap();
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     // The secret id is another key, and the component keeps no copy of a
     // fresh stored token (its refresh token and client secret): it reads.
-    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, "other");
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token(), "other");
     r.invalidate(&s.workspace_id);
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, "other");
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), "other");
     assert_eq!(server.counters().token_requests, 0);
 }
 
@@ -135,7 +135,7 @@ fn a_warm_resolve_reads_the_row_before_refreshing_where_the_lease_cannot_check_i
     b.registry.put(&row(&other.secret_id, "active")).unwrap();
     std::thread::sleep(ttl * 2);
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_eq!((t.secret_id.as_str(), t.access_token.secret()), (other.secret_id.as_str(), other.access.as_str()));
+    assert_eq!((t.secret_id(), t.access_token().secret()), (other.secret_id.as_str(), other.access.as_str()));
 }
 
 #[test]
@@ -154,7 +154,7 @@ fn invalid_stored_tokens_list_their_fields() {
         b.secrets.put(&id, case["value"].as_str().unwrap(), None).unwrap();
         let result = r.resolve_secret(&id);
         if case["valid"].as_bool().unwrap() {
-            assert_eq!(result.unwrap().access_token, "lin_oauth_vector_access", "{}", case["name"]);
+            assert_eq!(result.unwrap().access_token(), "lin_oauth_vector_access", "{}", case["name"]);
         } else {
             let want: Vec<String> = serde_json::from_value(case["bad_fields"].clone()).unwrap();
             assert_eq!(result.unwrap_err(), Error::InvalidStoredToken(want.clone()), "{}", case["name"]);
@@ -174,9 +174,9 @@ fn expiring_token_is_refreshed_and_written_back() {
     let s = seed(&server, &b, "acme", 30); // inside the 60 s threshold
     let r = resolver_with(&server, &b, None);
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_ne!(t.access_token, s.access);
+    assert_ne!(t.access_token(), s.access);
     let stored = stored(&b, &s.secret_id);
-    assert_eq!(stored["access_token"], t.access_token.secret());
+    assert_eq!(stored["access_token"], t.access_token().secret());
     let new_refresh = stored["refresh_token"].as_str().unwrap();
     assert_ne!(new_refresh, s.refresh, "rotated refresh token stored");
     assert!(server.refresh_token_live(new_refresh));
@@ -184,7 +184,7 @@ fn expiring_token_is_refreshed_and_written_back() {
     assert_eq!(stored["installed_at"], "2026-01-01T00:00:00.000Z");
     assert_ne!(stored["updated_at"], "2026-01-01T00:00:00.000Z");
     assert_eq!(stored["team_hint"]["kept"], true, "unknown fields kept");
-    assert_eq!(stored["expires_at"], t.expires_at.as_str());
+    assert_eq!(stored["expires_at"], t.expires_at());
     // The new token is fresh: no second refresh.
     r.invalidate(&s.workspace_id);
     r.resolve(&s.workspace_id).unwrap();
@@ -197,8 +197,8 @@ fn a_refresh_without_rotation_keeps_the_old_refresh_token() {
     server.set_faults(FaultsPatch { omit_refresh_token: Some(true), ..Default::default() });
     let t = r.resolve_secret(&s.secret_id).unwrap();
     let stored = stored(&b, &s.secret_id);
-    assert_ne!(t.access_token, s.access);
-    assert_eq!(stored["access_token"], t.access_token.secret());
+    assert_ne!(t.access_token(), s.access);
+    assert_eq!(stored["access_token"], t.access_token().secret());
     assert_eq!(stored["refresh_token"], s.refresh.as_str(), "no refresh_token in the answer: the old one stays");
 }
 
@@ -206,36 +206,40 @@ fn a_refresh_without_rotation_keeps_the_old_refresh_token() {
 fn a_cached_token_is_not_served_once_it_is_expiring() {
     let (server, b, s, _) = acme(61); // fresh for another second under the 60 s threshold
     let r = Resolver::with_backends(Options { refresh_ahead: Duration::ZERO, ..options(&server) }, b.clone()).unwrap();
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     assert!(r.cached(&s.workspace_id).is_some());
     std::thread::sleep(Duration::from_millis(1300));
     assert!(r.cached(&s.workspace_id).is_none(), "inside the cache TTL, but expiring");
-    assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     assert_eq!(server.counters().token_refresh_ok, 1);
 }
 
 #[test]
 fn a_refresh_by_another_resolver_is_adopted_without_refreshing_again() {
     let (server, b, s, a) = acme(61);
-    assert_eq!(a.resolve(&s.workspace_id).unwrap().access_token, s.access, "cached in a");
+    assert_eq!(a.resolve(&s.workspace_id).unwrap().access_token(), s.access, "cached in a");
     // "Another process" that refreshes now.
     let eager = Options { refresh_threshold: Duration::from_secs(600), ..options(&server) };
     let by_b = Resolver::with_backends(eager, b.clone()).unwrap().resolve(&s.workspace_id).unwrap();
-    assert_ne!(by_b.access_token, s.access);
+    assert_ne!(by_b.access_token(), s.access);
     std::thread::sleep(Duration::from_millis(1300)); // a's copy is now expiring
-    assert_eq!(a.resolve(&s.workspace_id).unwrap().access_token, by_b.access_token);
+    assert_eq!(a.resolve(&s.workspace_id).unwrap().access_token(), by_b.access_token());
     assert_eq!(server.counters().token_requests, 1);
 }
 
 #[test]
 fn force_refresh_rotates_a_fresh_token() {
     let (server, b, s, r) = acme(3600);
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     let t = r.force_refresh(Target::Secret(&s.secret_id)).unwrap();
-    assert_ne!(t.access_token, s.access);
-    assert_eq!(stored(&b, &s.secret_id)["access_token"], t.access_token.secret());
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token, "the cached old token was dropped");
-    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, t.access_token);
+    assert_ne!(t.access_token(), s.access);
+    assert_eq!(stored(&b, &s.secret_id)["access_token"], t.access_token().secret());
+    assert_eq!(
+        r.resolve(&s.workspace_id).unwrap().access_token(),
+        t.access_token(),
+        "the cached old token was dropped"
+    );
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token(), t.access_token());
     assert_eq!(server.counters().token_refresh_ok, 1);
 }
 
@@ -266,7 +270,7 @@ fn cached_resolves_from_many_threads_agree() {
             std::thread::spawn(move || {
                 for i in 0..125 {
                     let s = &ws[(t + i) % ws.len()];
-                    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+                    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
                 }
             })
         })
@@ -288,7 +292,7 @@ fn malformed_expiry_counts_as_expiring() {
         .unwrap();
     let sink = Arc::new(Captured::default());
     let r = resolver_with(&server, &b, Some(sink.clone()));
-    assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     let warned = events(&sink, LogLevel::Warn, "malformed");
     assert_eq!(warned.len(), 1, "{}", sink.text());
     assert_eq!(field(&warned[0], "secret_id"), Some(s.secret_id.as_str()));
@@ -316,7 +320,7 @@ fn refresh_failure_is_typed_and_the_next_call_rereads() {
     b.secrets
         .put(&s.secret_id, &token_json("fixed", &s.refresh, &in_secs(3600), &s.workspace_id, "acme"), None)
         .unwrap();
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, "fixed");
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), "fixed");
 
     for fault in [
         FaultsPatch { malformed_next: Some(1), ..Default::default() },
@@ -329,7 +333,7 @@ fn refresh_failure_is_typed_and_the_next_call_rereads() {
         let err = r.resolve(&s.workspace_id).unwrap_err();
         assert!(matches!(err, Error::Transport(_)), "{fault:?}: {err:?}");
         // The knob is spent; the token was never rotated, so a retry works.
-        assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token, s.access);
+        assert_ne!(r.resolve(&s.workspace_id).unwrap().access_token(), s.access);
     }
 }
 
@@ -357,7 +361,7 @@ fn no_secret_in_logs_errors_or_debug() {
     let t = r.resolve(&s.workspace_id).unwrap();
     seen += &format!("{t:?} {r:?}");
     let st = stored(&b, &s.secret_id);
-    secrets.extend([t.access_token.secret().to_owned(), st["refresh_token"].as_str().unwrap().to_owned()]);
+    secrets.extend([t.access_token().secret().to_owned(), st["refresh_token"].as_str().unwrap().to_owned()]);
     let echo = format!("{{\"error\":\"x\",\"error_description\":\"{}\"}}", CLIENT_SECRET);
     let faults = [
         FaultsPatch { fail_next: Some(FailNext { count: 1, status: 500, body: Some(echo) }), ..Default::default() },
@@ -393,7 +397,7 @@ fn resolver_works_inside_a_tokio_runtime() {
     let r = resolver_with(&server, &b, None);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let t = rt.block_on(async { r.resolve(&s.workspace_id).unwrap() });
-    assert_ne!(t.access_token, s.access);
+    assert_ne!(t.access_token(), s.access);
 }
 
 #[test]
@@ -412,12 +416,12 @@ fn invalidate_reaches_tokens_resolved_by_secret() {
     let b = memory();
     let s = seed(&server, &b, "acme", 3600);
     let r = resolver_with(&server, &b, None);
-    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, s.access);
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token(), s.access);
     b.secrets
         .put(&s.secret_id, &token_json("rotated-elsewhere", "r", &in_secs(3600), &s.workspace_id, "acme"), None)
         .unwrap();
     r.invalidate(&s.workspace_id);
-    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token, "rotated-elsewhere");
+    assert_eq!(r.resolve_secret(&s.secret_id).unwrap().access_token(), "rotated-elsewhere");
 }
 
 /// Uncached calls beyond `max_instances` queue for an instance instead of
@@ -440,7 +444,7 @@ fn concurrent_uncached_resolves_stay_within_the_instance_bound() {
                 let (r, barrier, ws) = (r.clone(), barrier.clone(), seeded[i % workspaces].workspace_id.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    r.resolve(&ws).map(|t| (ws, t.access_token.secret().to_owned()))
+                    r.resolve(&ws).map(|t| (ws, t.access_token().secret().to_owned()))
                 })
             })
             .collect();

@@ -72,7 +72,7 @@ fn rate_limits_stale_serves_and_failures() {
     let (server, _b, s, r) = acme(10);
     token_fails_next(&server, 1000, 429);
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_eq!(t.access_token, s.access, "served through the rate limit");
+    assert_eq!(t.access_token(), s.access, "served through the rate limit");
     let sent = server.counters().token_requests;
     assert!(sent >= 1);
     let m = r.metrics();
@@ -149,7 +149,7 @@ fn emf_lines_are_written_per_refresh_and_on_flush_and_never_carry_secrets() {
     let secrets = [
         s.access.as_str(),
         s.refresh.as_str(),
-        t.access_token.secret(),
+        t.access_token().secret(),
         stored_now["refresh_token"].as_str().unwrap(),
         CLIENT_SECRET,
     ];

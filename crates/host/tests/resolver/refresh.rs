@@ -69,7 +69,7 @@ fn invalid_grant_after_concurrent_rotation_uses_the_rotated_token() {
     server.reset();
     let r = resolver_with(&server, &b, None);
     let t = r.resolve_secret(&s.secret_id).unwrap();
-    assert_eq!(t.access_token, other_access);
+    assert_eq!(t.access_token(), other_access);
     let c = server.counters();
     assert_eq!((c.token_refresh, c.invalid_grant), (1, 1));
 }
@@ -80,7 +80,7 @@ fn invalid_grant_then_rotated_but_expiring_refreshes_once_more() {
     server.reset();
     let r = resolver_with(&server, &b, None);
     let t = r.resolve_secret(&s.secret_id).unwrap();
-    assert_ne!(t.access_token, other_access);
+    assert_ne!(t.access_token(), other_access);
     assert_eq!(server.counters().token_refresh_ok, 1);
     assert_eq!(server.counters().token_refresh, 2);
 }
@@ -127,7 +127,7 @@ fn thirty_two_threads_one_refresh() {
             let (r, barrier, id) = (r.clone(), barrier.clone(), s.workspace_id.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                r.resolve(&id).unwrap().access_token.secret().to_owned()
+                r.resolve(&id).unwrap().access_token().secret().to_owned()
             })
         })
         .collect::<Vec<_>>()
@@ -162,7 +162,7 @@ fn two_resolvers_sharing_a_store_refresh_once() {
             let (r, barrier, id) = (resolvers[i % 4].clone(), barrier.clone(), s.workspace_id.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                r.resolve(&id).map(|t| t.access_token.secret().to_owned())
+                r.resolve(&id).map(|t| t.access_token().secret().to_owned())
             })
         })
         .collect();
@@ -206,19 +206,19 @@ fn write_back_failure_keeps_the_rotated_token() {
     let sink = Arc::new(Captured::default());
     let r = resolver_with(&server, &wrapped, Some(sink.clone()));
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert_ne!(t.access_token, s.access, "the caller still gets the new token");
+    assert_ne!(t.access_token(), s.access, "the caller still gets the new token");
     assert!(sink.text().contains("could not be written back"), "{}", sink.text());
     assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str(), "store unchanged, not blanked");
     // Later calls are served from memory, without refreshing again.
     r.invalidate(&s.workspace_id);
-    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token, t.access_token);
+    assert_eq!(r.resolve(&s.workspace_id).unwrap().access_token(), t.access_token());
     assert_eq!(server.counters().token_refresh, 1);
     // Once the store works again, the kept token is written.
     failing.heal();
     r.invalidate(&s.workspace_id);
     r.resolve(&s.workspace_id).unwrap();
     let now_stored = stored(&b, &s.secret_id);
-    assert_eq!(now_stored["access_token"], t.access_token.secret());
+    assert_eq!(now_stored["access_token"], t.access_token().secret());
     assert!(server.refresh_token_live(now_stored["refresh_token"].as_str().unwrap()));
 }
 
@@ -257,7 +257,7 @@ fn a_refresh_token_is_never_spent_when_its_successor_cannot_be_saved() {
     assert_eq!(stored(&b, &s.secret_id)["refresh_token"], s.refresh.as_str());
     // The lease was released: a resolver on a working store refreshes at once.
     let ok = resolver_with(&server, &b, None);
-    assert_ne!(ok.resolve(&s.workspace_id).unwrap().access_token, s.access);
+    assert_ne!(ok.resolve(&s.workspace_id).unwrap().access_token(), s.access);
 }
 
 #[test]
@@ -317,7 +317,7 @@ fn crash_mid_refresh_recovers_within_linears_grace() {
     let sink = Arc::new(Captured::default());
     let r = resolver_with(&server, &b, Some(sink.clone()));
     let t = r.resolve(&s.workspace_id).unwrap();
-    assert!(server.access_token_live(t.access_token.secret()));
+    assert!(server.access_token_live(t.access_token().secret()));
     let stored_refresh = stored(&b, &s.secret_id)["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(stored_refresh, s.refresh);
     assert!(server.refresh_token_live(&stored_refresh), "the recovered pair is stored");
