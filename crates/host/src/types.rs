@@ -392,18 +392,26 @@ pub struct Revocation {
 mod tests {
     use super::*;
 
-    #[test]
-    fn records_print_secrets_redacted() {
-        let t = ResolvedToken::from(wit_resolver::ResolvedToken {
-            access_token: "lin_oauth_sekrit".into(),
-            scope: "read".into(),
-            workspace_slug: "acme".into(),
-            workspace_id: "org-1".into(),
-            secret_id: "s".into(),
-            expires_at: "2026-01-01T00:00:00Z".into(),
+    /// A token as the component hands it over, from its six texts.
+    fn token(texts: [&str; 6]) -> ResolvedToken {
+        let [access_token, scope, workspace_slug, workspace_id, secret_id, expires_at] = texts.map(str::to_owned);
+        ResolvedToken::from(wit_resolver::ResolvedToken {
+            access_token,
+            scope,
+            workspace_slug,
+            workspace_id,
+            secret_id,
+            expires_at,
             serve_until_ms: 1,
             refresh_ahead_at_ms: u64::MAX,
-        });
+        })
+    }
+
+    const ACME: [&str; 6] = ["lin_oauth_sekrit", "read", "acme", "org-1", "s", "2026-01-01T00:00:00Z"];
+
+    #[test]
+    fn records_print_secrets_redacted() {
+        let t = token(ACME);
         let p = ClientCredentialsParams {
             client_id: "cid".into(),
             client_secret: "cs-sekrit".into(),
@@ -415,39 +423,26 @@ mod tests {
             assert!(!debug.contains("sekrit"), "{debug}");
             assert!(debug.contains("[redacted]"), "{debug}");
         }
+        assert!(debug_has_fields(&format!("{t:?}")));
         assert_eq!(t.access_token(), "lin_oauth_sekrit");
         assert_eq!(t.access_token().secret(), "lin_oauth_sekrit");
-        let texts = [t.scope(), t.workspace_slug(), t.workspace_id(), t.secret_id(), t.expires_at()];
-        assert_eq!(texts, ["read", "acme", "org-1", "s", "2026-01-01T00:00:00Z"]);
-        assert!(debug_has_fields(&format!("{t:?}")));
+    }
+
+    #[test]
+    fn a_resolved_token_keeps_its_texts_apart_and_has_its_own_serial() {
+        let t = token(ACME);
+        let texts =
+            [t.access_token().secret(), t.scope(), t.workspace_slug(), t.workspace_id(), t.secret_id(), t.expires_at()];
+        assert_eq!(texts, ACME);
         let copy = t.clone();
         assert_eq!((copy.serial(), &copy), (t.serial(), &t), "a copy is the same token");
-        let again = ResolvedToken::from(wit_resolver::ResolvedToken {
-            access_token: "lin_oauth_sekrit".into(),
-            scope: "read".into(),
-            workspace_slug: "acme".into(),
-            workspace_id: "org-1".into(),
-            secret_id: "s".into(),
-            expires_at: "2026-01-01T00:00:00Z".into(),
-            serve_until_ms: 1,
-            refresh_ahead_at_ms: u64::MAX,
-        });
+        let again = token(ACME);
         assert_eq!(again, t, "equal texts and instants");
         assert_ne!(again.serial(), t.serial(), "but another token");
-        let empty = ResolvedToken::from(wit_resolver::ResolvedToken {
-            access_token: "a".into(),
-            scope: String::new(),
-            workspace_slug: String::new(),
-            workspace_id: "w".into(),
-            secret_id: String::new(),
-            expires_at: String::new(),
-            serve_until_ms: 0,
-            refresh_ahead_at_ms: 0,
-        });
-        let texts =
-            [empty.scope(), empty.workspace_slug(), empty.workspace_id(), empty.secret_id(), empty.expires_at()];
-        assert_eq!(texts, ["", "", "w", "", ""]);
-        assert_eq!(empty.access_token(), "a");
+        let empty = token(["a", "", "", "w", "", ""]);
+        let texts = [empty.access_token().secret(), empty.scope(), empty.workspace_slug()];
+        assert_eq!(texts, ["a", "", ""]);
+        assert_eq!([empty.workspace_id(), empty.secret_id(), empty.expires_at()], ["w", "", ""]);
     }
 
     fn debug_has_fields(debug: &str) -> bool {
