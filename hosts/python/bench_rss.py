@@ -1,7 +1,8 @@
 """Memory per cached workspace (issue 23): RSS growth of one Python resolver
 after resolving every workspace of a store once, with a cache bound that
-holds them all. Run by `make bench-fleet` (crates/host/examples/fleet_bench.rs
-seeds the store and writes the workspace ids, one per line).
+holds them all, over a warmed-up baseline (below). Run by `make bench-fleet`
+(crates/host/examples/fleet_bench.rs seeds the store and writes the
+workspace ids, one per line).
 
     python bench_rss.py STORE_URI IDS_FILE API_BASE
 """
@@ -10,6 +11,9 @@ import os
 import sys
 
 import linear_oauth as lo
+
+
+WARM_UP = 2000
 
 
 def rss_kib() -> int:
@@ -27,7 +31,13 @@ def main() -> None:
         registry_table=os.environ.get("LINEAR_OAUTH_REGISTRY_TABLE"),
         cache_max_entries=len(ids) + 16,
     )
-    r.resolve(ids[-1])  # the pool's first instance and the connection path: the baseline
+    # The baseline: a resolver that has run, not one that has cached. One
+    # workspace resolved uncached 2,000 times (as bench-rss.mjs does: there
+    # it is the JIT's code, the libuv threads' allocator arenas and the
+    # instance pool) before any other workspace is cached.
+    for _ in range(WARM_UP):
+        r.invalidate(ids[-1])
+        r.resolve(ids[-1])
     before = rss_kib()
     for w in ids[:-1]:
         r.resolve(w)
