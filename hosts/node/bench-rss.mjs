@@ -1,7 +1,8 @@
 // Memory per cached workspace (issue 23): RSS growth of one Node resolver
 // after resolving every workspace of a store once, with a cache bound that
-// holds them all, over a warmed-up baseline (below). Run by `make bench-fleet` (crates/host/examples/fleet_bench.rs
-// seeds the store and writes the workspace ids, one per line).
+// holds them all, over a warmed-up baseline (below). Run by `make bench-fleet`
+// (crates/host/examples/fleet_bench.rs seeds the store and writes the
+// workspace ids, one per line).
 //
 //   node bench-rss.mjs STORE_URI IDS_FILE API_BASE
 import { readFileSync } from 'node:fs';

@@ -46,18 +46,6 @@ function invalidInput(message) {
 
 const REDACTED = '[redacted]';
 
-// Scopes as made before: every workspace of an app has the same one, and a
-// fleet's resolver keeps a token object per workspace.
-const SCOPES = new Map();
-
-function sharedScope(scope) {
-  const known = SCOPES.get(scope);
-  if (known !== undefined) return known;
-  if (SCOPES.size >= 64) SCOPES.clear();
-  SCOPES.set(scope, scope);
-  return scope;
-}
-
 let fresh; // (token, generation) => whether a resolver's map may serve it now; set below
 let serialOf; // (token) => the host's serial of the token it shows; set below
 let stamp; // (token, generation) => marks it checked against the host at that generation; set below
@@ -77,19 +65,18 @@ class LinearOAuthToken {
   #serial;
   #stamp;
 
-  // `f`: the native side's token fields (src/tokens.rs); `workspaceId`: the
-  // caller's id string, kept instead of a copy when it is the token's.
-  constructor(f, workspaceId, generation) {
+  // `f`: the native side's token fields (src/tokens.rs).
+  constructor(f, generation) {
     const v = Array.isArray(f) ? f : [];
     this.#accessToken = v[0];
     this.#until = typeof v[6] === 'number' ? v[6] : 0;
     this.#serial = typeof v[7] === 'number' ? v[7] : 0;
     this.#stamp = generation;
-    this.scope = typeof v[1] === 'string' ? sharedScope(v[1]) : v[1];
+    this.scope = v[1];
     this.workspaceSlug = v[2];
     this.secretId = v[3];
     this.expiresAt = v[4];
-    this.workspaceId = v[5] === workspaceId ? workspaceId : v[5];
+    this.workspaceId = v[5];
     Object.freeze(this);
   }
 
@@ -387,7 +374,7 @@ class Resolver {
   // A token object for the host's fields `f` of the token under `id`,
   // stamped with `generation` (read before the host answered) and kept.
   #keep(hot, id, f, generation) {
-    const t = new LinearOAuthToken(f, hot === this.#hotWorkspaces ? id : undefined, generation);
+    const t = new LinearOAuthToken(f, generation);
     hot.set(id, t);
     return t;
   }
